@@ -1,0 +1,60 @@
+# sectorgate build. `make` builds the BPF object, its skeleton and the
+# loader; `make test-bins` the unit-test programs. CLANG=clang-19 works too.
+
+CLANG		?= clang
+BPFTOOL		?= bpftool
+CC		?= gcc
+VMLINUX_BTF	?= /sys/kernel/btf/vmlinux
+ARCH		:= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+BUILD		:= build
+BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+		   -Wall -Werror -Wno-unused-function \
+		   -Ivmlinux -Iinclude -Imaps -Ibpf
+CFLAGS		?= -O2 -g
+CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+		   -Iinclude -Iloader -I$(BUILD)
+LDLIBS		:= -lbpf -lxdp -lelf -lz -lyaml
+
+BPF_SRC		:= bpf/sectorgate.bpf.c
+BPF_DEPS	:= $(wildcard bpf/*.h include/*.h maps/*.h) vmlinux/vmlinux.h
+BPF_OBJ		:= $(BUILD)/sectorgate.bpf.o
+SKEL		:= $(BUILD)/sectorgate.skel.h
+
+# The loader is a library (config, model, compiler, maps, attach) plus main.
+LIB_SRC		:= $(filter-out loader/main.c,$(wildcard loader/*.c))
+LIB_OBJ		:= $(LIB_SRC:loader/%.c=$(BUILD)/loader/%.o)
+TEST_BINS	:= $(BUILD)/test_config $(BUILD)/test_compile \
+		   $(BUILD)/test_dataplane
+
+.PHONY: all clean test-bins
+all: sectorgate
+
+vmlinux/vmlinux.h:
+	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+
+$(BPF_OBJ): $(BPF_SRC) $(BPF_DEPS)
+	@mkdir -p $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $(BUILD)/sectorgate.tmp.o
+	$(BPFTOOL) gen object $@ $(BUILD)/sectorgate.tmp.o
+
+$(SKEL): $(BPF_OBJ)
+	$(BPFTOOL) gen skeleton $< name sectorgate_bpf > $@
+
+$(BUILD)/loader/%.o: loader/%.c $(wildcard loader/*.h include/*.h) $(SKEL)
+	@mkdir -p $(BUILD)/loader
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libsectorgate.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+sectorgate: $(BUILD)/loader/main.o $(BUILD)/libsectorgate.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_%: tests/unit/test_%.c tests/unit/sg_test.h $(BUILD)/libsectorgate.a
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libsectorgate.a $(LDLIBS)
+
+test-bins: sectorgate $(TEST_BINS)
+
+clean:
+	rm -rf $(BUILD) sectorgate vmlinux/vmlinux.h

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Entry points. Each is a thin wrapper that builds an sg_ctx and calls the
+ * shared pipeline; XDP runs on devices whose driver takes it (veth, tap),
+ * tc ingress on the others (bridges), with identical decisions.
+ */
+#include "sg_policy.h"
+
+SEC("xdp")
+int sg_xdp_sector(struct xdp_md *xdp)
+{
+	struct sg_ctx c;
+
+	sg_ctx_from_xdp(&c, xdp);
+	return sg_sector_ingress(&c) == SG_PASS ? XDP_PASS : XDP_DROP;
+}
+
+SEC("tc")
+int sg_tc_sector_in(struct __sk_buff *skb)
+{
+	struct sg_ctx c;
+
+	sg_ctx_from_skb(&c, skb);
+	return sg_sector_ingress(&c) == SG_PASS ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
+SEC("tc")
+int sg_tc_sector_out(struct __sk_buff *skb)
+{
+	sg_sector_egress(skb->ifindex, skb->len);
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

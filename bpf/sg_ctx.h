@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The packet as the pipeline sees it, whichever hook it came from. The XDP
+ * and tc entry points fill one of these and call the same inline pipeline.
+ */
+#ifndef SG_CTX_H
+#define SG_CTX_H
+
+#include "sg_bpf.h"
+
+struct sg_ctx {
+	void *data;
+	void *data_end;
+	__u32 len;		/* whole frame, Ethernet header included */
+	__u32 ifindex;		/* device the packet arrived on */
+	__u8 vlan_offloaded;	/* tc: the tag sits in skb metadata */
+};
+
+/* Longest header chain the pipeline reads: Ethernet, IPv4 with options,
+ * TCP without options. tc pulls this much into the linear area. */
+#define SG_MAX_HEADERS	(ETH_HLEN + 60 + 20)
+
+static __always_inline void sg_ctx_from_xdp(struct sg_ctx *c, struct xdp_md *x)
+{
+	c->data = (void *)(long)x->data;
+	c->data_end = (void *)(long)x->data_end;
+	c->len = c->data_end - c->data;
+	c->ifindex = x->ingress_ifindex;
+	c->vlan_offloaded = 0;
+}
+
+static __always_inline void sg_ctx_from_skb(struct sg_ctx *c,
+					    struct __sk_buff *skb)
+{
+	__u32 len = skb->len;
+	__u32 want = len < SG_MAX_HEADERS ? len : SG_MAX_HEADERS;
+
+	/* Headers of locally generated or GRO'd skbs may sit in fragments. */
+	if ((void *)(long)skb->data + want > (void *)(long)skb->data_end)
+		bpf_skb_pull_data(skb, want);
+	/* Keep clang from merging the field loads above and below the pull
+	 * into one load at a variable context offset (the verifier refuses). */
+	asm volatile("" : "+r"(skb));
+	c->data = (void *)(long)skb->data;
+	c->data_end = (void *)(long)skb->data_end;
+	c->len = len;
+	c->ifindex = skb->ifindex;
+	c->vlan_offloaded = skb->vlan_present;
+}
+
+#endif /* SG_CTX_H */

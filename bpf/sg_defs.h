@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Lookups in the definition maps. Every lookup names the slot that the
+ * packet read once from sg_state, so one packet sees one definition set.
+ */
+#ifndef SG_DEFS_H
+#define SG_DEFS_H
+
+#include "sg_bpf.h"
+
+static __always_inline __u32 sg_active_slot(void)
+{
+	__u32 zero = 0;
+	struct sg_state *st = bpf_map_lookup_elem(&sg_state, &zero);
+
+	return st ? st->slot & 1 : 0;
+}
+
+static __always_inline struct sg_device *sg_device_of(__u32 slot, __u32 ifindex)
+{
+	struct sg_device_key key = { .ifindex = ifindex, .slot = slot };
+
+	return bpf_map_lookup_elem(&sg_devices, &key);
+}
+
+static __always_inline struct sg_sector *sg_sector_of(__u32 slot, __u16 id)
+{
+	struct sg_sector_key key = { .slot = slot, .id = id };
+
+	return bpf_map_lookup_elem(&sg_sectors, &key);
+}
+
+static __always_inline bool sg_sector_owns(__u32 slot, __u16 sector,
+					   __be32 addr)
+{
+	struct sg_net_key key = {
+		.prefixlen = 64, .slot = slot, .sector = sector, .addr = addr,
+	};
+
+	return bpf_map_lookup_elem(&sg_sector_nets, &key) != NULL;
+}
+
+static __always_inline struct sg_dest *sg_dest_of(__u32 slot, __be32 addr)
+{
+	struct sg_dest_key key = { .prefixlen = 64, .slot = slot, .addr = addr };
+
+	return bpf_map_lookup_elem(&sg_dest_nets, &key);
+}
+
+static __always_inline struct sg_allow *sg_allow_of(__u32 slot, __u16 from,
+						    __u16 to)
+{
+	struct sg_allow_key key = { .slot = slot, .from = from, .to = to };
+
+	return bpf_map_lookup_elem(&sg_allow, &key);
+}
+
+static __always_inline bool sg_rule_matches(const struct sg_allow_rule *r,
+					    __u8 proto, __u16 dport)
+{
+	if (r->proto && r->proto != proto)
+		return false;
+	/* Port rules match only protocols that have ports. */
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return r->port_lo == 0 && r->port_hi == 0xffff;
+	return dport >= r->port_lo && dport <= r->port_hi;
+}
+
+/* Does an `allow` of sector `from` admit this connection to sector `to`? */
+static __always_inline bool sg_allowed(__u32 slot, __u16 from, __u16 to,
+				       __u8 proto, __be16 dport)
+{
+	struct sg_allow *allow = sg_allow_of(slot, from, to);
+	__u16 port = bpf_ntohs(dport);
+	__u32 i;
+
+	if (!allow)
+		return false;
+	for (i = 0; i < SG_MAX_ALLOW_RULES; i++) {
+		if (i >= allow->count)
+			break;
+		if (sg_rule_matches(&allow->rules[i], proto, port))
+			return true;
+	}
+	return false;
+}
+
+static __always_inline struct sg_config *sg_config_of(__u32 slot)
+{
+	return bpf_map_lookup_elem(&sg_config, &slot);
+}
+
+#endif /* SG_DEFS_H */

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Connection tracking. A flow is two entries: the primary, keyed by the
+ * originator's zone and tuple, holds state and expiry; the reply entry,
+ * keyed by the responder's zone and the reversed tuple, points back at it.
+ * Expiry is checked on every lookup, so a stale entry is never trusted even
+ * before anything removes it. A full table refuses new flows and never
+ * evicts a live one (plain hash, not LRU).
+ */
+#ifndef SG_FLOW_H
+#define SG_FLOW_H
+
+#include "sg_parse.h"
+#include "sg_defs.h"
+
+static __always_inline void sg_flow_key_of(struct sg_flow_key *k,
+					   const struct sg_pkt *p, __u16 zone)
+{
+	k->saddr = p->saddr;
+	k->daddr = p->daddr;
+	k->sport = p->sport;
+	k->dport = p->dport;
+	k->proto = p->proto;
+	k->pad = 0;
+	k->zone = zone;
+}
+
+static __always_inline void sg_flow_key_reverse(struct sg_flow_key *r,
+						const struct sg_flow_key *k,
+						__u16 zone)
+{
+	r->saddr = k->daddr;
+	r->daddr = k->saddr;
+	r->sport = k->dport;
+	r->dport = k->sport;
+	r->proto = k->proto;
+	r->pad = 0;
+	r->zone = zone;
+}
+
+static __always_inline __u64 sg_flow_lifetime(const struct sg_config *cfg,
+					      __u8 proto, __u8 state)
+{
+	__u32 secs;
+
+	switch (proto) {
+	case IPPROTO_TCP:
+		secs = state == SG_FLOW_ESTABLISHED ?
+			cfg->timeout_tcp_established :
+			cfg->timeout_tcp_transitory;
+		break;
+	case IPPROTO_ICMP:
+		secs = cfg->timeout_icmp;
+		break;
+	default:
+		secs = cfg->timeout_udp;
+		break;
+	}
+	return secs * NSEC_PER_SEC;
+}
+
+static __always_inline bool sg_flow_live(const struct sg_flow *f, __u64 now)
+{
+	return f->expires_ns > now;
+}
+
+/* Advance the primary entry's state for a packet in direction `dir`. */
+static __always_inline void sg_flow_update(struct sg_flow *f,
+					   const struct sg_config *cfg,
+					   const struct sg_pkt *p, __u8 dir,
+					   __u64 now)
+{
+	__u8 state = f->state;
+
+	if (p->proto == IPPROTO_TCP) {
+		if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+			state = SG_FLOW_CLOSING;
+		else if (dir == SG_FLOW_REPLY && state == SG_FLOW_NEW &&
+			 (p->tcp_flags & TCP_FLAG_ACK))
+			state = SG_FLOW_ESTABLISHED;
+	} else if (dir == SG_FLOW_REPLY) {
+		state = SG_FLOW_ESTABLISHED;
+	}
+	f->state = state;
+	f->expires_ns = now + sg_flow_lifetime(cfg, p->proto, state);
+}
+
+/*
+ * Record a new flow opened from `zone` towards `peer_zone`, or refresh the
+ * existing one. Returns SG_PASS or SG_DROP_CONNTRACK_FULL.
+ */
+static __always_inline int sg_flow_open(const struct sg_config *cfg,
+					const struct sg_pkt *p, __u16 zone,
+					__u16 peer_zone, __u64 now)
+{
+	struct sg_flow_key key, rkey;
+	struct sg_flow val = {}, *f;
+
+	sg_flow_key_of(&key, p, zone);
+	f = bpf_map_lookup_elem(&sg_flows, &key);
+	if (f && f->dir == SG_FLOW_ORIG && sg_flow_live(f, now) &&
+	    !(p->proto == IPPROTO_TCP && f->state == SG_FLOW_CLOSING &&
+	      (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)) {
+		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
+		return SG_PASS;
+	}
+
+	val.peer_zone = peer_zone;
+	val.dir = SG_FLOW_ORIG;
+	val.state = SG_FLOW_NEW;
+	val.expires_ns = now + sg_flow_lifetime(cfg, p->proto, SG_FLOW_NEW);
+	if (p->proto == IPPROTO_TCP && !(p->tcp_flags & TCP_FLAG_SYN)) {
+		/* Picked up mid-stream (e.g. after the table was emptied). */
+		val.state = SG_FLOW_ESTABLISHED;
+		val.expires_ns = now + sg_flow_lifetime(cfg, p->proto,
+							SG_FLOW_ESTABLISHED);
+	}
+	/* An expired or foreign entry under this key is replaced; a new key
+	 * in a full table fails here, and nothing is evicted for it. */
+	if (bpf_map_update_elem(&sg_flows, &key, &val, BPF_ANY))
+		return SG_DROP_CONNTRACK_FULL;
+
+	sg_flow_key_reverse(&rkey, &key, peer_zone);
+	val = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY };
+	if (bpf_map_update_elem(&sg_flows, &rkey, &val, BPF_ANY)) {
+		bpf_map_delete_elem(&sg_flows, &key);
+		return SG_DROP_CONNTRACK_FULL;
+	}
+	return SG_PASS;
+}
+
+/*
+ * Is this packet, entering from `zone`, the reply of a live flow? Returns
+ * the primary entry (and its key in *okey) or NULL.
+ */
+static __always_inline struct sg_flow *
+sg_flow_reply_of(const struct sg_pkt *p, __u16 zone, struct sg_flow_key *okey,
+		 __u64 now)
+{
+	struct sg_flow_key key;
+	struct sg_flow *r, *f;
+
+	sg_flow_key_of(&key, p, zone);
+	r = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!r || r->dir != SG_FLOW_REPLY)
+		return NULL;
+	sg_flow_key_reverse(okey, &key, r->peer_zone);
+	f = bpf_map_lookup_elem(&sg_flows, okey);
+	if (!f || f->dir != SG_FLOW_ORIG || f->peer_zone != zone ||
+	    !sg_flow_live(f, now))
+		return NULL;
+	return f;
+}
+
+#endif /* SG_FLOW_H */

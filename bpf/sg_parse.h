@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Header parsing. Every length the packet claims is checked against the
+ * frame before it is trusted; anything that does not add up is reported as
+ * SG_DROP_MALFORMED and the packet is never rewritten.
+ */
+#ifndef SG_PARSE_H
+#define SG_PARSE_H
+
+#include "sg_ctx.h"
+
+enum sg_pkt_kind {
+	SG_PKT_OTHER = 0,	/* an EtherType the host does not route */
+	SG_PKT_IPV4,
+	SG_PKT_ARP,
+	SG_PKT_VLAN,		/* 802.1Q / 802.1ad tagged */
+	SG_PKT_IPV6,
+	SG_PKT_IPV6_ND,		/* ICMPv6 router/neighbour discovery */
+};
+
+/* sg_pkt.frag */
+#define SG_FRAG_FIRST	1	/* offset 0, more fragments follow */
+#define SG_FRAG_LATER	2	/* offset > 0: no L4 header */
+
+struct sg_pkt {
+	__u8 kind;		/* enum sg_pkt_kind */
+	__u8 proto;		/* IPv4 protocol */
+	__u8 frag;		/* SG_FRAG_* or 0 */
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 pad[3];
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;		/* ICMP echo request: its id */
+	__be16 dport;		/* ICMP echo reply: its id */
+};
+
+static __always_inline int sg_parse_l4(struct sg_ctx *c, struct sg_pkt *p,
+				       void *l4, __u32 l4_len)
+{
+	switch (p->proto) {
+	case IPPROTO_TCP: {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > c->data_end || l4_len < sizeof(*th))
+			return SG_DROP_MALFORMED;
+		if (th->doff < 5 || th->doff * 4 > l4_len)
+			return SG_DROP_MALFORMED;
+		p->sport = th->source;
+		p->dport = th->dest;
+		p->tcp_flags = ((__u8 *)th)[13];
+		return SG_PASS;
+	}
+	case IPPROTO_UDP: {
+		struct udphdr *uh = l4;
+		__u16 ulen;
+
+		if ((void *)(uh + 1) > c->data_end || l4_len < sizeof(*uh))
+			return SG_DROP_MALFORMED;
+		ulen = bpf_ntohs(uh->len);
+		/* A first fragment carries only part of the datagram. */
+		if (ulen < sizeof(*uh) || (!p->frag && ulen > l4_len))
+			return SG_DROP_MALFORMED;
+		p->sport = uh->source;
+		p->dport = uh->dest;
+		return SG_PASS;
+	}
+	case IPPROTO_ICMP: {
+		struct icmphdr *ih = l4;
+
+		if ((void *)(ih + 1) > c->data_end || l4_len < sizeof(*ih))
+			return SG_DROP_MALFORMED;
+		p->icmp_type = ih->type;
+		if (ih->type == ICMP_ECHO)
+			p->sport = ih->un.echo.id;
+		else if (ih->type == ICMP_ECHOREPLY)
+			p->dport = ih->un.echo.id;
+		return SG_PASS;
+	}
+	default:
+		return SG_PASS;
+	}
+}
+
+static __always_inline int sg_parse_ipv4(struct sg_ctx *c, struct sg_pkt *p,
+					 struct iphdr *ip)
+{
+	__u32 hlen, tot_len, frag_off;
+
+	if ((void *)(ip + 1) > c->data_end)
+		return SG_DROP_MALFORMED;
+	if (ip->version != 4 || ip->ihl < 5)
+		return SG_DROP_MALFORMED;
+	hlen = ip->ihl * 4;
+	tot_len = bpf_ntohs(ip->tot_len);
+	/* Shorter than the frame is Ethernet padding; longer is a lie. */
+	if (tot_len < hlen || tot_len > c->len - ETH_HLEN)
+		return SG_DROP_MALFORMED;
+	if ((void *)ip + hlen > c->data_end)
+		return SG_DROP_MALFORMED;
+
+	p->kind = SG_PKT_IPV4;
+	p->proto = ip->protocol;
+	p->saddr = ip->saddr;
+	p->daddr = ip->daddr;
+	frag_off = bpf_ntohs(ip->frag_off);
+	if (frag_off & IP_OFFSET) {
+		p->frag = SG_FRAG_LATER;
+		return SG_PASS;
+	}
+	if (frag_off & IP_MF)
+		p->frag = SG_FRAG_FIRST;
+	return sg_parse_l4(c, p, (void *)ip + hlen, tot_len - hlen);
+}
+
+static __always_inline int sg_parse_ipv6(struct sg_ctx *c, struct sg_pkt *p,
+					 struct ipv6hdr *ip6)
+{
+	struct icmp6hdr *icmp6 = (void *)(ip6 + 1);
+
+	if ((void *)(ip6 + 1) > c->data_end)
+		return SG_DROP_MALFORMED;
+	p->kind = SG_PKT_IPV6;
+	/* Router solicitation/advertisement, neighbour solicitation/
+	 * advertisement and redirect: the gateway's own link-local business. */
+	if (ip6->nexthdr == IPPROTO_ICMPV6 &&
+	    (void *)(icmp6 + 1) <= c->data_end &&
+	    icmp6->icmp6_type >= 133 && icmp6->icmp6_type <= 137)
+		p->kind = SG_PKT_IPV6_ND;
+	return SG_PASS;
+}
+
+/* Returns SG_PASS with *p filled, or the drop reason. */
+static __always_inline int sg_parse(struct sg_ctx *c, struct sg_pkt *p)
+{
+	struct ethhdr *eth = c->data;
+
+	if ((void *)(eth + 1) > c->data_end)
+		return SG_DROP_MALFORMED;
+	if (c->vlan_offloaded) {
+		p->kind = SG_PKT_VLAN;
+		return SG_PASS;
+	}
+	switch (bpf_ntohs(eth->h_proto)) {
+	case ETH_P_IP:
+		return sg_parse_ipv4(c, p, (void *)(eth + 1));
+	case ETH_P_IPV6:
+		return sg_parse_ipv6(c, p, (void *)(eth + 1));
+	case ETH_P_ARP:
+		p->kind = SG_PKT_ARP;
+		return SG_PASS;
+	case ETH_P_8021Q:
+	case ETH_P_8021AD:
+		p->kind = SG_PKT_VLAN;
+		return SG_PASS;
+	default:
+		p->kind = SG_PKT_OTHER;
+		return SG_PASS;
+	}
+}
+
+#endif /* SG_PARSE_H */

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The decision for a packet that entered from a sector device: the
+ * isolation matrix of an nftables forward chain, as a few map lookups.
+ */
+#ifndef SG_POLICY_H
+#define SG_POLICY_H
+
+#include "sg_flow.h"
+#include "sg_counters.h"
+
+static __always_inline bool sg_is_dhcp_discovery(const struct sg_pkt *p)
+{
+	return p->saddr == 0 && p->proto == IPPROTO_UDP && !p->frag &&
+	       p->dport == bpf_htons(67);
+}
+
+/* Link-local to the gateway: limited broadcast and multicast. */
+static __always_inline bool sg_is_local_only(__be32 daddr)
+{
+	return daddr == 0xffffffff ||
+	       (bpf_ntohl(daddr) & 0xf0000000) == 0xe0000000;
+}
+
+/* A packet from sector `from` to an address of sector dest->sector. */
+static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
+					   const struct sg_dest *dest,
+					   const struct sg_pkt *p)
+{
+	struct sg_config *cfg = sg_config_of(slot);
+	struct sg_flow_key okey;
+	struct sg_flow *f;
+	__u64 now;
+
+	if (p->frag) {
+		/* No ports: neither a flow nor an allow rule can be matched.
+		 * Pairs with no exception at all are plain isolation. */
+		if (dest->kind == SG_DEST_SECTOR &&
+		    (sg_allow_of(slot, from, dest->sector) ||
+		     sg_allow_of(slot, dest->sector, from)))
+			return SG_DROP_FRAGMENT;
+		return SG_DROP_INTER_SECTOR;
+	}
+	if (!cfg)
+		return SG_DROP_INTER_SECTOR;
+	now = bpf_ktime_get_ns();
+
+	/* A reply of a connection the other sector opened, while the
+	 * current definitions still allow that connection. */
+	f = sg_flow_reply_of(p, from, &okey, now);
+	if (f && sg_allowed(slot, okey.zone, from, okey.proto, okey.dport)) {
+		sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
+		return SG_PASS;
+	}
+
+	/* Overlapping CIDRs cannot be named by `allow` (validation). */
+	if (dest->kind != SG_DEST_SECTOR ||
+	    !sg_allowed(slot, from, dest->sector, p->proto, p->dport))
+		return SG_DROP_INTER_SECTOR;
+	return sg_flow_open(cfg, p, from, dest->sector, now);
+}
+
+static __always_inline int sg_decide_ipv4(__u32 slot, __u16 sector,
+					  const struct sg_pkt *p)
+{
+	struct sg_sector *info;
+	struct sg_dest *dest;
+
+	if (!sg_sector_owns(slot, sector, p->saddr))
+		return sg_is_dhcp_discovery(p) ? SG_PASS :
+						  SG_DROP_SPOOFED_SOURCE;
+
+	/* The gateway itself and the sector's own subnets: the host stack
+	 * answers (DNS, DHCP, ping) or hands it back to the same sector. */
+	if (sg_sector_owns(slot, sector, p->daddr) || sg_is_local_only(p->daddr))
+		return SG_PASS;
+
+	dest = sg_dest_of(slot, p->daddr);
+	if (dest && dest->kind == SG_DEST_PROTECTED)
+		return SG_DROP_PROTECTED_DEST;
+	if (dest)
+		return sg_decide_cross(slot, sector, dest, p);
+
+	info = sg_sector_of(slot, sector);
+	if (!info || !(info->flags & SG_SECTOR_INTERNET))
+		return SG_DROP_NO_INTERNET;
+	return SG_PASS;
+}
+
+/* Returns SG_PASS or the reason to drop. Counts either way. */
+static __always_inline int sg_sector_ingress(struct sg_ctx *c)
+{
+	__u32 slot = sg_active_slot();
+	struct sg_device *dev = sg_device_of(slot, c->ifindex);
+	struct sg_pkt p = {};
+	int verdict;
+
+	/* Not (or no longer) a sector device of ours: leave it alone. */
+	if (!dev || dev->role != SG_ROLE_SECTOR)
+		return SG_PASS;
+
+	sg_count_rx(dev->sector, c->len);
+	verdict = sg_parse(c, &p);
+	if (verdict == SG_PASS) {
+		switch (p.kind) {
+		case SG_PKT_IPV4:
+			verdict = sg_decide_ipv4(slot, dev->sector, &p);
+			break;
+		case SG_PKT_ARP:
+		case SG_PKT_IPV6_ND:
+			break;
+		case SG_PKT_IPV6:
+			verdict = SG_DROP_IPV6;
+			break;
+		default:
+			verdict = SG_DROP_UNSUPPORTED_L2;
+			break;
+		}
+	}
+	if (verdict != SG_PASS)
+		sg_count_drop(dev->sector, verdict);
+	return verdict;
+}
+
+/* tc egress of a sector device: what the host sends into the sector. */
+static __always_inline void sg_sector_egress(__u32 ifindex, __u32 len)
+{
+	struct sg_device *dev = sg_device_of(sg_active_slot(), ifindex);
+
+	if (dev && dev->role == SG_ROLE_SECTOR)
+		sg_count_tx(dev->sector, len);
+}
+
+#endif /* SG_POLICY_H */

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Structures and constants shared by the BPF programs and the loader.
+ *
+ * This is the only definition of every map key and value: the BPF side
+ * includes it after vmlinux.h, the loader after <linux/types.h>. Sizes are
+ * asserted and padding is explicit so both compilers agree byte for byte
+ * and `bpftool map dump` shows every field by name.
+ */
+#ifndef SG_COMMON_H
+#define SG_COMMON_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Capacity of the definition maps; each holds two slots (see sg_state). */
+#define SG_MAX_SECTORS		1024
+#define SG_MAX_DEVICES		4096
+#define SG_MAX_NETS		16384
+#define SG_MAX_ALLOW_PAIRS	8192
+#define SG_MAX_ALLOW_RULES	16
+#define SG_DEFAULT_MAX_FLOWS	262144
+#define SG_NAME_LEN		16
+
+/* tc filters are installed with this handle and priority in clsact. */
+#define SG_TC_HANDLE		0x5347
+#define SG_TC_PRIORITY		1
+
+/*
+ * Drop reasons: the names are the user-visible contract (SPEC section 3),
+ * the numbers are internal and index sg_counters.drops[].
+ */
+#define SG_DROP_REASONS(R)				\
+	R(INTER_SECTOR,		"inter-sector")		\
+	R(SPOOFED_SOURCE,	"spoofed-source")	\
+	R(PROTECTED_DEST,	"protected-destination") \
+	R(NO_INTERNET,		"no-internet")		\
+	R(UNSOLICITED,		"unsolicited")		\
+	R(IMDS_DENIED,		"imds-denied")		\
+	R(EGRESS_DOWN,		"egress-down")		\
+	R(NAT_PORTS_EXHAUSTED,	"nat-ports-exhausted")	\
+	R(CONNTRACK_FULL,	"conntrack-full")	\
+	R(MALFORMED,		"malformed")		\
+	R(FRAGMENT,		"fragment")		\
+	R(IPV6,			"ipv6")			\
+	R(UNSUPPORTED_L2,	"unsupported-l2")
+
+enum sg_drop_reason {
+	SG_PASS = 0,
+#define SG_REASON_ENUM(id, name) SG_DROP_##id,
+	SG_DROP_REASONS(SG_REASON_ENUM)
+#undef SG_REASON_ENUM
+	SG_DROP_MAX,
+};
+
+/* What a device is to this instance. */
+enum sg_role {
+	SG_ROLE_SECTOR = 1,
+	SG_ROLE_UPLINK = 2,
+	SG_ROLE_TRUSTED = 3,
+};
+
+/* sg_sector.flags */
+#define SG_SECTOR_INTERNET	(1U << 0)
+#define SG_SECTOR_IMDS		(1U << 1)
+
+/* sg_dest.kind */
+enum sg_dest_kind {
+	SG_DEST_SECTOR = 1,	/* owned by exactly one sector: sg_dest.sector */
+	SG_DEST_SHARED = 2,	/* CIDR of several (overlapping) sectors */
+	SG_DEST_PROTECTED = 3,	/* host.protected: no sector may reach it */
+};
+
+/* sg_flow.dir */
+enum sg_flow_dir {
+	SG_FLOW_ORIG = 0,	/* primary entry: holds state and expiry */
+	SG_FLOW_REPLY = 1,	/* index entry: points back at the primary */
+};
+
+/* sg_flow.state */
+enum sg_flow_state {
+	SG_FLOW_NEW = 0,	/* TCP: SYN seen; others: no reply yet */
+	SG_FLOW_ESTABLISHED = 1,
+	SG_FLOW_CLOSING = 2,	/* TCP FIN or RST seen */
+};
+
+/*
+ * sg_state[0]: which of the two definition slots packets use. The loader
+ * fills the inactive slot completely, then flips `slot` with one map
+ * update, so a packet sees the old definitions or the new, never a mix.
+ */
+struct sg_state {
+	__u32 slot;		/* 0 or 1 */
+	__u32 generation;	/* count of applies that changed something */
+	__u64 digest;		/* hash of the compiled definitions in `slot` */
+};
+
+/* sg_config[slot]: settings that are not per sector. */
+struct sg_config {
+	__u32 timeout_tcp_established;	/* seconds */
+	__u32 timeout_tcp_transitory;
+	__u32 timeout_udp;
+	__u32 timeout_icmp;
+};
+
+/* sg_devices: which sector (or role) an interface belongs to. */
+struct sg_device_key {
+	__u32 ifindex;
+	__u32 slot;
+};
+
+struct sg_device {
+	__u16 sector;		/* sector id; 0 for uplinks and trusted devices */
+	__u8 role;		/* enum sg_role */
+	__u8 pad;
+};
+
+/* sg_sectors: per-sector settings, with the name for stats and status. */
+struct sg_sector_key {
+	__u16 slot;
+	__u16 id;
+};
+
+struct sg_sector {
+	char name[SG_NAME_LEN];
+	__u32 flags;		/* SG_SECTOR_* */
+	__u32 pad;
+};
+
+/*
+ * sg_sector_nets (LPM): the CIDRs of one sector. prefixlen counts the
+ * 32 bits of slot and sector before the address: 32 + CIDR length.
+ */
+struct sg_net_key {
+	__u32 prefixlen;
+	__u16 slot;
+	__u16 sector;
+	__be32 addr;
+};
+
+/* sg_dest_nets (LPM): what a destination is. prefixlen = 32 + CIDR length. */
+struct sg_dest_key {
+	__u32 prefixlen;
+	__u32 slot;
+	__be32 addr;
+};
+
+struct sg_dest {
+	__u16 sector;		/* owner when kind == SG_DEST_SECTOR */
+	__u8 kind;		/* enum sg_dest_kind */
+	__u8 pad;
+};
+
+/* sg_allow: the `allow` exceptions from sector `from` to sector `to`. */
+struct sg_allow_key {
+	__u16 slot;
+	__u16 from;
+	__u16 to;
+	__u16 pad;
+};
+
+struct sg_allow_rule {
+	__u8 proto;		/* IPPROTO_TCP/UDP/ICMP, 0 = any */
+	__u8 pad[3];
+	__u16 port_lo;		/* destination ports, host order, inclusive; */
+	__u16 port_hi;		/* 0-65535 when the rule names no ports */
+};
+
+struct sg_allow {
+	__u32 count;
+	__u32 pad;
+	struct sg_allow_rule rules[SG_MAX_ALLOW_RULES];
+};
+
+/*
+ * sg_flows: connection tracking. The zone is the sector id (as conntrack
+ * zones), which keeps identical tuples of overlapping sectors apart.
+ * For ICMP echo, sport carries the id of a request and dport that of a
+ * reply, so a reply's tuple is the exact reverse of its request's.
+ */
+struct sg_flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad;
+	__u16 zone;
+};
+
+struct sg_flow {
+	__u64 expires_ns;	/* bpf_ktime_get_ns() deadline (ORIG only) */
+	__u16 peer_zone;	/* zone of the other direction's entry */
+	__u8 dir;		/* enum sg_flow_dir */
+	__u8 state;		/* enum sg_flow_state (ORIG only) */
+	__u32 pad;
+};
+
+/* sg_counters (per CPU, keyed by sector id; 0 = no sector). */
+struct sg_counters {
+	__u64 rx_packets;	/* received from the sector's devices */
+	__u64 rx_bytes;
+	__u64 tx_packets;	/* sent into the sector's devices */
+	__u64 tx_bytes;
+	__u64 drops[SG_DROP_MAX];
+};
+
+#ifndef __cplusplus
+_Static_assert(sizeof(struct sg_state) == 16, "sg_state layout");
+_Static_assert(sizeof(struct sg_config) == 16, "sg_config layout");
+_Static_assert(sizeof(struct sg_device_key) == 8, "sg_device_key layout");
+_Static_assert(sizeof(struct sg_device) == 4, "sg_device layout");
+_Static_assert(sizeof(struct sg_sector_key) == 4, "sg_sector_key layout");
+_Static_assert(sizeof(struct sg_sector) == 24, "sg_sector layout");
+_Static_assert(sizeof(struct sg_net_key) == 12, "sg_net_key layout");
+_Static_assert(sizeof(struct sg_dest_key) == 12, "sg_dest_key layout");
+_Static_assert(sizeof(struct sg_dest) == 4, "sg_dest layout");
+_Static_assert(sizeof(struct sg_allow_key) == 8, "sg_allow_key layout");
+_Static_assert(sizeof(struct sg_allow_rule) == 8, "sg_allow_rule layout");
+_Static_assert(sizeof(struct sg_allow) == 8 + 8 * SG_MAX_ALLOW_RULES,
+	       "sg_allow layout");
+_Static_assert(sizeof(struct sg_flow_key) == 16, "sg_flow_key layout");
+_Static_assert(sizeof(struct sg_flow) == 16, "sg_flow layout");
+#endif
+
+#endif /* SG_COMMON_H */

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every map of sectorgate, declared with BTF types so that
+ * `bpftool map dump pinned /sys/fs/bpf/sectorgate/<name>` prints named
+ * fields. The loader pins each one as <pin-dir>/<map name>; docs/MAPS.md
+ * describes what each holds. Maps keyed by `slot` hold two complete sets of
+ * definitions, of which sg_state[0].slot is the live one.
+ */
+#ifndef SG_MAPS_H
+#define SG_MAPS_H
+
+#include "sg_common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_state);
+} sg_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct sg_config);
+} sg_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * SG_MAX_DEVICES);
+	__type(key, struct sg_device_key);
+	__type(value, struct sg_device);
+} sg_devices SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * SG_MAX_SECTORS);
+	__type(key, struct sg_sector_key);
+	__type(value, struct sg_sector);
+} sg_sectors SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * SG_MAX_NETS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sg_net_key);
+	__type(value, __u32);		/* the sector id again, for dumps */
+} sg_sector_nets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * SG_MAX_NETS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sg_dest_key);
+	__type(value, struct sg_dest);
+} sg_dest_nets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * SG_MAX_ALLOW_PAIRS);
+	__type(key, struct sg_allow_key);
+	__type(value, struct sg_allow);
+} sg_allow SEC(".maps");
+
+/* Sized from conntrack.max-flows by the loader (two entries per flow). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * SG_DEFAULT_MAX_FLOWS);
+	__type(key, struct sg_flow_key);
+	__type(value, struct sg_flow);
+} sg_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SG_MAX_SECTORS + 1);
+	__type(key, __u32);
+	__type(value, struct sg_counters);
+} sg_counters SEC(".maps");
+
+#endif /* SG_MAPS_H */
