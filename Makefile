@@ -12,7 +12,7 @@ BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
 		   -Wall -Werror -Wno-unused-function \
 		   -Ivmlinux -Iinclude -Imaps -Ibpf
 CFLAGS		?= -O2 -g
-CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+CFLAGS		+= -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 		   -Iinclude -Iloader -I$(BUILD)
 LDLIBS		:= -lbpf -lxdp -lelf -lz -lyaml
 

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The subcommands of sectorgate(8) and what they share. */
+#ifndef SG_CLI_H
+#define SG_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "compile.h"
+#include "diag.h"
+#include "instance.h"
+#include "model.h"
+
+/* Exit status, SPEC section 2. */
+enum sg_exit {
+	SG_EXIT_OK = 0,
+	SG_EXIT_INVALID = 1,	/* the definitions are invalid; nothing changed */
+	SG_EXIT_USAGE = 2,
+	SG_EXIT_KERNEL = 3,	/* the kernel refused; the old state runs on */
+};
+
+struct sg_opts {
+	const char *pin_dir;
+	const char *config;
+	bool json;
+	bool prometheus;
+	bool keep_maps;
+};
+
+int cmd_check(const struct sg_opts *o);
+int cmd_apply(const struct sg_opts *o);
+int cmd_status(const struct sg_opts *o);
+int cmd_stats(const struct sg_opts *o);
+int cmd_unload(const struct sg_opts *o);
+
+/* Parse and validate the definitions against this host's devices. */
+int sg_load_definitions(const struct sg_opts *o, struct sg_model *m,
+			struct sg_netdev **devs, int *ndevs);
+
+/* Open an applied instance read-only (status, stats). */
+int sg_open_applied(const struct sg_opts *o, struct sg_instance *in);
+
+/* Sector id -> name from the live slot ("sector-<id>" if unknown). */
+const char *sg_sector_name(const struct sg_instance *in, __u32 slot,
+			   __u32 id, char *buf, size_t len);
+
+void sg_json_str(FILE *out, const char *s);
+const char *sg_drop_name(int reason);
+const char *sg_role_name(int role);
+
+#endif /* SG_CLI_H */

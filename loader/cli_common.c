@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "netdev.h"
+#include "util.h"
+
+static const char *const drop_names[SG_DROP_MAX] = {
+	[SG_PASS] = "pass",
+#define SG_REASON_NAME(id, name) [SG_DROP_##id] = name,
+	SG_DROP_REASONS(SG_REASON_NAME)
+#undef SG_REASON_NAME
+};
+
+const char *sg_drop_name(int reason)
+{
+	return reason >= 0 && reason < SG_DROP_MAX ? drop_names[reason] : "?";
+}
+
+const char *sg_role_name(int role)
+{
+	switch (role) {
+	case SG_ROLE_SECTOR:
+		return "sector";
+	case SG_ROLE_UPLINK:
+		return "uplink";
+	case SG_ROLE_TRUSTED:
+		return "trusted";
+	default:
+		return "?";
+	}
+}
+
+void sg_json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char ch = *s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+int sg_load_definitions(const struct sg_opts *o, struct sg_model *m,
+			struct sg_netdev **devs, int *ndevs)
+{
+	struct sg_diags d = {};
+
+	*devs = NULL;
+	*ndevs = 0;
+	if (!sg_config_load(o->config, m, &d)) {
+		*ndevs = sg_netdevs_list(devs);
+		if (*ndevs < 0) {
+			sg_diag_add(&d, "cannot list network devices: %s",
+				    strerror(-*ndevs));
+			*ndevs = 0;
+		}
+		sg_netdevs_check(m, *devs, *ndevs, &d);
+	}
+	sg_diags_print(stderr, &d);
+	if (!d.n)
+		return 0;
+	fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
+	sg_diags_free(&d);
+	return -1;
+}
+
+int sg_open_applied(const struct sg_opts *o, struct sg_instance *in)
+{
+	int ret = sg_instance_open(in, o->pin_dir, false);
+
+	if (!ret)
+		ret = sg_instance_open_pinned(in);
+	if (ret == -ENOENT)
+		pr_warn("nothing is applied at %s\n", o->pin_dir);
+	else if (ret)
+		pr_warn("cannot open %s: %s\n", o->pin_dir, strerror(-ret));
+	return ret;
+}
+
+const char *sg_sector_name(const struct sg_instance *in, __u32 slot,
+			   __u32 id, char *buf, size_t len)
+{
+	struct sg_sector_key k = { .slot = slot, .id = id };
+	struct sg_sector v;
+
+	if (!bpf_map_lookup_elem(in->fds.sectors, &k, &v)) {
+		snprintf(buf, len, "%.*s", SG_NAME_LEN, v.name);
+		return buf;
+	}
+	snprintf(buf, len, id ? "sector-%u" : "host", id);
+	return buf;
+}

@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sectorgate apply: load, fill the inactive slot, attach, flip.
+ *
+ * The order keeps the running state intact until the kernel has accepted
+ * everything: programs are verified first, the new definitions go into the
+ * slot no packet reads, new devices are attached (they see the old slot,
+ * in which they are unknown and pass, as before), and only then does one
+ * map update make the new slot live. A refusal on the way undoes the
+ * attachments made so far and leaves the old slot live.
+ */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "cli.h"
+#include "netdev.h"
+#include "util.h"
+
+struct sg_apply {
+	struct sg_instance *in;
+	int use_fd[SG_NPROGS];		/* the programs to run from now on */
+	uint32_t use_id[SG_NPROGS];
+	bool progs_changed;
+	/* Undo log: what each attachment replaced. */
+	struct { int ifindex; enum sg_hook hook; uint32_t prev; } *undo;
+	int nundo;
+	int nxdp, ntc;
+};
+
+static bool same_program(int a, int b)
+{
+	struct bpf_prog_info ia = {}, ib = {};
+	__u32 la = sizeof(ia), lb = sizeof(ib);
+
+	if (bpf_obj_get_info_by_fd(a, &ia, &la) ||
+	    bpf_obj_get_info_by_fd(b, &ib, &lb))
+		return false;
+	return !memcmp(ia.tag, ib.tag, sizeof(ia.tag));
+}
+
+/* Keep the running programs when the new build is the same code. */
+static void choose_programs(struct sg_apply *a)
+{
+	struct sg_instance *in = a->in;
+
+	for (int i = 0; i < SG_NPROGS; i++) {
+		if (in->pinned_fd[i] >= 0 &&
+		    same_program(in->pinned_fd[i], in->prog_fd[i])) {
+			a->use_fd[i] = in->pinned_fd[i];
+		} else {
+			a->use_fd[i] = in->prog_fd[i];
+			a->progs_changed = true;
+		}
+		a->use_id[i] = sg_prog_id(a->use_fd[i]);
+	}
+}
+
+static bool is_ours(const struct sg_apply *a, enum sg_hook hook, uint32_t id)
+{
+	enum sg_prog p = sg_sector_prog(hook);
+
+	return id && (id == a->use_id[p] || id == a->in->pinned_id[p]);
+}
+
+static bool attached_as_wanted(const struct sg_apply *a, int ifindex)
+{
+	uint32_t xdp = sg_attached_id(ifindex, SG_HOOK_XDP);
+	uint32_t tc_in = sg_attached_id(ifindex, SG_HOOK_TC_INGRESS);
+	uint32_t tc_out = sg_attached_id(ifindex, SG_HOOK_TC_EGRESS);
+
+	return (xdp == a->use_id[SG_PROG_XDP_SECTOR] ||
+		tc_in == a->use_id[SG_PROG_TC_SECTOR_IN]) &&
+	       tc_out == a->use_id[SG_PROG_TC_SECTOR_OUT];
+}
+
+static int attach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook)
+{
+	uint32_t prev = sg_attached_id(ifindex, hook);
+	int ret;
+
+	if (prev == a->use_id[sg_sector_prog(hook)])
+		return 0;
+	ret = sg_attach(ifindex, hook, a->use_fd[sg_sector_prog(hook)],
+			is_ours(a, hook, prev) ? prev : 0);
+	if (ret)
+		return ret;
+	a->undo = sg_grow(a->undo, a->nundo, sizeof(*a->undo));
+	a->undo[a->nundo].ifindex = ifindex;
+	a->undo[a->nundo].hook = hook;
+	a->undo[a->nundo].prev = prev;
+	a->nundo++;
+	return 0;
+}
+
+/*
+ * Ingress: XDP where the driver takes it, else tc; a device keeps the
+ * hook it has. Egress: tc, for the tx counters.
+ */
+static int attach_sector_device(struct sg_apply *a,
+				const struct sg_attach_target *t)
+{
+	uint32_t xdp = sg_attached_id(t->ifindex, SG_HOOK_XDP);
+	uint32_t tc_in = sg_attached_id(t->ifindex, SG_HOOK_TC_INGRESS);
+	int ret;
+
+	if (is_ours(a, SG_HOOK_XDP, xdp)) {
+		ret = attach_logged(a, t->ifindex, SG_HOOK_XDP);
+		a->nxdp++;
+	} else if (is_ours(a, SG_HOOK_TC_INGRESS, tc_in)) {
+		ret = attach_logged(a, t->ifindex, SG_HOOK_TC_INGRESS);
+		a->ntc++;
+	} else {
+		ret = attach_logged(a, t->ifindex, SG_HOOK_XDP);
+		if (ret) {
+			pr_debug("%s: no native XDP (%s), using tc ingress\n",
+				 t->name, strerror(-ret));
+			if (ret == -EBUSY)
+				pr_warn("%s: another XDP program is attached; "
+					"using tc ingress after it\n", t->name);
+			ret = attach_logged(a, t->ifindex, SG_HOOK_TC_INGRESS);
+			a->ntc++;
+		} else {
+			a->nxdp++;
+		}
+	}
+	if (!ret)
+		ret = attach_logged(a, t->ifindex, SG_HOOK_TC_EGRESS);
+	if (ret)
+		pr_warn("%s: cannot attach: %s\n", t->name, strerror(-ret));
+	return ret;
+}
+
+static void undo_attachments(struct sg_apply *a)
+{
+	for (int i = a->nundo - 1; i >= 0; i--) {
+		int ifindex = a->undo[i].ifindex;
+		enum sg_hook hook = a->undo[i].hook;
+		uint32_t now = a->use_id[sg_sector_prog(hook)];
+		int fd;
+
+		if (!a->undo[i].prev) {
+			sg_detach(ifindex, hook, now);
+			continue;
+		}
+		fd = bpf_prog_get_fd_by_id(a->undo[i].prev);
+		if (fd >= 0) {
+			sg_attach(ifindex, hook, fd, now);
+			close(fd);
+		}
+	}
+}
+
+static bool is_target(const struct sg_compiled *c, int ifindex)
+{
+	for (int i = 0; i < c->ntargets; i++)
+		if (c->targets[i].ifindex == ifindex &&
+		    c->targets[i].role == SG_ROLE_SECTOR)
+			return true;
+	return false;
+}
+
+static int drop_ours(const struct sg_apply *a, int ifindex, enum sg_hook hook,
+		     bool detach)
+{
+	uint32_t id = sg_attached_id(ifindex, hook);
+
+	if (!is_ours(a, hook, id))
+		return 0;
+	if (detach)
+		sg_detach(ifindex, hook, id);
+	return 1;
+}
+
+/*
+ * Our programs where they no longer belong: on devices that are not sector
+ * devices any more, and tc ingress left under XDP. Detached, or with
+ * detach false only counted.
+ */
+static int stale_attachments(const struct sg_apply *a,
+			     const struct sg_compiled *c,
+			     const struct sg_netdev *devs, int ndevs,
+			     bool detach)
+{
+	int n = 0;
+
+	for (int i = 0; i < ndevs; i++) {
+		int ifindex = devs[i].ifindex;
+
+		if (!is_target(c, ifindex)) {
+			n += drop_ours(a, ifindex, SG_HOOK_XDP, detach);
+			n += drop_ours(a, ifindex, SG_HOOK_TC_INGRESS, detach);
+			n += drop_ours(a, ifindex, SG_HOOK_TC_EGRESS, detach);
+		} else if (sg_attached_id(ifindex, SG_HOOK_XDP) ==
+			   a->use_id[SG_PROG_XDP_SECTOR]) {
+			n += drop_ours(a, ifindex, SG_HOOK_TC_INGRESS, detach);
+		}
+	}
+	return n;
+}
+
+static int pin_programs(struct sg_apply *a)
+{
+	struct sg_instance *in = a->in;
+	int ret;
+
+	for (int i = 0; i < SG_NPROGS; i++) {
+		if (a->use_fd[i] == in->pinned_fd[i])
+			continue;
+		ret = sg_instance_pin_prog(in, i, a->use_fd[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void report_missing(const struct sg_compiled *c)
+{
+	for (int i = 0; i < c->nmissing; i++)
+		pr_warn("device %s is not present; it is attached by the next "
+			"apply after it appears\n", c->missing[i]);
+}
+
+static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,
+			  const struct sg_state *st,
+			  const struct sg_netdev *devs, int ndevs)
+{
+	struct sg_instance *in = a->in;
+	int ret;
+
+	ret = sg_maps_fill_slot(&in->fds, c);
+	if (ret) {
+		pr_warn("cannot fill the maps: %s\n", strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < c->ntargets; i++) {
+		if (c->targets[i].role != SG_ROLE_SECTOR)
+			continue;
+		ret = attach_sector_device(a, &c->targets[i]);
+		if (ret) {
+			undo_attachments(a);
+			return ret;
+		}
+	}
+	ret = sg_maps_flip(&in->fds, c, st);
+	if (ret) {
+		pr_warn("cannot switch to the new definitions: %s\n",
+			strerror(-ret));
+		undo_attachments(a);
+		return ret;
+	}
+	stale_attachments(a, c, devs, ndevs, true);
+	ret = pin_programs(a);
+	if (ret)
+		pr_warn("cannot pin the programs in %s: %s\n", in->pin_dir,
+			strerror(-ret));
+	return ret;
+}
+
+int cmd_apply(const struct sg_opts *o)
+{
+	struct sg_instance in;
+	struct sg_apply a = { .in = &in };
+	struct sg_diags d = {};
+	struct sg_netdev *devs;
+	struct sg_compiled c = {};
+	struct sg_state st;
+	struct sg_model m;
+	int ndevs, ret, status = SG_EXIT_OK;
+	bool attached = true;
+
+	if (sg_load_definitions(o, &m, &devs, &ndevs)) {
+		sg_model_free(&m);
+		free(devs);
+		return SG_EXIT_INVALID;
+	}
+	ret = sg_instance_open(&in, o->pin_dir, true);
+	if (ret) {
+		pr_warn("cannot use %s: %s\n", o->pin_dir, strerror(-ret));
+		status = SG_EXIT_KERNEL;
+		goto out;
+	}
+	ret = sg_instance_load(&in, m.max_flows);
+	if (ret) {
+		pr_warn("the kernel refused the programs or maps: %s "
+			"(run with -v for the verifier log)\n", strerror(-ret));
+		status = SG_EXIT_KERNEL;
+		goto out;
+	}
+	choose_programs(&a);
+	sg_maps_read_state(&in.fds, &st);
+	if (sg_compile(&m, devs, ndevs, !st.slot, &c, &d)) {
+		sg_diags_print(stderr, &d);
+		fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
+		sg_diags_free(&d);
+		status = SG_EXIT_INVALID;
+		goto out;
+	}
+	report_missing(&c);
+
+	for (int i = 0; i < c.ntargets; i++)
+		if (c.targets[i].role == SG_ROLE_SECTOR &&
+		    !attached_as_wanted(&a, c.targets[i].ifindex))
+			attached = false;
+	if (c.digest == st.digest && st.generation && !a.progs_changed &&
+	    attached && !stale_attachments(&a, &c, devs, ndevs, false)) {
+		printf("%s: no changes (generation %u)\n", o->config,
+		       st.generation);
+		goto out;
+	}
+
+	if (apply_compiled(&a, &c, &st, devs, ndevs)) {
+		status = SG_EXIT_KERNEL;
+		goto out;
+	}
+	printf("%s: applied generation %u: %d sectors, %d devices "
+	       "(%d xdp, %d tc)\n", o->config, st.generation + 1, m.nsectors,
+	       a.nxdp + a.ntc, a.nxdp, a.ntc);
+out:
+	free(a.undo);
+	sg_compiled_free(&c);
+	sg_instance_close(&in);
+	free(devs);
+	sg_model_free(&m);
+	return status;
+}

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* sectorgate check: validate, and show what the definitions mean here. */
+#include <stdlib.h>
+
+#include "cli.h"
+#include "util.h"
+
+static void print_sector(const struct sg_sector_def *s,
+			 const struct sg_compiled *c)
+{
+	char a[16];
+
+	printf("  %-15s id %-5u %s%s\n", s->name, s->id,
+	       s->internet ? "internet" : "no-internet",
+	       s->imds ? " imds" : "");
+	printf("    cidrs:");
+	for (int i = 0; i < s->ncidrs; i++)
+		printf(" %s/%u", sg_ipv4_str(s->cidrs[i].addr, a),
+		       s->cidrs[i].plen);
+	printf("\n    devices:");
+	for (int i = 0; i < c->ntargets; i++)
+		if (c->targets[i].role == SG_ROLE_SECTOR &&
+		    c->targets[i].sector == s->id)
+			printf(" %s", c->targets[i].name);
+	printf("\n");
+	for (int i = 0; i < s->nallow; i++) {
+		const struct sg_allow_def *al = &s->allow[i];
+
+		printf("    allow: %s %s", al->sector,
+		       al->proto == 6 ? "tcp" : al->proto == 17 ? "udp" :
+		       al->proto == 1 ? "icmp" : "any");
+		for (int p = 0; p < al->nports; p++)
+			printf(p ? ",%u-%u" : " %u-%u", al->ports[p].lo,
+			       al->ports[p].hi);
+		printf("\n");
+	}
+}
+
+int cmd_check(const struct sg_opts *o)
+{
+	struct sg_diags d = {};
+	struct sg_netdev *devs;
+	struct sg_compiled c;
+	struct sg_model m;
+	int ndevs, ret = SG_EXIT_OK;
+
+	if (sg_load_definitions(o, &m, &devs, &ndevs)) {
+		ret = SG_EXIT_INVALID;
+		goto out;
+	}
+	if (sg_compile(&m, devs, ndevs, 0, &c, &d)) {
+		sg_diags_print(stderr, &d);
+		sg_diags_free(&d);
+		ret = SG_EXIT_INVALID;
+		goto out_compiled;
+	}
+	printf("%s: valid: %d sectors, %d uplinks, %d trusted, %d protected\n",
+	       o->config, m.nsectors, m.nuplinks, m.ntrusted, m.nprotected);
+	for (int i = 0; i < m.nsectors; i++)
+		print_sector(&m.sectors[i], &c);
+	for (int i = 0; i < c.nmissing; i++)
+		printf("  not present yet: %s\n", c.missing[i]);
+out_compiled:
+	sg_compiled_free(&c);
+out:
+	free(devs);
+	sg_model_free(&m);
+	return ret;
+}

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* sectorgate status: what is attached where, sectors, map fill levels. */
+#include <bpf/bpf.h>
+#include <net/if.h>
+#include <stdlib.h>
+
+#include "attach.h"
+#include "cli.h"
+#include "util.h"
+
+struct map_fill {
+	const char *name;
+	int fd;
+	size_t key_size;
+};
+
+static uint32_t max_entries(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+/* The hooks of a device that run one of our pinned programs. */
+static void device_hooks(const struct sg_instance *in, int ifindex,
+			 const char *hooks[SG_NHOOKS], int *n)
+{
+	*n = 0;
+	for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++) {
+		uint32_t id = in->pinned_id[sg_sector_prog(hook)];
+
+		if (id && sg_attached_id(ifindex, hook) == id)
+			hooks[(*n)++] = sg_hook_name(hook);
+	}
+}
+
+static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
+{
+	struct sg_device_key key, *prev = NULL;
+	struct sg_device dev;
+	bool first = true;
+
+	if (json)
+		printf("\"devices\":[");
+	else
+		printf("devices:\n");
+	while (!bpf_map_get_next_key(in->fds.devices, prev, &key)) {
+		const char *hooks[SG_NHOOKS];
+		char ifname[IF_NAMESIZE] = "?", sector[32];
+		int nhooks;
+
+		prev = &key;
+		if (key.slot != slot ||
+		    bpf_map_lookup_elem(in->fds.devices, &key, &dev))
+			continue;
+		if_indextoname(key.ifindex, ifname);
+		sg_sector_name(in, slot, dev.sector, sector, sizeof(sector));
+		device_hooks(in, key.ifindex, hooks, &nhooks);
+		if (json) {
+			printf("%s{\"name\":", first ? "" : ",");
+			sg_json_str(stdout, ifname);
+			printf(",\"ifindex\":%u,\"role\":\"%s\"", key.ifindex,
+			       sg_role_name(dev.role));
+			if (dev.role == SG_ROLE_SECTOR) {
+				printf(",\"sector\":");
+				sg_json_str(stdout, sector);
+			}
+			printf(",\"hooks\":[");
+			for (int i = 0; i < nhooks; i++)
+				printf("%s\"%s\"", i ? "," : "", hooks[i]);
+			printf("]}");
+		} else {
+			printf("  %-15s %-8s %-15s", ifname,
+			       sg_role_name(dev.role),
+			       dev.role == SG_ROLE_SECTOR ? sector : "-");
+			for (int i = 0; i < nhooks; i++)
+				printf(" %s", hooks[i]);
+			printf("%s\n", nhooks || dev.role != SG_ROLE_SECTOR ?
+				       "" : " (not attached)");
+		}
+		first = false;
+	}
+	printf(json ? "]" : "");
+}
+
+static void print_sectors(const struct sg_instance *in, __u32 slot, bool json)
+{
+	struct sg_sector_key key, *prev = NULL;
+	struct sg_sector s;
+	bool first = true;
+
+	printf(json ? ",\"sectors\":[" : "sectors:\n");
+	while (!bpf_map_get_next_key(in->fds.sectors, prev, &key)) {
+		char name[SG_NAME_LEN + 1];
+
+		prev = &key;
+		if (key.slot != slot ||
+		    bpf_map_lookup_elem(in->fds.sectors, &key, &s))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", SG_NAME_LEN, s.name);
+		if (json) {
+			printf("%s{\"name\":", first ? "" : ",");
+			sg_json_str(stdout, name);
+			printf(",\"id\":%u,\"internet\":%s,\"imds\":%s}",
+			       key.id,
+			       s.flags & SG_SECTOR_INTERNET ? "true" : "false",
+			       s.flags & SG_SECTOR_IMDS ? "true" : "false");
+		} else {
+			printf("  %-15s id %-5u %s%s\n", name, key.id,
+			       s.flags & SG_SECTOR_INTERNET ? "internet" :
+							      "no-internet",
+			       s.flags & SG_SECTOR_IMDS ? " imds" : "");
+		}
+		first = false;
+	}
+	printf(json ? "]" : "");
+}
+
+static void print_maps(const struct sg_instance *in, bool json)
+{
+	const struct map_fill maps[] = {
+		{ "sg_devices", in->fds.devices, sizeof(struct sg_device_key) },
+		{ "sg_sectors", in->fds.sectors, sizeof(struct sg_sector_key) },
+		{ "sg_sector_nets", in->fds.sector_nets,
+		  sizeof(struct sg_net_key) },
+		{ "sg_dest_nets", in->fds.dest_nets, sizeof(struct sg_dest_key) },
+		{ "sg_allow", in->fds.allow, sizeof(struct sg_allow_key) },
+		{ "sg_flows", in->fds.flows, sizeof(struct sg_flow_key) },
+		{ "sg_counters", in->fds.counters, sizeof(__u32) },
+	};
+
+	printf(json ? ",\"maps\":{" : "maps (entries / capacity, both slots):\n");
+	for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
+		int n = sg_map_count(maps[i].fd, maps[i].key_size);
+		uint32_t max = max_entries(maps[i].fd);
+
+		if (json)
+			printf("%s\"%s\":{\"entries\":%d,\"max_entries\":%u}",
+			       i ? "," : "", maps[i].name, n, max);
+		else
+			printf("  %-15s %8d / %u\n", maps[i].name, n, max);
+	}
+	printf(json ? "}" : "");
+}
+
+int cmd_status(const struct sg_opts *o)
+{
+	struct sg_instance in;
+	struct sg_state st;
+
+	if (sg_open_applied(o, &in)) {
+		sg_instance_close(&in);
+		return SG_EXIT_KERNEL;
+	}
+	sg_maps_read_state(&in.fds, &st);
+	if (o->json) {
+		printf("{\"pin_dir\":");
+		sg_json_str(stdout, o->pin_dir);
+		printf(",\"generation\":%u,\"slot\":%u,", st.generation,
+		       st.slot);
+	} else {
+		printf("pin dir %s: generation %u (slot %u)\n", o->pin_dir,
+		       st.generation, st.slot);
+	}
+	print_devices(&in, st.slot, o->json);
+	print_sectors(&in, st.slot, o->json);
+	print_maps(&in, o->json);
+	if (o->json)
+		printf("}\n");
+	sg_instance_close(&in);
+	return SG_EXIT_OK;
+}

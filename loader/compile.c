@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+#include "util.h"
+
+/* FNV-1a: the digest only has to notice that something changed. */
+static void digest_add(uint64_t *h, const void *data, size_t len)
+{
+	const uint8_t *b = data;
+
+	for (size_t i = 0; i < len; i++) {
+		*h ^= b[i];
+		*h *= 0x100000001b3ULL;
+	}
+}
+
+/*
+ * Each add_* builds the entry with slot 0, hashes it (so the digest does
+ * not depend on the slot), then stamps the real slot into the key.
+ */
+#define ADD_ENTRY(c, arr, n, key, val)					\
+	do {								\
+		digest_add(&(c)->digest, &(key), sizeof(key));		\
+		digest_add(&(c)->digest, &(val), sizeof(val));		\
+		(arr) = sg_grow((arr), (n), sizeof(*(arr)));		\
+		(arr)[(n)].k = (key);					\
+		(arr)[(n)].v = (val);					\
+		(n)++;							\
+	} while (0)
+
+static void add_device(struct sg_compiled *c, const struct sg_netdev *dev,
+		       uint8_t role, uint16_t sector)
+{
+	struct sg_device_key k = { .ifindex = dev->ifindex };
+	struct sg_device v = { .sector = sector, .role = role };
+	struct sg_attach_target *t;
+
+	k.slot = 0;
+	ADD_ENTRY(c, c->devices, c->ndevices, k, v);
+	c->devices[c->ndevices - 1].k.slot = c->slot;
+
+	c->targets = sg_grow(c->targets, c->ntargets, sizeof(*c->targets));
+	t = &c->targets[c->ntargets++];
+	memcpy(t->name, dev->name, sizeof(t->name));
+	t->ifindex = dev->ifindex;
+	t->role = role;
+	t->sector = sector;
+}
+
+static const struct sg_attach_target *target_of(const struct sg_compiled *c,
+						int ifindex)
+{
+	for (int i = 0; i < c->ntargets; i++)
+		if (c->targets[i].ifindex == ifindex)
+			return &c->targets[i];
+	return NULL;
+}
+
+static void add_missing(struct sg_compiled *c, const char *name)
+{
+	c->missing = sg_grow(c->missing, c->nmissing, sizeof(*c->missing));
+	c->missing[c->nmissing++] = name;
+}
+
+/* Uplinks and trusted devices: exact names. */
+static void compile_host_device(struct sg_compiled *c, const char *name,
+				uint8_t role, const struct sg_netdev *devs,
+				int ndevs)
+{
+	for (int i = 0; i < ndevs; i++) {
+		if (!strcmp(devs[i].name, name)) {
+			add_device(c, &devs[i], role, 0);
+			return;
+		}
+	}
+	add_missing(c, name);
+}
+
+/* Sector interfaces: exact names first, so a glob never steals them. */
+static int compile_sector_devices(const struct sg_model *m,
+				  struct sg_compiled *c,
+				  const struct sg_netdev *devs, int ndevs,
+				  bool globs, struct sg_diags *d)
+{
+	int ret = 0;
+
+	for (int s = 0; s < m->nsectors; s++) {
+		const struct sg_sector_def *sec = &m->sectors[s];
+
+		for (int k = 0; k < sec->nifaces; k++) {
+			const char *pat = sec->ifaces[k].name;
+			bool is_glob = strpbrk(pat, "*?[") != NULL;
+			int matched = 0;
+
+			if (is_glob != globs)
+				continue;
+			for (int i = 0; i < ndevs; i++) {
+				const struct sg_attach_target *t;
+
+				if (fnmatch(pat, devs[i].name, 0))
+					continue;
+				matched++;
+				t = target_of(c, devs[i].ifindex);
+				if (!t) {
+					add_device(c, &devs[i], SG_ROLE_SECTOR,
+						   sec->id);
+				} else if (!globs || t->role != SG_ROLE_SECTOR ||
+					   t->sector != sec->id) {
+					sg_diag_add(d, "%s:%d:%d: sectors[%d]."
+						    "interfaces[%d]: \"%s\" "
+						    "matches device %s, which "
+						    "is already claimed",
+						    m->file,
+						    sec->ifaces[k].pos.line,
+						    sec->ifaces[k].pos.col, s,
+						    k, pat, devs[i].name);
+					ret = -1;
+				}
+			}
+			if (!matched)
+				add_missing(c, pat);
+		}
+	}
+	return ret;
+}
+
+static void compile_sector(const struct sg_model *m, int s,
+			   struct sg_compiled *c)
+{
+	const struct sg_sector_def *sec = &m->sectors[s];
+	struct sg_sector_key k = { .id = sec->id };
+	struct sg_sector v = {};
+
+	memcpy(v.name, sec->name, sizeof(v.name));
+	v.flags = (sec->internet ? SG_SECTOR_INTERNET : 0) |
+		  (sec->imds ? SG_SECTOR_IMDS : 0);
+	ADD_ENTRY(c, c->sectors, c->nsectors, k, v);
+	c->sectors[c->nsectors - 1].k.slot = c->slot;
+
+	for (int i = 0; i < sec->ncidrs; i++) {
+		struct sg_net_key nk = {
+			.prefixlen = 32 + sec->cidrs[i].plen,
+			.sector = sec->id,
+			.addr = htonl(sec->cidrs[i].addr),
+		};
+		__u32 nv = sec->id;
+
+		ADD_ENTRY(c, c->nets, c->nnets, nk, nv);
+		c->nets[c->nnets - 1].k.slot = c->slot;
+	}
+}
+
+static bool cidr_shared(const struct sg_model *m, int s,
+			const struct sg_cidr *cidr)
+{
+	for (int o = 0; o < m->nsectors; o++) {
+		if (o == s)
+			continue;
+		for (int i = 0; i < m->sectors[o].ncidrs; i++)
+			if (sg_cidr_overlap(cidr, &m->sectors[o].cidrs[i]))
+				return true;
+	}
+	return false;
+}
+
+static void add_dest(struct sg_compiled *c, const struct sg_cidr *cidr,
+		     uint8_t kind, uint16_t sector)
+{
+	struct sg_dest_key k = {
+		.prefixlen = 32 + cidr->plen,
+		.addr = htonl(cidr->addr),
+	};
+	struct sg_dest v = { .sector = sector, .kind = kind };
+
+	/* Identical CIDRs of overlapping sectors: one SHARED entry. */
+	for (int i = 0; i < c->ndests; i++)
+		if (c->dests[i].k.prefixlen == k.prefixlen &&
+		    c->dests[i].k.addr == k.addr)
+			return;
+	ADD_ENTRY(c, c->dests, c->ndests, k, v);
+	c->dests[c->ndests - 1].k.slot = c->slot;
+}
+
+static void compile_dests(const struct sg_model *m, struct sg_compiled *c)
+{
+	for (int i = 0; i < m->nprotected; i++)
+		add_dest(c, &m->protected_nets[i], SG_DEST_PROTECTED, 0);
+	for (int s = 0; s < m->nsectors; s++) {
+		const struct sg_sector_def *sec = &m->sectors[s];
+
+		for (int i = 0; i < sec->ncidrs; i++) {
+			bool shared = cidr_shared(m, s, &sec->cidrs[i]);
+
+			add_dest(c, &sec->cidrs[i],
+				 shared ? SG_DEST_SHARED : SG_DEST_SECTOR,
+				 shared ? 0 : sec->id);
+		}
+	}
+}
+
+static void compile_allows(const struct sg_model *m, int s,
+			   struct sg_compiled *c)
+{
+	const struct sg_sector_def *sec = &m->sectors[s];
+
+	/* One entry per target sector, holding the rules of every `allow`
+	 * that names it (validation capped them at SG_MAX_ALLOW_RULES). */
+	for (int t = 0; t < m->nsectors; t++) {
+		struct sg_allow_key k = { .from = sec->id,
+					  .to = m->sectors[t].id };
+		struct sg_allow v = {};
+
+		for (int a = 0; a < sec->nallow; a++) {
+			const struct sg_allow_def *def = &sec->allow[a];
+			int nrules = def->nports ? def->nports : 1;
+
+			if (def->target != t)
+				continue;
+			for (int r = 0; r < nrules; r++) {
+				struct sg_allow_rule *rule = &v.rules[v.count++];
+
+				rule->proto = def->proto;
+				rule->port_lo = def->nports ? def->ports[r].lo : 0;
+				rule->port_hi = def->nports ? def->ports[r].hi :
+							      0xffff;
+			}
+		}
+		if (!v.count)
+			continue;
+		ADD_ENTRY(c, c->allows, c->nallows, k, v);
+		c->allows[c->nallows - 1].k.slot = c->slot;
+	}
+}
+
+int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
+	       int ndevs, uint32_t slot, struct sg_compiled *c,
+	       struct sg_diags *d)
+{
+	int ret = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->slot = slot;
+	c->digest = 0xcbf29ce484222325ULL;
+	c->config = (struct sg_config){
+		.timeout_tcp_established = m->timeout_tcp_established,
+		.timeout_tcp_transitory = m->timeout_tcp_transitory,
+		.timeout_udp = m->timeout_udp,
+		.timeout_icmp = m->timeout_icmp,
+	};
+	digest_add(&c->digest, &c->config, sizeof(c->config));
+
+	for (int i = 0; i < m->nuplinks; i++)
+		compile_host_device(c, m->uplinks[i].iface, SG_ROLE_UPLINK,
+				    devs, ndevs);
+	for (int i = 0; i < m->ntrusted; i++)
+		compile_host_device(c, m->trusted[i].name, SG_ROLE_TRUSTED,
+				    devs, ndevs);
+	if (compile_sector_devices(m, c, devs, ndevs, false, d) ||
+	    compile_sector_devices(m, c, devs, ndevs, true, d))
+		ret = -1;
+	for (int s = 0; s < m->nsectors; s++) {
+		compile_sector(m, s, c);
+		compile_allows(m, s, c);
+	}
+	compile_dests(m, c);
+	return ret;
+}
+
+void sg_compiled_free(struct sg_compiled *c)
+{
+	free(c->devices);
+	free(c->sectors);
+	free(c->nets);
+	free(c->dests);
+	free(c->allows);
+	free(c->targets);
+	free(c->missing);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The map compiler: sector definitions plus the host's current devices in,
+ * map entries for one slot out. Pure code, no kernel: unit-tested alone.
+ */
+#ifndef SG_COMPILE_H
+#define SG_COMPILE_H
+
+#include <stdint.h>
+
+#include "diag.h"
+#include "model.h"
+
+/* A network device present on the host (in this network namespace). */
+struct sg_netdev {
+	char name[16];
+	int ifindex;
+};
+
+/* A device the programs attach to, and why. */
+struct sg_attach_target {
+	char name[16];
+	int ifindex;
+	uint8_t role;		/* enum sg_role */
+	uint16_t sector;
+};
+
+struct sg_compiled {
+	uint32_t slot;
+	uint64_t digest;	/* of every entry, independent of the slot */
+	struct sg_config config;
+	struct { struct sg_device_key k; struct sg_device v; } *devices;
+	int ndevices;
+	struct { struct sg_sector_key k; struct sg_sector v; } *sectors;
+	int nsectors;
+	struct { struct sg_net_key k; __u32 v; } *nets;
+	int nnets;
+	struct { struct sg_dest_key k; struct sg_dest v; } *dests;
+	int ndests;
+	struct { struct sg_allow_key k; struct sg_allow v; } *allows;
+	int nallows;
+	struct sg_attach_target *targets;
+	int ntargets;
+	/* Interfaces (or globs) of the definitions that match no device. */
+	const char **missing;
+	int nmissing;
+};
+
+/*
+ * Compile *m for `slot` against the devices in devs. Returns 0, or -1 with
+ * the reason in *d (a device claimed twice, e.g. by two globs).
+ */
+int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
+	       int ndevs, uint32_t slot, struct sg_compiled *c,
+	       struct sg_diags *d);
+void sg_compiled_free(struct sg_compiled *c);
+
+#endif /* SG_COMPILE_H */

@@ -1,0 +1,1288 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Sector definitions: YAML (libyaml's document API) to struct sg_model.
+ *
+ * Every error names FILE:LINE:COLUMN, the field path as the user wrote it
+ * ("sectors[1].cidrs[0]") and what is wrong. Parsing goes on after an error
+ * so that one `check` reports every problem; the model is only used when
+ * there were none. Unknown keys are errors, never ignored.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "config.h"
+#include "util.h"
+
+struct sg_parser {
+	const char *file;
+	yaml_document_t doc;
+	char path[256];
+	struct sg_diags *diags;
+	struct sg_model *m;
+};
+
+struct sg_field {
+	const char *key;
+	void (*parse)(struct sg_parser *p, yaml_node_t *val, void *obj);
+	bool required;
+};
+
+static struct sg_pos pos_of(const yaml_node_t *n)
+{
+	return (struct sg_pos){ n->start_mark.line + 1, n->start_mark.column + 1 };
+}
+
+static void verr_at(struct sg_parser *p, struct sg_pos pos, const char *field,
+		    const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (field && *field)
+		sg_diag_add(p->diags, "%s:%d:%d: %s: %s", p->file, pos.line,
+			    pos.col, field, msg);
+	else
+		sg_diag_add(p->diags, "%s:%d:%d: %s", p->file, pos.line,
+			    pos.col, msg);
+}
+
+/* An error about node n, at the current field path. */
+__attribute__((format(printf, 3, 4)))
+static void perr(struct sg_parser *p, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr_at(p, pos_of(n), p->path, fmt, ap);
+	va_end(ap);
+}
+
+/* An error found after parsing, at a remembered position and field. */
+__attribute__((format(printf, 4, 5)))
+static void verr(struct sg_parser *p, struct sg_pos pos, const char *field,
+		 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr_at(p, pos, field, fmt, ap);
+	va_end(ap);
+}
+
+static size_t path_key(struct sg_parser *p, const char *key)
+{
+	size_t old = strlen(p->path);
+
+	snprintf(p->path + old, sizeof(p->path) - old, old ? ".%s" : "%s", key);
+	return old;
+}
+
+static size_t path_index(struct sg_parser *p, int i)
+{
+	size_t old = strlen(p->path);
+
+	snprintf(p->path + old, sizeof(p->path) - old, "[%d]", i);
+	return old;
+}
+
+static void path_pop(struct sg_parser *p, size_t old)
+{
+	p->path[old] = '\0';
+}
+
+static yaml_node_t *node_at(struct sg_parser *p, int index)
+{
+	return yaml_document_get_node(&p->doc, index);
+}
+
+/* ---- scalars ---------------------------------------------------------- */
+
+static const char *scalar(struct sg_parser *p, yaml_node_t *n, const char *what)
+{
+	if (n->type != YAML_SCALAR_NODE) {
+		perr(p, n, "expected %s, not a %s", what,
+		     n->type == YAML_MAPPING_NODE ? "mapping" : "list");
+		return NULL;
+	}
+	return (const char *)n->data.scalar.value;
+}
+
+static bool parse_bool(struct sg_parser *p, yaml_node_t *n, bool *out)
+{
+	const char *s = scalar(p, n, "true or false");
+
+	if (!s)
+		return false;
+	if (!strcmp(s, "true") || !strcmp(s, "false")) {
+		*out = s[0] == 't';
+		return true;
+	}
+	perr(p, n, "\"%s\" is not true or false", s);
+	return false;
+}
+
+static bool parse_uint(struct sg_parser *p, yaml_node_t *n, uint32_t min,
+		       uint32_t max, uint32_t *out)
+{
+	const char *s = scalar(p, n, "a number");
+	unsigned long long v = 0;
+
+	if (!s)
+		return false;
+	for (const char *c = s; ; c++) {
+		if (!*c && c != s)
+			break;
+		if (!isdigit((unsigned char)*c) || v > UINT32_MAX) {
+			perr(p, n, "\"%s\" is not a number", s);
+			return false;
+		}
+		v = v * 10 + (*c - '0');
+	}
+	if (v < min || v > max) {
+		perr(p, n, "%s is out of range %u-%u", s, min, max);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool parse_addr(struct sg_parser *p, yaml_node_t *n, uint32_t *out)
+{
+	const char *s = scalar(p, n, "an IPv4 address");
+
+	if (!s)
+		return false;
+	if (!sg_parse_ipv4(s, out)) {
+		perr(p, n, "\"%s\" is not an IPv4 address", s);
+		return false;
+	}
+	return true;
+}
+
+/* "a.b.c.d:port" */
+static bool parse_endpoint(struct sg_parser *p, yaml_node_t *n, uint32_t *addr,
+			   uint16_t *port)
+{
+	const char *s = scalar(p, n, "an IPv4 address:port");
+	char buf[32], *colon, *end;
+	unsigned long v;
+
+	if (!s)
+		return false;
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, s);
+	colon = strchr(buf, ':');
+	if (!colon)
+		goto bad;
+	*colon = '\0';
+	errno = 0;
+	v = strtoul(colon + 1, &end, 10);
+	if (!sg_parse_ipv4(buf, addr) || !isdigit((unsigned char)colon[1]) ||
+	    *end || errno || v < 1 || v > 65535)
+		goto bad;
+	*port = v;
+	return true;
+bad:
+	perr(p, n, "\"%s\" is not an IPv4 address:port", s);
+	return false;
+}
+
+static bool parse_cidr(struct sg_parser *p, yaml_node_t *n, struct sg_cidr *c)
+{
+	const char *s = scalar(p, n, "an IPv4 CIDR");
+	char buf[32], *slash, *end;
+	unsigned long plen = 32;
+	char fixed[16];
+
+	if (!s)
+		return false;
+	c->pos = pos_of(n);
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash) {
+		*slash = '\0';
+		if (!isdigit((unsigned char)slash[1]))
+			goto bad;
+		plen = strtoul(slash + 1, &end, 10);
+		if (*end || plen > 32)
+			goto bad;
+	}
+	if (!sg_parse_ipv4(buf, &c->addr))
+		goto bad;
+	c->plen = plen;
+	if (c->addr & ~sg_cidr_mask(c->plen)) {
+		perr(p, n, "\"%s\" has host bits set (the network is %s/%u)",
+		     s, sg_ipv4_str(c->addr & sg_cidr_mask(c->plen), fixed),
+		     c->plen);
+		return false;
+	}
+	return true;
+bad:
+	perr(p, n, "\"%s\" is not an IPv4 CIDR", s);
+	return false;
+}
+
+static bool parse_proto(struct sg_parser *p, yaml_node_t *n, uint8_t *proto)
+{
+	static const struct { const char *name; uint8_t proto; } protos[] = {
+		{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP },
+		{ "icmp", IPPROTO_ICMP }, { "any", 0 },
+	};
+	const char *s = scalar(p, n, "tcp, udp, icmp or any");
+
+	if (!s)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(protos); i++) {
+		if (!strcmp(s, protos[i].name)) {
+			*proto = protos[i].proto;
+			return true;
+		}
+	}
+	perr(p, n, "\"%s\" is not tcp, udp, icmp or any", s);
+	return false;
+}
+
+/* A port "22" or a range "8000-8100" (lo <= hi, both 1-65535). */
+static bool parse_port_range(struct sg_parser *p, yaml_node_t *n,
+			     struct sg_port_range *r)
+{
+	const char *s = scalar(p, n, "a port or a port range");
+	unsigned long lo, hi;
+	char *end;
+
+	if (!s)
+		return false;
+	if (!isdigit((unsigned char)s[0]))
+		goto bad;
+	lo = hi = strtoul(s, &end, 10);
+	if (*end == '-') {
+		if (!isdigit((unsigned char)end[1]))
+			goto bad;
+		hi = strtoul(end + 1, &end, 10);
+	}
+	if (*end)
+		goto bad;
+	if (lo < 1 || hi > 65535 || lo > 65535) {
+		perr(p, n, "\"%s\" is outside the ports 1-65535", s);
+		return false;
+	}
+	if (lo > hi) {
+		perr(p, n, "\"%s\" is an empty (reversed) port range", s);
+		return false;
+	}
+	r->lo = lo;
+	r->hi = hi;
+	return true;
+bad:
+	perr(p, n, "\"%s\" is not a port or a port range", s);
+	return false;
+}
+
+static bool parse_ifname(struct sg_parser *p, yaml_node_t *n, struct sg_name *out)
+{
+	const char *s = scalar(p, n, "an interface name");
+	size_t len;
+
+	if (!s)
+		return false;
+	len = strlen(s);
+	if (!len || len > 15 || strpbrk(s, "/: \t") || !strcmp(s, ".") ||
+	    !strcmp(s, "..")) {
+		perr(p, n, "\"%s\" is not an interface name (1-15 characters, "
+		     "no '/', ':' or spaces)", s);
+		return false;
+	}
+	out->name = sg_strdup(s);
+	out->pos = pos_of(n);
+	return true;
+}
+
+/* ---- structure -------------------------------------------------------- */
+
+static void parse_mapping(struct sg_parser *p, yaml_node_t *n,
+			  const struct sg_field *fields, void *obj)
+{
+	bool seen[16] = { false };
+	yaml_node_pair_t *pair;
+	int i;
+
+	if (n->type != YAML_MAPPING_NODE) {
+		perr(p, n, "expected a mapping of keys to values");
+		return;
+	}
+	for (pair = n->data.mapping.pairs.start;
+	     pair < n->data.mapping.pairs.top; pair++) {
+		yaml_node_t *key = node_at(p, pair->key);
+		yaml_node_t *val = node_at(p, pair->value);
+		const char *k = scalar(p, key, "a key");
+		size_t old;
+
+		if (!k)
+			continue;
+		for (i = 0; fields[i].key; i++)
+			if (!strcmp(fields[i].key, k))
+				break;
+		old = path_key(p, k);
+		if (!fields[i].key)
+			perr(p, key, "unknown key \"%s\"", k);
+		else if (seen[i])
+			perr(p, key, "\"%s\" is given twice", k);
+		else if (val->type == YAML_SCALAR_NODE &&
+			 val->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+			 (!val->data.scalar.length ||
+			  !strcmp((char *)val->data.scalar.value, "null") ||
+			  !strcmp((char *)val->data.scalar.value, "~")))
+			perr(p, val, "has no value");
+		else
+			fields[i].parse(p, val, obj);
+		if (fields[i].key)
+			seen[i] = true;
+		path_pop(p, old);
+	}
+	for (i = 0; fields[i].key; i++) {
+		if (fields[i].required && !seen[i]) {
+			size_t old = path_key(p, fields[i].key);
+
+			perr(p, n, "is required");
+			path_pop(p, old);
+		}
+	}
+}
+
+/*
+ * Parse each element of a list with parse_item(p, item, array + i * size).
+ * The array grows as needed; *count is the number of elements.
+ */
+static void parse_list(struct sg_parser *p, yaml_node_t *n, void **array,
+		       int *count, size_t size,
+		       void (*parse_item)(struct sg_parser *, yaml_node_t *, void *))
+{
+	yaml_node_item_t *item;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		perr(p, n, "expected a list");
+		return;
+	}
+	for (item = n->data.sequence.items.start;
+	     item < n->data.sequence.items.top; item++) {
+		size_t old = path_index(p, *count);
+
+		*array = sg_grow(*array, *count, size);
+		parse_item(p, node_at(p, *item), (char *)*array + *count * size);
+		(*count)++;
+		path_pop(p, old);
+	}
+}
+
+#define PARSE_LIST(p, n, arr, cnt, fn) \
+	parse_list(p, n, (void **)&(arr), &(cnt), sizeof(*(arr)), fn)
+
+static void item_cidr(struct sg_parser *p, yaml_node_t *n, void *out)
+{
+	parse_cidr(p, n, out);
+}
+
+static void item_ifname(struct sg_parser *p, yaml_node_t *n, void *out)
+{
+	parse_ifname(p, n, out);
+}
+
+static void item_port_range(struct sg_parser *p, yaml_node_t *n, void *out)
+{
+	parse_port_range(p, n, out);
+}
+
+/* ---- host ------------------------------------------------------------- */
+
+static void f_uplink_iface(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_uplink_def *u = obj;
+	struct sg_name name;
+
+	if (parse_ifname(p, n, &name))
+		u->iface = name.name;
+}
+
+static void f_uplink_snat(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_uplink_def *u = obj;
+
+	u->snat_given = parse_addr(p, n, &u->snat_addr);
+}
+
+static void item_uplink(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	static const struct sg_field fields[] = {
+		{ "interface", f_uplink_iface, true },
+		{ "snat-address", f_uplink_snat, false },
+		{ NULL },
+	};
+	struct sg_uplink_def *u = obj;
+
+	u->pos = pos_of(n);
+	parse_mapping(p, n, fields, obj);
+}
+
+static void f_uplinks(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_model *m = obj;
+
+	PARSE_LIST(p, n, m->uplinks, m->nuplinks, item_uplink);
+	if (n->type == YAML_SEQUENCE_NODE && !m->nuplinks)
+		perr(p, n, "needs at least one uplink");
+}
+
+static void f_nat_ports(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_model *m = obj;
+	struct sg_port_range r;
+
+	if (parse_port_range(p, n, &r)) {
+		m->nat_port_lo = r.lo;
+		m->nat_port_hi = r.hi;
+	}
+}
+
+static void f_protected(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_model *m = obj;
+
+	PARSE_LIST(p, n, m->protected_nets, m->nprotected, item_cidr);
+}
+
+static void f_trusted_iface(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	parse_ifname(p, n, obj);
+}
+
+static void item_trusted(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	static const struct sg_field fields[] = {
+		{ "interface", f_trusted_iface, true },
+		{ NULL },
+	};
+
+	parse_mapping(p, n, fields, obj);
+}
+
+static void f_trusted(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_model *m = obj;
+
+	PARSE_LIST(p, n, m->trusted, m->ntrusted, item_trusted);
+}
+
+struct sg_imds_parse {
+	struct sg_model *m;
+	bool target_given;
+};
+
+static void f_imds_address(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_imds_parse *ip = obj;
+
+	parse_addr(p, n, &ip->m->imds_addr);
+}
+
+static void f_imds_port(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_imds_parse *ip = obj;
+	uint32_t v;
+
+	if (parse_uint(p, n, 1, 65535, &v))
+		ip->m->imds_port = v;
+}
+
+static void f_imds_target(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_imds_parse *ip = obj;
+
+	ip->target_given = parse_endpoint(p, n, &ip->m->imds_target_addr,
+					  &ip->m->imds_target_port);
+}
+
+static void f_imds(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	static const struct sg_field fields[] = {
+		{ "address", f_imds_address, false },
+		{ "port", f_imds_port, false },
+		{ "target", f_imds_target, false },
+		{ NULL },
+	};
+	struct sg_imds_parse ip = { .m = obj };
+
+	parse_mapping(p, n, fields, &ip);
+	if (!ip.target_given) {
+		ip.m->imds_target_addr = ip.m->imds_addr;
+		ip.m->imds_target_port = ip.m->imds_port;
+	}
+}
+
+static void f_max_flows(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	parse_uint(p, n, 16, 1U << 24, &((struct sg_model *)obj)->max_flows);
+}
+
+#define TIMEOUT_FIELD(fn, member)					\
+static void fn(struct sg_parser *p, yaml_node_t *n, void *obj)		\
+{									\
+	parse_uint(p, n, 1, 30 * 86400, &((struct sg_model *)obj)->member); \
+}
+TIMEOUT_FIELD(f_timeout_tcp_est, timeout_tcp_established)
+TIMEOUT_FIELD(f_timeout_tcp_trans, timeout_tcp_transitory)
+TIMEOUT_FIELD(f_timeout_udp, timeout_udp)
+TIMEOUT_FIELD(f_timeout_icmp, timeout_icmp)
+
+static void f_timeouts(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	static const struct sg_field fields[] = {
+		{ "tcp-established", f_timeout_tcp_est, false },
+		{ "tcp-transitory", f_timeout_tcp_trans, false },
+		{ "udp", f_timeout_udp, false },
+		{ "icmp", f_timeout_icmp, false },
+		{ NULL },
+	};
+
+	parse_mapping(p, n, fields, obj);
+}
+
+static void f_conntrack(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	static const struct sg_field fields[] = {
+		{ "max-flows", f_max_flows, false },
+		{ "timeouts", f_timeouts, false },
+		{ NULL },
+	};
+
+	parse_mapping(p, n, fields, obj);
+}
+
+static void f_host(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	static const struct sg_field fields[] = {
+		{ "uplinks", f_uplinks, true },
+		{ "nat-ports", f_nat_ports, false },
+		{ "protected", f_protected, false },
+		{ "trusted", f_trusted, false },
+		{ "imds", f_imds, false },
+		{ "conntrack", f_conntrack, false },
+		{ NULL },
+	};
+
+	parse_mapping(p, n, fields, obj);
+}
+
+/* ---- sectors ---------------------------------------------------------- */
+
+static void f_sector_name(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_sector_def *s = obj;
+	const char *v = scalar(p, n, "a sector name");
+	size_t len;
+
+	if (!v)
+		return;
+	len = strlen(v);
+	s->name_pos = pos_of(n);
+	if (!len || len >= SG_NAME_LEN || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+						   "0123456789-") != len) {
+		perr(p, n, "\"%s\" is not a sector name ([a-z0-9-]{1,15})", v);
+		return;
+	}
+	memcpy(s->name, v, len + 1);
+}
+
+static void f_sector_id(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_sector_def *s = obj;
+	uint32_t v;
+
+	s->id_pos = pos_of(n);
+	if (parse_uint(p, n, 1, 65535, &v)) {
+		s->id = v;
+		s->id_given = true;
+	}
+}
+
+static void f_sector_cidrs(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_sector_def *s = obj;
+
+	PARSE_LIST(p, n, s->cidrs, s->ncidrs, item_cidr);
+	if (n->type == YAML_SEQUENCE_NODE && !s->ncidrs)
+		perr(p, n, "needs at least one CIDR");
+}
+
+static void f_sector_ifaces(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_sector_def *s = obj;
+
+	PARSE_LIST(p, n, s->ifaces, s->nifaces, item_ifname);
+	if (n->type == YAML_SEQUENCE_NODE && !s->nifaces)
+		perr(p, n, "needs at least one interface");
+}
+
+static void f_sector_internet(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	parse_bool(p, n, &((struct sg_sector_def *)obj)->internet);
+}
+
+static void f_sector_imds(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	parse_bool(p, n, &((struct sg_sector_def *)obj)->imds);
+}
+
+static void item_source(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_source_def *src = obj;
+	const char *s = scalar(p, n, "a trusted interface or a CIDR");
+
+	if (!s)
+		return;
+	src->pos = pos_of(n);
+	if (isdigit((unsigned char)s[0])) {
+		parse_cidr(p, n, &src->cidr);
+		return;
+	}
+	/* Checked against host.trusted once everything is parsed. */
+	src->iface = sg_strdup(s);
+}
+
+static void f_sector_allow_from(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_sector_def *s = obj;
+
+	PARSE_LIST(p, n, s->allow_from, s->nallow_from, item_source);
+}
+
+static void f_allow_sector(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_allow_def *a = obj;
+	const char *s = scalar(p, n, "a sector name");
+
+	if (s) {
+		a->sector = sg_strdup(s);
+		a->sector_pos = pos_of(n);
+	}
+}
+
+static void f_allow_proto(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	parse_proto(p, n, &((struct sg_allow_def *)obj)->proto);
+}
+
+static void f_allow_ports(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_allow_def *a = obj;
+
+	PARSE_LIST(p, n, a->ports, a->nports, item_port_range);
+}
+
+static void item_allow(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	static const struct sg_field fields[] = {
+		{ "sector", f_allow_sector, true },
+		{ "proto", f_allow_proto, false },
+		{ "ports", f_allow_ports, false },
+		{ NULL },
+	};
+	struct sg_allow_def *a = obj;
+
+	a->pos = pos_of(n);
+	a->target = -1;
+	parse_mapping(p, n, fields, obj);
+	if (a->nports && a->proto == IPPROTO_ICMP)
+		perr(p, n, "icmp has no ports");
+}
+
+static void f_sector_allow(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_sector_def *s = obj;
+
+	PARSE_LIST(p, n, s->allow, s->nallow, item_allow);
+}
+
+static void f_forward_proto(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_forward_def *f = obj;
+
+	if (parse_proto(p, n, &f->proto) &&
+	    f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP)
+		perr(p, n, "a forward is tcp or udp");
+}
+
+static void f_forward_port(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	uint32_t v;
+
+	if (parse_uint(p, n, 1, 65535, &v))
+		((struct sg_forward_def *)obj)->port = v;
+}
+
+static void f_forward_to(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_forward_def *f = obj;
+
+	f->to_pos = pos_of(n);
+	parse_endpoint(p, n, &f->to_addr, &f->to_port);
+}
+
+static void item_forward(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	static const struct sg_field fields[] = {
+		{ "proto", f_forward_proto, true },
+		{ "port", f_forward_port, true },
+		{ "to", f_forward_to, true },
+		{ NULL },
+	};
+
+	((struct sg_forward_def *)obj)->pos = pos_of(n);
+	parse_mapping(p, n, fields, obj);
+}
+
+static void f_sector_forwards(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_sector_def *s = obj;
+
+	PARSE_LIST(p, n, s->forwards, s->nforwards, item_forward);
+}
+
+static void f_egress_dests(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_egress_def *e = obj;
+
+	PARSE_LIST(p, n, e->dests, e->ndests, item_cidr);
+}
+
+static void f_egress_except(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_egress_def *e = obj;
+
+	PARSE_LIST(p, n, e->except, e->nexcept, item_cidr);
+}
+
+static void f_egress_proto(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	parse_proto(p, n, &((struct sg_egress_def *)obj)->proto);
+}
+
+static void f_egress_ports(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_egress_def *e = obj;
+
+	PARSE_LIST(p, n, e->ports, e->nports, item_port_range);
+}
+
+static void item_egress_iface(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_name name;
+
+	if (parse_ifname(p, n, &name))
+		*(char **)obj = name.name;
+}
+
+/* One device, or a list: the first that is up takes new flows. */
+static void f_egress_iface(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_egress_def *e = obj;
+
+	if (n->type == YAML_SCALAR_NODE) {
+		e->ifaces = sg_grow(NULL, 0, sizeof(*e->ifaces));
+		item_egress_iface(p, n, &e->ifaces[0]);
+		e->nifaces = 1;
+		return;
+	}
+	PARSE_LIST(p, n, e->ifaces, e->nifaces, item_egress_iface);
+}
+
+static void f_egress_snat(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_egress_def *e = obj;
+	const char *s = scalar(p, n, "an IPv4 address or none");
+
+	if (!s)
+		return;
+	if (!strcmp(s, "none")) {
+		e->snat_mode = SG_SNAT_NONE;
+		return;
+	}
+	if (parse_addr(p, n, &e->snat_addr))
+		e->snat_mode = SG_SNAT_ADDRESS;
+}
+
+static void item_egress(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	static const struct sg_field fields[] = {
+		{ "destinations", f_egress_dests, true },
+		{ "except", f_egress_except, false },
+		{ "proto", f_egress_proto, false },
+		{ "ports", f_egress_ports, false },
+		{ "interface", f_egress_iface, true },
+		{ "snat-address", f_egress_snat, false },
+		{ NULL },
+	};
+	struct sg_egress_def *e = obj;
+
+	e->pos = pos_of(n);
+	parse_mapping(p, n, fields, obj);
+	if (e->nports && e->proto == IPPROTO_ICMP)
+		perr(p, n, "icmp has no ports");
+}
+
+static void f_sector_egress(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_sector_def *s = obj;
+
+	PARSE_LIST(p, n, s->egress, s->negress, item_egress);
+}
+
+static void item_sector(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	static const struct sg_field fields[] = {
+		{ "name", f_sector_name, true },
+		{ "id", f_sector_id, false },
+		{ "cidrs", f_sector_cidrs, true },
+		{ "interfaces", f_sector_ifaces, true },
+		{ "internet", f_sector_internet, false },
+		{ "imds", f_sector_imds, false },
+		{ "allow-from", f_sector_allow_from, false },
+		{ "allow", f_sector_allow, false },
+		{ "forwards", f_sector_forwards, false },
+		{ "egress", f_sector_egress, false },
+		{ NULL },
+	};
+	struct sg_sector_def *s = obj;
+
+	s->pos = pos_of(n);
+	s->internet = true;
+	parse_mapping(p, n, fields, obj);
+}
+
+static void f_sectors(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_model *m = obj;
+
+	PARSE_LIST(p, n, m->sectors, m->nsectors, item_sector);
+	if (m->nsectors > SG_MAX_SECTORS)
+		perr(p, n, "%d sectors; at most %d are supported", m->nsectors,
+		     SG_MAX_SECTORS);
+}
+
+static void f_version(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	uint32_t v;
+
+	if (parse_uint(p, n, 0, UINT32_MAX, &v)) {
+		if (v != 1)
+			perr(p, n, "version %u is not supported (only 1)", v);
+		((struct sg_model *)obj)->version = v;
+	}
+}
+
+static void parse_root(struct sg_parser *p, yaml_node_t *root)
+{
+	static const struct sg_field fields[] = {
+		{ "version", f_version, true },
+		{ "host", f_host, true },
+		{ "sectors", f_sectors, true },
+		{ NULL },
+	};
+
+	parse_mapping(p, root, fields, p->m);
+}
+
+/* ---- cross-checks ----------------------------------------------------- */
+
+static int find_sector(const struct sg_model *m, const char *name)
+{
+	for (int i = 0; i < m->nsectors; i++)
+		if (!strcmp(m->sectors[i].name, name))
+			return i;
+	return -1;
+}
+
+static bool is_trusted(const struct sg_model *m, const char *iface)
+{
+	for (int i = 0; i < m->ntrusted; i++)
+		if (m->trusted[i].name && !strcmp(m->trusted[i].name, iface))
+			return true;
+	return false;
+}
+
+static bool sectors_overlap(const struct sg_sector_def *a,
+			    const struct sg_sector_def *b)
+{
+	for (int i = 0; i < a->ncidrs; i++)
+		for (int j = 0; j < b->ncidrs; j++)
+			if (sg_cidr_overlap(&a->cidrs[i], &b->cidrs[j]))
+				return true;
+	return false;
+}
+
+/* Index of another sector whose CIDRs overlap sector i's, or -1. */
+static int overlapping_sector(const struct sg_model *m, int i)
+{
+	for (int j = 0; j < m->nsectors; j++)
+		if (j != i && sectors_overlap(&m->sectors[i], &m->sectors[j]))
+			return j;
+	return -1;
+}
+
+static bool sector_contains(const struct sg_sector_def *s, uint32_t addr)
+{
+	for (int i = 0; i < s->ncidrs; i++)
+		if (sg_cidr_contains(&s->cidrs[i], addr))
+			return true;
+	return false;
+}
+
+/* Which list a device name already appears in, for "listed twice". */
+static const char *device_owner(const struct sg_model *m, const char *name,
+				const struct sg_name *self, char *buf,
+				size_t len)
+{
+	for (int i = 0; i < m->nuplinks; i++) {
+		if (m->uplinks[i].iface && !strcmp(m->uplinks[i].iface, name)) {
+			snprintf(buf, len, "host.uplinks[%d]", i);
+			return buf;
+		}
+	}
+	for (int i = 0; i < m->ntrusted; i++) {
+		if (m->trusted[i].name && !strcmp(m->trusted[i].name, name)) {
+			snprintf(buf, len, "host.trusted[%d]", i);
+			return buf;
+		}
+	}
+	for (int i = 0; i < m->nsectors; i++) {
+		for (int j = 0; j < m->sectors[i].nifaces; j++) {
+			const struct sg_name *n = &m->sectors[i].ifaces[j];
+
+			if (n == self)
+				return NULL;	/* only earlier ones count */
+			if (n->name && !strcmp(n->name, name)) {
+				snprintf(buf, len, "sectors[%d].interfaces[%d]",
+					 i, j);
+				return buf;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void check_host(struct sg_parser *p)
+{
+	struct sg_model *m = p->m;
+	char field[64], other[64];
+
+	for (int i = 0; i < m->nuplinks; i++) {
+		for (int j = 0; j < i; j++) {
+			if (m->uplinks[i].iface && m->uplinks[j].iface &&
+			    !strcmp(m->uplinks[i].iface, m->uplinks[j].iface)) {
+				snprintf(field, sizeof(field),
+					 "host.uplinks[%d].interface", i);
+				verr(p, m->uplinks[i].pos, field,
+				     "\"%s\" is already host.uplinks[%d]",
+				     m->uplinks[i].iface, j);
+			}
+		}
+	}
+	for (int i = 0; i < m->ntrusted; i++) {
+		const char *dup;
+
+		if (!m->trusted[i].name)
+			continue;
+		for (int j = 0; j < m->nuplinks; j++) {
+			if (m->uplinks[j].iface &&
+			    !strcmp(m->uplinks[j].iface, m->trusted[i].name)) {
+				snprintf(field, sizeof(field),
+					 "host.trusted[%d].interface", i);
+				verr(p, m->trusted[i].pos, field,
+				     "\"%s\" is already an uplink",
+				     m->trusted[i].name);
+			}
+		}
+		for (int j = 0; j < i; j++) {
+			dup = m->trusted[j].name;
+			if (dup && !strcmp(dup, m->trusted[i].name)) {
+				snprintf(field, sizeof(field),
+					 "host.trusted[%d].interface", i);
+				verr(p, m->trusted[i].pos, field,
+				     "\"%s\" is already host.trusted[%d]",
+				     dup, j);
+			}
+		}
+	}
+	for (int i = 0; i < m->nprotected; i++) {
+		for (int s = 0; s < m->nsectors; s++) {
+			const struct sg_sector_def *sec = &m->sectors[s];
+
+			for (int c = 0; c < sec->ncidrs; c++) {
+				if (!sg_cidr_overlap(&m->protected_nets[i],
+						     &sec->cidrs[c]))
+					continue;
+				snprintf(field, sizeof(field),
+					 "host.protected[%d]", i);
+				snprintf(other, sizeof(other),
+					 "sectors[%d].cidrs[%d]", s, c);
+				verr(p, m->protected_nets[i].pos, field,
+				     "overlaps %s of sector \"%s\"", other,
+				     sec->name);
+			}
+		}
+	}
+}
+
+static void check_sector_identity(struct sg_parser *p, int i)
+{
+	struct sg_sector_def *s = &p->m->sectors[i];
+	char field[64], owner[64];
+
+	if (!s->id_given)
+		s->id = i + 1;
+	for (int j = 0; j < i; j++) {
+		const struct sg_sector_def *o = &p->m->sectors[j];
+
+		if (s->name[0] && !strcmp(s->name, o->name)) {
+			snprintf(field, sizeof(field), "sectors[%d].name", i);
+			verr(p, s->name_pos, field,
+			     "\"%s\" is already the name of sectors[%d]",
+			     s->name, j);
+		}
+		if (s->id == o->id) {
+			snprintf(field, sizeof(field), "sectors[%d].id", i);
+			verr(p, s->id_given ? s->id_pos : s->pos, field,
+			     "%u is already the id of sectors[%d] (\"%s\")%s",
+			     s->id, j, o->name,
+			     s->id_given ? "" : "; ids default to the position");
+		}
+	}
+	for (int k = 0; k < s->nifaces; k++) {
+		const struct sg_name *n = &s->ifaces[k];
+
+		if (!n->name)
+			continue;
+		if (device_owner(p->m, n->name, n, owner, sizeof(owner))) {
+			snprintf(field, sizeof(field),
+				 "sectors[%d].interfaces[%d]", i, k);
+			verr(p, n->pos, field, "\"%s\" is already listed as %s",
+			     n->name, owner);
+		}
+	}
+}
+
+static void check_sector_refs(struct sg_parser *p, int i)
+{
+	struct sg_model *m = p->m;
+	struct sg_sector_def *s = &m->sectors[i];
+	char field[64];
+
+	for (int k = 0; k < s->nallow; k++) {
+		struct sg_allow_def *a = &s->allow[k];
+		int nrules = 0, overlap;
+
+		if (!a->sector)
+			continue;
+		snprintf(field, sizeof(field), "sectors[%d].allow[%d].sector",
+			 i, k);
+		a->target = find_sector(m, a->sector);
+		if (a->target < 0) {
+			verr(p, a->sector_pos, field,
+			     "there is no sector \"%s\"", a->sector);
+			continue;
+		}
+		if (a->target == i) {
+			verr(p, a->sector_pos, field,
+			     "\"%s\" is this sector itself", a->sector);
+			continue;
+		}
+		overlap = overlapping_sector(m, a->target);
+		if (overlap >= 0)
+			verr(p, a->sector_pos, field,
+			     "the CIDRs of \"%s\" overlap those of \"%s\", so "
+			     "its addresses are ambiguous", a->sector,
+			     m->sectors[overlap].name);
+		for (int r = 0; r < s->nallow; r++)
+			if (s->allow[r].target == a->target)
+				nrules += s->allow[r].nports ?
+					  s->allow[r].nports : 1;
+		if (nrules > SG_MAX_ALLOW_RULES) {
+			snprintf(field, sizeof(field), "sectors[%d].allow[%d]",
+				 i, k);
+			verr(p, a->pos, field, "more than %d rules (ports) "
+			     "towards sector \"%s\"", SG_MAX_ALLOW_RULES,
+			     a->sector);
+		}
+	}
+	for (int k = 0; k < s->nallow_from; k++) {
+		struct sg_source_def *src = &s->allow_from[k];
+
+		if (src->iface && !is_trusted(m, src->iface)) {
+			snprintf(field, sizeof(field),
+				 "sectors[%d].allow-from[%d]", i, k);
+			verr(p, src->pos, field, "\"%s\" is neither a "
+			     "host.trusted interface nor a CIDR", src->iface);
+		}
+	}
+	for (int k = 0; k < s->nforwards; k++) {
+		struct sg_forward_def *f = &s->forwards[k];
+
+		if (f->to_addr && !sector_contains(s, f->to_addr)) {
+			char a[16];
+
+			snprintf(field, sizeof(field),
+				 "sectors[%d].forwards[%d].to", i, k);
+			verr(p, f->to_pos, field, "%s is not inside the CIDRs "
+			     "of sector \"%s\"", sg_ipv4_str(f->to_addr, a),
+			     s->name);
+		}
+		for (int o = 0; o <= i; o++) {
+			const struct sg_sector_def *os = &m->sectors[o];
+
+			for (int j = 0; j < (o == i ? k : os->nforwards); j++) {
+				if (os->forwards[j].proto != f->proto ||
+				    os->forwards[j].port != f->port)
+					continue;
+				snprintf(field, sizeof(field),
+					 "sectors[%d].forwards[%d].port", i, k);
+				verr(p, f->pos, field, "port %u is already "
+				     "forwarded by sectors[%d].forwards[%d]",
+				     f->port, o, j);
+			}
+		}
+	}
+}
+
+/* Two sectors that one trusted device may open connections into must not
+ * overlap: the destination address would not say which one is meant. */
+static void check_trusted_overlap(struct sg_parser *p)
+{
+	struct sg_model *m = p->m;
+	char field[64];
+
+	for (int i = 0; i < m->nsectors; i++) {
+		struct sg_sector_def *s = &m->sectors[i];
+
+		for (int k = 0; k < s->nallow_from; k++) {
+			const char *dev = s->allow_from[k].iface;
+
+			if (!dev)
+				continue;
+			for (int j = 0; j < i; j++) {
+				const struct sg_sector_def *o = &m->sectors[j];
+				bool shares = false;
+
+				for (int l = 0; l < o->nallow_from; l++)
+					if (o->allow_from[l].iface &&
+					    !strcmp(o->allow_from[l].iface, dev))
+						shares = true;
+				if (!shares || !sectors_overlap(s, o))
+					continue;
+				snprintf(field, sizeof(field),
+					 "sectors[%d].allow-from[%d]", i, k);
+				verr(p, s->allow_from[k].pos, field,
+				     "\"%s\" also reaches sector \"%s\", whose "
+				     "CIDRs overlap these", dev, o->name);
+			}
+		}
+	}
+}
+
+static void validate(struct sg_parser *p)
+{
+	check_host(p);
+	for (int i = 0; i < p->m->nsectors; i++)
+		check_sector_identity(p, i);
+	for (int i = 0; i < p->m->nsectors; i++)
+		check_sector_refs(p, i);
+	check_trusted_overlap(p);
+}
+
+/* ---- entry points ----------------------------------------------------- */
+
+static void model_defaults(struct sg_model *m)
+{
+	m->nat_port_lo = 32768;
+	m->nat_port_hi = 60999;
+	m->imds_addr = 0xa9fea9fe;	/* 169.254.169.254 */
+	m->imds_port = 80;
+	m->imds_target_addr = m->imds_addr;
+	m->imds_target_port = m->imds_port;
+	m->max_flows = SG_DEFAULT_MAX_FLOWS;
+	m->timeout_tcp_established = 7440;
+	m->timeout_tcp_transitory = 240;
+	m->timeout_udp = 300;
+	m->timeout_icmp = 60;
+}
+
+int sg_config_parse(const char *file, const char *text, size_t len,
+		    struct sg_model *m, struct sg_diags *d)
+{
+	struct sg_parser p = { .file = file, .diags = d, .m = m };
+	yaml_parser_t yp;
+	yaml_node_t *root;
+	int before = d->n;
+
+	memset(m, 0, sizeof(*m));
+	model_defaults(m);
+	m->file = sg_strdup(file);
+
+	yaml_parser_initialize(&yp);
+	yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&yp, &p.doc)) {
+		sg_diag_add(d, "%s:%zu:%zu: %s%s%s", file,
+			    yp.problem_mark.line + 1,
+			    yp.problem_mark.column + 1,
+			    yp.problem ? yp.problem : "YAML syntax error",
+			    yp.context ? " " : "",
+			    yp.context ? yp.context : "");
+		yaml_parser_delete(&yp);
+		return -1;
+	}
+	root = yaml_document_get_root_node(&p.doc);
+	if (!root)
+		sg_diag_add(d, "%s:1:1: the file is empty", file);
+	else
+		parse_root(&p, root);
+	if (d->n == before)
+		validate(&p);
+	yaml_document_delete(&p.doc);
+	yaml_parser_delete(&yp);
+	return d->n == before ? 0 : -1;
+}
+
+int sg_config_load(const char *path, struct sg_model *m, struct sg_diags *d)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t len = 0, cap = 0, got;
+	int ret;
+
+	if (!f) {
+		sg_diag_add(d, "%s: cannot open: %s", path, strerror(errno));
+		memset(m, 0, sizeof(*m));
+		return -1;
+	}
+	do {
+		if (len + 4096 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			text = realloc(text, cap);
+			if (!text)
+				sg_oom();
+		}
+		got = fread(text + len, 1, cap - len, f);
+		len += got;
+	} while (got);
+	fclose(f);
+	ret = sg_config_parse(path, text, len, m, d);
+	free(text);
+	return ret;
+}

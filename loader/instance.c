@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "instance.h"
+#include "sectorgate.skel.h"
+#include "util.h"
+
+static const char *const prog_pins[SG_NPROGS] = {
+	[SG_PROG_XDP_SECTOR] = "prog_xdp_sector",
+	[SG_PROG_TC_SECTOR_IN] = "prog_tc_sector_in",
+	[SG_PROG_TC_SECTOR_OUT] = "prog_tc_sector_out",
+};
+
+/* Map pin names are the map names; fds are filled in this order. */
+static const char *const map_pins[] = {
+	"sg_state", "sg_config", "sg_devices", "sg_sectors", "sg_sector_nets",
+	"sg_dest_nets", "sg_allow", "sg_flows", "sg_counters",
+};
+
+static int *map_fd_slot(struct sg_map_fds *fds, int i)
+{
+	int *slots[] = {
+		&fds->state, &fds->config, &fds->devices, &fds->sectors,
+		&fds->sector_nets, &fds->dest_nets, &fds->allow, &fds->flows,
+		&fds->counters,
+	};
+
+	_Static_assert(ARRAY_SIZE(slots) == ARRAY_SIZE(map_pins), "map list");
+	return slots[i];
+}
+
+enum sg_prog sg_sector_prog(enum sg_hook hook)
+{
+	switch (hook) {
+	case SG_HOOK_XDP:
+		return SG_PROG_XDP_SECTOR;
+	case SG_HOOK_TC_INGRESS:
+		return SG_PROG_TC_SECTOR_IN;
+	default:
+		return SG_PROG_TC_SECTOR_OUT;
+	}
+}
+
+const char *sg_prog_pin_name(enum sg_prog prog)
+{
+	return prog_pins[prog];
+}
+
+uint32_t sg_prog_id(int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+static void pin_path(const struct sg_instance *in, const char *name,
+		     char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", in->pin_dir, name);
+}
+
+/* The loader runs at boot, before anything mounted bpffs. */
+static int ensure_bpffs(const char *pin_dir)
+{
+	struct statfs st;
+
+	if (strncmp(pin_dir, "/sys/fs/bpf/", 12))
+		return 0;
+	if (!statfs("/sys/fs/bpf", &st) && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"))
+		return -errno;
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create)
+{
+	int ret;
+
+	memset(in, 0, sizeof(*in));
+	in->lock_fd = -1;
+	for (int i = 0; i < SG_NPROGS; i++)
+		in->prog_fd[i] = in->pinned_fd[i] = -1;
+	memset(&in->fds, -1, sizeof(in->fds));
+	snprintf(in->pin_dir, sizeof(in->pin_dir), "%s", pin_dir);
+
+	if (create) {
+		ret = ensure_bpffs(pin_dir);
+		if (!ret)
+			ret = mkdir_p(pin_dir);
+		if (ret)
+			return ret;
+	}
+	in->lock_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (in->lock_fd < 0)
+		return -errno;
+	/* Two commands on one instance never interleave (as xdp-tools). */
+	if (flock(in->lock_fd, LOCK_EX))
+		return -errno;
+
+	for (int i = 0; i < SG_NPROGS; i++) {
+		char path[320];
+
+		pin_path(in, prog_pins[i], path, sizeof(path));
+		in->pinned_fd[i] = bpf_obj_get(path);
+		in->pinned_id[i] = sg_prog_id(in->pinned_fd[i]);
+	}
+	return 0;
+}
+
+int sg_instance_open_pinned(struct sg_instance *in)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(map_pins); i++) {
+		char path[320];
+		int fd;
+
+		pin_path(in, map_pins[i], path, sizeof(path));
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			return -errno;
+		*map_fd_slot(&in->fds, i) = fd;
+	}
+	return 0;
+}
+
+/* A pinned flow table keeps its size: resizing would drop every flow. */
+static uint32_t pinned_max_entries(struct sg_instance *in, const char *name)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[320];
+	int fd;
+
+	pin_path(in, name, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.max_entries = 0;
+	close(fd);
+	return info.max_entries;
+}
+
+int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
+{
+	struct bpf_program *progs[SG_NPROGS];
+	struct bpf_map *map;
+	uint32_t want = 2 * max_flows, have;
+	int ret, i = 0;
+
+	in->skel = sectorgate_bpf__open();
+	if (!in->skel)
+		return -errno;
+	have = pinned_max_entries(in, "sg_flows");
+	if (have && have != want) {
+		pr_warn("conntrack.max-flows %u takes effect after `sectorgate "
+			"unload`; the flow table keeps %u flows until then\n",
+			max_flows, have / 2);
+		want = have;
+	}
+	bpf_map__set_max_entries(in->skel->maps.sg_flows, want);
+	bpf_object__for_each_map(map, in->skel->obj) {
+		char path[320];
+
+		pin_path(in, bpf_map__name(map), path, sizeof(path));
+		ret = bpf_map__set_pin_path(map, path);
+		if (ret)
+			return ret;
+	}
+	ret = sectorgate_bpf__load(in->skel);
+	if (ret)
+		return ret;
+
+	for (i = 0; i < (int)ARRAY_SIZE(map_pins); i++) {
+		map = bpf_object__find_map_by_name(in->skel->obj, map_pins[i]);
+		*map_fd_slot(&in->fds, i) = bpf_map__fd(map);
+	}
+	progs[SG_PROG_XDP_SECTOR] = in->skel->progs.sg_xdp_sector;
+	progs[SG_PROG_TC_SECTOR_IN] = in->skel->progs.sg_tc_sector_in;
+	progs[SG_PROG_TC_SECTOR_OUT] = in->skel->progs.sg_tc_sector_out;
+	for (i = 0; i < SG_NPROGS; i++)
+		in->prog_fd[i] = bpf_program__fd(progs[i]);
+	return 0;
+}
+
+int sg_instance_pin_prog(struct sg_instance *in, enum sg_prog prog, int fd)
+{
+	char path[320];
+
+	pin_path(in, prog_pins[prog], path, sizeof(path));
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	return bpf_obj_pin(fd, path) ? -errno : 0;
+}
+
+int sg_instance_unpin(struct sg_instance *in, bool keep_maps)
+{
+	char path[320];
+	int ret = 0;
+
+	for (int i = 0; i < SG_NPROGS; i++) {
+		pin_path(in, prog_pins[i], path, sizeof(path));
+		if (unlink(path) && errno != ENOENT)
+			ret = -errno;
+	}
+	if (keep_maps)
+		return ret;
+	for (size_t i = 0; i < ARRAY_SIZE(map_pins); i++) {
+		pin_path(in, map_pins[i], path, sizeof(path));
+		if (unlink(path) && errno != ENOENT)
+			ret = -errno;
+	}
+	if (rmdir(in->pin_dir) && errno != ENOENT)
+		ret = -errno;
+	return ret;
+}
+
+void sg_instance_close(struct sg_instance *in)
+{
+	if (in->skel) {
+		sectorgate_bpf__destroy(in->skel);
+	} else {
+		int *fds = (int *)&in->fds;
+
+		for (size_t i = 0; i < sizeof(in->fds) / sizeof(int); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+	for (int i = 0; i < SG_NPROGS; i++)
+		if (in->pinned_fd[i] >= 0)
+			close(in->pinned_fd[i]);
+	if (in->lock_fd >= 0)
+		close(in->lock_fd);
+	in->skel = NULL;
+	in->lock_fd = -1;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * One sectorgate instance: its pin directory (maps and programs pinned by
+ * name), the lock that keeps two commands from interleaving, and the
+ * loaded BPF object.
+ */
+#ifndef SG_INSTANCE_H
+#define SG_INSTANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "attach.h"
+#include "maps.h"
+
+#define SG_DEFAULT_PIN_DIR "/sys/fs/bpf/sectorgate"
+
+enum sg_prog {
+	SG_PROG_XDP_SECTOR,
+	SG_PROG_TC_SECTOR_IN,
+	SG_PROG_TC_SECTOR_OUT,
+	SG_NPROGS,
+};
+
+struct sectorgate_bpf;
+
+struct sg_instance {
+	char pin_dir[256];
+	int lock_fd;
+	struct sectorgate_bpf *skel;	/* after sg_instance_load() */
+	struct sg_map_fds fds;
+	int prog_fd[SG_NPROGS];		/* the freshly loaded programs */
+	int pinned_fd[SG_NPROGS];	/* the pinned (running) ones, or -1 */
+	uint32_t pinned_id[SG_NPROGS];
+};
+
+/*
+ * Lock the pin directory. With create, mount bpffs if needed and create
+ * the directory; without, fail with -ENOENT when nothing was applied.
+ */
+int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create);
+
+/* Load the BPF object, reusing (or creating and pinning) every map. */
+int sg_instance_load(struct sg_instance *in, uint32_t max_flows);
+
+/* Open the pinned maps without loading anything. */
+int sg_instance_open_pinned(struct sg_instance *in);
+
+/* Pin fd as the running program `prog`, replacing the previous pin. */
+int sg_instance_pin_prog(struct sg_instance *in, enum sg_prog prog, int fd);
+
+/* Remove every pin (all, or only the programs) and the directory. */
+int sg_instance_unpin(struct sg_instance *in, bool keep_maps);
+
+void sg_instance_close(struct sg_instance *in);
+
+const char *sg_prog_pin_name(enum sg_prog prog);
+/* The program a sector device runs at each hook. */
+enum sg_prog sg_sector_prog(enum sg_hook hook);
+#define SG_NHOOKS 3
+uint32_t sg_prog_id(int fd);
+
+#endif /* SG_INSTANCE_H */

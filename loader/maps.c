@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maps.h"
+#include "util.h"
+
+int sg_maps_read_state(const struct sg_map_fds *fds, struct sg_state *st)
+{
+	__u32 zero = 0;
+
+	memset(st, 0, sizeof(*st));
+	return bpf_map_lookup_elem(fds->state, &zero, st) ? -errno : 0;
+}
+
+/* Where a definition map keeps the slot in its key. */
+struct slot_field {
+	size_t key_size;
+	size_t offset;
+	size_t width;
+};
+
+static __u32 key_slot(const void *key, const struct slot_field *f)
+{
+	__u32 v32;
+	__u16 v16;
+
+	if (f->width == 4) {
+		memcpy(&v32, (const char *)key + f->offset, 4);
+		return v32;
+	}
+	memcpy(&v16, (const char *)key + f->offset, 2);
+	return v16;
+}
+
+/* Delete every entry of `slot`. Keys are collected first, because deleting
+ * while walking with get_next_key can restart the walk. */
+static int clear_slot(int fd, const struct slot_field *f, __u32 slot)
+{
+	char *keys = NULL, cur[64], next[64];
+	void *prev = NULL;
+	int n = 0, ret = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		if (key_slot(next, f) == slot) {
+			keys = sg_grow(keys, n, f->key_size);
+			memcpy(keys + n * f->key_size, next, f->key_size);
+			n++;
+		}
+		memcpy(cur, next, f->key_size);
+		prev = cur;
+	}
+	for (int i = 0; i < n; i++) {
+		if (bpf_map_delete_elem(fd, keys + i * f->key_size) &&
+		    errno != ENOENT) {
+			ret = -errno;
+			break;
+		}
+	}
+	free(keys);
+	return ret;
+}
+
+#define FILL(fd, arr, n)						\
+	do {								\
+		for (int i = 0; i < (n); i++)				\
+			if (bpf_map_update_elem((fd), &(arr)[i].k,	\
+						&(arr)[i].v, BPF_ANY))	\
+				return -errno;				\
+	} while (0)
+
+int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
+{
+	static const struct slot_field dev_slot = {
+		sizeof(struct sg_device_key),
+		offsetof(struct sg_device_key, slot), 4 };
+	static const struct slot_field sector_slot = {
+		sizeof(struct sg_sector_key),
+		offsetof(struct sg_sector_key, slot), 2 };
+	static const struct slot_field net_slot = {
+		sizeof(struct sg_net_key), offsetof(struct sg_net_key, slot), 2 };
+	static const struct slot_field dest_slot = {
+		sizeof(struct sg_dest_key), offsetof(struct sg_dest_key, slot), 4 };
+	static const struct slot_field allow_slot = {
+		sizeof(struct sg_allow_key),
+		offsetof(struct sg_allow_key, slot), 2 };
+	__u32 slot = c->slot;
+	int ret;
+
+	if ((ret = clear_slot(fds->devices, &dev_slot, slot)) ||
+	    (ret = clear_slot(fds->sectors, &sector_slot, slot)) ||
+	    (ret = clear_slot(fds->sector_nets, &net_slot, slot)) ||
+	    (ret = clear_slot(fds->dest_nets, &dest_slot, slot)) ||
+	    (ret = clear_slot(fds->allow, &allow_slot, slot)))
+		return ret;
+
+	if (bpf_map_update_elem(fds->config, &slot, &c->config, BPF_ANY))
+		return -errno;
+	FILL(fds->devices, c->devices, c->ndevices);
+	FILL(fds->sectors, c->sectors, c->nsectors);
+	FILL(fds->sector_nets, c->nets, c->nnets);
+	FILL(fds->dest_nets, c->dests, c->ndests);
+	FILL(fds->allow, c->allows, c->nallows);
+	return 0;
+}
+
+int sg_maps_flip(const struct sg_map_fds *fds, const struct sg_compiled *c,
+		 const struct sg_state *old)
+{
+	struct sg_state st = {
+		.slot = c->slot,
+		.generation = old->generation + 1,
+		.digest = c->digest,
+	};
+	__u32 zero = 0;
+
+	/* The previous slot stays intact until the next apply empties it,
+	 * so packets that read the old slot just before this finish on it. */
+	return bpf_map_update_elem(fds->state, &zero, &st, BPF_ANY) ? -errno : 0;
+}
+
+int sg_map_count(int fd, size_t key_size)
+{
+	char cur[64], next[64];
+	void *prev = NULL;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		n++;
+		memcpy(cur, next, key_size);
+		prev = cur;
+	}
+	return n;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Writing compiled definitions into the maps, and the slot flip. */
+#ifndef SG_MAPS_USER_H
+#define SG_MAPS_USER_H
+
+#include "compile.h"
+
+struct sg_map_fds {
+	int state;
+	int config;
+	int devices;
+	int sectors;
+	int sector_nets;
+	int dest_nets;
+	int allow;
+	int flows;
+	int counters;
+};
+
+int sg_maps_read_state(const struct sg_map_fds *fds, struct sg_state *st);
+
+/* Empty slot c->slot of every definition map, then fill it from *c. */
+int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c);
+
+/* Make c->slot the live one: a single map update, seen by the next packet. */
+int sg_maps_flip(const struct sg_map_fds *fds, const struct sg_compiled *c,
+		 const struct sg_state *old);
+
+/* Count the entries of a map (iterating its keys). */
+int sg_map_count(int fd, size_t key_size);
+
+#endif /* SG_MAPS_USER_H */

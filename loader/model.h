@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The sector definitions as plain C: what config.c builds from the YAML
+ * file and compile.c turns into map entries. Addresses are host order.
+ * Every element remembers where it was written, for error messages.
+ */
+#ifndef SG_MODEL_H
+#define SG_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sg_common.h"
+
+struct sg_pos {
+	int line;		/* 1-based */
+	int col;		/* 1-based */
+};
+
+struct sg_cidr {
+	uint32_t addr;
+	uint8_t plen;
+	struct sg_pos pos;
+};
+
+struct sg_port_range {
+	uint16_t lo;
+	uint16_t hi;
+};
+
+/* proto values: IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, 0 = any */
+
+struct sg_allow_def {
+	char *sector;			/* name of the sector it may reach */
+	int target;			/* index into model.sectors */
+	uint8_t proto;
+	struct sg_port_range *ports;	/* none: every port */
+	int nports;
+	struct sg_pos pos;
+	struct sg_pos sector_pos;
+};
+
+struct sg_forward_def {
+	uint8_t proto;
+	uint16_t port;
+	uint32_t to_addr;
+	uint16_t to_port;
+	struct sg_pos pos;
+	struct sg_pos to_pos;
+};
+
+enum sg_snat_mode {
+	SG_SNAT_DEFAULT = 0,		/* the device's own address */
+	SG_SNAT_ADDRESS,
+	SG_SNAT_NONE,			/* route without translation */
+};
+
+struct sg_egress_def {
+	struct sg_cidr *dests;
+	int ndests;
+	struct sg_cidr *except;
+	int nexcept;
+	uint8_t proto;
+	struct sg_port_range *ports;
+	int nports;
+	char **ifaces;
+	int nifaces;
+	enum sg_snat_mode snat_mode;
+	uint32_t snat_addr;
+	struct sg_pos pos;
+};
+
+/* An allow-from entry: a trusted device or a source CIDR. */
+struct sg_source_def {
+	char *iface;			/* NULL when it is a CIDR */
+	struct sg_cidr cidr;
+	struct sg_pos pos;
+};
+
+struct sg_name {
+	char *name;
+	struct sg_pos pos;
+};
+
+struct sg_sector_def {
+	char name[SG_NAME_LEN];
+	uint16_t id;
+	bool id_given;
+	struct sg_cidr *cidrs;
+	int ncidrs;
+	struct sg_name *ifaces;		/* names or shell globs */
+	int nifaces;
+	bool internet;
+	bool imds;
+	struct sg_source_def *allow_from;
+	int nallow_from;
+	struct sg_allow_def *allow;
+	int nallow;
+	struct sg_forward_def *forwards;
+	int nforwards;
+	struct sg_egress_def *egress;
+	int negress;
+	struct sg_pos pos;
+	struct sg_pos name_pos;
+	struct sg_pos id_pos;
+};
+
+struct sg_uplink_def {
+	char *iface;
+	bool snat_given;
+	uint32_t snat_addr;
+	struct sg_pos pos;
+};
+
+struct sg_model {
+	char *file;
+	int version;
+	struct sg_uplink_def *uplinks;
+	int nuplinks;
+	uint16_t nat_port_lo;
+	uint16_t nat_port_hi;
+	struct sg_cidr *protected_nets;
+	int nprotected;
+	struct sg_name *trusted;
+	int ntrusted;
+	uint32_t imds_addr;
+	uint16_t imds_port;
+	uint32_t imds_target_addr;
+	uint16_t imds_target_port;
+	uint32_t max_flows;
+	uint32_t timeout_tcp_established;
+	uint32_t timeout_tcp_transitory;
+	uint32_t timeout_udp;
+	uint32_t timeout_icmp;
+	struct sg_sector_def *sectors;
+	int nsectors;
+};
+
+void sg_model_free(struct sg_model *m);
+
+/* Does any address of a lie in b, or of b in a? */
+bool sg_cidr_overlap(const struct sg_cidr *a, const struct sg_cidr *b);
+bool sg_cidr_contains(const struct sg_cidr *c, uint32_t addr);
+uint32_t sg_cidr_mask(uint8_t plen);
+
+#endif /* SG_MODEL_H */

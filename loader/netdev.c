@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "netdev.h"
+#include "util.h"
+
+int sg_netdevs_list(struct sg_netdev **devs)
+{
+	struct if_nameindex *list = if_nameindex(), *it;
+	int n = 0;
+
+	*devs = NULL;
+	if (!list)
+		return -errno;
+	for (it = list; it->if_index; it++) {
+		*devs = sg_grow(*devs, n, sizeof(**devs));
+		snprintf((*devs)[n].name, sizeof((*devs)[n].name), "%s",
+			 it->if_name);
+		(*devs)[n].ifindex = it->if_index;
+		n++;
+	}
+	if_freenameindex(list);
+	return n;
+}
+
+/* The link type from the kernel, not from /sys: sysfs shows the network
+ * namespace it was mounted in, which under `nsenter --net` is another. */
+static int link_type(const char *name)
+{
+	struct ifreq ifr = {};
+	int fd, ret;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ret = ioctl(fd, SIOCGIFHWADDR, &ifr) ? -errno : ifr.ifr_hwaddr.sa_family;
+	close(fd);
+	return ret;
+}
+
+void sg_netdevs_check(const struct sg_model *m, const struct sg_netdev *devs,
+		      int ndevs, struct sg_diags *d)
+{
+	for (int i = 0; i < m->nuplinks; i++) {
+		const struct sg_uplink_def *u = &m->uplinks[i];
+		int type;
+
+		for (int j = 0; j < ndevs; j++) {
+			if (strcmp(devs[j].name, u->iface))
+				continue;
+			type = link_type(u->iface);
+			if (type >= 0 && type != ARPHRD_ETHER)
+				sg_diag_add(d, "%s:%d:%d: host.uplinks[%d]."
+					    "interface: \"%s\" is not an "
+					    "Ethernet device", m->file,
+					    u->pos.line, u->pos.col, i,
+					    u->iface);
+		}
+	}
+}
