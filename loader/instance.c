@@ -114,6 +114,8 @@ int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create)
 	for (int i = 0; i < SG_NPROGS; i++)
 		in->prog_fd[i] = in->pinned_fd[i] = -1;
 	memset(&in->fds, -1, sizeof(in->fds));
+	if (!pin_dir)
+		return 0;	/* unpinned: tests load a private copy */
 	snprintf(in->pin_dir, sizeof(in->pin_dir), "%s", pin_dir);
 
 	if (create) {
@@ -173,16 +175,21 @@ static uint32_t pinned_max_entries(struct sg_instance *in, const char *name)
 	return info.max_entries;
 }
 
+static int collect_fds(struct sg_instance *in);
+
 int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 {
-	struct bpf_program *progs[SG_NPROGS];
-	struct bpf_map *map;
 	uint32_t want = 2 * max_flows, have;
-	int ret, i = 0;
+	struct bpf_map *map;
+	int ret;
 
 	in->skel = sectorgate_bpf__open();
 	if (!in->skel)
 		return -errno;
+	if (!in->pin_dir[0]) {
+		bpf_map__set_max_entries(in->skel->maps.sg_flows, want);
+		return sectorgate_bpf__load(in->skel) ?: collect_fds(in);
+	}
 	have = pinned_max_entries(in, "sg_flows");
 	if (have && have != want) {
 		pr_warn("conntrack.max-flows %u takes effect after `sectorgate "
@@ -194,6 +201,8 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 	bpf_object__for_each_map(map, in->skel->obj) {
 		char path[320];
 
+		if (bpf_map__is_internal(map))
+			continue;	/* .rodata: belongs to the program */
 		pin_path(in, bpf_map__name(map), path, sizeof(path));
 		ret = bpf_map__set_pin_path(map, path);
 		if (ret)
@@ -202,6 +211,14 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 	ret = sectorgate_bpf__load(in->skel);
 	if (ret)
 		return ret;
+	return collect_fds(in);
+}
+
+static int collect_fds(struct sg_instance *in)
+{
+	struct bpf_program *progs[SG_NPROGS];
+	struct bpf_map *map;
+	int i;
 
 	for (i = 0; i < (int)ARRAY_SIZE(map_pins); i++) {
 		map = bpf_object__find_map_by_name(in->skel->obj, map_pins[i]);

@@ -37,6 +37,7 @@ struct sg_instance {
 /*
  * Lock the pin directory. With create, mount bpffs if needed and create
  * the directory; without, fail with -ENOENT when nothing was applied.
+ * A NULL pin_dir gives an instance that pins nothing (unit tests).
  */
 int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create);
 

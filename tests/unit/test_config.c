@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The definitions parser: a complete file parses into the model, and every
+ * kind of mistake is reported at its line and column with its field.
+ */
+#include <netinet/in.h>
+#include <string.h>
+
+#include "config.h"
+#include "sg_test.h"
+#include "util.h"
+
+#define BASE_HOST "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+
+struct bad_case {
+	const char *name;
+	const char *yaml;
+	const char *expect;	/* a substring of one message */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "syntax error",
+	  "version: 1\nhost: [wan0\nsectors: []\n",
+	  "t.yaml:3:" },
+	{ "empty file", "", "t.yaml:1:1: the file is empty" },
+	{ "unknown top-level key",
+	  BASE_HOST "sectors: []\ncolour: blue\n",
+	  "t.yaml:6:1: colour: unknown key \"colour\"" },
+	{ "unsupported version",
+	  "version: 2\nhost:\n  uplinks:\n    - interface: wan0\nsectors: []\n",
+	  "t.yaml:1:10: version: version 2 is not supported" },
+	{ "missing uplinks",
+	  "version: 1\nhost:\n  protected: []\nsectors: []\n",
+	  "t.yaml:3:3: host.uplinks: is required" },
+	{ "missing sectors", BASE_HOST, "t.yaml:1:1: sectors: is required" },
+	{ "CIDR prefix too long",
+	  BASE_HOST "sectors:\n  - name: vm1\n    cidrs: [10.1.0.0/33]\n"
+	  "    interfaces: [tap1]\n",
+	  "t.yaml:7:13: sectors[0].cidrs[0]: \"10.1.0.0/33\" is not an IPv4 CIDR" },
+	{ "CIDR with host bits",
+	  BASE_HOST "sectors:\n  - name: vm1\n    cidrs: [10.1.0.5/24]\n"
+	  "    interfaces: [tap1]\n",
+	  "t.yaml:7:13: sectors[0].cidrs[0]: \"10.1.0.5/24\" has host bits set" },
+	{ "cidrs not a list",
+	  BASE_HOST "sectors:\n  - name: vm1\n    cidrs: 10.1.0.0/24\n"
+	  "    interfaces: [tap1]\n",
+	  "t.yaml:7:12: sectors[0].cidrs: expected a list" },
+	{ "bad sector name",
+	  BASE_HOST "sectors:\n  - name: VM_1\n    cidrs: [10.1.0.0/24]\n"
+	  "    interfaces: [tap1]\n",
+	  "t.yaml:6:11: sectors[0].name: \"VM_1\" is not a sector name" },
+	{ "id out of range",
+	  BASE_HOST "sectors:\n  - name: vm1\n    id: 70000\n"
+	  "    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n",
+	  "t.yaml:7:9: sectors[0].id: 70000 is out of range 1-65535" },
+	{ "duplicate name",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "  - name: vm1\n    cidrs: [10.2.0.0/24]\n    interfaces: [tap2]\n",
+	  "t.yaml:9:11: sectors[1].name: \"vm1\" is already the name of sectors[0]" },
+	{ "duplicate id",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "  - name: vm2\n    id: 1\n    cidrs: [10.2.0.0/24]\n"
+	  "    interfaces: [tap2]\n",
+	  "t.yaml:10:9: sectors[1].id: 1 is already the id of sectors[0]" },
+	{ "interface listed twice",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "  - name: vm2\n    cidrs: [10.2.0.0/24]\n"
+	  "    interfaces: [tap2, tap1]\n",
+	  "t.yaml:11:24: sectors[1].interfaces[1]: \"tap1\" is already listed as "
+	  "sectors[0].interfaces[0]" },
+	{ "sector interface is the uplink",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [wan0]\n",
+	  "t.yaml:8:18: sectors[0].interfaces[0]: \"wan0\" is already listed as "
+	  "host.uplinks[0]" },
+	{ "allow names an unknown sector",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow:\n      - sector: vm9\n",
+	  "t.yaml:10:17: sectors[0].allow[0].sector: there is no sector \"vm9\"" },
+	{ "allow names its own sector",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow:\n      - sector: vm1\n",
+	  "sectors[0].allow[0].sector: \"vm1\" is this sector itself" },
+	{ "allow names an overlapping sector",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow:\n      - sector: vm2\n"
+	  "  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [tap2]\n"
+	  "  - name: vm3\n    cidrs: [10.2.0.0/16]\n    interfaces: [tap3]\n",
+	  "t.yaml:10:17: sectors[0].allow[0].sector: the CIDRs of \"vm2\" overlap "
+	  "those of \"vm3\"" },
+	{ "allow with a bad protocol",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow:\n      - sector: vm2\n        proto: sctp\n"
+	  "  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [tap2]\n",
+	  "t.yaml:11:16: sectors[0].allow[0].proto: \"sctp\" is not tcp, udp, "
+	  "icmp or any" },
+	{ "reversed port range",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow:\n      - sector: vm2\n        ports: [\"9000-8000\"]\n"
+	  "  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [tap2]\n",
+	  "t.yaml:11:17: sectors[0].allow[0].ports[0]: \"9000-8000\" is an empty "
+	  "(reversed) port range" },
+	{ "icmp with ports",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow:\n      - sector: vm2\n        proto: icmp\n"
+	  "        ports: [1]\n"
+	  "  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [tap2]\n",
+	  "t.yaml:10:9: sectors[0].allow[0]: icmp has no ports" },
+	{ "too many allow rules",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow:\n      - sector: vm2\n"
+	  "        ports: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]\n"
+	  "  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [tap2]\n",
+	  "t.yaml:10:9: sectors[0].allow[0]: more than 16 rules" },
+	{ "trusted device reaches overlapping sectors",
+	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+	  "  trusted:\n    - interface: ts0\nsectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow-from: [ts0]\n"
+	  "  - name: vm2\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap2]\n"
+	  "    allow-from: [ts0]\n",
+	  "t.yaml:15:18: sectors[1].allow-from[0]: \"ts0\" also reaches sector "
+	  "\"vm1\"" },
+	{ "allow-from names no trusted device",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow-from: [tailscale0]\n",
+	  "t.yaml:9:18: sectors[0].allow-from[0]: \"tailscale0\" is neither a "
+	  "host.trusted interface nor a CIDR" },
+	{ "forward outside the sector",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    forwards:\n      - proto: tcp\n        port: 2201\n"
+	  "        to: 10.9.0.2:22\n",
+	  "t.yaml:12:13: sectors[0].forwards[0].to: 10.9.0.2 is not inside the "
+	  "CIDRs of sector \"vm1\"" },
+	{ "forward port taken twice",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    forwards:\n      - {proto: tcp, port: 2201, to: 10.1.0.2:22}\n"
+	  "      - {proto: tcp, port: 2201, to: 10.1.0.3:22}\n",
+	  "t.yaml:11:9: sectors[0].forwards[1].port: port 2201 is already "
+	  "forwarded by sectors[0].forwards[0]" },
+	{ "reversed nat-ports",
+	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+	  "  nat-ports: 60999-32768\nsectors: []\n",
+	  "t.yaml:5:14: host.nat-ports: \"60999-32768\" is an empty (reversed) "
+	  "port range" },
+	{ "not a boolean",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    internet: maybe\n",
+	  "t.yaml:9:15: sectors[0].internet: \"maybe\" is not true or false" },
+	{ "misspelt sector key",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interface: [tap1]\n",
+	  "t.yaml:8:5: sectors[0].interface: unknown key \"interface\"" },
+	{ "bad snat address",
+	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+	  "      snat-address: 192.0.2\nsectors: []\n",
+	  "t.yaml:5:21: host.uplinks[0].snat-address: \"192.0.2\" is not an "
+	  "IPv4 address" },
+	{ "protected overlaps a sector",
+	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+	  "  protected: [10.0.0.0/8]\nsectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n",
+	  "t.yaml:5:15: host.protected[0]: overlaps sectors[0].cidrs[0]" },
+	{ "bad imds target",
+	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+	  "  imds:\n    target: 169.254.169.254\nsectors: []\n",
+	  "t.yaml:6:13: host.imds.target: \"169.254.169.254\" is not an IPv4 "
+	  "address:port" },
+	{ "key given twice",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    name: vm2\n    cidrs: [10.1.0.0/24]\n"
+	  "    interfaces: [tap1]\n",
+	  "t.yaml:7:5: sectors[0].name: \"name\" is given twice" },
+	{ "key without value",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs:\n    interfaces: [tap1]\n",
+	  "sectors[0].cidrs: has no value" },
+};
+
+static bool has_message(const struct sg_diags *d, const char *expect)
+{
+	for (int i = 0; i < d->n; i++)
+		if (strstr(d->msgs[i], expect))
+			return true;
+	return false;
+}
+
+static void test_bad(const struct bad_case *c)
+{
+	struct sg_diags d = {};
+	struct sg_model m;
+	int ret;
+
+	test_begin();
+	ret = sg_config_parse("t.yaml", c->yaml, strlen(c->yaml), &m, &d);
+	CHECK(ret == -1, "the file was accepted");
+	CHECK(has_message(&d, c->expect), "no message contains '%s'",
+	      c->expect);
+	if (sg_t_bad)
+		for (int i = 0; i < d.n; i++)
+			printf("    got: %s\n", d.msgs[i]);
+	sg_diags_free(&d);
+	sg_model_free(&m);
+	test_end(c->name);
+}
+
+static void test_full_file(void)
+{
+	struct sg_diags d = {};
+	struct sg_model m;
+	const struct sg_sector_def *s1, *s2;
+
+	test_begin();
+	CHECK(sg_config_load("tests/fixtures/full.yaml", &m, &d) == 0,
+	      "rejected: %s", d.n ? d.msgs[0] : "");
+	if (sg_t_bad)
+		goto out;
+	CHECK(m.nuplinks == 2 && !strcmp(m.uplinks[0].iface, "wan0") &&
+	      m.uplinks[0].snat_given && m.uplinks[0].snat_addr == 0xc0000201 &&
+	      !m.uplinks[1].snat_given, "uplinks");
+	CHECK(m.nat_port_lo == 40000 && m.nat_port_hi == 49999, "nat-ports");
+	CHECK(m.nprotected == 2 && m.protected_nets[1].addr == 0xc6336480 &&
+	      m.protected_nets[1].plen == 25, "protected");
+	CHECK(m.ntrusted == 1 && !strcmp(m.trusted[0].name, "ts0"), "trusted");
+	CHECK(m.imds_addr == 0xa9fea9fe && m.imds_port == 80 &&
+	      m.imds_target_addr == 0xa9fea9fe && m.imds_target_port == 8080,
+	      "imds");
+	CHECK(m.max_flows == 65536 && m.timeout_tcp_established == 7440 &&
+	      m.timeout_tcp_transitory == 240 && m.timeout_udp == 300 &&
+	      m.timeout_icmp == 60, "conntrack");
+	CHECK(m.nsectors == 2, "sectors");
+	s1 = &m.sectors[0];
+	s2 = &m.sectors[1];
+	CHECK(!strcmp(s1->name, "vm1") && s1->id == 10 && s1->internet &&
+	      s1->imds, "vm1 basics");
+	CHECK(s2->id == 2 && !s2->internet && !s2->imds,
+	      "vm2 defaults: id is the position, imds off");
+	CHECK(s1->nallow_from == 2 && !strcmp(s1->allow_from[0].iface, "ts0") &&
+	      !s1->allow_from[1].iface && s1->allow_from[1].cidr.plen == 24,
+	      "allow-from");
+	CHECK(s1->nallow == 1 && s1->allow[0].target == 1 &&
+	      s1->allow[0].proto == IPPROTO_TCP && s1->allow[0].nports == 2 &&
+	      s1->allow[0].ports[0].lo == 5432 &&
+	      s1->allow[0].ports[0].hi == 5432 &&
+	      s1->allow[0].ports[1].lo == 8000 &&
+	      s1->allow[0].ports[1].hi == 8100, "allow");
+	CHECK(s1->nforwards == 1 && s1->forwards[0].port == 2201 &&
+	      s1->forwards[0].to_addr == 0x0a010002 &&
+	      s1->forwards[0].to_port == 22, "forwards");
+	CHECK(s1->negress == 1 && s1->egress[0].nexcept == 1 &&
+	      s1->egress[0].nifaces == 1 &&
+	      s1->egress[0].snat_mode == SG_SNAT_ADDRESS, "egress vm1");
+	CHECK(s2->negress == 1 && s2->egress[0].nifaces == 2 &&
+	      !strcmp(s2->egress[0].ifaces[1], "wg1") &&
+	      s2->egress[0].snat_mode == SG_SNAT_NONE, "egress vm2");
+	CHECK(!strcmp(s2->ifaces[0].name, "vm2-*"), "glob kept verbatim");
+out:
+	sg_diags_free(&d);
+	sg_model_free(&m);
+	test_end("full definitions file parses into the model");
+}
+
+static void test_defaults_and_json(void)
+{
+	static const char json[] =
+		"{\"version\": 1, \"host\": {\"uplinks\": [{\"interface\": "
+		"\"wan0\"}]}, \"sectors\": [{\"name\": \"a\", \"cidrs\": "
+		"[\"10.1.0.0/24\"], \"interfaces\": [\"tap1\"]}]}";
+	struct sg_diags d = {};
+	struct sg_model m;
+
+	test_begin();
+	CHECK(sg_config_parse("t.json", json, strlen(json), &m, &d) == 0,
+	      "JSON rejected: %s", d.n ? d.msgs[0] : "");
+	if (!sg_t_bad) {
+		CHECK(m.nat_port_lo == 32768 && m.nat_port_hi == 60999,
+		      "default nat-ports");
+		CHECK(m.max_flows == SG_DEFAULT_MAX_FLOWS, "default max-flows");
+		CHECK(m.imds_target_addr == 0xa9fea9fe &&
+		      m.imds_target_port == 80, "default imds target");
+		CHECK(m.sectors[0].internet && !m.sectors[0].imds &&
+		      m.sectors[0].id == 1, "sector defaults");
+	}
+	sg_diags_free(&d);
+	sg_model_free(&m);
+	test_end("JSON input and defaults");
+}
+
+static void test_all_errors_reported(void)
+{
+	static const char yaml[] = BASE_HOST "sectors:\n"
+		"  - name: vm1\n    cidrs: [10.1.0.0/33]\n"
+		"    interfaces: [tap1]\n    internet: maybe\n";
+	struct sg_diags d = {};
+	struct sg_model m;
+
+	test_begin();
+	sg_config_parse("t.yaml", yaml, strlen(yaml), &m, &d);
+	CHECK(d.n == 2, "expected 2 messages, got %d", d.n);
+	sg_diags_free(&d);
+	sg_model_free(&m);
+	test_end("one check reports every error");
+}
+
+int main(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++)
+		test_bad(&bad_cases[i]);
+	test_full_file();
+	test_defaults_and_json();
+	test_all_errors_reported();
+	return test_summary("test_config");
+}
