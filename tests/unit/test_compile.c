@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The map compiler, without a kernel: definitions + devices -> entries. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+#include "config.h"
+#include "sg_test.h"
+#include "util.h"
+
+static const char defs[] =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: wan0}]\n"
+	"  trusted: [{interface: ts0}]\n"
+	"  protected: [192.168.1.0/24]\n"
+	"  conntrack: {timeouts: {udp: 99}}\n"
+	"sectors:\n"
+	"  - name: vm1\n"
+	"    cidrs: [10.1.0.0/24]\n"
+	"    interfaces: [br-vm1, \"vm1-*\"]\n"
+	"    allow:\n"
+	"      - {sector: vm2, proto: tcp, ports: [5432, \"8000-8100\"]}\n"
+	"      - {sector: vm2, proto: icmp}\n"
+	"  - name: vm2\n"
+	"    id: 7\n"
+	"    cidrs: [10.2.0.0/24]\n"
+	"    interfaces: [tap2]\n"
+	"    internet: false\n"
+	"  - name: vm3\n"
+	"    cidrs: [10.3.0.0/24]\n"
+	"    interfaces: [tap3]\n"
+	"  - name: vm4\n"
+	"    cidrs: [10.3.0.0/24]\n"
+	"    interfaces: [tap4]\n";
+
+static const struct sg_netdev devs[] = {
+	{ "lo", 1 }, { "wan0", 2 }, { "br-vm1", 3 }, { "vm1-a", 4 },
+	{ "vm1-b", 5 }, { "tap2", 6 }, { "tap3", 7 }, { "other", 9 },
+};
+
+static int parse(const char *text, struct sg_model *m)
+{
+	struct sg_diags d = {};
+	int ret = sg_config_parse("t.yaml", text, strlen(text), m, &d);
+
+	sg_diags_print(stdout, &d);
+	sg_diags_free(&d);
+	return ret;
+}
+
+static const struct sg_device *device(const struct sg_compiled *c, int ifindex)
+{
+	for (int i = 0; i < c->ndevices; i++)
+		if (c->devices[i].k.ifindex == (__u32)ifindex)
+			return &c->devices[i].v;
+	return NULL;
+}
+
+static const struct sg_dest *dest(const struct sg_compiled *c, const char *a,
+				  int plen)
+{
+	uint32_t addr;
+
+	sg_parse_ipv4(a, &addr);
+	for (int i = 0; i < c->ndests; i++)
+		if (c->dests[i].k.addr == htonl(addr) &&
+		    c->dests[i].k.prefixlen == 32 + (unsigned)plen)
+			return &c->dests[i].v;
+	return NULL;
+}
+
+static void test_entries(void)
+{
+	struct sg_diags d = {};
+	struct sg_compiled c;
+	struct sg_model m;
+	const struct sg_device *dv;
+	const struct sg_dest *ds;
+
+	test_begin();
+	CHECK(parse(defs, &m) == 0, "definitions rejected");
+	CHECK(sg_compile(&m, devs, ARRAY_SIZE(devs), 1, &c, &d) == 0,
+	      "compile failed");
+
+	dv = device(&c, 2);
+	CHECK(dv && dv->role == SG_ROLE_UPLINK, "wan0 is the uplink");
+	dv = device(&c, 3);
+	CHECK(dv && dv->role == SG_ROLE_SECTOR && dv->sector == 1, "br-vm1");
+	CHECK(device(&c, 4) && device(&c, 5) && device(&c, 4)->sector == 1,
+	      "the glob vm1-* claims vm1-a and vm1-b");
+	CHECK(device(&c, 6) && device(&c, 6)->sector == 7, "explicit id 7");
+	CHECK(!device(&c, 1) && !device(&c, 9), "other devices are not ours");
+	for (int i = 0; i < c.ndevices; i++)
+		CHECK(c.devices[i].k.slot == 1, "slot stamped into every key");
+	CHECK(c.nmissing == 2 && !strcmp(c.missing[0], "ts0") &&
+	      !strcmp(c.missing[1], "tap4"), "missing devices: ts0, tap4");
+
+	CHECK(c.nsectors == 4, "one sectors entry each");
+	for (int i = 0; i < c.nsectors; i++) {
+		if (c.sectors[i].k.id == 7)
+			CHECK(!(c.sectors[i].v.flags & SG_SECTOR_INTERNET) &&
+			      !strcmp(c.sectors[i].v.name, "vm2"), "vm2 entry");
+		if (c.sectors[i].k.id == 1)
+			CHECK(c.sectors[i].v.flags == SG_SECTOR_INTERNET,
+			      "vm1 flags");
+	}
+	CHECK(c.nnets == 4 && c.nets[0].k.prefixlen == 56 &&
+	      c.nets[0].k.sector == 1 && c.nets[0].k.addr == htonl(0x0a010000),
+	      "sector nets carry slot, sector and prefix");
+
+	ds = dest(&c, "192.168.1.0", 24);
+	CHECK(ds && ds->kind == SG_DEST_PROTECTED, "protected destination");
+	ds = dest(&c, "10.2.0.0", 24);
+	CHECK(ds && ds->kind == SG_DEST_SECTOR && ds->sector == 7, "vm2 dest");
+	ds = dest(&c, "10.3.0.0", 24);
+	CHECK(ds && ds->kind == SG_DEST_SHARED, "overlapping CIDR is shared");
+	CHECK(c.ndests == 4, "identical overlapping CIDRs give one entry");
+
+	CHECK(c.nallows == 1, "one allow entry for the pair vm1->vm2");
+	if (c.nallows == 1) {
+		const struct sg_allow *a = &c.allows[0].v;
+
+		CHECK(c.allows[0].k.from == 1 && c.allows[0].k.to == 7, "pair");
+		CHECK(a->count == 3, "3 rules, got %u", a->count);
+		CHECK(a->rules[0].proto == 6 && a->rules[0].port_lo == 5432 &&
+		      a->rules[0].port_hi == 5432, "rule 0");
+		CHECK(a->rules[1].port_lo == 8000 && a->rules[1].port_hi == 8100,
+		      "rule 1");
+		CHECK(a->rules[2].proto == 1 && a->rules[2].port_lo == 0 &&
+		      a->rules[2].port_hi == 0xffff, "rule 2: icmp, any port");
+	}
+	CHECK(c.config.timeout_udp == 99 && c.config.timeout_icmp == 60,
+	      "timeouts");
+	sg_compiled_free(&c);
+	sg_model_free(&m);
+	test_end("definitions compile into the expected map entries");
+}
+
+static void test_digest(void)
+{
+	struct sg_compiled a, b, other;
+	struct sg_diags d = {};
+	struct sg_model m, m2;
+	char *changed = strdup(defs);
+
+	test_begin();
+	/* 5432 -> 5433: one port of one rule. */
+	memcpy(strstr(changed, "5432"), "5433", 4);
+	CHECK(parse(defs, &m) == 0 && parse(changed, &m2) == 0, "parse");
+	sg_compile(&m, devs, ARRAY_SIZE(devs), 0, &a, &d);
+	sg_compile(&m, devs, ARRAY_SIZE(devs), 1, &b, &d);
+	sg_compile(&m2, devs, ARRAY_SIZE(devs), 0, &other, &d);
+	CHECK(a.digest == b.digest, "the digest does not depend on the slot");
+	CHECK(a.digest != other.digest, "one changed port changes the digest");
+	sg_compiled_free(&b);
+	/* A sector device appearing changes it too (it must be attached);
+	 * a device that is none of ours does not. */
+	sg_compile(&m, devs, 4, 0, &b, &d);	/* before vm1-b appeared */
+	CHECK(a.digest != b.digest, "a new sector device changes the digest");
+	sg_compiled_free(&b);
+	sg_compile(&m, devs, ARRAY_SIZE(devs) - 1, 0, &b, &d);
+	CHECK(a.digest == b.digest, "an unrelated device does not");
+	sg_compiled_free(&a);
+	sg_compiled_free(&b);
+	sg_compiled_free(&other);
+	sg_model_free(&m);
+	sg_model_free(&m2);
+	free(changed);
+	test_end("the digest tells whether apply has anything to do");
+}
+
+static void test_glob_conflict(void)
+{
+	static const char two_globs[] =
+		"version: 1\nhost: {uplinks: [{interface: wan0}]}\nsectors:\n"
+		"  - {name: a, cidrs: [10.1.0.0/24], interfaces: [\"vm*\"]}\n"
+		"  - {name: b, cidrs: [10.2.0.0/24], interfaces: [\"vm1-*\"]}\n";
+	struct sg_diags d = {};
+	struct sg_compiled c;
+	struct sg_model m;
+
+	test_begin();
+	CHECK(parse(two_globs, &m) == 0, "parse");
+	CHECK(sg_compile(&m, devs, ARRAY_SIZE(devs), 0, &c, &d) == -1,
+	      "a device claimed by two sectors' globs is refused");
+	CHECK(d.n >= 1 && strstr(d.msgs[0], "t.yaml:5:") &&
+	      strstr(d.msgs[0], "sectors[1].interfaces[0]") &&
+	      strstr(d.msgs[0], "vm1-a"), "message: %s", d.n ? d.msgs[0] : "");
+	sg_diags_free(&d);
+	sg_compiled_free(&c);
+	sg_model_free(&m);
+	test_end("two globs claiming one device are an error");
+}
+
+int main(void)
+{
+	test_entries();
+	test_digest();
+	test_glob_conflict();
+	return test_summary("test_compile");
+}
