@@ -1,0 +1,26 @@
+#!/bin/bash
+# Install what building and testing sectorgate needs (Debian 12), once:
+# packages already present are not touched.
+set -euo pipefail
+
+PACKAGES=(
+	make gcc clang llvm pkg-config
+	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libyaml-dev linux-libc-dev
+	bpftool iproute2 iputils-ping netcat-openbsd socat jq
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

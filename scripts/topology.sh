@@ -1,0 +1,102 @@
+# shellcheck shell=bash
+# The namespace topology of the demo and the end-to-end tests. Source it,
+# then topo_up / topo_down. Nothing touches the host's own networking:
+# every device lives in a namespace named "$SG_PREFIX-*".
+#
+#   vm1 (10.1.0.2) --veth-- [v1]                    [wan0] --veth-- inet
+#   vm2a (10.2.0.2) --+                                      192.0.2.2
+#   vm2b (10.2.0.3) --+-- [br2]    gw (forwarding,  [mgmt0] --veth-- mgmt
+#   vm3 (10.3.0.2) --veth-- [v3]    no nftables)             198.51.100.2
+#
+# Sector gateways: 10.1.0.1, 10.2.0.1 (on the bridge), 10.3.0.1.
+# Uplink 192.0.2.1/24; management LAN 198.51.100.1/24 (host.protected).
+
+SG_PREFIX=${SG_PREFIX:-sg$$}
+GW=$SG_PREFIX-gw
+
+ns() { echo "$SG_PREFIX-$1"; }
+
+# Run a command in a VM / host namespace.
+in_ns() {
+	local n=$1
+	shift
+	ip netns exec "$(ns "$n")" "$@"
+}
+
+# Run a command in the gateway's network namespace only: `ip netns exec`
+# would remount /sys and hide the bpffs holding sectorgate's pins.
+in_gw() {
+	nsenter --net=/run/netns/"$GW" "$@"
+}
+
+_veth_host() {	# name in ns, peer name in gw, address/len, gateway
+	local n=$1 dev=$2 addr=$3 via=$4
+	ip netns add "$(ns "$n")"
+	ip link add eth0 netns "$(ns "$n")" type veth peer name "$dev" netns "$GW"
+	in_ns "$n" ip link set lo up
+	in_ns "$n" ip link set eth0 up
+	in_ns "$n" ip addr add "$addr" dev eth0
+	in_ns "$n" ip route add default via "$via"
+}
+
+topo_up() {
+	ip netns add "$GW"
+	in_gw ip link set lo up
+	in_gw sysctl -qw net.ipv4.ip_forward=1
+
+	_veth_host vm1 v1 10.1.0.2/24 10.1.0.1
+	_veth_host vm3 v3 10.3.0.2/24 10.3.0.1
+	in_gw ip addr add 10.1.0.1/24 dev v1
+	in_gw ip addr add 10.3.0.1/24 dev v3
+
+	in_gw ip link add br2 type bridge
+	_veth_host vm2a br2p1 10.2.0.2/24 10.2.0.1
+	_veth_host vm2b br2p2 10.2.0.3/24 10.2.0.1
+	in_gw ip link set br2p1 master br2
+	in_gw ip link set br2p2 master br2
+	in_gw ip addr add 10.2.0.1/24 dev br2
+
+	_veth_host inet wan0 192.0.2.2/24 192.0.2.1
+	_veth_host mgmt mgmt0 198.51.100.2/24 198.51.100.1
+	in_gw ip addr add 192.0.2.1/24 dev wan0
+	in_gw ip addr add 198.51.100.1/24 dev mgmt0
+
+	for d in v1 v3 br2 br2p1 br2p2 wan0 mgmt0; do
+		in_gw ip link set "$d" up
+	done
+}
+
+topo_down() {
+	local n
+	for n in gw vm1 vm2a vm2b vm3 inet mgmt; do
+		ip netns pids "$(ns "$n")" 2>/dev/null | xargs -r kill 2>/dev/null
+		ip netns del "$(ns "$n")" 2>/dev/null
+	done
+	return 0
+}
+
+# The definitions that go with this topology.
+topo_definitions() {
+	cat <<'YAML'
+version: 1
+host:
+  uplinks:
+    - interface: wan0
+  protected: [198.51.100.0/24]
+sectors:
+  - name: vm1
+    cidrs: [10.1.0.0/24]
+    interfaces: [v1]
+    allow:
+      - {sector: vm2, proto: tcp, ports: [8080]}
+      - {sector: vm2, proto: udp, ports: [5353]}
+      - {sector: vm2, proto: icmp}
+  - name: vm2
+    cidrs: [10.2.0.0/24]
+    interfaces: [br2]
+  - name: vm3
+    cidrs: [10.3.0.0/24]
+    interfaces: [v3]
+    internet: false
+YAML
+}

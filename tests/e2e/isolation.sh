@@ -1,0 +1,99 @@
+#!/bin/bash
+# SPEC 3.1-3.3: isolation with allow exceptions, anti-spoofing, protected
+# destinations and the gateway's own services, with real traffic through
+# a gateway namespace that has no nftables rules. Then unload, and the
+# same traffic flows freely: it was sectorgate that dropped it.
+set -u
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/scripts/topology.sh"
+e2e_private_mounts "$@"
+
+cleanup() { sg unload >/dev/null 2>&1; topo_down; }
+trap cleanup EXIT
+topo_up
+DEFS=$(mktemp /tmp/sectorgate-e2e.XXXXXX.yaml)
+trap 'cleanup; rm -f "$DEFS"' EXIT
+topo_definitions > "$DEFS"
+
+ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }
+tcp() { in_ns "$1" nc -z -w 2 "$2" "$3"; }
+udp() { [ "$(echo ping | in_ns "$1" socat -T 2 - "UDP4:$2:$3")" = ping ]; }
+
+# Services: TCP on 8080 and 9090, UDP echo on 5353 and 5354 in vm2a;
+# TCP 8080 in vm1; TCP 53 on the gateway's own address in sector vm1.
+# (Detached: topo_down kills them with their namespaces, quietly.)
+for port in 8080 9090; do (in_ns vm2a nc -l -k 10.2.0.2 $port &) 2>/dev/null; done
+for port in 5353 5354; do
+	(in_ns vm2a socat UDP4-RECVFROM:$port,fork EXEC:cat &) 2>/dev/null
+done
+(in_ns vm1 nc -l -k 10.1.0.2 8080 &) 2>/dev/null
+(in_gw nc -l -k 10.1.0.1 53 &) 2>/dev/null
+sleep 0.5
+
+# Without sectorgate, everything reaches everything.
+expect_ok "before: vm1 reaches vm3" ping1 vm1 10.3.0.2
+expect_ok "before: vm1 reaches the management LAN" ping1 vm1 198.51.100.2
+expect_ok "before: vm2a reaches vm1 on tcp/8080" tcp vm2a 10.1.0.2 8080
+
+expect_ok "apply" sg apply -c "$DEFS"
+expect_eq "apply again is a no-op" "$(sg apply -c "$DEFS" | grep -c 'no changes')" 1
+expect_eq "the bridge runs tc, the veths XDP" \
+	"$(sg status --json | jq -cS '[.devices[] | select(.role=="sector") | {(.name): .hooks}] | add')" \
+	'{"br2":["tc-ingress","tc-egress"],"v1":["xdp","tc-egress"],"v3":["xdp","tc-egress"]}'
+
+# The gateway itself (3.3).
+expect_ok "vm1 pings its gateway" ping1 vm1 10.1.0.1
+expect_ok "vm1 reaches a service on its gateway" tcp vm1 10.1.0.1 53
+expect_ok "vm2a pings its gateway on the bridge" ping1 vm2a 10.2.0.1
+expect_ok "vm2a and vm2b share their bridge" ping1 vm2a 10.2.0.3
+
+# Isolation and the allow exceptions (3.1).
+expect_ok "vm1 -> vm2a tcp/8080 is allowed" tcp vm1 10.2.0.2 8080
+expect_fail "vm1 -> vm2a tcp/9090 is not" tcp vm1 10.2.0.2 9090
+expect_ok "vm1 -> vm2a udp/5353 is allowed, the reply returns" udp vm1 10.2.0.2 5353
+expect_fail "vm1 -> vm2a udp/5354 is not" udp vm1 10.2.0.2 5354
+expect_ok "vm1 -> vm2b icmp is allowed" ping1 vm1 10.2.0.3
+expect_fail "vm2a -> vm1 tcp/8080: allow is one way" tcp vm2a 10.1.0.2 8080
+expect_fail "vm3 -> vm1 is isolated" ping1 vm3 10.1.0.2
+expect_fail "vm3 -> the gateway of vm1 is isolated" ping1 vm3 10.1.0.1
+
+before=$(stat vm1 'drops["inter-sector"]')
+in_ns vm1 ping -c 3 -i 0.2 -W 1 10.3.0.2 >/dev/null 2>&1
+expect_eq "3 pings vm1 -> vm3 count 3 inter-sector drops" \
+	"$(($(stat vm1 'drops["inter-sector"]') - before))" 3
+
+# Anti-spoofing (3.2): a source outside the sector's CIDRs.
+in_ns vm1 ip addr add 10.9.9.9/32 dev eth0
+before=$(stat vm1 'drops["spoofed-source"]')
+expect_fail "vm1 with a spoofed source is dropped" \
+	in_ns vm1 ping -c 2 -i 0.2 -W 1 -I 10.9.9.9 10.1.0.1
+expect_eq "2 spoofed pings count 2 spoofed-source drops" \
+	"$(($(stat vm1 'drops["spoofed-source"]') - before))" 2
+
+# Protected destinations and internet access.
+before=$(stat vm1 'drops["protected-destination"]')
+expect_fail "vm1 -> management LAN is protected" ping1 vm1 198.51.100.2
+expect_eq "counted as protected-destination" \
+	"$(($(stat vm1 'drops["protected-destination"]') - before))" 1
+before=$(stat vm3 'drops["no-internet"]')
+expect_fail "vm3 (internet: false) -> 192.0.2.2 is dropped" ping1 vm3 192.0.2.2
+expect_eq "counted as no-internet" \
+	"$(($(stat vm3 'drops["no-internet"]') - before))" 1
+
+rx=$(stat vm1 rx_packets)
+tx=$(stat vm2 tx_packets)
+[ "$rx" -gt 0 ] && [ "$tx" -gt 0 ] && pass "rx and tx counters move ($rx, $tx)" ||
+	fail "rx and tx counters move ($rx, $tx)"
+expect_eq "pins hold every map" "$(ls "$PIN" | grep -c '^sg_')" 9
+
+# Unload: no attachment, no pin, and the same traffic passes again.
+expect_ok "unload" sg unload
+expect_eq "no pins left" "$(ls "$PIN" 2>/dev/null | wc -l)" 0
+expect_eq "no XDP left" "$(in_gw ip -d link show | grep -c 'prog/xdp')" 0
+expect_eq "no tc filter left" \
+	"$(for d in v1 v3 br2; do in_gw tc filter show dev $d ingress; in_gw tc filter show dev $d egress; done | wc -l)" 0
+expect_ok "after unload: vm3 reaches vm1 again" ping1 vm3 10.1.0.2
+expect_ok "after unload: vm1 reaches the management LAN again" ping1 vm1 198.51.100.2
+expect_ok "after unload: vm1 -> vm2a tcp/9090 connects again" tcp vm1 10.2.0.2 9090
+
+e2e_summary

@@ -1,0 +1,50 @@
+# shellcheck shell=bash
+# Helpers of the end-to-end scenarios: PASS/FAIL lines for tests/run.sh,
+# a private bpffs, and cleanup that runs however the scenario ends.
+
+E2E_PASSED=0
+E2E_FAILED=0
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SECTORGATE=$ROOT/sectorgate
+PIN=/sys/fs/bpf/sectorgate-e2e
+
+pass() { echo "PASS $1"; E2E_PASSED=$((E2E_PASSED + 1)); }
+fail() { echo "FAIL $1"; E2E_FAILED=$((E2E_FAILED + 1)); }
+
+# expect_ok "what" command...: the command must succeed.
+expect_ok() {
+	local what=$1 out
+	shift
+	if out=$("$@" 2>&1); then pass "$what"; else fail "$what"; echo "$out" | sed 's/^/    /'; fi
+}
+
+# expect_fail "what" command...: the command must fail.
+expect_fail() {
+	local what=$1
+	shift
+	if "$@" >/dev/null 2>&1; then fail "$what"; else pass "$what"; fi
+}
+
+# expect_eq "what" got want
+expect_eq() {
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1"; echo "    got '$2', want '$3'"; fi
+}
+
+# Re-run this script in a private mount namespace with its own bpffs, so
+# the pins of the test never meet the host's.
+e2e_private_mounts() {
+	if [ -z "${SG_E2E_PRIVATE:-}" ]; then
+		SG_E2E_PRIVATE=1 exec unshare -m --propagation private "$0" "$@"
+	fi
+	mount -t bpf bpf /sys/fs/bpf
+}
+
+sg() { in_gw "$SECTORGATE" --pin-dir "$PIN" "$@"; }
+
+# stat SECTOR FIELD, e.g. stat vm1 rx_packets or stat vm1 'drops["inter-sector"]'
+stat() { sg stats --json | jq -r ".sectors[\"$1\"].$2"; }
+
+e2e_summary() {
+	echo "# $(basename "$0"): $E2E_PASSED passed, $E2E_FAILED failed"
+	[ "$E2E_FAILED" -eq 0 ]
+}
