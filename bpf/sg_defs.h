@@ -34,15 +34,19 @@ static __always_inline bool sg_sector_owns(__u32 slot, __u16 sector,
 					   __be32 addr)
 {
 	struct sg_net_key key = {
-		.prefixlen = 64, .slot = slot, .sector = sector, .addr = addr,
+		.prefixlen = 64, .slot = slot, .sector = sector,
 	};
+
+	__builtin_memcpy(key.addr, &addr, 4);
 
 	return bpf_map_lookup_elem(&sg_sector_nets, &key) != NULL;
 }
 
 static __always_inline struct sg_dest *sg_dest_of(__u32 slot, __be32 addr)
 {
-	struct sg_dest_key key = { .prefixlen = 64, .slot = slot, .addr = addr };
+	struct sg_dest_key key = { .prefixlen = 64, .slot = slot };
+
+	__builtin_memcpy(key.addr, &addr, 4);
 
 	return bpf_map_lookup_elem(&sg_dest_nets, &key);
 }

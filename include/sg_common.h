@@ -136,14 +136,14 @@ struct sg_net_key {
 	__u32 prefixlen;
 	__u16 slot;
 	__u16 sector;
-	__be32 addr;
+	__u8 addr[4];		/* bytes, so bpftool shows [10,1,0,0] */
 };
 
 /* sg_dest_nets (LPM): what a destination is. prefixlen = 32 + CIDR length. */
 struct sg_dest_key {
 	__u32 prefixlen;
 	__u32 slot;
-	__be32 addr;
+	__u8 addr[4];
 };
 
 struct sg_dest {

@@ -44,6 +44,14 @@ int sg_open_applied(const struct sg_opts *o, struct sg_instance *in);
 const char *sg_sector_name(const struct sg_instance *in, __u32 slot,
 			   __u32 id, char *buf, size_t len);
 
+/* The sectors of the live slot, sorted by id. Returns the count. */
+struct sg_live_sector {
+	__u32 id;
+	struct sg_sector s;
+};
+int sg_live_sectors(const struct sg_instance *in, __u32 slot,
+		    struct sg_live_sector **out);
+
 void sg_json_str(FILE *out, const char *s);
 const char *sg_drop_name(int reason);
 const char *sg_role_name(int role);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -99,4 +100,32 @@ const char *sg_sector_name(const struct sg_instance *in, __u32 slot,
 	}
 	snprintf(buf, len, id ? "sector-%u" : "host", id);
 	return buf;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct sg_live_sector *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+int sg_live_sectors(const struct sg_instance *in, __u32 slot,
+		    struct sg_live_sector **out)
+{
+	struct sg_sector_key key, *prev = NULL;
+	int n = 0;
+
+	*out = NULL;
+	while (!bpf_map_get_next_key(in->fds.sectors, prev, &key)) {
+		prev = &key;
+		if (key.slot != slot)
+			continue;
+		*out = sg_grow(*out, n, sizeof(**out));
+		if (bpf_map_lookup_elem(in->fds.sectors, &key, &(*out)[n].s))
+			continue;
+		(*out)[n++].id = key.id;
+	}
+	if (n)
+		qsort(*out, n, sizeof(**out), by_id);
+	return n;
 }

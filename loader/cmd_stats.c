@@ -36,19 +36,18 @@ static int collect(const struct sg_instance *in, __u32 slot,
 		   struct sector_stats **out)
 {
 	int ncpus = libbpf_num_possible_cpus();
-	struct sg_sector_key skey, *sprev = NULL;
+	struct sg_live_sector *live;
 	struct sg_counters *percpu;
 	__u32 key, *prev = NULL;
-	int n = 0;
+	int n = 0, nlive;
 
 	if (ncpus <= 0)
 		return -1;
 	*out = NULL;
-	while (!bpf_map_get_next_key(in->fds.sectors, sprev, &skey)) {
-		sprev = &skey;
-		if (skey.slot == slot)
-			entry_of(out, &n, in, slot, skey.id);
-	}
+	nlive = sg_live_sectors(in, slot, &live);
+	for (int i = 0; i < nlive; i++)
+		entry_of(out, &n, in, slot, live[i].id);
+	free(live);
 	percpu = calloc(ncpus, sizeof(*percpu));
 	if (!percpu)
 		sg_oom();

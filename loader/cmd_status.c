@@ -86,35 +86,31 @@ static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
 
 static void print_sectors(const struct sg_instance *in, __u32 slot, bool json)
 {
-	struct sg_sector_key key, *prev = NULL;
-	struct sg_sector s;
-	bool first = true;
+	struct sg_live_sector *live;
+	int n = sg_live_sectors(in, slot, &live);
 
 	printf(json ? ",\"sectors\":[" : "sectors:\n");
-	while (!bpf_map_get_next_key(in->fds.sectors, prev, &key)) {
+	for (int i = 0; i < n; i++) {
+		const struct sg_sector *s = &live[i].s;
 		char name[SG_NAME_LEN + 1];
 
-		prev = &key;
-		if (key.slot != slot ||
-		    bpf_map_lookup_elem(in->fds.sectors, &key, &s))
-			continue;
-		snprintf(name, sizeof(name), "%.*s", SG_NAME_LEN, s.name);
+		snprintf(name, sizeof(name), "%.*s", SG_NAME_LEN, s->name);
 		if (json) {
-			printf("%s{\"name\":", first ? "" : ",");
+			printf("%s{\"name\":", i ? "," : "");
 			sg_json_str(stdout, name);
 			printf(",\"id\":%u,\"internet\":%s,\"imds\":%s}",
-			       key.id,
-			       s.flags & SG_SECTOR_INTERNET ? "true" : "false",
-			       s.flags & SG_SECTOR_IMDS ? "true" : "false");
+			       live[i].id,
+			       s->flags & SG_SECTOR_INTERNET ? "true" : "false",
+			       s->flags & SG_SECTOR_IMDS ? "true" : "false");
 		} else {
-			printf("  %-15s id %-5u %s%s\n", name, key.id,
-			       s.flags & SG_SECTOR_INTERNET ? "internet" :
-							      "no-internet",
-			       s.flags & SG_SECTOR_IMDS ? " imds" : "");
+			printf("  %-15s id %-5u %s%s\n", name, live[i].id,
+			       s->flags & SG_SECTOR_INTERNET ? "internet" :
+							       "no-internet",
+			       s->flags & SG_SECTOR_IMDS ? " imds" : "");
 		}
-		first = false;
 	}
 	printf(json ? "]" : "");
+	free(live);
 }
 
 static void print_maps(const struct sg_instance *in, bool json)

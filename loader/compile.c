@@ -32,6 +32,14 @@ static void digest_add(uint64_t *h, const void *data, size_t len)
 		(n)++;							\
 	} while (0)
 
+/* Network byte order, as the packet carries it. */
+static void put_addr(__u8 out[4], uint32_t addr)
+{
+	uint32_t be = htonl(addr);
+
+	memcpy(out, &be, 4);
+}
+
 static void add_device(struct sg_compiled *c, const struct sg_netdev *dev,
 		       uint8_t role, uint16_t sector)
 {
@@ -145,10 +153,10 @@ static void compile_sector(const struct sg_model *m, int s,
 		struct sg_net_key nk = {
 			.prefixlen = 32 + sec->cidrs[i].plen,
 			.sector = sec->id,
-			.addr = htonl(sec->cidrs[i].addr),
 		};
 		__u32 nv = sec->id;
 
+		put_addr(nk.addr, sec->cidrs[i].addr);
 		ADD_ENTRY(c, c->nets, c->nnets, nk, nv);
 		c->nets[c->nnets - 1].k.slot = c->slot;
 	}
@@ -170,16 +178,14 @@ static bool cidr_shared(const struct sg_model *m, int s,
 static void add_dest(struct sg_compiled *c, const struct sg_cidr *cidr,
 		     uint8_t kind, uint16_t sector)
 {
-	struct sg_dest_key k = {
-		.prefixlen = 32 + cidr->plen,
-		.addr = htonl(cidr->addr),
-	};
+	struct sg_dest_key k = { .prefixlen = 32 + cidr->plen };
 	struct sg_dest v = { .sector = sector, .kind = kind };
 
+	put_addr(k.addr, cidr->addr);
 	/* Identical CIDRs of overlapping sectors: one SHARED entry. */
 	for (int i = 0; i < c->ndests; i++)
 		if (c->dests[i].k.prefixlen == k.prefixlen &&
-		    c->dests[i].k.addr == k.addr)
+		    !memcmp(c->dests[i].k.addr, k.addr, sizeof(k.addr)))
 			return;
 	ADD_ENTRY(c, c->dests, c->ndests, k, v);
 	c->dests[c->ndests - 1].k.slot = c->slot;

@@ -64,8 +64,9 @@ static const struct sg_dest *dest(const struct sg_compiled *c, const char *a,
 	uint32_t addr;
 
 	sg_parse_ipv4(a, &addr);
+	addr = htonl(addr);
 	for (int i = 0; i < c->ndests; i++)
-		if (c->dests[i].k.addr == htonl(addr) &&
+		if (!memcmp(c->dests[i].k.addr, &addr, 4) &&
 		    c->dests[i].k.prefixlen == 32 + (unsigned)plen)
 			return &c->dests[i].v;
 	return NULL;
@@ -107,7 +108,8 @@ static void test_entries(void)
 			      "vm1 flags");
 	}
 	CHECK(c.nnets == 4 && c.nets[0].k.prefixlen == 56 &&
-	      c.nets[0].k.sector == 1 && c.nets[0].k.addr == htonl(0x0a010000),
+	      c.nets[0].k.sector == 1 && c.nets[0].k.addr[0] == 10 &&
+	      c.nets[0].k.addr[1] == 1 && c.nets[0].k.addr[2] == 0,
 	      "sector nets carry slot, sector and prefix");
 
 	ds = dest(&c, "192.168.1.0", 24);
