@@ -19,10 +19,12 @@ ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }
 tcp() { in_ns "$1" nc -z -w 2 "$2" "$3"; }
 udp() { [ "$(echo ping | in_ns "$1" socat -T 2 - "UDP4:$2:$3")" = ping ]; }
 
-# Services: TCP on 8080 and 9090, UDP echo on 5353 and 5354 in vm2a;
+# Services: TCP and UDP echo on 8080, 9090, 5353 and 5354 in vm2a;
 # TCP 8080 in vm1; TCP 53 on the gateway's own address in sector vm1.
 # (Detached: topo_down kills them with their namespaces, quietly.)
-for port in 8080 9090; do (in_ns vm2a nc -l -k 10.2.0.2 $port &) 2>/dev/null; done
+for port in 8080 9090; do
+	(in_ns vm2a socat TCP4-LISTEN:$port,bind=10.2.0.2,fork,reuseaddr EXEC:cat &) 2>/dev/null
+done
 for port in 5353 5354; do
 	(in_ns vm2a socat UDP4-RECVFROM:$port,fork EXEC:cat &) 2>/dev/null
 done
@@ -79,6 +81,38 @@ before=$(stat vm3 'drops["no-internet"]')
 expect_fail "vm3 (internet: false) -> 192.0.2.2 is dropped" ping1 vm3 192.0.2.2
 expect_eq "counted as no-internet" \
 	"$(($(stat vm3 'drops["no-internet"]') - before))" 1
+
+# Apply is atomic and keeps live flows (3.13). A TCP session vm1 -> vm2a
+# stays open across applies; each line sent must come back.
+work=$(mktemp -d)
+mkfifo "$work/in"
+(in_ns vm1 socat STDIO TCP4:10.2.0.2:8080 <"$work/in" >"$work/out" &) 2>/dev/null
+exec 3>"$work/in"
+echoed() { echo "$1" >&3; sleep 0.5; grep -qx "$1" "$work/out"; }
+expect_ok "a TCP session vm1 -> vm2a echoes" echoed one
+
+sed 's/^    internet: false$/    internet: false\n    allow: [{sector: vm1, proto: icmp}]/' \
+	"$DEFS" > "$work/more.yaml"
+gen=$(sg status --json | jq .generation)
+expect_ok "apply a changed definition" sg apply -c "$work/more.yaml"
+expect_eq "the generation moves on" "$(sg status --json | jq .generation)" $((gen + 1))
+expect_ok "the new allow vm3 -> vm1 icmp works at once" ping1 vm3 10.1.0.2
+expect_ok "the TCP session survived the apply" echoed two
+
+printf 'version: 1\nhost: {uplinks: [{interface: wan0}]}\nsectors:\n  - {name: vm1, cidrs: [10.1.0.0/33], interfaces: [v1]}\n' > "$work/bad.yaml"
+rc=0; sg apply -c "$work/bad.yaml" 2>"$work/err" || rc=$?
+expect_eq "invalid definitions exit 1" "$rc" 1
+expect_ok "and say where" grep -q 'bad.yaml:4:25: sectors\[0\].cidrs\[0\]: "10.1.0.0/33" is not an IPv4 CIDR' "$work/err"
+expect_eq "and change nothing" "$(sg status --json | jq .generation)" $((gen + 1))
+expect_ok "the previous definitions still run" ping1 vm3 10.1.0.2
+
+grep -v 'sector: vm2, proto: tcp' "$DEFS" > "$work/no-tcp.yaml"
+expect_ok "apply without the tcp allow" sg apply -c "$work/no-tcp.yaml"
+expect_fail "the TCP session stops with its allow" echoed three
+expect_fail "vm3 -> vm1 is isolated again" ping1 vm3 10.1.0.2
+exec 3>&-
+expect_ok "apply the original definitions" sg apply -c "$DEFS"
+rm -rf "$work"
 
 rx=$(stat vm1 rx_packets)
 tx=$(stat vm2 tx_packets)

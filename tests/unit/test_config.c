@@ -4,9 +4,11 @@
  * kind of mistake is reported at its line and column with its field.
  */
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "netdev.h"
 #include "sg_test.h"
 #include "util.h"
 
@@ -316,6 +318,30 @@ static void test_all_errors_reported(void)
 	test_end("one check reports every error");
 }
 
+/* Needs the host: "lo" exists everywhere and is not Ethernet. */
+static void test_uplink_not_ethernet(void)
+{
+	static const char yaml[] =
+		"version: 1\nhost:\n  uplinks:\n    - interface: lo\n"
+		"sectors: []\n";
+	struct sg_diags d = {};
+	struct sg_netdev *devs;
+	struct sg_model m;
+	int ndevs;
+
+	test_begin();
+	CHECK(sg_config_parse("t.yaml", yaml, strlen(yaml), &m, &d) == 0,
+	      "parse");
+	ndevs = sg_netdevs_list(&devs);
+	sg_netdevs_check(&m, devs, ndevs, &d);
+	CHECK(has_message(&d, "t.yaml:4:7: host.uplinks[0].interface: \"lo\" "
+			  "is not an Ethernet device"), "no message");
+	free(devs);
+	sg_diags_free(&d);
+	sg_model_free(&m);
+	test_end("an uplink that is not an Ethernet device");
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++)
@@ -323,5 +349,6 @@ int main(void)
 	test_full_file();
 	test_defaults_and_json();
 	test_all_errors_reported();
+	test_uplink_not_ethernet();
 	return test_summary("test_config");
 }
