@@ -25,7 +25,7 @@ SKEL		:= $(BUILD)/sectorgate.skel.h
 LIB_SRC		:= $(filter-out loader/main.c,$(wildcard loader/*.c))
 LIB_OBJ		:= $(LIB_SRC:loader/%.c=$(BUILD)/loader/%.o)
 TEST_BINS	:= $(BUILD)/test_config $(BUILD)/test_compile \
-		   $(BUILD)/test_dataplane
+		   $(BUILD)/test_dataplane $(BUILD)/test_nat
 
 .PHONY: all clean test-bins
 all: sectorgate
@@ -51,9 +51,18 @@ $(BUILD)/libsectorgate.a: $(LIB_OBJ)
 sectorgate: $(BUILD)/loader/main.o $(BUILD)/libsectorgate.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test_%: tests/unit/test_%.c tests/unit/sg_test.h $(BUILD)/libsectorgate.a
-	$(CC) $(CFLAGS) -Wno-missing-field-initializers -Itests/unit \
-		-o $@ $< $(BUILD)/libsectorgate.a $(LDLIBS)
+TEST_CFLAGS	:= $(CFLAGS) -Wno-missing-field-initializers -Itests/unit
+TEST_DEPS	:= tests/unit/sg_test.h tests/unit/dp_lib.h $(BUILD)/libsectorgate.a
+
+$(BUILD)/dp_lib.o: tests/unit/dp_lib.c tests/unit/dp_lib.h $(SKEL)
+	$(CC) $(TEST_CFLAGS) -c $< -o $@
+
+# The BPF_PROG_TEST_RUN tests share the packet harness.
+$(BUILD)/test_dataplane $(BUILD)/test_nat: $(BUILD)/dp_lib.o
+
+$(BUILD)/test_%: tests/unit/test_%.c $(TEST_DEPS)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o,$^) \
+		$(BUILD)/libsectorgate.a $(LDLIBS)
 
 test-bins: sectorgate $(TEST_BINS)
 

@@ -5,6 +5,7 @@
  * tc ingress on the others (bridges), with identical decisions.
  */
 #include "sg_policy.h"
+#include "sg_nat.h"
 
 SEC("xdp")
 int sg_xdp_sector(struct xdp_md *xdp)
@@ -29,6 +30,18 @@ int sg_tc_sector_out(struct __sk_buff *skb)
 {
 	sg_sector_egress(skb->ifindex, skb->len);
 	return TC_ACT_OK;
+}
+
+SEC("tc")
+int sg_tc_uplink_in(struct __sk_buff *skb)
+{
+	return sg_uplink_ingress(skb);
+}
+
+SEC("tc")
+int sg_tc_uplink_out(struct __sk_buff *skb)
+{
+	return sg_uplink_egress(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

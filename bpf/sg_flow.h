@@ -121,7 +121,8 @@ static __always_inline int sg_flow_open(const struct sg_config *cfg,
 		return SG_DROP_CONNTRACK_FULL;
 
 	sg_flow_key_reverse(&rkey, &key, peer_zone);
-	val = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY };
+	val = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY,
+				.nat_addr = p->saddr, .nat_port = p->sport };
 	if (bpf_map_update_elem(&sg_flows, &rkey, &val, BPF_ANY)) {
 		bpf_map_delete_elem(&sg_flows, &key);
 		return SG_DROP_CONNTRACK_FULL;
@@ -129,27 +130,52 @@ static __always_inline int sg_flow_open(const struct sg_config *cfg,
 	return SG_PASS;
 }
 
+/* The primary key a reply entry (found under rkey) points back at. */
+static __always_inline void sg_flow_primary_key(struct sg_flow_key *okey,
+					       const struct sg_flow_key *rkey,
+					       const struct sg_flow *r)
+{
+	okey->saddr = r->nat_addr;
+	okey->daddr = rkey->saddr;
+	okey->sport = r->nat_port;
+	okey->dport = rkey->sport;
+	okey->proto = rkey->proto;
+	okey->pad = 0;
+	okey->zone = r->peer_zone;
+}
+
+/* The live primary entry a reply entry belongs to, or NULL. */
+static __always_inline struct sg_flow *
+sg_flow_primary_of(const struct sg_flow_key *rkey, const struct sg_flow *r,
+		   struct sg_flow_key *okey, __u64 now)
+{
+	struct sg_flow *f;
+
+	sg_flow_primary_key(okey, rkey, r);
+	f = bpf_map_lookup_elem(&sg_flows, okey);
+	if (!f || f->dir != SG_FLOW_ORIG || f->peer_zone != rkey->zone ||
+	    !sg_flow_live(f, now))
+		return NULL;
+	return f;
+}
+
 /*
  * Is this packet, entering from `zone`, the reply of a live flow? Returns
- * the primary entry (and its key in *okey) or NULL.
+ * the primary entry (its key in *okey) and the reply entry in *reply.
  */
 static __always_inline struct sg_flow *
 sg_flow_reply_of(const struct sg_pkt *p, __u16 zone, struct sg_flow_key *okey,
-		 __u64 now)
+		 struct sg_flow **reply, __u64 now)
 {
 	struct sg_flow_key key;
-	struct sg_flow *r, *f;
+	struct sg_flow *r;
 
 	sg_flow_key_of(&key, p, zone);
 	r = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!r || r->dir != SG_FLOW_REPLY)
 		return NULL;
-	sg_flow_key_reverse(okey, &key, r->peer_zone);
-	f = bpf_map_lookup_elem(&sg_flows, okey);
-	if (!f || f->dir != SG_FLOW_ORIG || f->peer_zone != zone ||
-	    !sg_flow_live(f, now))
-		return NULL;
-	return f;
+	*reply = r;
+	return sg_flow_primary_of(&key, r, okey, now);
 }
 
 #endif /* SG_FLOW_H */

@@ -28,7 +28,8 @@ struct sg_pkt {
 	__u8 frag;		/* SG_FRAG_* or 0 */
 	__u8 tcp_flags;
 	__u8 icmp_type;
-	__u8 pad[3];
+	__u8 ttl;
+	__u16 l4_off;		/* from the start of the frame */
 	__be32 saddr;
 	__be32 daddr;
 	__be16 sport;		/* ICMP echo request: its id */
@@ -101,6 +102,8 @@ static __always_inline int sg_parse_ipv4(struct sg_ctx *c, struct sg_pkt *p,
 
 	p->kind = SG_PKT_IPV4;
 	p->proto = ip->protocol;
+	p->ttl = ip->ttl;
+	p->l4_off = ETH_HLEN + hlen;
 	p->saddr = ip->saddr;
 	p->daddr = ip->daddr;
 	frag_off = bpf_ntohs(ip->frag_off);

@@ -28,8 +28,8 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 					   const struct sg_pkt *p)
 {
 	struct sg_config *cfg = sg_config_of(slot);
+	struct sg_flow *f, *reply;
 	struct sg_flow_key okey;
-	struct sg_flow *f;
 	__u64 now;
 
 	if (p->frag) {
@@ -47,8 +47,9 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 
 	/* A reply of a connection the other sector opened, while the
 	 * current definitions still allow that connection. */
-	f = sg_flow_reply_of(p, from, &okey, now);
-	if (f && sg_allowed(slot, okey.zone, from, okey.proto, okey.dport)) {
+	f = sg_flow_reply_of(p, from, &okey, &reply, now);
+	if (f && f->nat == SG_NAT_NONE &&
+	    sg_allowed(slot, okey.zone, from, okey.proto, okey.dport)) {
 		sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
 		return SG_PASS;
 	}

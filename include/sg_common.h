@@ -44,7 +44,8 @@
 	R(MALFORMED,		"malformed")		\
 	R(FRAGMENT,		"fragment")		\
 	R(IPV6,			"ipv6")			\
-	R(UNSUPPORTED_L2,	"unsupported-l2")
+	R(UNSUPPORTED_L2,	"unsupported-l2")	\
+	R(UNTRANSLATABLE,	"untranslatable")
 
 enum sg_drop_reason {
 	SG_PASS = 0,
@@ -78,6 +79,12 @@ enum sg_flow_dir {
 	SG_FLOW_REPLY = 1,	/* index entry: points back at the primary */
 };
 
+/* sg_flow.nat */
+enum sg_flow_nat {
+	SG_NAT_NONE = 0,	/* between sectors: addresses stay */
+	SG_NAT_SNAT = 1,	/* masquerade behind an uplink */
+};
+
 /* sg_flow.state */
 enum sg_flow_state {
 	SG_FLOW_NEW = 0,	/* TCP: SYN seen; others: no reply yet */
@@ -102,6 +109,9 @@ struct sg_config {
 	__u32 timeout_tcp_transitory;
 	__u32 timeout_udp;
 	__u32 timeout_icmp;
+	__u16 nat_port_lo;		/* host.nat-ports, inclusive */
+	__u16 nat_port_hi;
+	__u32 pad;
 };
 
 /* sg_devices: which sector (or role) an interface belongs to. */
@@ -114,6 +124,7 @@ struct sg_device {
 	__u16 sector;		/* sector id; 0 for uplinks and trusted devices */
 	__u8 role;		/* enum sg_role */
 	__u8 pad;
+	__u8 snat_addr[4];	/* uplinks: the masquerade address */
 };
 
 /* sg_sectors: per-sector settings, with the name for stats and status. */
@@ -175,9 +186,10 @@ struct sg_allow {
 
 /*
  * sg_flows: connection tracking. The zone is the sector id (as conntrack
- * zones), which keeps identical tuples of overlapping sectors apart.
- * For ICMP echo, sport carries the id of a request and dport that of a
- * reply, so a reply's tuple is the exact reverse of its request's.
+ * zones), which keeps identical tuples of overlapping sectors apart; zone 0
+ * is the outside (what arrives on an uplink). For ICMP echo, sport carries
+ * the id of a request and dport that of a reply, so a reply's tuple is the
+ * exact reverse of its request's.
  */
 struct sg_flow_key {
 	__be32 saddr;
@@ -194,7 +206,17 @@ struct sg_flow {
 	__u16 peer_zone;	/* zone of the other direction's entry */
 	__u8 dir;		/* enum sg_flow_dir */
 	__u8 state;		/* enum sg_flow_state (ORIG only) */
-	__u32 pad;
+	__u8 nat;		/* enum sg_flow_nat */
+	__u8 pad[3];
+	/*
+	 * ORIG: the source as it leaves (masquerade address and port or
+	 * ICMP id). REPLY: the originator's own address and port, which with
+	 * this entry's key give the primary's key back.
+	 */
+	__be32 nat_addr;
+	__be16 nat_port;
+	__u16 pad2;
+	__u32 ifindex;		/* ORIG: the sector device the flow entered on */
 };
 
 /* sg_counters (per CPU, keyed by sector id; 0 = no sector). */
@@ -208,9 +230,9 @@ struct sg_counters {
 
 #ifndef __cplusplus
 _Static_assert(sizeof(struct sg_state) == 16, "sg_state layout");
-_Static_assert(sizeof(struct sg_config) == 16, "sg_config layout");
+_Static_assert(sizeof(struct sg_config) == 24, "sg_config layout");
 _Static_assert(sizeof(struct sg_device_key) == 8, "sg_device_key layout");
-_Static_assert(sizeof(struct sg_device) == 4, "sg_device layout");
+_Static_assert(sizeof(struct sg_device) == 8, "sg_device layout");
 _Static_assert(sizeof(struct sg_sector_key) == 4, "sg_sector_key layout");
 _Static_assert(sizeof(struct sg_sector) == 24, "sg_sector layout");
 _Static_assert(sizeof(struct sg_net_key) == 12, "sg_net_key layout");
@@ -221,7 +243,7 @@ _Static_assert(sizeof(struct sg_allow_rule) == 8, "sg_allow_rule layout");
 _Static_assert(sizeof(struct sg_allow) == 8 + 8 * SG_MAX_ALLOW_RULES,
 	       "sg_allow layout");
 _Static_assert(sizeof(struct sg_flow_key) == 16, "sg_flow_key layout");
-_Static_assert(sizeof(struct sg_flow) == 16, "sg_flow layout");
+_Static_assert(sizeof(struct sg_flow) == 32, "sg_flow layout");
 #endif
 
 #endif /* SG_COMMON_H */

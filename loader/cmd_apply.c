@@ -26,7 +26,12 @@ struct sg_apply {
 	uint32_t use_id[SG_NPROGS];
 	bool progs_changed;
 	/* Undo log: what each attachment replaced. */
-	struct { int ifindex; enum sg_hook hook; uint32_t prev; } *undo;
+	struct {
+		int ifindex;
+		enum sg_hook hook;
+		enum sg_prog prog;
+		uint32_t prev;
+	} *undo;
 	int nundo;
 	int nxdp, ntc;
 };
@@ -59,76 +64,123 @@ static void choose_programs(struct sg_apply *a)
 	}
 }
 
-static bool is_ours(const struct sg_apply *a, enum sg_hook hook, uint32_t id)
+static bool is_ours(const struct sg_apply *a, uint32_t id)
 {
-	enum sg_prog p = sg_sector_prog(hook);
-
-	return id && (id == a->use_id[p] || id == a->in->pinned_id[p]);
+	for (int i = 0; id && i < SG_NPROGS; i++)
+		if (id == a->use_id[i] || id == a->in->pinned_id[i])
+			return true;
+	return false;
 }
 
-static bool attached_as_wanted(const struct sg_apply *a, int ifindex)
+static const struct sg_attach_target *target_of(const struct sg_compiled *c,
+						int ifindex)
 {
-	uint32_t xdp = sg_attached_id(ifindex, SG_HOOK_XDP);
-	uint32_t tc_in = sg_attached_id(ifindex, SG_HOOK_TC_INGRESS);
-	uint32_t tc_out = sg_attached_id(ifindex, SG_HOOK_TC_EGRESS);
-
-	return (xdp == a->use_id[SG_PROG_XDP_SECTOR] ||
-		tc_in == a->use_id[SG_PROG_TC_SECTOR_IN]) &&
-	       tc_out == a->use_id[SG_PROG_TC_SECTOR_OUT];
+	for (int i = 0; i < c->ntargets; i++)
+		if (c->targets[i].ifindex == ifindex)
+			return &c->targets[i];
+	return NULL;
 }
 
-static int attach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook)
+/*
+ * The program id device t should carry at hook, 0 for none. A sector
+ * device's ingress is XDP or tc, whichever it is on (XDP when neither).
+ */
+static uint32_t wanted(const struct sg_apply *a,
+		       const struct sg_attach_target *t, enum sg_hook hook)
+{
+	enum sg_prog p = t ? sg_role_prog(t->role, hook) : SG_PROG_NONE;
+	bool on_xdp;
+
+	if (p == SG_PROG_NONE)
+		return 0;
+	if (t->role == SG_ROLE_SECTOR && hook != SG_HOOK_TC_EGRESS) {
+		on_xdp = sg_attached_id(t->ifindex, SG_HOOK_XDP) ==
+			 a->use_id[SG_PROG_XDP_SECTOR];
+		if (on_xdp != (hook == SG_HOOK_XDP))
+			return 0;
+	}
+	return a->use_id[p];
+}
+
+static bool attached_as_wanted(const struct sg_apply *a,
+			       const struct sg_attach_target *t)
+{
+	for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++) {
+		uint32_t want = wanted(a, t, hook);
+
+		if (want && sg_attached_id(t->ifindex, hook) != want)
+			return false;
+	}
+	return true;
+}
+
+static int attach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook,
+			 enum sg_prog prog)
 {
 	uint32_t prev = sg_attached_id(ifindex, hook);
 	int ret;
 
-	if (prev == a->use_id[sg_sector_prog(hook)])
+	if (prev == a->use_id[prog])
 		return 0;
-	ret = sg_attach(ifindex, hook, a->use_fd[sg_sector_prog(hook)],
-			is_ours(a, hook, prev) ? prev : 0);
+	ret = sg_attach(ifindex, hook, a->use_fd[prog],
+			is_ours(a, prev) ? prev : 0);
 	if (ret)
 		return ret;
 	a->undo = sg_grow(a->undo, a->nundo, sizeof(*a->undo));
 	a->undo[a->nundo].ifindex = ifindex;
 	a->undo[a->nundo].hook = hook;
+	a->undo[a->nundo].prog = prog;
 	a->undo[a->nundo].prev = prev;
 	a->nundo++;
 	return 0;
 }
 
-/*
- * Ingress: XDP where the driver takes it, else tc; a device keeps the
- * hook it has. Egress: tc, for the tx counters.
- */
-static int attach_sector_device(struct sg_apply *a,
-				const struct sg_attach_target *t)
+/* Sector ingress: XDP where the driver takes it, else tc; a device keeps
+ * the hook it has. */
+static int attach_sector_ingress(struct sg_apply *a,
+				 const struct sg_attach_target *t)
 {
 	uint32_t xdp = sg_attached_id(t->ifindex, SG_HOOK_XDP);
 	uint32_t tc_in = sg_attached_id(t->ifindex, SG_HOOK_TC_INGRESS);
 	int ret;
 
-	if (is_ours(a, SG_HOOK_XDP, xdp)) {
-		ret = attach_logged(a, t->ifindex, SG_HOOK_XDP);
+	if (is_ours(a, xdp)) {
 		a->nxdp++;
-	} else if (is_ours(a, SG_HOOK_TC_INGRESS, tc_in)) {
-		ret = attach_logged(a, t->ifindex, SG_HOOK_TC_INGRESS);
-		a->ntc++;
-	} else {
-		ret = attach_logged(a, t->ifindex, SG_HOOK_XDP);
-		if (ret) {
-			pr_debug("%s: no native XDP (%s), using tc ingress\n",
-				 t->name, strerror(-ret));
-			if (ret == -EBUSY)
-				pr_warn("%s: another XDP program is attached; "
-					"using tc ingress after it\n", t->name);
-			ret = attach_logged(a, t->ifindex, SG_HOOK_TC_INGRESS);
-			a->ntc++;
-		} else {
-			a->nxdp++;
-		}
+		return attach_logged(a, t->ifindex, SG_HOOK_XDP,
+				     SG_PROG_XDP_SECTOR);
 	}
-	if (!ret)
-		ret = attach_logged(a, t->ifindex, SG_HOOK_TC_EGRESS);
+	if (!is_ours(a, tc_in)) {
+		ret = attach_logged(a, t->ifindex, SG_HOOK_XDP,
+				    SG_PROG_XDP_SECTOR);
+		if (!ret) {
+			a->nxdp++;
+			return 0;
+		}
+		pr_debug("%s: no native XDP (%s), using tc ingress\n",
+			 t->name, strerror(-ret));
+		if (ret == -EBUSY)
+			pr_warn("%s: another XDP program is attached; using "
+				"tc ingress after it\n", t->name);
+	}
+	a->ntc++;
+	return attach_logged(a, t->ifindex, SG_HOOK_TC_INGRESS,
+			     SG_PROG_TC_SECTOR_IN);
+}
+
+static int attach_device(struct sg_apply *a, const struct sg_attach_target *t)
+{
+	int ret = 0;
+
+	if (t->role == SG_ROLE_SECTOR)
+		ret = attach_sector_ingress(a, t);
+	for (enum sg_hook hook = 0; hook < SG_NHOOKS && !ret; hook++) {
+		enum sg_prog prog = sg_role_prog(t->role, hook);
+
+		if (prog == SG_PROG_NONE ||
+		    (t->role == SG_ROLE_SECTOR && hook != SG_HOOK_TC_EGRESS))
+			continue;
+		ret = attach_logged(a, t->ifindex, hook, prog);
+	}
 	if (ret)
 		pr_warn("%s: cannot attach: %s\n", t->name, strerror(-ret));
 	return ret;
@@ -139,7 +191,7 @@ static void undo_attachments(struct sg_apply *a)
 	for (int i = a->nundo - 1; i >= 0; i--) {
 		int ifindex = a->undo[i].ifindex;
 		enum sg_hook hook = a->undo[i].hook;
-		uint32_t now = a->use_id[sg_sector_prog(hook)];
+		uint32_t now = a->use_id[a->undo[i].prog];
 		int fd;
 
 		if (!a->undo[i].prev) {
@@ -154,31 +206,10 @@ static void undo_attachments(struct sg_apply *a)
 	}
 }
 
-static bool is_target(const struct sg_compiled *c, int ifindex)
-{
-	for (int i = 0; i < c->ntargets; i++)
-		if (c->targets[i].ifindex == ifindex &&
-		    c->targets[i].role == SG_ROLE_SECTOR)
-			return true;
-	return false;
-}
-
-static int drop_ours(const struct sg_apply *a, int ifindex, enum sg_hook hook,
-		     bool detach)
-{
-	uint32_t id = sg_attached_id(ifindex, hook);
-
-	if (!is_ours(a, hook, id))
-		return 0;
-	if (detach)
-		sg_detach(ifindex, hook, id);
-	return 1;
-}
-
 /*
- * Our programs where they no longer belong: on devices that are not sector
- * devices any more, and tc ingress left under XDP. Detached, or with
- * detach false only counted.
+ * Our programs where they no longer belong: on devices that left the
+ * definitions, and tc ingress left under XDP. Detached, or with detach
+ * false only counted.
  */
 static int stale_attachments(const struct sg_apply *a,
 			     const struct sg_compiled *c,
@@ -188,15 +219,16 @@ static int stale_attachments(const struct sg_apply *a,
 	int n = 0;
 
 	for (int i = 0; i < ndevs; i++) {
-		int ifindex = devs[i].ifindex;
+		const struct sg_attach_target *t = target_of(c, devs[i].ifindex);
 
-		if (!is_target(c, ifindex)) {
-			n += drop_ours(a, ifindex, SG_HOOK_XDP, detach);
-			n += drop_ours(a, ifindex, SG_HOOK_TC_INGRESS, detach);
-			n += drop_ours(a, ifindex, SG_HOOK_TC_EGRESS, detach);
-		} else if (sg_attached_id(ifindex, SG_HOOK_XDP) ==
-			   a->use_id[SG_PROG_XDP_SECTOR]) {
-			n += drop_ours(a, ifindex, SG_HOOK_TC_INGRESS, detach);
+		for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++) {
+			uint32_t id = sg_attached_id(devs[i].ifindex, hook);
+
+			if (!is_ours(a, id) || id == wanted(a, t, hook))
+				continue;
+			n++;
+			if (detach)
+				sg_detach(devs[i].ifindex, hook, id);
 		}
 	}
 	return n;
@@ -237,9 +269,7 @@ static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,
 		return ret;
 	}
 	for (int i = 0; i < c->ntargets; i++) {
-		if (c->targets[i].role != SG_ROLE_SECTOR)
-			continue;
-		ret = attach_sector_device(a, &c->targets[i]);
+		ret = attach_device(a, &c->targets[i]);
 		if (ret) {
 			undo_attachments(a);
 			return ret;
@@ -302,8 +332,7 @@ int cmd_apply(const struct sg_opts *o)
 	report_missing(&c);
 
 	for (int i = 0; i < c.ntargets; i++)
-		if (c.targets[i].role == SG_ROLE_SECTOR &&
-		    !attached_as_wanted(&a, c.targets[i].ifindex))
+		if (!attached_as_wanted(&a, &c.targets[i]))
 			attached = false;
 	if (c.digest == st.digest && st.generation && !a.progs_changed &&
 	    attached && !stale_attachments(&a, &c, devs, ndevs, false)) {
@@ -316,9 +345,10 @@ int cmd_apply(const struct sg_opts *o)
 		status = SG_EXIT_KERNEL;
 		goto out;
 	}
-	printf("%s: applied generation %u: %d sectors, %d devices "
-	       "(%d xdp, %d tc)\n", o->config, st.generation + 1, m.nsectors,
-	       a.nxdp + a.ntc, a.nxdp, a.ntc);
+	printf("%s: applied generation %u: %d sectors on %d devices "
+	       "(%d xdp, %d tc), %d uplinks\n", o->config, st.generation + 1,
+	       m.nsectors, a.nxdp + a.ntc, a.nxdp, a.ntc,
+	       c.ntargets - a.nxdp - a.ntc);
 out:
 	free(a.undo);
 	sg_compiled_free(&c);

@@ -27,12 +27,9 @@ static void device_hooks(const struct sg_instance *in, int ifindex,
 			 const char *hooks[SG_NHOOKS], int *n)
 {
 	*n = 0;
-	for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++) {
-		uint32_t id = in->pinned_id[sg_sector_prog(hook)];
-
-		if (id && sg_attached_id(ifindex, hook) == id)
+	for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++)
+		if (sg_instance_owns(in, sg_attached_id(ifindex, hook)))
 			hooks[(*n)++] = sg_hook_name(hook);
-	}
 }
 
 static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
@@ -76,7 +73,7 @@ static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
 			       dev.role == SG_ROLE_SECTOR ? sector : "-");
 			for (int i = 0; i < nhooks; i++)
 				printf(" %s", hooks[i]);
-			printf("%s\n", nhooks || dev.role != SG_ROLE_SECTOR ?
+			printf("%s\n", nhooks || dev.role == SG_ROLE_TRUSTED ?
 				       "" : " (not attached)");
 		}
 		first = false;

@@ -30,9 +30,9 @@ int cmd_unload(const struct sg_opts *o)
 	ndevs = sg_netdevs_list(&devs);
 	for (int i = 0; i < ndevs; i++) {
 		for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++) {
-			uint32_t id = in.pinned_id[sg_sector_prog(hook)];
+			uint32_t id = sg_attached_id(devs[i].ifindex, hook);
 
-			if (!id || sg_attached_id(devs[i].ifindex, hook) != id)
+			if (!sg_instance_owns(&in, id))
 				continue;
 			ret = sg_detach(devs[i].ifindex, hook, id);
 			if (ret) {

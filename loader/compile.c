@@ -41,12 +41,13 @@ static void put_addr(__u8 out[4], uint32_t addr)
 }
 
 static void add_device(struct sg_compiled *c, const struct sg_netdev *dev,
-		       uint8_t role, uint16_t sector)
+		       uint8_t role, uint16_t sector, uint32_t snat)
 {
 	struct sg_device_key k = { .ifindex = dev->ifindex };
 	struct sg_device v = { .sector = sector, .role = role };
 	struct sg_attach_target *t;
 
+	put_addr(v.snat_addr, snat);
 	k.slot = 0;
 	ADD_ENTRY(c, c->devices, c->ndevices, k, v);
 	c->devices[c->ndevices - 1].k.slot = c->slot;
@@ -74,18 +75,57 @@ static void add_missing(struct sg_compiled *c, const char *name)
 	c->missing[c->nmissing++] = name;
 }
 
-/* Uplinks and trusted devices: exact names. */
-static void compile_host_device(struct sg_compiled *c, const char *name,
-				uint8_t role, const struct sg_netdev *devs,
-				int ndevs)
+static const struct sg_netdev *find_dev(const struct sg_netdev *devs,
+					int ndevs, const char *name)
 {
-	for (int i = 0; i < ndevs; i++) {
-		if (!strcmp(devs[i].name, name)) {
-			add_device(c, &devs[i], role, 0);
-			return;
+	for (int i = 0; i < ndevs; i++)
+		if (!strcmp(devs[i].name, name))
+			return &devs[i];
+	return NULL;
+}
+
+/* Uplinks masquerade behind snat-address or the device's own address. */
+static int compile_uplinks(const struct sg_model *m, struct sg_compiled *c,
+			   const struct sg_netdev *devs, int ndevs,
+			   struct sg_diags *d)
+{
+	int ret = 0;
+
+	for (int i = 0; i < m->nuplinks; i++) {
+		const struct sg_uplink_def *u = &m->uplinks[i];
+		const struct sg_netdev *dev = find_dev(devs, ndevs, u->iface);
+		uint32_t snat;
+
+		if (!dev) {
+			add_missing(c, u->iface);
+			continue;
 		}
+		snat = u->snat_given ? u->snat_addr : dev->addr;
+		if (!snat) {
+			sg_diag_add(d, "%s:%d:%d: host.uplinks[%d]: %s has no "
+				    "IPv4 address to masquerade behind; give "
+				    "it one or set snat-address", m->file,
+				    u->pos.line, u->pos.col, i, u->iface);
+			ret = -1;
+			continue;
+		}
+		add_device(c, dev, SG_ROLE_UPLINK, 0, snat);
 	}
-	add_missing(c, name);
+	return ret;
+}
+
+static void compile_trusted(const struct sg_model *m, struct sg_compiled *c,
+			    const struct sg_netdev *devs, int ndevs)
+{
+	for (int i = 0; i < m->ntrusted; i++) {
+		const struct sg_netdev *dev =
+			find_dev(devs, ndevs, m->trusted[i].name);
+
+		if (dev)
+			add_device(c, dev, SG_ROLE_TRUSTED, 0, 0);
+		else
+			add_missing(c, m->trusted[i].name);
+	}
 }
 
 /* Sector interfaces: exact names first, so a glob never steals them. */
@@ -115,7 +155,7 @@ static int compile_sector_devices(const struct sg_model *m,
 				t = target_of(c, devs[i].ifindex);
 				if (!t) {
 					add_device(c, &devs[i], SG_ROLE_SECTOR,
-						   sec->id);
+						   sec->id, 0);
 				} else if (!globs || t->role != SG_ROLE_SECTOR ||
 					   t->sector != sec->id) {
 					sg_diag_add(d, "%s:%d:%d: sectors[%d]."
@@ -256,15 +296,14 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 		.timeout_tcp_transitory = m->timeout_tcp_transitory,
 		.timeout_udp = m->timeout_udp,
 		.timeout_icmp = m->timeout_icmp,
+		.nat_port_lo = m->nat_port_lo,
+		.nat_port_hi = m->nat_port_hi,
 	};
 	digest_add(&c->digest, &c->config, sizeof(c->config));
 
-	for (int i = 0; i < m->nuplinks; i++)
-		compile_host_device(c, m->uplinks[i].iface, SG_ROLE_UPLINK,
-				    devs, ndevs);
-	for (int i = 0; i < m->ntrusted; i++)
-		compile_host_device(c, m->trusted[i].name, SG_ROLE_TRUSTED,
-				    devs, ndevs);
+	if (compile_uplinks(m, c, devs, ndevs, d))
+		ret = -1;
+	compile_trusted(m, c, devs, ndevs);
 	if (compile_sector_devices(m, c, devs, ndevs, false, d) ||
 	    compile_sector_devices(m, c, devs, ndevs, true, d))
 		ret = -1;

@@ -15,6 +15,7 @@
 struct sg_netdev {
 	char name[16];
 	int ifindex;
+	uint32_t addr;		/* its first IPv4 address (host order), or 0 */
 };
 
 /* A device the programs attach to, and why. */

@@ -20,6 +20,8 @@ static const char *const prog_pins[SG_NPROGS] = {
 	[SG_PROG_XDP_SECTOR] = "prog_xdp_sector",
 	[SG_PROG_TC_SECTOR_IN] = "prog_tc_sector_in",
 	[SG_PROG_TC_SECTOR_OUT] = "prog_tc_sector_out",
+	[SG_PROG_TC_UPLINK_IN] = "prog_tc_uplink_in",
+	[SG_PROG_TC_UPLINK_OUT] = "prog_tc_uplink_out",
 };
 
 /* Map pin names are the map names; fds are filled in this order. */
@@ -40,16 +42,35 @@ static int *map_fd_slot(struct sg_map_fds *fds, int i)
 	return slots[i];
 }
 
-enum sg_prog sg_sector_prog(enum sg_hook hook)
+enum sg_prog sg_role_prog(int role, enum sg_hook hook)
 {
-	switch (hook) {
-	case SG_HOOK_XDP:
-		return SG_PROG_XDP_SECTOR;
-	case SG_HOOK_TC_INGRESS:
-		return SG_PROG_TC_SECTOR_IN;
-	default:
-		return SG_PROG_TC_SECTOR_OUT;
-	}
+	static const enum sg_prog progs[][SG_NHOOKS] = {
+		[SG_ROLE_SECTOR] = {
+			[SG_HOOK_XDP] = SG_PROG_XDP_SECTOR,
+			[SG_HOOK_TC_INGRESS] = SG_PROG_TC_SECTOR_IN,
+			[SG_HOOK_TC_EGRESS] = SG_PROG_TC_SECTOR_OUT,
+		},
+		[SG_ROLE_UPLINK] = {
+			[SG_HOOK_XDP] = SG_PROG_NONE,
+			[SG_HOOK_TC_INGRESS] = SG_PROG_TC_UPLINK_IN,
+			[SG_HOOK_TC_EGRESS] = SG_PROG_TC_UPLINK_OUT,
+		},
+		[SG_ROLE_TRUSTED] = {
+			SG_PROG_NONE, SG_PROG_NONE, SG_PROG_NONE,
+		},
+	};
+
+	if (role < SG_ROLE_SECTOR || role > SG_ROLE_TRUSTED)
+		return SG_PROG_NONE;
+	return progs[role][hook];
+}
+
+bool sg_instance_owns(const struct sg_instance *in, uint32_t id)
+{
+	for (int i = 0; id && i < SG_NPROGS; i++)
+		if (in->pinned_id[i] == id)
+			return true;
+	return false;
 }
 
 const char *sg_prog_pin_name(enum sg_prog prog)
@@ -227,6 +248,8 @@ static int collect_fds(struct sg_instance *in)
 	progs[SG_PROG_XDP_SECTOR] = in->skel->progs.sg_xdp_sector;
 	progs[SG_PROG_TC_SECTOR_IN] = in->skel->progs.sg_tc_sector_in;
 	progs[SG_PROG_TC_SECTOR_OUT] = in->skel->progs.sg_tc_sector_out;
+	progs[SG_PROG_TC_UPLINK_IN] = in->skel->progs.sg_tc_uplink_in;
+	progs[SG_PROG_TC_UPLINK_OUT] = in->skel->progs.sg_tc_uplink_out;
 	for (i = 0; i < SG_NPROGS; i++)
 		in->prog_fd[i] = bpf_program__fd(progs[i]);
 	return 0;

@@ -16,9 +16,12 @@
 #define SG_DEFAULT_PIN_DIR "/sys/fs/bpf/sectorgate"
 
 enum sg_prog {
+	SG_PROG_NONE = -1,
 	SG_PROG_XDP_SECTOR,
 	SG_PROG_TC_SECTOR_IN,
 	SG_PROG_TC_SECTOR_OUT,
+	SG_PROG_TC_UPLINK_IN,
+	SG_PROG_TC_UPLINK_OUT,
 	SG_NPROGS,
 };
 
@@ -56,9 +59,13 @@ int sg_instance_unpin(struct sg_instance *in, bool keep_maps);
 void sg_instance_close(struct sg_instance *in);
 
 const char *sg_prog_pin_name(enum sg_prog prog);
-/* The program a sector device runs at each hook. */
-enum sg_prog sg_sector_prog(enum sg_hook hook);
+/* The program a device of `role` runs at `hook` (or SG_PROG_NONE). For
+ * sector devices, XDP and tc ingress are alternatives. */
+enum sg_prog sg_role_prog(int role, enum sg_hook hook);
 #define SG_NHOOKS 3
+
+/* Is id one of this instance's pinned programs? */
+bool sg_instance_owns(const struct sg_instance *in, uint32_t id);
 uint32_t sg_prog_id(int fd);
 
 #endif /* SG_INSTANCE_H */

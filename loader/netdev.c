@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <stdlib.h>
@@ -10,6 +12,27 @@
 
 #include "netdev.h"
 #include "util.h"
+
+/* The first IPv4 address of each device: the default masquerade address
+ * of an uplink (SPEC: "the interface's first IPv4 address"). */
+static void first_addresses(struct sg_netdev *devs, int n)
+{
+	struct ifaddrs *ifa, *it;
+
+	if (getifaddrs(&ifa))
+		return;
+	for (it = ifa; it; it = it->ifa_next) {
+		if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET)
+			continue;
+		for (int i = 0; i < n; i++) {
+			if (strcmp(devs[i].name, it->ifa_name) || devs[i].addr)
+				continue;
+			devs[i].addr = ntohl(((struct sockaddr_in *)
+					      it->ifa_addr)->sin_addr.s_addr);
+		}
+	}
+	freeifaddrs(ifa);
+}
 
 int sg_netdevs_list(struct sg_netdev **devs)
 {
@@ -27,6 +50,7 @@ int sg_netdevs_list(struct sg_netdev **devs)
 		n++;
 	}
 	if_freenameindex(list);
+	first_addresses(*devs, n);
 	return n;
 }
 

@@ -36,7 +36,7 @@ static const char defs[] =
 	"    interfaces: [tap4]\n";
 
 static const struct sg_netdev devs[] = {
-	{ "lo", 1 }, { "wan0", 2 }, { "br-vm1", 3 }, { "vm1-a", 4 },
+	{ "lo", 1 }, { "wan0", 2, 0xc0000201 }, { "br-vm1", 3 }, { "vm1-a", 4 },
 	{ "vm1-b", 5 }, { "tap2", 6 }, { "tap3", 7 }, { "other", 9 },
 };
 

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Masquerade: source NAT for what sectors send out of an uplink, and the
+ * reverse for the replies.
+ *
+ * SNAT happens at tc egress of the uplink, which every packet the kernel
+ * routes out of it crosses: nothing from a sector leaves untranslated. The
+ * sector is the one of the device the packet came in on (skb_iif), which is
+ * what keeps overlapping sectors apart. Replies are translated at tc ingress
+ * of the uplink and redirected straight to the sector device the flow came
+ * from, with the kernel's neighbour table of that device resolving the VM:
+ * no route lookup, so identical addresses of overlapping sectors never meet.
+ *
+ * Mapping: address- and port-dependent, as Linux masquerade: a flow keeps
+ * its source port (ICMP echo id) when it lies in nat-ports and is free
+ * towards that remote endpoint, else a port is probed from a random start.
+ * The reply entry, inserted with BPF_NOEXIST, is the collision check.
+ */
+#ifndef SG_NAT_H
+#define SG_NAT_H
+
+#include "sg_flow.h"
+#include "sg_counters.h"
+
+#define AF_INET		2
+#define SG_EEXIST	17
+#define SG_NAT_PROBES	32	/* ports tried after the original one */
+
+static __always_inline bool sg_nat_port_in_range(const struct sg_config *cfg,
+						 __u16 port)
+{
+	return port >= cfg->nat_port_lo && port <= cfg->nat_port_hi;
+}
+
+/* A reply entry whose flow is over may be taken by a new flow. */
+static __always_inline bool sg_reply_stale(const struct sg_flow_key *rkey,
+					   const struct sg_flow *r, __u64 now)
+{
+	struct sg_flow_key okey;
+
+	if (r->dir != SG_FLOW_REPLY)
+		return false;
+	return !sg_flow_primary_of(rkey, r, &okey, now);
+}
+
+/* Claim port (host order) towards the reply key's remote: 0 or -errno. */
+static __always_inline int sg_nat_claim(struct sg_flow_key *rkey,
+					const struct sg_flow *rval, __u16 port,
+					__u64 now)
+{
+	struct sg_flow *old;
+	int err;
+
+	rkey->dport = bpf_htons(port);
+	err = bpf_map_update_elem(&sg_flows, rkey, rval, BPF_NOEXIST);
+	if (err != -SG_EEXIST)
+		return err;
+	old = bpf_map_lookup_elem(&sg_flows, rkey);
+	if (old && sg_reply_stale(rkey, old, now))
+		return bpf_map_update_elem(&sg_flows, rkey, rval, BPF_EXIST);
+	return err;
+}
+
+/*
+ * The masquerade flow of this packet from `zone`, created if need be.
+ * Returns SG_PASS with *out set, or the drop reason.
+ */
+static __always_inline int sg_snat_flow(const struct sg_config *cfg,
+					const struct sg_pkt *p, __u16 zone,
+					__be32 snat, __u32 ifindex, __u64 now,
+					struct sg_flow **out)
+{
+	struct sg_flow_key key, rkey;
+	struct sg_flow val = {}, rval = {}, *f;
+	__u16 orig = bpf_ntohs(p->sport), range, start, port = 0;
+	int err = -SG_EEXIST, i;
+
+	sg_flow_key_of(&key, p, zone);
+	f = bpf_map_lookup_elem(&sg_flows, &key);
+	if (f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_SNAT &&
+	    f->nat_addr == snat && sg_flow_live(f, now)) {
+		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
+		*out = f;
+		return SG_PASS;
+	}
+
+	rkey = (struct sg_flow_key){ .saddr = p->daddr, .daddr = snat,
+				     .sport = p->dport, .proto = p->proto };
+	rval = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY,
+				 .nat = SG_NAT_SNAT, .nat_addr = p->saddr,
+				 .nat_port = p->sport };
+	if (sg_nat_port_in_range(cfg, orig)) {
+		err = sg_nat_claim(&rkey, &rval, orig, now);
+		port = orig;
+	}
+	range = cfg->nat_port_hi - cfg->nat_port_lo + 1;
+	start = range ? bpf_get_prandom_u32() % range : 0;
+	for (i = 0; i < SG_NAT_PROBES && err == -SG_EEXIST; i++) {
+		if (i >= range)
+			break;
+		port = cfg->nat_port_lo + (start + i) % range;
+		err = sg_nat_claim(&rkey, &rval, port, now);
+	}
+	if (err == -SG_EEXIST)
+		return SG_DROP_NAT_PORTS_EXHAUSTED;
+	if (err)
+		return SG_DROP_CONNTRACK_FULL;
+
+	val.dir = SG_FLOW_ORIG;
+	val.nat = SG_NAT_SNAT;
+	val.nat_addr = snat;
+	val.nat_port = bpf_htons(port);
+	val.ifindex = ifindex;
+	val.state = SG_FLOW_NEW;
+	sg_flow_update(&val, cfg, p, SG_FLOW_ORIG, now);
+	if (bpf_map_update_elem(&sg_flows, &key, &val, BPF_ANY)) {
+		bpf_map_delete_elem(&sg_flows, &rkey);
+		return SG_DROP_CONNTRACK_FULL;
+	}
+	*out = bpf_map_lookup_elem(&sg_flows, &key);
+	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
+}
+
+/*
+ * Rewrite the source (to_dst false) or destination address and port of
+ * the IPv4 packet in skb, with the IP, TCP/UDP (pseudo header) and ICMP
+ * checksums updated incrementally. For ICMP echo the "port" is the id.
+ */
+static __always_inline int sg_skb_rewrite(struct __sk_buff *skb,
+					  const struct sg_pkt *p, bool to_dst,
+					  __be32 addr, __be16 port)
+{
+	__u32 addr_off = ETH_HLEN + (to_dst ? offsetof(struct iphdr, daddr) :
+					      offsetof(struct iphdr, saddr));
+	__be32 old_addr = to_dst ? p->daddr : p->saddr;
+	__be16 old_port = to_dst ? p->dport : p->sport;
+	__u32 csum_off, port_off;
+	__u64 flags = 0;
+
+	switch (p->proto) {
+	case IPPROTO_TCP:
+		csum_off = p->l4_off + offsetof(struct tcphdr, check);
+		port_off = p->l4_off + (to_dst ? 2 : 0);
+		break;
+	case IPPROTO_UDP:
+		/* A zero UDP checksum means "none" and stays zero. */
+		csum_off = p->l4_off + offsetof(struct udphdr, check);
+		port_off = p->l4_off + (to_dst ? 2 : 0);
+		flags = BPF_F_MARK_MANGLED_0;
+		break;
+	default:	/* ICMP echo: no pseudo header, the id moves */
+		csum_off = p->l4_off + offsetof(struct icmphdr, checksum);
+		port_off = p->l4_off + offsetof(struct icmphdr, un.echo.id);
+		break;
+	}
+	if (p->proto != IPPROTO_ICMP &&
+	    bpf_l4_csum_replace(skb, csum_off, old_addr, addr,
+				flags | BPF_F_PSEUDO_HDR | sizeof(addr)))
+		return -1;
+	if (old_port != port &&
+	    (bpf_l4_csum_replace(skb, csum_off, old_port, port,
+				 flags | sizeof(port)) ||
+	     bpf_skb_store_bytes(skb, port_off, &port, sizeof(port), 0)))
+		return -1;
+	if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check),
+				old_addr, addr, sizeof(addr)))
+		return -1;
+	return bpf_skb_store_bytes(skb, addr_off, &addr, sizeof(addr), 0);
+}
+
+/* What a forwarding router does to TTL, for packets we redirect. */
+static __always_inline int sg_skb_dec_ttl(struct __sk_buff *skb,
+					  const struct sg_pkt *p)
+{
+	__u32 off = ETH_HLEN + offsetof(struct iphdr, ttl);
+	__be16 old = bpf_htons((__u16)p->ttl << 8 | p->proto);
+	__be16 new = bpf_htons((__u16)(p->ttl - 1) << 8 | p->proto);
+	__u8 ttl = p->ttl - 1;
+
+	if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check),
+				old, new, sizeof(new)))
+		return -1;
+	return bpf_skb_store_bytes(skb, off, &ttl, 1, 0);
+}
+
+/* Which packets from a sector the NAT can map at all. */
+static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
+{
+	if (p->frag)
+		return SG_DROP_FRAGMENT;
+	switch (p->proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		return SG_PASS;
+	case IPPROTO_ICMP:
+		return p->icmp_type == ICMP_ECHO ? SG_PASS :
+						   SG_DROP_UNTRANSLATABLE;
+	default:
+		return SG_DROP_UNTRANSLATABLE;
+	}
+}
+
+/* tc egress of an uplink: masquerade what sectors send out. */
+static __always_inline int sg_uplink_egress(struct __sk_buff *skb)
+{
+	__u32 slot = sg_active_slot();
+	struct sg_device *up = sg_device_of(slot, skb->ifindex), *from;
+	struct sg_config *cfg = sg_config_of(slot);
+	struct sg_flow *f = NULL;
+	struct sg_pkt p = {};
+	struct sg_ctx c;
+	__be32 snat;
+	int verdict;
+
+	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
+		return TC_ACT_OK;
+	/* Only what the kernel forwarded from a sector device: the host's
+	 * own traffic keeps its addresses. */
+	from = sg_device_of(slot, skb->ingress_ifindex);
+	if (!from || from->role != SG_ROLE_SECTOR)
+		return TC_ACT_OK;
+
+	sg_ctx_from_skb(&c, skb);
+	verdict = sg_parse(&c, &p);
+	if (verdict == SG_PASS && p.kind != SG_PKT_IPV4)
+		return TC_ACT_OK;	/* ARP, and IPv6 was judged at ingress */
+	if (verdict == SG_PASS)
+		verdict = sg_nat_mappable(&p);
+	if (verdict == SG_PASS) {
+		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
+		verdict = sg_snat_flow(cfg, &p, from->sector, snat,
+				       skb->ingress_ifindex,
+				       bpf_ktime_get_ns(), &f);
+	}
+	if (verdict == SG_PASS && f &&
+	    sg_skb_rewrite(skb, &p, false, f->nat_addr, f->nat_port))
+		verdict = SG_DROP_MALFORMED;
+	if (verdict == SG_PASS)
+		return TC_ACT_OK;
+	sg_count_drop(from->sector, verdict);
+	return TC_ACT_SHOT;
+}
+
+/*
+ * tc ingress of an uplink: replies of masqueraded flows go back to their
+ * VM; anything else addressed to a sector is unsolicited.
+ */
+static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
+{
+	__u32 slot = sg_active_slot();
+	struct sg_device *up = sg_device_of(slot, skb->ifindex);
+	struct sg_config *cfg = sg_config_of(slot);
+	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
+	struct sg_flow_key key, okey;
+	struct sg_flow *r, *f;
+	struct sg_dest *dest;
+	struct sg_pkt p = {};
+	struct sg_ctx c;
+	__u64 now;
+	int verdict;
+
+	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
+		return TC_ACT_OK;
+	sg_ctx_from_skb(&c, skb);
+	verdict = sg_parse(&c, &p);
+	if (verdict != SG_PASS || p.kind != SG_PKT_IPV4)
+		return TC_ACT_OK;	/* the host's business */
+
+	now = bpf_ktime_get_ns();
+	sg_flow_key_of(&key, &p, 0);
+	r = bpf_map_lookup_elem(&sg_flows, &key);
+	f = r && r->dir == SG_FLOW_REPLY && r->nat == SG_NAT_SNAT ?
+	    sg_flow_primary_of(&key, r, &okey, now) : NULL;
+	if (!f) {
+		dest = sg_dest_of(slot, p.daddr);
+		if (!dest || dest->kind == SG_DEST_PROTECTED)
+			return TC_ACT_OK;
+		sg_count_drop(dest->kind == SG_DEST_SECTOR ? dest->sector : 0,
+			      SG_DROP_UNSOLICITED);
+		return TC_ACT_SHOT;
+	}
+	if (p.frag) {
+		sg_count_drop(okey.zone, SG_DROP_FRAGMENT);
+		return TC_ACT_SHOT;
+	}
+	/* Expiring on the way: the kernel answers with time exceeded. */
+	if (p.ttl <= 1)
+		return TC_ACT_OK;
+
+	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
+	nh.ipv4_nh = r->nat_addr;
+	if (sg_skb_rewrite(skb, &p, true, r->nat_addr, r->nat_port) ||
+	    sg_skb_dec_ttl(skb, &p)) {
+		sg_count_drop(okey.zone, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	return bpf_redirect_neigh(f->ifindex, &nh, sizeof(nh), 0);
+}
+
+#endif /* SG_NAT_H */

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compile.h"
+#include "config.h"
+#include "dp_lib.h"
+#include "netdev.h"
+#include "util.h"
+
+struct sg_instance dp_in;
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static uint32_t sum16(uint32_t sum, const uint8_t *p, int len)
+{
+	for (int i = 0; i < len; i += 2)
+		sum += (p[i] << 8) | (i + 1 < len ? p[i + 1] : 0);
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
+uint16_t dp_csum(const uint8_t *p, int len)
+{
+	return fold(sum16(0, p, len));
+}
+
+/* TCP/UDP checksum over the pseudo header and the L4 bytes. */
+static uint16_t l4_csum(const uint8_t *ip, const uint8_t *l4, int len)
+{
+	uint8_t pseudo[12];
+
+	memcpy(pseudo, ip + 12, 8);
+	pseudo[8] = 0;
+	pseudo[9] = ip[9];
+	put16(pseudo + 10, len);
+	return fold(sum16(sum16(0, pseudo, 12), l4, len));
+}
+
+bool dp_checksums_ok(const uint8_t *frame, int len)
+{
+	const uint8_t *ip = frame + 14, *l4;
+	int hlen = (ip[0] & 15) * 4, tot = (ip[2] << 8) | ip[3], l4len;
+
+	if (len < 14 + hlen || dp_csum(ip, hlen) != 0)
+		return false;
+	l4 = ip + hlen;
+	l4len = tot - hlen;
+	switch (ip[9]) {
+	case 6:
+		return l4_csum(ip, l4, l4len) == 0;
+	case 17:	/* zero: no checksum */
+		return (!l4[6] && !l4[7]) || l4_csum(ip, l4, l4len) == 0;
+	case 1:
+		return dp_csum(l4, l4len) == 0;
+	}
+	return true;
+}
+
+static int eth_header(uint8_t *b, uint16_t type)
+{
+	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
+
+	memcpy(b, macs, 12);
+	put16(b + 12, type);
+	return 14;
+}
+
+static void addr(uint8_t *p, const char *s)
+{
+	struct in_addr a;
+
+	inet_pton(AF_INET, s ? s : "0.0.0.0", &a);
+	memcpy(p, &a, 4);
+}
+
+static int ipv4_packet(const struct pkt *p, uint8_t *b)
+{
+	int ihl = p->ihl ? p->ihl : 5, hlen = ihl * 4, l4 = 0, tot;
+	uint8_t *ip = b, *l = b + hlen;
+
+	memset(b, 0, 60 + 64);
+	switch (p->proto) {
+	case 6:
+		l4 = 20;
+		put16(l, p->sport);
+		put16(l + 2, p->dport);
+		l[12] = 5 << 4;
+		l[13] = p->tcp_flags;
+		break;
+	case 17:
+		l4 = 12;
+		put16(l, p->sport);
+		put16(l + 2, p->dport);
+		put16(l + 4, 12);
+		break;
+	case 1:
+		l4 = 12;
+		l[0] = p->icmp_type;
+		put16(l + 4, p->sport);
+		break;
+	}
+	if (p->l4_len)
+		l4 = p->l4_len;
+	tot = hlen + l4 + p->tot_len_adj;
+	ip[0] = (p->version ? p->version : 4) << 4 | ihl;
+	put16(ip + 2, tot);
+	put16(ip + 6, p->frag);
+	ip[8] = p->ttl ? p->ttl : 64;
+	ip[9] = p->proto;
+	addr(ip + 12, p->src);
+	addr(ip + 16, p->dst);
+	for (int i = 20; i < hlen; i++)
+		ip[i] = 1;	/* NOP options */
+	put16(ip + 10, dp_csum(ip, hlen));
+	/* Correct L4 checksums, when the header is whole. */
+	if (p->proto == 6 && l4 >= 20 && !p->frag)
+		put16(l + 16, l4_csum(ip, l, l4));
+	else if (p->proto == 17 && l4 >= 8 && !p->frag && !p->no_udp_csum)
+		put16(l + 6, l4_csum(ip, l, l4) ?: 0xffff);
+	else if (p->proto == 1 && l4 >= 8)
+		put16(l + 2, dp_csum(l, l4));
+	return hlen + l4 + p->pad;
+}
+
+int dp_build(const struct pkt *p, uint8_t *b)
+{
+	int n;
+
+	switch (p->kind) {
+	case F_ARP:
+		n = eth_header(b, 0x0806);
+		memset(b + n, 0, 28);
+		put16(b + n, 1);
+		put16(b + n + 2, 0x0800);
+		return n + 28;
+	case F_IPV6_TCP:
+	case F_IPV6_NS:
+		n = eth_header(b, 0x86dd);
+		memset(b + n, 0, 40 + 24);
+		b[n] = 0x60;
+		put16(b + n + 4, 24);
+		b[n + 6] = p->kind == F_IPV6_NS ? 58 : 6;
+		b[n + 7] = 255;
+		b[n + 8] = 0xfe;
+		b[n + 9] = 0x80;
+		b[n + 24] = 0xff;
+		b[n + 25] = 0x02;
+		b[n + 40] = p->kind == F_IPV6_NS ? 135 : 0;
+		return n + 64;
+	case F_VLAN: {
+		struct pkt inner = UDP("10.1.0.2", 1000, "10.1.0.1", 53);
+
+		n = eth_header(b, 0x8100);
+		put16(b + n, 100);
+		put16(b + n + 2, 0x0800);
+		return n + 4 + ipv4_packet(&inner, b + n + 4);
+	}
+	case F_LLDP:
+		n = eth_header(b, 0x88cc);
+		memset(b + n, 0, 46);
+		return n + 46;
+	default:
+		n = eth_header(b, 0x0800);
+		n += ipv4_packet(p, b + n);
+		return p->cut ? p->cut : n;
+	}
+}
+
+
+void dp_counters(__u32 sector, struct sg_counters *sum)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct sg_counters percpu[ncpus];
+
+	memset(sum, 0, sizeof(*sum));
+	if (bpf_map_lookup_elem(dp_in.fds.counters, &sector, percpu))
+		return;
+	for (int c = 0; c < ncpus; c++) {
+		sum->rx_packets += percpu[c].rx_packets;
+		sum->rx_bytes += percpu[c].rx_bytes;
+		sum->tx_packets += percpu[c].tx_packets;
+		sum->tx_bytes += percpu[c].tx_bytes;
+		for (int r = 0; r < SG_DROP_MAX; r++)
+			sum->drops[r] += percpu[c].drops[r];
+	}
+}
+
+
+int dp_load_definitions(const char *text)
+{
+	struct sg_diags d = {};
+	struct sg_netdev *devs;
+	struct sg_compiled c;
+	struct sg_model m;
+	struct sg_state st;
+	int ndevs, ret;
+
+	ret = text ? sg_config_parse("inline", text, strlen(text), &m, &d) :
+		     sg_config_load(DP_FIXTURE, &m, &d);
+	sg_diags_print(stdout, &d);
+	ndevs = sg_netdevs_list(&devs);
+	sg_maps_read_state(&dp_in.fds, &st);
+	if (!ret)
+		ret = sg_compile(&m, devs, ndevs, !st.slot, &c, &d);
+	sg_diags_print(stdout, &d);
+	if (!ret) {
+		ret = sg_maps_fill_slot(&dp_in.fds, &c) ?:
+		      sg_maps_flip(&dp_in.fds, &c, &st);
+		sg_compiled_free(&c);
+	}
+	free(devs);
+	sg_model_free(&m);
+	sg_diags_free(&d);
+	return ret;
+}
+
+int dp_run(enum sg_prog prog, const char *dev, const char *ingress_dev,
+	   const uint8_t *data, int len, uint8_t *out, uint32_t *out_len,
+	   uint32_t *retval)
+{
+	struct xdp_md xctx = { .data_end = len };
+	struct __sk_buff sctx = {};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = data, .data_size_in = len,
+		    .data_out = out, .data_size_out = 2048, .repeat = 1);
+	int ret;
+
+	if (prog == SG_PROG_XDP_SECTOR) {
+		xctx.ingress_ifindex = if_nametoindex(dev);
+		o.ctx_in = &xctx;
+		o.ctx_size_in = sizeof(xctx);
+	} else {
+		sctx.ifindex = if_nametoindex(dev);
+		sctx.ingress_ifindex = ingress_dev ?
+				       if_nametoindex(ingress_dev) : 0;
+		o.ctx_in = &sctx;
+		o.ctx_size_in = sizeof(sctx);
+	}
+	ret = bpf_prog_test_run_opts(dp_in.prog_fd[prog], &o);
+	*out_len = o.data_size_out;
+	*retval = o.retval;
+	return ret;
+}
+
+void dp_dump_packet(const uint8_t *b, int len)
+{
+	printf("    packet (%d bytes):", len);
+	for (int i = 0; i < len; i++)
+		printf("%s%02x", i % 16 ? " " : "\n      ", b[i]);
+	printf("\n");
+}
+
+static int make_devices(void)
+{
+	static const char *const cmds =
+		"ip link set lo up && "
+		"for d in s1 s2 s3 s4 s5 s6 up0; do "
+		"ip link add $d type veth peer name p-$d && "
+		"ip link set $d up && ip link set p-$d up || exit 1; done && "
+		"ip addr add 192.0.2.1/24 dev up0";
+
+	return system(cmds);
+}
+
+int dp_setup(uint32_t max_flows)
+{
+	if (geteuid() != 0 || unshare(CLONE_NEWNET))
+		return 1;
+	if (make_devices()) {
+		printf("cannot create the test devices\n");
+		return -1;
+	}
+	sg_instance_open(&dp_in, NULL, false);
+	if (sg_instance_load(&dp_in, max_flows)) {
+		printf("cannot load the BPF programs\n");
+		return -1;
+	}
+	if (dp_load_definitions(NULL)) {
+		printf("cannot load %s\n", DP_FIXTURE);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The harness of the BPF_PROG_TEST_RUN tests: a private network namespace
+ * with veth devices s1..s6 and up0, the programs loaded unpinned, their
+ * maps filled by the loader's own compiler, and a packet builder.
+ */
+#ifndef DP_LIB_H
+#define DP_LIB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "instance.h"
+
+#define DP_FIXTURE "tests/fixtures/dataplane.yaml"
+
+#define XDP_DROP_V 1
+#define XDP_PASS_V 2
+#define TC_OK_V 0
+#define TC_SHOT_V 2
+#define TC_REDIRECT_V 7
+
+enum frame_kind { F_IPV4 = 0, F_ARP, F_IPV6_TCP, F_IPV6_NS, F_VLAN, F_LLDP };
+
+struct pkt {
+	enum frame_kind kind;
+	const char *src, *dst;
+	uint8_t proto;
+	uint16_t sport, dport;	/* ICMP: sport is the echo id */
+	uint8_t tcp_flags;
+	uint8_t icmp_type;
+	uint8_t ihl;		/* 0: 5 */
+	uint8_t version;	/* 0: 4 */
+	uint8_t ttl;		/* 0: 64 */
+	bool no_udp_csum;	/* UDP checksum 0 ("none") */
+	int tot_len_adj;	/* added to the true total length */
+	uint16_t frag;		/* frag_off field, host order */
+	int l4_len;		/* > 0: the L4 part is only this long */
+	int pad;		/* bytes after the IP packet (Ethernet padding) */
+	int cut;		/* > 0: the frame ends after this many bytes */
+};
+
+#define SYN 0x02
+#define ACK 0x10
+#define TCP(s, sp, d, dp, fl) \
+	{ .src = s, .dst = d, .proto = 6, .sport = sp, .dport = dp, .tcp_flags = fl }
+#define UDP(s, sp, d, dp) \
+	{ .src = s, .dst = d, .proto = 17, .sport = sp, .dport = dp }
+#define PING(s, d, id) \
+	{ .src = s, .dst = d, .proto = 1, .icmp_type = 8, .sport = id }
+#define PONG(s, d, id) \
+	{ .src = s, .dst = d, .proto = 1, .icmp_type = 0, .sport = id }
+
+extern struct sg_instance dp_in;
+
+/* Namespace, devices, programs (flow table of max_flows), DP_FIXTURE.
+ * Returns 0, 1 when the tests must be skipped (not root), -1 on error. */
+int dp_setup(uint32_t max_flows);
+/* Apply definitions (inline text, or DP_FIXTURE for NULL) into the
+ * inactive slot and flip to it. */
+int dp_load_definitions(const char *text);
+
+/* Build the frame; returns its length. Checksums are correct. */
+int dp_build(const struct pkt *p, uint8_t *b);
+uint16_t dp_csum(const uint8_t *p, int len);
+/* Do the IP and L4 checksums of this frame verify? */
+bool dp_checksums_ok(const uint8_t *frame, int len);
+
+/* One run (repeat = 1) of prog with the packet arriving on dev (and, for
+ * tc egress, having come in on ingress_dev, NULL for none). */
+int dp_run(enum sg_prog prog, const char *dev, const char *ingress_dev,
+	   const uint8_t *data, int len, uint8_t *out, uint32_t *out_len,
+	   uint32_t *retval);
+
+void dp_counters(__u32 sector, struct sg_counters *sum);
+void dp_dump_packet(const uint8_t *b, int len);
+
+#endif /* DP_LIB_H */
