@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Masquerade through BPF_PROG_TEST_RUN (repeat = 1): the uplink's tc
+ * egress (SNAT) and tc ingress (reverse NAT) programs. Translated packets
+ * are compared byte for byte with packets built already translated, so
+ * every incremental checksum update must land exactly where a full
+ * recomputation does.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <net/if.h>
+#include <string.h>
+
+#include "cli.h"
+#include "dp_lib.h"
+#include "sg_test.h"
+#include "util.h"
+
+#define MAX_FLOWS 256
+#define UPLINK "up0"
+#define SNAT "192.0.2.1"
+
+static uint32_t out_len, retval;
+static uint8_t out[2048];
+
+/* Run pkt through prog; check the verdict and, if want is given, that
+ * the output is exactly want. */
+static void nat_check(enum sg_prog prog, const char *from,
+		      const struct pkt *pkt, uint32_t want_retval,
+		      const struct pkt *want)
+{
+	uint8_t in[2048], exp[2048];
+	int len = dp_build(pkt, in), elen;
+
+	CHECK(dp_run(prog, UPLINK, from, in, len, out, &out_len,
+		     &retval) == 0, "test run");
+	CHECK(retval == want_retval, "verdict %u, want %u", retval,
+	      want_retval);
+	if (want) {
+		elen = dp_build(want, exp);
+		CHECK(out_len == (uint32_t)elen && !memcmp(out, exp, elen),
+		      "output differs from the expected packet");
+		if (sg_t_bad) {
+			printf("    expected:\n");
+			dp_dump_packet(exp, elen);
+			printf("    got:\n");
+			dp_dump_packet(out, out_len);
+		}
+	}
+}
+
+static void snat(const char *from, const struct pkt *p, uint32_t verdict,
+		 const struct pkt *want)
+{
+	nat_check(SG_PROG_TC_UPLINK_OUT, from, p, verdict, want);
+}
+
+static void rnat(const struct pkt *p, uint32_t verdict, const struct pkt *want)
+{
+	nat_check(SG_PROG_TC_UPLINK_IN, NULL, p, verdict, want);
+}
+
+static uint16_t out_sport(void)
+{
+	return out[14 + 20] << 8 | out[14 + 21];
+}
+
+static uint16_t out_icmp_id(void)
+{
+	return out[14 + 24] << 8 | out[14 + 25];
+}
+
+static bool flow_of(const char *src, uint16_t sport, const char *dst,
+		    uint16_t dport, uint8_t proto, uint16_t zone,
+		    struct sg_flow *f)
+{
+	struct sg_flow_key k = { .sport = htons(sport), .dport = htons(dport),
+				 .proto = proto, .zone = zone };
+
+	inet_pton(AF_INET, src, &k.saddr);
+	inet_pton(AF_INET, dst, &k.daddr);
+	return !bpf_map_lookup_elem(dp_in.fds.flows, &k, f);
+}
+
+static __u64 drops(__u32 sector, int reason)
+{
+	struct sg_counters c;
+
+	dp_counters(sector, &c);
+	return c.drops[reason];
+}
+
+static void test_tcp_flow(void)
+{
+	struct pkt syn = TCP("10.1.0.2", 40000, "203.0.113.5", 443, SYN);
+	struct pkt syn_out = TCP(SNAT, 40000, "203.0.113.5", 443, SYN);
+	struct pkt synack = TCP("203.0.113.5", 443, SNAT, 40000, SYN | ACK);
+	struct pkt synack_in = TCP("203.0.113.5", 443, "10.1.0.2", 40000,
+				   SYN | ACK);
+	struct pkt ack = TCP("10.1.0.2", 40000, "203.0.113.5", 443, ACK);
+	struct pkt fin = TCP("10.1.0.2", 40000, "203.0.113.5", 443, ACK | 1);
+	struct sg_flow f;
+
+	test_begin();
+	synack_in.ttl = 63;
+	snat("s1", &syn, TC_OK_V, &syn_out);
+	CHECK(flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
+	      f.nat == SG_NAT_SNAT && f.state == SG_FLOW_NEW &&
+	      f.ifindex == if_nametoindex("s1") && ntohs(f.nat_port) == 40000,
+	      "primary entry");
+	CHECK(flow_of("203.0.113.5", 443, SNAT, 40000, 6, 0, &f) &&
+	      f.dir == SG_FLOW_REPLY && f.peer_zone == 1, "reply entry");
+
+	rnat(&synack, TC_REDIRECT_V, &synack_in);
+	CHECK(flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
+	      f.state == SG_FLOW_ESTABLISHED, "established after SYN-ACK");
+	snat("s1", &ack, TC_OK_V, NULL);
+	CHECK(dp_checksums_ok(out, out_len) && out_sport() == 40000,
+	      "the flow keeps its mapping");
+	snat("s1", &fin, TC_OK_V, NULL);
+	CHECK(flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
+	      f.state == SG_FLOW_CLOSING, "closing after FIN");
+	test_end("TCP: SNAT keeps the port, reply reverse-translated exactly");
+}
+
+static void test_udp(void)
+{
+	struct pkt q = UDP("10.1.0.2", 5000, "198.51.100.7", 53);
+	struct pkt q_out = UDP(SNAT, 5000, "198.51.100.7", 53);
+	struct pkt z = UDP("10.1.0.2", 5001, "198.51.100.7", 53);
+	struct pkt z_out = UDP(SNAT, 5001, "198.51.100.7", 53);
+	struct pkt a = UDP("198.51.100.7", 53, SNAT, 5000);
+	struct pkt a_in = UDP("198.51.100.7", 53, "10.1.0.2", 5000);
+	uint16_t port;
+
+	test_begin();
+	a_in.ttl = 63;
+	/* 5000 lies outside nat-ports (32768-60999): a port is picked. */
+	snat("s1", &q, TC_OK_V, NULL);
+	port = out_sport();
+	CHECK(port >= 32768 && port <= 60999, "port %u outside nat-ports",
+	      port);
+	q_out.sport = port;
+	snat("s1", &q, TC_OK_V, &q_out);
+	a.dport = port;
+	rnat(&a, TC_REDIRECT_V, &a_in);
+
+	z.no_udp_csum = z_out.no_udp_csum = true;
+	snat("s1", &z, TC_OK_V, NULL);
+	z_out.sport = out_sport();
+	CHECK(out[14 + 26] == 0 && out[14 + 27] == 0, "checksum stays 0");
+	snat("s1", &z, TC_OK_V, &z_out);
+	test_end("UDP: mapped into nat-ports, zero checksum stays zero");
+}
+
+static void test_icmp_echo(void)
+{
+	struct pkt req = PING("10.1.0.2", "203.0.113.5", 777);
+	struct pkt req_out = PING(SNAT, "203.0.113.5", 0);
+	struct pkt rep = PONG("203.0.113.5", SNAT, 0);
+	struct pkt rep_in = PONG("203.0.113.5", "10.1.0.2", 777);
+	uint16_t id;
+
+	test_begin();
+	rep_in.ttl = 63;
+	snat("s1", &req, TC_OK_V, NULL);
+	id = out_icmp_id();
+	CHECK(id >= 32768 && id <= 60999, "id %u outside nat-ports", id);
+	req_out.sport = rep.sport = id;
+	snat("s1", &req, TC_OK_V, &req_out);
+	rnat(&rep, TC_REDIRECT_V, &rep_in);
+	test_end("ICMP echo: the id is translated both ways");
+}
+
+static void test_overlap(void)
+{
+	struct pkt a = TCP("10.4.0.2", 45000, "203.0.113.5", 443, SYN);
+	struct pkt back = TCP("203.0.113.5", 443, SNAT, 45000, SYN | ACK);
+	struct pkt back_in = TCP("203.0.113.5", 443, "10.4.0.2", 45000,
+				 SYN | ACK);
+	struct sg_flow f4, f5, r;
+	uint16_t p4, p5;
+
+	test_begin();
+	back_in.ttl = 63;
+	snat("s4", &a, TC_OK_V, NULL);
+	p4 = out_sport();
+	snat("s5", &a, TC_OK_V, NULL);
+	p5 = out_sport();
+	CHECK(p4 == 45000 && p5 != 45000, "ports %u and %u", p4, p5);
+	CHECK(flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 4, &f4) &&
+	      flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 5, &f5),
+	      "one flow per sector");
+	CHECK(f4.ifindex == if_nametoindex("s4") &&
+	      f5.ifindex == if_nametoindex("s5"), "each back to its device");
+	CHECK(flow_of("203.0.113.5", 443, SNAT, p5, 6, 0, &r) &&
+	      r.peer_zone == 5, "the second port leads to sector vm5");
+
+	rnat(&back, TC_REDIRECT_V, &back_in);
+	back.dport = p5;
+	rnat(&back, TC_REDIRECT_V, &back_in);
+	test_end("overlapping sectors with identical tuples get own mappings");
+}
+
+static void test_unsolicited(void)
+{
+	struct pkt in = TCP("203.0.113.5", 443, "10.1.0.2", 40999, SYN);
+	struct pkt host = TCP("203.0.113.5", 5555, SNAT, 22, SYN);
+	struct pkt shared = UDP("203.0.113.5", 53, "10.4.0.9", 53);
+	__u64 before = drops(1, SG_DROP_UNSOLICITED);
+	__u64 before0 = drops(0, SG_DROP_UNSOLICITED);
+
+	test_begin();
+	rnat(&in, TC_SHOT_V, NULL);
+	CHECK(drops(1, SG_DROP_UNSOLICITED) == before + 1, "counted for vm1");
+	rnat(&shared, TC_SHOT_V, NULL);
+	CHECK(drops(0, SG_DROP_UNSOLICITED) == before0 + 1,
+	      "a shared CIDR counts for the host");
+	rnat(&host, TC_OK_V, &host);
+	test_end("unsolicited inbound to a sector is dropped; the host's own "
+		 "traffic passes untouched");
+}
+
+static void test_not_mapped(void)
+{
+	struct pkt own = TCP(SNAT, 50000, "203.0.113.5", 443, SYN);
+	struct pkt unreach = { .src = "10.1.0.2", .dst = "203.0.113.5",
+			       .proto = 1, .icmp_type = 3 };
+	struct pkt frag = { .src = "10.1.0.2", .dst = "203.0.113.5",
+			    .proto = 17, .frag = 100, .l4_len = 8 };
+	struct pkt late = TCP("203.0.113.5", 443, SNAT, 40000, ACK);
+	__u64 u = drops(1, SG_DROP_UNTRANSLATABLE);
+	__u64 fr = drops(1, SG_DROP_FRAGMENT);
+
+	test_begin();
+	late.ttl = 1;
+	snat(NULL, &own, TC_OK_V, &own);
+	snat("s1", &unreach, TC_SHOT_V, NULL);
+	CHECK(drops(1, SG_DROP_UNTRANSLATABLE) == u + 1, "untranslatable");
+	snat("s1", &frag, TC_SHOT_V, NULL);
+	CHECK(drops(1, SG_DROP_FRAGMENT) == fr + 1, "fragment");
+	rnat(&late, TC_OK_V, &late);
+	test_end("host traffic, ICMP errors, fragments and TTL 1 stay "
+		 "untranslated");
+}
+
+static void test_exhaustion(void)
+{
+	static const char tiny[] =
+		"version: 1\nhost: {uplinks: [{interface: up0}], "
+		"nat-ports: 40100-40101}\nsectors:\n"
+		"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1]}\n";
+	struct pkt p = TCP("10.1.0.2", 1001, "198.51.100.9", 80, SYN);
+	__u64 before = drops(1, SG_DROP_NAT_PORTS_EXHAUSTED);
+	uint16_t first;
+
+	test_begin();
+	CHECK(dp_load_definitions(tiny) == 0, "apply nat-ports 40100-40101");
+	snat("s1", &p, TC_OK_V, NULL);
+	first = out_sport();
+	p.sport = 1002;
+	snat("s1", &p, TC_OK_V, NULL);
+	CHECK(first != out_sport() && first >= 40100 && first <= 40101 &&
+	      out_sport() >= 40100 && out_sport() <= 40101, "both ports used");
+	p.sport = 1003;
+	snat("s1", &p, TC_SHOT_V, NULL);
+	CHECK(drops(1, SG_DROP_NAT_PORTS_EXHAUSTED) == before + 1,
+	      "counted as nat-ports-exhausted");
+	p.sport = 1001;
+	snat("s1", &p, TC_OK_V, NULL);
+	CHECK(out_sport() == first, "the existing flow is untouched");
+	p = (struct pkt)TCP("10.1.0.2", 1003, "198.51.100.10", 80, SYN);
+	snat("s1", &p, TC_OK_V, NULL);
+	CHECK(out_sport() >= 40100 && out_sport() <= 40101,
+	      "another remote endpoint reuses the ports");
+	CHECK(dp_load_definitions(NULL) == 0, "restore the fixture");
+	test_end("exhausted nat-ports drop new flows, not existing ones");
+}
+
+int main(void)
+{
+	int ret = dp_setup(MAX_FLOWS);
+
+	if (ret) {
+		if (ret > 0)
+			test_skip("nat", "needs root to create a network "
+				  "namespace and load BPF");
+		return ret > 0 ? test_summary("test_nat") : 1;
+	}
+	test_tcp_flow();
+	test_udp();
+	test_icmp_echo();
+	test_overlap();
+	test_unsolicited();
+	test_not_mapped();
+	test_exhaustion();
+	sg_instance_close(&dp_in);
+	return test_summary("test_nat");
+}
