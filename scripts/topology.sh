@@ -7,9 +7,13 @@
 #   vm2a (10.2.0.2) --+                                      192.0.2.2
 #   vm2b (10.2.0.3) --+-- [br2]    gw (forwarding,  [mgmt0] --veth-- mgmt
 #   vm3 (10.3.0.2) --veth-- [v3]    no nftables)             198.51.100.2
+#   vm4 (10.4.0.2) --veth-- [v4]
+#   vm5 (10.4.0.2) --veth-- [v5]   (vm4 and vm5 overlap: same CIDR, same VM)
 #
-# Sector gateways: 10.1.0.1, 10.2.0.1 (on the bridge), 10.3.0.1.
-# Uplink 192.0.2.1/24; management LAN 198.51.100.1/24 (host.protected).
+# Sector gateways: 10.1.0.1, 10.2.0.1 (on the bridge), 10.3.0.1, 10.4.0.1
+# (on v4 and on v5). Uplink 192.0.2.1/24; management LAN 198.51.100.1/24
+# (host.protected). "inet" has no route to the sectors: only masquerade
+# lets replies back.
 
 SG_PREFIX=${SG_PREFIX:-sg$$}
 GW=$SG_PREFIX-gw
@@ -29,14 +33,14 @@ in_gw() {
 	nsenter --net=/run/netns/"$GW" "$@"
 }
 
-_veth_host() {	# name in ns, peer name in gw, address/len, gateway
-	local n=$1 dev=$2 addr=$3 via=$4
+_veth_host() {	# name in ns, peer name in gw, address/len[, gateway]
+	local n=$1 dev=$2 addr=$3 via=${4:-}
 	ip netns add "$(ns "$n")"
 	ip link add eth0 netns "$(ns "$n")" type veth peer name "$dev" netns "$GW"
 	in_ns "$n" ip link set lo up
 	in_ns "$n" ip link set eth0 up
 	in_ns "$n" ip addr add "$addr" dev eth0
-	in_ns "$n" ip route add default via "$via"
+	[ -z "$via" ] || in_ns "$n" ip route add default via "$via"
 }
 
 topo_up() {
@@ -56,19 +60,24 @@ topo_up() {
 	in_gw ip link set br2p2 master br2
 	in_gw ip addr add 10.2.0.1/24 dev br2
 
-	_veth_host inet wan0 192.0.2.2/24 192.0.2.1
+	_veth_host vm4 v4 10.4.0.2/24 10.4.0.1
+	_veth_host vm5 v5 10.4.0.2/24 10.4.0.1
+	in_gw ip addr add 10.4.0.1/24 dev v4
+	in_gw ip addr add 10.4.0.1/24 dev v5
+
+	_veth_host inet wan0 192.0.2.2/24
 	_veth_host mgmt mgmt0 198.51.100.2/24 198.51.100.1
 	in_gw ip addr add 192.0.2.1/24 dev wan0
 	in_gw ip addr add 198.51.100.1/24 dev mgmt0
 
-	for d in v1 v3 br2 br2p1 br2p2 wan0 mgmt0; do
+	for d in v1 v3 v4 v5 br2 br2p1 br2p2 wan0 mgmt0; do
 		in_gw ip link set "$d" up
 	done
 }
 
 topo_down() {
 	local n
-	for n in gw vm1 vm2a vm2b vm3 inet mgmt; do
+	for n in gw vm1 vm2a vm2b vm3 vm4 vm5 inet mgmt; do
 		ip netns pids "$(ns "$n")" 2>/dev/null | xargs -r kill 2>/dev/null
 		ip netns del "$(ns "$n")" 2>/dev/null
 	done
@@ -98,5 +107,11 @@ sectors:
     cidrs: [10.3.0.0/24]
     interfaces: [v3]
     internet: false
+  - name: vm4
+    cidrs: [10.4.0.0/24]
+    interfaces: [v4]
+  - name: vm5
+    cidrs: [10.4.0.0/24]
+    interfaces: [v5]
 YAML
 }

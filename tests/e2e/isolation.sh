@@ -41,7 +41,7 @@ expect_ok "apply" sg apply -c "$DEFS"
 expect_eq "apply again is a no-op" "$(sg apply -c "$DEFS" | grep -c 'no changes')" 1
 expect_eq "the bridge runs tc, the veths XDP" \
 	"$(sg status --json | jq -cS '[.devices[] | select(.role=="sector") | {(.name): .hooks}] | add')" \
-	'{"br2":["tc-ingress","tc-egress"],"v1":["xdp","tc-egress"],"v3":["xdp","tc-egress"]}'
+	'{"br2":["tc-ingress","tc-egress"],"v1":["xdp","tc-egress"],"v3":["xdp","tc-egress"],"v4":["xdp","tc-egress"],"v5":["xdp","tc-egress"]}'
 
 # The gateway itself (3.3).
 expect_ok "vm1 pings its gateway" ping1 vm1 10.1.0.1
@@ -125,7 +125,7 @@ expect_ok "unload" sg unload
 expect_eq "no pins left" "$(ls "$PIN" 2>/dev/null | wc -l)" 0
 expect_eq "no XDP left" "$(in_gw ip -d link show | grep -c 'prog/xdp')" 0
 expect_eq "no tc filter left" \
-	"$(for d in v1 v3 br2 wan0; do in_gw tc filter show dev $d ingress; in_gw tc filter show dev $d egress; done | wc -l)" 0
+	"$(for d in v1 v3 v4 v5 br2 wan0; do in_gw tc filter show dev $d ingress; in_gw tc filter show dev $d egress; done | wc -l)" 0
 expect_ok "after unload: vm3 reaches vm1 again" ping1 vm3 10.1.0.2
 expect_ok "after unload: vm1 reaches the management LAN again" ping1 vm1 198.51.100.2
 expect_ok "after unload: vm1 -> vm2a tcp/9090 connects again" tcp vm1 10.2.0.2 9090

@@ -1,0 +1,82 @@
+#!/bin/bash
+# SPEC 3.4-3.6: masquerade with connection tracking. The "internet" host
+# has no route to the sectors, so only sectorgate's translation brings
+# replies back; it reports the address it sees. Two overlapping sectors
+# (same CIDR, same VM address, same source port) connect at once. The
+# gateway namespace has no nftables rules.
+set -u
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/scripts/topology.sh"
+e2e_private_mounts "$@"
+
+DEFS=$(mktemp /tmp/sectorgate-e2e.XXXXXX.yaml)
+work=$(mktemp -d)
+trap 'sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
+topo_up
+topo_definitions > "$DEFS"
+
+# inet: who-am-I over TCP and UDP, and a TCP echo.
+(in_ns inet socat TCP4-LISTEN:80,bind=192.0.2.2,fork,reuseaddr \
+	SYSTEM:'echo $SOCAT_PEERADDR $SOCAT_PEERPORT' &) 2>/dev/null
+(in_ns inet socat UDP4-RECVFROM:53,bind=192.0.2.2,fork \
+	SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
+(in_ns inet socat TCP4-LISTEN:7,bind=192.0.2.2,fork,reuseaddr EXEC:cat &) 2>/dev/null
+sleep 0.5
+
+# whoami VM [socat client options]: the "address port" inet sees
+whoami() { in_ns "$1" socat -t 3 -T 3 - "TCP4:192.0.2.2:80${2:-}" </dev/null; }
+seen_as_uplink() { whoami "$@" | grep -q '^192\.0\.2\.1 '; }
+udp_whoami() { echo x | in_ns "$1" socat -T 2 - UDP4:192.0.2.2:53; }
+ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }
+
+expect_fail "before: no reply without masquerade" whoami vm1
+expect_ok "apply" sg apply -c "$DEFS"
+
+expect_ok "TCP from vm1 arrives as the uplink address" seen_as_uplink vm1
+expect_ok "TCP from vm2a behind the bridge too" seen_as_uplink vm2a
+expect_eq "UDP from vm1 arrives as the uplink address" "$(udp_whoami vm1)" 192.0.2.1
+expect_ok "ping from vm1" ping1 vm1 192.0.2.2
+expect_ok "ping from vm2b" ping1 vm2b 192.0.2.2
+expect_fail "vm3 (internet: false) gets nothing" whoami vm3
+
+# 3.6: vm4 and vm5 are both 10.4.0.2 and use source port 40000 at once.
+whoami vm4 ",sourceport=40000,reuseaddr" >"$work/vm4" 2>&1 &
+whoami vm5 ",sourceport=40000,reuseaddr" >"$work/vm5" 2>&1 &
+wait
+expect_ok "overlapping vm4 gets its reply" grep -q '^192\.0\.2\.1 ' "$work/vm4"
+expect_ok "overlapping vm5 gets its reply" grep -q '^192\.0\.2\.1 ' "$work/vm5"
+expect_ok "they were given different ports" \
+	test "$(cat "$work/vm4")" != "$(cat "$work/vm5")"
+expect_ok "one of them kept port 40000" \
+	grep -q ' 40000$' "$work/vm4" "$work/vm5"
+
+# 3.5: inbound to a sector address without a flow.
+in_ns inet ip route add 10.1.0.0/24 via 192.0.2.1
+before=$(stat vm1 'drops["unsolicited"]')
+expect_fail "inet -> vm1 unsolicited is dropped" ping1 inet 10.1.0.2
+expect_eq "counted as unsolicited" \
+	"$(($(stat vm1 'drops["unsolicited"]') - before))" 1
+
+# 3.13: a long TCP connection survives apply and a restart of the loader
+# (unload --keep-maps, apply: the flow table outlives the programs).
+mkfifo "$work/in"
+(in_ns vm1 socat STDIO TCP4:192.0.2.2:7 <"$work/in" >"$work/out" &) 2>/dev/null
+exec 3>"$work/in"
+echoed() { echo "$1" >&3; sleep 0.5; grep -qx "$1" "$work/out"; }
+expect_ok "a long TCP session through the NAT echoes" echoed one
+sed 's/^    internet: false$/    internet: true/' "$DEFS" >"$work/more.yaml"
+expect_ok "apply a changed definition" sg apply -c "$work/more.yaml"
+expect_ok "the session survived the apply" echoed two
+expect_ok "vm3 now reaches the internet" seen_as_uplink vm3
+expect_ok "loader restart: unload --keep-maps" sg unload --keep-maps
+expect_ok "loader restart: apply" sg apply -c "$work/more.yaml"
+expect_ok "the session survived the restart" echoed three
+exec 3>&-
+
+flows=$(sg status --json | jq '.maps.sg_flows.entries')
+[ "$flows" -ge 10 ] && pass "flows are tracked ($flows entries)" ||
+	fail "flows are tracked ($flows entries)"
+expect_ok "vm4 and vm5 count their own traffic" \
+	test "$(stat vm4 tx_packets)" -gt 0 -a "$(stat vm5 tx_packets)" -gt 0
+
+e2e_summary
