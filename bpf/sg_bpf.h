@@ -30,6 +30,20 @@
 #define TCP_FLAG_RST	0x04
 #define TCP_FLAG_ACK	0x10
 
+/*
+ * Header field offsets, fixed by the wire formats. (offsetof() on the
+ * CO-RE structs of vmlinux.h turns into relocated loads with clang 14 in
+ * some expressions, which the verifier rightly refuses.)
+ */
+#define IP_TTL_OFF	8
+#define IP_CSUM_OFF	10
+#define IP_SADDR_OFF	12
+#define IP_DADDR_OFF	16
+#define TCP_CSUM_OFF	16
+#define UDP_CSUM_OFF	6
+#define ICMP_CSUM_OFF	2
+#define ICMP_ID_OFF	4
+
 #define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
 

@@ -21,6 +21,7 @@
 
 #include "sg_flow.h"
 #include "sg_counters.h"
+#include "sg_icmp.h"
 
 #define AF_INET		2
 #define SG_EEXIST	17
@@ -130,8 +131,8 @@ static __always_inline int sg_skb_rewrite(struct __sk_buff *skb,
 					  const struct sg_pkt *p, bool to_dst,
 					  __be32 addr, __be16 port)
 {
-	__u32 addr_off = ETH_HLEN + (to_dst ? offsetof(struct iphdr, daddr) :
-					      offsetof(struct iphdr, saddr));
+	__u32 addr_off = ETH_HLEN + (to_dst ? IP_DADDR_OFF :
+					      IP_SADDR_OFF);
 	__be32 old_addr = to_dst ? p->daddr : p->saddr;
 	__be16 old_port = to_dst ? p->dport : p->sport;
 	__u32 csum_off, port_off;
@@ -139,18 +140,18 @@ static __always_inline int sg_skb_rewrite(struct __sk_buff *skb,
 
 	switch (p->proto) {
 	case IPPROTO_TCP:
-		csum_off = p->l4_off + offsetof(struct tcphdr, check);
+		csum_off = p->l4_off + TCP_CSUM_OFF;
 		port_off = p->l4_off + (to_dst ? 2 : 0);
 		break;
 	case IPPROTO_UDP:
 		/* A zero UDP checksum means "none" and stays zero. */
-		csum_off = p->l4_off + offsetof(struct udphdr, check);
+		csum_off = p->l4_off + UDP_CSUM_OFF;
 		port_off = p->l4_off + (to_dst ? 2 : 0);
 		flags = BPF_F_MARK_MANGLED_0;
 		break;
 	default:	/* ICMP echo: no pseudo header, the id moves */
-		csum_off = p->l4_off + offsetof(struct icmphdr, checksum);
-		port_off = p->l4_off + offsetof(struct icmphdr, un.echo.id);
+		csum_off = p->l4_off + ICMP_CSUM_OFF;
+		port_off = p->l4_off + ICMP_ID_OFF;
 		break;
 	}
 	if (p->proto != IPPROTO_ICMP &&
@@ -162,7 +163,7 @@ static __always_inline int sg_skb_rewrite(struct __sk_buff *skb,
 				 flags | sizeof(port)) ||
 	     bpf_skb_store_bytes(skb, port_off, &port, sizeof(port), 0)))
 		return -1;
-	if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check),
+	if (bpf_l3_csum_replace(skb, ETH_HLEN + IP_CSUM_OFF,
 				old_addr, addr, sizeof(addr)))
 		return -1;
 	return bpf_skb_store_bytes(skb, addr_off, &addr, sizeof(addr), 0);
@@ -172,12 +173,12 @@ static __always_inline int sg_skb_rewrite(struct __sk_buff *skb,
 static __always_inline int sg_skb_dec_ttl(struct __sk_buff *skb,
 					  const struct sg_pkt *p)
 {
-	__u32 off = ETH_HLEN + offsetof(struct iphdr, ttl);
+	__u32 off = ETH_HLEN + IP_TTL_OFF;
 	__be16 old = bpf_htons((__u16)p->ttl << 8 | p->proto);
 	__be16 new = bpf_htons((__u16)(p->ttl - 1) << 8 | p->proto);
 	__u8 ttl = p->ttl - 1;
 
-	if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check),
+	if (bpf_l3_csum_replace(skb, ETH_HLEN + IP_CSUM_OFF,
 				old, new, sizeof(new)))
 		return -1;
 	return bpf_skb_store_bytes(skb, off, &ttl, 1, 0);
@@ -198,6 +199,34 @@ static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
 	default:
 		return SG_DROP_UNTRANSLATABLE;
 	}
+}
+
+/* An ICMP error a VM sends about a packet of a masqueraded flow it
+ * received: the flow is found from the embedded (reply) header. */
+static __always_inline int sg_icmp_error_out(struct __sk_buff *skb,
+					     const struct sg_pkt *p,
+					     __u16 zone, __u64 now)
+{
+	struct sg_icmp_inner in;
+	struct sg_flow_key key;
+	struct sg_flow *f;
+	int verdict = sg_icmp_inner_load(skb, p, &in);
+
+	if (verdict != SG_PASS)
+		return verdict;
+	key = (struct sg_flow_key){
+		.saddr = in.ip.daddr, .daddr = in.ip.saddr,
+		.sport = in.port[1], .dport = in.port[0],
+		.proto = in.ip.protocol, .zone = zone,
+	};
+	f = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_SNAT ||
+	    !sg_flow_live(f, now))
+		return SG_DROP_UNTRANSLATABLE;	/* would show the VM's address */
+	if (sg_icmp_error_rewrite(skb, p, &in, false, f->nat_addr,
+				  f->nat_port))
+		return SG_DROP_MALFORMED;
+	return SG_PASS;
 }
 
 /* tc egress of an uplink: masquerade what sectors send out. */
@@ -224,6 +253,11 @@ static __always_inline int sg_uplink_egress(struct __sk_buff *skb)
 	verdict = sg_parse(&c, &p);
 	if (verdict == SG_PASS && p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;	/* ARP, and IPv6 was judged at ingress */
+	if (verdict == SG_PASS && sg_icmp_is_error(&p)) {
+		verdict = sg_icmp_error_out(skb, &p, from->sector,
+					    bpf_ktime_get_ns());
+		goto out;
+	}
 	if (verdict == SG_PASS)
 		verdict = sg_nat_mappable(&p);
 	if (verdict == SG_PASS) {
@@ -235,10 +269,69 @@ static __always_inline int sg_uplink_egress(struct __sk_buff *skb)
 	if (verdict == SG_PASS && f &&
 	    sg_skb_rewrite(skb, &p, false, f->nat_addr, f->nat_port))
 		verdict = SG_DROP_MALFORMED;
+out:
 	if (verdict == SG_PASS)
 		return TC_ACT_OK;
 	sg_count_drop(from->sector, verdict);
 	return TC_ACT_SHOT;
+}
+
+/* Deliver a translated reply to the VM of flow f: TTL as a router does,
+ * then straight to the sector device, its neighbour table finding the VM. */
+static __always_inline int sg_deliver(struct __sk_buff *skb,
+				      const struct sg_pkt *p,
+				      const struct sg_flow *f, __be32 vm,
+				      __u16 zone)
+{
+	struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = vm };
+
+	if (sg_skb_dec_ttl(skb, p)) {
+		sg_count_drop(zone, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	return bpf_redirect_neigh(f->ifindex, &nh, sizeof(nh), 0);
+}
+
+/*
+ * An ICMP error about a packet a masqueraded flow sent: found from the
+ * embedded header. Returns the tc verdict, or -1 when it is about no flow
+ * of ours: then it may be about the host's own traffic, which shares the
+ * address, and the host's stack judges it. A truncated one is dropped.
+ */
+static __always_inline int sg_icmp_error_in(struct __sk_buff *skb,
+					    const struct sg_pkt *p, __u64 now)
+{
+	struct sg_flow_key key, okey;
+	struct sg_icmp_inner in;
+	struct sg_flow *r, *f;
+	int verdict = sg_icmp_inner_load(skb, p, &in);
+
+	if (verdict == SG_DROP_MALFORMED) {
+		sg_count_drop(0, verdict);
+		return TC_ACT_SHOT;
+	}
+	if (verdict != SG_PASS)
+		return -1;
+	key = (struct sg_flow_key){
+		.saddr = in.ip.daddr, .daddr = in.ip.saddr,
+		.sport = in.port[1], .dport = in.port[0],
+		.proto = in.ip.protocol,
+	};
+	r = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!r || r->dir != SG_FLOW_REPLY || r->nat != SG_NAT_SNAT ||
+	    in.ip.saddr != p->daddr)
+		return -1;
+	f = sg_flow_primary_of(&key, r, &okey, now);
+	if (!f)
+		return -1;
+	if (p->ttl <= 1)
+		return TC_ACT_OK;
+	if (sg_icmp_error_rewrite(skb, p, &in, true, r->nat_addr,
+				  r->nat_port)) {
+		sg_count_drop(okey.zone, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	return sg_deliver(skb, p, f, r->nat_addr, okey.zone);
 }
 
 /*
@@ -250,7 +343,6 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 	__u32 slot = sg_active_slot();
 	struct sg_device *up = sg_device_of(slot, skb->ifindex);
 	struct sg_config *cfg = sg_config_of(slot);
-	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
 	struct sg_flow_key key, okey;
 	struct sg_flow *r, *f;
 	struct sg_dest *dest;
@@ -271,6 +363,11 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 	r = bpf_map_lookup_elem(&sg_flows, &key);
 	f = r && r->dir == SG_FLOW_REPLY && r->nat == SG_NAT_SNAT ?
 	    sg_flow_primary_of(&key, r, &okey, now) : NULL;
+	if (!f && sg_icmp_is_error(&p)) {
+		verdict = sg_icmp_error_in(skb, &p, now);
+		if (verdict >= 0)
+			return verdict;
+	}
 	if (!f) {
 		dest = sg_dest_of(slot, p.daddr);
 		if (!dest || dest->kind == SG_DEST_PROTECTED)
@@ -288,13 +385,11 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 
 	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
-	nh.ipv4_nh = r->nat_addr;
-	if (sg_skb_rewrite(skb, &p, true, r->nat_addr, r->nat_port) ||
-	    sg_skb_dec_ttl(skb, &p)) {
+	if (sg_skb_rewrite(skb, &p, true, r->nat_addr, r->nat_port)) {
 		sg_count_drop(okey.zone, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return bpf_redirect_neigh(f->ifindex, &nh, sizeof(nh), 0);
+	return sg_deliver(skb, &p, f, r->nat_addr, okey.zone);
 }
 
 #endif /* SG_NAT_H */

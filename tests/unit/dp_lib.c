@@ -97,7 +97,7 @@ static int ipv4_packet(const struct pkt *p, uint8_t *b)
 	int ihl = p->ihl ? p->ihl : 5, hlen = ihl * 4, l4 = 0, tot;
 	uint8_t *ip = b, *l = b + hlen;
 
-	memset(b, 0, 60 + 64);
+	memset(b, 0, 60 + 160);
 	switch (p->proto) {
 	case 6:
 		l4 = 20;
@@ -115,7 +115,17 @@ static int ipv4_packet(const struct pkt *p, uint8_t *b)
 	case 1:
 		l4 = 12;
 		l[0] = p->icmp_type;
+		l[1] = p->icmp_code;
 		put16(l + 4, p->sport);
+		if (p->inner) {
+			uint8_t emb[256];
+			int elen = ipv4_packet(p->inner, emb);
+			int keep = (emb[0] & 15) * 4 + p->inner_l4;
+
+			memset(l + 4, 0, 4);
+			memcpy(l + 8, emb, keep < elen ? keep : elen);
+			l4 = 8 + (keep < elen ? keep : elen);
+		}
 		break;
 	}
 	if (p->l4_len)

@@ -38,6 +38,11 @@ struct pkt {
 	int l4_len;		/* > 0: the L4 part is only this long */
 	int pad;		/* bytes after the IP packet (Ethernet padding) */
 	int cut;		/* > 0: the frame ends after this many bytes */
+	/* ICMP errors (icmp_type 3, 11, 12): the offending packet, of
+	 * which the IP header and inner_l4 bytes are embedded. */
+	const struct pkt *inner;
+	int inner_l4;
+	uint8_t icmp_code;
 };
 
 #define SYN 0x02

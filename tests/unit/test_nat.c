@@ -224,8 +224,8 @@ static void test_unsolicited(void)
 static void test_not_mapped(void)
 {
 	struct pkt own = TCP(SNAT, 50000, "203.0.113.5", 443, SYN);
-	struct pkt unreach = { .src = "10.1.0.2", .dst = "203.0.113.5",
-			       .proto = 1, .icmp_type = 3 };
+	struct pkt tstamp = { .src = "10.1.0.2", .dst = "203.0.113.5",
+			      .proto = 1, .icmp_type = 13 };
 	struct pkt frag = { .src = "10.1.0.2", .dst = "203.0.113.5",
 			    .proto = 17, .frag = 100, .l4_len = 8 };
 	struct pkt late = TCP("203.0.113.5", 443, SNAT, 40000, ACK);
@@ -235,13 +235,114 @@ static void test_not_mapped(void)
 	test_begin();
 	late.ttl = 1;
 	snat(NULL, &own, TC_OK_V, &own);
-	snat("s1", &unreach, TC_SHOT_V, NULL);
+	snat("s1", &tstamp, TC_SHOT_V, NULL);
 	CHECK(drops(1, SG_DROP_UNTRANSLATABLE) == u + 1, "untranslatable");
 	snat("s1", &frag, TC_SHOT_V, NULL);
 	CHECK(drops(1, SG_DROP_FRAGMENT) == fr + 1, "fragment");
 	rnat(&late, TC_OK_V, &late);
-	test_end("host traffic, ICMP errors, fragments and TTL 1 stay "
+	test_end("host traffic, other ICMP, fragments and TTL 1 stay "
 		 "untranslated");
+}
+
+/* An ICMP error from router R about `about`, embedding inner_l4 bytes. */
+static struct pkt icmp_error(const char *from, const char *to, uint8_t type,
+			     uint8_t code, const struct pkt *about,
+			     int inner_l4)
+{
+	return (struct pkt){ .src = from, .dst = to, .proto = 1,
+			     .icmp_type = type, .icmp_code = code,
+			     .inner = about, .inner_l4 = inner_l4 };
+}
+
+static void test_icmp_errors_in(void)
+{
+	struct pkt syn = TCP("10.1.0.2", 40010, "203.0.113.5", 443, SYN);
+	struct pkt sent = TCP(SNAT, 40010, "203.0.113.5", 443, ACK);
+	struct pkt vm_sent = TCP("10.1.0.2", 40010, "203.0.113.5", 443, ACK);
+	struct pkt udp = UDP("10.1.0.2", 40011, "198.51.100.7", 53);
+	struct pkt udp_sent = UDP(SNAT, 40011, "198.51.100.7", 53);
+	struct pkt udp_vm = UDP("10.1.0.2", 40011, "198.51.100.7", 53);
+	struct pkt ping = PING("10.1.0.2", "203.0.113.9", 40012);
+	struct pkt ping_sent = PING(SNAT, "203.0.113.9", 40012);
+	struct pkt ping_vm = PING("10.1.0.2", "203.0.113.9", 40012);
+	struct pkt e, want;
+
+	test_begin();
+	snat("s1", &syn, TC_OK_V, NULL);
+	snat("s1", &udp, TC_OK_V, NULL);
+	snat("s1", &ping, TC_OK_V, NULL);
+	CHECK(out_icmp_id() == 40012, "echo id kept");
+
+	/* Fragmentation needed for the TCP flow, with 28 bytes of TCP (its
+	 * checksum included). */
+	e = icmp_error("198.51.100.1", SNAT, 3, 4, &sent, 28);
+	want = icmp_error("198.51.100.1", "10.1.0.2", 3, 4, &vm_sent, 28);
+	want.ttl = 63;
+	rnat(&e, TC_REDIRECT_V, &want);
+	/* Port unreachable for the UDP flow: the minimal 8 bytes. */
+	e = icmp_error("198.51.100.7", SNAT, 3, 3, &udp_sent, 8);
+	want = icmp_error("198.51.100.7", "10.1.0.2", 3, 3, &udp_vm, 8);
+	want.ttl = 63;
+	rnat(&e, TC_REDIRECT_V, &want);
+	/* Time exceeded for the echo request. */
+	e = icmp_error("198.51.100.1", SNAT, 11, 0, &ping_sent, 8);
+	want = icmp_error("198.51.100.1", "10.1.0.2", 11, 0, &ping_vm, 8);
+	want.ttl = 63;
+	rnat(&e, TC_REDIRECT_V, &want);
+	test_end("ICMP errors for TCP, UDP and echo flows are translated "
+		 "inside and out, checksums exact");
+}
+
+static void test_icmp_errors_out(void)
+{
+	struct pkt q = UDP("10.1.0.2", 40020, "198.51.100.7", 53);
+	struct pkt reply_vm = UDP("198.51.100.7", 53, "10.1.0.2", 40020);
+	struct pkt reply_wire = UDP("198.51.100.7", 53, SNAT, 40020);
+	struct pkt stranger = UDP("198.51.100.8", 53, "10.1.0.2", 40021);
+	struct pkt e, want;
+	__u64 u = drops(1, SG_DROP_UNTRANSLATABLE);
+	__u64 m = drops(1, SG_DROP_MALFORMED);
+
+	test_begin();
+	snat("s1", &q, TC_OK_V, NULL);
+	/* The VM answers a reply with port unreachable. */
+	e = icmp_error("10.1.0.2", "198.51.100.7", 3, 3, &reply_vm, 8);
+	want = icmp_error(SNAT, "198.51.100.7", 3, 3, &reply_wire, 8);
+	snat("s1", &e, TC_OK_V, &want);
+	/* About no flow: it would show the VM's address. */
+	e = icmp_error("10.1.0.2", "198.51.100.8", 3, 3, &stranger, 8);
+	snat("s1", &e, TC_SHOT_V, NULL);
+	CHECK(drops(1, SG_DROP_UNTRANSLATABLE) == u + 1, "untranslatable");
+	/* Truncated embedded header. */
+	e = icmp_error("10.1.0.2", "198.51.100.7", 3, 3, &reply_vm, 4);
+	snat("s1", &e, TC_SHOT_V, NULL);
+	CHECK(drops(1, SG_DROP_MALFORMED) == m + 1, "malformed");
+	test_end("ICMP errors from a VM are translated, or dropped when they "
+		 "cannot be");
+}
+
+static void test_icmp_errors_refused(void)
+{
+	struct pkt gone = TCP(SNAT, 40999, "203.0.113.5", 443, ACK);
+	struct pkt sent = UDP(SNAT, 40011, "198.51.100.7", 53);
+	struct pkt e;
+	struct sg_flow before, after;
+	__u64 m = drops(0, SG_DROP_MALFORMED);
+
+	test_begin();
+	CHECK(flow_of("10.1.0.2", 40011, "198.51.100.7", 53, 17, 1, &before),
+	      "the UDP flow exists");
+	/* No mapping: the host's own traffic shares the address. */
+	e = icmp_error("198.51.100.1", SNAT, 3, 4, &gone, 8);
+	rnat(&e, TC_OK_V, &e);
+	/* Embedded header cut short. */
+	e = icmp_error("198.51.100.1", SNAT, 3, 4, &sent, 6);
+	rnat(&e, TC_SHOT_V, NULL);
+	CHECK(drops(0, SG_DROP_MALFORMED) == m + 1, "counted as malformed");
+	CHECK(flow_of("10.1.0.2", 40011, "198.51.100.7", 53, 17, 1, &after) &&
+	      !memcmp(&before, &after, sizeof(before)), "the flow is unchanged");
+	test_end("inbound ICMP errors without a mapping pass untouched, "
+		 "truncated ones are dropped");
 }
 
 static void test_exhaustion(void)
@@ -293,6 +394,9 @@ int main(void)
 	test_overlap();
 	test_unsolicited();
 	test_not_mapped();
+	test_icmp_errors_in();
+	test_icmp_errors_out();
+	test_icmp_errors_refused();
 	test_exhaustion();
 	sg_instance_close(&dp_in);
 	return test_summary("test_nat");

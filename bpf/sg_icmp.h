@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * ICMP errors (destination unreachable, fragmentation needed, time
+ * exceeded, parameter problem) about a masqueraded flow. They carry the
+ * offending packet's IP header and first 8 bytes; both the outer and the
+ * embedded headers are translated, with the outer IP, the outer ICMP, the
+ * embedded IP and (where it is present) the embedded TCP/UDP/ICMP
+ * checksums updated. An error whose embedded header is truncated, or that
+ * refers to no flow, is dropped and changes nothing.
+ */
+#ifndef SG_ICMP_H
+#define SG_ICMP_H
+
+#include "sg_csum.h"
+#include "sg_parse.h"
+
+#define ICMP_DEST_UNREACH	3
+#define ICMP_TIME_EXCEEDED	11
+#define ICMP_PARAMETERPROB	12
+
+/* The embedded packet of an ICMP error. */
+struct sg_icmp_inner {
+	__u32 ip_off;		/* offsets from the start of the frame */
+	__u32 l4_off;
+	__u32 l4_csum_off;	/* 0: the embedded L4 checksum is not there */
+	__u32 port_off[2];	/* source, destination (ICMP: both the id) */
+	struct iphdr ip;
+	__be16 port[2];		/* source, destination port (ICMP echo id) */
+	__u16 l4_csum;
+};
+
+static __always_inline bool sg_icmp_is_error(const struct sg_pkt *p)
+{
+	return p->proto == IPPROTO_ICMP && !p->frag &&
+	       (p->icmp_type == ICMP_DEST_UNREACH ||
+		p->icmp_type == ICMP_TIME_EXCEEDED ||
+		p->icmp_type == ICMP_PARAMETERPROB);
+}
+
+/* Read the embedded header. Returns SG_PASS or the drop reason. */
+static __always_inline int sg_icmp_inner_load(struct __sk_buff *skb,
+					      const struct sg_pkt *p,
+					      struct sg_icmp_inner *in)
+{
+	__u8 l4[8];
+	__u32 csum_at;
+
+	in->ip_off = p->l4_off + sizeof(struct icmphdr);
+	if (bpf_skb_load_bytes(skb, in->ip_off, &in->ip, sizeof(in->ip)))
+		return SG_DROP_MALFORMED;
+	if (in->ip.version != 4 || in->ip.ihl < 5)
+		return SG_DROP_MALFORMED;
+	/* Only a first fragment names ports. */
+	if (in->ip.frag_off & bpf_htons(IP_OFFSET))
+		return SG_DROP_UNTRANSLATABLE;
+	in->l4_off = in->ip_off + in->ip.ihl * 4;
+	if (bpf_skb_load_bytes(skb, in->l4_off, l4, sizeof(l4)))
+		return SG_DROP_MALFORMED;
+
+	switch (in->ip.protocol) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		__builtin_memcpy(in->port, l4, sizeof(in->port));
+		in->port_off[0] = in->l4_off;
+		in->port_off[1] = in->l4_off + 2;
+		csum_at = in->ip.protocol == IPPROTO_TCP ?
+			  TCP_CSUM_OFF :
+			  UDP_CSUM_OFF;
+		break;
+	case IPPROTO_ICMP:
+		/* An echo request carries its id as the source "port". */
+		if (l4[0] != ICMP_ECHO && l4[0] != ICMP_ECHOREPLY)
+			return SG_DROP_UNTRANSLATABLE;
+		in->port[0] = in->port[1] = 0;
+		if (l4[0] == ICMP_ECHO)
+			__builtin_memcpy(&in->port[0], l4 + ICMP_ID_OFF, 2);
+		else
+			__builtin_memcpy(&in->port[1], l4 + ICMP_ID_OFF, 2);
+		in->port_off[0] = in->port_off[1] = in->l4_off + 4;
+		csum_at = ICMP_CSUM_OFF;
+		break;
+	default:
+		return SG_DROP_UNTRANSLATABLE;
+	}
+	/* The embedded TCP checksum lies beyond the 8 bytes an error must
+	 * carry; update it only where it is there. */
+	in->l4_csum_off = 0;
+	if (!bpf_skb_load_bytes(skb, in->l4_off + csum_at, &in->l4_csum, 2))
+		in->l4_csum_off = in->l4_off + csum_at;
+	return SG_PASS;
+}
+
+/*
+ * Translate an ICMP error. inbound: it arrived on the uplink about a
+ * packet we sent, so the outer destination and the embedded source become
+ * addr/port (the VM's). Otherwise it leaves the uplink about a packet the
+ * VM received, so the outer source and embedded destination become the
+ * masquerade address/port.
+ */
+static __always_inline int sg_icmp_error_rewrite(struct __sk_buff *skb,
+						 const struct sg_pkt *p,
+						 struct sg_icmp_inner *in,
+						 bool inbound, __be32 addr,
+						 __be16 port)
+{
+	int side = inbound ? 0 : 1;	/* embedded field: source or dest */
+	__u32 icmp_csum_off = p->l4_off + ICMP_CSUM_OFF;
+	__u32 in_addr_off = in->ip_off + (inbound ?
+		IP_SADDR_OFF : IP_DADDR_OFF);
+	__u32 out_addr_off = ETH_HLEN + (inbound ?
+		IP_DADDR_OFF : IP_SADDR_OFF);
+	__be32 old_addr = inbound ? in->ip.saddr : in->ip.daddr;
+	__be32 old_outer = inbound ? p->daddr : p->saddr;
+	__be16 old_port = in->port[side];
+	__u16 icmp_csum, ip_csum, l4_csum = in->l4_csum;
+	__u32 port_off = in->port_off[side];
+
+	if (bpf_skb_load_bytes(skb, icmp_csum_off, &icmp_csum, 2))
+		return -1;
+
+	/* Embedded IP header: address and its checksum. */
+	ip_csum = sg_csum_replace4(in->ip.check, old_addr, addr);
+	icmp_csum = sg_csum_replace4(icmp_csum, old_addr, addr);
+	icmp_csum = sg_csum_replace2(icmp_csum, in->ip.check, ip_csum);
+
+	/* Embedded L4: port (ICMP id) and its checksum, which covers the
+	 * address too for TCP and UDP (pseudo header). A zero UDP checksum
+	 * means "none" and stays so. */
+	if (in->l4_csum_off &&
+	    !(in->ip.protocol == IPPROTO_UDP && !in->l4_csum)) {
+		if (in->ip.protocol != IPPROTO_ICMP)
+			l4_csum = sg_csum_replace4(l4_csum, old_addr, addr);
+		l4_csum = sg_csum_replace2(l4_csum, old_port, port);
+		if (in->ip.protocol == IPPROTO_UDP && !l4_csum)
+			l4_csum = 0xffff;
+		icmp_csum = sg_csum_replace2(icmp_csum, in->l4_csum, l4_csum);
+	}
+	icmp_csum = sg_csum_replace2(icmp_csum, old_port, port);
+
+	if (bpf_skb_store_bytes(skb, in_addr_off, &addr, 4, 0) ||
+	    bpf_skb_store_bytes(skb, in->ip_off + IP_CSUM_OFF,
+				&ip_csum, 2, 0) ||
+	    bpf_skb_store_bytes(skb, port_off, &port, 2, 0) ||
+	    (in->l4_csum_off &&
+	     bpf_skb_store_bytes(skb, in->l4_csum_off, &l4_csum, 2, 0)) ||
+	    bpf_skb_store_bytes(skb, icmp_csum_off, &icmp_csum, 2, 0))
+		return -1;
+
+	/* Outer IP header: the ICMP checksum has no pseudo header. */
+	if (bpf_l3_csum_replace(skb, ETH_HLEN + IP_CSUM_OFF,
+				old_outer, addr, sizeof(addr)))
+		return -1;
+	return bpf_skb_store_bytes(skb, out_addr_off, &addr, 4, 0);
+}
+
+#endif /* SG_ICMP_H */
