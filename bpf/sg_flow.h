@@ -13,6 +13,17 @@
 #include "sg_parse.h"
 #include "sg_defs.h"
 
+/*
+ * Added to the clock flows age by. Always 0 in service; unit tests move
+ * time forward through the skeleton's .bss to test expiry.
+ */
+volatile __u64 sg_clock_offset_ns;
+
+static __always_inline __u64 sg_now(void)
+{
+	return bpf_ktime_get_ns() + sg_clock_offset_ns;
+}
+
 static __always_inline void sg_flow_key_of(struct sg_flow_key *k,
 					   const struct sg_pkt *p, __u16 zone)
 {

@@ -255,7 +255,7 @@ static __always_inline int sg_uplink_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;	/* ARP, and IPv6 was judged at ingress */
 	if (verdict == SG_PASS && sg_icmp_is_error(&p)) {
 		verdict = sg_icmp_error_out(skb, &p, from->sector,
-					    bpf_ktime_get_ns());
+					    sg_now());
 		goto out;
 	}
 	if (verdict == SG_PASS)
@@ -264,7 +264,7 @@ static __always_inline int sg_uplink_egress(struct __sk_buff *skb)
 		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 		verdict = sg_snat_flow(cfg, &p, from->sector, snat,
 				       skb->ingress_ifindex,
-				       bpf_ktime_get_ns(), &f);
+				       sg_now(), &f);
 	}
 	if (verdict == SG_PASS && f &&
 	    sg_skb_rewrite(skb, &p, false, f->nat_addr, f->nat_port))
@@ -358,7 +358,7 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 	if (verdict != SG_PASS || p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;	/* the host's business */
 
-	now = bpf_ktime_get_ns();
+	now = sg_now();
 	sg_flow_key_of(&key, &p, 0);
 	r = bpf_map_lookup_elem(&sg_flows, &key);
 	f = r && r->dir == SG_FLOW_REPLY && r->nat == SG_NAT_SNAT ?

@@ -43,7 +43,7 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 	}
 	if (!cfg)
 		return SG_DROP_INTER_SECTOR;
-	now = bpf_ktime_get_ns();
+	now = sg_now();
 
 	/* A reply of a connection the other sector opened, while the
 	 * current definitions still allow that connection. */

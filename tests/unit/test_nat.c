@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "dp_lib.h"
+#include "sectorgate.skel.h"
 #include "sg_test.h"
 #include "util.h"
 
@@ -345,6 +346,76 @@ static void test_icmp_errors_refused(void)
 		 "truncated ones are dropped");
 }
 
+/* Move the flows' clock forward (the fixture keeps default timeouts:
+ * tcp-established 7440 s, tcp-transitory 240 s, udp 300 s, icmp 60 s). */
+static void advance(unsigned int secs)
+{
+	dp_in.skel->bss->sg_clock_offset_ns += secs * 1000000000ULL;
+}
+
+static void test_timeouts(void)
+{
+	struct pkt syn = TCP("10.1.0.2", 41000, "203.0.113.7", 80, SYN);
+	struct pkt synack = TCP("203.0.113.7", 80, SNAT, 41000, SYN | ACK);
+	struct pkt ack = TCP("10.1.0.2", 41000, "203.0.113.7", 80, ACK);
+	struct pkt data = TCP("203.0.113.7", 80, SNAT, 41000, ACK);
+	struct pkt fin = TCP("10.1.0.2", 41000, "203.0.113.7", 80, ACK | 1);
+	struct pkt q = UDP("10.1.0.2", 41001, "203.0.113.7", 53);
+	struct pkt a = UDP("203.0.113.7", 53, SNAT, 41001);
+	struct pkt ping = PING("10.1.0.2", "203.0.113.7", 41002);
+	struct pkt pong = PONG("203.0.113.7", SNAT, 41002);
+	struct sg_flow f;
+
+	test_begin();
+	/* A SYN nobody answers lives tcp-transitory. */
+	syn.sport = 41003;
+	snat("s1", &syn, TC_OK_V, NULL);
+	advance(241);
+	synack.dport = 41003;
+	rnat(&synack, TC_OK_V, &synack);
+	syn.sport = synack.dport = 41000;
+	snat("s1", &syn, TC_OK_V, NULL);
+	advance(239);
+	rnat(&synack, TC_REDIRECT_V, NULL);
+	CHECK(flow_of("10.1.0.2", 41000, "203.0.113.7", 80, 6, 1, &f) &&
+	      f.state == SG_FLOW_ESTABLISHED, "established by the SYN-ACK");
+	/* Established: tcp-established, refreshed by every packet. */
+	advance(7000);
+	snat("s1", &ack, TC_OK_V, NULL);
+	advance(7000);
+	rnat(&data, TC_REDIRECT_V, NULL);
+	advance(7441);
+	rnat(&data, TC_OK_V, &data);	/* expired: the host's, untouched */
+
+	/* A new SYN reopens it; the stale reply entry is taken over and the
+	 * port is kept again. FIN makes it transitory. */
+	snat("s1", &syn, TC_OK_V, NULL);
+	CHECK(out_sport() == 41000, "port kept on reopening");
+	rnat(&synack, TC_REDIRECT_V, NULL);
+	snat("s1", &fin, TC_OK_V, NULL);
+	CHECK(flow_of("10.1.0.2", 41000, "203.0.113.7", 80, 6, 1, &f) &&
+	      f.state == SG_FLOW_CLOSING, "closing after FIN");
+	advance(241);
+	rnat(&data, TC_OK_V, &data);
+
+	/* UDP: 300 s after the last packet. ICMP echo: 60 s. */
+	snat("s1", &q, TC_OK_V, NULL);
+	advance(299);
+	rnat(&a, TC_REDIRECT_V, NULL);
+	advance(299);
+	rnat(&a, TC_REDIRECT_V, NULL);
+	advance(301);
+	rnat(&a, TC_OK_V, &a);
+	snat("s1", &ping, TC_OK_V, NULL);
+	pong.sport = out_icmp_id();
+	advance(59);
+	rnat(&pong, TC_REDIRECT_V, NULL);
+	advance(61);
+	rnat(&pong, TC_OK_V, &pong);
+	test_end("TCP state and the timeouts of every protocol, on an "
+		 "injected clock");
+}
+
 static void test_exhaustion(void)
 {
 	static const char tiny[] =
@@ -397,6 +468,7 @@ int main(void)
 	test_icmp_errors_in();
 	test_icmp_errors_out();
 	test_icmp_errors_refused();
+	test_timeouts();
 	test_exhaustion();
 	sg_instance_close(&dp_in);
 	return test_summary("test_nat");
