@@ -25,6 +25,7 @@ struct sg_opts {
 	bool json;
 	bool prometheus;
 	bool keep_maps;
+	const char *what;	/* dump: which table */
 };
 
 int cmd_check(const struct sg_opts *o);
@@ -32,6 +33,7 @@ int cmd_apply(const struct sg_opts *o);
 int cmd_status(const struct sg_opts *o);
 int cmd_stats(const struct sg_opts *o);
 int cmd_unload(const struct sg_opts *o);
+int cmd_dump(const struct sg_opts *o);
 
 /* Parse and validate the definitions against this host's devices. */
 int sg_load_definitions(const struct sg_opts *o, struct sg_model *m,

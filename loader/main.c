@@ -18,6 +18,7 @@ enum {
 	OPT_JSON = 1 << 1,
 	OPT_PROMETHEUS = 1 << 2,
 	OPT_KEEP_MAPS = 1 << 3,
+	OPT_WHAT = 1 << 4,	/* one positional argument */
 };
 
 static const struct sg_command {
@@ -35,6 +36,8 @@ static const struct sg_command {
 	  "what is attached where, sectors, map fill levels" },
 	{ "stats", cmd_stats, OPT_JSON | OPT_PROMETHEUS,
 	  "[--json | --prometheus]", "counters per sector and per drop reason" },
+	{ "dump", cmd_dump, OPT_JSON | OPT_WHAT,
+	  "sectors|conntrack|nat|policy [--json]", "the maps, decoded" },
 	{ "unload", cmd_unload, OPT_KEEP_MAPS, "[--keep-maps]",
 	  "detach everything; remove pins unless --keep-maps" },
 };
@@ -43,7 +46,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: sectorgate [global options] COMMAND [options]\n\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(out, "  sectorgate %-7s %-26s %s\n", commands[i].name,
+		fprintf(out, "  sectorgate %-7s %-38s %s\n", commands[i].name,
 			commands[i].usage, commands[i].help);
 	fprintf(out, "\nglobal options: --pin-dir DIR (default %s), -v, "
 		"--help, --version\n", SG_DEFAULT_PIN_DIR);
@@ -123,7 +126,7 @@ int main(int argc, char **argv)
 
 	argc -= optind;
 	argv += optind;
-	optind = 1;
+	optind = 0;	/* glibc: 0 restarts the scan, permutation state included */
 	while ((c = getopt_long(argc, argv, "c:v", local, NULL)) != -1) {
 		unsigned int need = c == 'c' ? OPT_CONFIG : c == 'j' ? OPT_JSON :
 				    c == 'P' ? OPT_PROMETHEUS :
@@ -156,7 +159,10 @@ int main(int argc, char **argv)
 			return SG_EXIT_USAGE;
 		}
 	}
-	if (optind < argc || (o.json && o.prometheus)) {
+	if ((cmd->opts & OPT_WHAT) && optind < argc)
+		o.what = argv[optind++];
+	if (optind < argc || (o.json && o.prometheus) ||
+	    ((cmd->opts & OPT_WHAT) && !o.what)) {
 		fprintf(stderr, "usage: sectorgate %s %s\n", cmd->name,
 			cmd->usage);
 		return SG_EXIT_USAGE;

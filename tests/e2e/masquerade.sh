@@ -71,6 +71,16 @@ expect_ok "vm3 now reaches the internet" seen_as_uplink vm3
 expect_ok "loader restart: unload --keep-maps" sg unload --keep-maps
 expect_ok "loader restart: apply" sg apply -c "$work/more.yaml"
 expect_ok "the session survived the restart" echoed three
+
+# The flow as an operator sees it.
+sg dump conntrack --json >"$work/ct.json"
+expect_eq "dump conntrack shows the session" \
+	"$(jq -r '[.[] | select(.sector=="vm1" and .proto=="tcp" and .dst=="192.0.2.2:7")][0] | [.state, (.nat | startswith("192.0.2.1:")), (.expires_in > 7000)] | @tsv' "$work/ct.json")" \
+	"$(printf 'established\ttrue\ttrue')"
+expect_ok "dump nat maps 192.0.2.1 back to vm1" \
+	test "$(sg dump nat --json | jq '[.[] | select(.sector=="vm1" and (.external | startswith("192.0.2.1:")) and (.internal | startswith("10.1.0.2:")))] | length')" -gt 0
+expect_eq "dump sectors lists them all" \
+	"$(sg dump sectors --json | jq -c '[.[] | .name]')" '["vm1","vm2","vm3","vm4","vm5"]'
 exec 3>&-
 
 flows=$(sg status --json | jq '.maps.sg_flows.entries')
