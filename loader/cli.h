@@ -34,6 +34,7 @@ int cmd_status(const struct sg_opts *o);
 int cmd_stats(const struct sg_opts *o);
 int cmd_unload(const struct sg_opts *o);
 int cmd_dump(const struct sg_opts *o);
+int cmd_run(const struct sg_opts *o);
 
 /* Parse and validate the definitions against this host's devices. */
 int sg_load_definitions(const struct sg_opts *o, struct sg_model *m,

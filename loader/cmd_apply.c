@@ -252,8 +252,9 @@ static int pin_programs(struct sg_apply *a)
 static void report_missing(const struct sg_compiled *c)
 {
 	for (int i = 0; i < c->nmissing; i++)
-		pr_warn("device %s is not present; it is attached by the next "
-			"apply after it appears\n", c->missing[i]);
+		pr_warn("device %s is not present; it is attached when it "
+			"appears (under `run`, or by the next apply)\n",
+			c->missing[i]);
 }
 
 static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,

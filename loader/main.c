@@ -32,6 +32,8 @@ static const struct sg_command {
 	  "validate only; prints a one-screen summary" },
 	{ "apply", cmd_apply, OPT_CONFIG, "[-c FILE]",
 	  "load, attach, fill maps; idempotent; keeps live flows" },
+	{ "run", cmd_run, OPT_CONFIG, "[-c FILE]",
+	  "apply, then attach new devices, reload on SIGHUP, expire flows" },
 	{ "status", cmd_status, OPT_JSON, "[--json]",
 	  "what is attached where, sectors, map fill levels" },
 	{ "stats", cmd_stats, OPT_JSON | OPT_PROMETHEUS,

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "dp_lib.h"
+#include "flows.h"
 #include "sectorgate.skel.h"
 #include "sg_test.h"
 #include "util.h"
@@ -416,6 +417,36 @@ static void test_timeouts(void)
 		 "injected clock");
 }
 
+/* What run does every few seconds, on the same injected clock. */
+static void test_gc(void)
+{
+	struct pkt live = TCP("10.1.0.2", 42000, "203.0.113.8", 80, SYN);
+	struct pkt live_back = TCP("203.0.113.8", 80, SNAT, 42000, SYN | ACK);
+	uint64_t now = sg_ktime_now() + dp_in.skel->bss->sg_clock_offset_ns;
+	struct sg_flow_key key, *prev = NULL;
+	int before, removed, stale = 0;
+	struct sg_flow f;
+
+	test_begin();
+	snat("s1", &live, TC_OK_V, NULL);
+	before = sg_map_count(dp_in.fds.flows, sizeof(struct sg_flow_key));
+	removed = sg_flows_gc(dp_in.fds.flows, now, 0);
+	CHECK(removed > 0, "nothing removed of %d entries", before);
+	CHECK(sg_map_count(dp_in.fds.flows, sizeof(key)) == before - removed,
+	      "count");
+	while (!bpf_map_get_next_key(dp_in.fds.flows, prev, &key)) {
+		prev = &key;
+		if (!bpf_map_lookup_elem(dp_in.fds.flows, &key, &f) &&
+		    f.dir == SG_FLOW_ORIG && f.expires_ns < now)
+			stale++;
+	}
+	CHECK(!stale, "%d expired flows left", stale);
+	rnat(&live_back, TC_REDIRECT_V, NULL);
+	CHECK(sg_flows_gc(dp_in.fds.flows, now, 0) == 0, "a second pass "
+	      "finds nothing");
+	test_end("garbage collection removes expired flows, keeps live ones");
+}
+
 static void test_exhaustion(void)
 {
 	static const char tiny[] =
@@ -469,6 +500,7 @@ int main(void)
 	test_icmp_errors_out();
 	test_icmp_errors_refused();
 	test_timeouts();
+	test_gc();
 	test_exhaustion();
 	sg_instance_close(&dp_in);
 	return test_summary("test_nat");

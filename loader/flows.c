@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The datapath never trusts an expired entry, and reuses one when the same
+ * key comes back; this removes the rest so the table does not fill with
+ * the dead. A flow refreshed between our read and our delete would lose
+ * its entry: the grace period makes that a flow idle for its whole
+ * timeout plus grace, which is as good as expired.
+ */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flows.h"
+#include "util.h"
+
+uint64_t sg_ktime_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* The key of the primary entry a reply entry points back at (the same
+ * derivation as sg_flow_primary_key() in bpf/sg_flow.h). */
+static void primary_key(struct sg_flow_key *okey, const struct sg_flow_key *rkey,
+			const struct sg_flow *r)
+{
+	*okey = (struct sg_flow_key){
+		.saddr = r->nat_addr, .daddr = rkey->saddr,
+		.sport = r->nat_port, .dport = rkey->sport,
+		.proto = rkey->proto, .zone = r->peer_zone,
+	};
+}
+
+static bool expired(const struct sg_flow *f, uint64_t now, uint64_t grace)
+{
+	return f->expires_ns + grace < now;
+}
+
+int sg_flows_gc(int fd, uint64_t now, uint64_t grace)
+{
+	struct sg_flow_key *keys = NULL, cur, next, okey;
+	void *prev = NULL;
+	struct sg_flow f, o;
+	int n = 0, removed = 0;
+
+	/* Collect first: deleting while walking can restart the walk. */
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		keys = sg_grow(keys, n, sizeof(*keys));
+		keys[n++] = next;
+		cur = next;
+		prev = &cur;
+	}
+	for (int i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(fd, &keys[i], &f))
+			continue;	/* already gone */
+		if (f.dir == SG_FLOW_ORIG) {
+			if (expired(&f, now, grace) &&
+			    !bpf_map_delete_elem(fd, &keys[i]))
+				removed++;
+			continue;
+		}
+		/* A reply entry lives as long as its primary. */
+		primary_key(&okey, &keys[i], &f);
+		if ((bpf_map_lookup_elem(fd, &okey, &o) ||
+		     o.dir != SG_FLOW_ORIG || expired(&o, now, grace)) &&
+		    !bpf_map_delete_elem(fd, &keys[i]))
+			removed++;
+	}
+	free(keys);
+	return removed;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Flow table upkeep from user space. */
+#ifndef SG_FLOWS_H
+#define SG_FLOWS_H
+
+#include <stdint.h>
+
+#include "sg_common.h"
+
+/*
+ * Remove flows that expired more than grace_ns before now (on the
+ * bpf_ktime_get_ns() clock): primary entries with their reply entry, and
+ * reply entries whose primary is gone. Returns the number of entries
+ * removed, or -errno.
+ */
+int sg_flows_gc(int flows_fd, uint64_t now, uint64_t grace_ns);
+
+/* Now, on the clock of bpf_ktime_get_ns(). */
+uint64_t sg_ktime_now(void);
+
+#endif /* SG_FLOWS_H */

@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPEC 2 `run`: devices that appear later are attached, SIGHUP reloads the
+# definitions (and an invalid file changes nothing), expired flows are
+# removed, and SIGTERM leaves the programs attached.
+set -u
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/scripts/topology.sh"
+e2e_private_mounts "$@"
+
+DEFS=$(mktemp /tmp/sectorgate-e2e.XXXXXX.yaml)
+work=$(mktemp -d)
+runner=
+trap '[ -n "$runner" ] && kill "$runner" 2>/dev/null; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
+topo_up
+# vm1 also owns devices "x1-*" that do not exist yet; UDP flows expire
+# after 2 seconds.
+topo_definitions | sed 's/^    interfaces: \[v1\]$/    interfaces: [v1, "x1-*"]/' |
+	sed 's/^  protected: \[198.51.100.0\/24\]$/&\n  conntrack: {timeouts: {udp: 2}}/' >"$DEFS"
+(in_ns inet socat UDP4-RECVFROM:53,bind=192.0.2.2,fork SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
+
+# poll SECONDS 'shell condition': until it holds (evaluated each time)
+poll() {
+	local n=$(($1 * 5))
+	while [ "$n" -gt 0 ]; do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.2; n=$((n - 1)); done
+	return 1
+}
+generation() { sg status --json | jq .generation; }
+hooks_of() { sg status --json | jq -c --arg d "$1" '[.devices[] | select(.name==$d) | .hooks][0]'; }
+
+# nsenter execs sectorgate, so $! is its pid.
+nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" run -c "$DEFS" \
+	>"$work/log" 2>&1 &
+runner=$!
+expect_ok "run applies at start" poll 10 '[ "$(generation)" = 1 ]'
+
+in_gw ip link add x1-a type veth peer name x1-b
+in_gw ip link set x1-a up
+expect_ok "a device matching x1-* is attached when it appears" \
+	poll 10 '[ "$(hooks_of x1-a)" = "[\"xdp\",\"tc-egress\"]" ]'
+
+echo x | in_ns vm1 socat -T 2 - UDP4:192.0.2.2:53 >/dev/null
+expect_eq "a UDP flow is tracked" "$(sg dump conntrack --json | jq '[.[] | select(.proto=="udp")] | length')" 1
+expect_ok "and removed once expired" \
+	poll 15 '[ "$(sg status --json | jq .maps.sg_flows.entries)" = 0 ]'
+
+gen=$(generation)
+sed -i 's/^    internet: false$/    internet: true/' "$DEFS"
+kill -HUP "$runner"
+expect_ok "SIGHUP reloads the definitions" poll 10 '[ "$(generation)" = $((gen + 1)) ]'
+expect_ok "vm3 reaches the internet after the reload" \
+	in_ns vm3 ping -c 1 -W 1 192.0.2.2
+
+cp "$DEFS" "$work/good.yaml"
+echo "bogus: 1" >>"$DEFS"
+kill -HUP "$runner"
+sleep 1
+expect_ok "an invalid file on SIGHUP is reported" grep -q 'unknown key "bogus"' "$work/log"
+expect_eq "and changes nothing" "$(generation)" $((gen + 1))
+expect_ok "run is still running" kill -0 "$runner"
+
+kill -TERM "$runner"
+rc=0; wait "$runner" || rc=$?
+runner=
+expect_eq "SIGTERM ends run with status 0" "$rc" 0
+expect_eq "the programs stay attached" "$(hooks_of v1)" '["xdp","tc-egress"]'
+expect_fail "isolation still holds" in_ns vm3 ping -c 1 -W 1 10.1.0.2
+
+e2e_summary
