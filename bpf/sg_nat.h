@@ -26,6 +26,9 @@
 #define AF_INET		2
 #define SG_EEXIST	17
 #define SG_NAT_PROBES	32	/* ports tried after the original one */
+/* A new reply entry is never stale for this long: its primary is written
+ * just after it, and another CPU must not take the port in between. */
+#define SG_REPLY_MIN_LIFE_NS	(2 * NSEC_PER_SEC)
 
 static __always_inline bool sg_nat_port_in_range(const struct sg_config *cfg,
 						 __u16 port)
@@ -39,7 +42,7 @@ static __always_inline bool sg_reply_stale(const struct sg_flow_key *rkey,
 {
 	struct sg_flow_key okey;
 
-	if (r->dir != SG_FLOW_REPLY)
+	if (r->dir != SG_FLOW_REPLY || r->expires_ns > now)
 		return false;
 	return !sg_flow_primary_of(rkey, r, &okey, now);
 }
@@ -89,7 +92,8 @@ static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 				     .sport = p->dport, .proto = p->proto };
 	rval = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY,
 				 .nat = SG_NAT_SNAT, .nat_addr = p->saddr,
-				 .nat_port = p->sport };
+				 .nat_port = p->sport,
+				 .expires_ns = now + SG_REPLY_MIN_LIFE_NS };
 	if (sg_nat_port_in_range(cfg, orig)) {
 		err = sg_nat_claim(&rkey, &rval, orig, now);
 		port = orig;

@@ -202,7 +202,8 @@ struct sg_flow_key {
 };
 
 struct sg_flow {
-	__u64 expires_ns;	/* bpf_ktime_get_ns() deadline (ORIG only) */
+	__u64 expires_ns;	/* bpf_ktime_get_ns() deadline; REPLY: not
+				 * to be reclaimed before this */
 	__u16 peer_zone;	/* zone of the other direction's entry */
 	__u8 dir;		/* enum sg_flow_dir */
 	__u8 state;		/* enum sg_flow_state (ORIG only) */

@@ -63,7 +63,10 @@ int sg_flows_gc(int fd, uint64_t now, uint64_t grace)
 				removed++;
 			continue;
 		}
-		/* A reply entry lives as long as its primary. */
+		/* A reply entry lives as long as its primary (once it is
+		 * past the short life that covers its primary's creation). */
+		if (!expired(&f, now, grace))
+			continue;
 		primary_key(&okey, &keys[i], &f);
 		if ((bpf_map_lookup_elem(fd, &okey, &o) ||
 		     o.dir != SG_FLOW_ORIG || expired(&o, now, grace)) &&

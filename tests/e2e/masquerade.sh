@@ -24,7 +24,9 @@ topo_definitions > "$DEFS"
 sleep 0.5
 
 # whoami VM [socat client options]: the "address port" inet sees
-whoami() { in_ns "$1" socat -t 3 -T 3 - "TCP4:192.0.2.2:80${2:-}" </dev/null; }
+whoami() {
+	in_ns "$1" socat -t 3 -T 3 - "TCP4:192.0.2.2:80,connect-timeout=3${2:-}" </dev/null
+}
 seen_as_uplink() { whoami "$@" | grep -q '^192\.0\.2\.1 '; }
 udp_whoami() { echo x | in_ns "$1" socat -T 2 - UDP4:192.0.2.2:53; }
 ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }

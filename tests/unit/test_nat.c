@@ -417,6 +417,37 @@ static void test_timeouts(void)
 		 "injected clock");
 }
 
+/*
+ * A reply entry whose primary is not (yet) there: another CPU is between
+ * claiming the port and writing its primary. The port must not be taken
+ * from it until its short minimum life is over.
+ */
+static void test_claim_race(void)
+{
+	struct sg_flow_key k = { .sport = htons(80), .dport = htons(43000),
+				 .proto = 6 };
+	struct sg_flow r = { .dir = SG_FLOW_REPLY, .nat = SG_NAT_SNAT,
+			     .peer_zone = 1, .nat_port = htons(43000) };
+	struct pkt p = TCP("10.1.0.2", 43000, "203.0.113.11", 80, SYN);
+	uint64_t now = sg_ktime_now() + dp_in.skel->bss->sg_clock_offset_ns;
+
+	test_begin();
+	inet_pton(AF_INET, "203.0.113.11", &k.saddr);
+	inet_pton(AF_INET, SNAT, &k.daddr);
+	inet_pton(AF_INET, "10.1.0.77", &r.nat_addr);
+	r.expires_ns = now + 1000000000ULL;
+	CHECK(!bpf_map_update_elem(dp_in.fds.flows, &k, &r, BPF_NOEXIST),
+	      "plant the half-made flow");
+	snat("s1", &p, TC_OK_V, NULL);
+	CHECK(out_sport() != 43000, "port taken from a flow being made");
+	advance(3);
+	p.sport = 43000;
+	p.src = "10.1.0.3";
+	snat("s1", &p, TC_OK_V, NULL);
+	CHECK(out_sport() == 43000, "an abandoned claim is reclaimed");
+	test_end("a port being claimed on another CPU is not stolen");
+}
+
 /* What run does every few seconds, on the same injected clock. */
 static void test_gc(void)
 {
@@ -500,6 +531,7 @@ int main(void)
 	test_icmp_errors_out();
 	test_icmp_errors_refused();
 	test_timeouts();
+	test_claim_race();
 	test_gc();
 	test_exhaustion();
 	sg_instance_close(&dp_in);
