@@ -43,6 +43,9 @@ topo_down
 topo_up
 for port in 8080 9090; do (in_ns vm2a nc -l -k 10.2.0.2 $port &) 2>/dev/null; done
 (in_ns vm1 nc -l -k 10.1.0.2 8080 &) 2>/dev/null
+(in_ns inet socat TCP4-LISTEN:80,bind=192.0.2.2,fork,reuseaddr \
+	SYSTEM:'echo $SOCAT_PEERADDR port $SOCAT_PEERPORT' &) 2>/dev/null
+whoami() { in_ns "$1" socat -t 3 -T 3 - TCP4:192.0.2.2:80,connect-timeout=3 </dev/null; }
 topo_definitions > "$DEFS"
 
 step "The sector definitions ($DEFS)"
@@ -53,6 +56,7 @@ sg check -c "$DEFS"
 step "Before sectorgate: the gateway forwards everything"
 try "vm3 -> vm1" pass ping1 vm3 10.1.0.2
 try "vm1 -> management LAN 198.51.100.2" pass ping1 vm1 198.51.100.2
+try "vm1 -> 192.0.2.2 (no route back: no NAT yet)" drop whoami vm1
 
 step "sectorgate apply"
 sg apply -c "$DEFS"
@@ -70,6 +74,14 @@ try "vm1 -> 192.0.2.2 beyond the uplink" pass ping1 vm1 192.0.2.2
 try "vm3 -> 192.0.2.2 (internet: false)" drop ping1 vm3 192.0.2.2
 in_ns vm1 ip addr add 10.9.9.9/32 dev eth0
 try "vm1 with spoofed source 10.9.9.9" drop in_ns vm1 ping -c 1 -W 1 -I 10.9.9.9 10.1.0.1
+
+step "Masquerade: who the internet host 192.0.2.2 thinks is calling"
+for vm in vm1 vm2a vm4 vm5; do
+	printf '  %-5s (%s) is seen as %s\n' "$vm" \
+		"$(in_ns $vm ip -4 -o addr show eth0 | awk 'NR == 1 {print $4}')" "$(whoami $vm)"
+done
+echo "  (vm4 and vm5 overlap: same sector CIDR, same address)"
+sg dump conntrack
 
 step "sectorgate stats: every drop has its reason"
 sg stats
