@@ -75,11 +75,13 @@ topo_up() {
 	done
 }
 
+# Every namespace of this run, also those a scenario added: their
+# processes first (a namespace outlives its deletion while they run).
 topo_down() {
 	local n
-	for n in gw vm1 vm2a vm2b vm3 vm4 vm5 inet mgmt; do
-		ip netns pids "$(ns "$n")" 2>/dev/null | xargs -r kill 2>/dev/null
-		ip netns del "$(ns "$n")" 2>/dev/null
+	for n in $(ip netns list | awk -v p="$SG_PREFIX-" 'index($1, p) == 1 {print $1}'); do
+		ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null
+		ip netns del "$n" 2>/dev/null
 	done
 	return 0
 }

@@ -23,7 +23,8 @@ run() {
 	local name=$1 rc
 	shift
 	echo "== $name"
-	"$@" 2>&1 | tee "$log"
+	# A hung scenario must fail, not stall CI.
+	timeout --kill-after=10 300 "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	passed=$((passed + $(grep -c '^PASS ' "$log")))
 	failed=$((failed + $(grep -c '^FAIL ' "$log")))

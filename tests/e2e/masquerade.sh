@@ -85,6 +85,32 @@ expect_eq "dump sectors lists them all" \
 	"$(sg dump sectors --json | jq -c '[.[] | .name]')" '["vm1","vm2","vm3","vm4","vm5"]'
 exec 3>&-
 
+# Path MTU: "far" (203.0.113.10, interface MTU 1500) sits behind inet on
+# a link inet can only send 1280 bytes over. vm1's full-size DF segments
+# make inet answer "fragmentation needed" to the uplink address; only
+# its translation back to vm1 lets the upload finish.
+ip netns add "$(ns far)"
+ip link add eth0 netns "$(ns far)" type veth peer name far0 netns "$(ns inet)"
+in_ns far ip link set lo up
+in_ns far ip link set eth0 up
+in_ns far ip addr add 203.0.113.10/24 dev eth0
+in_ns far ip route add default via 203.0.113.1
+in_ns inet ip link set far0 mtu 1280 up
+in_ns inet ip addr add 203.0.113.1/24 dev far0
+in_ns inet sysctl -qw net.ipv4.ip_forward=1
+in_gw ip route add 203.0.113.0/24 via 192.0.2.2
+(in_ns far socat TCP4-LISTEN:9000,bind=203.0.113.10,fork,reuseaddr \
+	SYSTEM:'wc -c' &) 2>/dev/null
+sleep 0.3
+upload() {
+	head -c 300000 /dev/zero |
+		in_ns vm1 socat -t 10 -T 10 - TCP4:203.0.113.10:9000,connect-timeout=3
+}
+expect_eq "a 300 kB DF upload over a 1280-byte link completes" \
+	"$(upload | tr -d ' ')" 300000
+expect_ok "vm1 learnt the path MTU from the translated ICMP error" \
+	sh -c "ip netns exec $(ns vm1) ip route get 203.0.113.10 | grep -q 'mtu 1280'"
+
 flows=$(sg status --json | jq '.maps.sg_flows.entries')
 [ "$flows" -ge 10 ] && pass "flows are tracked ($flows entries)" ||
 	fail "flows are tracked ($flows entries)"
