@@ -27,7 +27,7 @@ LIB_OBJ		:= $(LIB_SRC:loader/%.c=$(BUILD)/loader/%.o)
 TEST_BINS	:= $(BUILD)/test_config $(BUILD)/test_compile \
 		   $(BUILD)/test_dataplane $(BUILD)/test_nat
 
-.PHONY: all clean test-bins
+.PHONY: all clean test-bins bench
 all: sectorgate
 
 vmlinux/vmlinux.h:
@@ -65,6 +65,14 @@ $(BUILD)/test_%: tests/unit/test_%.c $(TEST_DEPS)
 		$(BUILD)/libsectorgate.a $(LDLIBS)
 
 test-bins: sectorgate $(TEST_BINS)
+
+# Measurements, apart from the tests: nothing here asserts a time.
+$(BUILD)/bench_paths: tests/bench/bench_paths.c $(BUILD)/dp_lib.o $(TEST_DEPS)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(BUILD)/dp_lib.o \
+		$(BUILD)/libsectorgate.a $(LDLIBS)
+
+bench: $(BUILD)/bench_paths
+	$(BUILD)/bench_paths
 
 clean:
 	rm -rf $(BUILD) sectorgate vmlinux/vmlinux.h

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Nanoseconds per packet of each datapath program, as the kernel measures
+ * one BPF_PROG_TEST_RUN with repeat = 1 (many runs, median and 90th
+ * percentile), and the flow table's memory per flow. Not a test: it
+ * asserts nothing (these machines are noisy); `make bench` runs it.
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp_lib.h"
+#include "util.h"
+
+#define RUNS 20000
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median and p90 of RUNS single runs of prog over pkt. */
+static void bench(const char *what, enum sg_prog prog, const char *dev,
+		  const char *ingress, const struct pkt *p)
+{
+	static uint32_t ns[RUNS];
+	uint8_t in[256], out[2048];
+	struct xdp_md xctx;
+	struct __sk_buff sctx;
+	int len = dp_build(p, in);
+
+	for (int i = 0; i < RUNS; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in,
+			    .data_size_in = len, .data_out = out,
+			    .data_size_out = sizeof(out), .repeat = 1);
+
+		if (prog == SG_PROG_XDP_SECTOR) {
+			xctx = (struct xdp_md){ .data_end = len,
+				.ingress_ifindex = if_nametoindex(dev) };
+			o.ctx_in = &xctx;
+			o.ctx_size_in = sizeof(xctx);
+		} else {
+			sctx = (struct __sk_buff){
+				.ifindex = if_nametoindex(dev),
+				.ingress_ifindex = ingress ?
+					if_nametoindex(ingress) : 0 };
+			o.ctx_in = &sctx;
+			o.ctx_size_in = sizeof(sctx);
+		}
+		if (bpf_prog_test_run_opts(dp_in.prog_fd[prog], &o)) {
+			printf("%-44s test run failed\n", what);
+			return;
+		}
+		ns[i] = o.duration;
+	}
+	qsort(ns, RUNS, sizeof(ns[0]), cmp_u32);
+	printf("%-44s %6u ns median %6u ns p90\n", what, ns[RUNS / 2],
+	       ns[RUNS * 9 / 10]);
+}
+
+static void flow_memory(void)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char line[256], path[64];
+	unsigned long long memlock = 0;
+	FILE *f;
+
+	if (bpf_obj_get_info_by_fd(dp_in.fds.flows, &info, &len))
+		return;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", dp_in.fds.flows);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		sscanf(line, "memlock: %llu", &memlock);
+	if (f)
+		fclose(f);
+	printf("flow table: %u entries (2 per flow), %llu bytes memlock: "
+	       "%llu bytes per flow\n", info.max_entries, memlock,
+	       memlock / (info.max_entries / 2));
+}
+
+int main(void)
+{
+	struct pkt out_syn = TCP("10.1.0.2", 40000, "203.0.113.5", 443, SYN);
+	struct pkt out_ack = TCP("10.1.0.2", 40000, "203.0.113.5", 443, ACK);
+	struct pkt in_ack = TCP("203.0.113.5", 443, "192.0.2.1", 40000, ACK);
+	struct pkt cross = TCP("10.1.0.2", 40001, "10.2.0.2", 5432, ACK);
+	struct pkt spoof = UDP("10.9.9.9", 1, "10.2.0.2", 53);
+	struct pkt iso = UDP("10.3.0.2", 1, "10.2.0.2", 53);
+
+	if (dp_setup(SG_DEFAULT_MAX_FLOWS)) {
+		fprintf(stderr, "bench: needs root\n");
+		return 1;
+	}
+	printf("%d single runs each (BPF_PROG_TEST_RUN, repeat = 1)\n", RUNS);
+	bench("sector XDP: internet, passed to the stack", SG_PROG_XDP_SECTOR,
+	      "s1", NULL, &out_syn);
+	bench("sector XDP: allowed flow to another sector", SG_PROG_XDP_SECTOR,
+	      "s1", NULL, &cross);
+	bench("sector XDP: isolation drop", SG_PROG_XDP_SECTOR, "s3", NULL,
+	      &iso);
+	bench("sector XDP: spoofed-source drop", SG_PROG_XDP_SECTOR, "s1",
+	      NULL, &spoof);
+	bench("uplink tc egress: SNAT, established flow", SG_PROG_TC_UPLINK_OUT,
+	      "up0", "s1", &out_ack);
+	bench("uplink tc ingress: reverse NAT + redirect", SG_PROG_TC_UPLINK_IN,
+	      "up0", NULL, &in_ack);
+	flow_memory();
+	return 0;
+}
