@@ -141,20 +141,6 @@ static __always_inline int sg_flow_open(const struct sg_config *cfg,
 	return SG_PASS;
 }
 
-/* The primary key a reply entry (found under rkey) points back at. */
-static __always_inline void sg_flow_primary_key(struct sg_flow_key *okey,
-					       const struct sg_flow_key *rkey,
-					       const struct sg_flow *r)
-{
-	okey->saddr = r->nat_addr;
-	okey->daddr = rkey->saddr;
-	okey->sport = r->nat_port;
-	okey->dport = rkey->sport;
-	okey->proto = rkey->proto;
-	okey->pad = 0;
-	okey->zone = r->peer_zone;
-}
-
 /* The live primary entry a reply entry belongs to, or NULL. */
 static __always_inline struct sg_flow *
 sg_flow_primary_of(const struct sg_flow_key *rkey, const struct sg_flow *r,

@@ -220,6 +220,24 @@ struct sg_flow {
 	__u32 ifindex;		/* ORIG: the sector device the flow entered on */
 };
 
+/*
+ * The key of the primary entry that a reply entry (r, found under rkey)
+ * points back at. Used by the datapath and by the loader's garbage
+ * collection alike.
+ */
+static inline __attribute__((always_inline)) void
+sg_flow_primary_key(struct sg_flow_key *okey, const struct sg_flow_key *rkey,
+		    const struct sg_flow *r)
+{
+	okey->saddr = r->nat_addr;
+	okey->daddr = rkey->saddr;
+	okey->sport = r->nat_port;
+	okey->dport = rkey->sport;
+	okey->proto = rkey->proto;
+	okey->pad = 0;
+	okey->zone = r->peer_zone;
+}
+
 /* sg_counters (per CPU, keyed by sector id; 0 = no sector). */
 struct sg_counters {
 	__u64 rx_packets;	/* received from the sector's devices */

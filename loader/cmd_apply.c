@@ -72,15 +72,6 @@ static bool is_ours(const struct sg_apply *a, uint32_t id)
 	return false;
 }
 
-static const struct sg_attach_target *target_of(const struct sg_compiled *c,
-						int ifindex)
-{
-	for (int i = 0; i < c->ntargets; i++)
-		if (c->targets[i].ifindex == ifindex)
-			return &c->targets[i];
-	return NULL;
-}
-
 /*
  * The program id device t should carry at hook, 0 for none. A sector
  * device's ingress is XDP or tc, whichever it is on (XDP when neither).
@@ -219,7 +210,7 @@ static int stale_attachments(const struct sg_apply *a,
 	int n = 0;
 
 	for (int i = 0; i < ndevs; i++) {
-		const struct sg_attach_target *t = target_of(c, devs[i].ifindex);
+		const struct sg_attach_target *t = sg_compiled_target(c, devs[i].ifindex);
 
 		for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++) {
 			uint32_t id = sg_attached_id(devs[i].ifindex, hook);

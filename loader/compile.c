@@ -60,8 +60,8 @@ static void add_device(struct sg_compiled *c, const struct sg_netdev *dev,
 	t->sector = sector;
 }
 
-static const struct sg_attach_target *target_of(const struct sg_compiled *c,
-						int ifindex)
+const struct sg_attach_target *sg_compiled_target(const struct sg_compiled *c,
+						  int ifindex)
 {
 	for (int i = 0; i < c->ntargets; i++)
 		if (c->targets[i].ifindex == ifindex)
@@ -152,7 +152,7 @@ static int compile_sector_devices(const struct sg_model *m,
 				if (fnmatch(pat, devs[i].name, 0))
 					continue;
 				matched++;
-				t = target_of(c, devs[i].ifindex);
+				t = sg_compiled_target(c, devs[i].ifindex);
 				if (!t) {
 					add_device(c, &devs[i], SG_ROLE_SECTOR,
 						   sec->id, 0);

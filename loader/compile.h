@@ -56,4 +56,8 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 	       struct sg_diags *d);
 void sg_compiled_free(struct sg_compiled *c);
 
+/* The device of c with this ifindex, or NULL. */
+const struct sg_attach_target *sg_compiled_target(const struct sg_compiled *c,
+						  int ifindex);
+
 #endif /* SG_COMPILE_H */

@@ -23,18 +23,6 @@ uint64_t sg_ktime_now(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* The key of the primary entry a reply entry points back at (the same
- * derivation as sg_flow_primary_key() in bpf/sg_flow.h). */
-static void primary_key(struct sg_flow_key *okey, const struct sg_flow_key *rkey,
-			const struct sg_flow *r)
-{
-	*okey = (struct sg_flow_key){
-		.saddr = r->nat_addr, .daddr = rkey->saddr,
-		.sport = r->nat_port, .dport = rkey->sport,
-		.proto = rkey->proto, .zone = r->peer_zone,
-	};
-}
-
 static bool expired(const struct sg_flow *f, uint64_t now, uint64_t grace)
 {
 	return f->expires_ns + grace < now;
@@ -67,7 +55,7 @@ int sg_flows_gc(int fd, uint64_t now, uint64_t grace)
 		 * past the short life that covers its primary's creation). */
 		if (!expired(&f, now, grace))
 			continue;
-		primary_key(&okey, &keys[i], &f);
+		sg_flow_primary_key(&okey, &keys[i], &f);
 		if ((bpf_map_lookup_elem(fd, &okey, &o) ||
 		     o.dir != SG_FLOW_ORIG || expired(&o, now, grace)) &&
 		    !bpf_map_delete_elem(fd, &keys[i]))

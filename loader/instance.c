@@ -196,7 +196,25 @@ static uint32_t pinned_max_entries(struct sg_instance *in, const char *name)
 	return info.max_entries;
 }
 
-static int collect_fds(struct sg_instance *in);
+static int collect_fds(struct sg_instance *in)
+{
+	struct bpf_program *progs[SG_NPROGS];
+	struct bpf_map *map;
+	int i;
+
+	for (i = 0; i < (int)ARRAY_SIZE(map_pins); i++) {
+		map = bpf_object__find_map_by_name(in->skel->obj, map_pins[i]);
+		*map_fd_slot(&in->fds, i) = bpf_map__fd(map);
+	}
+	progs[SG_PROG_XDP_SECTOR] = in->skel->progs.sg_xdp_sector;
+	progs[SG_PROG_TC_SECTOR_IN] = in->skel->progs.sg_tc_sector_in;
+	progs[SG_PROG_TC_SECTOR_OUT] = in->skel->progs.sg_tc_sector_out;
+	progs[SG_PROG_TC_UPLINK_IN] = in->skel->progs.sg_tc_uplink_in;
+	progs[SG_PROG_TC_UPLINK_OUT] = in->skel->progs.sg_tc_uplink_out;
+	for (i = 0; i < SG_NPROGS; i++)
+		in->prog_fd[i] = bpf_program__fd(progs[i]);
+	return 0;
+}
 
 int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 {
@@ -233,26 +251,6 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 	if (ret)
 		return ret;
 	return collect_fds(in);
-}
-
-static int collect_fds(struct sg_instance *in)
-{
-	struct bpf_program *progs[SG_NPROGS];
-	struct bpf_map *map;
-	int i;
-
-	for (i = 0; i < (int)ARRAY_SIZE(map_pins); i++) {
-		map = bpf_object__find_map_by_name(in->skel->obj, map_pins[i]);
-		*map_fd_slot(&in->fds, i) = bpf_map__fd(map);
-	}
-	progs[SG_PROG_XDP_SECTOR] = in->skel->progs.sg_xdp_sector;
-	progs[SG_PROG_TC_SECTOR_IN] = in->skel->progs.sg_tc_sector_in;
-	progs[SG_PROG_TC_SECTOR_OUT] = in->skel->progs.sg_tc_sector_out;
-	progs[SG_PROG_TC_UPLINK_IN] = in->skel->progs.sg_tc_uplink_in;
-	progs[SG_PROG_TC_UPLINK_OUT] = in->skel->progs.sg_tc_uplink_out;
-	for (i = 0; i < SG_NPROGS; i++)
-		in->prog_fd[i] = bpf_program__fd(progs[i]);
-	return 0;
 }
 
 int sg_instance_pin_prog(struct sg_instance *in, enum sg_prog prog, int fd)
