@@ -88,12 +88,6 @@ work=$(mktemp -d)
 mkfifo "$work/in"
 (in_ns vm1 socat STDIO TCP4:10.2.0.2:8080 <"$work/in" >"$work/out" &) 2>/dev/null
 exec 3>"$work/in"
-# echoed LINE: send it; it must come back within 3 s.
-echoed() {
-	echo "$1" >&3
-	for _ in $(seq 15); do grep -qx "$1" "$work/out" && return 0; sleep 0.2; done
-	return 1
-}
 expect_ok "a TCP session vm1 -> vm2a echoes" echoed one
 
 sed 's/^    internet: false$/    internet: false\n    allow: [{sector: vm1, proto: icmp}]/' \

@@ -44,6 +44,15 @@ sg() { in_gw "$SECTORGATE" --pin-dir "$PIN" "$@"; }
 # stat SECTOR FIELD, e.g. stat vm1 rx_packets or stat vm1 'drops["inter-sector"]'
 stat() { sg stats --json | jq -r ".sectors[\"$1\"].$2"; }
 
+# A long TCP session: a scenario opens it with fd 3 writing into the
+# connection and the replies arriving in $work/out.
+# echoed LINE: send it over the session; it must come back within 3 s.
+echoed() {
+	echo "$1" >&3
+	for _ in $(seq 15); do grep -qx "$1" "$work/out" && return 0; sleep 0.2; done
+	return 1
+}
+
 e2e_summary() {
 	echo "# $(basename "$0"): $E2E_PASSED passed, $E2E_FAILED failed"
 	[ "$E2E_FAILED" -eq 0 ]

@@ -64,12 +64,6 @@ expect_eq "counted as unsolicited" \
 mkfifo "$work/in"
 (in_ns vm1 socat STDIO TCP4:192.0.2.2:7 <"$work/in" >"$work/out" &) 2>/dev/null
 exec 3>"$work/in"
-# echoed LINE: send it; it must come back within 3 s.
-echoed() {
-	echo "$1" >&3
-	for _ in $(seq 15); do grep -qx "$1" "$work/out" && return 0; sleep 0.2; done
-	return 1
-}
 expect_ok "a long TCP session through the NAT echoes" echoed one
 sed 's/^    internet: false$/    internet: true/' "$DEFS" >"$work/more.yaml"
 expect_ok "apply a changed definition" sg apply -c "$work/more.yaml"
