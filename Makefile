@@ -27,7 +27,10 @@ LIB_OBJ		:= $(LIB_SRC:loader/%.c=$(BUILD)/loader/%.o)
 TEST_BINS	:= $(BUILD)/test_config $(BUILD)/test_compile \
 		   $(BUILD)/test_dataplane $(BUILD)/test_nat
 
-.PHONY: all clean test-bins bench
+.PHONY: all clean test-bins bench install
+
+PREFIX		?= /usr/local
+DESTDIR		?=
 all: sectorgate
 
 vmlinux/vmlinux.h:
@@ -73,6 +76,12 @@ $(BUILD)/bench_paths: tests/bench/bench_paths.c $(BUILD)/dp_lib.o $(TEST_DEPS)
 
 bench: $(BUILD)/bench_paths
 	$(BUILD)/bench_paths
+
+install: sectorgate
+	install -D -m 0755 sectorgate $(DESTDIR)$(PREFIX)/sbin/sectorgate
+	install -D -m 0644 man/sectorgate.8 $(DESTDIR)$(PREFIX)/share/man/man8/sectorgate.8
+	install -D -m 0644 scripts/sectorgate.service \
+		$(DESTDIR)/etc/systemd/system/sectorgate.service
 
 clean:
 	rm -rf $(BUILD) sectorgate vmlinux/vmlinux.h
