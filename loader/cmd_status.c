@@ -32,33 +32,56 @@ static void device_hooks(const struct sg_instance *in, int ifindex,
 			hooks[(*n)++] = sg_hook_name(hook);
 }
 
-static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
+static int by_ifindex(const void *a, const void *b)
+{
+	const struct sg_device_key *x = a, *y = b;
+
+	return (x->ifindex > y->ifindex) - (x->ifindex < y->ifindex);
+}
+
+/* The live slot's device keys, in ifindex order. */
+static int live_devices(const struct sg_instance *in, __u32 slot,
+			struct sg_device_key **out)
 {
 	struct sg_device_key key, *prev = NULL;
+	int n = 0;
+
+	*out = NULL;
+	while (!bpf_map_get_next_key(in->fds.devices, prev, &key)) {
+		prev = &key;
+		if (key.slot != slot)
+			continue;
+		*out = sg_grow(*out, n, sizeof(**out));
+		(*out)[n++] = key;
+	}
+	if (n)
+		qsort(*out, n, sizeof(**out), by_ifindex);
+	return n;
+}
+
+static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
+{
+	struct sg_device_key *keys;
+	int n = live_devices(in, slot, &keys);
 	struct sg_device dev;
 	bool first = true;
 
-	if (json)
-		printf("\"devices\":[");
-	else
-		printf("devices:\n");
-	while (!bpf_map_get_next_key(in->fds.devices, prev, &key)) {
+	printf(json ? "\"devices\":[" : "devices:\n");
+	for (int k = 0; k < n; k++) {
 		const char *hooks[SG_NHOOKS];
 		char ifname[IF_NAMESIZE] = "?", sector[32];
 		int nhooks;
 
-		prev = &key;
-		if (key.slot != slot ||
-		    bpf_map_lookup_elem(in->fds.devices, &key, &dev))
+		if (bpf_map_lookup_elem(in->fds.devices, &keys[k], &dev))
 			continue;
-		if_indextoname(key.ifindex, ifname);
+		if_indextoname(keys[k].ifindex, ifname);
 		sg_sector_name(in, slot, dev.sector, sector, sizeof(sector));
-		device_hooks(in, key.ifindex, hooks, &nhooks);
+		device_hooks(in, keys[k].ifindex, hooks, &nhooks);
 		if (json) {
 			printf("%s{\"name\":", first ? "" : ",");
 			sg_json_str(stdout, ifname);
-			printf(",\"ifindex\":%u,\"role\":\"%s\"", key.ifindex,
-			       sg_role_name(dev.role));
+			printf(",\"ifindex\":%u,\"role\":\"%s\"",
+			       keys[k].ifindex, sg_role_name(dev.role));
 			if (dev.role == SG_ROLE_SECTOR) {
 				printf(",\"sector\":");
 				sg_json_str(stdout, sector);
@@ -79,6 +102,7 @@ static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
 		first = false;
 	}
 	printf(json ? "]" : "");
+	free(keys);
 }
 
 static void print_sectors(const struct sg_instance *in, __u32 slot, bool json)
