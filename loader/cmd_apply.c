@@ -307,8 +307,10 @@ int cmd_apply(const struct sg_opts *o)
 	}
 	ret = sg_instance_load(&in, m.max_flows);
 	if (ret) {
-		pr_warn("the kernel refused the programs or maps: %s "
-			"(run with -v for the verifier log)\n", strerror(-ret));
+		if (ret != -EEXIST)	/* a foreign map layout, said already */
+			pr_warn("the kernel refused the programs or maps: %s "
+				"(run with -v for the verifier log)\n",
+				strerror(-ret));
 		status = SG_EXIT_KERNEL;
 		goto out;
 	}

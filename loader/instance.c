@@ -216,6 +216,41 @@ static int collect_fds(struct sg_instance *in)
 	return 0;
 }
 
+/*
+ * A pinned map from another version of sectorgate, with another layout,
+ * cannot be reused: say which, rather than a bare refusal from libbpf.
+ */
+static int check_pinned_layouts(struct sg_instance *in)
+{
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, in->skel->obj) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		char path[320];
+		int fd;
+
+		if (bpf_map__is_internal(map))
+			continue;
+		pin_path(in, bpf_map__name(map), path, sizeof(path));
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    (info.type != bpf_map__type(map) ||
+		     info.key_size != bpf_map__key_size(map) ||
+		     info.value_size != bpf_map__value_size(map))) {
+			pr_warn("%s has another layout (from another version "
+				"of sectorgate?); `sectorgate unload` removes "
+				"it, and its flows and counters\n", path);
+			close(fd);
+			return -EEXIST;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 {
 	uint32_t want = 2 * max_flows, have;
@@ -229,6 +264,9 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 		bpf_map__set_max_entries(in->skel->maps.sg_flows, want);
 		return sectorgate_bpf__load(in->skel) ?: collect_fds(in);
 	}
+	ret = check_pinned_layouts(in);
+	if (ret)
+		return ret;
 	have = pinned_max_entries(in, "sg_flows");
 	if (have && have != want) {
 		pr_warn("conntrack.max-flows %u takes effect after `sectorgate "

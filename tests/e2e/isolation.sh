@@ -129,4 +129,17 @@ expect_ok "after unload: vm3 reaches vm1 again" ping1 vm3 10.1.0.2
 expect_ok "after unload: vm1 reaches the management LAN again" ping1 vm1 198.51.100.2
 expect_ok "after unload: vm1 -> vm2a tcp/9090 connects again" tcp vm1 10.2.0.2 9090
 
+# Pins left by a version with another map layout: apply refuses with a
+# clear word and changes nothing; unload clears them.
+mkdir -p "$PIN"
+bpftool map create "$PIN/sg_flows" type hash key 16 value 8 entries 16 name sg_flows
+rc=0; sg apply -c "$DEFS" 2>"$DEFS.err" || rc=$?
+expect_eq "apply over a foreign map layout exits 3" "$rc" 3
+expect_ok "and names the map" grep -q "sg_flows has another layout" "$DEFS.err"
+expect_ok "vm3 -> vm1 still unfiltered: nothing was attached" ping1 vm3 10.1.0.2
+expect_ok "unload removes the foreign pins" sg unload
+expect_ok "then apply works" sg apply -c "$DEFS"
+expect_fail "and isolation is back" ping1 vm3 10.1.0.2
+rm -f "$DEFS.err"
+
 e2e_summary
