@@ -150,8 +150,7 @@ sg_flow_primary_of(const struct sg_flow_key *rkey, const struct sg_flow *r,
 
 	sg_flow_primary_key(okey, rkey, r);
 	f = bpf_map_lookup_elem(&sg_flows, okey);
-	if (!f || f->dir != SG_FLOW_ORIG || f->peer_zone != rkey->zone ||
-	    !sg_flow_live(f, now))
+	if (!f || !sg_flow_reply_belongs(rkey, r, f) || !sg_flow_live(f, now))
 		return NULL;
 	return f;
 }

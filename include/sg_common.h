@@ -238,6 +238,22 @@ sg_flow_primary_key(struct sg_flow_key *okey, const struct sg_flow_key *rkey,
 	okey->zone = r->peer_zone;
 }
 
+/*
+ * Is primary o (found from reply entry r under rkey) still the flow r
+ * belongs to? A masqueraded flow that was reopened on another port has
+ * left its old reply entry behind: that one maps nothing any more.
+ */
+static inline __attribute__((always_inline)) int
+sg_flow_reply_belongs(const struct sg_flow_key *rkey, const struct sg_flow *r,
+		      const struct sg_flow *o)
+{
+	if (o->dir != SG_FLOW_ORIG || o->peer_zone != rkey->zone)
+		return 0;
+	return r->nat != SG_NAT_SNAT ||
+	       (o->nat == SG_NAT_SNAT && o->nat_addr == rkey->daddr &&
+		o->nat_port == rkey->dport);
+}
+
 /* sg_counters (per CPU, keyed by sector id; 0 = no sector). */
 struct sg_counters {
 	__u64 rx_packets;	/* received from the sector's devices */

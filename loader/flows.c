@@ -57,7 +57,8 @@ int sg_flows_gc(int fd, uint64_t now, uint64_t grace)
 			continue;
 		sg_flow_primary_key(&okey, &keys[i], &f);
 		if ((bpf_map_lookup_elem(fd, &okey, &o) ||
-		     o.dir != SG_FLOW_ORIG || expired(&o, now, grace)) &&
+		     !sg_flow_reply_belongs(&keys[i], &f, &o) ||
+		     expired(&o, now, grace)) &&
 		    !bpf_map_delete_elem(fd, &keys[i]))
 			removed++;
 	}

@@ -448,6 +448,41 @@ static void test_claim_race(void)
 	test_end("a port being claimed on another CPU is not stolen");
 }
 
+/*
+ * A flow reopened on another port leaves its old reply entry behind: it
+ * must translate nothing any more, and garbage collection removes it.
+ */
+static void test_remapped(void)
+{
+	struct pkt syn = TCP("10.1.0.2", 44000, "203.0.113.12", 80, SYN);
+	struct pkt old = TCP("203.0.113.12", 80, SNAT, 44000, SYN | ACK);
+	uint64_t now = sg_ktime_now() + dp_in.skel->bss->sg_clock_offset_ns;
+	struct sg_flow_key k = { .sport = htons(44000), .dport = htons(80),
+				 .proto = 6, .zone = 1 };
+	struct sg_flow f, r;
+
+	test_begin();
+	snat("s1", &syn, TC_OK_V, NULL);
+	CHECK(out_sport() == 44000, "port kept");
+	/* As if the flow had been reopened on port 44001. */
+	inet_pton(AF_INET, "10.1.0.2", &k.saddr);
+	inet_pton(AF_INET, "203.0.113.12", &k.daddr);
+	CHECK(!bpf_map_lookup_elem(dp_in.fds.flows, &k, &f), "primary");
+	f.nat_port = htons(44001);
+	CHECK(!bpf_map_update_elem(dp_in.fds.flows, &k, &f, BPF_EXIST),
+	      "remap");
+	rnat(&old, TC_OK_V, &old);	/* the host's: nothing maps it */
+	advance(3);			/* past the reply entry's own life */
+	CHECK(sg_flows_gc(dp_in.fds.flows, now + 3000000000ULL, 0) >= 1,
+	      "collected");
+	CHECK(!flow_of("203.0.113.12", 80, SNAT, 44000, 6, 0, &r),
+	      "the old mapping is gone");
+	CHECK(flow_of("10.1.0.2", 44000, "203.0.113.12", 80, 6, 1, &f),
+	      "the flow itself stays");
+	test_end("a reply entry left by a remapped flow maps nothing and is "
+		 "collected");
+}
+
 /* What run does every few seconds, on the same injected clock. */
 static void test_gc(void)
 {
@@ -533,6 +568,7 @@ int main(void)
 	test_timeouts();
 	test_claim_race();
 	test_gc();
+	test_remapped();
 	test_exhaustion();
 	sg_instance_close(&dp_in);
 	return test_summary("test_nat");
