@@ -157,11 +157,11 @@ sg_flow_primary_of(const struct sg_flow_key *rkey, const struct sg_flow *r,
 
 /*
  * Is this packet, entering from `zone`, the reply of a live flow? Returns
- * the primary entry (its key in *okey) and the reply entry in *reply.
+ * the primary entry (its key in *okey) or NULL.
  */
 static __always_inline struct sg_flow *
 sg_flow_reply_of(const struct sg_pkt *p, __u16 zone, struct sg_flow_key *okey,
-		 struct sg_flow **reply, __u64 now)
+		 __u64 now)
 {
 	struct sg_flow_key key;
 	struct sg_flow *r;
@@ -170,7 +170,6 @@ sg_flow_reply_of(const struct sg_pkt *p, __u16 zone, struct sg_flow_key *okey,
 	r = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!r || r->dir != SG_FLOW_REPLY)
 		return NULL;
-	*reply = r;
 	return sg_flow_primary_of(&key, r, okey, now);
 }
 

@@ -28,7 +28,7 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 					   const struct sg_pkt *p)
 {
 	struct sg_config *cfg = sg_config_of(slot);
-	struct sg_flow *f, *reply;
+	struct sg_flow *f;
 	struct sg_flow_key okey;
 	__u64 now;
 
@@ -47,7 +47,7 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 
 	/* A reply of a connection the other sector opened, while the
 	 * current definitions still allow that connection. */
-	f = sg_flow_reply_of(p, from, &okey, &reply, now);
+	f = sg_flow_reply_of(p, from, &okey, now);
 	if (f && f->nat == SG_NAT_NONE &&
 	    sg_allowed(slot, okey.zone, from, okey.proto, okey.dport)) {
 		sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);

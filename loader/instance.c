@@ -73,11 +73,6 @@ bool sg_instance_owns(const struct sg_instance *in, uint32_t id)
 	return false;
 }
 
-const char *sg_prog_pin_name(enum sg_prog prog)
-{
-	return prog_pins[prog];
-}
-
 uint32_t sg_prog_id(int fd)
 {
 	struct bpf_prog_info info = {};

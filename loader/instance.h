@@ -58,7 +58,6 @@ int sg_instance_unpin(struct sg_instance *in, bool keep_maps);
 
 void sg_instance_close(struct sg_instance *in);
 
-const char *sg_prog_pin_name(enum sg_prog prog);
 /* The program a device of `role` runs at `hook` (or SG_PROG_NONE). For
  * sector devices, XDP and tc ingress are alternatives. */
 enum sg_prog sg_role_prog(int role, enum sg_hook hook);
