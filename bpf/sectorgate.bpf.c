@@ -2,27 +2,37 @@
 /*
  * Entry points. Each is a thin wrapper that builds an sg_ctx and calls the
  * shared pipeline; XDP runs on devices whose driver takes it (veth, tap),
- * tc ingress on the others (bridges), with identical decisions.
+ * tc ingress on the others (bridges), with identical decisions. Only XDP
+ * adds the fast path (sg_fast.h); tc leaves forwarding to the kernel.
  */
 #include "sg_policy.h"
-#include "sg_nat.h"
+#include "sg_fast.h"
 
 SEC("xdp")
 int sg_xdp_sector(struct xdp_md *xdp)
 {
+	struct sg_pkt p = {};
 	struct sg_ctx c;
+	__u16 sector = 0;
+	int verdict;
 
 	sg_ctx_from_xdp(&c, xdp);
-	return sg_sector_ingress(&c) == SG_PASS ? XDP_PASS : XDP_DROP;
+	verdict = sg_sector_ingress(&c, &p, &sector);
+	if (verdict == SG_PASS_OUT)
+		return sg_fast_out(xdp, &c, &p, sector);
+	return verdict == SG_PASS ? XDP_PASS : XDP_DROP;
 }
 
 SEC("tc")
 int sg_tc_sector_in(struct __sk_buff *skb)
 {
+	struct sg_pkt p = {};
 	struct sg_ctx c;
+	__u16 sector = 0;
 
 	sg_ctx_from_skb(&c, skb);
-	return sg_sector_ingress(&c) == SG_PASS ? TC_ACT_OK : TC_ACT_SHOT;
+	return sg_sector_ingress(&c, &p, &sector) <= SG_PASS ? TC_ACT_OK :
+							       TC_ACT_SHOT;
 }
 
 SEC("tc")
@@ -30,6 +40,12 @@ int sg_tc_sector_out(struct __sk_buff *skb)
 {
 	sg_sector_egress(skb->ifindex, skb->len);
 	return TC_ACT_OK;
+}
+
+SEC("xdp")
+int sg_xdp_uplink(struct xdp_md *xdp)
+{
+	return sg_fast_in(xdp);
 }
 
 SEC("tc")

@@ -38,6 +38,20 @@ static __always_inline void sg_count_tx(__u32 sector, __u32 len)
 	}
 }
 
+/* A packet the XDP fast path sent on: out to an uplink, or in (a reply
+ * delivered into the sector, also counted as tx there). */
+static __always_inline void sg_count_fast(__u32 sector, bool out)
+{
+	struct sg_counters *cnt = sg_counters_get(sector);
+
+	if (!cnt)
+		return;
+	if (out)
+		cnt->fast_out_packets++;
+	else
+		cnt->fast_in_packets++;
+}
+
 static __always_inline void sg_count_drop(__u32 sector, __u32 reason)
 {
 	struct sg_counters *cnt = sg_counters_get(sector);

@@ -280,6 +280,32 @@ out:
 	return TC_ACT_SHOT;
 }
 
+/*
+ * A translated reply too big for its sector device: the kernel forwards it
+ * as it would without us, fragmenting it or answering "fragmentation
+ * needed". It routes by the VM's address, which overlapping sectors share,
+ * so this is done only where its route reaches the flow's own device; else
+ * the packet is dropped rather than sent into another sector.
+ */
+static __always_inline int sg_deliver_by_route(struct __sk_buff *skb,
+					       const struct sg_pkt *p,
+					       const struct sg_flow *f,
+					       __be32 vm, __u16 zone)
+{
+	struct bpf_fib_lookup fib = {
+		.family = AF_INET, .ipv4_src = p->saddr, .ipv4_dst = vm,
+		.ifindex = skb->ifindex,
+	};
+	int rc = bpf_fib_lookup(skb, &fib, sizeof(fib),
+				BPF_FIB_LOOKUP_SKIP_NEIGH);
+
+	if ((rc == BPF_FIB_LKUP_RET_SUCCESS ||
+	     rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) && fib.ifindex == f->ifindex)
+		return TC_ACT_OK;
+	sg_count_drop(zone, SG_DROP_UNTRANSLATABLE);
+	return TC_ACT_SHOT;
+}
+
 /* Deliver a translated reply to the VM of flow f: TTL as a router does,
  * then straight to the sector device, its neighbour table finding the VM. */
 static __always_inline int sg_deliver(struct __sk_buff *skb,
@@ -288,7 +314,11 @@ static __always_inline int sg_deliver(struct __sk_buff *skb,
 				      __u16 zone)
 {
 	struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = vm };
+	__u32 mtu_len = 0;
 
+	/* GRO'd packets count by their segments. */
+	if (bpf_check_mtu(skb, f->ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
+		return sg_deliver_by_route(skb, p, f, vm, zone);
 	if (sg_skb_dec_ttl(skb, p)) {
 		sg_count_drop(zone, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;

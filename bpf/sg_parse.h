@@ -30,6 +30,8 @@ struct sg_pkt {
 	__u8 icmp_type;
 	__u8 ttl;
 	__u16 l4_off;		/* from the start of the frame */
+	__u16 l4_len;		/* IP total length minus the IP header */
+	__u16 pad;
 	__be32 saddr;
 	__be32 daddr;
 	__be16 sport;		/* ICMP echo request: its id */
@@ -104,6 +106,7 @@ static __always_inline int sg_parse_ipv4(struct sg_ctx *c, struct sg_pkt *p,
 	p->proto = ip->protocol;
 	p->ttl = ip->ttl;
 	p->l4_off = ETH_HLEN + hlen;
+	p->l4_len = tot_len - hlen;
 	p->saddr = ip->saddr;
 	p->daddr = ip->daddr;
 	frag_off = bpf_ntohs(ip->frag_off);

@@ -61,6 +61,9 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 	return sg_flow_open(cfg, p, from, dest->sector, now);
 }
 
+/* Passed, and bound for an uplink: what the XDP fast path may take on. */
+#define SG_PASS_OUT	(-1)
+
 static __always_inline int sg_decide_ipv4(__u32 slot, __u16 sector,
 					  const struct sg_pkt *p)
 {
@@ -85,27 +88,31 @@ static __always_inline int sg_decide_ipv4(__u32 slot, __u16 sector,
 	info = sg_sector_of(slot, sector);
 	if (!info || !(info->flags & SG_SECTOR_INTERNET))
 		return SG_DROP_NO_INTERNET;
-	return SG_PASS;
+	return SG_PASS_OUT;
 }
 
-/* Returns SG_PASS or the reason to drop. Counts either way. */
-static __always_inline int sg_sector_ingress(struct sg_ctx *c)
+/*
+ * Returns SG_PASS, SG_PASS_OUT (with *p parsed and *sector set) or the
+ * reason to drop. Counts either way.
+ */
+static __always_inline int sg_sector_ingress(struct sg_ctx *c,
+					     struct sg_pkt *p, __u16 *sector)
 {
 	__u32 slot = sg_active_slot();
 	struct sg_device *dev = sg_device_of(slot, c->ifindex);
-	struct sg_pkt p = {};
 	int verdict;
 
 	/* Not (or no longer) a sector device of ours: leave it alone. */
 	if (!dev || dev->role != SG_ROLE_SECTOR)
 		return SG_PASS;
 
+	*sector = dev->sector;
 	sg_count_rx(dev->sector, c->len);
-	verdict = sg_parse(c, &p);
+	verdict = sg_parse(c, p);
 	if (verdict == SG_PASS) {
-		switch (p.kind) {
+		switch (p->kind) {
 		case SG_PKT_IPV4:
-			verdict = sg_decide_ipv4(slot, dev->sector, &p);
+			verdict = sg_decide_ipv4(slot, dev->sector, p);
 			break;
 		case SG_PKT_ARP:
 		case SG_PKT_IPV6_ND:
@@ -118,7 +125,7 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c)
 			break;
 		}
 	}
-	if (verdict != SG_PASS)
+	if (verdict > SG_PASS)
 		sg_count_drop(dev->sector, verdict);
 	return verdict;
 }

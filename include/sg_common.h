@@ -123,9 +123,17 @@ struct sg_device_key {
 struct sg_device {
 	__u16 sector;		/* sector id; 0 for uplinks and trusted devices */
 	__u8 role;		/* enum sg_role */
-	__u8 pad;
+	__u8 flags;		/* SG_DEV_* */
 	__u8 snat_addr[4];	/* uplinks: the masquerade address */
 };
+
+/*
+ * sg_device.flags. XDP_XMIT: the device takes frames that XDP redirects to
+ * it (the kernel's NETDEV_XDP_ACT_NDO_XMIT: a tap, a veth whose peer has
+ * GRO or an XDP program, most NIC drivers). Without it the fast path hands
+ * the packet to the stack instead, where nothing is lost.
+ */
+#define SG_DEV_XDP_XMIT		(1U << 0)
 
 /* sg_sectors: per-sector settings, with the name for stats and status. */
 struct sg_sector_key {
@@ -208,7 +216,8 @@ struct sg_flow {
 	__u8 dir;		/* enum sg_flow_dir */
 	__u8 state;		/* enum sg_flow_state (ORIG only) */
 	__u8 nat;		/* enum sg_flow_nat */
-	__u8 pad[3];
+	__u8 l2_known;		/* ORIG: vm_mac and gw_mac are filled in */
+	__u8 pad[2];
 	/*
 	 * ORIG: the source as it leaves (masquerade address and port or
 	 * ICMP id). REPLY: the originator's own address and port, which with
@@ -218,6 +227,13 @@ struct sg_flow {
 	__be16 nat_port;
 	__u16 pad2;
 	__u32 ifindex;		/* ORIG: the sector device the flow entered on */
+	/*
+	 * ORIG, learnt by the XDP fast path from the originator's frames:
+	 * its MAC and the MAC it sent to (the gateway's on that device).
+	 * Replies are delivered in XDP with these, no neighbour lookup.
+	 */
+	__u8 vm_mac[6];
+	__u8 gw_mac[6];
 };
 
 /*
@@ -260,6 +276,8 @@ struct sg_counters {
 	__u64 rx_bytes;
 	__u64 tx_packets;	/* sent into the sector's devices */
 	__u64 tx_bytes;
+	__u64 fast_out_packets;	/* sent to an uplink by the XDP fast path */
+	__u64 fast_in_packets;	/* replies delivered by the XDP fast path */
 	__u64 drops[SG_DROP_MAX];
 };
 
@@ -278,7 +296,7 @@ _Static_assert(sizeof(struct sg_allow_rule) == 8, "sg_allow_rule layout");
 _Static_assert(sizeof(struct sg_allow) == 8 + 8 * SG_MAX_ALLOW_RULES,
 	       "sg_allow layout");
 _Static_assert(sizeof(struct sg_flow_key) == 16, "sg_flow_key layout");
-_Static_assert(sizeof(struct sg_flow) == 32, "sg_flow layout");
+_Static_assert(sizeof(struct sg_flow) == 40, "sg_flow layout");
 #endif
 
 #endif /* SG_COMMON_H */

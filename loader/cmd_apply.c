@@ -75,6 +75,7 @@ static bool is_ours(const struct sg_apply *a, uint32_t id)
 /*
  * The program id device t should carry at hook, 0 for none. A sector
  * device's ingress is XDP or tc, whichever it is on (XDP when neither).
+ * An uplink's XDP is optional: wanted only where we could attach it.
  */
 static uint32_t wanted(const struct sg_apply *a,
 		       const struct sg_attach_target *t, enum sg_hook hook)
@@ -83,6 +84,9 @@ static uint32_t wanted(const struct sg_apply *a,
 	bool on_xdp;
 
 	if (p == SG_PROG_NONE)
+		return 0;
+	if (p == SG_PROG_XDP_UPLINK &&
+	    !is_ours(a, sg_attached_id(t->ifindex, SG_HOOK_XDP)))
 		return 0;
 	if (t->role == SG_ROLE_SECTOR && hook != SG_HOOK_TC_EGRESS) {
 		on_xdp = sg_attached_id(t->ifindex, SG_HOOK_XDP) ==
@@ -171,6 +175,12 @@ static int attach_device(struct sg_apply *a, const struct sg_attach_target *t)
 		    (t->role == SG_ROLE_SECTOR && hook != SG_HOOK_TC_EGRESS))
 			continue;
 		ret = attach_logged(a, t->ifindex, hook, prog);
+		if (ret && prog == SG_PROG_XDP_UPLINK) {
+			/* Replies then take the tc path: slower, not wrong. */
+			pr_debug("%s: no native XDP (%s): replies take tc\n",
+				 t->name, strerror(-ret));
+			ret = 0;
+		}
 	}
 	if (ret)
 		pr_warn("%s: cannot attach: %s\n", t->name, strerror(-ret));

@@ -35,41 +35,22 @@ static struct sector_stats *entry_of(struct sector_stats **arr, int *n,
 static int collect(const struct sg_instance *in, __u32 slot,
 		   struct sector_stats **out)
 {
-	int ncpus = libbpf_num_possible_cpus();
 	struct sg_live_sector *live;
-	struct sg_counters *percpu;
+	struct sg_counters sum;
 	__u32 key, *prev = NULL;
 	int n = 0, nlive;
 
-	if (ncpus <= 0)
-		return -1;
 	*out = NULL;
 	nlive = sg_live_sectors(in, slot, &live);
 	for (int i = 0; i < nlive; i++)
 		entry_of(out, &n, in, slot, live[i].id);
 	free(live);
-	percpu = calloc(ncpus, sizeof(*percpu));
-	if (!percpu)
-		sg_oom();
 	while (!bpf_map_get_next_key(in->fds.counters, prev, &key)) {
-		struct sector_stats *s;
-
 		prev = &key;
-		if (bpf_map_lookup_elem(in->fds.counters, &key, percpu))
+		if (sg_counters_read(in->fds.counters, key, &sum))
 			continue;
-		s = entry_of(out, &n, in, slot, key);
-		for (int cpu = 0; cpu < ncpus; cpu++) {
-			const struct sg_counters *c = &percpu[cpu];
-
-			s->c.rx_packets += c->rx_packets;
-			s->c.rx_bytes += c->rx_bytes;
-			s->c.tx_packets += c->tx_packets;
-			s->c.tx_bytes += c->tx_bytes;
-			for (int r = 0; r < SG_DROP_MAX; r++)
-				s->c.drops[r] += c->drops[r];
-		}
+		entry_of(out, &n, in, slot, key)->c = sum;
 	}
-	free(percpu);
 	return n;
 }
 
@@ -87,9 +68,12 @@ static void print_json(const struct sector_stats *s, int n)
 		printf("%s", first ? "" : ",");
 		sg_json_str(stdout, s[i].name);
 		printf(":{\"id\":%u,\"rx_packets\":%llu,\"rx_bytes\":%llu,"
-		       "\"tx_packets\":%llu,\"tx_bytes\":%llu,\"drops\":{",
+		       "\"tx_packets\":%llu,\"tx_bytes\":%llu,"
+		       "\"fast_out_packets\":%llu,\"fast_in_packets\":%llu,"
+		       "\"drops\":{",
 		       s[i].id, s[i].c.rx_packets, s[i].c.rx_bytes,
-		       s[i].c.tx_packets, s[i].c.tx_bytes);
+		       s[i].c.tx_packets, s[i].c.tx_bytes,
+		       s[i].c.fast_out_packets, s[i].c.fast_in_packets);
 		for (int r = 1; r < SG_DROP_MAX; r++)
 			printf("%s\"%s\":%llu", r > 1 ? "," : "",
 			       sg_drop_name(r), s[i].c.drops[r]);
@@ -113,6 +97,10 @@ static void print_prometheus(const struct sector_stats *s, int n)
 		{ "rx_bytes", offsetof(struct sg_counters, rx_bytes) },
 		{ "tx_packets", offsetof(struct sg_counters, tx_packets) },
 		{ "tx_bytes", offsetof(struct sg_counters, tx_bytes) },
+		{ "fast_out_packets",
+		  offsetof(struct sg_counters, fast_out_packets) },
+		{ "fast_in_packets",
+		  offsetof(struct sg_counters, fast_in_packets) },
 	};
 
 	for (size_t m = 0; m < ARRAY_SIZE(metrics); m++) {
@@ -136,12 +124,14 @@ static void print_prometheus(const struct sector_stats *s, int n)
 
 static void print_text(const struct sector_stats *s, int n)
 {
-	printf("%-15s %12s %14s %12s %14s  drops\n", "sector", "rx_packets",
-	       "rx_bytes", "tx_packets", "tx_bytes");
+	printf("%-15s %12s %14s %12s %14s %10s %10s  drops\n", "sector",
+	       "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "fast_out",
+	       "fast_in");
 	for (int i = 0; i < n; i++) {
-		printf("%-15s %12llu %14llu %12llu %14llu ", s[i].name,
-		       s[i].c.rx_packets, s[i].c.rx_bytes, s[i].c.tx_packets,
-		       s[i].c.tx_bytes);
+		printf("%-15s %12llu %14llu %12llu %14llu %10llu %10llu ",
+		       s[i].name, s[i].c.rx_packets, s[i].c.rx_bytes,
+		       s[i].c.tx_packets, s[i].c.tx_bytes,
+		       s[i].c.fast_out_packets, s[i].c.fast_in_packets);
 		for (int r = 1; r < SG_DROP_MAX; r++)
 			if (s[i].c.drops[r])
 				printf(" %s=%llu", sg_drop_name(r),

@@ -44,7 +44,8 @@ static void add_device(struct sg_compiled *c, const struct sg_netdev *dev,
 		       uint8_t role, uint16_t sector, uint32_t snat)
 {
 	struct sg_device_key k = { .ifindex = dev->ifindex };
-	struct sg_device v = { .sector = sector, .role = role };
+	struct sg_device v = { .sector = sector, .role = role,
+			       .flags = dev->xdp_xmit ? SG_DEV_XDP_XMIT : 0 };
 	struct sg_attach_target *t;
 
 	put_addr(v.snat_addr, snat);

@@ -16,6 +16,7 @@ struct sg_netdev {
 	char name[16];
 	int ifindex;
 	uint32_t addr;		/* its first IPv4 address (host order), or 0 */
+	uint32_t xdp_xmit;	/* 1: takes XDP-redirected frames */
 };
 
 /* A device the programs attach to, and why. */

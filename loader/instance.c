@@ -22,6 +22,7 @@ static const char *const prog_pins[SG_NPROGS] = {
 	[SG_PROG_TC_SECTOR_OUT] = "prog_tc_sector_out",
 	[SG_PROG_TC_UPLINK_IN] = "prog_tc_uplink_in",
 	[SG_PROG_TC_UPLINK_OUT] = "prog_tc_uplink_out",
+	[SG_PROG_XDP_UPLINK] = "prog_xdp_uplink",
 };
 
 /* Map pin names are the map names; fds are filled in this order. */
@@ -51,7 +52,7 @@ enum sg_prog sg_role_prog(int role, enum sg_hook hook)
 			[SG_HOOK_TC_EGRESS] = SG_PROG_TC_SECTOR_OUT,
 		},
 		[SG_ROLE_UPLINK] = {
-			[SG_HOOK_XDP] = SG_PROG_NONE,
+			[SG_HOOK_XDP] = SG_PROG_XDP_UPLINK,
 			[SG_HOOK_TC_INGRESS] = SG_PROG_TC_UPLINK_IN,
 			[SG_HOOK_TC_EGRESS] = SG_PROG_TC_UPLINK_OUT,
 		},
@@ -206,6 +207,7 @@ static int collect_fds(struct sg_instance *in)
 	progs[SG_PROG_TC_SECTOR_OUT] = in->skel->progs.sg_tc_sector_out;
 	progs[SG_PROG_TC_UPLINK_IN] = in->skel->progs.sg_tc_uplink_in;
 	progs[SG_PROG_TC_UPLINK_OUT] = in->skel->progs.sg_tc_uplink_out;
+	progs[SG_PROG_XDP_UPLINK] = in->skel->progs.sg_xdp_uplink;
 	for (i = 0; i < SG_NPROGS; i++)
 		in->prog_fd[i] = bpf_program__fd(progs[i]);
 	return 0;

@@ -22,6 +22,7 @@ enum sg_prog {
 	SG_PROG_TC_SECTOR_OUT,
 	SG_PROG_TC_UPLINK_IN,
 	SG_PROG_TC_UPLINK_OUT,
+	SG_PROG_XDP_UPLINK,
 	SG_NPROGS,
 };
 
@@ -59,7 +60,8 @@ int sg_instance_unpin(struct sg_instance *in, bool keep_maps);
 void sg_instance_close(struct sg_instance *in);
 
 /* The program a device of `role` runs at `hook` (or SG_PROG_NONE). For
- * sector devices, XDP and tc ingress are alternatives. */
+ * sector devices, XDP and tc ingress are alternatives; an uplink's XDP
+ * (the fast path of replies) is used where its driver takes it. */
 enum sg_prog sg_role_prog(int role, enum sg_hook hook);
 #define SG_NHOOKS 3
 

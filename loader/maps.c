@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,4 +134,30 @@ int sg_map_count(int fd, size_t key_size)
 		prev = cur;
 	}
 	return n;
+}
+
+int sg_counters_read(int fd, __u32 key, struct sg_counters *sum)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct sg_counters *percpu;
+	const __u64 *from;
+	__u64 *to = (__u64 *)sum;
+	int ret = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	percpu = calloc(ncpus, sizeof(*percpu));
+	if (!percpu)
+		sg_oom();
+	if (bpf_map_lookup_elem(fd, &key, percpu))
+		ret = -errno;
+	/* Every field is a __u64 count: add them word by word. */
+	for (int cpu = 0; !ret && cpu < ncpus; cpu++) {
+		from = (const __u64 *)&percpu[cpu];
+		for (size_t w = 0; w < sizeof(*sum) / sizeof(__u64); w++)
+			to[w] += from[w];
+	}
+	free(percpu);
+	return ret;
 }

@@ -26,6 +26,9 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 int sg_maps_flip(const struct sg_map_fds *fds, const struct sg_compiled *c,
 		 const struct sg_state *old);
 
+/* The per-CPU counters of sg_counters[key], summed. 0 or -errno. */
+int sg_counters_read(int fd, __u32 key, struct sg_counters *sum);
+
 /* Count the entries of a map (iterating its keys). */
 int sg_map_count(int fd, size_t key_size);
 

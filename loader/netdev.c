@@ -47,10 +47,13 @@ int sg_netdevs_list(struct sg_netdev **devs)
 		snprintf((*devs)[n].name, sizeof((*devs)[n].name), "%s",
 			 it->if_name);
 		(*devs)[n].ifindex = it->if_index;
+		(*devs)[n].addr = 0;
+		(*devs)[n].xdp_xmit = 0;
 		n++;
 	}
 	if_freenameindex(list);
 	first_addresses(*devs, n);
+	sg_netdevs_xdp_xmit(*devs, n);
 	return n;
 }
 

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
 	make gcc clang llvm pkg-config
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libyaml-dev linux-libc-dev
-	bpftool iproute2 iputils-ping netcat-openbsd socat jq
+	bpftool iproute2 ethtool iputils-ping netcat-openbsd socat jq
 )
 
 missing=()

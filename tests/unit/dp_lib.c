@@ -198,20 +198,7 @@ int dp_build(const struct pkt *p, uint8_t *b)
 
 void dp_counters(__u32 sector, struct sg_counters *sum)
 {
-	int ncpus = libbpf_num_possible_cpus();
-	struct sg_counters percpu[ncpus];
-
-	memset(sum, 0, sizeof(*sum));
-	if (bpf_map_lookup_elem(dp_in.fds.counters, &sector, percpu))
-		return;
-	for (int c = 0; c < ncpus; c++) {
-		sum->rx_packets += percpu[c].rx_packets;
-		sum->rx_bytes += percpu[c].rx_bytes;
-		sum->tx_packets += percpu[c].tx_packets;
-		sum->tx_bytes += percpu[c].tx_bytes;
-		for (int r = 0; r < SG_DROP_MAX; r++)
-			sum->drops[r] += percpu[c].drops[r];
-	}
+	sg_counters_read(dp_in.fds.counters, sector, sum);
 }
 
 

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The XDP fast path of masquerade. A sector's packet for the internet
+ * whose route, next hop and flow are all known is translated in XDP and
+ * sent straight out of the uplink; a reply of such a flow is translated in
+ * the uplink's XDP and sent straight to the VM. Neither touches the
+ * kernel's stack.
+ *
+ * Whatever the fast path is not sure of goes up to the stack untouched
+ * (XDP_PASS), where tc does the same translation (sg_nat.h): the fast path
+ * only ever saves work. It declines TTLs about to expire and frames bigger
+ * than the egress MTU (the kernel answers both with ICMP), fragments, ICMP
+ * errors, checksums left for the device to finish, unresolved neighbours,
+ * devices that do not take XDP frames (SG_DEV_XDP_XMIT) and flows whose
+ * MACs it has not learnt yet.
+ */
+#ifndef SG_FAST_H
+#define SG_FAST_H
+
+#include "sg_nat.h"
+#include "sg_csum.h"
+
+#define ETH_ALEN	6
+
+/*
+ * A TCP or UDP checksum the sender left for the device to finish
+ * (CHECKSUM_PARTIAL from a local socket over veth, virtio's NEEDS_CSUM)
+ * holds just the pseudo-header sum. An XDP frame has lost the note that
+ * says so and would leave with it unfinished; the stack still has it. A
+ * complete checksum equals that sum once in 65536 packets, which then only
+ * take the slow path.
+ */
+static __always_inline bool sg_csum_unfinished(const struct sg_ctx *c,
+					       const struct sg_pkt *p)
+{
+	__u32 off = p->l4_off & 0x7f, sum;
+	__u16 *check;
+
+	switch (p->proto) {
+	case IPPROTO_TCP:
+		check = c->data + off + TCP_CSUM_OFF;
+		break;
+	case IPPROTO_UDP:
+		check = c->data + off + UDP_CSUM_OFF;
+		break;
+	default:
+		return false;	/* ICMP is always summed in full */
+	}
+	if ((void *)(check + 1) > c->data_end)
+		return true;
+	sum = (p->saddr & 0xffff) + (p->saddr >> 16) +
+	      (p->daddr & 0xffff) + (p->daddr >> 16) +
+	      bpf_htons(p->proto) + bpf_htons(p->l4_len);
+	return *check == (__u16)~sg_csum_fold(sum);
+}
+
+/*
+ * Rewrite the source (to_dst false) or destination address and port (ICMP
+ * echo id) of the frame in place, with every checksum updated, and take
+ * one off the TTL as a router does.
+ */
+static __always_inline int sg_xdp_translate(struct sg_ctx *c,
+					    const struct sg_pkt *p,
+					    bool to_dst, __be32 addr,
+					    __be16 port)
+{
+	__u8 *ip = c->data + ETH_HLEN, *l4 = c->data + (p->l4_off & 0x7f);
+	__u16 *port_at, *sum_at, *ttl_word, old_ttl_word;
+	__be32 *addr_at;
+	bool pseudo = true;
+
+	if (ip + 20 > (__u8 *)c->data_end)
+		return -1;
+	switch (p->proto) {
+	case IPPROTO_TCP:
+		if (l4 + 20 > (__u8 *)c->data_end)
+			return -1;
+		port_at = (__u16 *)(l4 + (to_dst ? 2 : 0));
+		sum_at = (__u16 *)(l4 + TCP_CSUM_OFF);
+		break;
+	case IPPROTO_UDP:
+		if (l4 + 8 > (__u8 *)c->data_end)
+			return -1;
+		port_at = (__u16 *)(l4 + (to_dst ? 2 : 0));
+		sum_at = (__u16 *)(l4 + UDP_CSUM_OFF);
+		break;
+	case IPPROTO_ICMP:
+		if (l4 + 8 > (__u8 *)c->data_end)
+			return -1;
+		port_at = (__u16 *)(l4 + ICMP_ID_OFF);
+		sum_at = (__u16 *)(l4 + ICMP_CSUM_OFF);
+		pseudo = false;
+		break;
+	default:
+		return -1;
+	}
+	addr_at = (__be32 *)(ip + (to_dst ? IP_DADDR_OFF : IP_SADDR_OFF));
+	ttl_word = (__u16 *)(ip + IP_TTL_OFF);
+
+	/* A zero UDP checksum means "none" and stays zero; a computed zero
+	 * is sent as all ones (RFC 768). */
+	if (p->proto != IPPROTO_UDP || *sum_at) {
+		__u16 sum = *sum_at;
+
+		if (pseudo)
+			sum = sg_csum_replace4(sum, *addr_at, addr);
+		if (*port_at != port)
+			sum = sg_csum_replace2(sum, *port_at, port);
+		if (p->proto == IPPROTO_UDP && !sum)
+			sum = 0xffff;
+		*sum_at = sum;
+	}
+	*port_at = port;
+
+	old_ttl_word = *ttl_word;
+	ip[IP_TTL_OFF]--;
+	*(__u16 *)(ip + IP_CSUM_OFF) =
+		sg_csum_replace2(sg_csum_replace4(*(__u16 *)(ip + IP_CSUM_OFF),
+						  *addr_at, addr),
+				 old_ttl_word, *ttl_word);
+	*addr_at = addr;
+	return 0;
+}
+
+static __always_inline bool sg_mac_equal(const __u8 *a, const __u8 *b)
+{
+	for (int i = 0; i < ETH_ALEN; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+/*
+ * Remember who sent this frame of flow f, and to which MAC, so replies can
+ * be delivered without a neighbour lookup. Written only when they change
+ * (a VM that came back with another MAC); a reply racing that write sees
+ * l2_known clear and takes the slow path.
+ */
+static __always_inline void sg_flow_learn_l2(struct sg_flow *f,
+					     const struct ethhdr *eth)
+{
+	if (f->l2_known && sg_mac_equal(f->vm_mac, eth->h_source) &&
+	    sg_mac_equal(f->gw_mac, eth->h_dest))
+		return;
+	f->l2_known = 0;
+	asm volatile("" ::: "memory");
+	__builtin_memcpy(f->vm_mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(f->gw_mac, eth->h_dest, ETH_ALEN);
+	asm volatile("" ::: "memory");
+	f->l2_known = 1;
+}
+
+/*
+ * XDP on a sector device, for a packet the policy let out to the internet:
+ * masquerade it and send it out of the uplink the kernel's route names.
+ */
+static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
+				       const struct sg_pkt *p, __u16 sector)
+{
+	__u32 slot = sg_active_slot();
+	struct sg_config *cfg = sg_config_of(slot);
+	struct bpf_fib_lookup fib = {};
+	struct ethhdr *eth = c->data;
+	struct sg_device *up;
+	struct sg_flow *f = NULL;
+	__be32 snat;
+	int verdict;
+
+	if (!cfg || sg_nat_mappable(p) != SG_PASS || p->ttl <= 1 ||
+	    sg_csum_unfinished(c, p))
+		return XDP_PASS;
+
+	fib.family = AF_INET;
+	fib.l4_protocol = p->proto;
+	fib.sport = p->sport;
+	fib.dport = p->dport;
+	fib.tot_len = p->l4_off - ETH_HLEN + p->l4_len;
+	fib.ipv4_src = p->saddr;
+	fib.ipv4_dst = p->daddr;
+	fib.ifindex = c->ifindex;
+	/* No neighbour yet, or too big for the uplink: the stack resolves
+	 * it, or answers "fragmentation needed". */
+	if (bpf_fib_lookup(x, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return XDP_PASS;
+	up = sg_device_of(slot, fib.ifindex);
+	if (!up || up->role != SG_ROLE_UPLINK || !(up->flags & SG_DEV_XDP_XMIT))
+		return XDP_PASS;
+
+	__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
+	verdict = sg_snat_flow(cfg, p, sector, snat, c->ifindex, sg_now(), &f);
+	if (verdict != SG_PASS || !f) {
+		sg_count_drop(sector, verdict);
+		return XDP_DROP;
+	}
+	if ((void *)(eth + 1) > c->data_end)
+		return XDP_PASS;
+	sg_flow_learn_l2(f, eth);
+	if (sg_xdp_translate(c, p, false, f->nat_addr, f->nat_port)) {
+		sg_count_drop(sector, SG_DROP_MALFORMED);
+		return XDP_DROP;
+	}
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	sg_count_fast(sector, true);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+/*
+ * XDP on an uplink: a reply of a masqueraded flow goes straight to its VM.
+ * Everything else (unsolicited packets, ICMP errors, the host's own
+ * traffic) is left to tc ingress and the stack.
+ */
+static __always_inline int sg_fast_in(struct xdp_md *x)
+{
+	__u32 slot = sg_active_slot(), mtu_len = 0;
+	struct sg_config *cfg = sg_config_of(slot);
+	struct sg_flow_key key, okey;
+	struct sg_device *up, *dev;
+	struct sg_flow *r, *f;
+	struct sg_pkt p = {};
+	struct ethhdr *eth;
+	struct sg_ctx c;
+	__u64 now;
+
+	sg_ctx_from_xdp(&c, x);
+	up = sg_device_of(slot, c.ifindex);
+	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
+		return XDP_PASS;
+	if (sg_parse(&c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
+	    p.ttl <= 1 || sg_icmp_is_error(&p) || sg_csum_unfinished(&c, &p))
+		return XDP_PASS;
+
+	now = sg_now();
+	sg_flow_key_of(&key, &p, 0);
+	r = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!r || r->dir != SG_FLOW_REPLY || r->nat != SG_NAT_SNAT)
+		return XDP_PASS;
+	f = sg_flow_primary_of(&key, r, &okey, now);
+	if (!f || !f->l2_known)
+		return XDP_PASS;
+	dev = sg_device_of(slot, f->ifindex);
+	if (!dev || dev->role != SG_ROLE_SECTOR || dev->sector != okey.zone ||
+	    !(dev->flags & SG_DEV_XDP_XMIT))
+		return XDP_PASS;
+	if (bpf_check_mtu(x, f->ifindex, &mtu_len, 0, 0))
+		return XDP_PASS;
+
+	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
+	if (sg_xdp_translate(&c, &p, true, r->nat_addr, r->nat_port)) {
+		sg_count_drop(okey.zone, SG_DROP_MALFORMED);
+		return XDP_DROP;
+	}
+	eth = c.data;
+	if ((void *)(eth + 1) > c.data_end)
+		return XDP_DROP;
+	__builtin_memcpy(eth->h_dest, f->vm_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f->gw_mac, ETH_ALEN);
+	sg_count_tx(okey.zone, c.len);
+	sg_count_fast(okey.zone, false);
+	return bpf_redirect(f->ifindex, 0);
+}
+
+#endif /* SG_FAST_H */
