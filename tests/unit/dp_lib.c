@@ -240,7 +240,7 @@ int dp_run(enum sg_prog prog, const char *dev, const char *ingress_dev,
 		    .data_out = out, .data_size_out = 2048, .repeat = 1);
 	int ret;
 
-	if (prog == SG_PROG_XDP_SECTOR) {
+	if (prog == SG_PROG_XDP_SECTOR || prog == SG_PROG_XDP_UPLINK) {
 		xctx.ingress_ifindex = if_nametoindex(dev);
 		o.ctx_in = &xctx;
 		o.ctx_size_in = sizeof(xctx);

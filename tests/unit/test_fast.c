@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The XDP fast path through BPF_PROG_TEST_RUN (repeat = 1): the sector
+ * device's XDP masquerades and redirects to the uplink, the uplink's XDP
+ * reverse-translates and redirects to the VM. Output frames are compared
+ * byte for byte with frames built already translated; every case where
+ * the fast path must decline is checked to pass the frame up untouched,
+ * and the tc path that then takes it (MTU check before the reverse
+ * redirect) is checked too.
+ *
+ * The namespace of dp_lib gets what a gateway has: forwarding on, a
+ * default route via 192.0.2.254 with a known neighbour, GRO on the far
+ * ends of up0 and s1 (so the kernel reports that they take XDP frames)
+ * and not on s2's.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "dp_lib.h"
+#include "sg_test.h"
+
+#define XDP_REDIRECT_V 4
+#define SNAT "192.0.2.1"
+#define REMOTE_MAC "02:00:00:00:fe:01"
+
+static const uint8_t remote_mac[6] = { 2, 0, 0, 0, 0xfe, 1 };
+/* The MACs dp_build puts in every frame: to the gateway, from the VM. */
+static const uint8_t gw_mac[6] = { 2, 0, 0, 0, 0, 1 };
+static const uint8_t vm_mac[6] = { 2, 0, 0, 0, 0, 2 };
+static uint8_t up0_mac[6];
+
+static uint32_t out_len, retval;
+static uint8_t out[2048];
+
+static int setup_gateway(void)
+{
+	static const char *const cmds =
+		"sysctl -qw net.ipv4.ip_forward=1 && "
+		"ip addr add 10.1.0.1/24 dev s1 && "
+		"ip addr add 10.2.0.1/24 dev s2 && "
+		"ip addr add 10.4.0.1/24 dev s4 && "
+		"ip neigh add 192.0.2.254 lladdr " REMOTE_MAC
+		" dev up0 nud permanent && "
+		"ip route add default via 192.0.2.254 && "
+		"ip route add 198.51.100.0/24 via 192.0.2.253 && "
+		"ethtool -K p-up0 gro on >/dev/null && "
+		"ethtool -K p-s1 gro on >/dev/null";
+	struct ifreq ifr = {};
+	int fd;
+
+	if (system(cmds))
+		return -1;
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "up0");
+	if (fd < 0 || ioctl(fd, SIOCGIFHWADDR, &ifr))
+		return -1;
+	memcpy(up0_mac, ifr.ifr_hwaddr.sa_data, 6);
+	close(fd);
+	/* Compile again: device capabilities are read at compile time. */
+	return dp_load_definitions(NULL);
+}
+
+static void run(enum sg_prog prog, const char *dev, const struct pkt *p,
+		uint32_t want_retval)
+{
+	uint8_t in[2048] = { 0 };
+	int len = dp_build(p, in);
+
+	CHECK(dp_run(prog, dev, NULL, in, len, out, &out_len, &retval) == 0,
+	      "test run");
+	CHECK(retval == want_retval, "%s on %s: verdict %u, want %u",
+	      p->src, dev, retval, want_retval);
+}
+
+/* The output is want, byte for byte, between these MACs. */
+static void check_frame(const struct pkt *want, const uint8_t *dst,
+			const uint8_t *src)
+{
+	uint8_t exp[2048] = { 0 };
+	int elen = dp_build(want, exp);
+
+	memcpy(exp, dst, 6);
+	memcpy(exp + 6, src, 6);
+	CHECK(out_len == (uint32_t)elen && !memcmp(out, exp, elen),
+	      "output differs from the expected frame");
+	if (sg_t_bad) {
+		printf("    expected:\n");
+		dp_dump_packet(exp, elen);
+		printf("    got:\n");
+		dp_dump_packet(out, out_len);
+	}
+}
+
+/* The frame went up unchanged. */
+static void check_untouched(const struct pkt *p)
+{
+	uint8_t in[2048] = { 0 };
+	int len = dp_build(p, in);
+
+	CHECK(out_len == (uint32_t)len && !memcmp(out, in, len),
+	      "a declined frame (%s:%u) was changed", p->src, p->sport);
+}
+
+static void out_fast(const char *dev, const struct pkt *p,
+		     const struct pkt *want)
+{
+	run(SG_PROG_XDP_SECTOR, dev, p, XDP_REDIRECT_V);
+	check_frame(want, remote_mac, up0_mac);
+}
+
+static void in_fast(const struct pkt *p, const struct pkt *want)
+{
+	run(SG_PROG_XDP_UPLINK, "up0", p, XDP_REDIRECT_V);
+	check_frame(want, vm_mac, gw_mac);
+}
+
+static bool flow_of(const char *src, uint16_t sport, const char *dst,
+		    uint16_t dport, uint8_t proto, uint16_t zone,
+		    struct sg_flow *f)
+{
+	struct sg_flow_key k = { .sport = htons(sport), .dport = htons(dport),
+				 .proto = proto, .zone = zone };
+
+	inet_pton(AF_INET, src, &k.saddr);
+	inet_pton(AF_INET, dst, &k.daddr);
+	return !bpf_map_lookup_elem(dp_in.fds.flows, &k, f);
+}
+
+static bool device_takes_xdp(const char *name)
+{
+	struct sg_device_key k = { .ifindex = if_nametoindex(name) };
+	struct sg_state st;
+	struct sg_device d;
+
+	sg_maps_read_state(&dp_in.fds, &st);
+	k.slot = st.slot;
+	return !bpf_map_lookup_elem(dp_in.fds.devices, &k, &d) &&
+	       (d.flags & SG_DEV_XDP_XMIT);
+}
+
+static void test_capabilities(void)
+{
+	test_begin();
+	CHECK(device_takes_xdp("up0"), "up0: its peer has GRO");
+	CHECK(device_takes_xdp("s1"), "s1: its peer has GRO");
+	CHECK(!device_takes_xdp("s2"), "s2: its peer has neither GRO nor XDP");
+	test_end("the loader marks the devices that take XDP frames, from "
+		 "the kernel's xdp-features");
+}
+
+static void test_tcp(void)
+{
+	struct pkt syn = TCP("10.1.0.2", 40000, "203.0.113.5", 443, SYN);
+	struct pkt syn_out = TCP(SNAT, 40000, "203.0.113.5", 443, SYN);
+	struct pkt synack = TCP("203.0.113.5", 443, SNAT, 40000, SYN | ACK);
+	struct pkt synack_in = TCP("203.0.113.5", 443, "10.1.0.2", 40000,
+				   SYN | ACK);
+	struct sg_counters before, after;
+	struct sg_flow f;
+
+	test_begin();
+	syn_out.ttl = synack_in.ttl = 63;
+	dp_counters(1, &before);
+	out_fast("s1", &syn, &syn_out);
+	CHECK(flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
+	      f.nat == SG_NAT_SNAT && f.state == SG_FLOW_NEW &&
+	      f.ifindex == if_nametoindex("s1") && f.l2_known &&
+	      !memcmp(f.vm_mac, vm_mac, 6) && !memcmp(f.gw_mac, gw_mac, 6),
+	      "the first packet creates the flow and its MACs");
+	in_fast(&synack, &synack_in);
+	CHECK(flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
+	      f.state == SG_FLOW_ESTABLISHED, "established by the SYN-ACK");
+	dp_counters(1, &after);
+	CHECK(after.fast_out_packets == before.fast_out_packets + 1 &&
+	      after.fast_in_packets == before.fast_in_packets + 1 &&
+	      after.tx_packets == before.tx_packets + 1 &&
+	      after.rx_packets == before.rx_packets + 1,
+	      "counters: fast out %llu->%llu, in %llu->%llu",
+	      before.fast_out_packets, after.fast_out_packets,
+	      before.fast_in_packets, after.fast_in_packets);
+	test_end("fast path TCP: SNAT and redirect out, reverse NAT and "
+		 "redirect to the VM, byte for byte");
+}
+
+static void test_udp_icmp(void)
+{
+	struct pkt q = UDP("10.1.0.2", 5000, "203.0.113.9", 53);
+	struct pkt a = UDP("203.0.113.9", 53, SNAT, 0);
+	struct pkt a_in = UDP("203.0.113.9", 53, "10.1.0.2", 5000);
+	struct pkt q_out, ping_out;
+	struct pkt ping = PING("10.1.0.2", "203.0.113.9", 33000);
+	struct pkt pong = PONG("203.0.113.9", SNAT, 33000);
+	struct pkt pong_in = PONG("203.0.113.9", "10.1.0.2", 33000);
+	uint16_t port;
+
+	test_begin();
+	a_in.ttl = pong_in.ttl = 63;
+	/* 5000 is outside nat-ports: a port is picked, whatever it is. */
+	run(SG_PROG_XDP_SECTOR, "s1", &q, XDP_REDIRECT_V);
+	port = out[14 + 20] << 8 | out[14 + 21];
+	q_out = (struct pkt)UDP(SNAT, port, "203.0.113.9", 53);
+	q_out.ttl = 63;
+	check_frame(&q_out, remote_mac, up0_mac);
+	CHECK(port >= 32768 && port <= 60999, "port %u from nat-ports", port);
+	a.dport = port;
+	in_fast(&a, &a_in);
+
+	/* Zero UDP checksum: none, and it stays none. */
+	q.sport = 5001;
+	q.no_udp_csum = true;
+	run(SG_PROG_XDP_SECTOR, "s1", &q, XDP_REDIRECT_V);
+	CHECK(!out[14 + 26] && !out[14 + 27], "zero UDP checksum kept");
+
+	ping_out = (struct pkt)PING(SNAT, "203.0.113.9", 33000);
+	ping_out.ttl = 63;
+	out_fast("s1", &ping, &ping_out);
+	in_fast(&pong, &pong_in);
+	test_end("fast path UDP (zero checksum kept) and ICMP echo, both "
+		 "directions, byte for byte");
+}
+
+/* What a local socket leaves for the device to finish: only the
+ * pseudo-header sum in the TCP checksum field. */
+static void make_unfinished(uint8_t *frame)
+{
+	uint8_t pseudo[12] = { 0 };
+	uint16_t sum;
+
+	memcpy(pseudo, frame + 14 + 12, 8);
+	pseudo[9] = 6;
+	pseudo[11] = 20;
+	sum = ~dp_csum(pseudo, 12);
+	frame[14 + 20 + 16] = sum >> 8;
+	frame[14 + 20 + 17] = sum;
+}
+
+static void test_declined_out(void)
+{
+	struct pkt old = TCP("10.1.0.2", 40100, "203.0.113.5", 443, ACK);
+	struct pkt noneigh = TCP("10.1.0.2", 40101, "198.51.100.9", 80, SYN);
+	struct pkt big = UDP("10.1.0.2", 40103, "203.0.113.5", 53);
+	struct pkt frag = UDP("10.1.0.2", 40104, "203.0.113.5", 53);
+	uint8_t in[2048] = { 0 };
+	struct sg_flow f;
+	int len, ret;
+
+	test_begin();
+	old.ttl = 1;
+	run(SG_PROG_XDP_SECTOR, "s1", &old, XDP_PASS_V);
+	check_untouched(&old);
+	CHECK(!flow_of("10.1.0.2", 40100, "203.0.113.5", 443, 6, 1, &f),
+	      "TTL 1: no flow (the kernel answers time exceeded)");
+
+	run(SG_PROG_XDP_SECTOR, "s1", &noneigh, XDP_PASS_V);
+	check_untouched(&noneigh);
+
+	system("ip link set up0 mtu 1000");
+	big.l4_len = 1100;
+	run(SG_PROG_XDP_SECTOR, "s1", &big, XDP_PASS_V);
+	check_untouched(&big);
+	system("ip link set up0 mtu 1500");
+
+	/* Left to the one place that decides: tc drops it as `fragment`. */
+	frag.frag = 0x2000;	/* MF: a first fragment */
+	run(SG_PROG_XDP_SECTOR, "s1", &frag, XDP_PASS_V);
+	check_untouched(&frag);
+
+	old.ttl = 64;
+	len = dp_build(&old, in);
+	make_unfinished(in);
+	ret = dp_run(SG_PROG_XDP_SECTOR, "s1", NULL, in, len, out, &out_len,
+		     &retval);
+	CHECK(!ret && retval == XDP_PASS_V, "unfinished checksum: verdict %u",
+	      retval);
+	CHECK(out_len == (uint32_t)len && !memcmp(out, in, len),
+	      "an unfinished checksum goes up untouched");
+	CHECK(!flow_of("10.1.0.2", 40100, "203.0.113.5", 443, 6, 1, &f),
+	      "declined packets create no flow");
+	test_end("fast path out declines TTL 1, unknown neighbours, too big, "
+		 "fragments, unfinished checksums");
+}
+
+static void test_declined_in(void)
+{
+	struct pkt syn = TCP("10.1.0.2", 40200, "203.0.113.5", 443, SYN);
+	struct pkt reply = TCP("203.0.113.5", 443, SNAT, 40200, SYN | ACK);
+	struct pkt stranger = TCP("203.0.113.5", 443, SNAT, 40299, ACK);
+	struct pkt syn2 = TCP("10.2.0.2", 40202, "203.0.113.5", 80, SYN);
+	struct pkt reply2 = TCP("203.0.113.5", 80, SNAT, 40202, SYN | ACK);
+	struct pkt big = UDP("203.0.113.5", 53, SNAT, 0);
+	struct pkt q = UDP("10.1.0.2", 40201, "203.0.113.5", 53);
+	uint8_t in[2048] = { 0 };
+	int len;
+
+	test_begin();
+	/* A flow the tc path created: its MACs are not known. */
+	len = dp_build(&syn, in);
+	dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", in, len, out, &out_len,
+	       &retval);
+	run(SG_PROG_XDP_UPLINK, "up0", &reply, XDP_PASS_V);
+	check_untouched(&reply);
+	run(SG_PROG_TC_UPLINK_IN, "up0", &reply, TC_REDIRECT_V);
+
+	/* vm2's device takes no XDP frames: out fast, back through tc. */
+	run(SG_PROG_XDP_SECTOR, "s2", &syn2, XDP_REDIRECT_V);
+	run(SG_PROG_XDP_UPLINK, "up0", &reply2, XDP_PASS_V);
+	check_untouched(&reply2);
+	run(SG_PROG_TC_UPLINK_IN, "up0", &reply2, TC_REDIRECT_V);
+
+	run(SG_PROG_XDP_UPLINK, "up0", &stranger, XDP_PASS_V);
+	check_untouched(&stranger);
+
+	reply.ttl = 1;
+	run(SG_PROG_XDP_UPLINK, "up0", &reply, XDP_PASS_V);
+	check_untouched(&reply);
+
+	/* Too big for the VM's device: up to tc. */
+	run(SG_PROG_XDP_SECTOR, "s1", &q, XDP_REDIRECT_V);
+	big.dport = out[14 + 20] << 8 | out[14 + 21];
+	big.l4_len = 1100;
+	system("ip link set s1 mtu 1000");
+	run(SG_PROG_XDP_UPLINK, "up0", &big, XDP_PASS_V);
+	check_untouched(&big);
+	system("ip link set s1 mtu 1500");
+	test_end("fast path in declines flows without MACs, devices without "
+		 "XDP transmit, unknown flows, TTL 1, too big for the device");
+}
+
+/*
+ * tc, for a reply too big for the sector device: the kernel forwards it
+ * (and fragments or answers) where its route reaches the flow's device;
+ * with overlapping sectors it might not, and the packet is dropped.
+ */
+static void test_too_big_tc(void)
+{
+	struct pkt q1 = UDP("10.1.0.2", 40300, "203.0.113.5", 53);
+	struct pkt q5 = UDP("10.4.0.2", 40301, "203.0.113.5", 53);
+	struct pkt a = UDP("203.0.113.5", 53, SNAT, 0);
+	struct pkt a_in = UDP("203.0.113.5", 53, "10.1.0.2", 40300);
+	struct sg_counters before, after;
+	uint8_t in[2048] = { 0 };
+	int len;
+
+	test_begin();
+	len = dp_build(&q1, in);
+	dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", in, len, out, &out_len,
+	       &retval);
+	a.dport = out[14 + 20] << 8 | out[14 + 21];
+	a.l4_len = a_in.l4_len = 1100;
+	system("ip link set s1 mtu 1000 && ip link set s5 mtu 1000");
+	run(SG_PROG_TC_UPLINK_IN, "up0", &a, TC_OK_V);
+	a_in.dport = 40300;
+	check_frame(&a_in, gw_mac, vm_mac);
+
+	/* vm5 shares 10.4.0.0/24 with vm4, whose device the route names. */
+	len = dp_build(&q5, in);
+	dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s5", in, len, out, &out_len,
+	       &retval);
+	a.dport = out[14 + 20] << 8 | out[14 + 21];
+	dp_counters(5, &before);
+	run(SG_PROG_TC_UPLINK_IN, "up0", &a, TC_SHOT_V);
+	dp_counters(5, &after);
+	CHECK(after.drops[SG_DROP_UNTRANSLATABLE] ==
+	      before.drops[SG_DROP_UNTRANSLATABLE] + 1, "counted");
+	system("ip link set s1 mtu 1500 && ip link set s5 mtu 1500");
+	test_end("tc: a reply too big for the VM's device goes to the "
+		 "kernel's forwarding only where its route reaches that device");
+}
+
+int main(void)
+{
+	int ret = dp_setup(256);
+
+	if (ret == 1) {
+		test_skip("fast path", "needs root");
+		return test_summary("test_fast");
+	}
+	if (ret || setup_gateway()) {
+		printf("FAIL setting up the gateway namespace\n");
+		return 1;
+	}
+	test_capabilities();
+	test_tcp();
+	test_udp_icmp();
+	test_declined_out();
+	test_declined_in();
+	test_too_big_tc();
+	return test_summary("test_fast");
+}
