@@ -14,6 +14,11 @@
 # (on v4 and on v5). Uplink 192.0.2.1/24; management LAN 198.51.100.1/24
 # (host.protected). "inet" has no route to the sectors: only masquerade
 # lets replies back.
+#
+# vm1, vm4 and inet behave like hosts behind a NIC: GRO on (so the kernel
+# lets the gateway's XDP redirect frames to them) and checksums complete on
+# transmit. Their flows take sectorgate's XDP fast path; the other VMs
+# keep veth's defaults, and theirs take the tc path.
 
 SG_PREFIX=${SG_PREFIX:-sg$$}
 GW=$SG_PREFIX-gw
@@ -41,6 +46,10 @@ _veth_host() {	# name in ns, peer name in gw, address/len[, gateway]
 	in_ns "$n" ip link set eth0 up
 	in_ns "$n" ip addr add "$addr" dev eth0
 	[ -z "$via" ] || in_ns "$n" ip route add default via "$via"
+}
+
+_like_nic() {	# host namespace
+	in_ns "$1" ethtool -K eth0 gro on tx off >/dev/null
 }
 
 topo_up() {
@@ -72,6 +81,9 @@ topo_up() {
 
 	for d in v1 v3 v4 v5 br2 br2p1 br2p2 wan0 mgmt0; do
 		in_gw ip link set "$d" up
+	done
+	for n in vm1 vm4 inet; do
+		_like_nic "$n"
 	done
 }
 

@@ -110,6 +110,37 @@ expect_eq "a 300 kB DF upload over a 1280-byte link completes" \
 expect_ok "vm1 learnt the path MTU from the translated ICMP error" \
 	sh -c "ip netns exec $(ns vm1) ip route get 203.0.113.10 | grep -q 'mtu 1280'"
 
+# The XDP fast path. vm1 and inet are NIC-like (scripts/topology.sh): once
+# a flow is established its packets never enter the gateway's stack, which
+# therefore forwards almost nothing while megabytes go through; vm5 is not,
+# and its replies take tc.
+head -c 3000000 /dev/urandom >"$work/blob"
+sum=$(sha256sum <"$work/blob" | cut -d' ' -f1)
+(in_ns inet socat TCP4-LISTEN:8000,bind=192.0.2.2,fork,reuseaddr \
+	SYSTEM:"cat $work/blob" &) 2>/dev/null
+(in_ns inet socat TCP4-LISTEN:8001,bind=192.0.2.2,fork,reuseaddr \
+	SYSTEM:sha256sum &) 2>/dev/null
+sleep 0.3
+forwarded() { in_gw awk '/^Ip: [0-9]/ {print $7}' /proc/net/snmp; }
+fast_out=$(stat vm1 fast_out_packets)
+fast_in=$(stat vm1 fast_in_packets)
+fwd=$(forwarded)
+expect_eq "a 3 MB download over the fast path arrives intact" \
+	"$(in_ns vm1 socat -t 10 -T 10 -u TCP4:192.0.2.2:8000,connect-timeout=3 - | sha256sum | cut -d' ' -f1)" "$sum"
+expect_eq "a 3 MB upload over the fast path arrives intact" \
+	"$(in_ns vm1 socat -t 10 -T 10 - TCP4:192.0.2.2:8001,connect-timeout=3 <"$work/blob" | cut -d' ' -f1)" "$sum"
+fast_out=$(($(stat vm1 fast_out_packets) - fast_out))
+fast_in=$(($(stat vm1 fast_in_packets) - fast_in))
+fwd=$(($(forwarded) - fwd))
+[ "$fast_in" -ge 1500 ] && [ "$fast_out" -ge 1500 ] &&
+	pass "the transfers took the fast path ($fast_out out, $fast_in in)" ||
+	fail "the transfers took the fast path ($fast_out out, $fast_in in)"
+[ "$fwd" -lt 100 ] &&
+	pass "the gateway's stack forwarded only $fwd of their packets" ||
+	fail "the gateway's stack forwarded $fwd of their packets"
+expect_eq "vm5's replies took tc (its VM has no GRO)" \
+	"$(stat vm5 fast_in_packets)" 0
+
 flows=$(sg status --json | jq '.maps.sg_flows.entries')
 [ "$flows" -ge 10 ] && pass "flows are tracked ($flows entries)" ||
 	fail "flows are tracked ($flows entries)"
