@@ -74,8 +74,19 @@ $(BUILD)/bench_paths: tests/bench/bench_paths.c $(BUILD)/dp_lib.o $(TEST_DEPS)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(BUILD)/dp_lib.o \
 		$(BUILD)/libsectorgate.a $(LDLIBS)
 
-bench: $(BUILD)/bench_paths
+$(BUILD)/bench_xdp.bpf.o: tests/bench/bench_xdp.bpf.c vmlinux/vmlinux.h
+	@mkdir -p $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bench_xdp.skel.h: $(BUILD)/bench_xdp.bpf.o
+	$(BPFTOOL) gen skeleton $< name bench_xdp_bpf > $@
+
+$(BUILD)/bench_xdp: tests/bench/bench_xdp.c $(BUILD)/bench_xdp.skel.h
+	$(CC) $(CFLAGS) -o $@ $< -lbpf -lelf -lz
+
+bench: sectorgate $(BUILD)/bench_paths $(BUILD)/bench_xdp
 	$(BUILD)/bench_paths
+	tests/bench/masquerade.sh
 
 install: sectorgate
 	install -D -m 0755 sectorgate $(DESTDIR)$(PREFIX)/sbin/sectorgate

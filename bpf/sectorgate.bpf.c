@@ -17,6 +17,9 @@ int sg_xdp_sector(struct xdp_md *xdp)
 	int verdict;
 
 	sg_ctx_from_xdp(&c, xdp);
+	verdict = sg_fast_again(xdp, &c);
+	if (verdict >= 0)
+		return verdict;
 	verdict = sg_sector_ingress(&c, &p, &sector);
 	if (verdict == SG_PASS_OUT)
 		return sg_fast_out(xdp, &c, &p, sector);

@@ -38,9 +38,13 @@ static __always_inline void sg_count_tx(__u32 sector, __u32 len)
 	}
 }
 
-/* A packet the XDP fast path sent on: out to an uplink, or in (a reply
- * delivered into the sector, also counted as tx there). */
-static __always_inline void sg_count_fast(__u32 sector, bool out)
+/*
+ * A packet the XDP fast path sent on: out to an uplink, or in (a reply
+ * delivered into the sector). With traffic set, it is also counted as
+ * received from (out) or sent to (in) the sector, in the same lookup.
+ */
+static __always_inline void sg_count_fast(__u32 sector, bool out,
+					  bool traffic, __u32 len)
 {
 	struct sg_counters *cnt = sg_counters_get(sector);
 
@@ -50,6 +54,15 @@ static __always_inline void sg_count_fast(__u32 sector, bool out)
 		cnt->fast_out_packets++;
 	else
 		cnt->fast_in_packets++;
+	if (!traffic)
+		return;
+	if (out) {
+		cnt->rx_packets++;
+		cnt->rx_bytes += len;
+	} else {
+		cnt->tx_packets++;
+		cnt->tx_bytes += len;
+	}
 }
 
 static __always_inline void sg_count_drop(__u32 sector, __u32 reason)

@@ -8,10 +8,16 @@
 
 #include "sg_bpf.h"
 
-static __always_inline __u32 sg_active_slot(void)
+static __always_inline struct sg_state *sg_state_get(void)
 {
 	__u32 zero = 0;
-	struct sg_state *st = bpf_map_lookup_elem(&sg_state, &zero);
+
+	return bpf_map_lookup_elem(&sg_state, &zero);
+}
+
+static __always_inline __u32 sg_active_slot(void)
+{
+	struct sg_state *st = sg_state_get();
 
 	return st ? st->slot & 1 : 0;
 }

@@ -151,21 +151,64 @@ static __always_inline void sg_flow_learn_l2(struct sg_flow *f,
 }
 
 /*
+ * The MTU of the route that lookup `fib` (done for this packet) found, for
+ * the flow's later packets: the same lookup for a 64 kB packet reports it.
+ */
+static __always_inline __u16 sg_route_mtu(struct xdp_md *x,
+					  const struct sg_pkt *p, __u32 ifindex)
+{
+	struct bpf_fib_lookup probe = {
+		.family = AF_INET, .l4_protocol = p->proto,
+		.tot_len = 0xffff, .ipv4_src = p->saddr, .ipv4_dst = p->daddr,
+		.ifindex = ifindex,
+	};
+
+	if (bpf_fib_lookup(x, &probe, sizeof(probe),
+			   BPF_FIB_LOOKUP_SKIP_NEIGH) ==
+	    BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return probe.mtu_result;
+	return 0xffff;
+}
+
+/* Masquerade the frame of flow f and address it to f's next hop. */
+static __always_inline int sg_fast_emit(struct sg_ctx *c,
+					const struct sg_pkt *p,
+					struct sg_flow *f)
+{
+	struct ethhdr *eth = c->data;
+
+	if ((void *)(eth + 1) > c->data_end)
+		return -1;
+	sg_flow_learn_l2(f, eth);
+	if (sg_xdp_translate(c, p, false, f->nat_addr, f->nat_port))
+		return -1;
+	__builtin_memcpy(eth->h_dest, f->fwd_dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f->fwd_smac, ETH_ALEN);
+	return 0;
+}
+
+/*
  * XDP on a sector device, for a packet the policy let out to the internet:
  * masquerade it and send it out of the uplink the kernel's route names.
+ * The decision is kept in the flow for its next packets (sg_fast_again).
  */
 static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 				       const struct sg_pkt *p, __u16 sector)
 {
-	__u32 slot = sg_active_slot();
-	struct sg_config *cfg = sg_config_of(slot);
+	struct sg_state *st = sg_state_get();
 	struct bpf_fib_lookup fib = {};
-	struct ethhdr *eth = c->data;
+	struct sg_config *cfg;
 	struct sg_device *up;
 	struct sg_flow *f = NULL;
+	__u32 slot;
 	__be32 snat;
+	__u64 now;
 	int verdict;
 
+	if (!st)
+		return XDP_PASS;
+	slot = st->slot & 1;
+	cfg = sg_config_of(slot);
 	if (!cfg || sg_nat_mappable(p) != SG_PASS || p->ttl <= 1 ||
 	    sg_csum_unfinished(c, p))
 		return XDP_PASS;
@@ -187,22 +230,76 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 		return XDP_PASS;
 
 	__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
-	verdict = sg_snat_flow(cfg, p, sector, snat, c->ifindex, sg_now(), &f);
+	now = sg_now();
+	verdict = sg_snat_flow(cfg, p, sector, snat, c->ifindex, now, &f);
 	if (verdict != SG_PASS || !f) {
 		sg_count_drop(sector, verdict);
 		return XDP_DROP;
 	}
-	if ((void *)(eth + 1) > c->data_end)
-		return XDP_PASS;
-	sg_flow_learn_l2(f, eth);
-	if (sg_xdp_translate(c, p, false, f->nat_addr, f->nat_port)) {
+	f->fwd_generation = st->generation;
+	f->fwd_checked = now >> 20;
+	f->fwd_ifindex = fib.ifindex;
+	f->fwd_mtu = sg_route_mtu(x, p, c->ifindex);
+	__builtin_memcpy(f->fwd_dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(f->fwd_smac, fib.smac, ETH_ALEN);
+	if (sg_fast_emit(c, p, f)) {
 		sg_count_drop(sector, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	sg_count_fast(sector, true);
+	sg_count_fast(sector, true, false, 0);
 	return bpf_redirect(fib.ifindex, 0);
+}
+
+/*
+ * XDP on a sector device, before anything else: a packet of a flow whose
+ * forwarding decision is still good (same definitions, route checked
+ * within SG_FWD_RECHECK_MS) skips the policy lookups and the route lookup.
+ * Returns the XDP verdict, or -1 to decide afresh.
+ */
+static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
+{
+	struct sg_state *st = sg_state_get();
+	struct sg_device *dev;
+	struct sg_config *cfg;
+	struct sg_flow_key key;
+	struct sg_pkt p = {};
+	struct sg_flow *f;
+	__u32 slot;
+	__u64 now;
+
+	if (!st)
+		return -1;
+	slot = st->slot & 1;
+	dev = sg_device_of(slot, c->ifindex);
+	if (!dev || dev->role != SG_ROLE_SECTOR)
+		return -1;
+	if (sg_parse(c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
+	    p.ttl <= 1 || sg_icmp_is_error(&p))
+		return -1;
+	sg_flow_key_of(&key, &p, dev->sector);
+	f = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_SNAT ||
+	    !f->fwd_ifindex || f->fwd_generation != st->generation)
+		return -1;
+	now = sg_now();
+	if (!sg_flow_live(f, now) ||
+	    (__u32)(now >> 20) - f->fwd_checked > SG_FWD_RECHECK_MS)
+		return -1;
+	/* A TCP SYN reopening a closed flow takes the full path too. */
+	if (p.proto == IPPROTO_TCP && f->state == SG_FLOW_CLOSING)
+		return -1;
+	cfg = sg_config_of(slot);
+	if (!cfg || p.l4_off - ETH_HLEN + p.l4_len > f->fwd_mtu ||
+	    sg_csum_unfinished(c, &p))
+		return -1;
+
+	sg_flow_update(f, cfg, &p, SG_FLOW_ORIG, now);
+	if (sg_fast_emit(c, &p, f)) {
+		sg_count_drop(dev->sector, SG_DROP_MALFORMED);
+		return XDP_DROP;
+	}
+	sg_count_fast(dev->sector, true, true, c->len);
+	return bpf_redirect(f->fwd_ifindex, 0);
 }
 
 /*
@@ -255,8 +352,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 		return XDP_DROP;
 	__builtin_memcpy(eth->h_dest, f->vm_mac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, f->gw_mac, ETH_ALEN);
-	sg_count_tx(okey.zone, c.len);
-	sg_count_fast(okey.zone, false);
+	sg_count_fast(okey.zone, false, true, c.len);
 	return bpf_redirect(f->ifindex, 0);
 }
 

@@ -225,7 +225,7 @@ struct sg_flow {
 	 */
 	__be32 nat_addr;
 	__be16 nat_port;
-	__u16 pad2;
+	__u16 fwd_mtu;		/* ORIG: the MTU of the route below */
 	__u32 ifindex;		/* ORIG: the sector device the flow entered on */
 	/*
 	 * ORIG, learnt by the XDP fast path from the originator's frames:
@@ -234,7 +234,20 @@ struct sg_flow {
 	 */
 	__u8 vm_mac[6];
 	__u8 gw_mac[6];
+	/*
+	 * ORIG: the XDP fast path's forwarding decision (policy, route, next
+	 * hop), reused by the flow's next packets while the definitions stay
+	 * at fwd_generation (sg_state) and for at most SG_FWD_RECHECK_MS.
+	 */
+	__u32 fwd_generation;
+	__u32 fwd_checked;	/* when it was made: sg_now() >> 20 (~1 ms) */
+	__u32 fwd_ifindex;	/* the uplink; 0: no decision */
+	__u8 fwd_dmac[6];	/* the next hop */
+	__u8 fwd_smac[6];	/* the uplink's own */
 };
+
+/* How long (in units of 2^20 ns, ~1 ms) a flow's cached route holds. */
+#define SG_FWD_RECHECK_MS	1000
 
 /*
  * The key of the primary entry that a reply entry (r, found under rkey)
@@ -296,7 +309,7 @@ _Static_assert(sizeof(struct sg_allow_rule) == 8, "sg_allow_rule layout");
 _Static_assert(sizeof(struct sg_allow) == 8 + 8 * SG_MAX_ALLOW_RULES,
 	       "sg_allow layout");
 _Static_assert(sizeof(struct sg_flow_key) == 16, "sg_flow_key layout");
-_Static_assert(sizeof(struct sg_flow) == 40, "sg_flow layout");
+_Static_assert(sizeof(struct sg_flow) == 64, "sg_flow layout");
 #endif
 
 #endif /* SG_COMMON_H */

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Install what building and testing sectorgate needs (Debian 12), once:
-# packages already present are not touched.
+# packages already present are not touched. `deps.sh bench` adds what the
+# benchmarks compare against (nftables).
 set -euo pipefail
 
 PACKAGES=(
@@ -8,6 +9,7 @@ PACKAGES=(
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libyaml-dev linux-libc-dev
 	bpftool iproute2 ethtool iputils-ping netcat-openbsd socat jq
 )
+[ "${1:-}" != bench ] || PACKAGES+=(nftables)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dp_lib.h"
+#include "sectorgate.skel.h"
 #include "sg_test.h"
 
 #define XDP_REDIRECT_V 4
@@ -224,6 +225,65 @@ static void test_udp_icmp(void)
 		 "directions, byte for byte");
 }
 
+static void advance_ms(unsigned int ms)
+{
+	dp_in.skel->bss->sg_clock_offset_ns += ms * 1000000ULL;
+}
+
+/* vm1 loses internet access; the rest is the fixture. */
+static const char *const no_internet_vm1 =
+	"version: 1\n"
+	"host: {uplinks: [{interface: up0}], protected: [192.168.1.0/24]}\n"
+	"sectors:\n"
+	"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1], internet: false}\n"
+	"  - {name: vm2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
+
+/*
+ * The flow keeps the decision of its first packet: a route removed after
+ * it is not noticed until the decision is SG_FWD_RECHECK_MS old, new
+ * definitions are noticed at once.
+ */
+static void test_cached_decision(void)
+{
+	struct pkt syn = TCP("10.1.0.2", 40400, "203.0.113.5", 443, SYN);
+	struct pkt ack = TCP("10.1.0.2", 40400, "203.0.113.5", 443, ACK);
+	struct pkt ack_out = TCP(SNAT, 40400, "203.0.113.5", 443, ACK);
+	struct pkt big = TCP("10.1.0.2", 40400, "203.0.113.5", 443, ACK);
+	struct sg_counters before, after;
+	struct sg_flow f;
+
+	test_begin();
+	ack_out.ttl = 63;
+	big.l4_len = 1600;	/* beyond the route's MTU of 1500 */
+	run(SG_PROG_XDP_SECTOR, "s1", &syn, XDP_REDIRECT_V);
+	CHECK(flow_of("10.1.0.2", 40400, "203.0.113.5", 443, 6, 1, &f) &&
+	      f.fwd_ifindex == if_nametoindex("up0") && f.fwd_mtu == 1500 &&
+	      !memcmp(f.fwd_dmac, remote_mac, 6), "decision kept in the flow");
+	run(SG_PROG_XDP_SECTOR, "s1", &big, XDP_PASS_V);
+	check_untouched(&big);
+
+	system("ip route del default");
+	dp_counters(1, &before);
+	out_fast("s1", &ack, &ack_out);
+	dp_counters(1, &after);
+	CHECK(after.rx_packets == before.rx_packets + 1 &&
+	      after.fast_out_packets == before.fast_out_packets + 1,
+	      "the kept decision counts like the full one");
+	advance_ms(SG_FWD_RECHECK_MS + 50);
+	run(SG_PROG_XDP_SECTOR, "s1", &ack, XDP_PASS_V);
+	check_untouched(&ack);
+	system("ip route add default via 192.0.2.254");
+	out_fast("s1", &ack, &ack_out);
+
+	dp_load_definitions(no_internet_vm1);
+	run(SG_PROG_XDP_SECTOR, "s1", &ack, XDP_DROP_V);
+	dp_load_definitions(NULL);
+	out_fast("s1", &ack, &ack_out);
+	test_end("a flow reuses its forwarding decision (not for packets "
+		 "beyond its MTU) until the route is due a recheck; new "
+		 "definitions apply at its next packet");
+}
+
 /* What a local socket leaves for the device to finish: only the
  * pseudo-header sum in the TCP checksum field. */
 static void make_unfinished(uint8_t *frame)
@@ -387,6 +447,7 @@ int main(void)
 	test_capabilities();
 	test_tcp();
 	test_udp_icmp();
+	test_cached_decision();
 	test_declined_out();
 	test_declined_in();
 	test_too_big_tc();

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Benchmark helpers, never part of sectorgate: a packet source run with
+ * BPF_PROG_RUN in live-frames mode, a sink that counts what arrives, and
+ * the bare XDP redirect that sectorgate's fast path is measured against.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#define FRAME_LEN	64
+#define ETH_HLEN	14
+#define IP_TTL_OFF	(ETH_HLEN + 8)
+#define IP_CSUM_OFF	(ETH_HLEN + 10)
+#define IP_SADDR_OFF	(ETH_HLEN + 12)
+#define UDP_CSUM_OFF	(ETH_HLEN + 20 + 6)
+
+/* Set by bench_xdp before load. */
+const volatile __u8 frame[FRAME_LEN];	/* what the source sends */
+const volatile __u32 source_ifindex;	/* ... out of this device */
+const volatile __u8 bare_macs[12];	/* bare: new destination, source */
+const volatile __u32 bare_saddr;	/* bare: new source (network order) */
+const volatile __u32 bare_ifindex;	/* bare: redirect here */
+
+__u64 sink_packets;
+
+/*
+ * Every run writes the whole frame again: live-frames pages are recycled,
+ * and whatever the path rewrote in place (NAT, TTL, MACs) would stay.
+ */
+SEC("xdp")
+int bench_source(struct xdp_md *x)
+{
+	__u64 *data = (void *)(long)x->data;
+	const volatile __u64 *tmpl = (const volatile __u64 *)frame;
+
+	if ((void *)(data + FRAME_LEN / 8) > (void *)(long)x->data_end)
+		return XDP_ABORTED;
+	for (int i = 0; i < FRAME_LEN / 8; i++)
+		data[i] = tmpl[i];
+	return bpf_redirect(source_ifindex, 0);
+}
+
+/* Counts and drops the IPv4 UDP frames; ARP and the rest go on to the
+ * stack, so the gateway can resolve this host's MAC. */
+SEC("xdp")
+int bench_sink(struct xdp_md *x)
+{
+	__u8 *data = (void *)(long)x->data;
+
+	if (data + ETH_HLEN + 20 > (__u8 *)(long)x->data_end ||
+	    data[12] != 0x08 || data[13] != 0x00 || data[ETH_HLEN + 9] != 17)
+		return XDP_PASS;
+	__sync_fetch_and_add(&sink_packets, 1);
+	return XDP_DROP;
+}
+
+static __always_inline __u16 csum_replace4(__u16 check, __u32 from, __u32 to)
+{
+	__u32 sum = (__u16)~check + (__u16)~(from & 0xffff) +
+		    (__u16)~(from >> 16) + (to & 0xffff) + (to >> 16);
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
+/*
+ * The least a masquerading XDP forwarder does, with nothing looked up:
+ * new source address (IP and UDP checksums), TTL, MACs, redirect.
+ */
+SEC("xdp")
+int bench_bare(struct xdp_md *x)
+{
+	__u8 *data = (void *)(long)x->data;
+	__u16 *ip_csum, *udp_csum, *ttl_word, ttl_before;
+	__u32 old;
+
+	if (data + ETH_HLEN + 28 > (__u8 *)(long)x->data_end)
+		return XDP_PASS;
+	ip_csum = (__u16 *)(data + IP_CSUM_OFF);
+	udp_csum = (__u16 *)(data + UDP_CSUM_OFF);
+	old = *(__u32 *)(data + IP_SADDR_OFF);
+	*ip_csum = csum_replace4(*ip_csum, old, bare_saddr);
+	if (*udp_csum)
+		*udp_csum = csum_replace4(*udp_csum, old, bare_saddr);
+	*(__u32 *)(data + IP_SADDR_OFF) = bare_saddr;
+	ttl_word = (__u16 *)(data + IP_TTL_OFF);
+	ttl_before = *ttl_word;
+	data[IP_TTL_OFF]--;
+	*ip_csum = csum_replace4(*ip_csum, ttl_before, *ttl_word);
+	for (int i = 0; i < 12; i++)
+		data[i] = bare_macs[i];
+	return bpf_redirect(bare_ifindex, 0);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
