@@ -40,7 +40,7 @@ static void bench(const char *what, enum sg_prog prog, const char *dev,
 			    .data_size_in = len, .data_out = out,
 			    .data_size_out = sizeof(out), .repeat = 1);
 
-		if (prog == SG_PROG_XDP_SECTOR) {
+		if (prog == SG_PROG_XDP_SECTOR || prog == SG_PROG_XDP_UPLINK) {
 			xctx = (struct xdp_md){ .data_end = len,
 				.ingress_ifindex = if_nametoindex(dev) };
 			o.ctx_in = &xctx;
@@ -93,6 +93,11 @@ int main(void)
 	struct pkt cross = TCP("10.1.0.2", 40001, "10.2.0.2", 5432, ACK);
 	struct pkt spoof = UDP("10.9.9.9", 1, "10.2.0.2", 53);
 	struct pkt iso = UDP("10.3.0.2", 1, "10.2.0.2", 53);
+	struct pkt fast_syn = TCP("10.1.0.2", 40100, "203.0.113.5", 443, SYN);
+	struct pkt fast_out = TCP("10.1.0.2", 40100, "203.0.113.5", 443, ACK);
+	struct pkt fast_in = TCP("203.0.113.5", 443, "192.0.2.1", 40100, ACK);
+	uint8_t up0_mac[6], syn_frame[256], out[2048];
+	uint32_t out_len, retval;
 
 	if (dp_setup(SG_DEFAULT_MAX_FLOWS)) {
 		fprintf(stderr, "bench: needs root\n");
@@ -111,6 +116,17 @@ int main(void)
 	      "up0", "s1", &out_ack);
 	bench("uplink tc ingress: reverse NAT + redirect", SG_PROG_TC_UPLINK_IN,
 	      "up0", NULL, &in_ack);
+	/* The XDP fast path needs a route, a neighbour, XDP-capable peers. */
+	if (dp_setup_gateway(up0_mac)) {
+		fprintf(stderr, "bench: cannot set up the gateway\n");
+		return 1;
+	}
+	dp_run(SG_PROG_XDP_SECTOR, "s1", NULL, syn_frame,
+	       dp_build(&fast_syn, syn_frame), out, &out_len, &retval);
+	bench("sector XDP fast path: established flow", SG_PROG_XDP_SECTOR,
+	      "s1", NULL, &fast_out);
+	bench("uplink XDP fast path: reply to the VM", SG_PROG_XDP_UPLINK,
+	      "up0", NULL, &fast_in);
 	flow_memory();
 	return 0;
 }

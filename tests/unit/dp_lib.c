@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "compile.h"
@@ -275,6 +276,36 @@ static int make_devices(void)
 		"ip addr add 192.0.2.1/24 dev up0";
 
 	return system(cmds);
+}
+
+int dp_setup_gateway(uint8_t *up0_mac)
+{
+	static const char *const cmds =
+		"sysctl -qw net.ipv4.ip_forward=1 && "
+		"ip addr add 10.1.0.1/24 dev s1 && "
+		"ip addr add 10.2.0.1/24 dev s2 && "
+		"ip addr add 10.4.0.1/24 dev s4 && "
+		"ip neigh add 192.0.2.254 lladdr " DP_REMOTE_MAC
+		" dev up0 nud permanent && "
+		"ip route add default via 192.0.2.254 && "
+		"ip route add 198.51.100.0/24 via 192.0.2.253 && "
+		"ethtool -K p-up0 gro on >/dev/null && "
+		"ethtool -K p-s1 gro on >/dev/null";
+	struct ifreq ifr = {};
+	int fd, ret;
+
+	if (system(cmds))
+		return -1;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "up0");
+	ret = fd < 0 || ioctl(fd, SIOCGIFHWADDR, &ifr);
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		return -1;
+	memcpy(up0_mac, ifr.ifr_hwaddr.sa_data, 6);
+	/* Compile again: device capabilities are read at compile time. */
+	return dp_load_definitions(NULL);
 }
 
 int dp_setup(uint32_t max_flows)

@@ -61,6 +61,17 @@ extern struct sg_instance dp_in;
 /* Namespace, devices, programs (flow table of max_flows), DP_FIXTURE.
  * Returns 0, 1 when the tests must be skipped (not root), -1 on error. */
 int dp_setup(uint32_t max_flows);
+/*
+ * Give the namespace what a gateway has, for the XDP fast path: forwarding
+ * on, addresses on s1, s2 and s4, a default route via 192.0.2.254 whose
+ * MAC (DP_REMOTE_MAC) is a permanent neighbour, a route to 198.51.100.0/24
+ * via a neighbour never resolved, and GRO on the far ends of up0 and s1
+ * (so the kernel says they take XDP frames; s2's does not). Reloads the
+ * fixture. Fills in up0's MAC.
+ */
+#define DP_REMOTE_MAC "02:00:00:00:fe:01"
+int dp_setup_gateway(uint8_t *up0_mac);
+
 /* Apply definitions (inline text, or DP_FIXTURE for NULL) into the
  * inactive slot and flip to it. */
 int dp_load_definitions(const char *text);

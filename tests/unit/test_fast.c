@@ -7,18 +7,12 @@
  * the fast path must decline is checked to pass the frame up untouched,
  * and the tc path that then takes it (MTU check before the reverse
  * redirect) is checked too.
- *
- * The namespace of dp_lib gets what a gateway has: forwarding on, a
- * default route via 192.0.2.254 with a known neighbour, GRO on the far
- * ends of up0 and s1 (so the kernel reports that they take XDP frames)
- * and not on s2's.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "dp_lib.h"
@@ -27,8 +21,6 @@
 
 #define XDP_REDIRECT_V 4
 #define SNAT "192.0.2.1"
-#define REMOTE_MAC "02:00:00:00:fe:01"
-
 static const uint8_t remote_mac[6] = { 2, 0, 0, 0, 0xfe, 1 };
 /* The MACs dp_build puts in every frame: to the gateway, from the VM. */
 static const uint8_t gw_mac[6] = { 2, 0, 0, 0, 0, 1 };
@@ -37,34 +29,6 @@ static uint8_t up0_mac[6];
 
 static uint32_t out_len, retval;
 static uint8_t out[2048];
-
-static int setup_gateway(void)
-{
-	static const char *const cmds =
-		"sysctl -qw net.ipv4.ip_forward=1 && "
-		"ip addr add 10.1.0.1/24 dev s1 && "
-		"ip addr add 10.2.0.1/24 dev s2 && "
-		"ip addr add 10.4.0.1/24 dev s4 && "
-		"ip neigh add 192.0.2.254 lladdr " REMOTE_MAC
-		" dev up0 nud permanent && "
-		"ip route add default via 192.0.2.254 && "
-		"ip route add 198.51.100.0/24 via 192.0.2.253 && "
-		"ethtool -K p-up0 gro on >/dev/null && "
-		"ethtool -K p-s1 gro on >/dev/null";
-	struct ifreq ifr = {};
-	int fd;
-
-	if (system(cmds))
-		return -1;
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "up0");
-	if (fd < 0 || ioctl(fd, SIOCGIFHWADDR, &ifr))
-		return -1;
-	memcpy(up0_mac, ifr.ifr_hwaddr.sa_data, 6);
-	close(fd);
-	/* Compile again: device capabilities are read at compile time. */
-	return dp_load_definitions(NULL);
-}
 
 static void run(enum sg_prog prog, const char *dev, const struct pkt *p,
 		uint32_t want_retval)
@@ -440,7 +404,7 @@ int main(void)
 		test_skip("fast path", "needs root");
 		return test_summary("test_fast");
 	}
-	if (ret || setup_gateway()) {
+	if (ret || dp_setup_gateway(up0_mac)) {
 		printf("FAIL setting up the gateway namespace\n");
 		return 1;
 	}
