@@ -170,6 +170,21 @@ static __always_inline __u16 sg_route_mtu(struct xdp_md *x,
 	return 0xffff;
 }
 
+/*
+ * May replies of flow f (of sector `zone`) be delivered in XDP to its
+ * sector device? Only if the device is still that sector's and takes XDP
+ * frames: facts of the definitions' slot, so they hold for a generation.
+ */
+static __always_inline bool sg_reply_dev_ok(__u32 slot,
+					    const struct sg_flow *f,
+					    __u16 zone)
+{
+	struct sg_device *dev = sg_device_of(slot, f->ifindex);
+
+	return dev && dev->role == SG_ROLE_SECTOR && dev->sector == zone &&
+	       (dev->flags & SG_DEV_XDP_XMIT);
+}
+
 /* Masquerade the frame of flow f and address it to f's next hop. */
 static __always_inline int sg_fast_emit(struct sg_ctx *c,
 					const struct sg_pkt *p,
@@ -240,6 +255,7 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	f->fwd_checked = now >> 20;
 	f->fwd_ifindex = fib.ifindex;
 	f->fwd_mtu = sg_route_mtu(x, p, c->ifindex);
+	f->rev_xdp = sg_reply_dev_ok(slot, f, sector);
 	__builtin_memcpy(f->fwd_dmac, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(f->fwd_smac, fib.smac, ETH_ALEN);
 	if (sg_fast_emit(c, p, f)) {
@@ -309,16 +325,21 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
  */
 static __always_inline int sg_fast_in(struct xdp_md *x)
 {
-	__u32 slot = sg_active_slot(), mtu_len = 0;
-	struct sg_config *cfg = sg_config_of(slot);
+	struct sg_state *st = sg_state_get();
 	struct sg_flow_key key, okey;
-	struct sg_device *up, *dev;
+	struct sg_config *cfg;
+	struct sg_device *up;
 	struct sg_flow *r, *f;
 	struct sg_pkt p = {};
 	struct ethhdr *eth;
 	struct sg_ctx c;
+	__u32 slot, mtu_len = 0;
 	__u64 now;
 
+	if (!st)
+		return XDP_PASS;
+	slot = st->slot & 1;
+	cfg = sg_config_of(slot);
 	sg_ctx_from_xdp(&c, x);
 	up = sg_device_of(slot, c.ifindex);
 	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
@@ -335,9 +356,8 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	f = sg_flow_primary_of(&key, r, &okey, now);
 	if (!f || !f->l2_known)
 		return XDP_PASS;
-	dev = sg_device_of(slot, f->ifindex);
-	if (!dev || dev->role != SG_ROLE_SECTOR || dev->sector != okey.zone ||
-	    !(dev->flags & SG_DEV_XDP_XMIT))
+	if (!(f->rev_xdp && f->fwd_generation == st->generation) &&
+	    !sg_reply_dev_ok(slot, f, okey.zone))
 		return XDP_PASS;
 	if (bpf_check_mtu(x, f->ifindex, &mtu_len, 0, 0))
 		return XDP_PASS;

@@ -217,7 +217,9 @@ struct sg_flow {
 	__u8 state;		/* enum sg_flow_state (ORIG only) */
 	__u8 nat;		/* enum sg_flow_nat */
 	__u8 l2_known;		/* ORIG: vm_mac and gw_mac are filled in */
-	__u8 pad[2];
+	__u8 rev_xdp;		/* ORIG: at fwd_generation, ifindex was a
+				 * device of this sector that takes XDP frames */
+	__u8 pad;
 	/*
 	 * ORIG: the source as it leaves (masquerade address and port or
 	 * ICMP id). REPLY: the originator's own address and port, which with

@@ -12,13 +12,15 @@
 #define IP_TTL_OFF	(ETH_HLEN + 8)
 #define IP_CSUM_OFF	(ETH_HLEN + 10)
 #define IP_SADDR_OFF	(ETH_HLEN + 12)
+#define IP_DADDR_OFF	(ETH_HLEN + 16)
 #define UDP_CSUM_OFF	(ETH_HLEN + 20 + 6)
 
 /* Set by bench_xdp before load. */
 const volatile __u8 frame[FRAME_LEN];	/* what the source sends */
 const volatile __u32 source_ifindex;	/* ... out of this device */
 const volatile __u8 bare_macs[12];	/* bare: new destination, source */
-const volatile __u32 bare_saddr;	/* bare: new source (network order) */
+const volatile __u32 bare_addr;	/* bare: new address (network order) */
+const volatile __u32 bare_dst;		/* bare: ... for the destination */
 const volatile __u32 bare_ifindex;	/* bare: redirect here */
 
 __u64 sink_packets;
@@ -66,24 +68,26 @@ static __always_inline __u16 csum_replace4(__u16 check, __u32 from, __u32 to)
 
 /*
  * The least a masquerading XDP forwarder does, with nothing looked up:
- * new source address (IP and UDP checksums), TTL, MACs, redirect.
+ * new source address, or destination for replies (IP and UDP checksums),
+ * TTL, MACs, redirect.
  */
 SEC("xdp")
 int bench_bare(struct xdp_md *x)
 {
 	__u8 *data = (void *)(long)x->data;
 	__u16 *ip_csum, *udp_csum, *ttl_word, ttl_before;
-	__u32 old;
+	__u32 *addr, old;
 
 	if (data + ETH_HLEN + 28 > (__u8 *)(long)x->data_end)
 		return XDP_PASS;
 	ip_csum = (__u16 *)(data + IP_CSUM_OFF);
 	udp_csum = (__u16 *)(data + UDP_CSUM_OFF);
-	old = *(__u32 *)(data + IP_SADDR_OFF);
-	*ip_csum = csum_replace4(*ip_csum, old, bare_saddr);
+	addr = (__u32 *)(data + (bare_dst ? IP_DADDR_OFF : IP_SADDR_OFF));
+	old = *addr;
+	*ip_csum = csum_replace4(*ip_csum, old, bare_addr);
 	if (*udp_csum)
-		*udp_csum = csum_replace4(*udp_csum, old, bare_saddr);
-	*(__u32 *)(data + IP_SADDR_OFF) = bare_saddr;
+		*udp_csum = csum_replace4(*udp_csum, old, bare_addr);
+	*addr = bare_addr;
 	ttl_word = (__u16 *)(data + IP_TTL_OFF);
 	ttl_before = *ttl_word;
 	data[IP_TTL_OFF]--;

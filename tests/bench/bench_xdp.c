@@ -3,13 +3,14 @@
  * bench_xdp: drive 64-byte UDP frames through a forwarding path between
  * network namespaces at the rate it can take, and count what comes out.
  *
- *   bench_xdp -s NS:DEV -k NS:DEV -m MAC -a SRC -d DST [-t SECONDS]
- *             [-b NS:IN:OUT:NEXTHOP_MAC:SNAT]
+ *   bench_xdp -s NS:DEV -k NS:DEV -m MAC -a SRC -d DST [-p SPORT:DPORT]
+ *             [-t SECONDS] [-b NS:IN:OUT:NEXTHOP_MAC:ADDR [-r]]
  *
  * The source (BPF_PROG_RUN in live-frames mode) sends out of -s to the
  * gateway MAC -m; an XDP sink on -k counts what arrives. With -b, the bare
- * XDP redirect (rewrite and redirect, no lookups) is attached on IN of the
- * gateway namespace for the duration. Frames a path cannot take push back
+ * XDP redirect (rewrite the source address to ADDR, or with -r the
+ * destination; redirect; no lookups) is attached on IN of the gateway
+ * namespace for the duration. Frames a path cannot take push back
  * on the sender, and what the stack drops never reaches the sink: the
  * delivered rate is the path's capacity on the sending core.
  */
@@ -20,6 +21,7 @@
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,10 +101,10 @@ static uint16_t csum(uint32_t sum, const unsigned char *p, int len)
 	return ~sum;
 }
 
-/* Ethernet, IPv4 (TTL 64), UDP 40000 -> 9 with a full checksum. */
+/* Ethernet, IPv4 (TTL 64), UDP with a full checksum. */
 static void build_frame(unsigned char *f, const unsigned char *dst_mac,
 			const unsigned char *src_mac, const char *src,
-			const char *dst)
+			const char *dst, unsigned int sport, unsigned int dport)
 {
 	unsigned char *ip = f + 14, *udp = ip + 20, pseudo[12] = { 0 };
 	uint16_t sum;
@@ -121,9 +123,10 @@ static void build_frame(unsigned char *f, const unsigned char *dst_mac,
 	sum = csum(0, ip, 20);
 	ip[10] = sum >> 8;
 	ip[11] = sum;
-	udp[0] = 40000 >> 8;
-	udp[1] = 40000 & 0xff;
-	udp[3] = 9;
+	udp[0] = sport >> 8;
+	udp[1] = sport;
+	udp[2] = dport >> 8;
+	udp[3] = dport;
 	udp[5] = FRAME_LEN - 34;
 	memcpy(pseudo, ip + 12, 8);
 	pseudo[9] = 17;
@@ -177,10 +180,12 @@ int main(int argc, char **argv)
 	double seconds = 2, spent = 0, t;
 	unsigned long long sent = 0, got;
 	unsigned int batch = 1 << 14;
-	struct in_addr snat;
+	unsigned int sport = 40000, dport = 9;
+	struct in_addr addr;
+	bool rewrite_dst = false;
 	int opt, prog;
 
-	while ((opt = getopt(argc, argv, "s:k:m:a:d:t:b:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:k:m:a:d:p:t:b:r")) != -1) {
 		switch (opt) {
 		case 's': parse_ref(&src, optarg); break;
 		case 'k': parse_ref(&sink, optarg); break;
@@ -188,7 +193,12 @@ int main(int argc, char **argv)
 		case 'a': saddr = optarg; break;
 		case 'd': daddr = optarg; break;
 		case 't': seconds = atof(optarg); break;
+		case 'p':
+			if (sscanf(optarg, "%u:%u", &sport, &dport) != 2)
+				die("-p SPORT:DPORT");
+			break;
 		case 'b': bare = optarg; break;
+		case 'r': rewrite_dst = true; break;
 		default: return 2;
 		}
 	}
@@ -198,7 +208,7 @@ int main(int argc, char **argv)
 	}
 	resolve(&src);
 	resolve(&sink);
-	build_frame(frame, gw_mac, src.mac, saddr, daddr);
+	build_frame(frame, gw_mac, src.mac, saddr, daddr, sport, dport);
 
 	skel = bench_xdp_bpf__open();
 	if (!skel)
@@ -206,13 +216,13 @@ int main(int argc, char **argv)
 	memcpy((void *)skel->rodata->frame, frame, FRAME_LEN);
 	skel->rodata->source_ifindex = src.ifindex;
 	if (bare) {
-		/* NS:IN:OUT:NEXTHOP_MAC:SNAT, the MAC itself with colons */
+		/* NS:IN:OUT:NEXTHOP_MAC:ADDR, the MAC itself with colons */
 		f[0] = strtok(bare, ":");
 		f[1] = strtok(NULL, ":");
 		f[2] = strtok(NULL, ":");
 		f[3] = strtok(NULL, "");
 		if (!f[3] || strlen(f[3]) < 19)
-			die("-b NS:IN:OUT:NEXTHOP_MAC:SNAT");
+			die("-b NS:IN:OUT:NEXTHOP_MAC:ADDR");
 		f[4] = f[3] + 18;
 		f[3][17] = 0;
 		snprintf(bare_in.ns, sizeof(bare_in.ns), "%s", f[0]);
@@ -222,11 +232,12 @@ int main(int argc, char **argv)
 		resolve(&bare_in);
 		resolve(&bare_out);
 		parse_mac(next_mac, f[3]);
-		if (inet_pton(AF_INET, f[4], &snat) != 1)
-			die("SNAT address expected");
+		if (inet_pton(AF_INET, f[4], &addr) != 1)
+			die("address expected");
 		memcpy((void *)skel->rodata->bare_macs, next_mac, 6);
 		memcpy((void *)skel->rodata->bare_macs + 6, bare_out.mac, 6);
-		skel->rodata->bare_saddr = snat.s_addr;
+		skel->rodata->bare_addr = addr.s_addr;
+		skel->rodata->bare_dst = rewrite_dst;
 		skel->rodata->bare_ifindex = bare_out.ifindex;
 	}
 	if (bench_xdp_bpf__load(skel))

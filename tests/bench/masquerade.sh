@@ -1,17 +1,21 @@
 #!/bin/bash
 # Benchmark, not a test: nothing here asserts a time. The single-core
-# capacity of the masquerade path vm1 -> gateway -> inet, side by side in
-# one run on the same topology (scripts/topology.sh):
+# capacity of masquerade between vm1 and inet (scripts/topology.sh), out
+# (vm1 -> inet) and in (the replies), side by side in one run:
 #
-#   sectorgate   its XDP fast path, after `sectorgate apply`
-#   nftables     the kernel's forwarding with an nftables forward chain
-#                (ct state established accept) and masquerade, as the
-#                hosts sectorgate replaces run it
-#   bare XDP     rewrite and redirect with nothing looked up: the limit
+#   sectorgate     its XDP fast path, after `sectorgate apply`
+#   nftables       the kernel's forwarding with an nftables forward chain
+#                  (ct state established accept) and masquerade: the
+#                  cheapest ruleset that does the job
+#   nft + matrix   the same after the N x N iifname/oifname drop matrix of
+#                  the topology's five sectors, as the hosts sectorgate
+#                  replaces write it
+#   bare XDP       rewrite and redirect with nothing looked up: the limit
 #
-# 64-byte UDP frames from one flow, sent by tests/bench/bench_xdp (live
-# frames) and counted by an XDP sink on inet. Prints delivered Mpps and
-# the ratios sectorgate is held to: >= 5x nftables, >= 70% of bare XDP.
+# 64-byte UDP frames of one flow, sent by tests/bench/bench_xdp (live
+# frames) and counted by an XDP sink on the receiving host. Prints the
+# medians of interleaved rounds in Mpps, and the ratios sectorgate is held
+# to: >= 5x nftables, >= 70% of bare XDP.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 "$ROOT/scripts/deps.sh" bench
@@ -27,68 +31,95 @@ trap 'sg unload >/dev/null 2>&1; topo_down; rm -f "$DEFS"' EXIT
 topo_up
 topo_definitions >"$DEFS"
 mac() { in_gw ip -j link show "$1" | jq -r '.[0].address'; }
-gw_mac=$(mac v1)
-inet_mac=$(in_ns inet ip -j link show eth0 | jq -r '.[0].address')
-# v1 takes the source's XDP frames even with no XDP program of its own.
+host_mac() { in_ns "$1" ip -j link show eth0 | jq -r '.[0].address'; }
+v1_mac=$(mac v1)
+wan0_mac=$(mac wan0)
+vm1_mac=$(host_mac vm1)
+inet_mac=$(host_mac inet)
+# The gateway's devices take the sources' XDP frames even without an XDP
+# program of their own (nftables runs).
 in_gw ethtool -K v1 gro on >/dev/null
+in_gw ethtool -K wan0 gro on >/dev/null
 in_gw ping -c 1 -W 1 192.0.2.2 >/dev/null
+in_gw ping -c 1 -W 1 10.1.0.2 >/dev/null
 
-# rate LABEL [bench_xdp options]: one measurement, in Mpps
+# out|in [bench_xdp options]: one measurement in Mpps. "in" are the replies
+# of the flow "out" opened (sectorgate keeps the port: 40000).
 rate() {
-	local label=$1 out
+	local dir=$1 out
 	shift
-	out=$("$BENCH" -s "$(ns vm1):eth0" -k "$(ns inet):eth0" -m "$gw_mac" \
-		-a 10.1.0.2 -d 192.0.2.2 -t "$SECS" "$@")
-	echo "  $label: $out" >&2
+	if [ "$dir" = out ]; then
+		out=$("$BENCH" -s "$(ns vm1):eth0" -k "$(ns inet):eth0" \
+			-m "$v1_mac" -a 10.1.0.2 -d 192.0.2.2 -p 40000:9 \
+			-t "$SECS" "$@")
+	else
+		out=$("$BENCH" -s "$(ns inet):eth0" -k "$(ns vm1):eth0" \
+			-m "$wan0_mac" -a 192.0.2.2 -d 192.0.2.1 -p 9:40000 \
+			-t "$SECS" "$@")
+	fi
+	echo "  $dir: $out" >&2
 	echo "$out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p'
 }
 
-sectorgate() {
-	sg apply -c "$DEFS" >/dev/null
-	rate sectorgate
-	sg unload >/dev/null
+add() {	# key out|in [bench_xdp options]
+	local key=$1
+	shift
+	results[$key-$1]+="$(rate "$@") "
 }
 
-nftables() {
-	in_gw nft -f - <<'NFT'
-table ip sgbench {
-	chain forward {
-		type filter hook forward priority 0; policy drop;
-		ct state established,related accept
-		iifname "v1" oifname "wan0" accept
-	}
-	chain postrouting {
-		type nat hook postrouting priority 100;
-		oifname "wan0" masquerade
-	}
-}
-NFT
-	rate nftables
-	in_gw nft delete table ip sgbench
+nft_ruleset() {	# with "matrix": the isolation matrix first
+	local devs=(v1 br2 v3 v4 v5) a b
+	echo "table ip sgbench {"
+	echo "chain forward { type filter hook forward priority 0; policy drop;"
+	if [ "${1:-}" = matrix ]; then
+		for a in "${devs[@]}"; do
+			for b in "${devs[@]}"; do
+				[ "$a" = "$b" ] ||
+					echo "iifname \"$a\" oifname \"$b\" drop"
+			done
+		done
+	fi
+	echo "ct state established,related accept"
+	echo "iifname \"v1\" oifname \"wan0\" accept"
+	echo "}"
+	echo "chain postrouting { type nat hook postrouting priority 100;"
+	echo "oifname \"wan0\" masquerade"
+	echo "}"
+	echo "}"
 }
 
-bare() {
-	rate "bare XDP" -b "$GW:v1:wan0:$inet_mac:192.0.2.1"
-}
-
-# Interleaved rounds, so drift of the machine hits every path alike; the
-# median of each is reported.
-declare -A all
+declare -A results
 for r in $(seq "$ROUNDS"); do
 	echo "round $r" >&2
-	all[sg]+="$(sectorgate) "
-	all[nft]+="$(nftables) "
-	all[bare]+="$(bare) "
+	sg apply -c "$DEFS" >/dev/null
+	add sectorgate out
+	add sectorgate in
+	sg unload >/dev/null
+	for k in nftables matrix; do
+		nft_ruleset "$k" | in_gw nft -f -
+		add "$k" out
+		add "$k" in
+		in_gw nft delete table ip sgbench
+	done
+	add bare out -b "$GW:v1:wan0:$inet_mac:192.0.2.1"
+	add bare in -b "$GW:wan0:v1:$vm1_mac:10.1.0.2" -r
 done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-sg_m=$(echo "${all[sg]}" | median)
-nft_m=$(echo "${all[nft]}" | median)
-bare_m=$(echo "${all[bare]}" | median)
 
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 echo
-echo "masquerade, 64-byte UDP, one core, median of $ROUNDS rounds of ${SECS} s:"
-printf '  %-12s %8s Mpps\n' sectorgate "$sg_m" nftables "$nft_m" "bare XDP" "$bare_m"
-awk -v s="$sg_m" -v n="$nft_m" -v b="$bare_m" 'BEGIN {
-	printf "  sectorgate / nftables  = %.1fx   (target >= 5x)\n", s / n
-	printf "  sectorgate / bare XDP  = %.0f%%   (target >= 70%%)\n", 100 * s / b
-}'
+echo "masquerade, 64-byte UDP, one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
+printf '  %-14s %8s %8s\n' "" out in
+for k in sectorgate nftables matrix bare; do
+	label=${k/matrix/nft + matrix}
+	printf '  %-14s %8s %8s\n' "${label/bare/bare XDP}" \
+		"$(echo "${results[$k-out]}" | median)" \
+		"$(echo "${results[$k-in]}" | median)"
+done
+for d in out in; do
+	awk -v d="$d" -v s="$(echo "${results[sectorgate-$d]}" | median)" \
+		-v n="$(echo "${results[nftables-$d]}" | median)" \
+		-v m="$(echo "${results[matrix-$d]}" | median)" \
+		-v b="$(echo "${results[bare-$d]}" | median)" 'BEGIN {
+		printf "  %-3s sectorgate = %.1fx nftables (target >= 5x), %.1fx nft + matrix, %.0f%% of bare XDP (target >= 70%%)\n", d, s / n, s / m, 100 * s / b
+	}'
+done
