@@ -20,7 +20,6 @@
 #include "sg_nat.h"
 #include "sg_csum.h"
 
-#define ETH_ALEN	6
 
 /*
  * A TCP or UDP checksum the sender left for the device to finish
@@ -122,12 +121,22 @@ static __always_inline int sg_xdp_translate(struct sg_ctx *c,
 	return 0;
 }
 
-static __always_inline bool sg_mac_equal(const __u8 *a, const __u8 *b)
+/* MACs sit 2-byte aligned in frames and in sg_flow: three 16-bit words. */
+static __always_inline bool sg_mac_equal(const void *a, const void *b)
 {
-	for (int i = 0; i < ETH_ALEN; i++)
-		if (a[i] != b[i])
-			return false;
-	return true;
+	const __u16 *x = a, *y = b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
+}
+
+static __always_inline void sg_mac_copy(void *to, const void *from)
+{
+	__u16 *d = to;
+	const __u16 *s = from;
+
+	d[0] = s[0];
+	d[1] = s[1];
+	d[2] = s[2];
 }
 
 /*
@@ -144,8 +153,8 @@ static __always_inline void sg_flow_learn_l2(struct sg_flow *f,
 		return;
 	f->l2_known = 0;
 	asm volatile("" ::: "memory");
-	__builtin_memcpy(f->vm_mac, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(f->gw_mac, eth->h_dest, ETH_ALEN);
+	sg_mac_copy(f->vm_mac, eth->h_source);
+	sg_mac_copy(f->gw_mac, eth->h_dest);
 	asm volatile("" ::: "memory");
 	f->l2_known = 1;
 }
@@ -197,8 +206,8 @@ static __always_inline int sg_fast_emit(struct sg_ctx *c,
 	sg_flow_learn_l2(f, eth);
 	if (sg_xdp_translate(c, p, false, f->nat_addr, f->nat_port))
 		return -1;
-	__builtin_memcpy(eth->h_dest, f->fwd_dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f->fwd_smac, ETH_ALEN);
+	sg_mac_copy(eth->h_dest, f->fwd_dmac);
+	sg_mac_copy(eth->h_source, f->fwd_smac);
 	return 0;
 }
 
@@ -256,8 +265,8 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	f->fwd_ifindex = fib.ifindex;
 	f->fwd_mtu = sg_route_mtu(x, p, c->ifindex);
 	f->rev_xdp = sg_reply_dev_ok(slot, f, sector);
-	__builtin_memcpy(f->fwd_dmac, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(f->fwd_smac, fib.smac, ETH_ALEN);
+	sg_mac_copy(f->fwd_dmac, fib.dmac);
+	sg_mac_copy(f->fwd_smac, fib.smac);
 	if (sg_fast_emit(c, p, f)) {
 		sg_count_drop(sector, SG_DROP_MALFORMED);
 		return XDP_DROP;
@@ -370,8 +379,8 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	eth = c.data;
 	if ((void *)(eth + 1) > c.data_end)
 		return XDP_DROP;
-	__builtin_memcpy(eth->h_dest, f->vm_mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f->gw_mac, ETH_ALEN);
+	sg_mac_copy(eth->h_dest, f->vm_mac);
+	sg_mac_copy(eth->h_source, f->gw_mac);
 	sg_count_fast(okey.zone, false, true, c.len);
 	return bpf_redirect(f->ifindex, 0);
 }
