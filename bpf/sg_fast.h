@@ -203,7 +203,9 @@ static __always_inline int sg_fast_emit(struct sg_ctx *c,
 
 	if ((void *)(eth + 1) > c->data_end)
 		return -1;
-	sg_flow_learn_l2(f, eth);
+	/* Replies go to the device the flow came in on: learn from there. */
+	if (f->ifindex == c->ifindex)
+		sg_flow_learn_l2(f, eth);
 	if (sg_xdp_translate(c, p, false, f->nat_addr, f->nat_port))
 		return -1;
 	sg_mac_copy(eth->h_dest, f->fwd_dmac);
