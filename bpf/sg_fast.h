@@ -141,9 +141,10 @@ static __always_inline void sg_mac_copy(void *to, const void *from)
 
 /*
  * Remember who sent this frame of flow f, and to which MAC, so replies can
- * be delivered without a neighbour lookup. Written only when they change
- * (a VM that came back with another MAC); a reply racing that write sees
- * l2_known clear and takes the slow path.
+ * be delivered without a neighbour lookup. Done with every decision made
+ * afresh (at least once per SG_FWD_RECHECK_MS of traffic), written only
+ * when they change (a VM that came back with another MAC); a reply racing
+ * that write sees l2_known clear and takes the slow path.
  */
 static __always_inline void sg_flow_learn_l2(struct sg_flow *f,
 					     const struct ethhdr *eth)
@@ -203,9 +204,6 @@ static __always_inline int sg_fast_emit(struct sg_ctx *c,
 
 	if ((void *)(eth + 1) > c->data_end)
 		return -1;
-	/* Replies go to the device the flow came in on: learn from there. */
-	if (f->ifindex == c->ifindex)
-		sg_flow_learn_l2(f, eth);
 	if (sg_xdp_translate(c, p, false, f->nat_addr, f->nat_port))
 		return -1;
 	sg_mac_copy(eth->h_dest, f->fwd_dmac);
@@ -222,6 +220,7 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 				       const struct sg_pkt *p, __u16 sector)
 {
 	struct sg_state *st = sg_state_get();
+	struct ethhdr *eth = c->data;
 	struct bpf_fib_lookup fib = {};
 	struct sg_config *cfg;
 	struct sg_device *up;
@@ -262,6 +261,9 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 		sg_count_drop(sector, verdict);
 		return XDP_DROP;
 	}
+	/* Replies go to the device the flow came in on: learn from there. */
+	if (f->ifindex == c->ifindex && (void *)(eth + 1) <= c->data_end)
+		sg_flow_learn_l2(f, eth);
 	f->fwd_generation = st->generation;
 	f->fwd_checked = now >> 20;
 	f->fwd_ifindex = fib.ifindex;
