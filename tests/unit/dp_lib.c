@@ -197,6 +197,17 @@ int dp_build(const struct pkt *p, uint8_t *b)
 }
 
 
+bool dp_flow_of(const char *src, uint16_t sport, const char *dst,
+		uint16_t dport, uint8_t proto, uint16_t zone, struct sg_flow *f)
+{
+	struct sg_flow_key k = { .sport = htons(sport), .dport = htons(dport),
+				 .proto = proto, .zone = zone };
+
+	inet_pton(AF_INET, src, &k.saddr);
+	inet_pton(AF_INET, dst, &k.daddr);
+	return !bpf_map_lookup_elem(dp_in.fds.flows, &k, f);
+}
+
 void dp_counters(__u32 sector, struct sg_counters *sum)
 {
 	sg_counters_read(dp_in.fds.counters, sector, sum);

@@ -89,6 +89,9 @@ int dp_run(enum sg_prog prog, const char *dev, const char *ingress_dev,
 	   uint32_t *retval);
 
 void dp_counters(__u32 sector, struct sg_counters *sum);
+/* The flow entry under this key (addresses as text), if there is one. */
+bool dp_flow_of(const char *src, uint16_t sport, const char *dst,
+		uint16_t dport, uint8_t proto, uint16_t zone, struct sg_flow *f);
 void dp_dump_packet(const uint8_t *b, int len);
 
 #endif /* DP_LIB_H */

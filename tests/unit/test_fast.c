@@ -84,18 +84,6 @@ static void in_fast(const struct pkt *p, const struct pkt *want)
 	check_frame(want, vm_mac, gw_mac);
 }
 
-static bool flow_of(const char *src, uint16_t sport, const char *dst,
-		    uint16_t dport, uint8_t proto, uint16_t zone,
-		    struct sg_flow *f)
-{
-	struct sg_flow_key k = { .sport = htons(sport), .dport = htons(dport),
-				 .proto = proto, .zone = zone };
-
-	inet_pton(AF_INET, src, &k.saddr);
-	inet_pton(AF_INET, dst, &k.daddr);
-	return !bpf_map_lookup_elem(dp_in.fds.flows, &k, f);
-}
-
 static bool device_takes_xdp(const char *name)
 {
 	struct sg_device_key k = { .ifindex = if_nametoindex(name) };
@@ -132,13 +120,13 @@ static void test_tcp(void)
 	syn_out.ttl = synack_in.ttl = 63;
 	dp_counters(1, &before);
 	out_fast("s1", &syn, &syn_out);
-	CHECK(flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
+	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.nat == SG_NAT_SNAT && f.state == SG_FLOW_NEW &&
 	      f.ifindex == if_nametoindex("s1") && f.l2_known &&
 	      !memcmp(f.vm_mac, vm_mac, 6) && !memcmp(f.gw_mac, gw_mac, 6),
 	      "the first packet creates the flow and its MACs");
 	in_fast(&synack, &synack_in);
-	CHECK(flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
+	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.state == SG_FLOW_ESTABLISHED, "established by the SYN-ACK");
 	dp_counters(1, &after);
 	CHECK(after.fast_out_packets == before.fast_out_packets + 1 &&
@@ -220,7 +208,7 @@ static void test_cached_decision(void)
 	ack_out.ttl = 63;
 	big.l4_len = 1600;	/* beyond the route's MTU of 1500 */
 	run(SG_PROG_XDP_SECTOR, "s1", &syn, XDP_REDIRECT_V);
-	CHECK(flow_of("10.1.0.2", 40400, "203.0.113.5", 443, 6, 1, &f) &&
+	CHECK(dp_flow_of("10.1.0.2", 40400, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.fwd_ifindex == if_nametoindex("up0") && f.fwd_mtu == 1500 &&
 	      !memcmp(f.fwd_dmac, remote_mac, 6), "decision kept in the flow");
 	run(SG_PROG_XDP_SECTOR, "s1", &big, XDP_PASS_V);
@@ -277,7 +265,7 @@ static void test_declined_out(void)
 	old.ttl = 1;
 	run(SG_PROG_XDP_SECTOR, "s1", &old, XDP_PASS_V);
 	check_untouched(&old);
-	CHECK(!flow_of("10.1.0.2", 40100, "203.0.113.5", 443, 6, 1, &f),
+	CHECK(!dp_flow_of("10.1.0.2", 40100, "203.0.113.5", 443, 6, 1, &f),
 	      "TTL 1: no flow (the kernel answers time exceeded)");
 
 	run(SG_PROG_XDP_SECTOR, "s1", &noneigh, XDP_PASS_V);
@@ -303,7 +291,7 @@ static void test_declined_out(void)
 	      retval);
 	CHECK(out_len == (uint32_t)len && !memcmp(out, in, len),
 	      "an unfinished checksum goes up untouched");
-	CHECK(!flow_of("10.1.0.2", 40100, "203.0.113.5", 443, 6, 1, &f),
+	CHECK(!dp_flow_of("10.1.0.2", 40100, "203.0.113.5", 443, 6, 1, &f),
 	      "declined packets create no flow");
 	test_end("fast path out declines TTL 1, unknown neighbours, too big, "
 		 "fragments, unfinished checksums");

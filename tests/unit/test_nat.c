@@ -72,18 +72,6 @@ static uint16_t out_icmp_id(void)
 	return out[14 + 24] << 8 | out[14 + 25];
 }
 
-static bool flow_of(const char *src, uint16_t sport, const char *dst,
-		    uint16_t dport, uint8_t proto, uint16_t zone,
-		    struct sg_flow *f)
-{
-	struct sg_flow_key k = { .sport = htons(sport), .dport = htons(dport),
-				 .proto = proto, .zone = zone };
-
-	inet_pton(AF_INET, src, &k.saddr);
-	inet_pton(AF_INET, dst, &k.daddr);
-	return !bpf_map_lookup_elem(dp_in.fds.flows, &k, f);
-}
-
 static __u64 drops(__u32 sector, int reason)
 {
 	struct sg_counters c;
@@ -106,21 +94,21 @@ static void test_tcp_flow(void)
 	test_begin();
 	synack_in.ttl = 63;
 	snat("s1", &syn, TC_OK_V, &syn_out);
-	CHECK(flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
+	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.nat == SG_NAT_SNAT && f.state == SG_FLOW_NEW &&
 	      f.ifindex == if_nametoindex("s1") && ntohs(f.nat_port) == 40000,
 	      "primary entry");
-	CHECK(flow_of("203.0.113.5", 443, SNAT, 40000, 6, 0, &f) &&
+	CHECK(dp_flow_of("203.0.113.5", 443, SNAT, 40000, 6, 0, &f) &&
 	      f.dir == SG_FLOW_REPLY && f.peer_zone == 1, "reply entry");
 
 	rnat(&synack, TC_REDIRECT_V, &synack_in);
-	CHECK(flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
+	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.state == SG_FLOW_ESTABLISHED, "established after SYN-ACK");
 	snat("s1", &ack, TC_OK_V, NULL);
 	CHECK(dp_checksums_ok(out, out_len) && out_sport() == 40000,
 	      "the flow keeps its mapping");
 	snat("s1", &fin, TC_OK_V, NULL);
-	CHECK(flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
+	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.state == SG_FLOW_CLOSING, "closing after FIN");
 	test_end("TCP: SNAT keeps the port, reply reverse-translated exactly");
 }
@@ -190,12 +178,12 @@ static void test_overlap(void)
 	snat("s5", &a, TC_OK_V, NULL);
 	p5 = out_sport();
 	CHECK(p4 == 45000 && p5 != 45000, "ports %u and %u", p4, p5);
-	CHECK(flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 4, &f4) &&
-	      flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 5, &f5),
+	CHECK(dp_flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 4, &f4) &&
+	      dp_flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 5, &f5),
 	      "one flow per sector");
 	CHECK(f4.ifindex == if_nametoindex("s4") &&
 	      f5.ifindex == if_nametoindex("s5"), "each back to its device");
-	CHECK(flow_of("203.0.113.5", 443, SNAT, p5, 6, 0, &r) &&
+	CHECK(dp_flow_of("203.0.113.5", 443, SNAT, p5, 6, 0, &r) &&
 	      r.peer_zone == 5, "the second port leads to sector vm5");
 
 	rnat(&back, TC_REDIRECT_V, &back_in);
@@ -332,7 +320,7 @@ static void test_icmp_errors_refused(void)
 	__u64 m = drops(0, SG_DROP_MALFORMED);
 
 	test_begin();
-	CHECK(flow_of("10.1.0.2", 40011, "198.51.100.7", 53, 17, 1, &before),
+	CHECK(dp_flow_of("10.1.0.2", 40011, "198.51.100.7", 53, 17, 1, &before),
 	      "the UDP flow exists");
 	/* No mapping: the host's own traffic shares the address. */
 	e = icmp_error("198.51.100.1", SNAT, 3, 4, &gone, 8);
@@ -341,7 +329,7 @@ static void test_icmp_errors_refused(void)
 	e = icmp_error("198.51.100.1", SNAT, 3, 4, &sent, 6);
 	rnat(&e, TC_SHOT_V, NULL);
 	CHECK(drops(0, SG_DROP_MALFORMED) == m + 1, "counted as malformed");
-	CHECK(flow_of("10.1.0.2", 40011, "198.51.100.7", 53, 17, 1, &after) &&
+	CHECK(dp_flow_of("10.1.0.2", 40011, "198.51.100.7", 53, 17, 1, &after) &&
 	      !memcmp(&before, &after, sizeof(before)), "the flow is unchanged");
 	test_end("inbound ICMP errors without a mapping pass untouched, "
 		 "truncated ones are dropped");
@@ -378,7 +366,7 @@ static void test_timeouts(void)
 	snat("s1", &syn, TC_OK_V, NULL);
 	advance(239);
 	rnat(&synack, TC_REDIRECT_V, NULL);
-	CHECK(flow_of("10.1.0.2", 41000, "203.0.113.7", 80, 6, 1, &f) &&
+	CHECK(dp_flow_of("10.1.0.2", 41000, "203.0.113.7", 80, 6, 1, &f) &&
 	      f.state == SG_FLOW_ESTABLISHED, "established by the SYN-ACK");
 	/* Established: tcp-established, refreshed by every packet. */
 	advance(7000);
@@ -394,7 +382,7 @@ static void test_timeouts(void)
 	CHECK(out_sport() == 41000, "port kept on reopening");
 	rnat(&synack, TC_REDIRECT_V, NULL);
 	snat("s1", &fin, TC_OK_V, NULL);
-	CHECK(flow_of("10.1.0.2", 41000, "203.0.113.7", 80, 6, 1, &f) &&
+	CHECK(dp_flow_of("10.1.0.2", 41000, "203.0.113.7", 80, 6, 1, &f) &&
 	      f.state == SG_FLOW_CLOSING, "closing after FIN");
 	advance(241);
 	rnat(&data, TC_OK_V, &data);
@@ -475,9 +463,9 @@ static void test_remapped(void)
 	advance(3);			/* past the reply entry's own life */
 	CHECK(sg_flows_gc(dp_in.fds.flows, now + 3000000000ULL, 0) >= 1,
 	      "collected");
-	CHECK(!flow_of("203.0.113.12", 80, SNAT, 44000, 6, 0, &r),
+	CHECK(!dp_flow_of("203.0.113.12", 80, SNAT, 44000, 6, 0, &r),
 	      "the old mapping is gone");
-	CHECK(flow_of("10.1.0.2", 44000, "203.0.113.12", 80, 6, 1, &f),
+	CHECK(dp_flow_of("10.1.0.2", 44000, "203.0.113.12", 80, 6, 1, &f),
 	      "the flow itself stays");
 	test_end("a reply entry left by a remapped flow maps nothing and is "
 		 "collected");
