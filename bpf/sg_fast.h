@@ -42,8 +42,9 @@ static __always_inline void sg_flow_learn_l2(struct sg_flow *f,
 }
 
 /*
- * The MTU of the route that lookup `fib` (done for this packet) found, for
- * the flow's later packets: the same lookup for a 64 kB packet reports it.
+ * The MTU of the route this packet takes from device `ifindex`, kept for
+ * the flow's later packets: the route lookup of a 64 kB packet fails with
+ * "fragmentation needed" and reports it.
  */
 static __always_inline __u16 sg_route_mtu(struct xdp_md *x,
 					  const struct sg_pkt *p, __u32 ifindex)
@@ -145,13 +146,18 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	/* Replies go to the device the flow came in on: learn from there. */
 	if (f->ifindex == c->ifindex && (void *)(eth + 1) <= c->data_end)
 		sg_flow_learn_l2(f, eth);
+	/* Kept for the flow's next packets. Another CPU may be reading it:
+	 * fwd_ifindex, which makes it usable, goes last. */
+	f->fwd_ifindex = 0;
+	asm volatile("" ::: "memory");
 	f->fwd_generation = st->generation;
 	f->fwd_checked = now >> 20;
-	f->fwd_ifindex = fib.ifindex;
 	f->fwd_mtu = sg_route_mtu(x, p, c->ifindex);
 	f->rev_xdp = sg_reply_dev_ok(slot, f, sector);
 	sg_mac_copy(f->fwd_dmac, fib.dmac);
 	sg_mac_copy(f->fwd_smac, fib.smac);
+	asm volatile("" ::: "memory");
+	f->fwd_ifindex = fib.ifindex;
 	if (sg_fast_emit(c, p, f)) {
 		sg_count_drop(sector, SG_DROP_MALFORMED);
 		return XDP_DROP;
