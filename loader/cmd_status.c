@@ -86,7 +86,8 @@ static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
 				printf(",\"sector\":");
 				sg_json_str(stdout, sector);
 			}
-			printf(",\"hooks\":[");
+			printf(",\"xdp_xmit\":%s,\"hooks\":[",
+			       dev.flags & SG_DEV_XDP_XMIT ? "true" : "false");
 			for (int i = 0; i < nhooks; i++)
 				printf("%s\"%s\"", i ? "," : "", hooks[i]);
 			printf("]}");
@@ -96,8 +97,9 @@ static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
 			       dev.role == SG_ROLE_SECTOR ? sector : "-");
 			for (int i = 0; i < nhooks; i++)
 				printf(" %s", hooks[i]);
-			printf("%s\n", nhooks || dev.role == SG_ROLE_TRUSTED ?
-				       "" : " (not attached)");
+			printf("%s%s\n", nhooks || dev.role == SG_ROLE_TRUSTED ?
+				       "" : " (not attached)",
+			       dev.flags & SG_DEV_XDP_XMIT ? " xdp-xmit" : "");
 		}
 		first = false;
 	}

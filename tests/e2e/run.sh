@@ -43,6 +43,13 @@ expect_eq "a UDP flow is tracked" "$(sg dump conntrack --json | jq '[.[] | selec
 expect_ok "and removed once expired" \
 	poll 15 '[ "$(sg status --json | jq .maps.sg_flows.entries)" = 0 ]'
 
+# Whether a device takes XDP frames follows its peer: vm5 turns GRO on.
+xdp_xmit() { sg status --json | jq --arg d "$1" '[.devices[] | select(.name==$d) | .xdp_xmit][0]'; }
+expect_eq "v5 takes no XDP frames while vm5 has no GRO" "$(xdp_xmit v5)" false
+in_ns vm5 ethtool -K eth0 gro on >/dev/null
+expect_ok "run notices vm5 turning GRO on: v5 takes XDP frames" \
+	poll 15 '[ "$(xdp_xmit v5)" = true ]'
+
 gen=$(generation)
 sed -i 's/^    internet: false$/    internet: true/' "$DEFS"
 kill -HUP "$runner"
