@@ -169,12 +169,20 @@ static void test_udp_icmp(void)
 	run(SG_PROG_XDP_SECTOR, "s1", &q, XDP_REDIRECT_V);
 	CHECK(!out[14 + 26] && !out[14 + 27], "zero UDP checksum kept");
 
+	/* IP options move the L4 header. */
+	q = (struct pkt)UDP("10.1.0.2", 33001, "203.0.113.9", 53);
+	q.ihl = 7;
+	q_out = (struct pkt)UDP(SNAT, 33001, "203.0.113.9", 53);
+	q_out.ihl = 7;
+	q_out.ttl = 63;
+	out_fast("s1", &q, &q_out);
+
 	ping_out = (struct pkt)PING(SNAT, "203.0.113.9", 33000);
 	ping_out.ttl = 63;
 	out_fast("s1", &ping, &ping_out);
 	in_fast(&pong, &pong_in);
-	test_end("fast path UDP (zero checksum kept) and ICMP echo, both "
-		 "directions, byte for byte");
+	test_end("fast path UDP (zero checksum kept, IP options) and ICMP "
+		 "echo, both directions, byte for byte");
 }
 
 static void advance_ms(unsigned int ms)
