@@ -10,9 +10,9 @@
  * (XDP_PASS), where tc does the same translation (sg_nat.h): the fast path
  * only ever saves work. It declines TTLs about to expire and frames bigger
  * than the egress MTU (the kernel answers both with ICMP), fragments, ICMP
- * errors, checksums left for the device to finish, unresolved neighbours,
- * devices that do not take XDP frames (SG_DEV_XDP_XMIT) and flows whose
- * MACs it has not learnt yet.
+ * errors, unresolved neighbours, devices that do not take XDP frames
+ * (SG_DEV_XDP_XMIT) and flows whose MACs it has not learnt yet. Checksums
+ * the sender left for the device to finish, it finishes (sg_xdp_edit.h).
  */
 #ifndef SG_FAST_H
 #define SG_FAST_H
@@ -116,8 +116,7 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 		return XDP_PASS;
 	slot = st->slot & 1;
 	cfg = sg_config_of(slot);
-	if (!cfg || sg_nat_mappable(p) != SG_PASS || p->ttl <= 1 ||
-	    sg_csum_unfinished(c, p))
+	if (!cfg || sg_nat_mappable(p) != SG_PASS || p->ttl <= 1)
 		return XDP_PASS;
 
 	fib.family = AF_INET;
@@ -158,6 +157,9 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	sg_mac_copy(f->fwd_smac, fib.smac);
 	asm volatile("" ::: "memory");
 	f->fwd_ifindex = fib.ifindex;
+	/* Not finished here: the stack, whose tc SNAT finds the flow. */
+	if (sg_csum_finish(x, c, p))
+		return XDP_PASS;
 	if (sg_fast_emit(c, p, f)) {
 		sg_count_drop(sector, SG_DROP_MALFORMED);
 		return XDP_DROP;
@@ -206,7 +208,7 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 		return -1;
 	cfg = sg_config_of(slot);
 	if (!cfg || p.l4_off - ETH_HLEN + p.l4_len > f->fwd_mtu ||
-	    sg_csum_unfinished(c, &p))
+	    sg_csum_finish(x, c, &p))
 		return -1;
 
 	sg_flow_update(f, cfg, &p, SG_FLOW_ORIG, now);
@@ -245,7 +247,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 		return XDP_PASS;
 	if (sg_parse(&c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
-	    p.ttl <= 1 || sg_icmp_is_error(&p) || sg_csum_unfinished(&c, &p))
+	    p.ttl <= 1 || sg_icmp_is_error(&p))
 		return XDP_PASS;
 
 	now = sg_now();
@@ -259,7 +261,8 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	if (!(f->rev_xdp && f->fwd_generation == st->generation) &&
 	    !sg_reply_dev_ok(slot, f, okey.zone))
 		return XDP_PASS;
-	if (bpf_check_mtu(x, f->ifindex, &mtu_len, 0, 0))
+	if (bpf_check_mtu(x, f->ifindex, &mtu_len, 0, 0) ||
+	    sg_csum_finish(x, &c, &p))
 		return XDP_PASS;
 
 	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);

@@ -2,7 +2,7 @@
 /*
  * Editing frames in place in XDP, where no skb helper is there to keep the
  * checksums: address and port rewrites with incremental checksum updates,
- * TTL, MACs, and telling a complete checksum from one left unfinished.
+ * TTL, MACs, and finishing a checksum the sender left unfinished.
  */
 #ifndef SG_XDP_EDIT_H
 #define SG_XDP_EDIT_H
@@ -10,36 +10,88 @@
 #include "sg_parse.h"
 #include "sg_csum.h"
 
+/* bpf_csum_diff() sums at most this much at once. */
+#define SG_CSUM_CHUNK	512
+
+static __always_inline __u16 sg_csum_fold64(__u64 sum)
+{
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	return sg_csum_fold(sum);
+}
+
 /*
  * A TCP or UDP checksum the sender left for the device to finish
  * (CHECKSUM_PARTIAL from a local socket over veth, virtio's NEEDS_CSUM)
  * holds just the pseudo-header sum. An XDP frame has lost the note that
- * says so and would leave with it unfinished; the stack still has it. A
- * complete checksum equals that sum once in 65536 packets, which then only
- * take the slow path.
+ * says so, and would leave with it unfinished: finish it here as the
+ * device would, the complement of the sum of the L4 bytes (that field
+ * included). A complete checksum that happens to equal the pseudo-header
+ * sum (once in 65536 packets) comes out unchanged: the packet sums right
+ * either way. Only for frames the caller is about to send on: the stack
+ * still expects the unfinished value. 0, or -1 to leave it to the stack.
  */
-static __always_inline bool sg_csum_unfinished(const struct sg_ctx *c,
-					       const struct sg_pkt *p)
+static __always_inline int sg_csum_finish(struct xdp_md *x, struct sg_ctx *c,
+					  const struct sg_pkt *p)
 {
-	__u32 off = p->l4_off & 0x7f, sum;
-	__u16 *check;
+	__u8 *l4 = c->data + (p->l4_off & 0x7f);
+	__u32 len = p->l4_len, pseudo, zero = 0, whole, i;
+	struct sg_csum_scratch *s;
+	__u16 *check, csum;
+	__u64 sum = 0;
 
 	switch (p->proto) {
 	case IPPROTO_TCP:
-		check = c->data + off + TCP_CSUM_OFF;
+		check = (__u16 *)(l4 + TCP_CSUM_OFF);
 		break;
 	case IPPROTO_UDP:
-		check = c->data + off + UDP_CSUM_OFF;
+		check = (__u16 *)(l4 + UDP_CSUM_OFF);
 		break;
 	default:
-		return false;	/* ICMP is always summed in full */
+		return 0;	/* ICMP is always summed in full */
 	}
 	if ((void *)(check + 1) > c->data_end)
-		return true;
-	sum = (p->saddr & 0xffff) + (p->saddr >> 16) +
-	      (p->daddr & 0xffff) + (p->daddr >> 16) +
-	      bpf_htons(p->proto) + bpf_htons(p->l4_len);
-	return *check == (__u16)~sg_csum_fold(sum);
+		return -1;
+	pseudo = (p->saddr & 0xffff) + (p->saddr >> 16) +
+		 (p->daddr & 0xffff) + (p->daddr >> 16) +
+		 bpf_htons(p->proto) + bpf_htons(p->l4_len);
+	if (*check != (__u16)~sg_csum_fold(pseudo))
+		return 0;
+
+	/* Copied out, so that the verifier sees bounded sizes only; the
+	 * mask restates 1 <= len <= SG_CSUM_MAX_LEN in a form it keeps. */
+	s = bpf_map_lookup_elem(&sg_csum_scratch, &zero);
+	if (!s || len > SG_CSUM_MAX_LEN || !len)
+		return -1;
+	len = ((len - 1) & (SG_CSUM_MAX_LEN - 1)) + 1;
+	if (bpf_xdp_load_bytes(x, p->l4_off, s->b, len))
+		return -1;
+	whole = len & ~3U;
+	for (i = 0; i < SG_CSUM_MAX_LEN / SG_CSUM_CHUNK; i++) {
+		__u32 off = i * SG_CSUM_CHUNK, n;
+
+		if (off >= whole)
+			break;
+		n = whole - off < SG_CSUM_CHUNK ? whole - off : SG_CSUM_CHUNK;
+		sum += (__u32)bpf_csum_diff(NULL, 0, (__be32 *)(s->b + off),
+					    n, 0);
+	}
+	/* The last 1-3 bytes, zero-padded to a 16-bit word boundary. */
+	for (i = 0; i < 3 && whole + i < len; i++) {
+		__u16 byte = s->b[(whole + i) & (SG_CSUM_MAX_LEN - 1)];
+
+		/* Its place in a 16-bit word as memory holds it. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		sum += i & 1 ? byte << 8 : byte;
+#else
+		sum += i & 1 ? byte : byte << 8;
+#endif
+	}
+	csum = sg_csum_fold64(sum);
+	if (p->proto == IPPROTO_UDP && !csum)
+		csum = 0xffff;
+	*check = csum;
+	return 0;
 }
 
 /*

@@ -31,6 +31,14 @@ static const char *const map_pins[] = {
 	"sg_dest_nets", "sg_allow", "sg_flows", "sg_counters",
 };
 
+static bool is_pinned_map(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(map_pins); i++)
+		if (!strcmp(map_pins[i], name))
+			return true;
+	return false;
+}
+
 static int *map_fd_slot(struct sg_map_fds *fds, int i)
 {
 	int *slots[] = {
@@ -227,7 +235,7 @@ static int check_pinned_layouts(struct sg_instance *in)
 		char path[320];
 		int fd;
 
-		if (bpf_map__is_internal(map))
+		if (!is_pinned_map(bpf_map__name(map)))
 			continue;
 		pin_path(in, bpf_map__name(map), path, sizeof(path));
 		fd = bpf_obj_get(path);
@@ -275,8 +283,9 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 	bpf_object__for_each_map(map, in->skel->obj) {
 		char path[320];
 
-		if (bpf_map__is_internal(map))
-			continue;	/* .rodata: belongs to the program */
+		/* .rodata and scratch space belong to the program. */
+		if (!is_pinned_map(bpf_map__name(map)))
+			continue;
 		pin_path(in, bpf_map__name(map), path, sizeof(path));
 		ret = bpf_map__set_pin_path(map, path);
 		if (ret)

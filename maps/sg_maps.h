@@ -77,4 +77,23 @@ struct {
 	__type(value, struct sg_counters);
 } sg_counters SEC(".maps");
 
+/*
+ * Scratch space, per CPU, where the XDP fast path copies an L4 part to
+ * finish a checksum the sender left unfinished (bpf/sg_xdp_edit.h). Not
+ * pinned: it holds nothing between packets. Its length bounds what can be
+ * finished, beyond any Ethernet MTU.
+ */
+#define SG_CSUM_MAX_LEN	2048
+
+struct sg_csum_scratch {
+	__u8 b[SG_CSUM_MAX_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_csum_scratch);
+} sg_csum_scratch SEC(".maps");
+
 #endif /* SG_MAPS_H */

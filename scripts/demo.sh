@@ -84,20 +84,23 @@ echo "  (vm4 and vm5 overlap: same sector CIDR, same address)"
 sg dump conntrack
 
 step "The XDP fast path: 20 MB from the internet host to vm1 and to vm5"
-echo "  vm1 is NIC-like (GRO on, complete checksums), vm5 keeps veth's"
-echo "  defaults (scripts/topology.sh): one flow never enters the gateway's"
-echo "  stack, the other takes the kernel's forwarding and tc."
+echo "  vm1 is NIC-like: GRO on, so v1 takes XDP frames (scripts/topology.sh)."
+echo "  vm5 keeps veth's defaults: v5 takes no XDP frames, so the data for"
+echo "  vm5 goes through tc; its ACKs, checksums finished in XDP, do not."
 (in_ns inet socat TCP4-LISTEN:8000,bind=192.0.2.2,fork,reuseaddr \
 	SYSTEM:'head -c 20000000 /dev/zero' &) 2>/dev/null
 sleep 0.3
 forwarded() { in_gw awk '/^Ip: [0-9]/ {print $7}' /proc/net/snmp; }
-fast_in() { sg stats --json | jq ".sectors.$1.fast_in_packets"; }
+counter() { sg stats --json | jq ".sectors.$1.$2"; }
 for vm in vm1 vm5; do
 	fwd=$(forwarded)
-	fast=$(fast_in $vm)
+	tx=$(counter $vm tx_packets)
+	fast=$(counter $vm fast_in_packets)
 	got=$(in_ns $vm socat -u -T 10 TCP4:192.0.2.2:8000,connect-timeout=3 - | wc -c)
-	printf '  %-4s got %s bytes: %6d packets forwarded by the stack, %6d by XDP\n' \
-		"$vm" "$got" $(($(forwarded) - fwd)) $(($(fast_in $vm) - fast))
+	tx=$(($(counter $vm tx_packets) - tx))
+	fast=$(($(counter $vm fast_in_packets) - fast))
+	printf '  %-4s got %s bytes in %d packets: %d by XDP, %d by tc; %d forwarded by the stack\n' \
+		"$vm" "$got" "$tx" "$fast" $((tx - fast)) $(($(forwarded) - fwd))
 done
 
 step "sectorgate stats: every drop has its reason"

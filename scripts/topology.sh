@@ -17,8 +17,10 @@
 #
 # vm1, vm4 and inet behave like hosts behind a NIC: GRO on (so the kernel
 # lets the gateway's XDP redirect frames to them) and checksums complete on
-# transmit. Their flows take sectorgate's XDP fast path; the other VMs
-# keep veth's defaults, and theirs take the tc path.
+# transmit. Their flows take sectorgate's XDP fast path both ways. The
+# other VMs keep veth's defaults: what they are sent takes the tc path,
+# and what they send is in part finished in XDP, in part (TSO) left to
+# the kernel.
 
 SG_PREFIX=${SG_PREFIX:-sg$$}
 GW=$SG_PREFIX-gw

@@ -76,6 +76,42 @@ bool dp_checksums_ok(const uint8_t *frame, int len)
 	return true;
 }
 
+/* Offset of the L4 checksum in an IPv4 frame, or 0 (not TCP/UDP). */
+static int l4_csum_off(const uint8_t *frame)
+{
+	const uint8_t *ip = frame + 14;
+	int l4 = 14 + (ip[0] & 15) * 4;
+
+	return ip[9] == 6 ? l4 + 16 : ip[9] == 17 ? l4 + 6 : 0;
+}
+
+void dp_fill_payload(uint8_t *frame, int hdrs, uint8_t seed)
+{
+	const uint8_t *ip = frame + 14;
+	int hlen = (ip[0] & 15) * 4, tot = (ip[2] << 8) | ip[3];
+	int off = l4_csum_off(frame);
+
+	for (int i = 14 + hlen + hdrs; i < 14 + tot; i++)
+		frame[i] = seed + i * 7;
+	if (!off)
+		return;
+	frame[off] = frame[off + 1] = 0;
+	put16(frame + off, l4_csum(ip, ip + hlen, tot - hlen) ?: 0xffff);
+}
+
+void dp_unfinish_checksum(uint8_t *frame)
+{
+	const uint8_t *ip = frame + 14;
+	int hlen = (ip[0] & 15) * 4, tot = (ip[2] << 8) | ip[3];
+	int off = l4_csum_off(frame);
+	uint8_t pseudo[12] = { 0 };
+
+	memcpy(pseudo, ip + 12, 8);
+	pseudo[9] = ip[9];
+	put16(pseudo + 10, tot - hlen);
+	put16(frame + off, ~dp_csum(pseudo, 12));
+}
+
 static int eth_header(uint8_t *b, uint16_t type)
 {
 	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };

@@ -79,6 +79,12 @@ int dp_load_definitions(const char *text);
 /* Build the frame; returns its length. Checksums are correct. */
 int dp_build(const struct pkt *p, uint8_t *b);
 uint16_t dp_csum(const uint8_t *p, int len);
+/* Fill the L4 payload of a built IPv4 frame (after `hdrs` bytes of L4
+ * header) with a pattern from seed, and sum the L4 checksum again. */
+void dp_fill_payload(uint8_t *frame, int hdrs, uint8_t seed);
+/* What a sender that offloads its checksum puts in a TCP/UDP frame: the
+ * pseudo-header sum, for the device to finish. */
+void dp_unfinish_checksum(uint8_t *frame);
 /* Do the IP and L4 checksums of this frame verify? */
 bool dp_checksums_ok(const uint8_t *frame, int len);
 
