@@ -221,21 +221,57 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 }
 
 /*
+ * Does reply entry r carry a delivery still good for this packet? Kept at
+ * this generation within SG_FWD_RECHECK_MS, when its primary was live and
+ * was refreshed; TCP packets that move the state machine (SYN, FIN, RST)
+ * go through the primary.
+ */
+static __always_inline bool sg_reply_kept(const struct sg_flow *r,
+					  const struct sg_state *st,
+					  const struct sg_pkt *p, __u64 now)
+{
+	return r->fwd_ifindex && r->fwd_generation == st->generation &&
+	       (__u32)(now >> 20) - r->fwd_checked <= SG_FWD_RECHECK_MS &&
+	       !(p->proto == IPPROTO_TCP &&
+		 (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)));
+}
+
+/* Keep in reply entry r the delivery to the VM of primary f; usable only
+ * once whole (fwd_ifindex last), as another CPU may be reading it. */
+static __always_inline void sg_reply_keep(struct sg_flow *r,
+					  const struct sg_flow *f,
+					  const struct sg_state *st, __u64 now)
+{
+	r->fwd_ifindex = 0;
+	asm volatile("" ::: "memory");
+	r->fwd_generation = st->generation;
+	r->fwd_checked = now >> 20;
+	sg_mac_copy(r->fwd_dmac, f->vm_mac);
+	sg_mac_copy(r->fwd_smac, f->gw_mac);
+	asm volatile("" ::: "memory");
+	r->fwd_ifindex = f->ifindex;
+}
+
+/*
  * XDP on an uplink: a reply of a masqueraded flow goes straight to its VM.
  * Everything else (unsolicited packets, ICMP errors, the host's own
- * traffic) is left to tc ingress and the stack.
+ * traffic) is left to tc ingress and the stack. The first reply, and one
+ * at least every SG_FWD_RECHECK_MS, goes through the flow's primary entry
+ * (liveness, state, expiry, the sector device) and keeps the delivery in
+ * the reply entry for the next ones, which need no other lookup.
  */
 static __always_inline int sg_fast_in(struct xdp_md *x)
 {
 	struct sg_state *st = sg_state_get();
 	struct sg_flow_key key, okey;
+	struct sg_flow *r, *f = NULL;
 	struct sg_config *cfg;
 	struct sg_device *up;
-	struct sg_flow *r, *f;
 	struct sg_pkt p = {};
 	struct ethhdr *eth;
 	struct sg_ctx c;
-	__u32 slot, mtu_len = 0;
+	__u32 slot, ifindex, mtu_len = 0;
+	__u16 zone;
 	__u64 now;
 
 	if (!st)
@@ -255,28 +291,36 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	r = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!r || r->dir != SG_FLOW_REPLY || r->nat != SG_NAT_SNAT)
 		return XDP_PASS;
-	f = sg_flow_primary_of(&key, r, &okey, now);
-	if (!f || !f->l2_known)
-		return XDP_PASS;
-	if (!(f->rev_xdp && f->fwd_generation == st->generation) &&
-	    !sg_reply_dev_ok(slot, f, okey.zone))
-		return XDP_PASS;
-	if (bpf_check_mtu(x, f->ifindex, &mtu_len, 0, 0) ||
+	zone = r->peer_zone;
+	ifindex = r->fwd_ifindex;
+	if (!sg_reply_kept(r, st, &p, now)) {
+		f = sg_flow_primary_of(&key, r, &okey, now);
+		if (!f || !f->l2_known)
+			return XDP_PASS;
+		if (!(f->rev_xdp && f->fwd_generation == st->generation) &&
+		    !sg_reply_dev_ok(slot, f, zone))
+			return XDP_PASS;
+		ifindex = f->ifindex;
+	}
+	if (bpf_check_mtu(x, ifindex, &mtu_len, 0, 0) ||
 	    sg_csum_finish(x, &c, &p))
 		return XDP_PASS;
+	if (f) {
+		sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
+		sg_reply_keep(r, f, st, now);
+	}
 
-	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
 	if (sg_xdp_translate(&c, &p, true, r->nat_addr, r->nat_port)) {
-		sg_count_drop(okey.zone, SG_DROP_MALFORMED);
+		sg_count_drop(zone, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
 	eth = c.data;
 	if ((void *)(eth + 1) > c.data_end)
 		return XDP_DROP;
-	sg_mac_copy(eth->h_dest, f->vm_mac);
-	sg_mac_copy(eth->h_source, f->gw_mac);
-	sg_count_fast(okey.zone, false, true, c.len);
-	return bpf_redirect(f->ifindex, 0);
+	sg_mac_copy(eth->h_dest, r->fwd_dmac);
+	sg_mac_copy(eth->h_source, r->fwd_smac);
+	sg_count_fast(zone, false, true, c.len);
+	return bpf_redirect(ifindex, 0);
 }
 
 #endif /* SG_FAST_H */

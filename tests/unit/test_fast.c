@@ -245,6 +245,42 @@ static void test_cached_decision(void)
 }
 
 /*
+ * Replies keep their delivery in the reply entry: shown by removing the
+ * primary, which replies then do without until the recheck is due, or
+ * until one carries a FIN.
+ */
+static void test_kept_reply(void)
+{
+	struct pkt syn = TCP("10.1.0.2", 40700, "203.0.113.5", 443, SYN);
+	struct pkt synack = TCP("203.0.113.5", 443, SNAT, 40700, SYN | ACK);
+	struct pkt data = TCP("203.0.113.5", 443, SNAT, 40700, ACK);
+	struct pkt data_in = TCP("203.0.113.5", 443, "10.1.0.2", 40700, ACK);
+	struct pkt fin = TCP("203.0.113.5", 443, SNAT, 40700, ACK | 1);
+	struct sg_flow_key k = { .sport = htons(40700), .dport = htons(443),
+				 .proto = 6, .zone = 1 };
+	struct sg_flow f;
+
+	test_begin();
+	data_in.ttl = 63;
+	run(SG_PROG_XDP_SECTOR, "s1", &syn, XDP_REDIRECT_V);
+	run(SG_PROG_XDP_UPLINK, "up0", &synack, XDP_REDIRECT_V);
+	CHECK(dp_flow_of("203.0.113.5", 443, SNAT, 40700, 6, 0, &f) &&
+	      f.fwd_ifindex == if_nametoindex("s1") &&
+	      !memcmp(f.fwd_dmac, vm_mac, 6), "delivery kept in the reply entry");
+	inet_pton(AF_INET, "10.1.0.2", &k.saddr);
+	inet_pton(AF_INET, "203.0.113.5", &k.daddr);
+	CHECK(!bpf_map_delete_elem(dp_in.fds.flows, &k), "primary removed");
+	in_fast(&data, &data_in);
+	run(SG_PROG_XDP_UPLINK, "up0", &fin, XDP_PASS_V);
+	check_untouched(&fin);
+	advance_ms(SG_FWD_RECHECK_MS + 50);
+	run(SG_PROG_XDP_UPLINK, "up0", &data, XDP_PASS_V);
+	check_untouched(&data);
+	test_end("replies reuse the delivery kept in their reply entry until "
+		 "the recheck; FIN, SYN and RST go through the flow");
+}
+
+/*
  * Run frame `p` (payload filled from seed, checksum left unfinished as by
  * a sender that offloads it) through prog; the output must be `want`
  * (same payload) with a complete checksum, between these MACs.
@@ -449,6 +485,7 @@ int main(void)
 	test_udp_icmp();
 	test_cached_decision();
 	test_unfinished_checksums();
+	test_kept_reply();
 	test_declined_out();
 	test_declined_in();
 	test_too_big_tc();
