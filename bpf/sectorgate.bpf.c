@@ -11,31 +11,31 @@
 SEC("xdp")
 int sg_xdp_sector(struct xdp_md *xdp)
 {
+	struct sg_device *dev = NULL;
 	struct sg_pkt p = {};
 	struct sg_ctx c;
-	__u16 sector = 0;
 	int verdict;
 
 	sg_ctx_from_xdp(&c, xdp);
 	verdict = sg_fast_again(xdp, &c);
 	if (verdict >= 0)
 		return verdict;
-	verdict = sg_sector_ingress(&c, &p, &sector);
-	if (verdict == SG_PASS_OUT)
-		return sg_fast_out(xdp, &c, &p, sector);
+	verdict = sg_sector_ingress(&c, &p, &dev);
+	if (verdict == SG_PASS_OUT && dev)
+		return sg_fast_out(xdp, &c, &p, dev);
 	return verdict == SG_PASS ? XDP_PASS : XDP_DROP;
 }
 
 SEC("tc")
 int sg_tc_sector_in(struct __sk_buff *skb)
 {
+	struct sg_device *dev = NULL;
 	struct sg_pkt p = {};
 	struct sg_ctx c;
-	__u16 sector = 0;
 
 	sg_ctx_from_skb(&c, skb);
-	return sg_sector_ingress(&c, &p, &sector) <= SG_PASS ? TC_ACT_OK :
-							       TC_ACT_SHOT;
+	return sg_sector_ingress(&c, &p, &dev) <= SG_PASS ? TC_ACT_OK :
+							    TC_ACT_SHOT;
 }
 
 SEC("tc")

@@ -1,26 +1,31 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Per-CPU, per-sector counters; `sectorgate stats` sums the CPUs. */
+/*
+ * Per-CPU, per-sector counters; `sectorgate stats` sums the CPUs. Each
+ * function takes the sector's index in sg_counters (sg_device.counters,
+ * sg_sector.counters), 0 for no sector.
+ */
 #ifndef SG_COUNTERS_H
 #define SG_COUNTERS_H
 
-#include "sg_bpf.h"
+#include "sg_defs.h"
 
-static __always_inline struct sg_counters *sg_counters_get(__u32 sector)
+static __always_inline struct sg_counters *sg_counters_at(__u32 idx)
 {
-	static const struct sg_counters zero;
-	struct sg_counters *cnt;
-
-	cnt = bpf_map_lookup_elem(&sg_counters, &sector);
-	if (cnt)
-		return cnt;
-	/* First packet of this sector on any CPU: NOEXIST loses no race. */
-	bpf_map_update_elem(&sg_counters, &sector, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&sg_counters, &sector);
+	return bpf_map_lookup_elem(&sg_counters, &idx);
 }
 
-static __always_inline void sg_count_rx(__u32 sector, __u32 len)
+/* The index of sector `id`, for paths that know only the id (a flow's
+ * zone): one lookup in the live definitions. */
+static __always_inline __u32 sg_sector_counters(__u16 id)
 {
-	struct sg_counters *cnt = sg_counters_get(sector);
+	struct sg_sector *s = id ? sg_sector_of(sg_active_slot(), id) : NULL;
+
+	return s ? s->counters : 0;
+}
+
+static __always_inline void sg_count_rx(__u32 idx, __u32 len)
+{
+	struct sg_counters *cnt = sg_counters_at(idx);
 
 	if (cnt) {
 		cnt->rx_packets++;
@@ -28,9 +33,9 @@ static __always_inline void sg_count_rx(__u32 sector, __u32 len)
 	}
 }
 
-static __always_inline void sg_count_tx(__u32 sector, __u32 len)
+static __always_inline void sg_count_tx(__u32 idx, __u32 len)
 {
-	struct sg_counters *cnt = sg_counters_get(sector);
+	struct sg_counters *cnt = sg_counters_at(idx);
 
 	if (cnt) {
 		cnt->tx_packets++;
@@ -43,10 +48,10 @@ static __always_inline void sg_count_tx(__u32 sector, __u32 len)
  * delivered into the sector). With traffic set, it is also counted as
  * received from (out) or sent to (in) the sector, in the same lookup.
  */
-static __always_inline void sg_count_fast(__u32 sector, bool out,
-					  bool traffic, __u32 len)
+static __always_inline void sg_count_fast(__u32 idx, bool out, bool traffic,
+					  __u32 len)
 {
-	struct sg_counters *cnt = sg_counters_get(sector);
+	struct sg_counters *cnt = sg_counters_at(idx);
 
 	if (!cnt)
 		return;
@@ -65,9 +70,9 @@ static __always_inline void sg_count_fast(__u32 sector, bool out,
 	}
 }
 
-static __always_inline void sg_count_drop(__u32 sector, __u32 reason)
+static __always_inline void sg_count_drop(__u32 idx, __u32 reason)
 {
-	struct sg_counters *cnt = sg_counters_get(sector);
+	struct sg_counters *cnt = sg_counters_at(idx);
 
 	if (cnt && reason < SG_DROP_MAX)
 		cnt->drops[reason]++;

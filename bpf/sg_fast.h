@@ -99,8 +99,10 @@ static __always_inline int sg_fast_emit(struct sg_ctx *c,
  * The decision is kept in the flow for its next packets (sg_fast_again).
  */
 static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
-				       const struct sg_pkt *p, __u16 sector)
+				       const struct sg_pkt *p,
+				       const struct sg_device *dev)
 {
+	__u16 sector = dev->sector;
 	struct sg_state *st = sg_state_get();
 	struct ethhdr *eth = c->data;
 	struct bpf_fib_lookup fib = {};
@@ -139,7 +141,7 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	now = sg_now();
 	verdict = sg_snat_flow(cfg, p, sector, snat, c->ifindex, now, &f);
 	if (verdict != SG_PASS || !f) {
-		sg_count_drop(sector, verdict);
+		sg_count_drop(dev->counters, verdict);
 		return XDP_DROP;
 	}
 	/* Replies go to the device the flow came in on: learn from there. */
@@ -161,10 +163,10 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	if (sg_csum_finish(x, c, p))
 		return XDP_PASS;
 	if (sg_fast_emit(c, p, f)) {
-		sg_count_drop(sector, SG_DROP_MALFORMED);
+		sg_count_drop(dev->counters, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
-	sg_count_fast(sector, true, false, 0);
+	sg_count_fast(dev->counters, true, false, 0);
 	return bpf_redirect(fib.ifindex, 0);
 }
 
@@ -213,10 +215,10 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 
 	sg_flow_update(f, cfg, &p, SG_FLOW_ORIG, now);
 	if (sg_fast_emit(c, &p, f)) {
-		sg_count_drop(dev->sector, SG_DROP_MALFORMED);
+		sg_count_drop(dev->counters, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
-	sg_count_fast(dev->sector, true, true, c->len);
+	sg_count_fast(dev->counters, true, true, c->len);
 	return bpf_redirect(f->fwd_ifindex, 0);
 }
 
@@ -240,12 +242,14 @@ static __always_inline bool sg_reply_kept(const struct sg_flow *r,
  * once whole (fwd_ifindex last), as another CPU may be reading it. */
 static __always_inline void sg_reply_keep(struct sg_flow *r,
 					  const struct sg_flow *f,
-					  const struct sg_state *st, __u64 now)
+					  const struct sg_state *st, __u64 now,
+					  __u16 counters)
 {
 	r->fwd_ifindex = 0;
 	asm volatile("" ::: "memory");
 	r->fwd_generation = st->generation;
 	r->fwd_checked = now >> 20;
+	r->counters = counters;
 	sg_mac_copy(r->fwd_dmac, f->vm_mac);
 	sg_mac_copy(r->fwd_smac, f->gw_mac);
 	asm volatile("" ::: "memory");
@@ -271,7 +275,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	struct ethhdr *eth;
 	struct sg_ctx c;
 	__u32 slot, ifindex, mtu_len = 0;
-	__u16 zone;
+	__u16 zone, counters;
 	__u64 now;
 
 	if (!st)
@@ -293,6 +297,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 		return XDP_PASS;
 	zone = r->peer_zone;
 	ifindex = r->fwd_ifindex;
+	counters = r->counters;
 	if (!sg_reply_kept(r, st, &p, now)) {
 		f = sg_flow_primary_of(&key, r, &okey, now);
 		if (!f || !f->l2_known)
@@ -301,17 +306,18 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 		    !sg_reply_dev_ok(slot, f, zone))
 			return XDP_PASS;
 		ifindex = f->ifindex;
+		counters = sg_sector_counters(zone);
 	}
 	if (bpf_check_mtu(x, ifindex, &mtu_len, 0, 0) ||
 	    sg_csum_finish(x, &c, &p))
 		return XDP_PASS;
 	if (f) {
 		sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
-		sg_reply_keep(r, f, st, now);
+		sg_reply_keep(r, f, st, now, counters);
 	}
 
 	if (sg_xdp_translate(&c, &p, true, r->nat_addr, r->nat_port)) {
-		sg_count_drop(zone, SG_DROP_MALFORMED);
+		sg_count_drop(counters, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
 	eth = c.data;
@@ -319,7 +325,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 		return XDP_DROP;
 	sg_mac_copy(eth->h_dest, r->fwd_dmac);
 	sg_mac_copy(eth->h_source, r->fwd_smac);
-	sg_count_fast(zone, false, true, c.len);
+	sg_count_fast(counters, false, true, c.len);
 	return bpf_redirect(ifindex, 0);
 }
 

@@ -276,7 +276,7 @@ static __always_inline int sg_uplink_egress(struct __sk_buff *skb)
 out:
 	if (verdict == SG_PASS)
 		return TC_ACT_OK;
-	sg_count_drop(from->sector, verdict);
+	sg_count_drop(from->counters, verdict);
 	return TC_ACT_SHOT;
 }
 
@@ -302,7 +302,7 @@ static __always_inline int sg_deliver_by_route(struct __sk_buff *skb,
 	if ((rc == BPF_FIB_LKUP_RET_SUCCESS ||
 	     rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) && fib.ifindex == f->ifindex)
 		return TC_ACT_OK;
-	sg_count_drop(zone, SG_DROP_UNTRANSLATABLE);
+	sg_count_drop(sg_sector_counters(zone), SG_DROP_UNTRANSLATABLE);
 	return TC_ACT_SHOT;
 }
 
@@ -320,7 +320,7 @@ static __always_inline int sg_deliver(struct __sk_buff *skb,
 	if (bpf_check_mtu(skb, f->ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
 		return sg_deliver_by_route(skb, p, f, vm, zone);
 	if (sg_skb_dec_ttl(skb, p)) {
-		sg_count_drop(zone, SG_DROP_MALFORMED);
+		sg_count_drop(sg_sector_counters(zone), SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
 	return bpf_redirect_neigh(f->ifindex, &nh, sizeof(nh), 0);
@@ -362,7 +362,8 @@ static __always_inline int sg_icmp_error_in(struct __sk_buff *skb,
 		return TC_ACT_OK;
 	if (sg_icmp_error_rewrite(skb, p, &in, true, r->nat_addr,
 				  r->nat_port)) {
-		sg_count_drop(okey.zone, SG_DROP_MALFORMED);
+		sg_count_drop(sg_sector_counters(okey.zone),
+			      SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
 	return sg_deliver(skb, p, f, r->nat_addr, okey.zone);
@@ -406,12 +407,13 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 		dest = sg_dest_of(slot, p.daddr);
 		if (!dest || dest->kind == SG_DEST_PROTECTED)
 			return TC_ACT_OK;
-		sg_count_drop(dest->kind == SG_DEST_SECTOR ? dest->sector : 0,
+		sg_count_drop(dest->kind == SG_DEST_SECTOR ?
+			      sg_sector_counters(dest->sector) : 0,
 			      SG_DROP_UNSOLICITED);
 		return TC_ACT_SHOT;
 	}
 	if (p.frag) {
-		sg_count_drop(okey.zone, SG_DROP_FRAGMENT);
+		sg_count_drop(sg_sector_counters(okey.zone), SG_DROP_FRAGMENT);
 		return TC_ACT_SHOT;
 	}
 	/* Expiring on the way: the kernel answers with time exceeded. */
@@ -420,7 +422,8 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 
 	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
 	if (sg_skb_rewrite(skb, &p, true, r->nat_addr, r->nat_port)) {
-		sg_count_drop(okey.zone, SG_DROP_MALFORMED);
+		sg_count_drop(sg_sector_counters(okey.zone),
+			      SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
 	return sg_deliver(skb, &p, f, r->nat_addr, okey.zone);

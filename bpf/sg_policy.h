@@ -92,11 +92,12 @@ static __always_inline int sg_decide_ipv4(__u32 slot, __u16 sector,
 }
 
 /*
- * Returns SG_PASS, SG_PASS_OUT (with *p parsed and *sector set) or the
- * reason to drop. Counts either way.
+ * Returns SG_PASS, SG_PASS_OUT (with *p parsed and *devp the device) or
+ * the reason to drop. Counts either way.
  */
 static __always_inline int sg_sector_ingress(struct sg_ctx *c,
-					     struct sg_pkt *p, __u16 *sector)
+					     struct sg_pkt *p,
+					     struct sg_device **devp)
 {
 	__u32 slot = sg_active_slot();
 	struct sg_device *dev = sg_device_of(slot, c->ifindex);
@@ -106,8 +107,8 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 	if (!dev || dev->role != SG_ROLE_SECTOR)
 		return SG_PASS;
 
-	*sector = dev->sector;
-	sg_count_rx(dev->sector, c->len);
+	*devp = dev;
+	sg_count_rx(dev->counters, c->len);
 	verdict = sg_parse(c, p);
 	if (verdict == SG_PASS) {
 		switch (p->kind) {
@@ -126,7 +127,7 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 		}
 	}
 	if (verdict > SG_PASS)
-		sg_count_drop(dev->sector, verdict);
+		sg_count_drop(dev->counters, verdict);
 	return verdict;
 }
 
@@ -136,7 +137,7 @@ static __always_inline void sg_sector_egress(__u32 ifindex, __u32 len)
 	struct sg_device *dev = sg_device_of(sg_active_slot(), ifindex);
 
 	if (dev && dev->role == SG_ROLE_SECTOR)
-		sg_count_tx(dev->sector, len);
+		sg_count_tx(dev->counters, len);
 }
 
 #endif /* SG_POLICY_H */

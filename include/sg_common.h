@@ -125,6 +125,8 @@ struct sg_device {
 	__u8 role;		/* enum sg_role */
 	__u8 flags;		/* SG_DEV_* */
 	__u8 snat_addr[4];	/* uplinks: the masquerade address */
+	__u16 counters;		/* the sector's sg_sector.counters; 0 for none */
+	__u16 pad;
 };
 
 /*
@@ -144,7 +146,8 @@ struct sg_sector_key {
 struct sg_sector {
 	char name[SG_NAME_LEN];
 	__u32 flags;		/* SG_SECTOR_* */
-	__u32 pad;
+	__u32 counters;		/* its index in sg_counters (1..SG_MAX_SECTORS),
+				 * the same for as long as the sector exists */
 };
 
 /*
@@ -227,7 +230,11 @@ struct sg_flow {
 	 */
 	__be32 nat_addr;
 	__be16 nat_port;
-	__u16 fwd_mtu;		/* ORIG: the MTU of the route below */
+	union {
+		__u16 fwd_mtu;	/* ORIG: the MTU of the route below */
+		__u16 counters;	/* REPLY: the sector's sg_counters index,
+				 * kept with the delivery below */
+	};
 	__u32 ifindex;		/* ORIG: the sector device the flow entered on */
 	/*
 	 * ORIG, learnt by the XDP fast path from the originator's frames:
@@ -285,7 +292,13 @@ sg_flow_reply_belongs(const struct sg_flow_key *rkey, const struct sg_flow *r,
 		o->nat_port == rkey->dport);
 }
 
-/* sg_counters (per CPU, keyed by sector id; 0 = no sector). */
+/*
+ * sg_counters (per-CPU array): one entry per sector, at the index the
+ * loader gave it (sg_sector.counters), and entry 0 for what belongs to no
+ * sector. An array, not a hash keyed by sector id: the fast path counts
+ * every packet, and an array lookup costs next to nothing.
+ */
+#define SG_COUNTER_ENTRIES	(SG_MAX_SECTORS + 1)
 struct sg_counters {
 	__u64 rx_packets;	/* received from the sector's devices */
 	__u64 rx_bytes;
@@ -300,7 +313,7 @@ struct sg_counters {
 _Static_assert(sizeof(struct sg_state) == 16, "sg_state layout");
 _Static_assert(sizeof(struct sg_config) == 24, "sg_config layout");
 _Static_assert(sizeof(struct sg_device_key) == 8, "sg_device_key layout");
-_Static_assert(sizeof(struct sg_device) == 8, "sg_device layout");
+_Static_assert(sizeof(struct sg_device) == 12, "sg_device layout");
 _Static_assert(sizeof(struct sg_sector_key) == 4, "sg_sector_key layout");
 _Static_assert(sizeof(struct sg_sector) == 24, "sg_sector layout");
 _Static_assert(sizeof(struct sg_net_key) == 12, "sg_net_key layout");

@@ -54,6 +54,9 @@ struct sg_live_sector {
 };
 int sg_live_sectors(const struct sg_instance *in, __u32 slot,
 		    struct sg_live_sector **out);
+/* sg_compile_counters() with what the definitions in live_slot have. */
+void sg_compile_live_counters(const struct sg_instance *in, __u32 live_slot,
+			      struct sg_compiled *c);
 
 void sg_json_str(FILE *out, const char *s);
 const char *sg_drop_name(int reason);

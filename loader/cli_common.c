@@ -129,3 +129,20 @@ int sg_live_sectors(const struct sg_instance *in, __u32 slot,
 		qsort(*out, n, sizeof(**out), by_id);
 	return n;
 }
+
+void sg_compile_live_counters(const struct sg_instance *in, __u32 live_slot,
+			      struct sg_compiled *c)
+{
+	struct sg_counter_slot *slots = NULL;
+	struct sg_live_sector *live;
+	int n = sg_live_sectors(in, live_slot, &live);
+
+	for (int i = 0; i < n; i++) {
+		slots = sg_grow(slots, i, sizeof(*slots));
+		slots[i] = (struct sg_counter_slot){ .id = live[i].id,
+				.counters = live[i].s.counters };
+	}
+	sg_compile_counters(c, slots, n);
+	free(slots);
+	free(live);
+}

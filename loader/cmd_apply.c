@@ -333,6 +333,7 @@ int cmd_apply(const struct sg_opts *o)
 		status = SG_EXIT_INVALID;
 		goto out;
 	}
+	sg_compile_live_counters(&in, st.slot, &c);
 	report_missing(&c);
 
 	for (int i = 0; i < c.ntargets; i++)

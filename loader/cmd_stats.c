@@ -30,27 +30,33 @@ static struct sector_stats *entry_of(struct sector_stats **arr, int *n,
 	return s;
 }
 
-/* Every live sector (zeros until its first packet), plus whatever else
- * has counters, with every CPU's copy summed. */
+static bool any_counts(const struct sg_counters *c)
+{
+	const __u64 *w = (const __u64 *)c;
+
+	for (size_t i = 0; i < sizeof(*c) / sizeof(*w); i++)
+		if (w[i])
+			return true;
+	return false;
+}
+
+/* Every live sector (zeros until its first packet), then what belongs to
+ * no sector if anything does, with every CPU's copy summed. */
 static int collect(const struct sg_instance *in, __u32 slot,
 		   struct sector_stats **out)
 {
 	struct sg_live_sector *live;
-	struct sg_counters sum;
-	__u32 key, *prev = NULL;
+	struct sg_counters host;
 	int n = 0, nlive;
 
 	*out = NULL;
 	nlive = sg_live_sectors(in, slot, &live);
 	for (int i = 0; i < nlive; i++)
-		entry_of(out, &n, in, slot, live[i].id);
+		sg_counters_read(in->fds.counters, live[i].s.counters,
+				 &entry_of(out, &n, in, slot, live[i].id)->c);
 	free(live);
-	while (!bpf_map_get_next_key(in->fds.counters, prev, &key)) {
-		prev = &key;
-		if (sg_counters_read(in->fds.counters, key, &sum))
-			continue;
-		entry_of(out, &n, in, slot, key)->c = sum;
-	}
+	if (!sg_counters_read(in->fds.counters, 0, &host) && any_counts(&host))
+		entry_of(out, &n, in, slot, 0)->c = host;
 	return n;
 }
 

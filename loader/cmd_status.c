@@ -146,7 +146,6 @@ static void print_maps(const struct sg_instance *in, bool json)
 		{ "sg_dest_nets", in->fds.dest_nets, sizeof(struct sg_dest_key) },
 		{ "sg_allow", in->fds.allow, sizeof(struct sg_allow_key) },
 		{ "sg_flows", in->fds.flows, sizeof(struct sg_flow_key) },
-		{ "sg_counters", in->fds.counters, sizeof(__u32) },
 	};
 
 	printf(json ? ",\"maps\":{" : "maps (entries / capacity, both slots):\n");

@@ -316,8 +316,57 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 	return ret;
 }
 
+static uint32_t live_counters(const struct sg_counter_slot *live, int nlive,
+			      uint16_t id)
+{
+	for (int i = 0; i < nlive; i++)
+		if (live[i].id == id && live[i].counters &&
+		    live[i].counters < SG_COUNTER_ENTRIES)
+			return live[i].counters;
+	return 0;
+}
+
+void sg_compile_counters(struct sg_compiled *c,
+			 const struct sg_counter_slot *live, int nlive)
+{
+	bool used[SG_COUNTER_ENTRIES] = { [0] = true };
+	uint32_t next = 1;
+
+	/* Sectors that go on keep their entries; the others take free ones
+	 * (validation allows no more sectors than there are entries). */
+	for (int i = 0; i < c->nsectors; i++) {
+		uint32_t idx = live_counters(live, nlive, c->sectors[i].k.id);
+
+		if (idx && !used[idx]) {
+			c->sectors[i].v.counters = idx;
+			used[idx] = true;
+		}
+	}
+	for (int i = 0; i < c->nsectors; i++) {
+		if (c->sectors[i].v.counters)
+			continue;
+		while (next < SG_COUNTER_ENTRIES && used[next])
+			next++;
+		if (next == SG_COUNTER_ENTRIES)
+			break;
+		used[next] = true;
+		c->sectors[i].v.counters = next;
+		c->fresh_counters = sg_grow(c->fresh_counters, c->nfresh,
+					    sizeof(*c->fresh_counters));
+		c->fresh_counters[c->nfresh++] = next;
+	}
+	for (int d = 0; d < c->ndevices; d++) {
+		struct sg_device *v = &c->devices[d].v;
+
+		for (int i = 0; v->role == SG_ROLE_SECTOR && i < c->nsectors; i++)
+			if (c->sectors[i].k.id == v->sector)
+				v->counters = c->sectors[i].v.counters;
+	}
+}
+
 void sg_compiled_free(struct sg_compiled *c)
 {
+	free(c->fresh_counters);
 	free(c->devices);
 	free(c->sectors);
 	free(c->nets);

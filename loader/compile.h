@@ -46,6 +46,16 @@ struct sg_compiled {
 	/* Interfaces (or globs) of the definitions that match no device. */
 	const char **missing;
 	int nmissing;
+	/* sg_counters entries given to sectors that did not have them: to
+	 * be zeroed before the flip (sg_compile_counters). */
+	__u32 *fresh_counters;
+	int nfresh;
+};
+
+/* A sector's index in sg_counters, as the running definitions have it. */
+struct sg_counter_slot {
+	uint16_t id;
+	uint32_t counters;
 };
 
 /*
@@ -56,6 +66,15 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 	       int ndevs, uint32_t slot, struct sg_compiled *c,
 	       struct sg_diags *d);
 void sg_compiled_free(struct sg_compiled *c);
+
+/*
+ * Give every sector of c its index in sg_counters, and sector devices
+ * their sector's: the index the sector has in `live` (the running
+ * definitions), so its counts go on, else the lowest one free, listed in
+ * c->fresh_counters to be zeroed (it may hold a removed sector's counts).
+ */
+void sg_compile_counters(struct sg_compiled *c,
+			 const struct sg_counter_slot *live, int nlive);
 
 /* The device of c with this ifindex, or NULL. */
 const struct sg_attach_target *sg_compiled_target(const struct sg_compiled *c,

@@ -72,6 +72,26 @@ static int clear_slot(int fd, const struct slot_field *f, __u32 slot)
 				return -errno;				\
 	} while (0)
 
+/* Start the sg_counters entries given to new sectors from zero. */
+static int zero_counters(int fd, const __u32 *idx, int n)
+{
+	int ncpus = libbpf_num_possible_cpus(), ret = 0;
+	struct sg_counters *zero;
+
+	if (!n)
+		return 0;
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	zero = calloc(ncpus, sizeof(*zero));
+	if (!zero)
+		sg_oom();
+	for (int i = 0; i < n && !ret; i++)
+		if (bpf_map_update_elem(fd, &idx[i], zero, BPF_ANY))
+			ret = -errno;
+	free(zero);
+	return ret;
+}
+
 int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 {
 	static const struct slot_field dev_slot = {
@@ -104,7 +124,7 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	FILL(fds->sector_nets, c->nets, c->nnets);
 	FILL(fds->dest_nets, c->dests, c->ndests);
 	FILL(fds->allow, c->allows, c->nallows);
-	return 0;
+	return zero_counters(fds->counters, c->fresh_counters, c->nfresh);
 }
 
 int sg_maps_flip(const struct sg_map_fds *fds, const struct sg_compiled *c,

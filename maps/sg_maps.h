@@ -71,8 +71,8 @@ struct {
 } sg_flows SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, SG_MAX_SECTORS + 1);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SG_COUNTER_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct sg_counters);
 } sg_counters SEC(".maps");

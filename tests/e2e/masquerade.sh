@@ -66,7 +66,10 @@ mkfifo "$work/in"
 exec 3>"$work/in"
 expect_ok "a long TCP session through the NAT echoes" echoed one
 sed 's/^    internet: false$/    internet: true/' "$DEFS" >"$work/more.yaml"
+rx=$(stat vm1 rx_packets)
 expect_ok "apply a changed definition" sg apply -c "$work/more.yaml"
+expect_ok "vm1's counters go on through the apply" \
+	test "$(stat vm1 rx_packets)" -ge "$rx" -a "$rx" -gt 0
 expect_ok "the session survived the apply" echoed two
 expect_ok "vm3 now reaches the internet" seen_as_uplink vm3
 expect_ok "loader restart: unload --keep-maps" sg unload --keep-maps

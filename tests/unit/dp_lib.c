@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "compile.h"
 #include "config.h"
 #include "dp_lib.h"
@@ -246,7 +247,15 @@ bool dp_flow_of(const char *src, uint16_t sport, const char *dst,
 
 void dp_counters(__u32 sector, struct sg_counters *sum)
 {
-	sg_counters_read(dp_in.fds.counters, sector, sum);
+	struct sg_state st;
+	struct sg_sector_key k = { .id = sector };
+	struct sg_sector s = {};
+
+	sg_maps_read_state(&dp_in.fds, &st);
+	k.slot = st.slot;
+	if (sector)
+		bpf_map_lookup_elem(dp_in.fds.sectors, &k, &s);
+	sg_counters_read(dp_in.fds.counters, s.counters, sum);
 }
 
 
@@ -266,6 +275,8 @@ int dp_load_definitions(const char *text)
 	sg_maps_read_state(&dp_in.fds, &st);
 	if (!ret)
 		ret = sg_compile(&m, devs, ndevs, !st.slot, &c, &d);
+	if (!ret)
+		sg_compile_live_counters(&dp_in, st.slot, &c);
 	sg_diags_print(stdout, &d);
 	if (!ret) {
 		ret = sg_maps_fill_slot(&dp_in.fds, &c) ?:

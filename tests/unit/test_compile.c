@@ -196,9 +196,52 @@ static void test_glob_conflict(void)
 	test_end("two globs claiming one device are an error");
 }
 
+static __u32 counters_of(const struct sg_compiled *c, uint16_t id)
+{
+	for (int i = 0; i < c->nsectors; i++)
+		if (c->sectors[i].k.id == id)
+			return c->sectors[i].v.counters;
+	return 0;
+}
+
+static void test_counters(void)
+{
+	/* Running: vm1 (id 1) at entry 5, id 9 (gone now) at 1, vm3 (id 8)
+	 * claims an entry out of range. */
+	static const struct sg_counter_slot live[] = {
+		{ 1, 5 }, { 9, 1 }, { 8, SG_COUNTER_ENTRIES },
+	};
+	struct sg_diags d = {};
+	struct sg_compiled c;
+	struct sg_model m;
+
+	test_begin();
+	CHECK(parse(defs, &m) == 0, "parse");
+	sg_compile(&m, devs, ARRAY_SIZE(devs), 0, &c, &d);
+	sg_compile_counters(&c, live, ARRAY_SIZE(live));
+	CHECK(counters_of(&c, 1) == 5, "vm1 keeps entry 5: %u",
+	      counters_of(&c, 1));
+	/* vm2 (id 7), vm3 (id 3), vm4 (id 4) take 1, 2, 3 in order. */
+	CHECK(counters_of(&c, 7) == 1 && counters_of(&c, 3) == 2 &&
+	      counters_of(&c, 4) == 3, "new sectors take the lowest free "
+	      "entries: %u %u %u", counters_of(&c, 7), counters_of(&c, 3),
+	      counters_of(&c, 4));
+	CHECK(c.nfresh == 3 && c.fresh_counters[0] == 1 &&
+	      c.fresh_counters[1] == 2 && c.fresh_counters[2] == 3,
+	      "and only those are listed to be zeroed (%d)", c.nfresh);
+	CHECK(device(&c, 4)->counters == 5 && device(&c, 6)->counters == 1 &&
+	      device(&c, 2)->counters == 0,
+	      "devices carry their sector's entry, uplinks none");
+	sg_compiled_free(&c);
+	sg_model_free(&m);
+	test_end("counter entries: kept by sectors that go on, new ones take "
+		 "the lowest free and are zeroed");
+}
+
 int main(void)
 {
 	test_entries();
+	test_counters();
 	test_digest();
 	test_glob_conflict();
 	return test_summary("test_compile");
