@@ -283,8 +283,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	slot = st->slot & 1;
 	cfg = sg_config_of(slot);
 	sg_ctx_from_xdp(&c, x);
-	up = sg_device_of(slot, c.ifindex);
-	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
+	if (!cfg)
 		return XDP_PASS;
 	if (sg_parse(&c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
 	    p.ttl <= 1 || sg_icmp_is_error(&p))
@@ -298,7 +297,12 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	zone = r->peer_zone;
 	ifindex = r->fwd_ifindex;
 	counters = r->counters;
+	/* A kept delivery was made on an uplink at this generation; this
+	 * program runs on uplinks only, and apply moves the generation. */
 	if (!sg_reply_kept(r, st, &p, now)) {
+		up = sg_device_of(slot, c.ifindex);
+		if (!up || up->role != SG_ROLE_UPLINK)
+			return XDP_PASS;
 		f = sg_flow_primary_of(&key, r, &okey, now);
 		if (!f || !f->l2_known)
 			return XDP_PASS;
