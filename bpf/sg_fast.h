@@ -21,6 +21,47 @@
 #include "sg_xdp_edit.h"
 
 /*
+ * The sector device a CPU last looked up, for the generation it was looked
+ * up in: NAPI hands XDP its frames device by device, in batches, so most
+ * packets of the fast path find their device here rather than in the hash.
+ * XDP runs with bottom halves off (NAPI, tun, live test runs): nothing
+ * else on this CPU writes the entry while a program reads it.
+ */
+struct sg_device_recent {
+	__u32 ifindex;
+	__u32 generation;
+	struct sg_device dev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_device_recent);
+} sg_device_recent SEC(".maps");
+
+static __always_inline struct sg_device *
+sg_device_cached(const struct sg_state *st, __u32 ifindex)
+{
+	struct sg_device_recent *rc;
+	struct sg_device *dev;
+	__u32 zero = 0;
+
+	rc = bpf_map_lookup_elem(&sg_device_recent, &zero);
+	if (!rc)
+		return NULL;
+	if (rc->ifindex == ifindex && rc->generation == st->generation)
+		return &rc->dev;
+	dev = sg_device_of(st->slot & 1, ifindex);
+	if (!dev)
+		return NULL;
+	rc->ifindex = ifindex;
+	rc->generation = st->generation;
+	rc->dev = *dev;
+	return &rc->dev;
+}
+
+/*
  * Remember who sent this frame of flow f, and to which MAC, so replies can
  * be delivered without a neighbour lookup. Done with every decision made
  * afresh (at least once per SG_FWD_RECHECK_MS of traffic), written only
@@ -190,7 +231,7 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 	if (!st)
 		return -1;
 	slot = st->slot & 1;
-	dev = sg_device_of(slot, c->ifindex);
+	dev = sg_device_cached(st, c->ifindex);
 	if (!dev || dev->role != SG_ROLE_SECTOR)
 		return -1;
 	if (sg_parse(c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
