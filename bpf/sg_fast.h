@@ -66,20 +66,21 @@ sg_device_cached(const struct sg_state *st, __u32 ifindex)
  * be delivered without a neighbour lookup. Done with every decision made
  * afresh (at least once per SG_FWD_RECHECK_MS of traffic), written only
  * when they change (a VM that came back with another MAC); a reply racing
- * that write sees l2_known clear and takes the slow path.
+ * that write sees SG_FLOW_L2_KNOWN clear and takes the slow path.
  */
 static __always_inline void sg_flow_learn_l2(struct sg_flow *f,
 					     const struct ethhdr *eth)
 {
-	if (f->l2_known && sg_mac_equal(f->vm_mac, eth->h_source) &&
+	if ((f->flags & SG_FLOW_L2_KNOWN) &&
+	    sg_mac_equal(f->vm_mac, eth->h_source) &&
 	    sg_mac_equal(f->gw_mac, eth->h_dest))
 		return;
-	f->l2_known = 0;
+	f->flags &= ~SG_FLOW_L2_KNOWN;
 	asm volatile("" ::: "memory");
 	sg_mac_copy(f->vm_mac, eth->h_source);
 	sg_mac_copy(f->gw_mac, eth->h_dest);
 	asm volatile("" ::: "memory");
-	f->l2_known = 1;
+	f->flags |= SG_FLOW_L2_KNOWN;
 }
 
 /*
@@ -180,7 +181,8 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 
 	__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 	now = sg_now();
-	verdict = sg_snat_flow(cfg, p, sector, snat, c->ifindex, now, &f);
+	verdict = sg_snat_flow(cfg, p, sector, dev->counters, snat,
+			       c->ifindex, now, &f);
 	if (verdict != SG_PASS || !f) {
 		sg_count_drop(dev->counters, verdict);
 		return XDP_DROP;
@@ -195,7 +197,10 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	f->fwd_generation = st->generation;
 	f->fwd_checked = now >> 20;
 	f->fwd_mtu = sg_route_mtu(x, p, c->ifindex);
-	f->rev_xdp = sg_reply_dev_ok(slot, f, sector);
+	if (sg_reply_dev_ok(slot, f, sector))
+		f->flags |= SG_FLOW_REV_XDP;
+	else
+		f->flags &= ~SG_FLOW_REV_XDP;
 	sg_mac_copy(f->fwd_dmac, fib.dmac);
 	sg_mac_copy(f->fwd_smac, fib.smac);
 	asm volatile("" ::: "memory");
@@ -284,13 +289,14 @@ static __always_inline bool sg_reply_kept(const struct sg_flow *r,
 static __always_inline void sg_reply_keep(struct sg_flow *r,
 					  const struct sg_flow *f,
 					  const struct sg_state *st, __u64 now,
-					  __u16 counters)
+					  __u32 mtu)
 {
 	r->fwd_ifindex = 0;
 	asm volatile("" ::: "memory");
 	r->fwd_generation = st->generation;
 	r->fwd_checked = now >> 20;
-	r->counters = counters;
+	r->fwd_mtu = mtu;
+	r->counters = f->counters;
 	sg_mac_copy(r->fwd_dmac, f->vm_mac);
 	sg_mac_copy(r->fwd_smac, f->gw_mac);
 	asm volatile("" ::: "memory");
@@ -338,6 +344,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	zone = r->peer_zone;
 	ifindex = r->fwd_ifindex;
 	counters = r->counters;
+	mtu_len = r->fwd_mtu;
 	/* A kept delivery was made on an uplink at this generation; this
 	 * program runs on uplinks only, and apply moves the generation. */
 	if (!sg_reply_kept(r, st, &p, now)) {
@@ -345,20 +352,25 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 		if (!up || up->role != SG_ROLE_UPLINK)
 			return XDP_PASS;
 		f = sg_flow_primary_of(&key, r, &okey, now);
-		if (!f || !f->l2_known)
+		if (!f || !(f->flags & SG_FLOW_L2_KNOWN))
 			return XDP_PASS;
-		if (!(f->rev_xdp && f->fwd_generation == st->generation) &&
+		if (!((f->flags & SG_FLOW_REV_XDP) &&
+		      f->fwd_generation == st->generation) &&
 		    !sg_reply_dev_ok(slot, f, zone))
 			return XDP_PASS;
 		ifindex = f->ifindex;
-		counters = sg_sector_counters(zone);
+		counters = f->counters;
+		/* The device's MTU, kept for the next replies. */
+		mtu_len = 0;
+		if (bpf_check_mtu(x, ifindex, &mtu_len, 0, 0))
+			return XDP_PASS;
 	}
-	if (bpf_check_mtu(x, ifindex, &mtu_len, 0, 0) ||
+	if (p.l4_off - ETH_HLEN + p.l4_len > mtu_len ||
 	    sg_csum_finish(x, &c, &p))
 		return XDP_PASS;
 	if (f) {
 		sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
-		sg_reply_keep(r, f, st, now, counters);
+		sg_reply_keep(r, f, st, now, mtu_len);
 	}
 
 	if (sg_xdp_translate(&c, &p, true, r->nat_addr, r->nat_port)) {

@@ -71,7 +71,8 @@ static __always_inline int sg_nat_claim(struct sg_flow_key *rkey,
  */
 static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 					const struct sg_pkt *p, __u16 zone,
-					__be32 snat, __u32 ifindex, __u64 now,
+					__u16 counters, __be32 snat,
+					__u32 ifindex, __u64 now,
 					struct sg_flow **out)
 {
 	struct sg_flow_key key, rkey;
@@ -92,7 +93,7 @@ static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 				     .sport = p->dport, .proto = p->proto };
 	rval = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY,
 				 .nat = SG_NAT_SNAT, .nat_addr = p->saddr,
-				 .nat_port = p->sport,
+				 .nat_port = p->sport, .counters = counters,
 				 .expires_ns = now + SG_REPLY_MIN_LIFE_NS };
 	if (sg_nat_port_in_range(cfg, orig)) {
 		err = sg_nat_claim(&rkey, &rval, orig, now);
@@ -116,6 +117,7 @@ static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 	val.nat_addr = snat;
 	val.nat_port = bpf_htons(port);
 	val.ifindex = ifindex;
+	val.counters = counters;
 	val.state = SG_FLOW_NEW;
 	sg_flow_update(&val, cfg, p, SG_FLOW_ORIG, now);
 	if (bpf_map_update_elem(&sg_flows, &key, &val, BPF_ANY)) {
@@ -266,7 +268,8 @@ static __always_inline int sg_uplink_egress(struct __sk_buff *skb)
 		verdict = sg_nat_mappable(&p);
 	if (verdict == SG_PASS) {
 		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
-		verdict = sg_snat_flow(cfg, &p, from->sector, snat,
+		verdict = sg_snat_flow(cfg, &p, from->sector, from->counters,
+				       snat,
 				       skb->ingress_ifindex,
 				       sg_now(), &f);
 	}
@@ -290,7 +293,7 @@ out:
 static __always_inline int sg_deliver_by_route(struct __sk_buff *skb,
 					       const struct sg_pkt *p,
 					       const struct sg_flow *f,
-					       __be32 vm, __u16 zone)
+					       __be32 vm)
 {
 	struct bpf_fib_lookup fib = {
 		.family = AF_INET, .ipv4_src = p->saddr, .ipv4_dst = vm,
@@ -302,7 +305,7 @@ static __always_inline int sg_deliver_by_route(struct __sk_buff *skb,
 	if ((rc == BPF_FIB_LKUP_RET_SUCCESS ||
 	     rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) && fib.ifindex == f->ifindex)
 		return TC_ACT_OK;
-	sg_count_drop(sg_sector_counters(zone), SG_DROP_UNTRANSLATABLE);
+	sg_count_drop(f->counters, SG_DROP_UNTRANSLATABLE);
 	return TC_ACT_SHOT;
 }
 
@@ -310,17 +313,16 @@ static __always_inline int sg_deliver_by_route(struct __sk_buff *skb,
  * then straight to the sector device, its neighbour table finding the VM. */
 static __always_inline int sg_deliver(struct __sk_buff *skb,
 				      const struct sg_pkt *p,
-				      const struct sg_flow *f, __be32 vm,
-				      __u16 zone)
+				      const struct sg_flow *f, __be32 vm)
 {
 	struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = vm };
 	__u32 mtu_len = 0;
 
 	/* GRO'd packets count by their segments. */
 	if (bpf_check_mtu(skb, f->ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
-		return sg_deliver_by_route(skb, p, f, vm, zone);
+		return sg_deliver_by_route(skb, p, f, vm);
 	if (sg_skb_dec_ttl(skb, p)) {
-		sg_count_drop(sg_sector_counters(zone), SG_DROP_MALFORMED);
+		sg_count_drop(f->counters, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
 	return bpf_redirect_neigh(f->ifindex, &nh, sizeof(nh), 0);
@@ -362,11 +364,10 @@ static __always_inline int sg_icmp_error_in(struct __sk_buff *skb,
 		return TC_ACT_OK;
 	if (sg_icmp_error_rewrite(skb, p, &in, true, r->nat_addr,
 				  r->nat_port)) {
-		sg_count_drop(sg_sector_counters(okey.zone),
-			      SG_DROP_MALFORMED);
+		sg_count_drop(f->counters, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(skb, p, f, r->nat_addr, okey.zone);
+	return sg_deliver(skb, p, f, r->nat_addr);
 }
 
 /*
@@ -413,7 +414,7 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	if (p.frag) {
-		sg_count_drop(sg_sector_counters(okey.zone), SG_DROP_FRAGMENT);
+		sg_count_drop(f->counters, SG_DROP_FRAGMENT);
 		return TC_ACT_SHOT;
 	}
 	/* Expiring on the way: the kernel answers with time exceeded. */
@@ -422,11 +423,10 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 
 	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
 	if (sg_skb_rewrite(skb, &p, true, r->nat_addr, r->nat_port)) {
-		sg_count_drop(sg_sector_counters(okey.zone),
-			      SG_DROP_MALFORMED);
+		sg_count_drop(f->counters, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(skb, &p, f, r->nat_addr, okey.zone);
+	return sg_deliver(skb, &p, f, r->nat_addr);
 }
 
 #endif /* SG_NAT_H */

@@ -213,16 +213,14 @@ struct sg_flow_key {
 };
 
 struct sg_flow {
-	__u64 expires_ns;	/* bpf_ktime_get_ns() deadline; REPLY: not
-				 * to be reclaimed before this */
+	__u64 expires_ns;	/* sg_now() deadline; REPLY: not to be
+				 * reclaimed before this */
 	__u16 peer_zone;	/* zone of the other direction's entry */
 	__u8 dir;		/* enum sg_flow_dir */
 	__u8 state;		/* enum sg_flow_state (ORIG only) */
 	__u8 nat;		/* enum sg_flow_nat */
-	__u8 l2_known;		/* ORIG: vm_mac and gw_mac are filled in */
-	__u8 rev_xdp;		/* ORIG: at fwd_generation, ifindex was a
-				 * device of this sector that takes XDP frames */
-	__u8 pad;
+	__u8 flags;		/* ORIG: SG_FLOW_* */
+	__u16 counters;		/* SNAT: the sector's sg_counters index */
 	/*
 	 * ORIG: the source as it leaves (masquerade address and port or
 	 * ICMP id). REPLY: the originator's own address and port, which with
@@ -230,30 +228,33 @@ struct sg_flow {
 	 */
 	__be32 nat_addr;
 	__be16 nat_port;
-	union {
-		__u16 fwd_mtu;	/* ORIG: the MTU of the route below */
-		__u16 counters;	/* REPLY: the sector's sg_counters index,
-				 * kept with the delivery below */
-	};
+	__u16 fwd_mtu;		/* the MTU the kept decision below holds for */
 	__u32 ifindex;		/* ORIG: the sector device the flow entered on */
 	/*
 	 * ORIG, learnt by the XDP fast path from the originator's frames:
 	 * its MAC and the MAC it sent to (the gateway's on that device).
-	 * Replies are delivered in XDP with these, no neighbour lookup.
 	 */
 	__u8 vm_mac[6];
 	__u8 gw_mac[6];
 	/*
-	 * ORIG: the XDP fast path's forwarding decision (policy, route, next
-	 * hop), reused by the flow's next packets while the definitions stay
-	 * at fwd_generation (sg_state) and for at most SG_FWD_RECHECK_MS.
+	 * The XDP fast path's decision, reused by the next packets while the
+	 * definitions stay at fwd_generation (sg_state) and for at most
+	 * SG_FWD_RECHECK_MS. ORIG: policy, route and next hop (fwd_ifindex
+	 * the uplink). REPLY: the delivery to the VM (fwd_ifindex the sector
+	 * device, fwd_dmac the VM, fwd_smac the gateway).
 	 */
 	__u32 fwd_generation;
 	__u32 fwd_checked;	/* when it was made: sg_now() >> 20 (~1 ms) */
-	__u32 fwd_ifindex;	/* the uplink; 0: no decision */
-	__u8 fwd_dmac[6];	/* the next hop */
-	__u8 fwd_smac[6];	/* the uplink's own */
+	__u32 fwd_ifindex;	/* 0: no decision */
+	__u8 fwd_dmac[6];
+	__u8 fwd_smac[6];
 };
+
+/* sg_flow.flags */
+#define SG_FLOW_L2_KNOWN	(1U << 0)	/* vm_mac and gw_mac are set */
+#define SG_FLOW_REV_XDP		(1U << 1)	/* at fwd_generation, ifindex
+						 * was this sector's and took
+						 * XDP frames */
 
 /* How long (in units of 2^20 ns, ~1 ms) a flow's cached route holds. */
 #define SG_FWD_RECHECK_MS	1000

@@ -122,7 +122,8 @@ static void test_tcp(void)
 	out_fast("s1", &syn, &syn_out);
 	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.nat == SG_NAT_SNAT && f.state == SG_FLOW_NEW &&
-	      f.ifindex == if_nametoindex("s1") && f.l2_known &&
+	      f.ifindex == if_nametoindex("s1") &&
+	      (f.flags & SG_FLOW_L2_KNOWN) &&
 	      !memcmp(f.vm_mac, vm_mac, 6) && !memcmp(f.gw_mac, gw_mac, 6),
 	      "the first packet creates the flow and its MACs");
 	in_fast(&synack, &synack_in);
@@ -256,6 +257,7 @@ static void test_kept_reply(void)
 	struct pkt data = TCP("203.0.113.5", 443, SNAT, 40700, ACK);
 	struct pkt data_in = TCP("203.0.113.5", 443, "10.1.0.2", 40700, ACK);
 	struct pkt fin = TCP("203.0.113.5", 443, SNAT, 40700, ACK | 1);
+	struct pkt big;
 	struct sg_flow_key k = { .sport = htons(40700), .dport = htons(443),
 				 .proto = 6, .zone = 1 };
 	struct sg_flow f;
@@ -271,13 +273,18 @@ static void test_kept_reply(void)
 	inet_pton(AF_INET, "203.0.113.5", &k.daddr);
 	CHECK(!bpf_map_delete_elem(dp_in.fds.flows, &k), "primary removed");
 	in_fast(&data, &data_in);
+	big = data;
+	big.l4_len = 1600;	/* beyond s1's MTU, kept with the delivery */
+	run(SG_PROG_XDP_UPLINK, "up0", &big, XDP_PASS_V);
+	check_untouched(&big);
 	run(SG_PROG_XDP_UPLINK, "up0", &fin, XDP_PASS_V);
 	check_untouched(&fin);
 	advance_ms(SG_FWD_RECHECK_MS + 50);
 	run(SG_PROG_XDP_UPLINK, "up0", &data, XDP_PASS_V);
 	check_untouched(&data);
-	test_end("replies reuse the delivery kept in their reply entry until "
-		 "the recheck; FIN, SYN and RST go through the flow");
+	test_end("replies reuse the delivery kept in their reply entry (not "
+		 "beyond its MTU) until the recheck; FIN, SYN and RST go "
+		 "through the flow");
 }
 
 /*
