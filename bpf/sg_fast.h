@@ -316,7 +316,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	struct sg_state *st = sg_state_get();
 	struct sg_flow_key key, okey;
 	struct sg_flow *r, *f = NULL;
-	struct sg_config *cfg;
+	struct sg_config *cfg = NULL;
 	struct sg_device *up;
 	struct sg_pkt p = {};
 	struct ethhdr *eth;
@@ -328,10 +328,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	if (!st)
 		return XDP_PASS;
 	slot = st->slot & 1;
-	cfg = sg_config_of(slot);
 	sg_ctx_from_xdp(&c, x);
-	if (!cfg)
-		return XDP_PASS;
 	if (sg_parse(&c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
 	    p.ttl <= 1 || sg_icmp_is_error(&p))
 		return XDP_PASS;
@@ -349,7 +346,8 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	 * program runs on uplinks only, and apply moves the generation. */
 	if (!sg_reply_kept(r, st, &p, now)) {
 		up = sg_device_of(slot, c.ifindex);
-		if (!up || up->role != SG_ROLE_UPLINK)
+		cfg = sg_config_of(slot);
+		if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 			return XDP_PASS;
 		f = sg_flow_primary_of(&key, r, &okey, now);
 		if (!f || !(f->flags & SG_FLOW_L2_KNOWN))
@@ -368,7 +366,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	if (p.l4_off - ETH_HLEN + p.l4_len > mtu_len ||
 	    sg_csum_finish(x, &c, &p))
 		return XDP_PASS;
-	if (f) {
+	if (f && cfg) {
 		sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
 		sg_reply_keep(r, f, st, now, mtu_len);
 	}
