@@ -21,25 +21,13 @@
 #include "sg_xdp_edit.h"
 
 /*
- * The sector device a CPU last looked up, for the generation it was looked
- * up in: NAPI hands XDP its frames device by device, in batches, so most
- * packets of the fast path find their device here rather than in the hash.
- * XDP runs with bottom halves off (NAPI, tun, live test runs): nothing
- * else on this CPU writes the entry while a program reads it.
+ * The sector device entry, from the copy this CPU keeps of the one it
+ * looked up last (sg_device_recent) when it is for this device and this
+ * generation: NAPI hands XDP its frames device by device, in batches, so
+ * most packets of the fast path need no hash lookup for it. XDP runs with
+ * bottom halves off (NAPI, tun, live test runs): nothing else on this CPU
+ * writes the copy while a program reads it.
  */
-struct sg_device_recent {
-	__u32 ifindex;
-	__u32 generation;
-	struct sg_device dev;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sg_device_recent);
-} sg_device_recent SEC(".maps");
-
 static __always_inline struct sg_device *
 sg_device_cached(const struct sg_state *st, __u32 ifindex)
 {

@@ -77,6 +77,21 @@ struct {
 	__type(value, struct sg_counters);
 } sg_counters SEC(".maps");
 
+/* The sg_devices entry this CPU looked up last, for the fast path (not
+ * pinned: it belongs to the running programs). */
+struct sg_device_recent {
+	__u32 ifindex;
+	__u32 generation;	/* sg_state.generation it holds for */
+	struct sg_device dev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_device_recent);
+} sg_device_recent SEC(".maps");
+
 /*
  * Scratch space, per CPU, where the XDP fast path copies an L4 part to
  * finish a checksum the sender left unfinished (bpf/sg_xdp_edit.h). Not
