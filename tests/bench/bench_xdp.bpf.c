@@ -6,6 +6,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 
 #define FRAME_LEN	64
 #define ETH_HLEN	14
@@ -18,27 +19,53 @@
 /* Set by bench_xdp before load. */
 const volatile __u8 frame[FRAME_LEN];	/* what the source sends */
 const volatile __u32 source_ifindex;	/* ... out of this device */
+const volatile __u32 source_flows = 1;	/* ... cycling through this many
+					 * ports (source or, -r, destination) */
+const volatile bool source_vary_dst;
 const volatile __u8 bare_macs[12];	/* bare: new destination, source */
 const volatile __u32 bare_addr;	/* bare: new address (network order) */
 const volatile __u32 bare_dst;		/* bare: ... for the destination */
 const volatile __u32 bare_ifindex;	/* bare: redirect here */
 
 __u64 sink_packets;
+__u32 source_sent;
+
+static __always_inline __u16 csum_replace4(__u16 check, __u32 from, __u32 to)
+{
+	__u32 sum = (__u16)~check + (__u16)~(from & 0xffff) +
+		    (__u16)~(from >> 16) + (to & 0xffff) + (to >> 16);
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
 
 /*
  * Every run writes the whole frame again: live-frames pages are recycled,
  * and whatever the path rewrote in place (NAT, TTL, MACs) would stay.
+ * With several flows, the port moves on by one a frame, and the UDP
+ * checksum with it.
  */
 SEC("xdp")
 int bench_source(struct xdp_md *x)
 {
 	__u64 *data = (void *)(long)x->data;
 	const volatile __u64 *tmpl = (const volatile __u64 *)frame;
+	__u16 *port, *sum, old, new;
 
 	if ((void *)(data + FRAME_LEN / 8) > (void *)(long)x->data_end)
 		return XDP_ABORTED;
 	for (int i = 0; i < FRAME_LEN / 8; i++)
 		data[i] = tmpl[i];
+	if (source_flows > 1) {
+		port = (__u16 *)((__u8 *)data + ETH_HLEN + 20 +
+				 (source_vary_dst ? 2 : 0));
+		sum = (__u16 *)((__u8 *)data + UDP_CSUM_OFF);
+		old = *port;
+		new = bpf_htons(bpf_ntohs(old) + source_sent++ % source_flows);
+		*port = new;
+		*sum = csum_replace4(*sum, old, new);
+	}
 	return bpf_redirect(source_ifindex, 0);
 }
 
@@ -56,15 +83,6 @@ int bench_sink(struct xdp_md *x)
 	return XDP_DROP;
 }
 
-static __always_inline __u16 csum_replace4(__u16 check, __u32 from, __u32 to)
-{
-	__u32 sum = (__u16)~check + (__u16)~(from & 0xffff) +
-		    (__u16)~(from >> 16) + (to & 0xffff) + (to >> 16);
-
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
-}
 
 /*
  * The least a masquerading XDP forwarder does, with nothing looked up:

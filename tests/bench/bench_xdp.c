@@ -4,13 +4,16 @@
  * network namespaces at the rate it can take, and count what comes out.
  *
  *   bench_xdp -s NS:DEV -k NS:DEV -m MAC -a SRC -d DST [-p SPORT:DPORT]
- *             [-t SECONDS] [-b NS:IN:OUT:NEXTHOP_MAC:ADDR [-r]]
+ *             [-n FLOWS] [-t SECONDS] [-b NS:IN:OUT:NEXTHOP_MAC:ADDR] [-r]
  *
  * The source (BPF_PROG_RUN in live-frames mode) sends out of -s to the
  * gateway MAC -m; an XDP sink on -k counts what arrives. With -b, the bare
- * XDP redirect (rewrite the source address to ADDR, or with -r the
- * destination; redirect; no lookups) is attached on IN of the gateway
- * namespace for the duration. Frames a path cannot take push back
+ * XDP redirect (rewrite the address to ADDR and redirect, no lookups) is
+ * attached on IN of the gateway
+ * namespace for the duration. -r says the frames are replies: -b then
+ * rewrites their destination, not their source. With -n, the frames cycle
+ * through FLOWS flows: source ports from SPORT up, or for replies
+ * destination ports from DPORT up. Frames a path cannot take push back
  * on the sender, and what the stack drops never reaches the sink: the
  * delivered rate is the path's capacity on the sending core.
  */
@@ -185,7 +188,9 @@ int main(int argc, char **argv)
 	bool rewrite_dst = false;
 	int opt, prog;
 
-	while ((opt = getopt(argc, argv, "s:k:m:a:d:p:t:b:r")) != -1) {
+	unsigned int flows = 1;
+
+	while ((opt = getopt(argc, argv, "s:k:m:a:d:p:n:t:b:r")) != -1) {
 		switch (opt) {
 		case 's': parse_ref(&src, optarg); break;
 		case 'k': parse_ref(&sink, optarg); break;
@@ -197,6 +202,7 @@ int main(int argc, char **argv)
 			if (sscanf(optarg, "%u:%u", &sport, &dport) != 2)
 				die("-p SPORT:DPORT");
 			break;
+		case 'n': flows = atoi(optarg) ?: 1; break;
 		case 'b': bare = optarg; break;
 		case 'r': rewrite_dst = true; break;
 		default: return 2;
@@ -215,6 +221,8 @@ int main(int argc, char **argv)
 		die("open the bench object");
 	memcpy((void *)skel->rodata->frame, frame, FRAME_LEN);
 	skel->rodata->source_ifindex = src.ifindex;
+	skel->rodata->source_flows = flows;
+	skel->rodata->source_vary_dst = rewrite_dst;
 	if (bare) {
 		/* NS:IN:OUT:NEXTHOP_MAC:ADDR, the MAC itself with colons */
 		f[0] = strtok(bare, ":");
@@ -250,7 +258,7 @@ int main(int argc, char **argv)
 	prog = bpf_program__fd(skel->progs.bench_source);
 	/* Warm up (flows, neighbours), then grow the batch to ~0.1 s a
 	 * call: every call sets up a page pool of its own. */
-	send_batch(prog, frame, 1000);
+	send_batch(prog, frame, 1000 + 2 * flows);
 	usleep(100000);
 	while (send_batch(prog, frame, batch) < 0.1 && batch < (1U << 26))
 		batch *= 2;

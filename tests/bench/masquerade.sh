@@ -12,8 +12,9 @@
 #                  replaces write it
 #   bare XDP       rewrite and redirect with nothing looked up: the limit
 #
-# 64-byte UDP frames of one flow, sent by tests/bench/bench_xdp (live
-# frames) and counted by an XDP sink on the receiving host. Prints the
+# 64-byte UDP frames of one flow (FLOWS=N: of N flows), sent by
+# tests/bench/bench_xdp (live frames) and counted by an XDP sink on the
+# receiving host. Prints the
 # medians of interleaved rounds in Mpps, and the ratios sectorgate is held
 # to: >= 5x nftables, >= 70% of bare XDP.
 set -eu
@@ -25,6 +26,7 @@ e2e_private_mounts "$@"
 BENCH=$ROOT/build/bench_xdp
 SECS=${SECS:-3}
 ROUNDS=${ROUNDS:-3}
+FLOWS=${FLOWS:-1}	# FLOWS=1024: as many flows, from source ports 40000 up
 
 DEFS=$(mktemp /tmp/sectorgate-bench.XXXXXX.yaml)
 trap 'sg unload >/dev/null 2>&1; topo_down; rm -f "$DEFS"' EXIT
@@ -51,11 +53,11 @@ rate() {
 	if [ "$dir" = out ]; then
 		out=$("$BENCH" -s "$(ns vm1):eth0" -k "$(ns inet):eth0" \
 			-m "$v1_mac" -a 10.1.0.2 -d 192.0.2.2 -p 40000:9 \
-			-t "$SECS" "$@")
+			-n "$FLOWS" -t "$SECS" "$@")
 	else
 		out=$("$BENCH" -s "$(ns inet):eth0" -k "$(ns vm1):eth0" \
 			-m "$wan0_mac" -a 192.0.2.2 -d 192.0.2.1 -p 9:40000 \
-			-t "$SECS" "$@")
+			-r -n "$FLOWS" -t "$SECS" "$@")
 	fi
 	echo "  $dir: $out" >&2
 	echo "$out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p'
@@ -102,12 +104,12 @@ for r in $(seq "$ROUNDS"); do
 		in_gw nft delete table ip sgbench
 	done
 	add bare out -b "$GW:v1:wan0:$inet_mac:192.0.2.1"
-	add bare in -b "$GW:wan0:v1:$vm1_mac:10.1.0.2" -r
+	add bare in -b "$GW:wan0:v1:$vm1_mac:10.1.0.2"
 done
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 echo
-echo "masquerade, 64-byte UDP, one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
+echo "masquerade, 64-byte UDP, $FLOWS flow(s), one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
 printf '  %-14s %8s %8s\n' "" out in
 for k in sectorgate nftables matrix bare; do
 	label=${k/matrix/nft + matrix}
