@@ -110,7 +110,25 @@ expect_ok "apply without the tcp allow" sg apply -c "$work/no-tcp.yaml"
 expect_fail "the TCP session stops with its allow" echoed three
 expect_fail "vm3 -> vm1 is isolated again" ping1 vm3 10.1.0.2
 exec 3>&-
+# A second uplink whose driver has no native XDP (a bridge): its replies
+# take tc, and apply does not fail for it.
+in_gw ip link add up-br type bridge
+in_gw ip addr add 203.0.113.1/24 dev up-br
+in_gw ip link set up-br up
+sed 's/^    - interface: wan0$/    - interface: wan0\n    - interface: up-br/' "$DEFS" \
+	>"$work/two-uplinks.yaml"
+expect_ok "apply with an uplink that has no native XDP" \
+	sg apply -c "$work/two-uplinks.yaml"
+expect_eq "it runs tc only" \
+	"$(sg status --json | jq -c '[.devices[] | select(.name=="up-br") | .hooks][0]')" \
+	'["tc-ingress","tc-egress"]'
+expect_eq "while wan0 has XDP too" \
+	"$(sg status --json | jq -c '[.devices[] | select(.name=="wan0") | .hooks][0]')" \
+	'["xdp","tc-ingress","tc-egress"]'
 expect_ok "apply the original definitions" sg apply -c "$DEFS"
+expect_eq "which leaves nothing on up-br" \
+	"$(in_gw tc filter show dev up-br ingress 2>/dev/null | grep -c bpf)" 0
+in_gw ip link del up-br
 rm -rf "$work"
 
 rx=$(stat vm1 rx_packets)
