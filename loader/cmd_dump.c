@@ -2,7 +2,8 @@
 /*
  * sectorgate dump sectors|conntrack|nat|policy: the maps decoded. Flows
  * and mappings are printed as "address:port" (for ICMP echo the port is
- * the echo id); `expires_in` is in seconds.
+ * the echo id); `expires_in` is in seconds; `xdp_out` / `xdp_in` say
+ * whether the flow's packets, its replies, go by the XDP fast path.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -17,6 +18,7 @@
 struct dump_ctx {
 	const struct sg_instance *in;
 	__u32 slot;
+	__u32 generation;
 	bool json;
 	bool first;
 };
@@ -88,6 +90,27 @@ static void item_end(const struct dump_ctx *d)
 	printf(d->json ? "}" : "\n");
 }
 
+/* Does entry f hold a fast-path decision for the running definitions? */
+static bool kept(const struct dump_ctx *d, const struct sg_flow *f)
+{
+	return f->fwd_ifindex && f->fwd_generation == d->generation;
+}
+
+/* Are the replies of masqueraded flow f (key k) delivered in XDP? */
+static bool replies_kept(const struct dump_ctx *d, const struct sg_flow_key *k,
+			 const struct sg_flow *f)
+{
+	struct sg_flow_key rk = {
+		.saddr = k->daddr, .daddr = f->nat_addr, .sport = k->dport,
+		.dport = f->nat_port, .proto = k->proto,
+	};
+	struct sg_flow r;
+
+	return f->nat == SG_NAT_SNAT &&
+	       !bpf_map_lookup_elem(d->in->fds.flows, &rk, &r) &&
+	       r.dir == SG_FLOW_REPLY && kept(d, &r);
+}
+
 static void dump_conntrack(struct dump_ctx *d)
 {
 	struct sg_flow_key key, *prev = NULL;
@@ -96,6 +119,7 @@ static void dump_conntrack(struct dump_ctx *d)
 
 	while (!bpf_map_get_next_key(d->in->fds.flows, prev, &key)) {
 		char sector[32], peer[32], src[24], dst[24], nat[24], exp[24];
+		bool out, in;
 
 		prev = &key;
 		if (bpf_map_lookup_elem(d->in->fds.flows, &key, &f) ||
@@ -118,10 +142,17 @@ static void dump_conntrack(struct dump_ctx *d)
 		field(d, "state", state_name(f.state), false);
 		snprintf(exp, sizeof(exp), "%llu",
 			 (f.expires_ns - now) / 1000000000ULL);
-		if (d->json)
-			printf(",\"expires_in\":%s", exp);
-		else
+		out = f.nat == SG_NAT_SNAT && kept(d, &f);
+		in = replies_kept(d, &key, &f);
+		if (d->json) {
+			printf(",\"expires_in\":%s,\"xdp_out\":%s,"
+			       "\"xdp_in\":%s", exp, out ? "true" : "false",
+			       in ? "true" : "false");
+		} else {
 			field(d, "expires_in", exp, false);
+			field(d, "xdp", out && in ? "out,in" : out ? "out" :
+				  in ? "in" : NULL, false);
+		}
 		item_end(d);
 	}
 }
@@ -287,6 +318,7 @@ int cmd_dump(const struct sg_opts *o)
 	sg_maps_read_state(&in.fds, &st);
 	d.in = &in;
 	d.slot = st.slot;
+	d.generation = st.generation;
 	if (d.json)
 		printf("[");
 	tables[i].dump(&d);
