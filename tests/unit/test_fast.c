@@ -13,7 +13,6 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dp_lib.h"
 #include "sectorgate.skel.h"
