@@ -107,6 +107,39 @@ static __always_inline bool sg_reply_dev_ok(__u32 slot,
 	       (dev->flags & SG_DEV_XDP_XMIT);
 }
 
+/*
+ * Is the decision kept in flow entry e still good: made at this
+ * generation of the definitions, within SG_FWD_RECHECK_MS?
+ */
+static __always_inline bool sg_kept_fresh(const struct sg_flow *e,
+					  const struct sg_state *st,
+					  __u64 now)
+{
+	return e->fwd_ifindex && e->fwd_generation == st->generation &&
+	       (__u32)(now >> 20) - e->fwd_checked <= SG_FWD_RECHECK_MS;
+}
+
+/*
+ * Keep in flow entry e a decision: send out of ifindex, to dmac from
+ * smac, frames of up to mtu bytes. Another CPU may be reading e:
+ * fwd_ifindex, which makes the decision usable, goes last.
+ */
+static __always_inline void sg_keep(struct sg_flow *e,
+				    const struct sg_state *st, __u64 now,
+				    __u32 ifindex, __u16 mtu,
+				    const __u8 *dmac, const __u8 *smac)
+{
+	e->fwd_ifindex = 0;
+	asm volatile("" ::: "memory");
+	e->fwd_generation = st->generation;
+	e->fwd_checked = now >> 20;
+	e->fwd_mtu = mtu;
+	sg_mac_copy(e->fwd_dmac, dmac);
+	sg_mac_copy(e->fwd_smac, smac);
+	asm volatile("" ::: "memory");
+	e->fwd_ifindex = ifindex;
+}
+
 /* Masquerade the frame of flow f and address it to f's next hop. */
 static __always_inline int sg_fast_emit(struct sg_ctx *c,
 					const struct sg_pkt *p,
@@ -178,21 +211,13 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	/* Replies go to the device the flow came in on: learn from there. */
 	if (f->ifindex == c->ifindex && (void *)(eth + 1) <= c->data_end)
 		sg_flow_learn_l2(f, eth);
-	/* Kept for the flow's next packets. Another CPU may be reading it:
-	 * fwd_ifindex, which makes it usable, goes last. */
-	f->fwd_ifindex = 0;
-	asm volatile("" ::: "memory");
-	f->fwd_generation = st->generation;
-	f->fwd_checked = now >> 20;
-	f->fwd_mtu = sg_route_mtu(x, p, c->ifindex);
+	/* Kept for the flow's next packets. */
 	if (sg_reply_dev_ok(slot, f, sector))
 		f->flags |= SG_FLOW_REV_XDP;
 	else
 		f->flags &= ~SG_FLOW_REV_XDP;
-	sg_mac_copy(f->fwd_dmac, fib.dmac);
-	sg_mac_copy(f->fwd_smac, fib.smac);
-	asm volatile("" ::: "memory");
-	f->fwd_ifindex = fib.ifindex;
+	sg_keep(f, st, now, fib.ifindex, sg_route_mtu(x, p, c->ifindex),
+		fib.dmac, fib.smac);
 	/* Not finished here: the stack, whose tc SNAT finds the flow. */
 	if (sg_csum_finish(x, c, p))
 		return XDP_PASS;
@@ -232,12 +257,10 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 		return -1;
 	sg_flow_key_of(&key, &p, dev->sector);
 	f = bpf_map_lookup_elem(&sg_flows, &key);
-	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_SNAT ||
-	    !f->fwd_ifindex || f->fwd_generation != st->generation)
+	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_SNAT)
 		return -1;
 	now = sg_now();
-	if (!sg_flow_live(f, now) ||
-	    (__u32)(now >> 20) - f->fwd_checked > SG_FWD_RECHECK_MS)
+	if (!sg_kept_fresh(f, st, now) || !sg_flow_live(f, now))
 		return -1;
 	/* A TCP SYN reopening a closed flow takes the full path too. */
 	if (p.proto == IPPROTO_TCP && f->state == SG_FLOW_CLOSING)
@@ -257,38 +280,17 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 }
 
 /*
- * Does reply entry r carry a delivery still good for this packet? Kept at
- * this generation within SG_FWD_RECHECK_MS, when its primary was live and
- * was refreshed; TCP packets that move the state machine (SYN, FIN, RST)
- * go through the primary.
+ * Does reply entry r carry a delivery still good for this packet? Kept
+ * fresh, when its primary was live and was refreshed; TCP packets that
+ * move the state machine (SYN, FIN, RST) go through the primary.
  */
 static __always_inline bool sg_reply_kept(const struct sg_flow *r,
 					  const struct sg_state *st,
 					  const struct sg_pkt *p, __u64 now)
 {
-	return r->fwd_ifindex && r->fwd_generation == st->generation &&
-	       (__u32)(now >> 20) - r->fwd_checked <= SG_FWD_RECHECK_MS &&
+	return sg_kept_fresh(r, st, now) &&
 	       !(p->proto == IPPROTO_TCP &&
 		 (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)));
-}
-
-/* Keep in reply entry r the delivery to the VM of primary f; usable only
- * once whole (fwd_ifindex last), as another CPU may be reading it. */
-static __always_inline void sg_reply_keep(struct sg_flow *r,
-					  const struct sg_flow *f,
-					  const struct sg_state *st, __u64 now,
-					  __u32 mtu)
-{
-	r->fwd_ifindex = 0;
-	asm volatile("" ::: "memory");
-	r->fwd_generation = st->generation;
-	r->fwd_checked = now >> 20;
-	r->fwd_mtu = mtu;
-	r->counters = f->counters;
-	sg_mac_copy(r->fwd_dmac, f->vm_mac);
-	sg_mac_copy(r->fwd_smac, f->gw_mac);
-	asm volatile("" ::: "memory");
-	r->fwd_ifindex = f->ifindex;
 }
 
 /*
@@ -328,7 +330,7 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 		return XDP_PASS;
 	zone = r->peer_zone;
 	ifindex = r->fwd_ifindex;
-	counters = r->counters;
+	counters = r->counters;	/* the sector's, from the flow's start */
 	mtu_len = r->fwd_mtu;
 	/* A kept delivery was made on an uplink at this generation; this
 	 * program runs on uplinks only, and apply moves the generation. */
@@ -345,7 +347,6 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 		    !sg_reply_dev_ok(slot, f, zone))
 			return XDP_PASS;
 		ifindex = f->ifindex;
-		counters = f->counters;
 		/* The device's MTU, kept for the next replies. */
 		mtu_len = 0;
 		if (bpf_check_mtu(x, ifindex, &mtu_len, 0, 0))
@@ -356,7 +357,8 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 		return XDP_PASS;
 	if (f && cfg) {
 		sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
-		sg_reply_keep(r, f, st, now, mtu_len);
+		sg_keep(r, st, now, f->ifindex, mtu_len, f->vm_mac,
+			f->gw_mac);
 	}
 
 	if (sg_xdp_translate(&c, &p, true, r->nat_addr, r->nat_port)) {
