@@ -89,8 +89,7 @@ static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 		return SG_PASS;
 	}
 
-	rkey = (struct sg_flow_key){ .saddr = p->daddr, .daddr = snat,
-				     .sport = p->dport, .proto = p->proto };
+	sg_flow_snat_reply_key(&rkey, &key, snat, 0);	/* port: claimed below */
 	rval = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY,
 				 .nat = SG_NAT_SNAT, .nat_addr = p->saddr,
 				 .nat_port = p->sport, .counters = counters,

@@ -278,6 +278,25 @@ sg_flow_primary_key(struct sg_flow_key *okey, const struct sg_flow_key *rkey,
 }
 
 /*
+ * The key of the reply entry of a masqueraded flow (primary key okey),
+ * leaving as nat_addr:nat_port: the remote's replies, in zone 0. The
+ * inverse of sg_flow_primary_key().
+ */
+static inline __attribute__((always_inline)) void
+sg_flow_snat_reply_key(struct sg_flow_key *rkey,
+		       const struct sg_flow_key *okey, __be32 nat_addr,
+		       __be16 nat_port)
+{
+	rkey->saddr = okey->daddr;
+	rkey->daddr = nat_addr;
+	rkey->sport = okey->dport;
+	rkey->dport = nat_port;
+	rkey->proto = okey->proto;
+	rkey->pad = 0;
+	rkey->zone = 0;
+}
+
+/*
  * Is primary o (found from reply entry r under rkey) still the flow r
  * belongs to? A masqueraded flow that was reopened on another port has
  * left its old reply entry behind: that one maps nothing any more.

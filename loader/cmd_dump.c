@@ -100,12 +100,10 @@ static bool kept(const struct dump_ctx *d, const struct sg_flow *f)
 static bool replies_kept(const struct dump_ctx *d, const struct sg_flow_key *k,
 			 const struct sg_flow *f)
 {
-	struct sg_flow_key rk = {
-		.saddr = k->daddr, .daddr = f->nat_addr, .sport = k->dport,
-		.dport = f->nat_port, .proto = k->proto,
-	};
+	struct sg_flow_key rk;
 	struct sg_flow r;
 
+	sg_flow_snat_reply_key(&rk, k, f->nat_addr, f->nat_port);
 	return f->nat == SG_NAT_SNAT &&
 	       !bpf_map_lookup_elem(d->in->fds.flows, &rk, &r) &&
 	       r.dir == SG_FLOW_REPLY && kept(d, &r);
