@@ -74,7 +74,7 @@ $(BUILD)/bench_paths: tests/bench/bench_paths.c $(BUILD)/dp_lib.o $(TEST_DEPS)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(BUILD)/dp_lib.o \
 		$(BUILD)/libsectorgate.a $(LDLIBS)
 
-$(BUILD)/bench_xdp.bpf.o: tests/bench/bench_xdp.bpf.c vmlinux/vmlinux.h
+$(BUILD)/bench_xdp.bpf.o: tests/bench/bench_xdp.bpf.c bpf/sg_csum.h vmlinux/vmlinux.h
 	@mkdir -p $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

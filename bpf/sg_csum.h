@@ -7,7 +7,9 @@
 #ifndef SG_CSUM_H
 #define SG_CSUM_H
 
-#include "sg_bpf.h"
+/* Self-contained: the benchmark's helper programs use it too. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
 
 static __always_inline __u16 sg_csum_fold(__u32 sum)
 {

@@ -8,6 +8,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "sg_csum.h"
+
 #define FRAME_LEN	64
 #define ETH_HLEN	14
 #define IP_TTL_OFF	(ETH_HLEN + 8)
@@ -29,16 +31,6 @@ const volatile __u32 bare_ifindex;	/* bare: redirect here */
 
 __u64 sink_packets;
 __u32 source_sent;
-
-static __always_inline __u16 csum_replace4(__u16 check, __u32 from, __u32 to)
-{
-	__u32 sum = (__u16)~check + (__u16)~(from & 0xffff) +
-		    (__u16)~(from >> 16) + (to & 0xffff) + (to >> 16);
-
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
-}
 
 /*
  * Every run writes the whole frame again: live-frames pages are recycled,
@@ -64,7 +56,7 @@ int bench_source(struct xdp_md *x)
 		old = *port;
 		new = bpf_htons(bpf_ntohs(old) + source_sent++ % source_flows);
 		*port = new;
-		*sum = csum_replace4(*sum, old, new);
+		*sum = sg_csum_replace2(*sum, old, new);
 	}
 	return bpf_redirect(source_ifindex, 0);
 }
@@ -82,7 +74,6 @@ int bench_sink(struct xdp_md *x)
 	__sync_fetch_and_add(&sink_packets, 1);
 	return XDP_DROP;
 }
-
 
 /*
  * The least a masquerading XDP forwarder does, with nothing looked up:
@@ -102,14 +93,14 @@ int bench_bare(struct xdp_md *x)
 	udp_csum = (__u16 *)(data + UDP_CSUM_OFF);
 	addr = (__u32 *)(data + (bare_dst ? IP_DADDR_OFF : IP_SADDR_OFF));
 	old = *addr;
-	*ip_csum = csum_replace4(*ip_csum, old, bare_addr);
+	*ip_csum = sg_csum_replace4(*ip_csum, old, bare_addr);
 	if (*udp_csum)
-		*udp_csum = csum_replace4(*udp_csum, old, bare_addr);
+		*udp_csum = sg_csum_replace4(*udp_csum, old, bare_addr);
 	*addr = bare_addr;
 	ttl_word = (__u16 *)(data + IP_TTL_OFF);
 	ttl_before = *ttl_word;
 	data[IP_TTL_OFF]--;
-	*ip_csum = csum_replace4(*ip_csum, ttl_before, *ttl_word);
+	*ip_csum = sg_csum_replace2(*ip_csum, ttl_before, *ttl_word);
 	for (int i = 0; i < 12; i++)
 		data[i] = bare_macs[i];
 	return bpf_redirect(bare_ifindex, 0);
