@@ -8,7 +8,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,33 +30,15 @@ static void bench(const char *what, enum sg_prog prog, const char *dev,
 {
 	static uint32_t ns[RUNS];
 	uint8_t in[256], out[2048];
-	struct xdp_md xctx;
-	struct __sk_buff sctx;
+	uint32_t out_len, retval;
 	int len = dp_build(p, in);
 
 	for (int i = 0; i < RUNS; i++) {
-		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in,
-			    .data_size_in = len, .data_out = out,
-			    .data_size_out = sizeof(out), .repeat = 1);
-
-		if (prog == SG_PROG_XDP_SECTOR || prog == SG_PROG_XDP_UPLINK) {
-			xctx = (struct xdp_md){ .data_end = len,
-				.ingress_ifindex = if_nametoindex(dev) };
-			o.ctx_in = &xctx;
-			o.ctx_size_in = sizeof(xctx);
-		} else {
-			sctx = (struct __sk_buff){
-				.ifindex = if_nametoindex(dev),
-				.ingress_ifindex = ingress ?
-					if_nametoindex(ingress) : 0 };
-			o.ctx_in = &sctx;
-			o.ctx_size_in = sizeof(sctx);
-		}
-		if (bpf_prog_test_run_opts(dp_in.prog_fd[prog], &o)) {
+		if (dp_run_timed(prog, dev, ingress, in, len, out, &out_len,
+				 &retval, &ns[i])) {
 			printf("%-44s test run failed\n", what);
 			return;
 		}
-		ns[i] = o.duration;
 	}
 	qsort(ns, RUNS, sizeof(ns[0]), cmp_u32);
 	printf("%-44s %6u ns median %6u ns p90\n", what, ns[RUNS / 2],

@@ -289,9 +289,9 @@ int dp_load_definitions(const char *text)
 	return ret;
 }
 
-int dp_run(enum sg_prog prog, const char *dev, const char *ingress_dev,
-	   const uint8_t *data, int len, uint8_t *out, uint32_t *out_len,
-	   uint32_t *retval)
+int dp_run_timed(enum sg_prog prog, const char *dev, const char *ingress_dev,
+		 const uint8_t *data, int len, uint8_t *out,
+		 uint32_t *out_len, uint32_t *retval, uint32_t *ns)
 {
 	struct xdp_md xctx = { .data_end = len };
 	struct __sk_buff sctx = {};
@@ -313,7 +313,36 @@ int dp_run(enum sg_prog prog, const char *dev, const char *ingress_dev,
 	ret = bpf_prog_test_run_opts(dp_in.prog_fd[prog], &o);
 	*out_len = o.data_size_out;
 	*retval = o.retval;
+	if (ns)
+		*ns = o.duration;
 	return ret;
+}
+
+int dp_run(enum sg_prog prog, const char *dev, const char *ingress_dev,
+	   const uint8_t *data, int len, uint8_t *out, uint32_t *out_len,
+	   uint32_t *retval)
+{
+	return dp_run_timed(prog, dev, ingress_dev, data, len, out, out_len,
+			    retval, NULL);
+}
+
+uint16_t dp_sport(const uint8_t *frame)
+{
+	const uint8_t *l4 = frame + 14 + (frame[14] & 15) * 4;
+
+	return l4[0] << 8 | l4[1];
+}
+
+bool dp_same_frame(const uint8_t *want, int want_len, const uint8_t *got,
+		   uint32_t got_len)
+{
+	if (got_len == (uint32_t)want_len && !memcmp(got, want, want_len))
+		return true;
+	printf("    expected:\n");
+	dp_dump_packet(want, want_len);
+	printf("    got:\n");
+	dp_dump_packet(got, got_len);
+	return false;
 }
 
 void dp_dump_packet(const uint8_t *b, int len)

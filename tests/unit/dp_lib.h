@@ -93,6 +93,16 @@ bool dp_checksums_ok(const uint8_t *frame, int len);
 int dp_run(enum sg_prog prog, const char *dev, const char *ingress_dev,
 	   const uint8_t *data, int len, uint8_t *out, uint32_t *out_len,
 	   uint32_t *retval);
+/* The same, with the kernel's time for the run in *ns. */
+int dp_run_timed(enum sg_prog prog, const char *dev, const char *ingress_dev,
+		 const uint8_t *data, int len, uint8_t *out,
+		 uint32_t *out_len, uint32_t *retval, uint32_t *ns);
+
+/* The TCP/UDP source port of an IPv4 frame. */
+uint16_t dp_sport(const uint8_t *frame);
+/* Is got exactly want? If not, both are printed. */
+bool dp_same_frame(const uint8_t *want, int want_len, const uint8_t *got,
+		   uint32_t got_len);
 
 void dp_counters(__u32 sector, struct sg_counters *sum);
 /* The flow entry under this key (addresses as text), if there is one. */

@@ -50,14 +50,8 @@ static void check_frame(const struct pkt *want, const uint8_t *dst,
 
 	memcpy(exp, dst, 6);
 	memcpy(exp + 6, src, 6);
-	CHECK(out_len == (uint32_t)elen && !memcmp(out, exp, elen),
+	CHECK(dp_same_frame(exp, elen, out, out_len),
 	      "output differs from the expected frame");
-	if (sg_t_bad) {
-		printf("    expected:\n");
-		dp_dump_packet(exp, elen);
-		printf("    got:\n");
-		dp_dump_packet(out, out_len);
-	}
 }
 
 /* The frame went up unchanged. */
@@ -155,7 +149,7 @@ static void test_udp_icmp(void)
 	a_in.ttl = pong_in.ttl = 63;
 	/* 5000 is outside nat-ports: a port is picked, whatever it is. */
 	run(SG_PROG_XDP_SECTOR, "s1", &q, XDP_REDIRECT_V);
-	port = out[14 + 20] << 8 | out[14 + 21];
+	port = dp_sport(out);
 	q_out = (struct pkt)UDP(SNAT, port, "203.0.113.9", 53);
 	q_out.ttl = 63;
 	check_frame(&q_out, remote_mac, up0_mac);
@@ -305,15 +299,9 @@ static void unfinished(enum sg_prog prog, const char *dev,
 	memcpy(exp + 6, src_mac, 6);
 	CHECK(dp_run(prog, dev, NULL, in, len, out, &out_len, &retval) == 0 &&
 	      retval == XDP_REDIRECT_V, "%s: verdict %u", p->src, retval);
-	CHECK(out_len == (uint32_t)elen && !memcmp(out, exp, elen),
+	CHECK(dp_same_frame(exp, elen, out, out_len),
 	      "%s:%u (%d bytes of L4): not the frame with its checksum "
 	      "finished", p->src, p->sport, p->l4_len);
-	if (sg_t_bad) {
-		printf("    expected:\n");
-		dp_dump_packet(exp, elen);
-		printf("    got:\n");
-		dp_dump_packet(out, out_len);
-	}
 }
 
 static void test_unfinished_checksums(void)
@@ -343,7 +331,7 @@ static void test_unfinished_checksums(void)
 	run(SG_PROG_XDP_SECTOR, "s1", &p, XDP_REDIRECT_V);
 	/* The reply, from a remote host that offloads too. */
 	reply = (struct pkt)UDP("203.0.113.5", 53, SNAT,
-				out[14 + 20] << 8 | out[14 + 21]);
+				dp_sport(out));
 	reply_in = (struct pkt)UDP("203.0.113.5", 53, "10.1.0.2", 40600);
 	reply.l4_len = reply_in.l4_len = 999;
 	reply_in.ttl = 63;
@@ -423,7 +411,7 @@ static void test_declined_in(void)
 
 	/* Too big for the VM's device: up to tc. */
 	run(SG_PROG_XDP_SECTOR, "s1", &q, XDP_REDIRECT_V);
-	big.dport = out[14 + 20] << 8 | out[14 + 21];
+	big.dport = dp_sport(out);
 	big.l4_len = 1100;
 	system("ip link set s1 mtu 1000");
 	run(SG_PROG_XDP_UPLINK, "up0", &big, XDP_PASS_V);
@@ -452,7 +440,7 @@ static void test_too_big_tc(void)
 	len = dp_build(&q1, in);
 	dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", in, len, out, &out_len,
 	       &retval);
-	a.dport = out[14 + 20] << 8 | out[14 + 21];
+	a.dport = dp_sport(out);
 	a.l4_len = a_in.l4_len = 1100;
 	system("ip link set s1 mtu 1000 && ip link set s5 mtu 1000");
 	run(SG_PROG_TC_UPLINK_IN, "up0", &a, TC_OK_V);
@@ -463,7 +451,7 @@ static void test_too_big_tc(void)
 	len = dp_build(&q5, in);
 	dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s5", in, len, out, &out_len,
 	       &retval);
-	a.dport = out[14 + 20] << 8 | out[14 + 21];
+	a.dport = dp_sport(out);
 	dp_counters(5, &before);
 	run(SG_PROG_TC_UPLINK_IN, "up0", &a, TC_SHOT_V);
 	dp_counters(5, &after);
