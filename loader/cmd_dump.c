@@ -85,6 +85,16 @@ static void field(const struct dump_ctx *d, const char *key, const char *val,
 		printf("null");
 }
 
+/* One element of a list: "a","b" (JSON) or a,b (text). */
+static void list_item(const struct dump_ctx *d, bool *first, const char *s)
+{
+	if (d->json)
+		printf("%s\"%s\"", *first ? "" : ",", s);
+	else
+		printf("%s%s", *first ? "" : ",", s);
+	*first = false;
+}
+
 static void item_end(const struct dump_ctx *d)
 {
 	printf(d->json ? "}" : "\n");
@@ -221,11 +231,7 @@ static void dump_sectors(struct dump_ctx *d)
 			inet_ntop(AF_INET, key.addr, a, sizeof(a));
 			snprintf(buf, sizeof(buf), "%s/%u", a,
 				 key.prefixlen - 32);
-			if (d->json)
-				printf("%s\"%s\"", first ? "" : ",", buf);
-			else
-				printf("%s%s", first ? "" : ",", buf);
-			first = false;
+			list_item(d, &first, buf);
 		}
 		printf(d->json ? "],\"devices\":[" : " devices=");
 		first = true;
@@ -238,11 +244,7 @@ static void dump_sectors(struct dump_ctx *d)
 			    dev.role != SG_ROLE_SECTOR || dev.sector != live[i].id)
 				continue;
 			if_indextoname(dkey.ifindex, ifname);
-			if (d->json)
-				printf("%s\"%s\"", first ? "" : ",", ifname);
-			else
-				printf("%s%s", first ? "" : ",", ifname);
-			first = false;
+			list_item(d, &first, ifname);
 		}
 		printf(d->json ? "]" : "");
 		item_end(d);

@@ -67,6 +67,21 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, ap);
 }
 
+/* The options valid before and after the command: 1 when c was one. */
+static int global_option(int c, struct sg_opts *o)
+{
+	switch (c) {
+	case 'p':
+		o->pin_dir = optarg;
+		return 1;
+	case 'v':
+		sg_verbose++;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option global[] = {
@@ -93,13 +108,9 @@ int main(int argc, char **argv)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+vh", global, NULL)) != -1) {
+		if (global_option(c, &o))
+			continue;
 		switch (c) {
-		case 'p':
-			o.pin_dir = optarg;
-			break;
-		case 'v':
-			sg_verbose++;
-			break;
 		case 'h':
 			usage(stdout);
 			return SG_EXIT_OK;
@@ -136,6 +147,8 @@ int main(int argc, char **argv)
 
 		if (need && !(cmd->opts & need))
 			c = '?';
+		if (global_option(c, &o))
+			continue;
 		switch (c) {
 		case 'c':
 			o.config = optarg;
@@ -148,12 +161,6 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			o.keep_maps = true;
-			break;
-		case 'p':
-			o.pin_dir = optarg;
-			break;
-		case 'v':
-			sg_verbose++;
 			break;
 		default:
 			fprintf(stderr, "usage: sectorgate %s %s\n", cmd->name,
