@@ -14,15 +14,13 @@ struct sector_stats {
 	struct sg_counters c;
 };
 
-static struct sector_stats *entry_of(struct sector_stats **arr, int *n,
-				     const struct sg_instance *in, __u32 slot,
-				     __u32 id)
+/* A new row for sector id (0: no sector), named. */
+static struct sector_stats *add_row(struct sector_stats **arr, int *n,
+				    const struct sg_instance *in, __u32 slot,
+				    __u32 id)
 {
 	struct sector_stats *s;
 
-	for (int i = 0; i < *n; i++)
-		if ((*arr)[i].id == id)
-			return &(*arr)[i];
 	*arr = sg_grow(*arr, *n, sizeof(**arr));
 	s = &(*arr)[(*n)++];
 	s->id = id;
@@ -53,10 +51,10 @@ static int collect(const struct sg_instance *in, __u32 slot,
 	nlive = sg_live_sectors(in, slot, &live);
 	for (int i = 0; i < nlive; i++)
 		sg_counters_read(in->fds.counters, live[i].s.counters,
-				 &entry_of(out, &n, in, slot, live[i].id)->c);
+				 &add_row(out, &n, in, slot, live[i].id)->c);
 	free(live);
 	if (!sg_counters_read(in->fds.counters, 0, &host) && any_counts(&host))
-		entry_of(out, &n, in, slot, 0)->c = host;
+		add_row(out, &n, in, slot, 0)->c = host;
 	return n;
 }
 
