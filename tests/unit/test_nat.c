@@ -56,11 +56,6 @@ static void rnat(const struct pkt *p, uint32_t verdict, const struct pkt *want)
 	nat_check(SG_PROG_TC_UPLINK_IN, NULL, p, verdict, want);
 }
 
-static uint16_t out_sport(void)
-{
-	return dp_sport(out);
-}
-
 static uint16_t out_icmp_id(void)
 {
 	return out[14 + 24] << 8 | out[14 + 25];
@@ -99,7 +94,7 @@ static void test_tcp_flow(void)
 	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.state == SG_FLOW_ESTABLISHED, "established after SYN-ACK");
 	snat("s1", &ack, TC_OK_V, NULL);
-	CHECK(dp_checksums_ok(out, out_len) && out_sport() == 40000,
+	CHECK(dp_checksums_ok(out, out_len) && dp_sport(out) == 40000,
 	      "the flow keeps its mapping");
 	snat("s1", &fin, TC_OK_V, NULL);
 	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
@@ -121,7 +116,7 @@ static void test_udp(void)
 	a_in.ttl = 63;
 	/* 5000 lies outside nat-ports (32768-60999): a port is picked. */
 	snat("s1", &q, TC_OK_V, NULL);
-	port = out_sport();
+	port = dp_sport(out);
 	CHECK(port >= 32768 && port <= 60999, "port %u outside nat-ports",
 	      port);
 	q_out.sport = port;
@@ -131,7 +126,7 @@ static void test_udp(void)
 
 	z.no_udp_csum = z_out.no_udp_csum = true;
 	snat("s1", &z, TC_OK_V, NULL);
-	z_out.sport = out_sport();
+	z_out.sport = dp_sport(out);
 	CHECK(out[14 + 26] == 0 && out[14 + 27] == 0, "checksum stays 0");
 	snat("s1", &z, TC_OK_V, &z_out);
 	test_end("UDP: mapped into nat-ports, zero checksum stays zero");
@@ -168,9 +163,9 @@ static void test_overlap(void)
 	test_begin();
 	back_in.ttl = 63;
 	snat("s4", &a, TC_OK_V, NULL);
-	p4 = out_sport();
+	p4 = dp_sport(out);
 	snat("s5", &a, TC_OK_V, NULL);
-	p5 = out_sport();
+	p5 = dp_sport(out);
 	CHECK(p4 == 45000 && p5 != 45000, "ports %u and %u", p4, p5);
 	CHECK(dp_flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 4, &f4) &&
 	      dp_flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 5, &f5),
@@ -373,7 +368,7 @@ static void test_timeouts(void)
 	/* A new SYN reopens it; the stale reply entry is taken over and the
 	 * port is kept again. FIN makes it transitory. */
 	snat("s1", &syn, TC_OK_V, NULL);
-	CHECK(out_sport() == 41000, "port kept on reopening");
+	CHECK(dp_sport(out) == 41000, "port kept on reopening");
 	rnat(&synack, TC_REDIRECT_V, NULL);
 	snat("s1", &fin, TC_OK_V, NULL);
 	CHECK(dp_flow_of("10.1.0.2", 41000, "203.0.113.7", 80, 6, 1, &f) &&
@@ -421,12 +416,12 @@ static void test_claim_race(void)
 	CHECK(!bpf_map_update_elem(dp_in.fds.flows, &k, &r, BPF_NOEXIST),
 	      "plant the half-made flow");
 	snat("s1", &p, TC_OK_V, NULL);
-	CHECK(out_sport() != 43000, "port taken from a flow being made");
+	CHECK(dp_sport(out) != 43000, "port taken from a flow being made");
 	advance(3);
 	p.sport = 43000;
 	p.src = "10.1.0.3";
 	snat("s1", &p, TC_OK_V, NULL);
-	CHECK(out_sport() == 43000, "an abandoned claim is reclaimed");
+	CHECK(dp_sport(out) == 43000, "an abandoned claim is reclaimed");
 	test_end("a port being claimed on another CPU is not stolen");
 }
 
@@ -445,7 +440,7 @@ static void test_remapped(void)
 
 	test_begin();
 	snat("s1", &syn, TC_OK_V, NULL);
-	CHECK(out_sport() == 44000, "port kept");
+	CHECK(dp_sport(out) == 44000, "port kept");
 	/* As if the flow had been reopened on port 44001. */
 	inet_pton(AF_INET, "10.1.0.2", &k.saddr);
 	inet_pton(AF_INET, "203.0.113.12", &k.daddr);
@@ -508,21 +503,21 @@ static void test_exhaustion(void)
 	test_begin();
 	CHECK(dp_load_definitions(tiny) == 0, "apply nat-ports 40100-40101");
 	snat("s1", &p, TC_OK_V, NULL);
-	first = out_sport();
+	first = dp_sport(out);
 	p.sport = 1002;
 	snat("s1", &p, TC_OK_V, NULL);
-	CHECK(first != out_sport() && first >= 40100 && first <= 40101 &&
-	      out_sport() >= 40100 && out_sport() <= 40101, "both ports used");
+	CHECK(first != dp_sport(out) && first >= 40100 && first <= 40101 &&
+	      dp_sport(out) >= 40100 && dp_sport(out) <= 40101, "both ports used");
 	p.sport = 1003;
 	snat("s1", &p, TC_SHOT_V, NULL);
 	CHECK(drops(1, SG_DROP_NAT_PORTS_EXHAUSTED) == before + 1,
 	      "counted as nat-ports-exhausted");
 	p.sport = 1001;
 	snat("s1", &p, TC_OK_V, NULL);
-	CHECK(out_sport() == first, "the existing flow is untouched");
+	CHECK(dp_sport(out) == first, "the existing flow is untouched");
 	p = (struct pkt)TCP("10.1.0.2", 1003, "198.51.100.10", 80, SYN);
 	snat("s1", &p, TC_OK_V, NULL);
-	CHECK(out_sport() >= 40100 && out_sport() <= 40101,
+	CHECK(dp_sport(out) >= 40100 && dp_sport(out) <= 40101,
 	      "another remote endpoint reuses the ports");
 	CHECK(dp_load_definitions(NULL) == 0, "restore the fixture");
 	test_end("exhausted nat-ports drop new flows, not existing ones");
