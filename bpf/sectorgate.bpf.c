@@ -7,6 +7,7 @@
  */
 #include "sg_policy.h"
 #include "sg_fast.h"
+#include "sg_trusted.h"
 
 SEC("xdp")
 int sg_xdp_sector(struct xdp_md *xdp)
@@ -61,6 +62,18 @@ SEC("tc")
 int sg_tc_uplink_out(struct __sk_buff *skb)
 {
 	return sg_uplink_egress(skb);
+}
+
+SEC("tc")
+int sg_tc_trusted_in(struct __sk_buff *skb)
+{
+	return sg_trusted_ingress(skb);
+}
+
+SEC("tc")
+int sg_tc_trusted_out(struct __sk_buff *skb)
+{
+	return sg_trusted_egress(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -14,11 +14,11 @@ static __always_inline struct sg_counters *sg_counters_at(__u32 idx)
 	return bpf_map_lookup_elem(&sg_counters, &idx);
 }
 
-/* The index of sector `id`, for paths that know only the id (a flow's
- * zone): one lookup in the live definitions. */
-static __always_inline __u32 sg_sector_counters(__u16 id)
+/* The index of sector `id`, for paths that know only the id (a
+ * destination's owner): one lookup in the packet's definitions slot. */
+static __always_inline __u32 sg_sector_counters(__u32 slot, __u16 id)
 {
-	struct sg_sector *s = id ? sg_sector_of(sg_active_slot(), id) : NULL;
+	struct sg_sector *s = id ? sg_sector_of(slot, id) : NULL;
 
 	return s ? s->counters : 0;
 }

@@ -14,6 +14,8 @@ struct sg_ctx {
 	__u32 len;		/* whole frame, Ethernet header included */
 	__u32 ifindex;		/* device the packet arrived on */
 	__u8 vlan_offloaded;	/* tc: the tag sits in skb metadata */
+	__u8 l3_off;		/* ETH_HLEN, or 0 on a device without one */
+	__be16 l3_proto;	/* l3_off 0: the EtherType the skb says */
 };
 
 /* Longest header chain the pipeline reads: Ethernet, IPv4 with options,
@@ -27,6 +29,8 @@ static __always_inline void sg_ctx_from_xdp(struct sg_ctx *c, struct xdp_md *x)
 	c->len = c->data_end - c->data;
 	c->ifindex = x->ingress_ifindex;
 	c->vlan_offloaded = 0;
+	c->l3_off = ETH_HLEN;
+	c->l3_proto = 0;
 }
 
 static __always_inline void sg_ctx_from_skb(struct sg_ctx *c,
@@ -46,6 +50,17 @@ static __always_inline void sg_ctx_from_skb(struct sg_ctx *c,
 	c->len = len;
 	c->ifindex = skb->ifindex;
 	c->vlan_offloaded = skb->vlan_present;
+	c->l3_off = ETH_HLEN;
+	c->l3_proto = 0;
+}
+
+/* A device without a link-layer header (SG_DEV_L3): tun, WireGuard. The
+ * skb's protocol says what the packet is. */
+static __always_inline void sg_ctx_no_l2(struct sg_ctx *c,
+					 struct __sk_buff *skb)
+{
+	c->l3_off = 0;
+	c->l3_proto = skb->protocol;
 }
 
 #endif /* SG_CTX_H */

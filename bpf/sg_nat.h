@@ -408,7 +408,7 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 		if (!dest || dest->kind == SG_DEST_PROTECTED)
 			return TC_ACT_OK;
 		sg_count_drop(dest->kind == SG_DEST_SECTOR ?
-			      sg_sector_counters(dest->sector) : 0,
+			      sg_sector_counters(slot, dest->sector) : 0,
 			      SG_DROP_UNSOLICITED);
 		return TC_ACT_SHOT;
 	}

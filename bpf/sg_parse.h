@@ -97,7 +97,7 @@ static __always_inline int sg_parse_ipv4(struct sg_ctx *c, struct sg_pkt *p,
 	hlen = ip->ihl * 4;
 	tot_len = bpf_ntohs(ip->tot_len);
 	/* Shorter than the frame is Ethernet padding; longer is a lie. */
-	if (tot_len < hlen || tot_len > c->len - ETH_HLEN)
+	if (tot_len < hlen || tot_len > c->len - c->l3_off)
 		return SG_DROP_MALFORMED;
 	if ((void *)ip + hlen > c->data_end)
 		return SG_DROP_MALFORMED;
@@ -105,7 +105,7 @@ static __always_inline int sg_parse_ipv4(struct sg_ctx *c, struct sg_pkt *p,
 	p->kind = SG_PKT_IPV4;
 	p->proto = ip->protocol;
 	p->ttl = ip->ttl;
-	p->l4_off = ETH_HLEN + hlen;
+	p->l4_off = c->l3_off + hlen;
 	p->l4_len = tot_len - hlen;
 	p->saddr = ip->saddr;
 	p->daddr = ip->daddr;
@@ -136,22 +136,14 @@ static __always_inline int sg_parse_ipv6(struct sg_ctx *c, struct sg_pkt *p,
 	return SG_PASS;
 }
 
-/* Returns SG_PASS with *p filled, or the drop reason. */
-static __always_inline int sg_parse(struct sg_ctx *c, struct sg_pkt *p)
+static __always_inline int sg_parse_l3(struct sg_ctx *c, struct sg_pkt *p,
+				       __u16 proto, void *l3)
 {
-	struct ethhdr *eth = c->data;
-
-	if ((void *)(eth + 1) > c->data_end)
-		return SG_DROP_MALFORMED;
-	if (c->vlan_offloaded) {
-		p->kind = SG_PKT_VLAN;
-		return SG_PASS;
-	}
-	switch (bpf_ntohs(eth->h_proto)) {
+	switch (proto) {
 	case ETH_P_IP:
-		return sg_parse_ipv4(c, p, (void *)(eth + 1));
+		return sg_parse_ipv4(c, p, l3);
 	case ETH_P_IPV6:
-		return sg_parse_ipv6(c, p, (void *)(eth + 1));
+		return sg_parse_ipv6(c, p, l3);
 	case ETH_P_ARP:
 		p->kind = SG_PKT_ARP;
 		return SG_PASS;
@@ -163,6 +155,22 @@ static __always_inline int sg_parse(struct sg_ctx *c, struct sg_pkt *p)
 		p->kind = SG_PKT_OTHER;
 		return SG_PASS;
 	}
+}
+
+/* Returns SG_PASS with *p filled, or the drop reason. */
+static __always_inline int sg_parse(struct sg_ctx *c, struct sg_pkt *p)
+{
+	struct ethhdr *eth = c->data;
+
+	if (!c->l3_off)
+		return sg_parse_l3(c, p, bpf_ntohs(c->l3_proto), c->data);
+	if ((void *)(eth + 1) > c->data_end)
+		return SG_DROP_MALFORMED;
+	if (c->vlan_offloaded) {
+		p->kind = SG_PKT_VLAN;
+		return SG_PASS;
+	}
+	return sg_parse_l3(c, p, bpf_ntohs(eth->h_proto), eth + 1);
 }
 
 #endif /* SG_PARSE_H */

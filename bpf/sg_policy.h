@@ -82,6 +82,11 @@ static __always_inline int sg_decide_ipv4(__u32 slot, __u16 sector,
 	dest = sg_dest_of(slot, p->daddr);
 	if (dest && dest->kind == SG_DEST_PROTECTED)
 		return SG_DROP_PROTECTED_DEST;
+	/* The metadata service holds the host's credentials: no sector
+	 * reaches it, on any port, whatever `internet` says. (`imds: true`
+	 * is refused until its rewrite is there.) */
+	if (dest && dest->kind == SG_DEST_IMDS)
+		return SG_DROP_IMDS_DENIED;
 	if (dest)
 		return sg_decide_cross(slot, sector, dest, p);
 

@@ -71,6 +71,9 @@ enum sg_dest_kind {
 	SG_DEST_SECTOR = 1,	/* owned by exactly one sector: sg_dest.sector */
 	SG_DEST_SHARED = 2,	/* CIDR of several (overlapping) sectors */
 	SG_DEST_PROTECTED = 3,	/* host.protected: no sector may reach it */
+	SG_DEST_IMDS = 4,	/* host.imds.address (/32): the metadata
+				 * service, denied to every sector until
+				 * the rewrite of `imds: true` is there */
 };
 
 /* sg_flow.dir */
@@ -114,6 +117,19 @@ struct sg_config {
 	__u32 pad;
 };
 
+/*
+ * sg_imds[slot]: host.imds, the metadata service: what sectors call and
+ * where the rewrite sends it. The datapath denies the address to every
+ * sector (SG_DEST_IMDS); the rewrite of `imds: true` reads the rest.
+ */
+struct sg_imds {
+	__u8 addr[4];		/* bytes, so bpftool shows [169,254,169,254] */
+	__u8 target_addr[4];
+	__be16 port;
+	__be16 target_port;
+	__u32 pad;
+};
+
 /* sg_devices: which sector (or role) an interface belongs to. */
 struct sg_device_key {
 	__u32 ifindex;
@@ -136,6 +152,8 @@ struct sg_device {
  * the packet to the stack instead, where nothing is lost.
  */
 #define SG_DEV_XDP_XMIT		(1U << 0)
+/* No link-layer header: packets start at the IP header (tun, WireGuard). */
+#define SG_DEV_L3		(1U << 1)
 
 /* sg_sectors: per-sector settings, with the name for stats and status. */
 struct sg_sector_key {
@@ -332,6 +350,7 @@ struct sg_counters {
 #ifndef __cplusplus
 _Static_assert(sizeof(struct sg_state) == 16, "sg_state layout");
 _Static_assert(sizeof(struct sg_config) == 24, "sg_config layout");
+_Static_assert(sizeof(struct sg_imds) == 16, "sg_imds layout");
 _Static_assert(sizeof(struct sg_device_key) == 8, "sg_device_key layout");
 _Static_assert(sizeof(struct sg_device) == 12, "sg_device layout");
 _Static_assert(sizeof(struct sg_sector_key) == 4, "sg_sector_key layout");

@@ -45,7 +45,8 @@ static void add_device(struct sg_compiled *c, const struct sg_netdev *dev,
 {
 	struct sg_device_key k = { .ifindex = dev->ifindex };
 	struct sg_device v = { .sector = sector, .role = role,
-			       .flags = dev->xdp_xmit ? SG_DEV_XDP_XMIT : 0 };
+			       .flags = (dev->xdp_xmit ? SG_DEV_XDP_XMIT : 0) |
+					(dev->l3 ? SG_DEV_L3 : 0) };
 	struct sg_attach_target *t;
 
 	put_addr(v.snat_addr, snat);
@@ -234,8 +235,11 @@ static void add_dest(struct sg_compiled *c, const struct sg_cidr *cidr,
 
 static void compile_dests(const struct sg_model *m, struct sg_compiled *c)
 {
+	struct sg_cidr imds = { .addr = m->imds_addr, .plen = 32 };
+
 	for (int i = 0; i < m->nprotected; i++)
 		add_dest(c, &m->protected_nets[i], SG_DEST_PROTECTED, 0);
+	add_dest(c, &imds, SG_DEST_IMDS, 0);
 	for (int s = 0; s < m->nsectors; s++) {
 		const struct sg_sector_def *sec = &m->sectors[s];
 
@@ -301,6 +305,11 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 		.nat_port_hi = m->nat_port_hi,
 	};
 	digest_add(&c->digest, &c->config, sizeof(c->config));
+	put_addr(c->imds.addr, m->imds_addr);
+	put_addr(c->imds.target_addr, m->imds_target_addr);
+	c->imds.port = htons(m->imds_port);
+	c->imds.target_port = htons(m->imds_target_port);
+	digest_add(&c->digest, &c->imds, sizeof(c->imds));
 
 	if (compile_uplinks(m, c, devs, ndevs, d))
 		ret = -1;

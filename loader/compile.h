@@ -6,6 +6,7 @@
 #ifndef SG_COMPILE_H
 #define SG_COMPILE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "diag.h"
@@ -17,6 +18,7 @@ struct sg_netdev {
 	int ifindex;
 	uint32_t addr;		/* its first IPv4 address (host order), or 0 */
 	uint32_t xdp_xmit;	/* 1: takes XDP-redirected frames */
+	bool l3;		/* no link-layer header (tun, WireGuard) */
 };
 
 /* A device the programs attach to, and why. */
@@ -31,6 +33,7 @@ struct sg_compiled {
 	uint32_t slot;
 	uint64_t digest;	/* of every entry, independent of the slot */
 	struct sg_config config;
+	struct sg_imds imds;
 	struct { struct sg_device_key k; struct sg_device v; } *devices;
 	int ndevices;
 	struct { struct sg_sector_key k; struct sg_sector v; } *sectors;

@@ -24,6 +24,14 @@ struct sg_parser {
 	yaml_document_t doc;
 	char path[256];
 	struct sg_diags *diags;
+	/*
+	 * Keys of SPEC section 1 that the datapath does not enforce yet.
+	 * Kept apart so that the cross-checks still run on a file that uses
+	 * them (they only run on a file without other errors), then added
+	 * to diags: such a file is refused, never applied with the key
+	 * ignored.
+	 */
+	struct sg_diags unsupported;
 	struct sg_model *m;
 };
 
@@ -31,6 +39,7 @@ struct sg_field {
 	const char *key;
 	void (*parse)(struct sg_parser *p, yaml_node_t *val, void *obj);
 	bool required;
+	bool unsupported;	/* parsed, then refused: "not supported yet" */
 };
 
 static struct sg_pos pos_of(const yaml_node_t *n)
@@ -73,6 +82,15 @@ static void verr(struct sg_parser *p, struct sg_pos pos, const char *field,
 	va_start(ap, fmt);
 	verr_at(p, pos, field, fmt, ap);
 	va_end(ap);
+}
+
+/* The node at the current field path uses what is not enforced yet. */
+static void unsupported(struct sg_parser *p, const yaml_node_t *n)
+{
+	struct sg_pos pos = pos_of(n);
+
+	sg_diag_add(&p->unsupported, "%s:%d:%d: %s: not supported yet",
+		    p->file, pos.line, pos.col, p->path);
 }
 
 static size_t path_key(struct sg_parser *p, const char *key)
@@ -344,6 +362,8 @@ static void parse_mapping(struct sg_parser *p, yaml_node_t *n,
 			perr(p, val, "has no value");
 		else
 			fields[i].parse(p, val, obj);
+		if (fields[i].key && fields[i].unsupported)
+			unsupported(p, key);
 		if (fields[i].key)
 			seen[i] = true;
 		path_pop(p, old);
@@ -422,8 +442,8 @@ static void f_uplink_snat(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void item_uplink(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
-		{ "interface", f_uplink_iface, true },
-		{ "snat-address", f_uplink_snat, false },
+		{ "interface", f_uplink_iface, true, false },
+		{ "snat-address", f_uplink_snat, false, false },
 		{ NULL },
 	};
 	struct sg_uplink_def *u = obj;
@@ -467,7 +487,7 @@ static void f_trusted_iface(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void item_trusted(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
-		{ "interface", f_trusted_iface, true },
+		{ "interface", f_trusted_iface, true, false },
 		{ NULL },
 	};
 
@@ -490,6 +510,7 @@ static void f_imds_address(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	struct sg_imds_parse *ip = obj;
 
+	ip->m->imds_pos = pos_of(n);
 	parse_addr(p, n, &ip->m->imds_addr);
 }
 
@@ -513,9 +534,9 @@ static void f_imds_target(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void f_imds(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
-		{ "address", f_imds_address, false },
-		{ "port", f_imds_port, false },
-		{ "target", f_imds_target, false },
+		{ "address", f_imds_address, false, false },
+		{ "port", f_imds_port, false, false },
+		{ "target", f_imds_target, false, false },
 		{ NULL },
 	};
 	struct sg_imds_parse ip = { .m = obj };
@@ -545,21 +566,30 @@ TIMEOUT_FIELD(f_timeout_icmp, timeout_icmp)
 static void f_timeouts(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
-		{ "tcp-established", f_timeout_tcp_est, false },
-		{ "tcp-transitory", f_timeout_tcp_trans, false },
-		{ "udp", f_timeout_udp, false },
-		{ "icmp", f_timeout_icmp, false },
+		{ "tcp-established", f_timeout_tcp_est, false, false },
+		{ "tcp-transitory", f_timeout_tcp_trans, false, false },
+		{ "udp", f_timeout_udp, false, false },
+		{ "icmp", f_timeout_icmp, false, false },
 		{ NULL },
 	};
 
 	parse_mapping(p, n, fields, obj);
 }
 
+static void f_max_flows_per_sector(struct sg_parser *p, yaml_node_t *n,
+				   void *obj)
+{
+	uint32_t v;
+
+	parse_uint(p, n, 1, 1U << 24, &v);
+}
+
 static void f_conntrack(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
-		{ "max-flows", f_max_flows, false },
-		{ "timeouts", f_timeouts, false },
+		{ "max-flows", f_max_flows, false, false },
+		{ "max-flows-per-sector", f_max_flows_per_sector, false, true },
+		{ "timeouts", f_timeouts, false, false },
 		{ NULL },
 	};
 
@@ -569,12 +599,12 @@ static void f_conntrack(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void f_host(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
-		{ "uplinks", f_uplinks, true },
-		{ "nat-ports", f_nat_ports, false },
-		{ "protected", f_protected, false },
-		{ "trusted", f_trusted, false },
-		{ "imds", f_imds, false },
-		{ "conntrack", f_conntrack, false },
+		{ "uplinks", f_uplinks, true, false },
+		{ "nat-ports", f_nat_ports, false, false },
+		{ "protected", f_protected, false, false },
+		{ "trusted", f_trusted, false, false },
+		{ "imds", f_imds, false, false },
+		{ "conntrack", f_conntrack, false, false },
 		{ NULL },
 	};
 
@@ -636,9 +666,13 @@ static void f_sector_internet(struct sg_parser *p, yaml_node_t *n, void *obj)
 	parse_bool(p, n, &((struct sg_sector_def *)obj)->internet);
 }
 
+/* imds: false is enforced (imds-denied); the rewrite is not there yet. */
 static void f_sector_imds(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
-	parse_bool(p, n, &((struct sg_sector_def *)obj)->imds);
+	struct sg_sector_def *s = obj;
+
+	if (parse_bool(p, n, &s->imds) && s->imds)
+		unsupported(p, n);
 }
 
 static void item_source(struct sg_parser *p, yaml_node_t *n, void *obj)
@@ -690,9 +724,9 @@ static void f_allow_ports(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void item_allow(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
-		{ "sector", f_allow_sector, true },
-		{ "proto", f_allow_proto, false },
-		{ "ports", f_allow_ports, false },
+		{ "sector", f_allow_sector, true, false },
+		{ "proto", f_allow_proto, false, false },
+		{ "ports", f_allow_ports, false, false },
 		{ NULL },
 	};
 	struct sg_allow_def *a = obj;
@@ -739,9 +773,9 @@ static void f_forward_to(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void item_forward(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
-		{ "proto", f_forward_proto, true },
-		{ "port", f_forward_port, true },
-		{ "to", f_forward_to, true },
+		{ "proto", f_forward_proto, true, false },
+		{ "port", f_forward_port, true, false },
+		{ "to", f_forward_to, true, false },
 		{ NULL },
 	};
 
@@ -822,12 +856,12 @@ static void f_egress_snat(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void item_egress(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
-		{ "destinations", f_egress_dests, true },
-		{ "except", f_egress_except, false },
-		{ "proto", f_egress_proto, false },
-		{ "ports", f_egress_ports, false },
-		{ "interface", f_egress_iface, true },
-		{ "snat-address", f_egress_snat, false },
+		{ "destinations", f_egress_dests, true, false },
+		{ "except", f_egress_except, false, false },
+		{ "proto", f_egress_proto, false, false },
+		{ "ports", f_egress_ports, false, false },
+		{ "interface", f_egress_iface, true, false },
+		{ "snat-address", f_egress_snat, false, false },
 		{ NULL },
 	};
 	struct sg_egress_def *e = obj;
@@ -848,16 +882,16 @@ static void f_sector_egress(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void item_sector(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
-		{ "name", f_sector_name, true },
-		{ "id", f_sector_id, false },
-		{ "cidrs", f_sector_cidrs, true },
-		{ "interfaces", f_sector_ifaces, true },
-		{ "internet", f_sector_internet, false },
-		{ "imds", f_sector_imds, false },
-		{ "allow-from", f_sector_allow_from, false },
-		{ "allow", f_sector_allow, false },
-		{ "forwards", f_sector_forwards, false },
-		{ "egress", f_sector_egress, false },
+		{ "name", f_sector_name, true, false },
+		{ "id", f_sector_id, false, false },
+		{ "cidrs", f_sector_cidrs, true, false },
+		{ "interfaces", f_sector_ifaces, true, false },
+		{ "internet", f_sector_internet, false, false },
+		{ "imds", f_sector_imds, false, false },
+		{ "allow-from", f_sector_allow_from, false, true },
+		{ "allow", f_sector_allow, false, false },
+		{ "forwards", f_sector_forwards, false, true },
+		{ "egress", f_sector_egress, false, true },
 		{ NULL },
 	};
 	struct sg_sector_def *s = obj;
@@ -891,9 +925,9 @@ static void f_version(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void parse_root(struct sg_parser *p, yaml_node_t *root)
 {
 	static const struct sg_field fields[] = {
-		{ "version", f_version, true },
-		{ "host", f_host, true },
-		{ "sectors", f_sectors, true },
+		{ "version", f_version, true, false },
+		{ "host", f_host, true, false },
+		{ "sectors", f_sectors, true, false },
 		{ NULL },
 	};
 
@@ -1020,6 +1054,15 @@ static void check_host(struct sg_parser *p)
 				     dup, j);
 			}
 		}
+	}
+	for (int s = 0; s < m->nsectors; s++) {
+		char a[16];
+
+		if (!sector_contains(&m->sectors[s], m->imds_addr))
+			continue;
+		verr(p, m->imds_pos, "host.imds.address", "%s lies in the "
+		     "CIDRs of sector \"%s\"", sg_ipv4_str(m->imds_addr, a),
+		     m->sectors[s].name);
 	}
 	for (int i = 0; i < m->nprotected; i++) {
 		for (int s = 0; s < m->nsectors; s++) {
@@ -1174,6 +1217,9 @@ static void check_trusted_overlap(struct sg_parser *p)
 		for (int k = 0; k < s->nallow_from; k++) {
 			const char *dev = s->allow_from[k].iface;
 
+			/* Enough said: the rest would only be counted. */
+			if (sg_diags_full(p->diags))
+				return;
 			if (!dev)
 				continue;
 			for (int j = 0; j < i; j++) {
@@ -1196,12 +1242,69 @@ static void check_trusted_overlap(struct sg_parser *p)
 	}
 }
 
+/*
+ * What the maps can hold (each holds two slots of these). Checked before
+ * the cross-checks, which are quadratic: a file that YAML aliases blow up
+ * to a million CIDRs is refused here, by `check` as by `apply`.
+ */
+static bool check_capacity(struct sg_parser *p)
+{
+	struct sg_model *m = p->m;
+	int nets = 0, pairs = 0, devices = m->nuplinks + m->ntrusted;
+	bool ok = true;
+	char field[64];
+
+	for (int i = 0; i < m->nsectors; i++) {
+		const struct sg_sector_def *s = &m->sectors[i];
+
+		for (int k = 0; k < s->ncidrs; k++) {
+			if (++nets != SG_MAX_NETS + 1)
+				continue;
+			snprintf(field, sizeof(field), "sectors[%d].cidrs[%d]",
+				 i, k);
+			verr(p, s->cidrs[k].pos, field, "more than %d sector "
+			     "CIDRs in all; sg_sector_nets holds %d",
+			     SG_MAX_NETS, SG_MAX_NETS);
+			ok = false;
+		}
+		for (int k = 0; k < s->nifaces; k++) {
+			if (++devices != SG_MAX_DEVICES + 1)
+				continue;
+			snprintf(field, sizeof(field),
+				 "sectors[%d].interfaces[%d]", i, k);
+			verr(p, s->ifaces[k].pos, field, "more than %d "
+			     "devices in all; sg_devices holds %d",
+			     SG_MAX_DEVICES, SG_MAX_DEVICES);
+			ok = false;
+		}
+		/* Allow pairs: one per sector this one names (upper bound). */
+		pairs += s->nallow;
+	}
+	if (nets + m->nprotected + 1 > SG_MAX_NETS) {
+		verr(p, m->nprotected ? m->protected_nets[0].pos :
+			(struct sg_pos){ 1, 1 }, "host.protected",
+		     "%d destination networks (sector CIDRs, protected, the "
+		     "metadata address); sg_dest_nets holds %d",
+		     nets + m->nprotected + 1, SG_MAX_NETS);
+		ok = false;
+	}
+	if (pairs > SG_MAX_ALLOW_PAIRS) {
+		verr(p, (struct sg_pos){ 1, 1 }, "sectors", "%d allow entries "
+		     "in all; sg_allow holds %d sector pairs", pairs,
+		     SG_MAX_ALLOW_PAIRS);
+		ok = false;
+	}
+	return ok;
+}
+
 static void validate(struct sg_parser *p)
 {
+	if (!check_capacity(p))
+		return;
 	check_host(p);
-	for (int i = 0; i < p->m->nsectors; i++)
+	for (int i = 0; i < p->m->nsectors && !sg_diags_full(p->diags); i++)
 		check_sector_identity(p, i);
-	for (int i = 0; i < p->m->nsectors; i++)
+	for (int i = 0; i < p->m->nsectors && !sg_diags_full(p->diags); i++)
 		check_sector_refs(p, i);
 	check_trusted_overlap(p);
 }
@@ -1210,9 +1313,12 @@ static void validate(struct sg_parser *p)
 
 static void model_defaults(struct sg_model *m)
 {
-	m->nat_port_lo = 32768;
-	m->nat_port_hi = 60999;
+	/* Below Linux's ip_local_port_range (32768-60999), so the host's own
+	 * connections and the masqueraded ones do not compete for ports. */
+	m->nat_port_lo = 20000;
+	m->nat_port_hi = 32767;
 	m->imds_addr = 0xa9fea9fe;	/* 169.254.169.254 */
+	m->imds_pos = (struct sg_pos){ 1, 1 };
 	m->imds_port = 80;
 	m->imds_target_addr = m->imds_addr;
 	m->imds_target_port = m->imds_port;
@@ -1229,7 +1335,7 @@ int sg_config_parse(const char *file, const char *text, size_t len,
 	struct sg_parser p = { .file = file, .diags = d, .m = m };
 	yaml_parser_t yp;
 	yaml_node_t *root;
-	int before = d->n;
+	int before = sg_diags_count(d);
 
 	memset(m, 0, sizeof(*m));
 	model_defaults(m);
@@ -1252,11 +1358,15 @@ int sg_config_parse(const char *file, const char *text, size_t len,
 		sg_diag_add(d, "%s:1:1: the file is empty", file);
 	else
 		parse_root(&p, root);
-	if (d->n == before)
+	if (sg_diags_count(d) == before)
 		validate(&p);
+	for (int i = 0; i < p.unsupported.n; i++)
+		sg_diag_add(d, "%s", p.unsupported.msgs[i]);
+	d->dropped += p.unsupported.dropped;
+	sg_diags_free(&p.unsupported);
 	yaml_document_delete(&p.doc);
 	yaml_parser_delete(&yp);
-	return d->n == before ? 0 : -1;
+	return sg_diags_count(d) == before ? 0 : -1;
 }
 
 int sg_config_load(const char *path, struct sg_model *m, struct sg_diags *d)

@@ -23,11 +23,13 @@ static const char *const prog_pins[SG_NPROGS] = {
 	[SG_PROG_TC_UPLINK_IN] = "prog_tc_uplink_in",
 	[SG_PROG_TC_UPLINK_OUT] = "prog_tc_uplink_out",
 	[SG_PROG_XDP_UPLINK] = "prog_xdp_uplink",
+	[SG_PROG_TC_TRUSTED_IN] = "prog_tc_trusted_in",
+	[SG_PROG_TC_TRUSTED_OUT] = "prog_tc_trusted_out",
 };
 
 /* Map pin names are the map names; fds are filled in this order. */
 static const char *const map_pins[] = {
-	"sg_state", "sg_config", "sg_devices", "sg_sectors", "sg_sector_nets",
+	"sg_state", "sg_config", "sg_imds", "sg_devices", "sg_sectors", "sg_sector_nets",
 	"sg_dest_nets", "sg_allow", "sg_flows", "sg_counters",
 };
 
@@ -42,7 +44,7 @@ static bool is_pinned_map(const char *name)
 static int *map_fd_slot(struct sg_map_fds *fds, int i)
 {
 	int *slots[] = {
-		&fds->state, &fds->config, &fds->devices, &fds->sectors,
+		&fds->state, &fds->config, &fds->imds, &fds->devices, &fds->sectors,
 		&fds->sector_nets, &fds->dest_nets, &fds->allow, &fds->flows,
 		&fds->counters,
 	};
@@ -65,7 +67,9 @@ enum sg_prog sg_role_prog(int role, enum sg_hook hook)
 			[SG_HOOK_TC_EGRESS] = SG_PROG_TC_UPLINK_OUT,
 		},
 		[SG_ROLE_TRUSTED] = {
-			SG_PROG_NONE, SG_PROG_NONE, SG_PROG_NONE,
+			[SG_HOOK_XDP] = SG_PROG_NONE,
+			[SG_HOOK_TC_INGRESS] = SG_PROG_TC_TRUSTED_IN,
+			[SG_HOOK_TC_EGRESS] = SG_PROG_TC_TRUSTED_OUT,
 		},
 	};
 
@@ -216,6 +220,8 @@ static int collect_fds(struct sg_instance *in)
 	progs[SG_PROG_TC_UPLINK_IN] = in->skel->progs.sg_tc_uplink_in;
 	progs[SG_PROG_TC_UPLINK_OUT] = in->skel->progs.sg_tc_uplink_out;
 	progs[SG_PROG_XDP_UPLINK] = in->skel->progs.sg_xdp_uplink;
+	progs[SG_PROG_TC_TRUSTED_IN] = in->skel->progs.sg_tc_trusted_in;
+	progs[SG_PROG_TC_TRUSTED_OUT] = in->skel->progs.sg_tc_trusted_out;
 	for (i = 0; i < SG_NPROGS; i++)
 		in->prog_fd[i] = bpf_program__fd(progs[i]);
 	return 0;

@@ -117,7 +117,8 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	    (ret = clear_slot(fds->allow, &allow_slot, slot)))
 		return ret;
 
-	if (bpf_map_update_elem(fds->config, &slot, &c->config, BPF_ANY))
+	if (bpf_map_update_elem(fds->config, &slot, &c->config, BPF_ANY) ||
+	    bpf_map_update_elem(fds->imds, &slot, &c->imds, BPF_ANY))
 		return -errno;
 	FILL(fds->devices, c->devices, c->ndevices);
 	FILL(fds->sectors, c->sectors, c->nsectors);

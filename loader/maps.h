@@ -8,6 +8,7 @@
 struct sg_map_fds {
 	int state;
 	int config;
+	int imds;
 	int devices;
 	int sectors;
 	int sector_nets;

@@ -124,6 +124,7 @@ struct sg_model {
 	struct sg_name *trusted;
 	int ntrusted;
 	uint32_t imds_addr;
+	struct sg_pos imds_pos;		/* of host.imds.address; 1:1 if unset */
 	uint16_t imds_port;
 	uint32_t imds_target_addr;
 	uint16_t imds_target_port;

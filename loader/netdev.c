@@ -4,6 +4,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -34,29 +35,6 @@ static void first_addresses(struct sg_netdev *devs, int n)
 	freeifaddrs(ifa);
 }
 
-int sg_netdevs_list(struct sg_netdev **devs)
-{
-	struct if_nameindex *list = if_nameindex(), *it;
-	int n = 0;
-
-	*devs = NULL;
-	if (!list)
-		return -errno;
-	for (it = list; it->if_index; it++) {
-		*devs = sg_grow(*devs, n, sizeof(**devs));
-		snprintf((*devs)[n].name, sizeof((*devs)[n].name), "%s",
-			 it->if_name);
-		(*devs)[n].ifindex = it->if_index;
-		(*devs)[n].addr = 0;
-		(*devs)[n].xdp_xmit = 0;
-		n++;
-	}
-	if_freenameindex(list);
-	first_addresses(*devs, n);
-	sg_netdevs_xdp_xmit(*devs, n);
-	return n;
-}
-
 /* The link type from the kernel, not from /sys: sysfs shows the network
  * namespace it was mounted in, which under `nsenter --net` is another. */
 static int link_type(const char *name)
@@ -73,9 +51,58 @@ static int link_type(const char *name)
 	return ret;
 }
 
+int sg_netdevs_list(struct sg_netdev **devs)
+{
+	struct if_nameindex *list = if_nameindex(), *it;
+	int n = 0;
+
+	*devs = NULL;
+	if (!list)
+		return -errno;
+	for (it = list; it->if_index; it++) {
+		*devs = sg_grow(*devs, n, sizeof(**devs));
+		snprintf((*devs)[n].name, sizeof((*devs)[n].name), "%s",
+			 it->if_name);
+		(*devs)[n].ifindex = it->if_index;
+		(*devs)[n].addr = 0;
+		(*devs)[n].xdp_xmit = 0;
+		/* tun, WireGuard: packets start at the IP header. */
+		(*devs)[n].l3 = link_type(it->if_name) != ARPHRD_ETHER &&
+				link_type(it->if_name) != ARPHRD_LOOPBACK;
+		n++;
+	}
+	if_freenameindex(list);
+	first_addresses(*devs, n);
+	sg_netdevs_xdp_xmit(*devs, n);
+	return n;
+}
+
+/* The host's ephemeral ports (net.ipv4.ip_local_port_range). */
+static bool local_port_range(unsigned int *lo, unsigned int *hi)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fscanf(f, "%u %u", lo, hi) == 2;
+	fclose(f);
+	return ok;
+}
+
 void sg_netdevs_check(const struct sg_model *m, const struct sg_netdev *devs,
 		      int ndevs, struct sg_diags *d)
 {
+	unsigned int lo, hi;
+
+	/* Not an error: SPEC 3.4 keeps the host's replies apart anyway;
+	 * but shared ports make the NAT pick another port more often. */
+	if (local_port_range(&lo, &hi) && m->nat_port_lo <= hi &&
+	    m->nat_port_hi >= lo)
+		pr_warn("%s: host.nat-ports %u-%u overlaps the host's "
+			"ip_local_port_range %u-%u; keep them apart\n",
+			m->file, m->nat_port_lo, m->nat_port_hi, lo, hi);
+
 	for (int i = 0; i < m->nuplinks; i++) {
 		const struct sg_uplink_def *u = &m->uplinks[i];
 		int type;

@@ -26,6 +26,13 @@ struct {
 } sg_config SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct sg_imds);
+} sg_imds SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 2 * SG_MAX_DEVICES);
 	__type(key, struct sg_device_key);

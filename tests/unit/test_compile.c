@@ -118,7 +118,12 @@ static void test_entries(void)
 	CHECK(ds && ds->kind == SG_DEST_SECTOR && ds->sector == 7, "vm2 dest");
 	ds = dest(&c, "10.3.0.0", 24);
 	CHECK(ds && ds->kind == SG_DEST_SHARED, "overlapping CIDR is shared");
-	CHECK(c.ndests == 4, "identical overlapping CIDRs give one entry");
+	ds = dest(&c, "169.254.169.254", 32);
+	CHECK(ds && ds->kind == SG_DEST_IMDS, "the metadata address");
+	CHECK(c.ndests == 5, "identical overlapping CIDRs give one entry");
+	CHECK(c.imds.addr[0] == 169 && c.imds.addr[3] == 254 &&
+	      c.imds.port == htons(80) && c.imds.target_port == htons(80),
+	      "sg_imds: the defaults");
 
 	CHECK(c.nallows == 1, "one allow entry for the pair vm1->vm2");
 	if (c.nallows == 1) {

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yaml.h>
+
+#include "compile.h"
 #include "config.h"
 #include "netdev.h"
 #include "sg_test.h"
@@ -187,6 +190,42 @@ static const struct bad_case bad_cases[] = {
 	  "  - name: vm1\n    name: vm2\n    cidrs: [10.1.0.0/24]\n"
 	  "    interfaces: [tap1]\n",
 	  "t.yaml:7:5: sectors[0].name: \"name\" is given twice" },
+	{ "forwards are refused",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    forwards:\n      - {proto: tcp, port: 2201, to: 10.1.0.2:22}\n",
+	  "t.yaml:9:5: sectors[0].forwards: not supported yet" },
+	{ "allow-from is refused",
+	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+	  "  trusted:\n    - interface: ts0\nsectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow-from: [ts0]\n",
+	  "t.yaml:11:5: sectors[0].allow-from: not supported yet" },
+	{ "egress is refused",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    egress:\n      - {destinations: [0.0.0.0/0], interface: zt0}\n",
+	  "t.yaml:9:5: sectors[0].egress: not supported yet" },
+	{ "imds: true is refused",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    imds: true\n",
+	  "t.yaml:9:11: sectors[0].imds: not supported yet" },
+	{ "max-flows-per-sector is refused",
+	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+	  "  conntrack:\n    max-flows-per-sector: 100\nsectors: []\n",
+	  "t.yaml:6:5: host.conntrack.max-flows-per-sector: not supported yet" },
+	{ "refused with the other errors of the file",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    imds: true\n    internet: maybe\n",
+	  "t.yaml:9:11: sectors[0].imds: not supported yet" },
+	{ "the metadata address inside a sector",
+	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+	  "  imds: {address: 10.1.0.254}\nsectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n",
+	  "t.yaml:5:19: host.imds.address: 10.1.0.254 lies in the CIDRs of "
+	  "sector \"vm1\"" },
 	{ "key without value",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs:\n    interfaces: [tap1]\n",
@@ -220,17 +259,47 @@ static void test_bad(const struct bad_case *c)
 	test_end(c->name);
 }
 
+/* The keys of full.yaml that this version refuses, and nothing else. */
+static const char *const refused_in_full[] = {
+	"t.yaml:20:5: host.conntrack.max-flows-per-sector: not supported yet",
+	"t.yaml:33:11: sectors[0].imds: not supported yet",
+	"t.yaml:34:5: sectors[0].allow-from: not supported yet",
+	"t.yaml:39:5: sectors[0].forwards: not supported yet",
+	"t.yaml:43:5: sectors[0].egress: not supported yet",
+	"t.yaml:53:5: sectors[1].egress: not supported yet",
+};
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char *text = calloc(1, 1 << 16);
+
+	*len = f ? fread(text, 1, (1 << 16) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	return text;
+}
+
 static void test_full_file(void)
 {
 	struct sg_diags d = {};
 	struct sg_model m;
 	const struct sg_sector_def *s1, *s2;
+	size_t len;
+	char *text = read_file("tests/fixtures/full.yaml", &len);
 
 	test_begin();
-	CHECK(sg_config_load("tests/fixtures/full.yaml", &m, &d) == 0,
-	      "rejected: %s", d.n ? d.msgs[0] : "");
+	CHECK(sg_config_parse("t.yaml", text, len, &m, &d) == -1,
+	      "a file with keys not enforced yet was accepted");
+	CHECK(d.n == (int)ARRAY_SIZE(refused_in_full),
+	      "%d messages, want %zu", d.n, ARRAY_SIZE(refused_in_full));
+	for (size_t i = 0; i < ARRAY_SIZE(refused_in_full); i++)
+		CHECK(has_message(&d, refused_in_full[i]), "no '%s'",
+		      refused_in_full[i]);
 	if (sg_t_bad)
-		goto out;
+		for (int i = 0; i < d.n; i++)
+			printf("    got: %s\n", d.msgs[i]);
+	/* Parsed all the same: the model is what the file says. */
 	CHECK(m.nuplinks == 2 && !strcmp(m.uplinks[0].iface, "wan0") &&
 	      m.uplinks[0].snat_given && m.uplinks[0].snat_addr == 0xc0000201 &&
 	      !m.uplinks[1].snat_given, "uplinks");
@@ -245,18 +314,18 @@ static void test_full_file(void)
 	      m.timeout_tcp_transitory == 240 && m.timeout_udp == 300 &&
 	      m.timeout_icmp == 60, "conntrack");
 	CHECK(m.nsectors == 2, "sectors");
+	if (m.nsectors != 2)
+		goto out;
 	s1 = &m.sectors[0];
 	s2 = &m.sectors[1];
 	CHECK(!strcmp(s1->name, "vm1") && s1->id == 10 && s1->internet &&
 	      s1->imds, "vm1 basics");
-	CHECK(s2->id == 2 && !s2->internet && !s2->imds,
-	      "vm2 defaults: id is the position, imds off");
+	CHECK(!s2->internet && !s2->imds, "vm2: imds off");
 	CHECK(s1->nallow_from == 2 && !strcmp(s1->allow_from[0].iface, "ts0") &&
 	      !s1->allow_from[1].iface && s1->allow_from[1].cidr.plen == 24,
 	      "allow-from");
-	CHECK(s1->nallow == 1 && s1->allow[0].target == 1 &&
-	      s1->allow[0].proto == IPPROTO_TCP && s1->allow[0].nports == 2 &&
-	      s1->allow[0].ports[0].lo == 5432 &&
+	CHECK(s1->nallow == 1 && s1->allow[0].proto == IPPROTO_TCP &&
+	      s1->allow[0].nports == 2 && s1->allow[0].ports[0].lo == 5432 &&
 	      s1->allow[0].ports[0].hi == 5432 &&
 	      s1->allow[0].ports[1].lo == 8000 &&
 	      s1->allow[0].ports[1].hi == 8100, "allow");
@@ -271,9 +340,142 @@ static void test_full_file(void)
 	      s2->egress[0].snat_mode == SG_SNAT_NONE, "egress vm2");
 	CHECK(!strcmp(s2->ifaces[0].name, "vm2-*"), "glob kept verbatim");
 out:
+	free(text);
 	sg_diags_free(&d);
 	sg_model_free(&m);
-	test_end("full definitions file parses into the model");
+	test_end("full definitions file: parsed, and the keys not enforced yet "
+		 "refused");
+}
+
+/*
+ * What a file means to the datapath: the map entries (digest) and the
+ * flow table's size. Returns false if the file is refused.
+ */
+static bool compiled_meaning(const char *text, size_t len, uint64_t *digest,
+			     uint32_t *max_flows)
+{
+	static const struct sg_netdev devs[] = {
+		{ "wan0", 2, 0xc0000201 }, { "wan1", 3, 0xc0000301 },
+		{ "ts0", 4 }, { "br-vm1", 5 }, { "vm2-a", 6 },
+	};
+	struct sg_diags d = {};
+	struct sg_compiled c;
+	struct sg_model m;
+	bool ok = sg_config_parse("t.yaml", text, len, &m, &d) == 0 &&
+		  sg_compile(&m, devs, ARRAY_SIZE(devs), 0, &c, &d) == 0;
+
+	if (ok) {
+		*digest = c.digest;
+		*max_flows = m.max_flows;
+		sg_compiled_free(&c);
+	}
+	sg_diags_free(&d);
+	sg_model_free(&m);
+	return ok;
+}
+
+/* Another value of the same kind as scalar v (NULL if none comes to mind). */
+static const char *mutate(const char *v, char *buf, size_t len)
+{
+	unsigned a, b, c, e, n;
+	char tail;
+
+	if (!strcmp(v, "true") || !strcmp(v, "false"))
+		return v[0] == 't' ? "false" : "true";
+	if (!strcmp(v, "tcp"))
+		return "udp";
+	if (sscanf(v, "%u.%u.%u.%u/%u%c", &a, &b, &c, &e, &n, &tail) == 5)
+		snprintf(buf, len, "%u.%u.%u.%u/%u", a, b, c, e, n + 1);
+	else if (sscanf(v, "%u.%u.%u.%u:%u%c", &a, &b, &c, &e, &n, &tail) == 5)
+		snprintf(buf, len, "%u.%u.%u.%u:%u", a, b, c, e, n + 1);
+	else if (sscanf(v, "%u.%u.%u.%u%c", &a, &b, &c, &e, &tail) == 4)
+		snprintf(buf, len, "%u.%u.%u.%u", a, b, c, e ^ 1);
+	else if (sscanf(v, "%u-%u%c", &a, &b, &tail) == 2)
+		snprintf(buf, len, "%u-%u", a + 1, b);
+	else if (sscanf(v, "%u%c", &a, &tail) == 1)
+		snprintf(buf, len, "%u", a + 1);
+	else if (strchr(v, '*'))
+		snprintf(buf, len, "x%s", v);
+	else
+		snprintf(buf, len, "%sx", v);
+	return buf;
+}
+
+/*
+ * Every value of enforced.yaml, changed in turn: the file must be refused
+ * (the new value is wrong or not enforced yet) or mean other maps. A key
+ * that is accepted and changes nothing would be a policy ignored.
+ */
+static void test_every_key_changes_the_maps(void)
+{
+	uint64_t base_digest, digest;
+	uint32_t base_flows, flows;
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	size_t len;
+	char *text = read_file("tests/fixtures/enforced.yaml", &len);
+	int values = 0, in_key[32] = { 0 }, depth = 0;
+	bool done = false;
+
+	test_begin();
+	CHECK(compiled_meaning(text, len, &base_digest, &base_flows),
+	      "enforced.yaml is refused");
+	yaml_parser_initialize(&yp);
+	yaml_parser_set_input_string(&yp, (unsigned char *)text, len);
+	while (!done && !sg_t_bad && yaml_parser_parse(&yp, &ev)) {
+		size_t from = ev.start_mark.index, to = ev.end_mark.index;
+		char buf[64], *copy;
+		const char *v;
+
+		switch (ev.type) {
+		case YAML_MAPPING_START_EVENT:
+			in_key[++depth] = 1;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+			in_key[++depth] = 0;
+			break;
+		case YAML_MAPPING_END_EVENT:
+		case YAML_SEQUENCE_END_EVENT:
+			depth--;
+			if (depth > 0 && in_key[depth] == 2)
+				in_key[depth] = 1;
+			break;
+		case YAML_SCALAR_EVENT:
+			if (in_key[depth] == 1) {	/* a key: its value next */
+				in_key[depth] = 2;
+				break;
+			}
+			if (in_key[depth] == 2)
+				in_key[depth] = 1;
+			v = mutate((char *)ev.data.scalar.value, buf, sizeof(buf));
+			copy = malloc(len + 80);
+			snprintf(copy, len + 80, "%.*s%s%s%s%s", (int)from, text,
+				 ev.data.scalar.style ==
+				 YAML_DOUBLE_QUOTED_SCALAR_STYLE ? "\"" : "", v,
+				 ev.data.scalar.style ==
+				 YAML_DOUBLE_QUOTED_SCALAR_STYLE ? "\"" : "",
+				 text + to);
+			values++;
+			if (compiled_meaning(copy, strlen(copy), &digest, &flows))
+				CHECK(digest != base_digest || flows != base_flows,
+				      "line %zu: \"%s\" -> \"%s\" is accepted and "
+				      "changes no map", ev.start_mark.line + 1,
+				      (char *)ev.data.scalar.value, v);
+			free(copy);
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&yp);
+	/* Every scalar value of the file, each walked once. */
+	CHECK(values == 30, "%d values walked, the file has 30", values);
+	free(text);
+	test_end("every key of enforced.yaml changes the maps or is refused");
 }
 
 static void test_defaults_and_json(void)
@@ -289,7 +491,7 @@ static void test_defaults_and_json(void)
 	CHECK(sg_config_parse("t.json", json, strlen(json), &m, &d) == 0,
 	      "JSON rejected: %s", d.n ? d.msgs[0] : "");
 	if (!sg_t_bad) {
-		CHECK(m.nat_port_lo == 32768 && m.nat_port_hi == 60999,
+		CHECK(m.nat_port_lo == 20000 && m.nat_port_hi == 32767,
 		      "default nat-ports");
 		CHECK(m.max_flows == SG_DEFAULT_MAX_FLOWS, "default max-flows");
 		CHECK(m.imds_target_addr == 0xa9fea9fe &&
@@ -347,6 +549,7 @@ int main(void)
 	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++)
 		test_bad(&bad_cases[i]);
 	test_full_file();
+	test_every_key_changes_the_maps();
 	test_defaults_and_json();
 	test_all_errors_reported();
 	test_uplink_not_ethernet();

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Trusted devices (host.trusted: tailscale0, wg0, a mesh). A sector lets
+ * them in with `allow-from`, which the loader refuses until that is
+ * enforced; until then nothing from a trusted device may open a
+ * connection into a sector (unsolicited), and nothing from a sector leaves
+ * through one (untranslatable: it would carry the VM's own address out,
+ * where only an uplink's masquerade may take it).
+ *
+ * tc, not XDP: these are often L3 devices (tun, WireGuard) with no
+ * Ethernet header and no native XDP. SG_DEV_L3 tells the parser so.
+ */
+#ifndef SG_TRUSTED_H
+#define SG_TRUSTED_H
+
+#include "sg_counters.h"
+
+static __always_inline int sg_trusted_ingress(struct __sk_buff *skb)
+{
+	__u32 slot = sg_active_slot();
+	struct sg_device *dev = sg_device_of(slot, skb->ifindex);
+	struct sg_dest *dest;
+	struct sg_pkt p = {};
+	struct sg_ctx c;
+	int verdict;
+
+	if (!dev || dev->role != SG_ROLE_TRUSTED)
+		return TC_ACT_OK;
+	sg_ctx_from_skb(&c, skb);
+	if (dev->flags & SG_DEV_L3)
+		sg_ctx_no_l2(&c, skb);
+	verdict = sg_parse(&c, &p);
+	/* The IPv4 header is known once kind says so, even when what
+	 * follows it is malformed: that never reaches a sector either. */
+	if (p.kind != SG_PKT_IPV4)
+		return TC_ACT_OK;
+	dest = sg_dest_of(slot, p.daddr);
+	if (!dest || (dest->kind != SG_DEST_SECTOR &&
+		      dest->kind != SG_DEST_SHARED))
+		return TC_ACT_OK;	/* the host's, or routed elsewhere */
+	if (verdict == SG_PASS)
+		verdict = SG_DROP_UNSOLICITED;
+	sg_count_drop(dest->kind == SG_DEST_SECTOR ?
+		      sg_sector_counters(slot, dest->sector) : 0, verdict);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int sg_trusted_egress(struct __sk_buff *skb)
+{
+	__u32 slot = sg_active_slot();
+	struct sg_device *dev = sg_device_of(slot, skb->ifindex), *from;
+
+	if (!dev || dev->role != SG_ROLE_TRUSTED)
+		return TC_ACT_OK;
+	/* Forwarded from a sector device; the host's own traffic passes. */
+	from = sg_device_of(slot, skb->ingress_ifindex);
+	if (!from || from->role != SG_ROLE_SECTOR)
+		return TC_ACT_OK;
+	sg_count_drop(from->counters, SG_DROP_UNTRANSLATABLE);
+	return TC_ACT_SHOT;
+}
+
+#endif /* SG_TRUSTED_H */
