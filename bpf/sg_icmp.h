@@ -6,7 +6,9 @@
  * embedded headers are translated, with the outer IP, the outer ICMP, the
  * embedded IP and (where it is present) the embedded TCP/UDP/ICMP
  * checksums updated. An error whose embedded header is truncated, or that
- * refers to no flow, is dropped and changes nothing.
+ * refers to no flow, is dropped and changes nothing. The error is the
+ * outer IP packet (its total length), not the frame: Ethernet padding
+ * after it is never read as embedded header, nor written.
  */
 #ifndef SG_ICMP_H
 #define SG_ICMP_H
@@ -37,24 +39,31 @@ static __always_inline bool sg_icmp_is_error(const struct sg_pkt *p)
 		p->icmp_type == ICMP_PARAMETERPROB);
 }
 
-/* Read the embedded header. Returns SG_PASS or the drop reason. */
+/* Read the embedded header, from within the outer IP packet only.
+ * Returns SG_PASS or the drop reason. */
 static __always_inline int sg_icmp_inner_load(struct __sk_buff *skb,
 					      const struct sg_pkt *p,
 					      struct sg_icmp_inner *in)
 {
+	/* The end of the outer IP packet: what follows is Ethernet padding,
+	 * which the kernel trims and no checksum covers. */
+	__u32 end = p->l4_off + p->l4_len;
 	__u8 l4[8];
 	__u32 csum_at;
 
 	in->ip_off = p->l4_off + sizeof(struct icmphdr);
-	if (bpf_skb_load_bytes(skb, in->ip_off, &in->ip, sizeof(in->ip)))
+	if (in->ip_off + sizeof(in->ip) > end ||
+	    bpf_skb_load_bytes(skb, in->ip_off, &in->ip, sizeof(in->ip)))
 		return SG_DROP_MALFORMED;
 	if (in->ip.version != 4 || in->ip.ihl < 5)
 		return SG_DROP_MALFORMED;
 	/* Only a first fragment names ports. */
 	if (in->ip.frag_off & bpf_htons(IP_OFFSET))
 		return SG_DROP_UNTRANSLATABLE;
+	/* The options in full and the 8 bytes every error must carry. */
 	in->l4_off = in->ip_off + in->ip.ihl * 4;
-	if (bpf_skb_load_bytes(skb, in->l4_off, l4, sizeof(l4)))
+	if (in->l4_off + sizeof(l4) > end ||
+	    bpf_skb_load_bytes(skb, in->l4_off, l4, sizeof(l4)))
 		return SG_DROP_MALFORMED;
 
 	switch (in->ip.protocol) {
@@ -83,9 +92,11 @@ static __always_inline int sg_icmp_inner_load(struct __sk_buff *skb,
 		return SG_DROP_UNTRANSLATABLE;
 	}
 	/* The embedded TCP checksum lies beyond the 8 bytes an error must
-	 * carry; update it only where it is there. */
+	 * carry; update it only where the error carries it, never in the
+	 * padding after it (the ICMP checksum does not cover that). */
 	in->l4_csum_off = 0;
-	if (!bpf_skb_load_bytes(skb, in->l4_off + csum_at, &in->l4_csum, 2))
+	if (in->l4_off + csum_at + 2 <= end &&
+	    !bpf_skb_load_bytes(skb, in->l4_off + csum_at, &in->l4_csum, 2))
 		in->l4_csum_off = in->l4_off + csum_at;
 	return SG_PASS;
 }
