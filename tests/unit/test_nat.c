@@ -25,24 +25,31 @@
 static uint32_t out_len, retval;
 static uint8_t out[2048];
 
-/* Run pkt through prog; check the verdict and, if want is given, that
- * the output is exactly want. */
+/* Run the frame through prog; check the verdict and, if want is given,
+ * that the output is exactly want. */
+static void frame_check(enum sg_prog prog, const char *from,
+			const uint8_t *in, int len, uint32_t want_retval,
+			const uint8_t *want, int want_len)
+{
+	CHECK(dp_run(prog, UPLINK, from, in, len, out, &out_len,
+		     &retval) == 0, "test run");
+	CHECK(retval == want_retval, "verdict %u, want %u", retval,
+	      want_retval);
+	if (want)
+		CHECK(dp_same_frame(want, want_len, out, out_len),
+		      "output differs from the expected packet");
+}
+
+/* The same with the packets built from their descriptions. */
 static void nat_check(enum sg_prog prog, const char *from,
 		      const struct pkt *pkt, uint32_t want_retval,
 		      const struct pkt *want)
 {
 	uint8_t in[2048], exp[2048];
-	int len = dp_build(pkt, in), elen;
+	int len = dp_build(pkt, in), elen = want ? dp_build(want, exp) : 0;
 
-	CHECK(dp_run(prog, UPLINK, from, in, len, out, &out_len,
-		     &retval) == 0, "test run");
-	CHECK(retval == want_retval, "verdict %u, want %u", retval,
-	      want_retval);
-	if (want) {
-		elen = dp_build(want, exp);
-		CHECK(dp_same_frame(exp, elen, out, out_len),
-		      "output differs from the expected packet");
-	}
+	frame_check(prog, from, in, len, want_retval, want ? exp : NULL,
+		    elen);
 }
 
 static void snat(const char *from, const struct pkt *p, uint32_t verdict,
