@@ -331,6 +331,188 @@ static void test_icmp_errors_refused(void)
 		 "truncated ones are dropped");
 }
 
+/* Bytes from hex text; returns their number. */
+static int from_hex(const char *hex, uint8_t *b)
+{
+	int n = 0;
+	unsigned int v;
+
+	for (; hex[0] && hex[1] && sscanf(hex, "%2x", &v) == 1; hex += 2)
+		b[n++] = v;
+	return n;
+}
+
+/* Fill bytes from..to-1 of a frame with a pattern: padding that no
+ * program may touch. */
+static void fill_pad(uint8_t *f, int from, int to)
+{
+	for (int i = from; i < to; i++)
+		f[i] = 0xa5 ^ i;
+}
+
+/* Make the outer IP packet of an ICMP frame end after tot bytes, leaving
+ * the rest of the frame as Ethernet padding; IP and ICMP checksums stay
+ * right for the shorter packet. */
+static void set_tot_len(uint8_t *f, int tot)
+{
+	uint8_t *ip = f + 14, *icmp = ip + 20;
+	uint16_t sum;
+
+	ip[2] = tot >> 8;
+	ip[3] = tot;
+	ip[10] = ip[11] = 0;
+	sum = dp_csum(ip, 20);
+	ip[10] = sum >> 8;
+	ip[11] = sum;
+	icmp[2] = icmp[3] = 0;
+	sum = dp_csum(icmp, tot - 20);
+	icmp[2] = sum >> 8;
+	icmp[3] = sum;
+}
+
+/* Outer IP, ICMP (over the IP packet only, not the padding) and embedded
+ * IP checksums of an ICMP error frame, and the embedded TCP/UDP checksum
+ * where the error carries the embedded packet whole. */
+static bool error_sums_ok(const uint8_t *f, int len)
+{
+	const uint8_t *emb = f + 14 + 20 + 8;
+	int tot = f[16] << 8 | f[17], etot = emb[2] << 8 | emb[3];
+	uint8_t whole[2048] = { 0 };
+
+	if (!dp_checksums_ok(f, len) || dp_csum(emb, (emb[0] & 15) * 4))
+		return false;
+	if (20 + 8 + etot > tot)
+		return true;
+	memcpy(whole + 14, emb, etot);
+	return dp_checksums_ok(whole, 14 + etot);
+}
+
+/* An error frame with `pad` bytes of patterned padding after it. */
+static int padded(const struct pkt *p, int pad, uint8_t *f)
+{
+	struct pkt q = *p;
+	int len;
+
+	q.pad = pad;
+	len = dp_build(&q, f);
+	fill_pad(f, len - pad, len);
+	return len;
+}
+
+/*
+ * Inbound errors and Ethernet padding: only the outer IP packet (its
+ * tot_len) is the error. An embedded header that lies, wholly or in part,
+ * in the padding is no embedded header; an embedded TCP checksum in the
+ * padding is not there to update.
+ */
+static void test_icmp_errors_padded_in(void)
+{
+	/* What a frame fuzzer sent: fragmentation needed about the flow
+	 * of test_icmp_errors_in, 8 bytes of TCP, then 12 of padding where
+	 * the embedded TCP checksum would be. */
+	static const char fuzzed[] =
+		"0200000000010200000000020800450000380000000040018e8fc633"
+		"6401c000020103045ef600000000450000280000000040067cc9c000"
+		"0201cb0071059c4a01bb00000000000000000000000000000000";
+	struct pkt sent = TCP(SNAT, 40010, "203.0.113.5", 443, ACK);
+	struct pkt vm_sent = TCP("10.1.0.2", 40010, "203.0.113.5", 443, ACK);
+	struct pkt sent6 = sent, e, want;
+	uint8_t f[2048], w[2048];
+	struct sg_flow fl;
+	int len, wlen;
+	__u64 m = drops(0, SG_DROP_MALFORMED);
+
+	test_begin();
+	CHECK(dp_flow_of("10.1.0.2", 40010, "203.0.113.5", 443, 6, 1, &fl),
+	      "the TCP flow of test_icmp_errors_in is there");
+	e = icmp_error("198.51.100.1", SNAT, 3, 4, &sent, 8);
+	want = icmp_error("198.51.100.1", "10.1.0.2", 3, 4, &vm_sent, 8);
+	want.ttl = 63;
+
+	/* The fuzzer's frame: translated, the padding left alone. */
+	len = from_hex(fuzzed, f);
+	e.pad = want.pad = 12;
+	wlen = dp_build(&e, w);
+	CHECK(wlen == len && !memcmp(w, f, len), "the fuzzer's frame is "
+	      "the error built with 12 bytes of padding");
+	wlen = dp_build(&want, w);
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, f, len, TC_REDIRECT_V, w,
+		    wlen);
+	CHECK(error_sums_ok(out, out_len), "checksums");
+
+	/* The same with patterned padding, and with the whole TCP header
+	 * (its checksum in the packet) followed by padding. */
+	len = padded(&e, 12, f);
+	wlen = padded(&want, 12, w);
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, f, len, TC_REDIRECT_V, w,
+		    wlen);
+	CHECK(error_sums_ok(out, out_len), "checksums, 8 bytes");
+	e.inner_l4 = want.inner_l4 = 28;
+	len = padded(&e, 16, f);
+	wlen = padded(&want, 16, w);
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, f, len, TC_REDIRECT_V, w,
+		    wlen);
+	CHECK(error_sums_ok(out, out_len), "checksums, whole TCP header");
+
+	/* Embedded header wholly in the padding (tot_len 28), cut in its
+	 * first 20 bytes, cut in its 8 L4 bytes: dropped, unchanged. */
+	len = dp_build(&e, f);
+	set_tot_len(f, 28);
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, f, len, TC_SHOT_V, f, len);
+	len = dp_build(&e, f);
+	set_tot_len(f, 28 + 10);
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, f, len, TC_SHOT_V, f, len);
+	len = dp_build(&e, f);
+	set_tot_len(f, 28 + 20 + 4);
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, f, len, TC_SHOT_V, f, len);
+	/* Embedded options cut short. */
+	sent6.ihl = 6;
+	e.inner = &sent6;
+	len = dp_build(&e, f);
+	set_tot_len(f, 28 + 22);
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, f, len, TC_SHOT_V, f, len);
+	CHECK(drops(0, SG_DROP_MALFORMED) == m + 4, "%llu malformed, want 4",
+	      (unsigned long long)(drops(0, SG_DROP_MALFORMED) - m));
+	test_end("inbound ICMP errors are read within the IP packet only, "
+		 "never in the Ethernet padding after it");
+}
+
+/* The same for the errors a VM sends about a reply it received. */
+static void test_icmp_errors_padded_out(void)
+{
+	struct pkt rep_vm = TCP("203.0.113.5", 443, "10.1.0.2", 40010,
+				SYN | ACK);
+	struct pkt rep_wire = TCP("203.0.113.5", 443, SNAT, 40010, SYN | ACK);
+	struct pkt e, want;
+	uint8_t f[2048], w[2048];
+	int len, wlen;
+	__u64 m = drops(1, SG_DROP_MALFORMED);
+
+	test_begin();
+	e = icmp_error("10.1.0.2", "203.0.113.5", 3, 13, &rep_vm, 8);
+	want = icmp_error(SNAT, "203.0.113.5", 3, 13, &rep_wire, 8);
+	len = padded(&e, 12, f);
+	wlen = padded(&want, 12, w);
+	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", f, len, TC_OK_V, w, wlen);
+	CHECK(error_sums_ok(out, out_len), "checksums, 8 bytes");
+	e.inner_l4 = want.inner_l4 = 28;
+	len = padded(&e, 16, f);
+	wlen = padded(&want, 16, w);
+	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", f, len, TC_OK_V, w, wlen);
+	CHECK(error_sums_ok(out, out_len), "checksums, whole TCP header");
+
+	len = dp_build(&e, f);
+	set_tot_len(f, 28);
+	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", f, len, TC_SHOT_V, f, len);
+	len = dp_build(&e, f);
+	set_tot_len(f, 28 + 20 + 4);
+	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", f, len, TC_SHOT_V, f, len);
+	CHECK(drops(1, SG_DROP_MALFORMED) == m + 2, "%llu malformed, want 2",
+	      (unsigned long long)(drops(1, SG_DROP_MALFORMED) - m));
+	test_end("outbound ICMP errors are read within the IP packet only, "
+		 "never in the Ethernet padding after it");
+}
+
 /* Move the flows' clock forward (the fixture keeps default timeouts:
  * tcp-established 7440 s, tcp-transitory 240 s, udp 300 s, icmp 60 s). */
 static void advance(unsigned int secs)
@@ -549,6 +731,8 @@ int main(void)
 	test_icmp_errors_in();
 	test_icmp_errors_out();
 	test_icmp_errors_refused();
+	test_icmp_errors_padded_in();
+	test_icmp_errors_padded_out();
 	test_timeouts();
 	test_claim_race();
 	test_gc();
