@@ -513,6 +513,79 @@ static void test_icmp_errors_padded_out(void)
 		 "never in the Ethernet padding after it");
 }
 
+/*
+ * ICMP errors about flows whose port the NAT changed: the VM's ports lie
+ * outside nat-ports lo..hi. The embedded port is translated with the
+ * address, both ways, checksums exact.
+ */
+static void icmp_errors_remapped(const char *vm, uint16_t lo, uint16_t hi)
+{
+	struct pkt syn = TCP(vm, 5010, "203.0.113.20", 443, SYN);
+	struct pkt q = UDP(vm, 5011, "198.51.100.20", 53);
+	struct pkt tcp_vm = TCP(vm, 5010, "203.0.113.20", 443, ACK);
+	struct pkt tcp_wire = TCP(SNAT, 0, "203.0.113.20", 443, ACK);
+	struct pkt udp_vm = UDP(vm, 5011, "198.51.100.20", 53);
+	struct pkt udp_wire = UDP(SNAT, 0, "198.51.100.20", 53);
+	struct pkt rep_vm = TCP("203.0.113.20", 443, vm, 5010, SYN | ACK);
+	struct pkt rep_wire = TCP("203.0.113.20", 443, SNAT, 0, SYN | ACK);
+	struct pkt ans_vm = UDP("198.51.100.20", 53, vm, 5011);
+	struct pkt ans_wire = UDP("198.51.100.20", 53, SNAT, 0);
+	struct pkt e, want;
+	struct sg_flow f;
+	uint16_t tp, up;
+
+	snat("s1", &syn, TC_OK_V, NULL);
+	tp = dp_sport(out);
+	snat("s1", &q, TC_OK_V, NULL);
+	up = dp_sport(out);
+	CHECK(tp >= lo && tp <= hi && up >= lo && up <= hi,
+	      "ports %u and %u, want %u-%u", tp, up, lo, hi);
+	CHECK(dp_flow_of(vm, 5010, "203.0.113.20", 443, 6, 1, &f) &&
+	      ntohs(f.nat_port) == tp, "the TCP flow has port %u", tp);
+	CHECK(dp_flow_of(vm, 5011, "198.51.100.20", 53, 17, 1, &f) &&
+	      ntohs(f.nat_port) == up, "the UDP flow has port %u", up);
+	tcp_wire.sport = rep_wire.dport = tp;
+	udp_wire.sport = ans_wire.dport = up;
+
+	/* Inbound: fragmentation needed with the whole TCP header (its
+	 * checksum included), port unreachable with 8 bytes of UDP. */
+	e = icmp_error("198.51.100.1", SNAT, 3, 4, &tcp_wire, 28);
+	want = icmp_error("198.51.100.1", vm, 3, 4, &tcp_vm, 28);
+	want.ttl = 63;
+	rnat(&e, TC_REDIRECT_V, &want);
+	e = icmp_error("198.51.100.20", SNAT, 3, 3, &udp_wire, 8);
+	want = icmp_error("198.51.100.20", vm, 3, 3, &udp_vm, 8);
+	want.ttl = 63;
+	rnat(&e, TC_REDIRECT_V, &want);
+
+	/* Outbound: the VM's errors about the replies it received. */
+	e = icmp_error(vm, "203.0.113.20", 3, 13, &rep_vm, 28);
+	want = icmp_error(SNAT, "203.0.113.20", 3, 13, &rep_wire, 28);
+	snat("s1", &e, TC_OK_V, &want);
+	e = icmp_error(vm, "198.51.100.20", 3, 3, &ans_vm, 8);
+	want = icmp_error(SNAT, "198.51.100.20", 3, 3, &ans_wire, 8);
+	snat("s1", &e, TC_OK_V, &want);
+}
+
+static void test_icmp_errors_remapped(void)
+{
+	/* A sector of several CIDRs, its VM in the second. */
+	static const char multi[] =
+		"version: 1\nhost: {uplinks: [{interface: up0}], "
+		"nat-ports: 40300-40399}\nsectors:\n"
+		"  - {name: vm1, cidrs: [10.1.0.0/24, 10.71.0.0/16], "
+		"interfaces: [s1]}\n";
+
+	test_begin();
+	/* The fixture's nat-ports: the default, 32768-60999. */
+	icmp_errors_remapped("10.1.0.2", 32768, 60999);
+	CHECK(dp_load_definitions(multi) == 0, "apply vm1 with two CIDRs");
+	icmp_errors_remapped("10.71.4.2", 40300, 40399);
+	CHECK(dp_load_definitions(NULL) == 0, "restore the fixture");
+	test_end("ICMP errors about flows whose port the NAT changed carry "
+		 "the translated port, both ways");
+}
+
 /* Move the flows' clock forward (the fixture keeps default timeouts:
  * tcp-established 7440 s, tcp-transitory 240 s, udp 300 s, icmp 60 s). */
 static void advance(unsigned int secs)
@@ -733,6 +806,7 @@ int main(void)
 	test_icmp_errors_refused();
 	test_icmp_errors_padded_in();
 	test_icmp_errors_padded_out();
+	test_icmp_errors_remapped();
 	test_timeouts();
 	test_claim_race();
 	test_gc();
