@@ -357,7 +357,7 @@ static int make_devices(void)
 {
 	static const char *const cmds =
 		"ip link set lo up && "
-		"for d in s1 s2 s3 s4 s5 s6 up0; do "
+		"for d in s1 s2 s3 s4 s5 s6 up0 t0; do "
 		"ip link add $d type veth peer name p-$d && "
 		"ip link set $d up && ip link set p-$d up || exit 1; done && "
 		"ip addr add 192.0.2.1/24 dev up0";

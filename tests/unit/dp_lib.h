@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The harness of the BPF_PROG_TEST_RUN tests: a private network namespace
- * with veth devices s1..s6 and up0, the programs loaded unpinned, their
+ * with veth devices s1..s6, up0 and t0 (trusted), the programs loaded unpinned, their
  * maps filled by the loader's own compiler, and a packet builder.
  */
 #ifndef DP_LIB_H

@@ -81,6 +81,17 @@ static const struct dp_case cases[] = {
 	  TCP("10.1.0.2", 1000, "203.0.113.5", 443, SYN), SG_PASS },
 	{ "internet: false drops", "s3",
 	  TCP("10.3.0.2", 1000, "203.0.113.5", 443, SYN), SG_DROP_NO_INTERNET },
+	/* The metadata service (3.7): no sector has imds: true. */
+	{ "the metadata service is imds-denied", "s1",
+	  TCP("10.1.0.2", 1000, "169.254.169.254", 80, SYN),
+	  SG_DROP_IMDS_DENIED },
+	{ "on every port and protocol", "s1",
+	  UDP("10.1.0.2", 1000, "169.254.169.254", 53), SG_DROP_IMDS_DENIED },
+	{ "also from a sector without internet", "s3",
+	  TCP("10.3.0.2", 1000, "169.254.169.254", 80, SYN),
+	  SG_DROP_IMDS_DENIED },
+	{ "its neighbours are internet", "s1",
+	  TCP("10.1.0.2", 1000, "169.254.169.253", 80, SYN), SG_PASS },
 	/* Overlapping sectors (3.6). */
 	{ "overlapping sector reaches its gateway", "s4",
 	  UDP("10.4.0.2", 1000, "10.4.0.1", 53), SG_PASS },
@@ -346,6 +357,67 @@ static void test_conntrack_full(void)
 	test_end("a full flow table drops new flows, not established ones");
 }
 
+/*
+ * A trusted device (3.5, 3.9): until allow-from is enforced, nothing from
+ * it reaches a sector, and nothing from a sector leaves through it.
+ */
+static void trusted_run(enum sg_prog prog, const char *ingress,
+			const struct pkt *p, __u32 sector, int want_drop,
+			const char *what)
+{
+	struct sg_counters before, after;
+	uint8_t pkt[2048], out[2048];
+	__u32 out_len, retval;
+	int len = dp_build(p, pkt);
+
+	dp_counters(sector, &before);
+	CHECK(!dp_run(prog, "t0", ingress, pkt, len, out, &out_len, &retval),
+	      "%s: test run failed", what);
+	dp_counters(sector, &after);
+	CHECK(retval == (want_drop ? TC_SHOT_V : TC_OK_V), "%s: verdict %u",
+	      what, retval);
+	CHECK(out_len == (__u32)len && !memcmp(out, pkt, len),
+	      "%s: the packet was changed", what);
+	if (want_drop)
+		CHECK(after.drops[want_drop] == before.drops[want_drop] + 1,
+		      "%s: not counted as %s on sector %u", what,
+		      sg_drop_name(want_drop), sector);
+	else
+		CHECK(!memcmp(&before, &after, sizeof(before)),
+		      "%s: counters moved", what);
+}
+
+static void test_trusted_device(void)
+{
+	struct pkt syn = TCP("100.64.0.7", 40000, "10.1.0.2", 22, SYN);
+	struct pkt shared = UDP("100.64.0.7", 40000, "10.4.0.2", 53);
+	struct pkt host = TCP("100.64.0.7", 40000, "192.0.2.1", 22, SYN);
+	struct pkt ping = PING("100.64.0.7", "10.2.0.9", 3);
+	struct pkt cut = TCP("100.64.0.7", 40000, "10.1.0.2", 22, SYN);
+	struct pkt out = TCP("10.1.0.2", 40000, "100.64.0.7", 22, SYN);
+	struct pkt mine = TCP("192.0.2.1", 40000, "100.64.0.7", 22, SYN);
+
+	test_begin();
+	trusted_run(SG_PROG_TC_TRUSTED_IN, NULL, &syn, 1, SG_DROP_UNSOLICITED,
+		    "a SYN into vm1");
+	trusted_run(SG_PROG_TC_TRUSTED_IN, NULL, &ping, 2, SG_DROP_UNSOLICITED,
+		    "a ping into vm2");
+	/* vm4 and vm5 share 10.4.0.0/24: no sector to count it on. */
+	trusted_run(SG_PROG_TC_TRUSTED_IN, NULL, &shared, 0,
+		    SG_DROP_UNSOLICITED, "UDP into the overlapping CIDR");
+	cut.l4_len = 12;
+	trusted_run(SG_PROG_TC_TRUSTED_IN, NULL, &cut, 1, SG_DROP_MALFORMED,
+		    "a truncated TCP header into vm1");
+	trusted_run(SG_PROG_TC_TRUSTED_IN, NULL, &host, 0, SG_PASS,
+		    "to the host itself");
+	trusted_run(SG_PROG_TC_TRUSTED_OUT, "s1", &out, 1,
+		    SG_DROP_UNTRANSLATABLE, "forwarded out from vm1");
+	trusted_run(SG_PROG_TC_TRUSTED_OUT, NULL, &mine, 0, SG_PASS,
+		    "the host's own traffic out");
+	test_end("a trusted device: nothing in to a sector (unsolicited), "
+		 "nothing out from one");
+}
+
 int main(void)
 {
 	int ret = dp_setup(MAX_FLOWS);
@@ -359,6 +431,7 @@ int main(void)
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
 		test_case(&cases[i]);
 	test_tx_counter();
+	test_trusted_device();
 	test_counters_across_applies();
 	test_apply_flip();
 	test_conntrack_full();
