@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Entry points. Each is a thin wrapper that builds an sg_ctx and calls the
- * shared pipeline; XDP runs on devices whose driver takes it (veth, tap),
- * tc ingress on the others (bridges), with identical decisions. Only XDP
+ * Entry points. Each is a thin wrapper that builds an sg_ctx (which reads
+ * the definitions' generation once for the whole run) and calls the shared
+ * pipeline; XDP runs on devices whose driver takes it (veth, tap), tc
+ * ingress on the others (bridges), with identical decisions. Only XDP
  * adds the fast path (sg_fast.h); tc leaves forwarding to the kernel.
  */
 #include "sg_policy.h"
@@ -39,41 +40,60 @@ int sg_tc_sector_in(struct __sk_buff *skb)
 							    TC_ACT_SHOT;
 }
 
+/* Counting only: no headers are read, so none are pulled. */
 SEC("tc")
 int sg_tc_sector_out(struct __sk_buff *skb)
 {
-	sg_sector_egress(skb->ifindex, skb->len);
+	struct sg_ctx c = { .ifindex = skb->ifindex, .len = skb->len };
+
+	sg_ctx_defs(&c);
+	sg_sector_egress(&c);
 	return TC_ACT_OK;
 }
 
 SEC("xdp")
 int sg_xdp_uplink(struct xdp_md *xdp)
 {
-	return sg_fast_in(xdp);
+	struct sg_ctx c;
+
+	sg_ctx_from_xdp(&c, xdp);
+	return sg_fast_in(xdp, &c);
 }
 
 SEC("tc")
 int sg_tc_uplink_in(struct __sk_buff *skb)
 {
-	return sg_uplink_ingress(skb);
+	struct sg_ctx c;
+
+	sg_ctx_from_skb(&c, skb);
+	return sg_uplink_ingress(&c, skb);
 }
 
 SEC("tc")
 int sg_tc_uplink_out(struct __sk_buff *skb)
 {
-	return sg_uplink_egress(skb);
+	struct sg_ctx c;
+
+	sg_ctx_from_skb(&c, skb);
+	return sg_uplink_egress(&c, skb);
 }
 
 SEC("tc")
 int sg_tc_trusted_in(struct __sk_buff *skb)
 {
-	return sg_trusted_ingress(skb);
+	struct sg_ctx c;
+
+	sg_ctx_from_skb(&c, skb);
+	return sg_trusted_ingress(&c, skb);
 }
 
 SEC("tc")
 int sg_tc_trusted_out(struct __sk_buff *skb)
 {
-	return sg_trusted_egress(skb);
+	struct sg_ctx c;
+
+	sg_ctx_from_skb(&c, skb);
+	return sg_trusted_egress(&c, skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -49,4 +49,8 @@
 
 #define NSEC_PER_SEC	1000000000ULL
 
+#ifndef READ_ONCE
+#define READ_ONCE(x)	(*(volatile typeof(x) *)&(x))
+#endif
+
 #endif /* SG_BPF_H */

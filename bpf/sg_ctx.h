@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The packet as the pipeline sees it, whichever hook it came from. The XDP
- * and tc entry points fill one of these and call the same inline pipeline.
+ * The packet as the pipeline sees it, whichever hook it came from, and the
+ * definitions it is judged by. The XDP and tc entry points fill one of
+ * these and call the same inline pipeline.
  */
 #ifndef SG_CTX_H
 #define SG_CTX_H
@@ -16,7 +17,25 @@ struct sg_ctx {
 	__u8 vlan_offloaded;	/* tc: the tag sits in skb metadata */
 	__u8 l3_off;		/* ETH_HLEN, or 0 on a device without one */
 	__be16 l3_proto;	/* l3_off 0: the EtherType the skb says */
+	/*
+	 * The definitions, read once per program run (sg_state): every
+	 * lookup of this packet names this slot, every kept decision this
+	 * generation, so a packet never mixes two applies. The slot is the
+	 * generation's low bit (the loader keeps it so), which makes one
+	 * 32-bit load read both at once.
+	 */
+	__u32 generation;
+	__u32 slot;
 };
+
+static __always_inline void sg_ctx_defs(struct sg_ctx *c)
+{
+	__u32 zero = 0;
+	struct sg_state *st = bpf_map_lookup_elem(&sg_state, &zero);
+
+	c->generation = st ? READ_ONCE(st->generation) : 0;
+	c->slot = c->generation & 1;
+}
 
 /* Longest header chain the pipeline reads: Ethernet, IPv4 with options,
  * TCP without options. tc pulls this much into the linear area. */
@@ -31,6 +50,7 @@ static __always_inline void sg_ctx_from_xdp(struct sg_ctx *c, struct xdp_md *x)
 	c->vlan_offloaded = 0;
 	c->l3_off = ETH_HLEN;
 	c->l3_proto = 0;
+	sg_ctx_defs(c);
 }
 
 static __always_inline void sg_ctx_from_skb(struct sg_ctx *c,
@@ -52,6 +72,7 @@ static __always_inline void sg_ctx_from_skb(struct sg_ctx *c,
 	c->vlan_offloaded = skb->vlan_present;
 	c->l3_off = ETH_HLEN;
 	c->l3_proto = 0;
+	sg_ctx_defs(c);
 }
 
 /* A device without a link-layer header (SG_DEV_L3): tun, WireGuard. The

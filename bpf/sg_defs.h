@@ -1,26 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Lookups in the definition maps. Every lookup names the slot that the
- * packet read once from sg_state, so one packet sees one definition set.
+ * program run read once from sg_state (sg_ctx.slot), so one packet sees
+ * one definition set.
  */
 #ifndef SG_DEFS_H
 #define SG_DEFS_H
 
 #include "sg_bpf.h"
-
-static __always_inline struct sg_state *sg_state_get(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&sg_state, &zero);
-}
-
-static __always_inline __u32 sg_active_slot(void)
-{
-	struct sg_state *st = sg_state_get();
-
-	return st ? st->slot & 1 : 0;
-}
 
 static __always_inline struct sg_device *sg_device_of(__u32 slot, __u32 ifindex)
 {

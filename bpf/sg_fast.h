@@ -29,7 +29,7 @@
  * writes the copy while a program reads it.
  */
 static __always_inline struct sg_device *
-sg_device_cached(const struct sg_state *st, __u32 ifindex)
+sg_device_cached(const struct sg_ctx *c)
 {
 	struct sg_device_recent *rc;
 	struct sg_device *dev;
@@ -38,13 +38,13 @@ sg_device_cached(const struct sg_state *st, __u32 ifindex)
 	rc = bpf_map_lookup_elem(&sg_device_recent, &zero);
 	if (!rc)
 		return NULL;
-	if (rc->ifindex == ifindex && rc->generation == st->generation)
+	if (rc->ifindex == c->ifindex && rc->generation == c->generation)
 		return &rc->dev;
-	dev = sg_device_of(st->slot & 1, ifindex);
+	dev = sg_device_of(c->slot, c->ifindex);
 	if (!dev)
 		return NULL;
-	rc->ifindex = ifindex;
-	rc->generation = st->generation;
+	rc->ifindex = c->ifindex;
+	rc->generation = c->generation;
 	rc->dev = *dev;
 	return &rc->dev;
 }
@@ -112,10 +112,9 @@ static __always_inline bool sg_reply_dev_ok(__u32 slot,
  * generation of the definitions, within SG_FWD_RECHECK_MS?
  */
 static __always_inline bool sg_kept_fresh(const struct sg_flow *e,
-					  const struct sg_state *st,
-					  __u64 now)
+					  const struct sg_ctx *c, __u64 now)
 {
-	return e->fwd_ifindex && e->fwd_generation == st->generation &&
+	return e->fwd_ifindex && e->fwd_generation == c->generation &&
 	       (__u32)(now >> 20) - e->fwd_checked <= SG_FWD_RECHECK_MS;
 }
 
@@ -125,13 +124,13 @@ static __always_inline bool sg_kept_fresh(const struct sg_flow *e,
  * fwd_ifindex, which makes the decision usable, goes last.
  */
 static __always_inline void sg_keep(struct sg_flow *e,
-				    const struct sg_state *st, __u64 now,
+				    const struct sg_ctx *c, __u64 now,
 				    __u32 ifindex, __u16 mtu,
 				    const __u8 *dmac, const __u8 *smac)
 {
 	e->fwd_ifindex = 0;
 	asm volatile("" ::: "memory");
-	e->fwd_generation = st->generation;
+	e->fwd_generation = c->generation;
 	e->fwd_checked = now >> 20;
 	e->fwd_mtu = mtu;
 	sg_mac_copy(e->fwd_dmac, dmac);
@@ -166,21 +165,16 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 				       const struct sg_device *dev)
 {
 	__u16 sector = dev->sector;
-	struct sg_state *st = sg_state_get();
 	struct ethhdr *eth = c->data;
 	struct bpf_fib_lookup fib = {};
 	struct sg_config *cfg;
 	struct sg_device *up;
 	struct sg_flow *f = NULL;
-	__u32 slot;
 	__be32 snat;
 	__u64 now;
 	int verdict;
 
-	if (!st)
-		return XDP_PASS;
-	slot = st->slot & 1;
-	cfg = sg_config_of(slot);
+	cfg = sg_config_of(c->slot);
 	if (!cfg || sg_nat_mappable(p) != SG_PASS || p->ttl <= 1)
 		return XDP_PASS;
 
@@ -196,7 +190,7 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	 * it, or answers "fragmentation needed". */
 	if (bpf_fib_lookup(x, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
 		return XDP_PASS;
-	up = sg_device_of(slot, fib.ifindex);
+	up = sg_device_of(c->slot, fib.ifindex);
 	if (!up || up->role != SG_ROLE_UPLINK || !(up->flags & SG_DEV_XDP_XMIT))
 		return XDP_PASS;
 
@@ -205,24 +199,24 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	verdict = sg_snat_flow(cfg, p, sector, dev->counters, snat,
 			       c->ifindex, now, &f);
 	if (verdict != SG_PASS || !f) {
-		sg_count_drop(dev->counters, verdict);
+		sg_drop(c, p, dev->counters, 0, verdict);
 		return XDP_DROP;
 	}
 	/* Replies go to the device the flow came in on: learn from there. */
 	if (f->ifindex == c->ifindex && (void *)(eth + 1) <= c->data_end)
 		sg_flow_learn_l2(f, eth);
 	/* Kept for the flow's next packets. */
-	if (sg_reply_dev_ok(slot, f, sector))
+	if (sg_reply_dev_ok(c->slot, f, sector))
 		f->flags |= SG_FLOW_REV_XDP;
 	else
 		f->flags &= ~SG_FLOW_REV_XDP;
-	sg_keep(f, st, now, fib.ifindex, sg_route_mtu(x, p, c->ifindex),
+	sg_keep(f, c, now, fib.ifindex, sg_route_mtu(x, p, c->ifindex),
 		fib.dmac, fib.smac);
 	/* Not finished here: the stack, whose tc SNAT finds the flow. */
 	if (sg_csum_finish(x, c, p))
 		return XDP_PASS;
 	if (sg_fast_emit(c, p, f)) {
-		sg_count_drop(dev->counters, SG_DROP_MALFORMED);
+		sg_drop(c, p, dev->counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
 	sg_count_fast(dev->counters, true, false, 0);
@@ -237,19 +231,14 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
  */
 static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 {
-	struct sg_state *st = sg_state_get();
 	struct sg_device *dev;
 	struct sg_config *cfg;
 	struct sg_flow_key key;
 	struct sg_pkt p = {};
 	struct sg_flow *f;
-	__u32 slot;
 	__u64 now;
 
-	if (!st)
-		return -1;
-	slot = st->slot & 1;
-	dev = sg_device_cached(st, c->ifindex);
+	dev = sg_device_cached(c);
 	if (!dev || dev->role != SG_ROLE_SECTOR)
 		return -1;
 	if (sg_parse(c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
@@ -260,19 +249,19 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_SNAT)
 		return -1;
 	now = sg_now();
-	if (!sg_kept_fresh(f, st, now) || !sg_flow_live(f, now))
+	if (!sg_kept_fresh(f, c, now) || !sg_flow_live(f, now))
 		return -1;
 	/* A TCP SYN reopening a closed flow takes the full path too. */
 	if (p.proto == IPPROTO_TCP && f->state == SG_FLOW_CLOSING)
 		return -1;
-	cfg = sg_config_of(slot);
+	cfg = sg_config_of(c->slot);
 	if (!cfg || p.l4_off - ETH_HLEN + p.l4_len > f->fwd_mtu ||
 	    sg_csum_finish(x, c, &p))
 		return -1;
 
 	sg_flow_update(f, cfg, &p, SG_FLOW_ORIG, now);
 	if (sg_fast_emit(c, &p, f)) {
-		sg_count_drop(dev->counters, SG_DROP_MALFORMED);
+		sg_drop(c, &p, dev->counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
 	sg_count_fast(dev->counters, true, true, c->len);
@@ -285,10 +274,10 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
  * move the state machine (SYN, FIN, RST) go through the primary.
  */
 static __always_inline bool sg_reply_kept(const struct sg_flow *r,
-					  const struct sg_state *st,
+					  const struct sg_ctx *c,
 					  const struct sg_pkt *p, __u64 now)
 {
-	return sg_kept_fresh(r, st, now) &&
+	return sg_kept_fresh(r, c, now) &&
 	       !(p->proto == IPPROTO_TCP &&
 		 (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)));
 }
@@ -301,25 +290,19 @@ static __always_inline bool sg_reply_kept(const struct sg_flow *r,
  * (liveness, state, expiry, the sector device) and keeps the delivery in
  * the reply entry for the next ones, which need no other lookup.
  */
-static __always_inline int sg_fast_in(struct xdp_md *x)
+static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 {
-	struct sg_state *st = sg_state_get();
 	struct sg_flow_key key, okey;
 	struct sg_flow *r, *f = NULL;
 	struct sg_config *cfg = NULL;
 	struct sg_device *up;
 	struct sg_pkt p = {};
 	struct ethhdr *eth;
-	struct sg_ctx c;
-	__u32 slot, ifindex, mtu_len = 0;
+	__u32 ifindex, mtu_len = 0;
 	__u16 zone, counters;
 	__u64 now;
 
-	if (!st)
-		return XDP_PASS;
-	slot = st->slot & 1;
-	sg_ctx_from_xdp(&c, x);
-	if (sg_parse(&c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
+	if (sg_parse(c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
 	    p.ttl <= 1 || sg_icmp_is_error(&p))
 		return XDP_PASS;
 
@@ -334,17 +317,17 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 	mtu_len = r->fwd_mtu;
 	/* A kept delivery was made on an uplink at this generation; this
 	 * program runs on uplinks only, and apply moves the generation. */
-	if (!sg_reply_kept(r, st, &p, now)) {
-		up = sg_device_of(slot, c.ifindex);
-		cfg = sg_config_of(slot);
+	if (!sg_reply_kept(r, c, &p, now)) {
+		up = sg_device_of(c->slot, c->ifindex);
+		cfg = sg_config_of(c->slot);
 		if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 			return XDP_PASS;
 		f = sg_flow_primary_of(&key, r, &okey, now);
 		if (!f || !(f->flags & SG_FLOW_L2_KNOWN))
 			return XDP_PASS;
 		if (!((f->flags & SG_FLOW_REV_XDP) &&
-		      f->fwd_generation == st->generation) &&
-		    !sg_reply_dev_ok(slot, f, zone))
+		      f->fwd_generation == c->generation) &&
+		    !sg_reply_dev_ok(c->slot, f, zone))
 			return XDP_PASS;
 		ifindex = f->ifindex;
 		/* The device's MTU, kept for the next replies. */
@@ -353,24 +336,24 @@ static __always_inline int sg_fast_in(struct xdp_md *x)
 			return XDP_PASS;
 	}
 	if (p.l4_off - ETH_HLEN + p.l4_len > mtu_len ||
-	    sg_csum_finish(x, &c, &p))
+	    sg_csum_finish(x, c, &p))
 		return XDP_PASS;
 	if (f && cfg) {
 		sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
-		sg_keep(r, st, now, f->ifindex, mtu_len, f->vm_mac,
+		sg_keep(r, c, now, f->ifindex, mtu_len, f->vm_mac,
 			f->gw_mac);
 	}
 
-	if (sg_xdp_translate(&c, &p, true, r->nat_addr, r->nat_port)) {
-		sg_count_drop(counters, SG_DROP_MALFORMED);
+	if (sg_xdp_translate(c, &p, true, r->nat_addr, r->nat_port)) {
+		sg_drop(c, &p, counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
-	eth = c.data;
-	if ((void *)(eth + 1) > c.data_end)
+	eth = c->data;
+	if ((void *)(eth + 1) > c->data_end)
 		return XDP_DROP;
 	sg_mac_copy(eth->h_dest, r->fwd_dmac);
 	sg_mac_copy(eth->h_source, r->fwd_smac);
-	sg_count_fast(counters, false, true, c.len);
+	sg_count_fast(counters, false, true, c->len);
 	return bpf_redirect(ifindex, 0);
 }
 

@@ -20,7 +20,7 @@
 #define SG_NAT_H
 
 #include "sg_flow.h"
-#include "sg_counters.h"
+#include "sg_drop.h"
 #include "sg_icmp.h"
 
 #define AF_INET		2
@@ -235,14 +235,13 @@ static __always_inline int sg_icmp_error_out(struct __sk_buff *skb,
 }
 
 /* tc egress of an uplink: masquerade what sectors send out. */
-static __always_inline int sg_uplink_egress(struct __sk_buff *skb)
+static __always_inline int sg_uplink_egress(struct sg_ctx *c,
+					    struct __sk_buff *skb)
 {
-	__u32 slot = sg_active_slot();
-	struct sg_device *up = sg_device_of(slot, skb->ifindex), *from;
-	struct sg_config *cfg = sg_config_of(slot);
+	struct sg_device *up = sg_device_of(c->slot, c->ifindex), *from;
+	struct sg_config *cfg = sg_config_of(c->slot);
 	struct sg_flow *f = NULL;
 	struct sg_pkt p = {};
-	struct sg_ctx c;
 	__be32 snat;
 	int verdict;
 
@@ -250,12 +249,11 @@ static __always_inline int sg_uplink_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	/* Only what the kernel forwarded from a sector device: the host's
 	 * own traffic keeps its addresses. */
-	from = sg_device_of(slot, skb->ingress_ifindex);
+	from = sg_device_of(c->slot, skb->ingress_ifindex);
 	if (!from || from->role != SG_ROLE_SECTOR)
 		return TC_ACT_OK;
 
-	sg_ctx_from_skb(&c, skb);
-	verdict = sg_parse(&c, &p);
+	verdict = sg_parse(c, &p);
 	if (verdict == SG_PASS && p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;	/* ARP, and IPv6 was judged at ingress */
 	if (verdict == SG_PASS && sg_icmp_is_error(&p)) {
@@ -278,7 +276,7 @@ static __always_inline int sg_uplink_egress(struct __sk_buff *skb)
 out:
 	if (verdict == SG_PASS)
 		return TC_ACT_OK;
-	sg_count_drop(from->counters, verdict);
+	sg_drop(c, &p, from->counters, 0, verdict);
 	return TC_ACT_SHOT;
 }
 
@@ -289,7 +287,8 @@ out:
  * so this is done only where its route reaches the flow's own device; else
  * the packet is dropped rather than sent into another sector.
  */
-static __always_inline int sg_deliver_by_route(struct __sk_buff *skb,
+static __always_inline int sg_deliver_by_route(const struct sg_ctx *c,
+					       struct __sk_buff *skb,
 					       const struct sg_pkt *p,
 					       const struct sg_flow *f,
 					       __be32 vm)
@@ -304,13 +303,14 @@ static __always_inline int sg_deliver_by_route(struct __sk_buff *skb,
 	if ((rc == BPF_FIB_LKUP_RET_SUCCESS ||
 	     rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) && fib.ifindex == f->ifindex)
 		return TC_ACT_OK;
-	sg_count_drop(f->counters, SG_DROP_UNTRANSLATABLE);
+	sg_drop(c, p, f->counters, 0, SG_DROP_UNTRANSLATABLE);
 	return TC_ACT_SHOT;
 }
 
 /* Deliver a translated reply to the VM of flow f: TTL as a router does,
  * then straight to the sector device, its neighbour table finding the VM. */
-static __always_inline int sg_deliver(struct __sk_buff *skb,
+static __always_inline int sg_deliver(const struct sg_ctx *c,
+				      struct __sk_buff *skb,
 				      const struct sg_pkt *p,
 				      const struct sg_flow *f, __be32 vm)
 {
@@ -319,9 +319,9 @@ static __always_inline int sg_deliver(struct __sk_buff *skb,
 
 	/* GRO'd packets count by their segments. */
 	if (bpf_check_mtu(skb, f->ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
-		return sg_deliver_by_route(skb, p, f, vm);
+		return sg_deliver_by_route(c, skb, p, f, vm);
 	if (sg_skb_dec_ttl(skb, p)) {
-		sg_count_drop(f->counters, SG_DROP_MALFORMED);
+		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
 	return bpf_redirect_neigh(f->ifindex, &nh, sizeof(nh), 0);
@@ -333,7 +333,8 @@ static __always_inline int sg_deliver(struct __sk_buff *skb,
  * of ours: then it may be about the host's own traffic, which shares the
  * address, and the host's stack judges it. A truncated one is dropped.
  */
-static __always_inline int sg_icmp_error_in(struct __sk_buff *skb,
+static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
+					    struct __sk_buff *skb,
 					    const struct sg_pkt *p, __u64 now)
 {
 	struct sg_flow_key key, okey;
@@ -342,7 +343,7 @@ static __always_inline int sg_icmp_error_in(struct __sk_buff *skb,
 	int verdict = sg_icmp_inner_load(skb, p, &in);
 
 	if (verdict == SG_DROP_MALFORMED) {
-		sg_count_drop(0, verdict);
+		sg_drop(c, p, 0, 0, verdict);
 		return TC_ACT_SHOT;
 	}
 	if (verdict != SG_PASS)
@@ -363,33 +364,31 @@ static __always_inline int sg_icmp_error_in(struct __sk_buff *skb,
 		return TC_ACT_OK;
 	if (sg_icmp_error_rewrite(skb, p, &in, true, r->nat_addr,
 				  r->nat_port)) {
-		sg_count_drop(f->counters, SG_DROP_MALFORMED);
+		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(skb, p, f, r->nat_addr);
+	return sg_deliver(c, skb, p, f, r->nat_addr);
 }
 
 /*
  * tc ingress of an uplink: replies of masqueraded flows go back to their
  * VM; anything else addressed to a sector is unsolicited.
  */
-static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
+static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
+					     struct __sk_buff *skb)
 {
-	__u32 slot = sg_active_slot();
-	struct sg_device *up = sg_device_of(slot, skb->ifindex);
-	struct sg_config *cfg = sg_config_of(slot);
+	struct sg_device *up = sg_device_of(c->slot, c->ifindex);
+	struct sg_config *cfg = sg_config_of(c->slot);
 	struct sg_flow_key key, okey;
 	struct sg_flow *r, *f;
 	struct sg_dest *dest;
 	struct sg_pkt p = {};
-	struct sg_ctx c;
 	__u64 now;
 	int verdict;
 
 	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 		return TC_ACT_OK;
-	sg_ctx_from_skb(&c, skb);
-	verdict = sg_parse(&c, &p);
+	verdict = sg_parse(c, &p);
 	if (verdict != SG_PASS || p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;	/* the host's business */
 
@@ -399,21 +398,22 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 	f = r && r->dir == SG_FLOW_REPLY && r->nat == SG_NAT_SNAT ?
 	    sg_flow_primary_of(&key, r, &okey, now) : NULL;
 	if (!f && sg_icmp_is_error(&p)) {
-		verdict = sg_icmp_error_in(skb, &p, now);
+		verdict = sg_icmp_error_in(c, skb, &p, now);
 		if (verdict >= 0)
 			return verdict;
 	}
 	if (!f) {
-		dest = sg_dest_of(slot, p.daddr);
-		if (!dest || dest->kind == SG_DEST_PROTECTED)
+		dest = sg_dest_of(c->slot, p.daddr);
+		if (!dest || (dest->kind != SG_DEST_SECTOR &&
+			      dest->kind != SG_DEST_SHARED))
 			return TC_ACT_OK;
-		sg_count_drop(dest->kind == SG_DEST_SECTOR ?
-			      sg_sector_counters(slot, dest->sector) : 0,
-			      SG_DROP_UNSOLICITED);
+		sg_drop(c, &p, dest->kind == SG_DEST_SECTOR ?
+			sg_sector_counters(c->slot, dest->sector) : 0,
+			dest->sector, SG_DROP_UNSOLICITED);
 		return TC_ACT_SHOT;
 	}
 	if (p.frag) {
-		sg_count_drop(f->counters, SG_DROP_FRAGMENT);
+		sg_drop(c, &p, f->counters, 0, SG_DROP_FRAGMENT);
 		return TC_ACT_SHOT;
 	}
 	/* Expiring on the way: the kernel answers with time exceeded. */
@@ -422,10 +422,10 @@ static __always_inline int sg_uplink_ingress(struct __sk_buff *skb)
 
 	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
 	if (sg_skb_rewrite(skb, &p, true, r->nat_addr, r->nat_port)) {
-		sg_count_drop(f->counters, SG_DROP_MALFORMED);
+		sg_drop(c, &p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(skb, &p, f, r->nat_addr);
+	return sg_deliver(c, skb, &p, f, r->nat_addr);
 }
 
 #endif /* SG_NAT_H */

@@ -7,7 +7,7 @@
 #define SG_POLICY_H
 
 #include "sg_flow.h"
-#include "sg_counters.h"
+#include "sg_drop.h"
 
 static __always_inline bool sg_is_dhcp_discovery(const struct sg_pkt *p)
 {
@@ -65,7 +65,8 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 #define SG_PASS_OUT	(-1)
 
 static __always_inline int sg_decide_ipv4(__u32 slot, __u16 sector,
-					  const struct sg_pkt *p)
+					  const struct sg_pkt *p,
+					  __u16 *to_sector)
 {
 	struct sg_sector *info;
 	struct sg_dest *dest;
@@ -87,8 +88,10 @@ static __always_inline int sg_decide_ipv4(__u32 slot, __u16 sector,
 	 * is refused until its rewrite is there.) */
 	if (dest && dest->kind == SG_DEST_IMDS)
 		return SG_DROP_IMDS_DENIED;
-	if (dest)
+	if (dest) {
+		*to_sector = dest->sector;
 		return sg_decide_cross(slot, sector, dest, p);
+	}
 
 	info = sg_sector_of(slot, sector);
 	if (!info || !(info->flags & SG_SECTOR_INTERNET))
@@ -98,14 +101,14 @@ static __always_inline int sg_decide_ipv4(__u32 slot, __u16 sector,
 
 /*
  * Returns SG_PASS, SG_PASS_OUT (with *p parsed and *devp the device) or
- * the reason to drop. Counts either way.
+ * the reason it was dropped for. Counts either way.
  */
 static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 					     struct sg_pkt *p,
 					     struct sg_device **devp)
 {
-	__u32 slot = sg_active_slot();
-	struct sg_device *dev = sg_device_of(slot, c->ifindex);
+	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
+	__u16 to_sector = 0;
 	int verdict;
 
 	/* Not (or no longer) a sector device of ours: leave it alone. */
@@ -118,7 +121,8 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 	if (verdict == SG_PASS) {
 		switch (p->kind) {
 		case SG_PKT_IPV4:
-			verdict = sg_decide_ipv4(slot, dev->sector, p);
+			verdict = sg_decide_ipv4(c->slot, dev->sector, p,
+						 &to_sector);
 			break;
 		case SG_PKT_ARP:
 		case SG_PKT_IPV6_ND:
@@ -132,17 +136,17 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 		}
 	}
 	if (verdict > SG_PASS)
-		sg_count_drop(dev->counters, verdict);
+		sg_drop(c, p, dev->counters, to_sector, verdict);
 	return verdict;
 }
 
 /* tc egress of a sector device: what the host sends into the sector. */
-static __always_inline void sg_sector_egress(__u32 ifindex, __u32 len)
+static __always_inline void sg_sector_egress(const struct sg_ctx *c)
 {
-	struct sg_device *dev = sg_device_of(sg_active_slot(), ifindex);
+	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
 
 	if (dev && dev->role == SG_ROLE_SECTOR)
-		sg_count_tx(dev->counters, len);
+		sg_count_tx(dev->counters, c->len);
 }
 
 #endif /* SG_POLICY_H */

@@ -13,50 +13,53 @@
 #ifndef SG_TRUSTED_H
 #define SG_TRUSTED_H
 
-#include "sg_counters.h"
+#include "sg_drop.h"
 
-static __always_inline int sg_trusted_ingress(struct __sk_buff *skb)
+static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
+					      struct __sk_buff *skb)
 {
-	__u32 slot = sg_active_slot();
-	struct sg_device *dev = sg_device_of(slot, skb->ifindex);
+	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
 	struct sg_dest *dest;
 	struct sg_pkt p = {};
-	struct sg_ctx c;
 	int verdict;
 
 	if (!dev || dev->role != SG_ROLE_TRUSTED)
 		return TC_ACT_OK;
-	sg_ctx_from_skb(&c, skb);
 	if (dev->flags & SG_DEV_L3)
-		sg_ctx_no_l2(&c, skb);
-	verdict = sg_parse(&c, &p);
+		sg_ctx_no_l2(c, skb);
+	verdict = sg_parse(c, &p);
 	/* The IPv4 header is known once kind says so, even when what
 	 * follows it is malformed: that never reaches a sector either. */
 	if (p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;
-	dest = sg_dest_of(slot, p.daddr);
+	dest = sg_dest_of(c->slot, p.daddr);
 	if (!dest || (dest->kind != SG_DEST_SECTOR &&
 		      dest->kind != SG_DEST_SHARED))
 		return TC_ACT_OK;	/* the host's, or routed elsewhere */
 	if (verdict == SG_PASS)
 		verdict = SG_DROP_UNSOLICITED;
-	sg_count_drop(dest->kind == SG_DEST_SECTOR ?
-		      sg_sector_counters(slot, dest->sector) : 0, verdict);
+	sg_drop(c, &p, dest->kind == SG_DEST_SECTOR ?
+		sg_sector_counters(c->slot, dest->sector) : 0, dest->sector,
+		verdict);
 	return TC_ACT_SHOT;
 }
 
-static __always_inline int sg_trusted_egress(struct __sk_buff *skb)
+static __always_inline int sg_trusted_egress(struct sg_ctx *c,
+					     struct __sk_buff *skb)
 {
-	__u32 slot = sg_active_slot();
-	struct sg_device *dev = sg_device_of(slot, skb->ifindex), *from;
+	struct sg_device *dev = sg_device_of(c->slot, c->ifindex), *from;
+	struct sg_pkt p = {};
 
 	if (!dev || dev->role != SG_ROLE_TRUSTED)
 		return TC_ACT_OK;
 	/* Forwarded from a sector device; the host's own traffic passes. */
-	from = sg_device_of(slot, skb->ingress_ifindex);
+	from = sg_device_of(c->slot, skb->ingress_ifindex);
 	if (!from || from->role != SG_ROLE_SECTOR)
 		return TC_ACT_OK;
-	sg_count_drop(from->counters, SG_DROP_UNTRANSLATABLE);
+	if (dev->flags & SG_DEV_L3)
+		sg_ctx_no_l2(c, skb);
+	sg_parse(c, &p);	/* for the event: what it was */
+	sg_drop(c, &p, from->counters, 0, SG_DROP_UNTRANSLATABLE);
 	return TC_ACT_SHOT;
 }
 

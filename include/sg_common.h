@@ -99,9 +99,12 @@ enum sg_flow_state {
  * sg_state[0]: which of the two definition slots packets use. The loader
  * fills the inactive slot completely, then flips `slot` with one map
  * update, so a packet sees the old definitions or the new, never a mix.
+ * slot is always generation & 1: the datapath reads generation alone (one
+ * aligned load), so it cannot see one apply's slot with another's
+ * generation.
  */
 struct sg_state {
-	__u32 slot;		/* 0 or 1 */
+	__u32 slot;		/* 0 or 1: generation & 1 */
 	__u32 generation;	/* count of applies that changed something */
 	__u64 digest;		/* hash of the compiled definitions in `slot` */
 };
@@ -347,7 +350,41 @@ struct sg_counters {
 	__u64 drops[SG_DROP_MAX];
 };
 
+/*
+ * sg_events (ring buffer): one record per drop, for `sectorgate monitor`.
+ * Rate-limited per CPU (sg_event_budget); what the limit or a full ring
+ * keeps out is counted there, never lost silently.
+ */
+struct sg_event {
+	__u64 time_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 ifindex;		/* where the packet came in */
+	__u32 len;		/* frame length */
+	__u16 counters;		/* the sector's sg_counters index; 0: none */
+	__u16 to_sector;	/* the sector it was addressed to; 0: none */
+	__u8 reason;		/* enum sg_drop_reason */
+	__u8 proto;		/* IPv4 protocol; 0 when not IPv4 */
+	__u16 pad;
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;		/* ICMP echo: the id */
+	__be16 dport;
+	__u32 pad2;
+};
+
+/* Per CPU: the token bucket of drop events, and what it kept out. */
+#define SG_EVENTS_PER_SEC	1000	/* refill, per CPU */
+#define SG_EVENTS_BURST		200
+#define SG_EVENTS_RING		(256 * 1024)
+
+struct sg_event_budget {
+	__u64 refilled_ns;	/* when tokens were last added */
+	__u64 tokens;
+	__u64 lost;		/* over the limit, or the ring was full */
+};
+
 #ifndef __cplusplus
+_Static_assert(sizeof(struct sg_event) == 40, "sg_event layout");
+_Static_assert(sizeof(struct sg_event_budget) == 24, "sg_event_budget layout");
 _Static_assert(sizeof(struct sg_state) == 16, "sg_state layout");
 _Static_assert(sizeof(struct sg_config) == 24, "sg_config layout");
 _Static_assert(sizeof(struct sg_imds) == 16, "sg_imds layout");

@@ -35,6 +35,7 @@ int cmd_stats(const struct sg_opts *o);
 int cmd_unload(const struct sg_opts *o);
 int cmd_dump(const struct sg_opts *o);
 int cmd_run(const struct sg_opts *o);
+int cmd_monitor(const struct sg_opts *o);
 
 /* Parse and validate the definitions against this host's devices. */
 int sg_load_definitions(const struct sg_opts *o, struct sg_model *m,

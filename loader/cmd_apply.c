@@ -326,7 +326,7 @@ int cmd_apply(const struct sg_opts *o)
 	}
 	choose_programs(&a);
 	sg_maps_read_state(&in.fds, &st);
-	if (sg_compile(&m, devs, ndevs, !st.slot, &c, &d)) {
+	if (sg_compile(&m, devs, ndevs, sg_next_slot(&st), &c, &d)) {
 		sg_diags_print(stderr, &d);
 		fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
 		sg_diags_free(&d);

@@ -30,7 +30,8 @@ static const char *const prog_pins[SG_NPROGS] = {
 /* Map pin names are the map names; fds are filled in this order. */
 static const char *const map_pins[] = {
 	"sg_state", "sg_config", "sg_imds", "sg_devices", "sg_sectors", "sg_sector_nets",
-	"sg_dest_nets", "sg_allow", "sg_flows", "sg_counters",
+	"sg_dest_nets", "sg_allow", "sg_flows", "sg_counters", "sg_events",
+	"sg_event_budget",
 };
 
 static bool is_pinned_map(const char *name)
@@ -46,7 +47,7 @@ static int *map_fd_slot(struct sg_map_fds *fds, int i)
 	int *slots[] = {
 		&fds->state, &fds->config, &fds->imds, &fds->devices, &fds->sectors,
 		&fds->sector_nets, &fds->dest_nets, &fds->allow, &fds->flows,
-		&fds->counters,
+		&fds->counters, &fds->events, &fds->event_budget,
 	};
 
 	_Static_assert(ARRAY_SIZE(slots) == ARRAY_SIZE(map_pins), "map list");

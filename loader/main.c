@@ -40,6 +40,8 @@ static const struct sg_command {
 	  "[--json | --prometheus]", "counters per sector and per drop reason" },
 	{ "dump", cmd_dump, OPT_JSON | OPT_WHAT,
 	  "sectors|conntrack|nat|policy [--json]", "the maps, decoded" },
+	{ "monitor", cmd_monitor, OPT_JSON, "[--json]",
+	  "stream drop events as they happen" },
 	{ "unload", cmd_unload, OPT_KEEP_MAPS, "[--keep-maps]",
 	  "detach everything; remove pins unless --keep-maps" },
 };
@@ -98,6 +100,7 @@ int main(int argc, char **argv)
 		{ "keep-maps", no_argument, NULL, 'k' },
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL },
 	};
 	struct sg_opts o = {
@@ -162,6 +165,12 @@ int main(int argc, char **argv)
 		case 'k':
 			o.keep_maps = true;
 			break;
+		case 'h':
+			printf("usage: sectorgate %s %s\n  %s\n\nglobal "
+			       "options: --pin-dir DIR (default %s), -v, "
+			       "--help\n", cmd->name, cmd->usage, cmd->help,
+			       SG_DEFAULT_PIN_DIR);
+			return SG_EXIT_OK;
 		default:
 			fprintf(stderr, "usage: sectorgate %s %s\n", cmd->name,
 				cmd->usage);

@@ -138,6 +138,8 @@ int sg_maps_flip(const struct sg_map_fds *fds, const struct sg_compiled *c,
 	};
 	__u32 zero = 0;
 
+	if (c->slot != sg_next_slot(old))
+		return -EINVAL;
 	/* The previous slot stays intact until the next apply empties it,
 	 * so packets that read the old slot just before this finish on it. */
 	return bpf_map_update_elem(fds->state, &zero, &st, BPF_ANY) ? -errno : 0;

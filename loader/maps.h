@@ -16,9 +16,18 @@ struct sg_map_fds {
 	int allow;
 	int flows;
 	int counters;
+	int events;
+	int event_budget;
 };
 
 int sg_maps_read_state(const struct sg_map_fds *fds, struct sg_state *st);
+
+/* The slot the next apply fills: the datapath reads the slot as the
+ * generation's low bit, so the two must always agree. */
+static inline __u32 sg_next_slot(const struct sg_state *st)
+{
+	return (st->generation + 1) & 1;
+}
 
 /* Empty slot c->slot of every definition map, then fill it from *c. */
 int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c);

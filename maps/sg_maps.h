@@ -84,6 +84,19 @@ struct {
 	__type(value, struct sg_counters);
 } sg_counters SEC(".maps");
 
+/* Drop events for `sectorgate monitor`, and their rate limit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SG_EVENTS_RING);
+} sg_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_event_budget);
+} sg_event_budget SEC(".maps");
+
 /* The sg_devices entry this CPU looked up last, for the fast path (not
  * pinned: it belongs to the running programs). */
 struct sg_device_recent {

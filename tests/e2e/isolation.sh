@@ -135,12 +135,54 @@ rx=$(stat vm1 rx_packets)
 tx=$(stat vm2 tx_packets)
 [ "$rx" -gt 0 ] && [ "$tx" -gt 0 ] && pass "rx and tx counters move ($rx, $tx)" ||
 	fail "rx and tx counters move ($rx, $tx)"
-expect_eq "pins hold every map" "$(ls "$PIN" | grep -c '^sg_')" 9
+expect_eq "pins hold every map" "$(ls "$PIN" | grep -c '^sg_')" 12
+
+# monitor (SPEC 2): the drops as they happen, one line each; under a
+# flood it reports what its rate limit kept out instead of stalling.
+flood() {	# NS DST: 5000 UDP datagrams, as fast as a socket sends them
+	in_ns "$1" python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(5000):
+    s.sendto(b"x", (sys.argv[1], 9))' "$2"
+}
+wait_for() {	# FILE PATTERN
+	for _ in $(seq 25); do grep -q "$2" "$1" && return 0; sleep 0.2; done
+	return 1
+}
+monitor() {	# [--json]: in the background, $mon its pid (nsenter execs it)
+	nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" \
+		monitor "$@" >"$DEFS.mon" 2>/dev/null &
+	mon=$!
+}
+monitor
+sleep 0.5
+ping1 vm3 10.1.0.2 >/dev/null
+expect_ok "monitor shows the drop as it happens" \
+	wait_for "$DEFS.mon" "^vm3 DROP inter-sector v3 -> v1 icmp 10.3.0.2 -> 10.1.0.2$"
+flood vm3 10.1.0.2
+expect_ok "under a flood it reports the events lost" \
+	wait_for "$DEFS.mon" "^[0-9]* events lost"
+ping1 vm3 10.1.0.2 >/dev/null
+sleep 1
+ping1 vm3 10.1.0.2 >/dev/null
+expect_ok "and goes on reporting after it" \
+	wait_for "$DEFS.mon" "^vm3 DROP inter-sector v3 -> v1 icmp 10.3.0.2 -> 10.1.0.2$"
+kill $mon; wait $mon 2>/dev/null
+monitor --json
+sleep 0.5
+in_ns vm1 nc -z -w 1 198.51.100.2 22
+expect_ok "monitor --json: one object per drop" \
+	wait_for "$DEFS.mon" '"reason": "protected-destination"'
+expect_eq "with sector, devices, protocol and endpoints" \
+	"$(grep -m1 protected-destination "$DEFS.mon" | jq -c '{sector, in, out, proto, dst}')" \
+	'{"sector":"vm1","in":"v1","out":null,"proto":"tcp","dst":"198.51.100.2:22"}'
+kill $mon; wait $mon 2>/dev/null
+rm -f "$DEFS.mon"
 
 # Unload: no attachment, no pin, and the same traffic passes again.
 expect_ok "unload" sg unload
 expect_eq "no pins left" "$(ls "$PIN" 2>/dev/null | wc -l)" 0
-expect_eq "no XDP left" "$(in_gw ip -d link show | grep -c 'prog/xdp')" 0
+expect_eq "no XDP left" "$(in_gw ip -d link show 2>/dev/null | grep -c 'prog/xdp')" 0
 expect_eq "no tc filter left" \
 	"$(for d in v1 v3 v4 v5 br2 wan0; do in_gw tc filter show dev $d ingress; in_gw tc filter show dev $d egress; done | wc -l)" 0
 expect_ok "after unload: vm3 reaches vm1 again" ping1 vm3 10.1.0.2

@@ -274,7 +274,7 @@ int dp_load_definitions(const char *text)
 	ndevs = sg_netdevs_list(&devs);
 	sg_maps_read_state(&dp_in.fds, &st);
 	if (!ret)
-		ret = sg_compile(&m, devs, ndevs, !st.slot, &c, &d);
+		ret = sg_compile(&m, devs, ndevs, sg_next_slot(&st), &c, &d);
 	if (!ret)
 		sg_compile_live_counters(&dp_in, st.slot, &c);
 	sg_diags_print(stdout, &d);

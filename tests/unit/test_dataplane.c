@@ -6,8 +6,14 @@
  * tests/fixtures/dataplane.yaml, in a private network namespace whose
  * veth devices give the programs real ingress ifindexes.
  */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
+#include <net/if.h>
+#include <sched.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dp_lib.h"
@@ -418,6 +424,109 @@ static void test_trusted_device(void)
 		 "nothing out from one");
 }
 
+struct seen_events {
+	struct sg_event last;
+	int n;
+};
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct seen_events *seen = ctx;
+
+	if (size == sizeof(seen->last))
+		memcpy(&seen->last, data, size);
+	seen->n++;
+	return 0;
+}
+
+static __u64 events_lost(void)
+{
+	struct sg_event_budget b[256] = {};
+	__u64 lost = 0;
+	__u32 zero = 0;
+	int ncpus = libbpf_num_possible_cpus();
+
+	if (ncpus > 256 || bpf_map_lookup_elem(dp_in.fds.event_budget, &zero, b))
+		return 0;
+	for (int i = 0; i < ncpus; i++)
+		lost += b[i].lost;
+	return lost;
+}
+
+/*
+ * Every drop goes through one funnel: counted (above) and reported as an
+ * event with what `monitor` prints; events are rate-limited per CPU, and
+ * what the limit keeps out is counted as lost.
+ */
+static void test_drop_events(void)
+{
+	struct pkt cross = PING("10.1.0.2", "10.2.0.7", 9);
+	struct pkt spoof = UDP("10.9.0.2", 1000, "203.0.113.5", 53);
+	struct seen_events seen = {};
+	uint8_t pkt[2048], out[2048];
+	__u32 out_len, retval;
+	struct ring_buffer *rb;
+	struct sg_sector_key k = { .slot = 0, .id = 1 };
+	struct sg_sector vm1;
+	struct sg_state st;
+	cpu_set_t one;
+	__u64 lost;
+	int len, flood = SG_EVENTS_BURST + 100;
+
+	test_begin();
+	/* One CPU, one bucket. */
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	rb = ring_buffer__new(dp_in.fds.events, on_event, &seen, NULL);
+	CHECK(rb, "cannot open the event ring");
+	if (!rb)
+		goto out;
+	sg_maps_read_state(&dp_in.fds, &st);
+	k.slot = st.slot;
+	CHECK(!bpf_map_lookup_elem(dp_in.fds.sectors, &k, &vm1), "vm1");
+	/* What earlier tests left in the ring, and a full bucket. */
+	ring_buffer__consume(rb);
+	usleep(300 * 1000);
+
+	seen.n = 0;
+	len = dp_build(&cross, pkt);
+	dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, pkt, len, out, &out_len,
+	       &retval);
+	ring_buffer__consume(rb);
+	CHECK(seen.n == 1, "%d events for one drop", seen.n);
+	CHECK(seen.last.reason == SG_DROP_INTER_SECTOR &&
+	      seen.last.counters == vm1.counters && seen.last.to_sector == 2 &&
+	      seen.last.ifindex == if_nametoindex("s1") &&
+	      seen.last.proto == IPPROTO_ICMP &&
+	      seen.last.saddr == inet_addr("10.1.0.2") &&
+	      seen.last.daddr == inet_addr("10.2.0.7") &&
+	      seen.last.len == (__u32)len,
+	      "event: reason %u counters %u to %u proto %u len %u",
+	      seen.last.reason, seen.last.counters, seen.last.to_sector,
+	      seen.last.proto, seen.last.len);
+
+	seen.n = 0;
+	lost = events_lost();
+	len = dp_build(&spoof, pkt);
+	for (int i = 0; i < flood; i++)
+		dp_run(SG_PROG_XDP_SECTOR, "s1", NULL, pkt, len, out, &out_len,
+		       &retval);
+	ring_buffer__consume(rb);
+	CHECK(seen.last.reason == SG_DROP_SPOOFED_SOURCE &&
+	      !seen.last.to_sector, "the flood's events: reason %u",
+	      seen.last.reason);
+	/* The bucket refills 1000 a second: a few more may pass. */
+	CHECK(seen.n >= SG_EVENTS_BURST - 1 && seen.n < flood - 50,
+	      "%d events for %d drops", seen.n, flood);
+	CHECK(events_lost() - lost == (__u64)(flood - seen.n),
+	      "%llu lost, want %d", events_lost() - lost, flood - seen.n);
+	ring_buffer__free(rb);
+out:
+	test_end("every drop is reported as an event; a flood is rate-limited "
+		 "and what it loses is counted");
+}
+
 int main(void)
 {
 	int ret = dp_setup(MAX_FLOWS);
@@ -432,6 +541,7 @@ int main(void)
 		test_case(&cases[i]);
 	test_tx_counter();
 	test_trusted_device();
+	test_drop_events();
 	test_counters_across_applies();
 	test_apply_flip();
 	test_conntrack_full();

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The drop funnel: every packet the datapath drops goes through sg_drop(),
+ * which counts it per sector and reason and reports it to `sectorgate
+ * monitor` through a ring buffer, like the kernel log line of an
+ * nftables "log prefix FORWARD DROP" rule. Helpers return reasons and
+ * never count.
+ *
+ * Events are rate-limited per CPU with a token bucket, so a flood of drops
+ * costs a ring-buffer write only SG_EVENTS_PER_SEC times a second; what the
+ * bucket or a full ring keeps out is counted in sg_event_budget.lost and
+ * reported by monitor.
+ */
+#ifndef SG_DROP_H
+#define SG_DROP_H
+
+#include "sg_counters.h"
+#include "sg_parse.h"
+
+#define SG_EVENT_INTERVAL_NS	(NSEC_PER_SEC / SG_EVENTS_PER_SEC)
+
+static __always_inline bool sg_event_take(struct sg_event_budget *b,
+					  __u64 now)
+{
+	__u64 add = (now - b->refilled_ns) / SG_EVENT_INTERVAL_NS;
+
+	if (add) {
+		b->tokens = b->tokens + add < SG_EVENTS_BURST ?
+			    b->tokens + add : SG_EVENTS_BURST;
+		b->refilled_ns = now;
+	}
+	if (!b->tokens)
+		return false;
+	b->tokens--;
+	return true;
+}
+
+static __always_inline void sg_event_emit(const struct sg_ctx *c,
+					  const struct sg_pkt *p,
+					  __u32 counters, __u16 to_sector,
+					  int reason)
+{
+	struct sg_event_budget *b;
+	struct sg_event *e;
+	__u32 zero = 0;
+	__u64 now;
+
+	b = bpf_map_lookup_elem(&sg_event_budget, &zero);
+	if (!b)
+		return;
+	now = bpf_ktime_get_coarse_ns();
+	if (!sg_event_take(b, now)) {
+		b->lost++;
+		return;
+	}
+	e = bpf_ringbuf_reserve(&sg_events, sizeof(*e), 0);
+	if (!e) {
+		b->lost++;
+		return;
+	}
+	e->time_ns = now;
+	e->ifindex = c->ifindex;
+	e->len = c->len;
+	e->counters = counters;
+	e->to_sector = to_sector;
+	e->reason = reason;
+	e->pad = 0;
+	e->pad2 = 0;
+	if (p && p->kind == SG_PKT_IPV4) {
+		e->proto = p->proto;
+		e->saddr = p->saddr;
+		e->daddr = p->daddr;
+		e->sport = p->sport;
+		e->dport = p->dport;
+	} else {
+		e->proto = 0;
+		e->saddr = e->daddr = 0;
+		e->sport = e->dport = 0;
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * Drop the packet of c (parsed into p, or NULL) for `reason`: counted on
+ * the sector whose sg_counters index is `counters` (0: none), reported
+ * with the sector it was addressed to (0: none). Returns reason.
+ */
+static __always_inline int sg_drop(const struct sg_ctx *c,
+				   const struct sg_pkt *p, __u32 counters,
+				   __u16 to_sector, int reason)
+{
+	sg_count_drop(counters, reason);
+	sg_event_emit(c, p, counters, to_sector, reason);
+	return reason;
+}
+
+#endif /* SG_DROP_H */

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sectorgate monitor: the drop events of the datapath (bpf/sg_drop.h), one
+ * line each, as they happen; what the datapath's rate limit or a full ring
+ * kept out is reported as a count of events lost, never silently.
+ *
+ * The pin directory's lock is released once the maps are open, so that
+ * apply and run go on while a monitor is watching.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util.h"
+
+struct monitor {
+	struct sg_instance in;
+	bool json;
+	__u64 started_ns;	/* events older than this are stale */
+	__u64 lost;		/* what sg_event_budget said last */
+	/* The live definitions, to name what events carry by number. */
+	__u32 generation;
+	struct sg_live_sector *sectors;
+	int nsectors;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+/* bpf_ktime_get_coarse_ns() is CLOCK_MONOTONIC_COARSE. */
+static __u64 coarse_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void refresh_definitions(struct monitor *mo)
+{
+	struct sg_state st;
+
+	if (sg_maps_read_state(&mo->in.fds, &st) ||
+	    (mo->sectors && st.generation == mo->generation))
+		return;
+	free(mo->sectors);
+	mo->generation = st.generation;
+	mo->nsectors = sg_live_sectors(&mo->in, st.slot, &mo->sectors);
+}
+
+static const char *sector_by_counters(const struct monitor *mo, __u32 idx)
+{
+	for (int i = 0; idx && i < mo->nsectors; i++)
+		if (mo->sectors[i].s.counters == idx)
+			return mo->sectors[i].s.name;
+	return NULL;
+}
+
+static const char *sector_by_id(const struct monitor *mo, __u32 id)
+{
+	for (int i = 0; id && i < mo->nsectors; i++)
+		if (mo->sectors[i].id == id)
+			return mo->sectors[i].s.name;
+	return NULL;
+}
+
+/* The device of sector id when it has exactly one (as the nftables log
+ * line's oifname), else NULL. */
+static const char *sector_device(const struct monitor *mo, __u32 id,
+				 char *buf)
+{
+	struct sg_device_key key, *prev = NULL;
+	struct sg_device dev;
+	__u32 slot = mo->generation & 1, found = 0;
+	int n = 0;
+
+	while (id && !bpf_map_get_next_key(mo->in.fds.devices, prev, &key)) {
+		prev = &key;
+		if (key.slot != slot ||
+		    bpf_map_lookup_elem(mo->in.fds.devices, &key, &dev) ||
+		    dev.role != SG_ROLE_SECTOR || dev.sector != id)
+			continue;
+		found = key.ifindex;
+		n++;
+	}
+	return n == 1 ? if_indextoname(found, buf) : NULL;
+}
+
+static const char *proto_name(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_ICMP:
+		return "icmp";
+	default:
+		return NULL;
+	}
+}
+
+/* "a.b.c.d" or, for TCP and UDP, "a.b.c.d:port". */
+static void endpoint(char *buf, size_t len, __be32 addr, __be16 port,
+		     __u8 proto)
+{
+	char a[16];
+
+	sg_ipv4_str(ntohl(addr), a);
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
+		snprintf(buf, len, "%s:%u", a, ntohs(port));
+	else
+		snprintf(buf, len, "%s", a);
+}
+
+static void json_str_or_null(const char *s)
+{
+	if (s)
+		sg_json_str(stdout, s);
+	else
+		fputs("null", stdout);
+}
+
+static void print_event(struct monitor *mo, const struct sg_event *e)
+{
+	char in_dev[IF_NAMESIZE] = "?", out_buf[IF_NAMESIZE], proto_buf[8];
+	char src[24], dst[24];
+	const char *sector = sector_by_counters(mo, e->counters);
+	const char *to = sector_by_id(mo, e->to_sector);
+	const char *out_dev = sector_device(mo, e->to_sector, out_buf);
+	const char *proto = proto_name(e->proto);
+
+	if (!if_indextoname(e->ifindex, in_dev))
+		snprintf(in_dev, sizeof(in_dev), "if%u", e->ifindex);
+	if (!proto && e->saddr) {
+		snprintf(proto_buf, sizeof(proto_buf), "%u", e->proto);
+		proto = proto_buf;
+	}
+	endpoint(src, sizeof(src), e->saddr, e->sport, e->proto);
+	endpoint(dst, sizeof(dst), e->daddr, e->dport, e->proto);
+	if (!mo->json) {
+		printf("%s DROP %s %s", sector ?: "-", sg_drop_name(e->reason),
+		       in_dev);
+		if (out_dev || to)
+			printf(" -> %s", out_dev ?: to);
+		if (proto)
+			printf(" %s %s -> %s\n", proto, src, dst);
+		else
+			printf(" not-ipv4 %u bytes\n", e->len);
+		return;
+	}
+	printf("{\"sector\": ");
+	json_str_or_null(sector);
+	printf(", \"reason\": \"%s\", \"in\": ", sg_drop_name(e->reason));
+	sg_json_str(stdout, in_dev);
+	printf(", \"out\": ");
+	json_str_or_null(out_dev);
+	printf(", \"to_sector\": ");
+	json_str_or_null(to);
+	printf(", \"proto\": ");
+	json_str_or_null(proto);
+	printf(", \"src\": ");
+	json_str_or_null(proto ? src : NULL);
+	printf(", \"dst\": ");
+	json_str_or_null(proto ? dst : NULL);
+	printf(", \"len\": %u}\n", e->len);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct monitor *mo = ctx;
+	const struct sg_event *e = data;
+
+	if (size < sizeof(*e) || e->time_ns < mo->started_ns)
+		return 0;	/* from before we started */
+	refresh_definitions(mo);
+	print_event(mo, e);
+	return 0;
+}
+
+/* What the rate limit and a full ring kept out, all CPUs together. */
+static __u64 events_lost(const struct monitor *mo)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct sg_event_budget *b;
+	__u32 zero = 0;
+	__u64 lost = 0;
+
+	if (ncpus <= 0)
+		return 0;
+	b = calloc(ncpus, sizeof(*b));
+	if (!b)
+		sg_oom();
+	if (!bpf_map_lookup_elem(mo->in.fds.event_budget, &zero, b))
+		for (int i = 0; i < ncpus; i++)
+			lost += b[i].lost;
+	free(b);
+	return lost;
+}
+
+static void report_lost(struct monitor *mo)
+{
+	__u64 lost = events_lost(mo);
+
+	if (lost <= mo->lost)
+		return;
+	if (mo->json)
+		printf("{\"lost\": %llu}\n", lost - mo->lost);
+	else
+		printf("%llu events lost (over the datapath's rate limit of "
+		       "%u a second per CPU, or the ring was full)\n",
+		       lost - mo->lost, SG_EVENTS_PER_SEC);
+	mo->lost = lost;
+}
+
+int cmd_monitor(const struct sg_opts *o)
+{
+	struct monitor mo = { .json = o->json };
+	struct ring_buffer *rb;
+	int ret;
+
+	if (sg_open_applied(o, &mo.in))
+		return SG_EXIT_KERNEL;
+	/* The maps stay open; the lock is not needed to read them. */
+	close(mo.in.lock_fd);
+	mo.in.lock_fd = -1;
+
+	rb = ring_buffer__new(mo.in.fds.events, on_event, &mo, NULL);
+	if (!rb) {
+		pr_warn("cannot read the drop events: %s\n", strerror(errno));
+		sg_instance_close(&mo.in);
+		return SG_EXIT_KERNEL;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, on_signal);
+	mo.started_ns = coarse_now();
+	mo.lost = events_lost(&mo);
+	refresh_definitions(&mo);
+	if (!mo.json)
+		fprintf(stderr, "watching drops at %s (Ctrl-C stops)\n",
+			o->pin_dir);
+
+	while (!stop) {
+		ret = ring_buffer__poll(rb, 500);
+		if (ret < 0 && ret != -EINTR) {
+			pr_warn("reading the drop events: %s\n", strerror(-ret));
+			break;
+		}
+		report_lost(&mo);
+	}
+	ring_buffer__free(rb);
+	free(mo.sectors);
+	sg_instance_close(&mo.in);
+	return SG_EXIT_OK;
+}
