@@ -1,19 +1,26 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The packet as the pipeline sees it, whichever hook it came from, and the
- * definitions it is judged by. The XDP and tc entry points fill one of
- * these and call the same inline pipeline.
+ * The packet as the pipeline sees it, whichever hook it came from, the
+ * definitions it is judged by, and the few operations every translation
+ * is written with: loads, stores and checksum updates at an offset of the
+ * frame. XDP edits the frame in place (nothing there keeps checksums); tc
+ * goes through the skb helpers, which also keep skb->csum and the
+ * offload state (CHECKSUM_PARTIAL, COMPLETE) right. `xdp` is a constant
+ * of each entry point, so the compiler keeps one branch in each program.
  */
 #ifndef SG_CTX_H
 #define SG_CTX_H
 
 #include "sg_bpf.h"
+#include "sg_csum.h"
 
 struct sg_ctx {
-	void *data;
+	void *ctx;		/* struct xdp_md or struct __sk_buff */
+	void *data;		/* XDP: valid throughout; tc: until a store */
 	void *data_end;
-	__u32 len;		/* whole frame, Ethernet header included */
+	__u32 len;		/* whole frame, link-layer header included */
 	__u32 ifindex;		/* device the packet arrived on */
+	bool xdp;
 	__u8 vlan_offloaded;	/* tc: the tag sits in skb metadata */
 	__u8 l3_off;		/* ETH_HLEN, or 0 on a device without one */
 	__be16 l3_proto;	/* l3_off 0: the EtherType the skb says */
@@ -28,6 +35,13 @@ struct sg_ctx {
 	__u32 slot;
 };
 
+/* Longest header chain the pipeline reads: Ethernet, IPv4 with options,
+ * TCP without options. tc pulls this much into the linear area. */
+#define SG_MAX_HEADERS	(ETH_HLEN + 60 + 20)
+
+/* Offsets the XDP edits reach: the headers of an ICMP error included. */
+#define SG_XDP_OFF_MAX	0x1ff
+
 static __always_inline void sg_ctx_defs(struct sg_ctx *c)
 {
 	__u32 zero = 0;
@@ -37,12 +51,10 @@ static __always_inline void sg_ctx_defs(struct sg_ctx *c)
 	c->slot = c->generation & 1;
 }
 
-/* Longest header chain the pipeline reads: Ethernet, IPv4 with options,
- * TCP without options. tc pulls this much into the linear area. */
-#define SG_MAX_HEADERS	(ETH_HLEN + 60 + 20)
-
 static __always_inline void sg_ctx_from_xdp(struct sg_ctx *c, struct xdp_md *x)
 {
+	c->ctx = x;
+	c->xdp = true;
 	c->data = (void *)(long)x->data;
 	c->data_end = (void *)(long)x->data_end;
 	c->len = c->data_end - c->data;
@@ -65,6 +77,8 @@ static __always_inline void sg_ctx_from_skb(struct sg_ctx *c,
 	/* Keep clang from merging the field loads above and below the pull
 	 * into one load at a variable context offset (the verifier refuses). */
 	asm volatile("" : "+r"(skb));
+	c->ctx = skb;
+	c->xdp = false;
 	c->data = (void *)(long)skb->data;
 	c->data_end = (void *)(long)skb->data_end;
 	c->len = len;
@@ -82,6 +96,103 @@ static __always_inline void sg_ctx_no_l2(struct sg_ctx *c,
 {
 	c->l3_off = 0;
 	c->l3_proto = skb->protocol;
+}
+
+/* XDP: len bytes at off of the frame, or NULL. len is a constant. */
+static __always_inline void *sg_xdp_at(const struct sg_ctx *c, __u32 off,
+				       __u32 len)
+{
+	__u8 *at;
+
+	if (off > SG_XDP_OFF_MAX)
+		return NULL;
+	at = (__u8 *)c->data + (off & SG_XDP_OFF_MAX);
+	if (at + len > (__u8 *)c->data_end)
+		return NULL;
+	return at;
+}
+
+/* Copy len bytes at off out of the frame. 0 or -1. */
+static __always_inline int sg_ctx_load(const struct sg_ctx *c, __u32 off,
+				       void *to, __u32 len)
+{
+	if (c->xdp)
+		return bpf_xdp_load_bytes(c->ctx, off, to, len) ? -1 : 0;
+	return bpf_skb_load_bytes(c->ctx, off, to, len) ? -1 : 0;
+}
+
+/* Write len (2 or 4) bytes at off. 0 or -1. */
+static __always_inline int sg_ctx_store(const struct sg_ctx *c, __u32 off,
+					const void *from, __u32 len)
+{
+	void *at;
+
+	if (!c->xdp)
+		return bpf_skb_store_bytes(c->ctx, off, from, len, 0) ? -1 : 0;
+	at = sg_xdp_at(c, off, len);
+	if (!at)
+		return -1;
+	if (len == 4)
+		*(__u32 *)at = *(const __u32 *)from;
+	else
+		*(__u16 *)at = *(const __u16 *)from;
+	return 0;
+}
+
+/* The IPv4 header checksum at off, for a 2- or 4-byte field from -> to. */
+static __always_inline int sg_ctx_l3_csum_replace(const struct sg_ctx *c,
+						  __u32 off, __u32 from,
+						  __u32 to, __u32 size)
+{
+	__u16 *sum;
+
+	if (!c->xdp)
+		return bpf_l3_csum_replace(c->ctx, off, from, to, size) ? -1 : 0;
+	sum = sg_xdp_at(c, off, 2);
+	if (!sum)
+		return -1;
+	*sum = size == 4 ? sg_csum_replace4(*sum, from, to) :
+			   sg_csum_replace2(*sum, from, to);
+	return 0;
+}
+
+/*
+ * An L4 checksum at off, as bpf_l4_csum_replace() does it: flags carry
+ * the field size, BPF_F_PSEUDO_HDR (the field is in the pseudo header;
+ * only tc cares, for skb->csum) and BPF_F_MARK_MANGLED_0 (UDP: a zero
+ * checksum means none and stays zero, a computed zero is sent as ones).
+ */
+static __always_inline int sg_ctx_l4_csum_replace(const struct sg_ctx *c,
+						  __u32 off, __u32 from,
+						  __u32 to, __u64 flags)
+{
+	__u16 *sum, v;
+
+	if (!c->xdp)
+		return bpf_l4_csum_replace(c->ctx, off, from, to, flags) ?
+		       -1 : 0;
+	sum = sg_xdp_at(c, off, 2);
+	if (!sum)
+		return -1;
+	if ((flags & BPF_F_MARK_MANGLED_0) && !*sum)
+		return 0;
+	v = (flags & BPF_F_HDR_FIELD_MASK) == 4 ?
+	    sg_csum_replace4(*sum, from, to) : sg_csum_replace2(*sum, from, to);
+	if ((flags & BPF_F_MARK_MANGLED_0) && !v)
+		v = 0xffff;
+	*sum = v;
+	return 0;
+}
+
+/* Verdicts, in the hook's own terms. */
+static __always_inline int sg_ctx_pass(const struct sg_ctx *c)
+{
+	return c->xdp ? XDP_PASS : TC_ACT_OK;
+}
+
+static __always_inline int sg_ctx_drop(const struct sg_ctx *c)
+{
+	return c->xdp ? XDP_DROP : TC_ACT_SHOT;
 }
 
 #endif /* SG_CTX_H */

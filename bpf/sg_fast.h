@@ -148,7 +148,8 @@ static __always_inline int sg_fast_emit(struct sg_ctx *c,
 
 	if ((void *)(eth + 1) > c->data_end)
 		return -1;
-	if (sg_xdp_translate(c, p, false, f->nat_addr, f->nat_port))
+	if (sg_rewrite(c, p, false, f->nat_addr, f->nat_port) ||
+	    sg_ttl_dec(c, p))
 		return -1;
 	sg_mac_copy(eth->h_dest, f->fwd_dmac);
 	sg_mac_copy(eth->h_source, f->fwd_smac);
@@ -344,7 +345,8 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 			f->gw_mac);
 	}
 
-	if (sg_xdp_translate(c, &p, true, r->nat_addr, r->nat_port)) {
+	if (sg_rewrite(c, &p, true, r->nat_addr, r->nat_port) ||
+	    sg_ttl_dec(c, &p)) {
 		sg_drop(c, &p, counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}

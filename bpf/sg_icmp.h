@@ -13,8 +13,7 @@
 #ifndef SG_ICMP_H
 #define SG_ICMP_H
 
-#include "sg_csum.h"
-#include "sg_parse.h"
+#include "sg_xlate.h"
 
 #define ICMP_DEST_UNREACH	3
 #define ICMP_TIME_EXCEEDED	11
@@ -25,6 +24,7 @@ struct sg_icmp_inner {
 	__u32 ip_off;		/* offsets from the start of the frame */
 	__u32 l4_off;
 	__u32 l4_csum_off;	/* 0: the embedded L4 checksum is not there */
+	__u64 l4_csum_flags;	/* sg_l4_csum_of() of the embedded protocol */
 	__u32 port_off[2];	/* source, destination (ICMP: both the id) */
 	struct iphdr ip;
 	__be16 port[2];		/* source, destination port (ICMP echo id) */
@@ -41,7 +41,7 @@ static __always_inline bool sg_icmp_is_error(const struct sg_pkt *p)
 
 /* Read the embedded header, from within the outer IP packet only.
  * Returns SG_PASS or the drop reason. */
-static __always_inline int sg_icmp_inner_load(struct __sk_buff *skb,
+static __always_inline int sg_icmp_inner_load(const struct sg_ctx *c,
 					      const struct sg_pkt *p,
 					      struct sg_icmp_inner *in)
 {
@@ -53,7 +53,7 @@ static __always_inline int sg_icmp_inner_load(struct __sk_buff *skb,
 
 	in->ip_off = p->l4_off + sizeof(struct icmphdr);
 	if (in->ip_off + sizeof(in->ip) > end ||
-	    bpf_skb_load_bytes(skb, in->ip_off, &in->ip, sizeof(in->ip)))
+	    sg_ctx_load(c, in->ip_off, &in->ip, sizeof(in->ip)))
 		return SG_DROP_MALFORMED;
 	if (in->ip.version != 4 || in->ip.ihl < 5)
 		return SG_DROP_MALFORMED;
@@ -63,18 +63,13 @@ static __always_inline int sg_icmp_inner_load(struct __sk_buff *skb,
 	/* The options in full and the 8 bytes every error must carry. */
 	in->l4_off = in->ip_off + in->ip.ihl * 4;
 	if (in->l4_off + sizeof(l4) > end ||
-	    bpf_skb_load_bytes(skb, in->l4_off, l4, sizeof(l4)))
+	    sg_ctx_load(c, in->l4_off, l4, sizeof(l4)))
 		return SG_DROP_MALFORMED;
 
 	switch (in->ip.protocol) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
 		__builtin_memcpy(in->port, l4, sizeof(in->port));
-		in->port_off[0] = in->l4_off;
-		in->port_off[1] = in->l4_off + 2;
-		csum_at = in->ip.protocol == IPPROTO_TCP ?
-			  TCP_CSUM_OFF :
-			  UDP_CSUM_OFF;
 		break;
 	case IPPROTO_ICMP:
 		/* An echo request carries its id as the source "port". */
@@ -85,18 +80,19 @@ static __always_inline int sg_icmp_inner_load(struct __sk_buff *skb,
 			__builtin_memcpy(&in->port[0], l4 + ICMP_ID_OFF, 2);
 		else
 			__builtin_memcpy(&in->port[1], l4 + ICMP_ID_OFF, 2);
-		in->port_off[0] = in->port_off[1] = in->l4_off + 4;
-		csum_at = ICMP_CSUM_OFF;
 		break;
 	default:
 		return SG_DROP_UNTRANSLATABLE;
 	}
+	in->port_off[0] = in->l4_off + sg_l4_port_off(in->ip.protocol, false);
+	in->port_off[1] = in->l4_off + sg_l4_port_off(in->ip.protocol, true);
+	sg_l4_csum_of(in->ip.protocol, &csum_at, &in->l4_csum_flags);
 	/* The embedded TCP checksum lies beyond the 8 bytes an error must
 	 * carry; update it only where the error carries it, never in the
 	 * padding after it (the ICMP checksum does not cover that). */
 	in->l4_csum_off = 0;
 	if (in->l4_off + csum_at + 2 <= end &&
-	    !bpf_skb_load_bytes(skb, in->l4_off + csum_at, &in->l4_csum, 2))
+	    !sg_ctx_load(c, in->l4_off + csum_at, &in->l4_csum, 2))
 		in->l4_csum_off = in->l4_off + csum_at;
 	return SG_PASS;
 }
@@ -108,7 +104,7 @@ static __always_inline int sg_icmp_inner_load(struct __sk_buff *skb,
  * VM received, so the outer source and embedded destination become the
  * masquerade address/port.
  */
-static __always_inline int sg_icmp_error_rewrite(struct __sk_buff *skb,
+static __always_inline int sg_icmp_error_rewrite(const struct sg_ctx *c,
 						 const struct sg_pkt *p,
 						 struct sg_icmp_inner *in,
 						 bool inbound, __be32 addr,
@@ -118,7 +114,7 @@ static __always_inline int sg_icmp_error_rewrite(struct __sk_buff *skb,
 	__u32 icmp_csum_off = p->l4_off + ICMP_CSUM_OFF;
 	__u32 in_addr_off = in->ip_off + (inbound ?
 		IP_SADDR_OFF : IP_DADDR_OFF);
-	__u32 out_addr_off = ETH_HLEN + (inbound ?
+	__u32 out_addr_off = p->l3_off + (inbound ?
 		IP_DADDR_OFF : IP_SADDR_OFF);
 	__be32 old_addr = inbound ? in->ip.saddr : in->ip.daddr;
 	__be32 old_outer = inbound ? p->daddr : p->saddr;
@@ -126,7 +122,9 @@ static __always_inline int sg_icmp_error_rewrite(struct __sk_buff *skb,
 	__u16 icmp_csum, ip_csum, l4_csum = in->l4_csum;
 	__u32 port_off = in->port_off[side];
 
-	if (bpf_skb_load_bytes(skb, icmp_csum_off, &icmp_csum, 2))
+	bool zero_is_none = in->l4_csum_flags & BPF_F_MARK_MANGLED_0;
+
+	if (sg_ctx_load(c, icmp_csum_off, &icmp_csum, 2))
 		return -1;
 
 	/* Embedded IP header: address and its checksum. */
@@ -137,31 +135,29 @@ static __always_inline int sg_icmp_error_rewrite(struct __sk_buff *skb,
 	/* Embedded L4: port (ICMP id) and its checksum, which covers the
 	 * address too for TCP and UDP (pseudo header). A zero UDP checksum
 	 * means "none" and stays so. */
-	if (in->l4_csum_off &&
-	    !(in->ip.protocol == IPPROTO_UDP && !in->l4_csum)) {
-		if (in->ip.protocol != IPPROTO_ICMP)
+	if (in->l4_csum_off && !(zero_is_none && !in->l4_csum)) {
+		if (in->l4_csum_flags & BPF_F_PSEUDO_HDR)
 			l4_csum = sg_csum_replace4(l4_csum, old_addr, addr);
 		l4_csum = sg_csum_replace2(l4_csum, old_port, port);
-		if (in->ip.protocol == IPPROTO_UDP && !l4_csum)
+		if (zero_is_none && !l4_csum)
 			l4_csum = 0xffff;
 		icmp_csum = sg_csum_replace2(icmp_csum, in->l4_csum, l4_csum);
 	}
 	icmp_csum = sg_csum_replace2(icmp_csum, old_port, port);
 
-	if (bpf_skb_store_bytes(skb, in_addr_off, &addr, 4, 0) ||
-	    bpf_skb_store_bytes(skb, in->ip_off + IP_CSUM_OFF,
-				&ip_csum, 2, 0) ||
-	    bpf_skb_store_bytes(skb, port_off, &port, 2, 0) ||
+	if (sg_ctx_store(c, in_addr_off, &addr, 4) ||
+	    sg_ctx_store(c, in->ip_off + IP_CSUM_OFF, &ip_csum, 2) ||
+	    sg_ctx_store(c, port_off, &port, 2) ||
 	    (in->l4_csum_off &&
-	     bpf_skb_store_bytes(skb, in->l4_csum_off, &l4_csum, 2, 0)) ||
-	    bpf_skb_store_bytes(skb, icmp_csum_off, &icmp_csum, 2, 0))
+	     sg_ctx_store(c, in->l4_csum_off, &l4_csum, 2)) ||
+	    sg_ctx_store(c, icmp_csum_off, &icmp_csum, 2))
 		return -1;
 
 	/* Outer IP header: the ICMP checksum has no pseudo header. */
-	if (bpf_l3_csum_replace(skb, ETH_HLEN + IP_CSUM_OFF,
-				old_outer, addr, sizeof(addr)))
+	if (sg_ctx_l3_csum_replace(c, p->l3_off + IP_CSUM_OFF, old_outer,
+				   addr, sizeof(addr)))
 		return -1;
-	return bpf_skb_store_bytes(skb, out_addr_off, &addr, 4, 0);
+	return sg_ctx_store(c, out_addr_off, &addr, 4);
 }
 
 #endif /* SG_ICMP_H */

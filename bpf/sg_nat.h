@@ -127,68 +127,6 @@ static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
 }
 
-/*
- * Rewrite the source (to_dst false) or destination address and port of
- * the IPv4 packet in skb, with the IP, TCP/UDP (pseudo header) and ICMP
- * checksums updated incrementally. For ICMP echo the "port" is the id.
- */
-static __always_inline int sg_skb_rewrite(struct __sk_buff *skb,
-					  const struct sg_pkt *p, bool to_dst,
-					  __be32 addr, __be16 port)
-{
-	__u32 addr_off = ETH_HLEN + (to_dst ? IP_DADDR_OFF :
-					      IP_SADDR_OFF);
-	__be32 old_addr = to_dst ? p->daddr : p->saddr;
-	__be16 old_port = to_dst ? p->dport : p->sport;
-	__u32 csum_off, port_off;
-	__u64 flags = 0;
-
-	switch (p->proto) {
-	case IPPROTO_TCP:
-		csum_off = p->l4_off + TCP_CSUM_OFF;
-		port_off = p->l4_off + (to_dst ? 2 : 0);
-		break;
-	case IPPROTO_UDP:
-		/* A zero UDP checksum means "none" and stays zero. */
-		csum_off = p->l4_off + UDP_CSUM_OFF;
-		port_off = p->l4_off + (to_dst ? 2 : 0);
-		flags = BPF_F_MARK_MANGLED_0;
-		break;
-	default:	/* ICMP echo: no pseudo header, the id moves */
-		csum_off = p->l4_off + ICMP_CSUM_OFF;
-		port_off = p->l4_off + ICMP_ID_OFF;
-		break;
-	}
-	if (p->proto != IPPROTO_ICMP &&
-	    bpf_l4_csum_replace(skb, csum_off, old_addr, addr,
-				flags | BPF_F_PSEUDO_HDR | sizeof(addr)))
-		return -1;
-	if (old_port != port &&
-	    (bpf_l4_csum_replace(skb, csum_off, old_port, port,
-				 flags | sizeof(port)) ||
-	     bpf_skb_store_bytes(skb, port_off, &port, sizeof(port), 0)))
-		return -1;
-	if (bpf_l3_csum_replace(skb, ETH_HLEN + IP_CSUM_OFF,
-				old_addr, addr, sizeof(addr)))
-		return -1;
-	return bpf_skb_store_bytes(skb, addr_off, &addr, sizeof(addr), 0);
-}
-
-/* What a forwarding router does to TTL, for packets we redirect. */
-static __always_inline int sg_skb_dec_ttl(struct __sk_buff *skb,
-					  const struct sg_pkt *p)
-{
-	__u32 off = ETH_HLEN + IP_TTL_OFF;
-	__be16 old = bpf_htons((__u16)p->ttl << 8 | p->proto);
-	__be16 new = bpf_htons((__u16)(p->ttl - 1) << 8 | p->proto);
-	__u8 ttl = p->ttl - 1;
-
-	if (bpf_l3_csum_replace(skb, ETH_HLEN + IP_CSUM_OFF,
-				old, new, sizeof(new)))
-		return -1;
-	return bpf_skb_store_bytes(skb, off, &ttl, 1, 0);
-}
-
 /* Which packets from a sector the NAT can map at all. */
 static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
 {
@@ -208,14 +146,14 @@ static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
 
 /* An ICMP error a VM sends about a packet of a masqueraded flow it
  * received: the flow is found from the embedded (reply) header. */
-static __always_inline int sg_icmp_error_out(struct __sk_buff *skb,
+static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 					     const struct sg_pkt *p,
 					     __u16 zone, __u64 now)
 {
 	struct sg_icmp_inner in;
 	struct sg_flow_key key;
 	struct sg_flow *f;
-	int verdict = sg_icmp_inner_load(skb, p, &in);
+	int verdict = sg_icmp_inner_load(c, p, &in);
 
 	if (verdict != SG_PASS)
 		return verdict;
@@ -228,7 +166,7 @@ static __always_inline int sg_icmp_error_out(struct __sk_buff *skb,
 	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_SNAT ||
 	    !sg_flow_live(f, now))
 		return SG_DROP_UNTRANSLATABLE;	/* would show the VM's address */
-	if (sg_icmp_error_rewrite(skb, p, &in, false, f->nat_addr,
+	if (sg_icmp_error_rewrite(c, p, &in, false, f->nat_addr,
 				  f->nat_port))
 		return SG_DROP_MALFORMED;
 	return SG_PASS;
@@ -257,8 +195,7 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 	if (verdict == SG_PASS && p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;	/* ARP, and IPv6 was judged at ingress */
 	if (verdict == SG_PASS && sg_icmp_is_error(&p)) {
-		verdict = sg_icmp_error_out(skb, &p, from->sector,
-					    sg_now());
+		verdict = sg_icmp_error_out(c, &p, from->sector, sg_now());
 		goto out;
 	}
 	if (verdict == SG_PASS)
@@ -271,7 +208,7 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 				       sg_now(), &f);
 	}
 	if (verdict == SG_PASS && f &&
-	    sg_skb_rewrite(skb, &p, false, f->nat_addr, f->nat_port))
+	    sg_rewrite(c, &p, false, f->nat_addr, f->nat_port))
 		verdict = SG_DROP_MALFORMED;
 out:
 	if (verdict == SG_PASS)
@@ -320,7 +257,7 @@ static __always_inline int sg_deliver(const struct sg_ctx *c,
 	/* GRO'd packets count by their segments. */
 	if (bpf_check_mtu(skb, f->ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
 		return sg_deliver_by_route(c, skb, p, f, vm);
-	if (sg_skb_dec_ttl(skb, p)) {
+	if (sg_ttl_dec(c, p)) {
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
@@ -340,7 +277,7 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 	struct sg_flow_key key, okey;
 	struct sg_icmp_inner in;
 	struct sg_flow *r, *f;
-	int verdict = sg_icmp_inner_load(skb, p, &in);
+	int verdict = sg_icmp_inner_load(c, p, &in);
 
 	if (verdict == SG_DROP_MALFORMED) {
 		sg_drop(c, p, 0, 0, verdict);
@@ -362,7 +299,7 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 		return -1;
 	if (p->ttl <= 1)
 		return TC_ACT_OK;
-	if (sg_icmp_error_rewrite(skb, p, &in, true, r->nat_addr,
+	if (sg_icmp_error_rewrite(c, p, &in, true, r->nat_addr,
 				  r->nat_port)) {
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
@@ -421,7 +358,7 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 		return TC_ACT_OK;
 
 	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
-	if (sg_skb_rewrite(skb, &p, true, r->nat_addr, r->nat_port)) {
+	if (sg_rewrite(c, &p, true, r->nat_addr, r->nat_port)) {
 		sg_drop(c, &p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}

@@ -31,7 +31,8 @@ struct sg_pkt {
 	__u8 ttl;
 	__u16 l4_off;		/* from the start of the frame */
 	__u16 l4_len;		/* IP total length minus the IP header */
-	__u16 pad;
+	__u8 l3_off;		/* where the IP header starts */
+	__u8 pad;
 	__be32 saddr;
 	__be32 daddr;
 	__be16 sport;		/* ICMP echo request: its id */
@@ -103,6 +104,7 @@ static __always_inline int sg_parse_ipv4(struct sg_ctx *c, struct sg_pkt *p,
 		return SG_DROP_MALFORMED;
 
 	p->kind = SG_PKT_IPV4;
+	p->l3_off = c->l3_off;
 	p->proto = ip->protocol;
 	p->ttl = ip->ttl;
 	p->l4_off = c->l3_off + hlen;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Editing frames in place in XDP, where no skb helper is there to keep the
- * checksums: address and port rewrites with incremental checksum updates,
- * TTL, MACs, and finishing a checksum the sender left unfinished.
+ * What only XDP frames need: MACs, and finishing a checksum the sender
+ * left unfinished. (Address, port and TTL rewrites are sg_xlate.h's, for
+ * both hooks.)
  */
 #ifndef SG_XDP_EDIT_H
 #define SG_XDP_EDIT_H
@@ -91,74 +91,6 @@ static __always_inline int sg_csum_finish(struct xdp_md *x, struct sg_ctx *c,
 	if (p->proto == IPPROTO_UDP && !csum)
 		csum = 0xffff;
 	*check = csum;
-	return 0;
-}
-
-/*
- * Rewrite the source (to_dst false) or destination address and port (ICMP
- * echo id) of the frame in place, with every checksum updated, and take
- * one off the TTL as a router does.
- */
-static __always_inline int sg_xdp_translate(struct sg_ctx *c,
-					    const struct sg_pkt *p,
-					    bool to_dst, __be32 addr,
-					    __be16 port)
-{
-	__u8 *ip = c->data + ETH_HLEN, *l4 = c->data + (p->l4_off & 0x7f);
-	__u16 *port_at, *sum_at, *ttl_word, old_ttl_word;
-	__be32 *addr_at;
-	bool pseudo = true;
-
-	if (ip + 20 > (__u8 *)c->data_end)
-		return -1;
-	switch (p->proto) {
-	case IPPROTO_TCP:
-		if (l4 + 20 > (__u8 *)c->data_end)
-			return -1;
-		port_at = (__u16 *)(l4 + (to_dst ? 2 : 0));
-		sum_at = (__u16 *)(l4 + TCP_CSUM_OFF);
-		break;
-	case IPPROTO_UDP:
-		if (l4 + 8 > (__u8 *)c->data_end)
-			return -1;
-		port_at = (__u16 *)(l4 + (to_dst ? 2 : 0));
-		sum_at = (__u16 *)(l4 + UDP_CSUM_OFF);
-		break;
-	case IPPROTO_ICMP:
-		if (l4 + 8 > (__u8 *)c->data_end)
-			return -1;
-		port_at = (__u16 *)(l4 + ICMP_ID_OFF);
-		sum_at = (__u16 *)(l4 + ICMP_CSUM_OFF);
-		pseudo = false;
-		break;
-	default:
-		return -1;
-	}
-	addr_at = (__be32 *)(ip + (to_dst ? IP_DADDR_OFF : IP_SADDR_OFF));
-	ttl_word = (__u16 *)(ip + IP_TTL_OFF);
-
-	/* A zero UDP checksum means "none" and stays zero; a computed zero
-	 * is sent as all ones (RFC 768). */
-	if (p->proto != IPPROTO_UDP || *sum_at) {
-		__u16 sum = *sum_at;
-
-		if (pseudo)
-			sum = sg_csum_replace4(sum, *addr_at, addr);
-		if (*port_at != port)
-			sum = sg_csum_replace2(sum, *port_at, port);
-		if (p->proto == IPPROTO_UDP && !sum)
-			sum = 0xffff;
-		*sum_at = sum;
-	}
-	*port_at = port;
-
-	old_ttl_word = *ttl_word;
-	ip[IP_TTL_OFF]--;
-	*(__u16 *)(ip + IP_CSUM_OFF) =
-		sg_csum_replace2(sg_csum_replace4(*(__u16 *)(ip + IP_CSUM_OFF),
-						  *addr_at, addr),
-				 old_ttl_word, *ttl_word);
-	*addr_at = addr;
 	return 0;
 }
 
