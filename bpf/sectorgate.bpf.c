@@ -40,15 +40,15 @@ int sg_tc_sector_in(struct __sk_buff *skb)
 							    TC_ACT_SHOT;
 }
 
-/* Counting only: no headers are read, so none are pulled. */
+/* Mostly counting: the headers are pulled only for what it drops. */
 SEC("tc")
 int sg_tc_sector_out(struct __sk_buff *skb)
 {
-	struct sg_ctx c = { .ifindex = skb->ifindex, .len = skb->len };
+	struct sg_ctx c = { .ctx = skb, .ifindex = skb->ifindex,
+			    .len = skb->len };
 
 	sg_ctx_defs(&c);
-	sg_sector_egress(&c);
-	return TC_ACT_OK;
+	return sg_sector_egress(&c, skb);
 }
 
 SEC("xdp")

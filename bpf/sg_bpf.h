@@ -18,6 +18,7 @@
 #define ETH_P_8021AD	0x88A8
 
 #define IPPROTO_ICMPV6	58
+#define AF_INET		2
 
 #define IP_MF		0x2000
 #define IP_OFFSET	0x1FFF

@@ -23,7 +23,6 @@
 #include "sg_drop.h"
 #include "sg_icmp.h"
 
-#define AF_INET		2
 #define SG_EEXIST	17
 #define SG_NAT_PROBES	32	/* ports tried after the original one */
 /* A new reply entry is never stale for this long: its primary is written

@@ -64,10 +64,44 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 /* Passed, and bound for an uplink: what the XDP fast path may take on. */
 #define SG_PASS_OUT	(-1)
 
-static __always_inline int sg_decide_ipv4(__u32 slot, __u16 sector,
+/*
+ * A packet for the internet leaves masqueraded through an uplink or not at
+ * all: a route that points at any other device (one sectorgate was not
+ * told about, a trusted device) would carry the VM's own address out.
+ * What the kernel does not forward (its own addresses, no route, a TTL
+ * about to expire) it answers itself.
+ */
+static __always_inline int sg_route_out(const struct sg_ctx *c,
+					const struct sg_pkt *p)
+{
+	struct bpf_fib_lookup fib = {};
+	struct sg_device *out;
+
+	if (p->ttl <= 1)
+		return SG_PASS_OUT;
+	/* Field by field: clang 14 lost a designated initializer of this
+	 * struct here (the kernel saw family 0). */
+	fib.family = AF_INET;
+	fib.l4_protocol = p->proto;
+	fib.sport = p->sport;
+	fib.dport = p->dport;
+	fib.ipv4_src = p->saddr;
+	fib.ipv4_dst = p->daddr;
+	fib.ifindex = c->ifindex;
+	if (bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
+			   BPF_FIB_LOOKUP_SKIP_NEIGH) != BPF_FIB_LKUP_RET_SUCCESS)
+		return SG_PASS_OUT;
+	out = sg_device_of(c->slot, fib.ifindex);
+	return out && out->role == SG_ROLE_UPLINK ? SG_PASS_OUT :
+						     SG_DROP_UNTRANSLATABLE;
+}
+
+static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
+					  __u16 sector,
 					  const struct sg_pkt *p,
 					  __u16 *to_sector)
 {
+	__u32 slot = c->slot;
 	struct sg_sector *info;
 	struct sg_dest *dest;
 
@@ -96,7 +130,7 @@ static __always_inline int sg_decide_ipv4(__u32 slot, __u16 sector,
 	info = sg_sector_of(slot, sector);
 	if (!info || !(info->flags & SG_SECTOR_INTERNET))
 		return SG_DROP_NO_INTERNET;
-	return SG_PASS_OUT;
+	return sg_route_out(c, p);
 }
 
 /*
@@ -121,7 +155,7 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 	if (verdict == SG_PASS) {
 		switch (p->kind) {
 		case SG_PKT_IPV4:
-			verdict = sg_decide_ipv4(c->slot, dev->sector, p,
+			verdict = sg_decide_ipv4(c, dev->sector, p,
 						 &to_sector);
 			break;
 		case SG_PKT_ARP:
@@ -140,13 +174,33 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 	return verdict;
 }
 
-/* tc egress of a sector device: what the host sends into the sector. */
-static __always_inline void sg_sector_egress(const struct sg_ctx *c)
+/*
+ * tc egress of a sector device: what the host sends into the sector, with
+ * c built without the headers (counting needs none). What the kernel
+ * forwarded here from a device that is none of ours is unsolicited: only
+ * the programs of sector, uplink and trusted devices judge what may
+ * enter a sector, and a device sectorgate was not told about has none.
+ */
+static __always_inline int sg_sector_egress(const struct sg_ctx *c,
+					    struct __sk_buff *skb)
 {
 	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
+	struct sg_pkt p = {};
+	struct sg_ctx in;
 
-	if (dev && dev->role == SG_ROLE_SECTOR)
+	if (!dev || dev->role != SG_ROLE_SECTOR)
+		return TC_ACT_OK;
+	if (!skb->ingress_ifindex ||
+	    sg_device_of(c->slot, skb->ingress_ifindex)) {
 		sg_count_tx(dev->counters, c->len);
+		return TC_ACT_OK;
+	}
+	/* The headers, for the event; it came in on the foreign device. */
+	sg_ctx_from_skb(&in, skb);
+	in.ifindex = skb->ingress_ifindex;
+	sg_parse(&in, &p);
+	sg_drop(&in, &p, dev->counters, dev->sector, SG_DROP_UNSOLICITED);
+	return TC_ACT_SHOT;
 }
 
 #endif /* SG_POLICY_H */

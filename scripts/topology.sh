@@ -93,7 +93,7 @@ topo_up() {
 # processes first (a namespace outlives its deletion while they run).
 topo_down() {
 	local n
-	for n in $(ip netns list | awk -v p="$SG_PREFIX-" 'index($1, p) == 1 {print $1}'); do
+	for n in $(ip netns list 2>/dev/null | awk -v p="$SG_PREFIX-" 'index($1, p) == 1 {print $1}'); do
 		ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null
 		ip netns del "$n" 2>/dev/null
 	done

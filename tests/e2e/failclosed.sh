@@ -108,9 +108,19 @@ expect_eq "not as no-internet" "$(moved vm3 no-internet "$nointernet")" 0
 expect_eq "the metadata service saw no client" "$(imds_clients)" "$clients"
 expect_eq "vm1 is still masqueraded to the internet" "$(whoami vm1)" 192.0.2.1
 
-# Until ts0 is listed, sectorgate leaves it alone (3.5 covers uplinks and
-# trusted devices): what follows is the doing of `trusted`.
-expect_ok "ts0 not listed yet: peer still pings vm1 through it" ping1 peer 10.1.0.2
+# A device that the definitions do not name is no way around them: what
+# the kernel forwards from it into a sector is unsolicited, and what it
+# would route out of it from a sector is untranslatable (it would carry
+# the VM's own address), both counted on the sector.
+before=$(stat vm1 'drops["unsolicited"]')
+expect_fail "ts0 not listed: peer cannot ping vm1 through it" ping1 peer 10.1.0.2
+expect_eq "counted as unsolicited on vm1" "$(moved vm1 unsolicited "$before")" 1
+before=$(stat vm1 'drops["untranslatable"]')
+udp_to_peer unlisted
+expect_eq "vm1's UDP to peer is untranslatable, not sent untranslated" \
+	"$(moved vm1 untranslatable "$before")" 1
+sleep 0.5
+expect_fail "and peer got none of it" peer_got unlisted
 
 # --- A trusted device lets nothing in and nothing out (3.5) ---------------
 expect_ok "apply with ts0 trusted" sg apply -c "$work/trusted.yaml"

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -424,6 +425,61 @@ static void test_trusted_device(void)
 		 "nothing out from one");
 }
 
+/*
+ * Fail closed at the edges sectorgate was not told about: internet traffic
+ * the kernel would route out of a device that is not an uplink is dropped
+ * (untranslatable) rather than sent with the VM's own address, and what
+ * the kernel forwards into a sector from such a device is unsolicited.
+ */
+static void test_unknown_devices(void)
+{
+	struct pkt to_s6 = UDP("10.1.0.2", 1000, "203.0.113.200", 53);
+	struct pkt via_t0 = UDP("10.1.0.2", 1000, "100.64.0.9", 53);
+	struct pkt to_up0 = UDP("10.1.0.2", 1000, "203.0.113.5", 53);
+	struct pkt in = UDP("203.0.113.200", 53, "10.1.0.2", 1000);
+	struct sg_counters before, after;
+	uint8_t pkt[2048], out[2048];
+	__u32 out_len, retval;
+	int len;
+
+	test_begin();
+	CHECK(!system("sysctl -qw net.ipv4.ip_forward=1 && "
+		      "ip route add 203.0.113.128/25 dev s6 && "
+		      "ip route add 100.64.0.0/24 dev t0 && "
+		      "ip route add 203.0.113.0/25 dev up0"), "routes");
+	len = dp_build(&to_s6, pkt);
+	check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len,
+		     SG_DROP_UNTRANSLATABLE);
+	check_packet(SG_PROG_TC_SECTOR_IN, "s1", pkt, len,
+		     SG_DROP_UNTRANSLATABLE);
+	len = dp_build(&via_t0, pkt);
+	check_packet(SG_PROG_TC_SECTOR_IN, "s1", pkt, len,
+		     SG_DROP_UNTRANSLATABLE);
+	len = dp_build(&to_up0, pkt);
+	check_packet(SG_PROG_TC_SECTOR_IN, "s1", pkt, len, SG_PASS);
+
+	len = dp_build(&in, pkt);
+	dp_counters(1, &before);
+	dp_run(SG_PROG_TC_SECTOR_OUT, "s1", "s6", pkt, len, out, &out_len,
+	       &retval);
+	CHECK(retval == TC_SHOT_V, "forwarded in from s6: verdict %u", retval);
+	dp_run(SG_PROG_TC_SECTOR_OUT, "s1", "up0", pkt, len, out, &out_len,
+	       &retval);
+	CHECK(retval == TC_OK_V, "forwarded in from up0: verdict %u", retval);
+	dp_run(SG_PROG_TC_SECTOR_OUT, "s1", NULL, pkt, len, out, &out_len,
+	       &retval);
+	CHECK(retval == TC_OK_V, "sent by the host: verdict %u", retval);
+	dp_counters(1, &after);
+	CHECK(after.drops[SG_DROP_UNSOLICITED] ==
+	      before.drops[SG_DROP_UNSOLICITED] + 1 &&
+	      after.tx_packets == before.tx_packets + 2,
+	      "one unsolicited, two sent");
+	system("ip route del 203.0.113.128/25; ip route del 100.64.0.0/24; "
+	       "ip route del 203.0.113.0/25");
+	test_end("internet traffic routed to a device that is not an uplink "
+		 "is dropped; what comes in from one is unsolicited");
+}
+
 struct seen_events {
 	struct sg_event last;
 	int n;
@@ -542,6 +598,7 @@ int main(void)
 	test_tx_counter();
 	test_trusted_device();
 	test_drop_events();
+	test_unknown_devices();
 	test_counters_across_applies();
 	test_apply_flip();
 	test_conntrack_full();
