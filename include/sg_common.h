@@ -109,6 +109,20 @@ struct sg_state {
 	__u64 digest;		/* hash of the compiled definitions in `slot` */
 };
 
+/*
+ * sg_build[0]: which build of the programs is pinned, so that an apply
+ * of the same build reuses them instead of loading and verifying them
+ * again. layout is SG_LAYOUT, raised whenever a pinned map changes the
+ * meaning of its bytes (a size change alone is seen without it).
+ */
+#define SG_LAYOUT	2
+
+struct sg_build {
+	__u64 object_digest;	/* FNV-1a of the BPF object */
+	__u32 layout;		/* SG_LAYOUT of the build that pinned it */
+	__u32 pad;
+};
+
 /* sg_config[slot]: settings that are not per sector. */
 struct sg_config {
 	__u32 timeout_tcp_established;	/* seconds */
@@ -387,6 +401,7 @@ _Static_assert(sizeof(struct sg_event) == 40, "sg_event layout");
 _Static_assert(sizeof(struct sg_event_budget) == 24, "sg_event_budget layout");
 _Static_assert(sizeof(struct sg_state) == 16, "sg_state layout");
 _Static_assert(sizeof(struct sg_config) == 24, "sg_config layout");
+_Static_assert(sizeof(struct sg_build) == 16, "sg_build layout");
 _Static_assert(sizeof(struct sg_imds) == 16, "sg_imds layout");
 _Static_assert(sizeof(struct sg_device_key) == 8, "sg_device_key layout");
 _Static_assert(sizeof(struct sg_device) == 12, "sg_device layout");

@@ -47,13 +47,15 @@ static bool same_program(int a, int b)
 	return !memcmp(ia.tag, ib.tag, sizeof(ia.tag));
 }
 
-/* Keep the running programs when the new build is the same code. */
+/* Keep the running programs when the new build is the same code, and
+ * uses the same maps (a map of a new layout needs the new programs: a
+ * program's tag does not say which maps it uses). */
 static void choose_programs(struct sg_apply *a)
 {
 	struct sg_instance *in = a->in;
 
 	for (int i = 0; i < SG_NPROGS; i++) {
-		if (in->pinned_fd[i] >= 0 &&
+		if (in->pinned_fd[i] >= 0 && !sg_instance_replaces_maps(in) &&
 		    same_program(in->pinned_fd[i], in->prog_fd[i])) {
 			a->use_fd[i] = in->pinned_fd[i];
 		} else {
@@ -285,6 +287,12 @@ static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,
 		return ret;
 	}
 	stale_attachments(a, c, devs, ndevs, true);
+	ret = sg_instance_commit(in);
+	if (ret) {
+		pr_warn("cannot pin the migrated maps in %s: %s\n",
+			in->pin_dir, strerror(-ret));
+		return ret;
+	}
 	ret = pin_programs(a);
 	if (ret)
 		pr_warn("cannot pin the programs in %s: %s\n", in->pin_dir,
@@ -343,6 +351,8 @@ int cmd_apply(const struct sg_opts *o)
 	    attached && !stale_attachments(&a, &c, devs, ndevs, false)) {
 		printf("%s: no changes (generation %u)\n", o->config,
 		       st.generation);
+		if (sg_instance_commit(&in))	/* records this build */
+			status = SG_EXIT_KERNEL;
 		goto out;
 	}
 

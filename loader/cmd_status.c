@@ -8,20 +8,6 @@
 #include "cli.h"
 #include "util.h"
 
-struct map_fill {
-	const char *name;
-	int fd;
-	size_t key_size;
-};
-
-static uint32_t max_entries(int fd)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-
-	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
-}
-
 /* The hooks of a device that run one of our pinned programs. */
 static void device_hooks(const struct sg_instance *in, int ifindex,
 			 const char *hooks[SG_NHOOKS], int *n)
@@ -136,28 +122,29 @@ static void print_sectors(const struct sg_instance *in, __u32 slot, bool json)
 	free(live);
 }
 
-static void print_maps(const struct sg_instance *in, bool json)
+/* The fill of every map that has entries to count (sg_map_table). */
+static void print_maps(struct sg_instance *in, bool json)
 {
-	const struct map_fill maps[] = {
-		{ "sg_devices", in->fds.devices, sizeof(struct sg_device_key) },
-		{ "sg_sectors", in->fds.sectors, sizeof(struct sg_sector_key) },
-		{ "sg_sector_nets", in->fds.sector_nets,
-		  sizeof(struct sg_net_key) },
-		{ "sg_dest_nets", in->fds.dest_nets, sizeof(struct sg_dest_key) },
-		{ "sg_allow", in->fds.allow, sizeof(struct sg_allow_key) },
-		{ "sg_flows", in->fds.flows, sizeof(struct sg_flow_key) },
-	};
+	bool first = true;
 
 	printf(json ? ",\"maps\":{" : "maps (entries / capacity, both slots):\n");
-	for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
-		int n = sg_map_count(maps[i].fd, maps[i].key_size);
-		uint32_t max = max_entries(maps[i].fd);
+	for (int i = 0; i < sg_nmaps; i++) {
+		const struct sg_map_desc *d = &sg_map_table[i];
+		int fd = *sg_map_fd(&in->fds, d);
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		int n;
 
+		if (!d->counted || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		n = sg_map_count(fd, info.key_size);
 		if (json)
 			printf("%s\"%s\":{\"entries\":%d,\"max_entries\":%u}",
-			       i ? "," : "", maps[i].name, n, max);
+			       first ? "" : ",", d->name, n, info.max_entries);
 		else
-			printf("  %-15s %8d / %u\n", maps[i].name, n, max);
+			printf("  %-15s %8d / %u\n", d->name, n,
+			       info.max_entries);
+		first = false;
 	}
 	printf(json ? "}" : "");
 }

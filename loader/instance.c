@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "instance.h"
+#include "map_table.h"
 #include "sectorgate.skel.h"
 #include "util.h"
 
@@ -26,33 +27,6 @@ static const char *const prog_pins[SG_NPROGS] = {
 	[SG_PROG_TC_TRUSTED_IN] = "prog_tc_trusted_in",
 	[SG_PROG_TC_TRUSTED_OUT] = "prog_tc_trusted_out",
 };
-
-/* Map pin names are the map names; fds are filled in this order. */
-static const char *const map_pins[] = {
-	"sg_state", "sg_config", "sg_imds", "sg_devices", "sg_sectors", "sg_sector_nets",
-	"sg_dest_nets", "sg_allow", "sg_flows", "sg_counters", "sg_events",
-	"sg_event_budget",
-};
-
-static bool is_pinned_map(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(map_pins); i++)
-		if (!strcmp(map_pins[i], name))
-			return true;
-	return false;
-}
-
-static int *map_fd_slot(struct sg_map_fds *fds, int i)
-{
-	int *slots[] = {
-		&fds->state, &fds->config, &fds->imds, &fds->devices, &fds->sectors,
-		&fds->sector_nets, &fds->dest_nets, &fds->allow, &fds->flows,
-		&fds->counters, &fds->events, &fds->event_budget,
-	};
-
-	_Static_assert(ARRAY_SIZE(slots) == ARRAY_SIZE(map_pins), "map list");
-	return slots[i];
-}
 
 enum sg_prog sg_role_prog(int role, enum sg_hook hook)
 {
@@ -144,6 +118,7 @@ int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create)
 	for (int i = 0; i < SG_NPROGS; i++)
 		in->prog_fd[i] = in->pinned_fd[i] = -1;
 	memset(&in->fds, -1, sizeof(in->fds));
+	memset(in->old_fd, -1, sizeof(in->old_fd));
 	if (!pin_dir)
 		return 0;	/* unpinned: tests load a private copy */
 	snprintf(in->pin_dir, sizeof(in->pin_dir), "%s", pin_dir);
@@ -172,17 +147,23 @@ int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create)
 	return 0;
 }
 
+/*
+ * Every pinned map; one that is not pinned (a map a newer sectorgate added,
+ * before its first apply) is left at -1. Only sg_state must be there: it
+ * is what makes an instance applied.
+ */
 int sg_instance_open_pinned(struct sg_instance *in)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(map_pins); i++) {
+	for (int i = 0; i < sg_nmaps; i++) {
+		const struct sg_map_desc *d = &sg_map_table[i];
 		char path[320];
 		int fd;
 
-		pin_path(in, map_pins[i], path, sizeof(path));
+		pin_path(in, d->name, path, sizeof(path));
 		fd = bpf_obj_get(path);
-		if (fd < 0)
+		if (fd < 0 && d->fd_off == offsetof(struct sg_map_fds, state))
 			return -errno;
-		*map_fd_slot(&in->fds, i) = fd;
+		*sg_map_fd(&in->fds, d) = fd;
 	}
 	return 0;
 }
@@ -211,9 +192,10 @@ static int collect_fds(struct sg_instance *in)
 	struct bpf_map *map;
 	int i;
 
-	for (i = 0; i < (int)ARRAY_SIZE(map_pins); i++) {
-		map = bpf_object__find_map_by_name(in->skel->obj, map_pins[i]);
-		*map_fd_slot(&in->fds, i) = bpf_map__fd(map);
+	for (i = 0; i < sg_nmaps; i++) {
+		map = bpf_object__find_map_by_name(in->skel->obj,
+						   sg_map_table[i].name);
+		*sg_map_fd(&in->fds, &sg_map_table[i]) = bpf_map__fd(map);
 	}
 	progs[SG_PROG_XDP_SECTOR] = in->skel->progs.sg_xdp_sector;
 	progs[SG_PROG_TC_SECTOR_IN] = in->skel->progs.sg_tc_sector_in;
@@ -228,47 +210,216 @@ static int collect_fds(struct sg_instance *in)
 	return 0;
 }
 
-/*
- * A pinned map from another version of sectorgate, with another layout,
- * cannot be reused: say which, rather than a bare refusal from libbpf.
- */
-static int check_pinned_layouts(struct sg_instance *in)
+/* FNV-1a of the BPF object this loader carries: what sg_build records. */
+static uint64_t object_digest(void)
 {
-	struct bpf_map *map;
+	size_t len;
+	const uint8_t *b = sectorgate_bpf__elf_bytes(&len);
+	uint64_t h = 0xcbf29ce484222325ULL;
 
-	bpf_object__for_each_map(map, in->skel->obj) {
+	for (size_t i = 0; i < len; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static bool same_layout(const struct bpf_map_info *info,
+			const struct bpf_map *map)
+{
+	return info->type == bpf_map__type(map) &&
+	       info->key_size == bpf_map__key_size(map) &&
+	       info->value_size == bpf_map__value_size(map);
+}
+
+/*
+ * Can the entries of a pinned map (info) be copied into the layout of
+ * map? Layouts only ever grow at their end (include/sg_common.h): the same
+ * type and key, a value no smaller; the new bytes start at zero.
+ */
+static bool migratable(const struct bpf_map_info *info,
+		       const struct bpf_map *map)
+{
+	return info->type == bpf_map__type(map) &&
+	       info->key_size == bpf_map__key_size(map) &&
+	       info->value_size <= bpf_map__value_size(map);
+}
+
+/*
+ * Compare every pinned map with the layout of this build. The same: it is
+ * reused. Another: this build creates a new one at load, which replaces
+ * the pin once the apply has succeeded (sg_instance_commit), with the
+ * entries copied if the map keeps state. A state map that cannot be
+ * migrated is refused, and nothing changes.
+ */
+static int plan_pins(struct sg_instance *in)
+{
+	for (int i = 0; i < sg_nmaps; i++) {
+		const struct sg_map_desc *d = &sg_map_table[i];
+		struct bpf_map *map =
+			bpf_object__find_map_by_name(in->skel->obj, d->name);
 		struct bpf_map_info info = {};
 		__u32 len = sizeof(info);
 		char path[320];
 		int fd;
 
-		if (!is_pinned_map(bpf_map__name(map)))
-			continue;
-		pin_path(in, bpf_map__name(map), path, sizeof(path));
+		pin_path(in, d->name, path, sizeof(path));
 		fd = bpf_obj_get(path);
-		if (fd < 0)
+		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			close(fd);
+			return -errno;
+		}
+		if (fd < 0 || same_layout(&info, map)) {
+			if (fd >= 0)
+				close(fd);
+			if (bpf_map__set_pin_path(map, path))
+				return -errno;
 			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
-		    (info.type != bpf_map__type(map) ||
-		     info.key_size != bpf_map__key_size(map) ||
-		     info.value_size != bpf_map__value_size(map))) {
-			pr_warn("%s has another layout (from another version "
-				"of sectorgate?); `sectorgate unload` removes "
-				"it, and its flows and counters\n", path);
+		}
+		if (d->keep == SG_KEEP_MIGRATED && !migratable(&info, map)) {
+			pr_warn("%s has a layout this sectorgate cannot migrate "
+				"(%u-byte values, now %u); what runs keeps "
+				"running; `sectorgate unload` removes it, with "
+				"its entries\n", path, info.value_size,
+				bpf_map__value_size(map));
 			close(fd);
 			return -EEXIST;
 		}
-		close(fd);
+		pr_info("%s: another layout (%u-byte values, now %u): %s\n",
+			path, info.value_size, bpf_map__value_size(map),
+			d->keep == SG_KEEP_MIGRATED ?
+			"its entries move into a new map" :
+			"a new map replaces it");
+		in->old_fd[i] = fd;
+		in->old_value_size[i] = info.value_size;
+		/* Resizing the flow table is unload's: it keeps its size. */
+		if (d->fd_off == offsetof(struct sg_map_fds, flows))
+			bpf_map__set_max_entries(map, info.max_entries);
 	}
 	return 0;
+}
+
+/*
+ * Copy every entry of a pinned map in an older layout (old_size-byte
+ * values) into its successor, the bytes it did not have left zero. With
+ * only_new, entries already there are left alone (the second pass, after
+ * the programs switched, picks up what the old ones added meanwhile).
+ */
+static int migrate_entries(int from, int to, const struct bpf_map_info *info,
+			   __u32 old_size, __u32 new_size, bool only_new)
+{
+	bool percpu = info->type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+		      info->type == BPF_MAP_TYPE_PERCPU_HASH;
+	int ncpus = percpu ? libbpf_num_possible_cpus() : 1;
+	size_t old_stride = percpu ? (old_size + 7) & ~7U : old_size;
+	size_t new_stride = percpu ? (new_size + 7) & ~7U : new_size;
+	char key[64], next[64];
+	void *prev = NULL;
+	char *ov, *nv;
+	int ret = 0, n = 0;
+
+	if (ncpus <= 0 || info->key_size > sizeof(key))
+		return -EINVAL;
+	ov = calloc(ncpus, old_stride);
+	nv = calloc(ncpus, new_stride);
+	if (!ov || !nv)
+		sg_oom();
+	while (!bpf_map_get_next_key(from, prev, next)) {
+		memcpy(key, next, info->key_size);
+		prev = key;
+		if (bpf_map_lookup_elem(from, key, ov))
+			continue;	/* gone meanwhile */
+		memset(nv, 0, ncpus * new_stride);
+		for (int c = 0; c < ncpus; c++)
+			memcpy(nv + c * new_stride, ov + c * old_stride,
+			       old_size);
+		if (bpf_map_update_elem(to, key, nv,
+					only_new ? BPF_NOEXIST : BPF_ANY) &&
+		    errno != EEXIST) {
+			ret = -errno;
+			break;
+		}
+		n++;
+	}
+	free(ov);
+	free(nv);
+	return ret ? ret : n;
+}
+
+static int migrate_all(struct sg_instance *in, bool only_new)
+{
+	for (int i = 0; i < sg_nmaps; i++) {
+		const struct sg_map_desc *d = &sg_map_table[i];
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		int to = *sg_map_fd(&in->fds, d), n;
+
+		if (in->old_fd[i] < 0 || d->keep != SG_KEEP_MIGRATED)
+			continue;
+		if (bpf_obj_get_info_by_fd(to, &info, &len))
+			return -errno;
+		n = migrate_entries(in->old_fd[i], to, &info,
+				    in->old_value_size[i], info.value_size,
+				    only_new);
+		if (n < 0)
+			return n;
+		pr_info("%s: %d entries migrated\n", d->name, n);
+	}
+	return 0;
+}
+
+/*
+ * The pinned programs and maps, as they are, when they are this build's:
+ * an apply then only writes maps, and nothing is loaded or verified.
+ */
+static bool reuse_pinned(struct sg_instance *in)
+{
+	struct sg_build b;
+	__u32 zero = 0;
+
+	for (int i = 0; i < SG_NPROGS; i++)
+		if (in->pinned_fd[i] < 0)
+			return false;
+	if (sg_instance_open_pinned(in))
+		return false;
+	for (int i = 0; i < sg_nmaps; i++)
+		if (*sg_map_fd(&in->fds, &sg_map_table[i]) < 0)
+			return false;
+	if (bpf_map_lookup_elem(in->fds.build, &zero, &b) ||
+	    b.object_digest != object_digest() || b.layout != SG_LAYOUT)
+		return false;
+	for (int i = 0; i < SG_NPROGS; i++)
+		in->prog_fd[i] = in->pinned_fd[i];
+	return true;
+}
+
+static void close_map_fds(struct sg_instance *in)
+{
+	for (int i = 0; i < sg_nmaps; i++) {
+		int *fd = sg_map_fd(&in->fds, &sg_map_table[i]);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
 }
 
 int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 {
 	uint32_t want = 2 * max_flows, have;
-	struct bpf_map *map;
 	int ret;
 
+	if (in->pin_dir[0] && reuse_pinned(in)) {
+		pr_debug("the pinned programs are this build's: reused\n");
+		in->reused = true;
+		have = pinned_max_entries(in, "sg_flows");
+		if (have && have != want)
+			pr_warn("conntrack.max-flows %u takes effect after "
+				"`sectorgate unload`; the flow table keeps %u "
+				"flows until then\n", max_flows, have / 2);
+		return 0;
+	}
+	close_map_fds(in);
 	in->skel = sectorgate_bpf__open();
 	if (!in->skel)
 		return -errno;
@@ -276,9 +427,6 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 		bpf_map__set_max_entries(in->skel->maps.sg_flows, want);
 		return sectorgate_bpf__load(in->skel) ?: collect_fds(in);
 	}
-	ret = check_pinned_layouts(in);
-	if (ret)
-		return ret;
 	have = pinned_max_entries(in, "sg_flows");
 	if (have && have != want) {
 		pr_warn("conntrack.max-flows %u takes effect after `sectorgate "
@@ -287,21 +435,52 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 		want = have;
 	}
 	bpf_map__set_max_entries(in->skel->maps.sg_flows, want);
-	bpf_object__for_each_map(map, in->skel->obj) {
-		char path[320];
-
-		/* .rodata and scratch space belong to the program. */
-		if (!is_pinned_map(bpf_map__name(map)))
-			continue;
-		pin_path(in, bpf_map__name(map), path, sizeof(path));
-		ret = bpf_map__set_pin_path(map, path);
-		if (ret)
-			return ret;
-	}
+	ret = plan_pins(in);
+	if (ret)
+		return ret;
 	ret = sectorgate_bpf__load(in->skel);
 	if (ret)
 		return ret;
-	return collect_fds(in);
+	collect_fds(in);
+	return migrate_all(in, false);
+}
+
+bool sg_instance_replaces_maps(const struct sg_instance *in)
+{
+	for (int i = 0; i < sg_nmaps; i++)
+		if (in->old_fd[i] >= 0)
+			return true;
+	return false;
+}
+
+int sg_instance_commit(struct sg_instance *in)
+{
+	struct sg_build b = { .object_digest = object_digest(),
+			      .layout = SG_LAYOUT };
+	__u32 zero = 0;
+	int ret;
+
+	if (in->reused || !in->pin_dir[0])
+		return 0;
+	/* What the old programs added until they were replaced. */
+	ret = migrate_all(in, true);
+	if (ret)
+		return ret;
+	for (int i = 0; i < sg_nmaps; i++) {
+		const struct sg_map_desc *d = &sg_map_table[i];
+		char path[320];
+
+		if (in->old_fd[i] < 0)
+			continue;
+		pin_path(in, d->name, path, sizeof(path));
+		if ((unlink(path) && errno != ENOENT) ||
+		    bpf_obj_pin(*sg_map_fd(&in->fds, d), path))
+			return -errno;
+		close(in->old_fd[i]);
+		in->old_fd[i] = -1;
+	}
+	return bpf_map_update_elem(in->fds.build, &zero, &b, BPF_ANY) ?
+	       -errno : 0;
 }
 
 int sg_instance_pin_prog(struct sg_instance *in, enum sg_prog prog, int fd)
@@ -326,8 +505,8 @@ int sg_instance_unpin(struct sg_instance *in, bool keep_maps)
 	}
 	if (keep_maps)
 		return ret;
-	for (size_t i = 0; i < ARRAY_SIZE(map_pins); i++) {
-		pin_path(in, map_pins[i], path, sizeof(path));
+	for (int i = 0; i < sg_nmaps; i++) {
+		pin_path(in, sg_map_table[i].name, path, sizeof(path));
 		if (unlink(path) && errno != ENOENT)
 			ret = -errno;
 	}
@@ -338,15 +517,13 @@ int sg_instance_unpin(struct sg_instance *in, bool keep_maps)
 
 void sg_instance_close(struct sg_instance *in)
 {
-	if (in->skel) {
+	if (in->skel)
 		sectorgate_bpf__destroy(in->skel);
-	} else {
-		int *fds = (int *)&in->fds;
-
-		for (size_t i = 0; i < sizeof(in->fds) / sizeof(int); i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
-	}
+	else
+		close_map_fds(in);
+	for (int i = 0; i < sg_nmaps; i++)
+		if (in->old_fd[i] >= 0)
+			close(in->old_fd[i]);
 	for (int i = 0; i < SG_NPROGS; i++)
 		if (in->pinned_fd[i] >= 0)
 			close(in->pinned_fd[i]);

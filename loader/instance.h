@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "attach.h"
-#include "maps.h"
+#include "map_table.h"
 
 #define SG_DEFAULT_PIN_DIR "/sys/fs/bpf/sectorgate"
 
@@ -38,6 +38,11 @@ struct sg_instance {
 	int prog_fd[SG_NPROGS];		/* the freshly loaded programs */
 	int pinned_fd[SG_NPROGS];	/* the pinned (running) ones, or -1 */
 	uint32_t pinned_id[SG_NPROGS];
+	bool reused;			/* this build's, found pinned */
+	/* Maps found pinned with another layout (by sg_map_table index),
+	 * replaced by sg_instance_commit(); -1 for the others. */
+	int old_fd[SG_MAX_MAPS];
+	uint32_t old_value_size[SG_MAX_MAPS];
 };
 
 /*
@@ -47,8 +52,21 @@ struct sg_instance {
  */
 int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create);
 
-/* Load the BPF object, reusing (or creating and pinning) every map. */
+/*
+ * Load the BPF object, reusing (or creating and pinning) every map; or,
+ * when the pinned programs are this build's, reuse them as they are
+ * (in->reused) and load nothing. Maps pinned in an older layout get a
+ * successor, their entries migrated if they keep state.
+ */
 int sg_instance_load(struct sg_instance *in, uint32_t max_flows);
+
+/* Does this load replace maps pinned in an older layout? */
+bool sg_instance_replaces_maps(const struct sg_instance *in);
+
+/* After a successful apply: the successors of maps of an older layout
+ * take their pins (with what the old programs added meanwhile), and
+ * sg_build records this build. */
+int sg_instance_commit(struct sg_instance *in);
 
 /* Open the pinned maps without loading anything. */
 int sg_instance_open_pinned(struct sg_instance *in);

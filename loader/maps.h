@@ -5,8 +5,10 @@
 
 #include "compile.h"
 
+/* The fds of the maps, named; loader/map_table.c lists them all. */
 struct sg_map_fds {
 	int state;
+	int build;
 	int config;
 	int imds;
 	int devices;

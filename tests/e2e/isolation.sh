@@ -135,7 +135,10 @@ rx=$(stat vm1 rx_packets)
 tx=$(stat vm2 tx_packets)
 [ "$rx" -gt 0 ] && [ "$tx" -gt 0 ] && pass "rx and tx counters move ($rx, $tx)" ||
 	fail "rx and tx counters move ($rx, $tx)"
-expect_eq "pins hold every map" "$(ls "$PIN" | grep -c '^sg_')" 12
+expect_eq "pins hold every map" "$(ls "$PIN" | grep -c '^sg_')" 13
+reapply_reuses() { sg -v apply -c "$DEFS" 2>&1 | grep -q 'programs are this build.s: reused'; }
+expect_ok "an apply of the same build loads nothing: the pinned programs are reused" \
+	reapply_reuses
 
 # monitor (SPEC 2): the drops as they happen, one line each; under a
 # flood it reports what its rate limit kept out instead of stalling.
@@ -189,13 +192,22 @@ expect_ok "after unload: vm3 reaches vm1 again" ping1 vm3 10.1.0.2
 expect_ok "after unload: vm1 reaches the management LAN again" ping1 vm1 198.51.100.2
 expect_ok "after unload: vm1 -> vm2a tcp/9090 connects again" tcp vm1 10.2.0.2 9090
 
-# Pins left by a version with another map layout: apply refuses with a
-# clear word and changes nothing; unload clears them.
+# Pins left by a version with another map layout. A definitions map is
+# replaced (apply fills it anyway); a flow table whose entries cannot be
+# migrated makes apply refuse with a clear word and change nothing;
+# unload clears it.
 mkdir -p "$PIN"
-bpftool map create "$PIN/sg_flows" type hash key 16 value 8 entries 16 name sg_flows
+bpftool map create "$PIN/sg_config" type array key 4 value 8 entries 2 name sg_config
+expect_ok "apply replaces a definitions map of another layout" sg apply -c "$DEFS"
+expect_fail "and isolation works" ping1 vm3 10.1.0.2
+expect_eq "its pin is the new layout" \
+	"$(bpftool map show pinned "$PIN/sg_config" | grep -o 'value [0-9]*B')" "value 24B"
+expect_ok "unload" sg unload
+mkdir -p "$PIN"
+bpftool map create "$PIN/sg_flows" type hash key 8 value 8 entries 16 name sg_flows
 rc=0; sg apply -c "$DEFS" 2>"$DEFS.err" || rc=$?
-expect_eq "apply over a foreign map layout exits 3" "$rc" 3
-expect_ok "and names the map" grep -q "sg_flows has another layout" "$DEFS.err"
+expect_eq "apply over a flow table it cannot migrate exits 3" "$rc" 3
+expect_ok "and names the map" grep -q "sg_flows has a layout this sectorgate cannot migrate" "$DEFS.err"
 expect_ok "vm3 -> vm1 still unfiltered: nothing was attached" ping1 vm3 10.1.0.2
 expect_ok "unload removes the foreign pins" sg unload
 expect_ok "then apply works" sg apply -c "$DEFS"
