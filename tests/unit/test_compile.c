@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/libbpf.h>
+
 #include "compile.h"
+#include "map_table.h"
+#include "sectorgate.skel.h"
 #include "config.h"
 #include "sg_test.h"
 #include "util.h"
@@ -243,8 +247,52 @@ static void test_counters(void)
 		 "the lowest free and are zeroed");
 }
 
+/*
+ * The map table is the one list of maps: every map of the BPF object is in
+ * it (or is one of the programs' own, unpinned), and docs/MAPS.md has a
+ * row for each.
+ */
+static void test_map_table(void)
+{
+	static const char *const unpinned[] = {
+		"sg_csum_scratch", "sg_device_recent",
+	};
+	struct sectorgate_bpf *skel = sectorgate_bpf__open();
+	char doc[32768] = "", row[64];
+	struct bpf_map *map;
+	FILE *f = fopen("docs/MAPS.md", "r");
+	int n = 0;
+
+	test_begin();
+	CHECK(f && fread(doc, 1, sizeof(doc) - 1, f) > 0, "docs/MAPS.md");
+	if (f)
+		fclose(f);
+	for (int i = 0; i < sg_nmaps; i++) {
+		snprintf(row, sizeof(row), "| `%s` |", sg_map_table[i].name);
+		CHECK(strstr(doc, row), "docs/MAPS.md has no row for %s",
+		      sg_map_table[i].name);
+	}
+	CHECK(skel, "the BPF object opens");
+	if (skel) {
+		bpf_object__for_each_map(map, skel->obj) {
+			const char *name = bpf_map__name(map);
+			bool known = sg_map_desc_of(name) || strchr(name, '.');
+
+			for (size_t i = 0; i < ARRAY_SIZE(unpinned); i++)
+				known |= !strcmp(name, unpinned[i]);
+			CHECK(known, "map %s is in no list", name);
+			n += sg_map_desc_of(name) != NULL;
+		}
+		sectorgate_bpf__destroy(skel);
+	}
+	CHECK(n == sg_nmaps, "%d of the table's %d maps are in the object", n,
+	      sg_nmaps);
+	test_end("one table of the maps: the BPF object's and docs/MAPS.md's");
+}
+
 int main(void)
 {
+	test_map_table();
 	test_entries();
 	test_counters();
 	test_digest();
