@@ -24,8 +24,9 @@ SG_PREFIX=sgdemo
 . scripts/topology.sh
 PIN=/sys/fs/bpf/sectorgate
 DEFS=$(mktemp /tmp/sectorgate-demo.XXXXXX.yaml)
+MON=$DEFS.monitor
 sg() { in_gw "$ROOT/sectorgate" --pin-dir "$PIN" "$@"; }
-trap 'sg unload >/dev/null 2>&1; topo_down; rm -f "$DEFS"' EXIT
+trap 'sg unload >/dev/null 2>&1; topo_down; rm -f "$DEFS" "$MON"' EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # try "what" expected(pass|drop) command...
@@ -63,6 +64,12 @@ sg apply -c "$DEFS"
 sg status
 
 step "Traffic with sectorgate (expected outcome on the right)"
+# The drops as they happen, shown after the traffic (nsenter execs it: $!
+# is the monitor itself).
+nsenter --net=/run/netns/"$GW" "$ROOT/sectorgate" --pin-dir "$PIN" monitor \
+	>"$MON" 2>/dev/null &
+mon=$!
+sleep 0.3
 try "vm1 -> its gateway 10.1.0.1" pass ping1 vm1 10.1.0.1
 try "vm2a -> vm2b on the same bridge" pass ping1 vm2a 10.2.0.3
 try "vm1 -> vm2a tcp/8080 (allowed)" pass tcp vm1 10.2.0.2 8080
@@ -74,6 +81,13 @@ try "vm1 -> 192.0.2.2 beyond the uplink" pass ping1 vm1 192.0.2.2
 try "vm3 -> 192.0.2.2 (internet: false)" drop ping1 vm3 192.0.2.2
 in_ns vm1 ip addr add 10.9.9.9/32 dev eth0
 try "vm1 with spoofed source 10.9.9.9" drop in_ns vm1 ping -c 1 -W 1 -I 10.9.9.9 10.1.0.1
+try "vm1 -> metadata service 169.254.169.254:80" drop \
+	in_ns vm1 nc -z -w 1 169.254.169.254 80
+sleep 0.5
+kill $mon 2>/dev/null; wait $mon 2>/dev/null
+
+step "sectorgate monitor: each drop as it happened"
+sed 's/^/  /' "$MON"
 
 step "Masquerade: who the internet host 192.0.2.2 thinks is calling"
 for vm in vm1 vm2a vm4 vm5; do
