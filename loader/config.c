@@ -44,18 +44,36 @@ struct sg_field {
 
 static struct sg_pos pos_of(const yaml_node_t *n)
 {
-	return (struct sg_pos){ n->start_mark.line + 1, n->start_mark.column + 1 };
+	return (struct sg_pos){
+		.line = n->start_mark.line + 1,
+		.col = n->start_mark.column + 1,
+	};
 }
 
-static void verr_at(struct sg_parser *p, struct sg_pos pos, const char *field,
+/*
+ * Where node n is and the field path it is at, kept in the model: the
+ * cross-checks name what they find wrong by what the parser recorded,
+ * never by a path spelt again.
+ */
+static struct sg_pos pos_here(struct sg_parser *p, const yaml_node_t *n)
+{
+	struct sg_pos pos = pos_of(n);
+
+	pos.path = sg_model_path(p->m, p->path);
+	return pos;
+}
+
+/* "FILE:LINE:COL: PATH[.SUFFIX]: message"; no field at the root. */
+static void verr_at(struct sg_parser *p, struct sg_pos pos, const char *suffix,
 		    const char *fmt, va_list ap)
 {
 	char msg[512];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (field && *field)
-		sg_diag_add(p->diags, "%s:%d:%d: %s: %s", p->file, pos.line,
-			    pos.col, field, msg);
+	if (pos.path && *pos.path)
+		sg_diag_add(p->diags, "%s:%d:%d: %s%s%s: %s", p->file, pos.line,
+			    pos.col, pos.path, suffix ? "." : "",
+			    suffix ? suffix : "", msg);
 	else
 		sg_diag_add(p->diags, "%s:%d:%d: %s", p->file, pos.line,
 			    pos.col, msg);
@@ -65,22 +83,27 @@ static void verr_at(struct sg_parser *p, struct sg_pos pos, const char *field,
 __attribute__((format(printf, 3, 4)))
 static void perr(struct sg_parser *p, const yaml_node_t *n, const char *fmt, ...)
 {
+	struct sg_pos pos = pos_of(n);
 	va_list ap;
 
+	pos.path = p->path;
 	va_start(ap, fmt);
-	verr_at(p, pos_of(n), p->path, fmt, ap);
+	verr_at(p, pos, NULL, fmt, ap);
 	va_end(ap);
 }
 
-/* An error found after parsing, at a remembered position and field. */
+/*
+ * An error found after parsing, at a remembered position: its field is
+ * the path recorded there, followed by ".suffix" if suffix is given.
+ */
 __attribute__((format(printf, 4, 5)))
-static void verr(struct sg_parser *p, struct sg_pos pos, const char *field,
+static void verr(struct sg_parser *p, struct sg_pos pos, const char *suffix,
 		 const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	verr_at(p, pos, field, fmt, ap);
+	verr_at(p, pos, suffix, fmt, ap);
 	va_end(ap);
 }
 
@@ -221,7 +244,7 @@ static bool parse_cidr(struct sg_parser *p, yaml_node_t *n, struct sg_cidr *c)
 
 	if (!s)
 		return false;
-	c->pos = pos_of(n);
+	c->pos = pos_here(p, n);
 	if (strlen(s) >= sizeof(buf))
 		goto bad;
 	strcpy(buf, s);
@@ -320,7 +343,7 @@ static bool parse_ifname(struct sg_parser *p, yaml_node_t *n, struct sg_name *ou
 		return false;
 	}
 	out->name = sg_strdup(s);
-	out->pos = pos_of(n);
+	out->pos = pos_here(p, n);
 	return true;
 }
 
@@ -448,7 +471,7 @@ static void item_uplink(struct sg_parser *p, yaml_node_t *n, void *obj)
 	};
 	struct sg_uplink_def *u = obj;
 
-	u->pos = pos_of(n);
+	u->pos = pos_here(p, n);
 	parse_mapping(p, n, fields, obj);
 }
 
@@ -510,7 +533,7 @@ static void f_imds_address(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	struct sg_imds_parse *ip = obj;
 
-	ip->m->imds_pos = pos_of(n);
+	ip->m->imds_pos = pos_here(p, n);
 	parse_addr(p, n, &ip->m->imds_addr);
 }
 
@@ -622,7 +645,7 @@ static void f_sector_name(struct sg_parser *p, yaml_node_t *n, void *obj)
 	if (!v)
 		return;
 	len = strlen(v);
-	s->name_pos = pos_of(n);
+	s->name_pos = pos_here(p, n);
 	if (!len || len >= SG_NAME_LEN || strspn(v, "abcdefghijklmnopqrstuvwxyz"
 						   "0123456789-") != len) {
 		perr(p, n, "\"%s\" is not a sector name ([a-z0-9-]{1,15})", v);
@@ -636,7 +659,7 @@ static void f_sector_id(struct sg_parser *p, yaml_node_t *n, void *obj)
 	struct sg_sector_def *s = obj;
 	uint32_t v;
 
-	s->id_pos = pos_of(n);
+	s->id_pos = pos_here(p, n);
 	if (parse_uint(p, n, 1, 65535, &v)) {
 		s->id = v;
 		s->id_given = true;
@@ -682,7 +705,7 @@ static void item_source(struct sg_parser *p, yaml_node_t *n, void *obj)
 
 	if (!s)
 		return;
-	src->pos = pos_of(n);
+	src->pos = pos_here(p, n);
 	if (isdigit((unsigned char)s[0])) {
 		parse_cidr(p, n, &src->cidr);
 		return;
@@ -705,7 +728,7 @@ static void f_allow_sector(struct sg_parser *p, yaml_node_t *n, void *obj)
 
 	if (s) {
 		a->sector = sg_strdup(s);
-		a->sector_pos = pos_of(n);
+		a->sector_pos = pos_here(p, n);
 	}
 }
 
@@ -731,7 +754,7 @@ static void item_allow(struct sg_parser *p, yaml_node_t *n, void *obj)
 	};
 	struct sg_allow_def *a = obj;
 
-	a->pos = pos_of(n);
+	a->pos = pos_here(p, n);
 	a->target = -1;
 	parse_mapping(p, n, fields, obj);
 	if (a->nports && a->proto == IPPROTO_ICMP)
@@ -766,7 +789,7 @@ static void f_forward_to(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	struct sg_forward_def *f = obj;
 
-	f->to_pos = pos_of(n);
+	f->to_pos = pos_here(p, n);
 	parse_endpoint(p, n, &f->to_addr, &f->to_port);
 }
 
@@ -779,7 +802,7 @@ static void item_forward(struct sg_parser *p, yaml_node_t *n, void *obj)
 		{ NULL },
 	};
 
-	((struct sg_forward_def *)obj)->pos = pos_of(n);
+	((struct sg_forward_def *)obj)->pos = pos_here(p, n);
 	parse_mapping(p, n, fields, obj);
 }
 
@@ -866,7 +889,7 @@ static void item_egress(struct sg_parser *p, yaml_node_t *n, void *obj)
 	};
 	struct sg_egress_def *e = obj;
 
-	e->pos = pos_of(n);
+	e->pos = pos_here(p, n);
 	parse_mapping(p, n, fields, obj);
 	if (e->nports && e->proto == IPPROTO_ICMP)
 		perr(p, n, "icmp has no ports");
@@ -896,7 +919,7 @@ static void item_sector(struct sg_parser *p, yaml_node_t *n, void *obj)
 	};
 	struct sg_sector_def *s = obj;
 
-	s->pos = pos_of(n);
+	s->pos = pos_here(p, n);
 	s->internet = true;
 	parse_mapping(p, n, fields, obj);
 }
@@ -979,34 +1002,37 @@ static bool sector_contains(const struct sg_sector_def *s, uint32_t addr)
 	return false;
 }
 
-/* Which list a device name already appears in, for "listed twice". */
-static const char *device_owner(const struct sg_model *m, const char *name,
-				const struct sg_name *self, char *buf,
-				size_t len)
+/*
+ * The length of the path of the list item that a field lies in:
+ * host.trusted[0] for host.trusted[0].interface. Messages name another
+ * element by its item.
+ */
+static int item_len(const char *path)
 {
-	for (int i = 0; i < m->nuplinks; i++) {
-		if (m->uplinks[i].iface && !strcmp(m->uplinks[i].iface, name)) {
-			snprintf(buf, len, "host.uplinks[%d]", i);
-			return buf;
-		}
-	}
-	for (int i = 0; i < m->ntrusted; i++) {
-		if (m->trusted[i].name && !strcmp(m->trusted[i].name, name)) {
-			snprintf(buf, len, "host.trusted[%d]", i);
-			return buf;
-		}
-	}
+	const char *end = strrchr(path, ']');
+
+	return end ? end + 1 - path : (int)strlen(path);
+}
+
+/* Where a device name is listed before self, for "listed twice". */
+static const struct sg_pos *device_owner(const struct sg_model *m,
+					 const char *name,
+					 const struct sg_name *self)
+{
+	for (int i = 0; i < m->nuplinks; i++)
+		if (m->uplinks[i].iface && !strcmp(m->uplinks[i].iface, name))
+			return &m->uplinks[i].pos;
+	for (int i = 0; i < m->ntrusted; i++)
+		if (m->trusted[i].name && !strcmp(m->trusted[i].name, name))
+			return &m->trusted[i].pos;
 	for (int i = 0; i < m->nsectors; i++) {
 		for (int j = 0; j < m->sectors[i].nifaces; j++) {
 			const struct sg_name *n = &m->sectors[i].ifaces[j];
 
 			if (n == self)
 				return NULL;	/* only earlier ones count */
-			if (n->name && !strcmp(n->name, name)) {
-				snprintf(buf, len, "sectors[%d].interfaces[%d]",
-					 i, j);
-				return buf;
-			}
+			if (n->name && !strcmp(n->name, name))
+				return &n->pos;
 		}
 	}
 	return NULL;
@@ -1015,44 +1041,36 @@ static const char *device_owner(const struct sg_model *m, const char *name,
 static void check_host(struct sg_parser *p)
 {
 	struct sg_model *m = p->m;
-	char field[64], other[64];
 
 	for (int i = 0; i < m->nuplinks; i++) {
+		const struct sg_uplink_def *u = &m->uplinks[i];
+
 		for (int j = 0; j < i; j++) {
-			if (m->uplinks[i].iface && m->uplinks[j].iface &&
-			    !strcmp(m->uplinks[i].iface, m->uplinks[j].iface)) {
-				snprintf(field, sizeof(field),
-					 "host.uplinks[%d].interface", i);
-				verr(p, m->uplinks[i].pos, field,
-				     "\"%s\" is already host.uplinks[%d]",
-				     m->uplinks[i].iface, j);
-			}
+			if (u->iface && m->uplinks[j].iface &&
+			    !strcmp(u->iface, m->uplinks[j].iface))
+				verr(p, u->pos, "interface",
+				     "\"%s\" is already %s", u->iface,
+				     m->uplinks[j].pos.path);
 		}
 	}
 	for (int i = 0; i < m->ntrusted; i++) {
-		const char *dup;
+		const struct sg_name *t = &m->trusted[i];
 
-		if (!m->trusted[i].name)
+		if (!t->name)
 			continue;
 		for (int j = 0; j < m->nuplinks; j++) {
 			if (m->uplinks[j].iface &&
-			    !strcmp(m->uplinks[j].iface, m->trusted[i].name)) {
-				snprintf(field, sizeof(field),
-					 "host.trusted[%d].interface", i);
-				verr(p, m->trusted[i].pos, field,
-				     "\"%s\" is already an uplink",
-				     m->trusted[i].name);
-			}
+			    !strcmp(m->uplinks[j].iface, t->name))
+				verr(p, t->pos, NULL,
+				     "\"%s\" is already an uplink", t->name);
 		}
 		for (int j = 0; j < i; j++) {
-			dup = m->trusted[j].name;
-			if (dup && !strcmp(dup, m->trusted[i].name)) {
-				snprintf(field, sizeof(field),
-					 "host.trusted[%d].interface", i);
-				verr(p, m->trusted[i].pos, field,
-				     "\"%s\" is already host.trusted[%d]",
-				     dup, j);
-			}
+			const struct sg_name *o = &m->trusted[j];
+
+			if (o->name && !strcmp(o->name, t->name))
+				verr(p, t->pos, NULL, "\"%s\" is already %.*s",
+				     o->name, item_len(o->pos.path),
+				     o->pos.path);
 		}
 	}
 	for (int s = 0; s < m->nsectors; s++) {
@@ -1060,8 +1078,8 @@ static void check_host(struct sg_parser *p)
 
 		if (!sector_contains(&m->sectors[s], m->imds_addr))
 			continue;
-		verr(p, m->imds_pos, "host.imds.address", "%s lies in the "
-		     "CIDRs of sector \"%s\"", sg_ipv4_str(m->imds_addr, a),
+		verr(p, m->imds_pos, NULL, "%s lies in the CIDRs of sector "
+		     "\"%s\"", sg_ipv4_str(m->imds_addr, a),
 		     m->sectors[s].name);
 	}
 	for (int i = 0; i < m->nprotected; i++) {
@@ -1072,13 +1090,9 @@ static void check_host(struct sg_parser *p)
 				if (!sg_cidr_overlap(&m->protected_nets[i],
 						     &sec->cidrs[c]))
 					continue;
-				snprintf(field, sizeof(field),
-					 "host.protected[%d]", i);
-				snprintf(other, sizeof(other),
-					 "sectors[%d].cidrs[%d]", s, c);
-				verr(p, m->protected_nets[i].pos, field,
-				     "overlaps %s of sector \"%s\"", other,
-				     sec->name);
+				verr(p, m->protected_nets[i].pos, NULL,
+				     "overlaps %s of sector \"%s\"",
+				     sec->cidrs[c].pos.path, sec->name);
 			}
 		}
 	}
@@ -1087,38 +1101,35 @@ static void check_host(struct sg_parser *p)
 static void check_sector_identity(struct sg_parser *p, int i)
 {
 	struct sg_sector_def *s = &p->m->sectors[i];
-	char field[64], owner[64];
 
 	if (!s->id_given)
 		s->id = i + 1;
 	for (int j = 0; j < i; j++) {
 		const struct sg_sector_def *o = &p->m->sectors[j];
 
-		if (s->name[0] && !strcmp(s->name, o->name)) {
-			snprintf(field, sizeof(field), "sectors[%d].name", i);
-			verr(p, s->name_pos, field,
-			     "\"%s\" is already the name of sectors[%d]",
-			     s->name, j);
-		}
-		if (s->id == o->id) {
-			snprintf(field, sizeof(field), "sectors[%d].id", i);
-			verr(p, s->id_given ? s->id_pos : s->pos, field,
-			     "%u is already the id of sectors[%d] (\"%s\")%s",
-			     s->id, j, o->name,
+		if (s->name[0] && !strcmp(s->name, o->name))
+			verr(p, s->name_pos, NULL,
+			     "\"%s\" is already the name of %s", s->name,
+			     o->pos.path);
+		/* A default id is reported at the sector, as its id. */
+		if (s->id == o->id)
+			verr(p, s->id_given ? s->id_pos : s->pos,
+			     s->id_given ? NULL : "id",
+			     "%u is already the id of %s (\"%s\")%s", s->id,
+			     o->pos.path, o->name,
 			     s->id_given ? "" : "; ids default to the position");
-		}
 	}
 	for (int k = 0; k < s->nifaces; k++) {
 		const struct sg_name *n = &s->ifaces[k];
+		const struct sg_pos *owner;
 
 		if (!n->name)
 			continue;
-		if (device_owner(p->m, n->name, n, owner, sizeof(owner))) {
-			snprintf(field, sizeof(field),
-				 "sectors[%d].interfaces[%d]", i, k);
-			verr(p, n->pos, field, "\"%s\" is already listed as %s",
-			     n->name, owner);
-		}
+		owner = device_owner(p->m, n->name, n);
+		if (owner)
+			verr(p, n->pos, NULL,
+			     "\"%s\" is already listed as %.*s", n->name,
+			     item_len(owner->path), owner->path);
 	}
 }
 
@@ -1126,7 +1137,6 @@ static void check_sector_refs(struct sg_parser *p, int i)
 {
 	struct sg_model *m = p->m;
 	struct sg_sector_def *s = &m->sectors[i];
-	char field[64];
 
 	for (int k = 0; k < s->nallow; k++) {
 		struct sg_allow_def *a = &s->allow[k];
@@ -1134,22 +1144,20 @@ static void check_sector_refs(struct sg_parser *p, int i)
 
 		if (!a->sector)
 			continue;
-		snprintf(field, sizeof(field), "sectors[%d].allow[%d].sector",
-			 i, k);
 		a->target = find_sector(m, a->sector);
 		if (a->target < 0) {
-			verr(p, a->sector_pos, field,
+			verr(p, a->sector_pos, NULL,
 			     "there is no sector \"%s\"", a->sector);
 			continue;
 		}
 		if (a->target == i) {
-			verr(p, a->sector_pos, field,
+			verr(p, a->sector_pos, NULL,
 			     "\"%s\" is this sector itself", a->sector);
 			continue;
 		}
 		overlap = overlapping_sector(m, a->target);
 		if (overlap >= 0)
-			verr(p, a->sector_pos, field,
+			verr(p, a->sector_pos, NULL,
 			     "the CIDRs of \"%s\" overlap those of \"%s\", so "
 			     "its addresses are ambiguous", a->sector,
 			     m->sectors[overlap].name);
@@ -1157,23 +1165,17 @@ static void check_sector_refs(struct sg_parser *p, int i)
 			if (s->allow[r].target == a->target)
 				nrules += s->allow[r].nports ?
 					  s->allow[r].nports : 1;
-		if (nrules > SG_MAX_ALLOW_RULES) {
-			snprintf(field, sizeof(field), "sectors[%d].allow[%d]",
-				 i, k);
-			verr(p, a->pos, field, "more than %d rules (ports) "
+		if (nrules > SG_MAX_ALLOW_RULES)
+			verr(p, a->pos, NULL, "more than %d rules (ports) "
 			     "towards sector \"%s\"", SG_MAX_ALLOW_RULES,
 			     a->sector);
-		}
 	}
 	for (int k = 0; k < s->nallow_from; k++) {
 		struct sg_source_def *src = &s->allow_from[k];
 
-		if (src->iface && !is_trusted(m, src->iface)) {
-			snprintf(field, sizeof(field),
-				 "sectors[%d].allow-from[%d]", i, k);
-			verr(p, src->pos, field, "\"%s\" is neither a "
+		if (src->iface && !is_trusted(m, src->iface))
+			verr(p, src->pos, NULL, "\"%s\" is neither a "
 			     "host.trusted interface nor a CIDR", src->iface);
-		}
 	}
 	for (int k = 0; k < s->nforwards; k++) {
 		struct sg_forward_def *f = &s->forwards[k];
@@ -1181,9 +1183,7 @@ static void check_sector_refs(struct sg_parser *p, int i)
 		if (f->to_addr && !sector_contains(s, f->to_addr)) {
 			char a[16];
 
-			snprintf(field, sizeof(field),
-				 "sectors[%d].forwards[%d].to", i, k);
-			verr(p, f->to_pos, field, "%s is not inside the CIDRs "
+			verr(p, f->to_pos, NULL, "%s is not inside the CIDRs "
 			     "of sector \"%s\"", sg_ipv4_str(f->to_addr, a),
 			     s->name);
 		}
@@ -1194,11 +1194,9 @@ static void check_sector_refs(struct sg_parser *p, int i)
 				if (os->forwards[j].proto != f->proto ||
 				    os->forwards[j].port != f->port)
 					continue;
-				snprintf(field, sizeof(field),
-					 "sectors[%d].forwards[%d].port", i, k);
-				verr(p, f->pos, field, "port %u is already "
-				     "forwarded by sectors[%d].forwards[%d]",
-				     f->port, o, j);
+				verr(p, f->pos, "port", "port %u is already "
+				     "forwarded by %s", f->port,
+				     os->forwards[j].pos.path);
 			}
 		}
 	}
@@ -1209,7 +1207,6 @@ static void check_sector_refs(struct sg_parser *p, int i)
 static void check_trusted_overlap(struct sg_parser *p)
 {
 	struct sg_model *m = p->m;
-	char field[64];
 
 	for (int i = 0; i < m->nsectors; i++) {
 		struct sg_sector_def *s = &m->sectors[i];
@@ -1232,9 +1229,7 @@ static void check_trusted_overlap(struct sg_parser *p)
 						shares = true;
 				if (!shares || !sectors_overlap(s, o))
 					continue;
-				snprintf(field, sizeof(field),
-					 "sectors[%d].allow-from[%d]", i, k);
-				verr(p, s->allow_from[k].pos, field,
+				verr(p, s->allow_from[k].pos, NULL,
 				     "\"%s\" also reaches sector \"%s\", whose "
 				     "CIDRs overlap these", dev, o->name);
 			}
@@ -1252,7 +1247,6 @@ static bool check_capacity(struct sg_parser *p)
 	struct sg_model *m = p->m;
 	int nets = 0, pairs = 0, devices = m->nuplinks + m->ntrusted;
 	bool ok = true;
-	char field[64];
 
 	for (int i = 0; i < m->nsectors; i++) {
 		const struct sg_sector_def *s = &m->sectors[i];
@@ -1260,9 +1254,7 @@ static bool check_capacity(struct sg_parser *p)
 		for (int k = 0; k < s->ncidrs; k++) {
 			if (++nets != SG_MAX_NETS + 1)
 				continue;
-			snprintf(field, sizeof(field), "sectors[%d].cidrs[%d]",
-				 i, k);
-			verr(p, s->cidrs[k].pos, field, "more than %d sector "
+			verr(p, s->cidrs[k].pos, NULL, "more than %d sector "
 			     "CIDRs in all; sg_sector_nets holds %d",
 			     SG_MAX_NETS, SG_MAX_NETS);
 			ok = false;
@@ -1270,9 +1262,7 @@ static bool check_capacity(struct sg_parser *p)
 		for (int k = 0; k < s->nifaces; k++) {
 			if (++devices != SG_MAX_DEVICES + 1)
 				continue;
-			snprintf(field, sizeof(field),
-				 "sectors[%d].interfaces[%d]", i, k);
-			verr(p, s->ifaces[k].pos, field, "more than %d "
+			verr(p, s->ifaces[k].pos, NULL, "more than %d "
 			     "devices in all; sg_devices holds %d",
 			     SG_MAX_DEVICES, SG_MAX_DEVICES);
 			ok = false;
@@ -1280,18 +1270,25 @@ static bool check_capacity(struct sg_parser *p)
 		/* Allow pairs: one per sector this one names (upper bound). */
 		pairs += s->nallow;
 	}
+	/*
+	 * These two are about a whole key, not one element of it: reported
+	 * at its first element, if there is one, else at the file's start.
+	 */
 	if (nets + m->nprotected + 1 > SG_MAX_NETS) {
-		verr(p, m->nprotected ? m->protected_nets[0].pos :
-			(struct sg_pos){ 1, 1 }, "host.protected",
-		     "%d destination networks (sector CIDRs, protected, the "
-		     "metadata address); sg_dest_nets holds %d",
+		struct sg_pos at = m->nprotected ? m->protected_nets[0].pos :
+				   (struct sg_pos){ .line = 1, .col = 1 };
+
+		at.path = "host.protected";
+		verr(p, at, NULL, "%d destination networks (sector CIDRs, "
+		     "protected, the metadata address); sg_dest_nets holds %d",
 		     nets + m->nprotected + 1, SG_MAX_NETS);
 		ok = false;
 	}
 	if (pairs > SG_MAX_ALLOW_PAIRS) {
-		verr(p, (struct sg_pos){ 1, 1 }, "sectors", "%d allow entries "
-		     "in all; sg_allow holds %d sector pairs", pairs,
-		     SG_MAX_ALLOW_PAIRS);
+		struct sg_pos at = { .line = 1, .col = 1, .path = "sectors" };
+
+		verr(p, at, NULL, "%d allow entries in all; sg_allow holds %d "
+		     "sector pairs", pairs, SG_MAX_ALLOW_PAIRS);
 		ok = false;
 	}
 	return ok;
@@ -1318,7 +1315,9 @@ static void model_defaults(struct sg_model *m)
 	m->nat_port_lo = 20000;
 	m->nat_port_hi = 32767;
 	m->imds_addr = 0xa9fea9fe;	/* 169.254.169.254 */
-	m->imds_pos = (struct sg_pos){ 1, 1 };
+	m->imds_pos = (struct sg_pos){
+		.line = 1, .col = 1, .path = "host.imds.address",
+	};
 	m->imds_port = 80;
 	m->imds_target_addr = m->imds_addr;
 	m->imds_target_port = m->imds_port;

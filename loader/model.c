@@ -1,7 +1,23 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <stdlib.h>
+#include <string.h>
 
 #include "model.h"
+#include "util.h"
+
+/*
+ * The field paths are copied into chunks that are only freed with the
+ * model: one allocation for thousands of them, and no element has a
+ * string of its own to free.
+ */
+#define SG_PATH_CHUNK	65536
+
+struct sg_path_chunk {
+	struct sg_path_chunk *next;
+	size_t used;
+	size_t size;
+	char text[];
+};
 
 uint32_t sg_cidr_mask(uint8_t plen)
 {
@@ -53,8 +69,36 @@ static void free_sector(struct sg_sector_def *s)
 	free(s->egress);
 }
 
+const char *sg_model_path(struct sg_model *m, const char *path)
+{
+	size_t len = strlen(path) + 1;
+	struct sg_path_chunk *c = m->paths;
+	char *copy;
+
+	if (!c || c->size - c->used < len) {
+		size_t size = len > SG_PATH_CHUNK ? len : SG_PATH_CHUNK;
+
+		c = malloc(sizeof(*c) + size);
+		if (!c)
+			sg_oom();
+		c->next = m->paths;
+		c->used = 0;
+		c->size = size;
+		m->paths = c;
+	}
+	copy = memcpy(c->text + c->used, path, len);
+	c->used += len;
+	return copy;
+}
+
 void sg_model_free(struct sg_model *m)
 {
+	while (m->paths) {
+		struct sg_path_chunk *next = m->paths->next;
+
+		free(m->paths);
+		m->paths = next;
+	}
 	for (int i = 0; i < m->nuplinks; i++)
 		free(m->uplinks[i].iface);
 	free(m->uplinks);

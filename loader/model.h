@@ -2,7 +2,8 @@
 /*
  * The sector definitions as plain C: what config.c builds from the YAML
  * file and compile.c turns into map entries. Addresses are host order.
- * Every element remembers where it was written, for error messages.
+ * Every element remembers where it was written, line, column and field
+ * path, for error messages.
  */
 #ifndef SG_MODEL_H
 #define SG_MODEL_H
@@ -15,6 +16,7 @@
 struct sg_pos {
 	int line;		/* 1-based */
 	int col;		/* 1-based */
+	const char *path;	/* "sectors[1].cidrs[0]"; kept by the model */
 };
 
 struct sg_cidr {
@@ -112,8 +114,12 @@ struct sg_uplink_def {
 	struct sg_pos pos;
 };
 
+/* Where the field paths of the positions are kept (model.c). */
+struct sg_path_chunk;
+
 struct sg_model {
 	char *file;
+	struct sg_path_chunk *paths;
 	int version;
 	struct sg_uplink_def *uplinks;
 	int nuplinks;
@@ -138,6 +144,8 @@ struct sg_model {
 };
 
 void sg_model_free(struct sg_model *m);
+/* A copy of path that lives as long as m, for a struct sg_pos. */
+const char *sg_model_path(struct sg_model *m, const char *path);
 
 /* Does any address of a lie in b, or of b in a? */
 bool sg_cidr_overlap(const struct sg_cidr *a, const struct sg_cidr *b);
