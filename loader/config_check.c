@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The cross-checks of the definitions: what no single key can say wrong
+ * (a name given twice, an allow towards no sector, overlaps, what the
+ * maps can hold). They run on a model parsed without errors, and name
+ * each field by the path the parser recorded with its position.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "config_parse.h"
+#include "util.h"
+
+static int find_sector(const struct sg_model *m, const char *name)
+{
+	for (int i = 0; i < m->nsectors; i++)
+		if (!strcmp(m->sectors[i].name, name))
+			return i;
+	return -1;
+}
+
+static bool is_trusted(const struct sg_model *m, const char *iface)
+{
+	for (int i = 0; i < m->ntrusted; i++)
+		if (m->trusted[i].name && !strcmp(m->trusted[i].name, iface))
+			return true;
+	return false;
+}
+
+static bool sectors_overlap(const struct sg_sector_def *a,
+			    const struct sg_sector_def *b)
+{
+	for (int i = 0; i < a->ncidrs; i++)
+		for (int j = 0; j < b->ncidrs; j++)
+			if (sg_cidr_overlap(&a->cidrs[i], &b->cidrs[j]))
+				return true;
+	return false;
+}
+
+/* Index of another sector whose CIDRs overlap sector i's, or -1. */
+static int overlapping_sector(const struct sg_model *m, int i)
+{
+	for (int j = 0; j < m->nsectors; j++)
+		if (j != i && sectors_overlap(&m->sectors[i], &m->sectors[j]))
+			return j;
+	return -1;
+}
+
+static bool sector_contains(const struct sg_sector_def *s, uint32_t addr)
+{
+	for (int i = 0; i < s->ncidrs; i++)
+		if (sg_cidr_contains(&s->cidrs[i], addr))
+			return true;
+	return false;
+}
+
+/*
+ * The length of the path of the list item that a field lies in:
+ * host.trusted[0] for host.trusted[0].interface. Messages name another
+ * element by its item.
+ */
+static int item_len(const char *path)
+{
+	const char *end = strrchr(path, ']');
+
+	return end ? end + 1 - path : (int)strlen(path);
+}
+
+/* Where a device name is listed before self, for "listed twice". */
+static const struct sg_pos *device_owner(const struct sg_model *m,
+					 const char *name,
+					 const struct sg_name *self)
+{
+	for (int i = 0; i < m->nuplinks; i++)
+		if (m->uplinks[i].iface && !strcmp(m->uplinks[i].iface, name))
+			return &m->uplinks[i].pos;
+	for (int i = 0; i < m->ntrusted; i++)
+		if (m->trusted[i].name && !strcmp(m->trusted[i].name, name))
+			return &m->trusted[i].pos;
+	for (int i = 0; i < m->nsectors; i++) {
+		for (int j = 0; j < m->sectors[i].nifaces; j++) {
+			const struct sg_name *n = &m->sectors[i].ifaces[j];
+
+			if (n == self)
+				return NULL;	/* only earlier ones count */
+			if (n->name && !strcmp(n->name, name))
+				return &n->pos;
+		}
+	}
+	return NULL;
+}
+
+static void check_host(struct sg_parser *p)
+{
+	struct sg_model *m = p->m;
+
+	for (int i = 0; i < m->nuplinks; i++) {
+		const struct sg_uplink_def *u = &m->uplinks[i];
+
+		for (int j = 0; j < i; j++) {
+			if (u->iface && m->uplinks[j].iface &&
+			    !strcmp(u->iface, m->uplinks[j].iface))
+				cfg_verr(p, u->pos, "interface",
+					 "\"%s\" is already %s", u->iface,
+					 m->uplinks[j].pos.path);
+		}
+	}
+	for (int i = 0; i < m->ntrusted; i++) {
+		const struct sg_name *t = &m->trusted[i];
+
+		if (!t->name)
+			continue;
+		for (int j = 0; j < m->nuplinks; j++) {
+			if (m->uplinks[j].iface &&
+			    !strcmp(m->uplinks[j].iface, t->name))
+				cfg_verr(p, t->pos, NULL, "\"%s\" is already "
+					 "an uplink", t->name);
+		}
+		for (int j = 0; j < i; j++) {
+			const struct sg_name *o = &m->trusted[j];
+
+			if (o->name && !strcmp(o->name, t->name))
+				cfg_verr(p, t->pos, NULL,
+					 "\"%s\" is already %.*s", o->name,
+					 item_len(o->pos.path), o->pos.path);
+		}
+	}
+	for (int s = 0; s < m->nsectors; s++) {
+		char a[16];
+
+		if (!sector_contains(&m->sectors[s], m->imds_addr))
+			continue;
+		cfg_verr(p, m->imds_pos, NULL, "%s lies in the CIDRs of sector "
+			 "\"%s\"", sg_ipv4_str(m->imds_addr, a),
+			 m->sectors[s].name);
+	}
+	for (int i = 0; i < m->nprotected; i++) {
+		for (int s = 0; s < m->nsectors; s++) {
+			const struct sg_sector_def *sec = &m->sectors[s];
+
+			for (int c = 0; c < sec->ncidrs; c++) {
+				if (!sg_cidr_overlap(&m->protected_nets[i],
+						     &sec->cidrs[c]))
+					continue;
+				cfg_verr(p, m->protected_nets[i].pos, NULL,
+					 "overlaps %s of sector \"%s\"",
+					 sec->cidrs[c].pos.path, sec->name);
+			}
+		}
+	}
+}
+
+static void check_sector_identity(struct sg_parser *p, int i)
+{
+	struct sg_sector_def *s = &p->m->sectors[i];
+
+	if (!s->id_given)
+		s->id = i + 1;
+	for (int j = 0; j < i; j++) {
+		const struct sg_sector_def *o = &p->m->sectors[j];
+
+		if (s->name[0] && !strcmp(s->name, o->name))
+			cfg_verr(p, s->name_pos, NULL,
+				 "\"%s\" is already the name of %s", s->name,
+				 o->pos.path);
+		/* A default id is reported at the sector, as its id. */
+		if (s->id == o->id)
+			cfg_verr(p, s->id_given ? s->id_pos : s->pos,
+				 s->id_given ? NULL : "id",
+				 "%u is already the id of %s (\"%s\")%s", s->id,
+				 o->pos.path, o->name, s->id_given ? "" :
+				 "; ids default to the position");
+	}
+	for (int k = 0; k < s->nifaces; k++) {
+		const struct sg_name *n = &s->ifaces[k];
+		const struct sg_pos *owner;
+
+		if (!n->name)
+			continue;
+		owner = device_owner(p->m, n->name, n);
+		if (owner)
+			cfg_verr(p, n->pos, NULL,
+				 "\"%s\" is already listed as %.*s", n->name,
+				 item_len(owner->path), owner->path);
+	}
+}
+
+static void check_sector_refs(struct sg_parser *p, int i)
+{
+	struct sg_model *m = p->m;
+	struct sg_sector_def *s = &m->sectors[i];
+
+	for (int k = 0; k < s->nallow; k++) {
+		struct sg_allow_def *a = &s->allow[k];
+		int nrules = 0, overlap;
+
+		if (!a->sector)
+			continue;
+		a->target = find_sector(m, a->sector);
+		if (a->target < 0) {
+			cfg_verr(p, a->sector_pos, NULL,
+				 "there is no sector \"%s\"", a->sector);
+			continue;
+		}
+		if (a->target == i) {
+			cfg_verr(p, a->sector_pos, NULL,
+				 "\"%s\" is this sector itself", a->sector);
+			continue;
+		}
+		overlap = overlapping_sector(m, a->target);
+		if (overlap >= 0)
+			cfg_verr(p, a->sector_pos, NULL, "the CIDRs of \"%s\" "
+				 "overlap those of \"%s\", so its addresses "
+				 "are ambiguous", a->sector,
+				 m->sectors[overlap].name);
+		for (int r = 0; r < s->nallow; r++)
+			if (s->allow[r].target == a->target)
+				nrules += s->allow[r].nports ?
+					  s->allow[r].nports : 1;
+		if (nrules > SG_MAX_ALLOW_RULES)
+			cfg_verr(p, a->pos, NULL, "more than %d rules (ports) "
+				 "towards sector \"%s\"", SG_MAX_ALLOW_RULES,
+				 a->sector);
+	}
+	for (int k = 0; k < s->nallow_from; k++) {
+		struct sg_source_def *src = &s->allow_from[k];
+
+		if (src->iface && !is_trusted(m, src->iface))
+			cfg_verr(p, src->pos, NULL, "\"%s\" is neither a "
+				 "host.trusted interface nor a CIDR",
+				 src->iface);
+	}
+	for (int k = 0; k < s->nforwards; k++) {
+		struct sg_forward_def *f = &s->forwards[k];
+
+		if (f->to_addr && !sector_contains(s, f->to_addr)) {
+			char a[16];
+
+			cfg_verr(p, f->to_pos, NULL, "%s is not inside the "
+				 "CIDRs of sector \"%s\"",
+				 sg_ipv4_str(f->to_addr, a), s->name);
+		}
+		for (int o = 0; o <= i; o++) {
+			const struct sg_sector_def *os = &m->sectors[o];
+
+			for (int j = 0; j < (o == i ? k : os->nforwards); j++) {
+				if (os->forwards[j].proto != f->proto ||
+				    os->forwards[j].port != f->port)
+					continue;
+				cfg_verr(p, f->pos, "port", "port %u is "
+					 "already forwarded by %s", f->port,
+					 os->forwards[j].pos.path);
+			}
+		}
+	}
+}
+
+/* Two sectors that one trusted device may open connections into must not
+ * overlap: the destination address would not say which one is meant. */
+static void check_trusted_overlap(struct sg_parser *p)
+{
+	struct sg_model *m = p->m;
+
+	for (int i = 0; i < m->nsectors; i++) {
+		struct sg_sector_def *s = &m->sectors[i];
+
+		for (int k = 0; k < s->nallow_from; k++) {
+			const char *dev = s->allow_from[k].iface;
+
+			/* Enough said: the rest would only be counted. */
+			if (sg_diags_full(p->diags))
+				return;
+			if (!dev)
+				continue;
+			for (int j = 0; j < i; j++) {
+				const struct sg_sector_def *o = &m->sectors[j];
+				bool shares = false;
+
+				for (int l = 0; l < o->nallow_from; l++)
+					if (o->allow_from[l].iface &&
+					    !strcmp(o->allow_from[l].iface, dev))
+						shares = true;
+				if (!shares || !sectors_overlap(s, o))
+					continue;
+				cfg_verr(p, s->allow_from[k].pos, NULL,
+					 "\"%s\" also reaches sector \"%s\", "
+					 "whose CIDRs overlap these", dev,
+					 o->name);
+			}
+		}
+	}
+}
+
+/*
+ * What the maps can hold (each holds two slots of these). Checked before
+ * the cross-checks, which are quadratic: a file that YAML aliases blow up
+ * to a million CIDRs is refused here, by `check` as by `apply`.
+ */
+static bool check_capacity(struct sg_parser *p)
+{
+	struct sg_model *m = p->m;
+	int nets = 0, pairs = 0, devices = m->nuplinks + m->ntrusted;
+	bool ok = true;
+
+	for (int i = 0; i < m->nsectors; i++) {
+		const struct sg_sector_def *s = &m->sectors[i];
+
+		for (int k = 0; k < s->ncidrs; k++) {
+			if (++nets != SG_MAX_NETS + 1)
+				continue;
+			cfg_verr(p, s->cidrs[k].pos, NULL, "more than %d "
+				 "sector CIDRs in all; sg_sector_nets holds %d",
+				 SG_MAX_NETS, SG_MAX_NETS);
+			ok = false;
+		}
+		for (int k = 0; k < s->nifaces; k++) {
+			if (++devices != SG_MAX_DEVICES + 1)
+				continue;
+			cfg_verr(p, s->ifaces[k].pos, NULL, "more than %d "
+				 "devices in all; sg_devices holds %d",
+				 SG_MAX_DEVICES, SG_MAX_DEVICES);
+			ok = false;
+		}
+		/* Allow pairs: one per sector this one names (upper bound). */
+		pairs += s->nallow;
+	}
+	/*
+	 * These two are about a whole key, not one element of it: reported
+	 * at its first element, if there is one, else at the file's start.
+	 */
+	if (nets + m->nprotected + 1 > SG_MAX_NETS) {
+		struct sg_pos at = m->nprotected ? m->protected_nets[0].pos :
+				   (struct sg_pos){ .line = 1, .col = 1 };
+
+		at.path = "host.protected";
+		cfg_verr(p, at, NULL, "%d destination networks (sector CIDRs, "
+			 "protected, the metadata address); sg_dest_nets "
+			 "holds %d", nets + m->nprotected + 1, SG_MAX_NETS);
+		ok = false;
+	}
+	if (pairs > SG_MAX_ALLOW_PAIRS) {
+		struct sg_pos at = { .line = 1, .col = 1, .path = "sectors" };
+
+		cfg_verr(p, at, NULL, "%d allow entries in all; sg_allow "
+			 "holds %d sector pairs", pairs, SG_MAX_ALLOW_PAIRS);
+		ok = false;
+	}
+	return ok;
+}
+
+void cfg_validate(struct sg_parser *p)
+{
+	if (!check_capacity(p))
+		return;
+	check_host(p);
+	for (int i = 0; i < p->m->nsectors && !sg_diags_full(p->diags); i++)
+		check_sector_identity(p, i);
+	for (int i = 0; i < p->m->nsectors && !sg_diags_full(p->diags); i++)
+		check_sector_refs(p, i);
+	check_trusted_overlap(p);
+}
