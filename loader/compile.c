@@ -104,10 +104,9 @@ static int compile_uplinks(const struct sg_model *m, struct sg_compiled *c,
 		}
 		snat = u->snat_given ? u->snat_addr : dev->addr;
 		if (!snat) {
-			sg_diag_add(d, "%s:%d:%d: host.uplinks[%d]: %s has no "
-				    "IPv4 address to masquerade behind; give "
-				    "it one or set snat-address", m->file,
-				    u->pos.line, u->pos.col, i, u->iface);
+			sg_diag_at(d, m->file, u->pos, NULL, "%s has no IPv4 "
+				   "address to masquerade behind; give it one "
+				   "or set snat-address", u->iface);
 			ret = -1;
 			continue;
 		}
@@ -160,14 +159,11 @@ static int compile_sector_devices(const struct sg_model *m,
 						   sec->id, 0);
 				} else if (!globs || t->role != SG_ROLE_SECTOR ||
 					   t->sector != sec->id) {
-					sg_diag_add(d, "%s:%d:%d: sectors[%d]."
-						    "interfaces[%d]: \"%s\" "
-						    "matches device %s, which "
-						    "is already claimed",
-						    m->file,
-						    sec->ifaces[k].pos.line,
-						    sec->ifaces[k].pos.col, s,
-						    k, pat, devs[i].name);
+					sg_diag_at(d, m->file,
+						   sec->ifaces[k].pos, NULL,
+						   "\"%s\" matches device %s, "
+						   "which is already claimed",
+						   pat, devs[i].name);
 					ret = -1;
 				}
 			}

@@ -43,16 +43,7 @@ struct sg_pos cfg_pos(struct sg_parser *p, const yaml_node_t *n)
 static void verr_at(struct sg_parser *p, struct sg_pos pos, const char *suffix,
 		    const char *fmt, va_list ap)
 {
-	char msg[512];
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (pos.path && *pos.path)
-		sg_diag_add(p->diags, "%s:%d:%d: %s%s%s: %s", p->file, pos.line,
-			    pos.col, pos.path, suffix ? "." : "",
-			    suffix ? suffix : "", msg);
-	else
-		sg_diag_add(p->diags, "%s:%d:%d: %s", p->file, pos.line,
-			    pos.col, msg);
+	sg_diag_vat(p->diags, p->file, pos, suffix, fmt, ap);
 }
 
 /* An error about node n, at the current field path. */

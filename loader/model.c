@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,4 +109,28 @@ void sg_model_free(struct sg_model *m)
 		free_sector(&m->sectors[i]);
 	free(m->sectors);
 	free(m->file);
+}
+
+void sg_diag_vat(struct sg_diags *d, const char *file, struct sg_pos pos,
+		 const char *suffix, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (pos.path && *pos.path)
+		sg_diag_add(d, "%s:%d:%d: %s%s%s: %s", file, pos.line, pos.col,
+			    pos.path, suffix ? "." : "", suffix ? suffix : "",
+			    msg);
+	else
+		sg_diag_add(d, "%s:%d:%d: %s", file, pos.line, pos.col, msg);
+}
+
+void sg_diag_at(struct sg_diags *d, const char *file, struct sg_pos pos,
+		const char *suffix, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sg_diag_vat(d, file, pos, suffix, fmt, ap);
+	va_end(ap);
 }

@@ -8,9 +8,11 @@
 #ifndef SG_MODEL_H
 #define SG_MODEL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "diag.h"
 #include "sg_common.h"
 
 struct sg_pos {
@@ -144,6 +146,18 @@ struct sg_model {
 };
 
 void sg_model_free(struct sg_model *m);
+
+/*
+ * An error about what was written at pos of file: "FILE:LINE:COL: field:
+ * message", the field being the path recorded at pos, with ".suffix"
+ * when suffix is given.
+ */
+__attribute__((format(printf, 5, 0)))
+void sg_diag_vat(struct sg_diags *d, const char *file, struct sg_pos pos,
+		 const char *suffix, const char *fmt, va_list ap);
+__attribute__((format(printf, 5, 6)))
+void sg_diag_at(struct sg_diags *d, const char *file, struct sg_pos pos,
+		const char *suffix, const char *fmt, ...);
 /* A copy of path that lives as long as m, for a struct sg_pos. */
 const char *sg_model_path(struct sg_model *m, const char *path);
 

@@ -112,11 +112,9 @@ void sg_netdevs_check(const struct sg_model *m, const struct sg_netdev *devs,
 				continue;
 			type = link_type(u->iface);
 			if (type >= 0 && type != ARPHRD_ETHER)
-				sg_diag_add(d, "%s:%d:%d: host.uplinks[%d]."
-					    "interface: \"%s\" is not an "
-					    "Ethernet device", m->file,
-					    u->pos.line, u->pos.col, i,
-					    u->iface);
+				sg_diag_at(d, m->file, u->pos, "interface",
+					   "\"%s\" is not an Ethernet device",
+					   u->iface);
 		}
 	}
 }
