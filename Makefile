@@ -58,7 +58,8 @@ sectorgate: $(BUILD)/loader/main.o $(BUILD)/libsectorgate.a
 TEST_CFLAGS	:= $(CFLAGS) -Wno-missing-field-initializers -Itests/unit
 TEST_DEPS	:= tests/unit/sg_test.h tests/unit/dp_lib.h $(BUILD)/libsectorgate.a
 
-$(BUILD)/dp_lib.o: tests/unit/dp_lib.c tests/unit/dp_lib.h $(SKEL)
+$(BUILD)/dp_lib.o: tests/unit/dp_lib.c tests/unit/dp_lib.h \
+		  $(wildcard loader/*.h include/*.h) $(SKEL)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
 # The BPF_PROG_TEST_RUN tests share the packet harness.

@@ -109,33 +109,53 @@ static int by_id(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-int sg_live_sectors(const struct sg_instance *in, __u32 slot,
-		    struct sg_live_sector **out)
+/*
+ * The sectors of slot in the sg_sectors map fd, whose values are
+ * value_size bytes: another layout's (being migrated) are read as far as
+ * they go, layouts only ever growing at their end.
+ */
+static int live_sectors_of(int fd, __u32 value_size, __u32 slot,
+			   struct sg_live_sector **out)
 {
 	struct sg_sector_key key, *prev = NULL;
+	char *value = calloc(1, value_size + sizeof(struct sg_sector));
 	int n = 0;
 
 	*out = NULL;
-	while (!bpf_map_get_next_key(in->fds.sectors, prev, &key)) {
+	if (!value)
+		sg_oom();
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
 		prev = &key;
-		if (key.slot != slot)
+		if (key.slot != slot || bpf_map_lookup_elem(fd, &key, value))
 			continue;
 		*out = sg_grow(*out, n, sizeof(**out));
-		if (bpf_map_lookup_elem(in->fds.sectors, &key, &(*out)[n].s))
-			continue;
+		memcpy(&(*out)[n].s, value, sizeof((*out)[n].s));
 		(*out)[n++].id = key.id;
 	}
+	free(value);
 	if (n)
 		qsort(*out, n, sizeof(**out), by_id);
 	return n;
 }
 
+int sg_live_sectors(const struct sg_instance *in, __u32 slot,
+		    struct sg_live_sector **out)
+{
+	return live_sectors_of(in->fds.sectors, sizeof(struct sg_sector),
+			       slot, out);
+}
+
+/* Read from the running sg_sectors: the one pinned in an older layout
+ * while apply replaces it, so that sectors keep their counters. */
 void sg_compile_live_counters(const struct sg_instance *in, __u32 live_slot,
 			      struct sg_compiled *c)
 {
+	const struct sg_map_desc *d = sg_map_desc_of("sg_sectors");
 	struct sg_counter_slot *slots = NULL;
 	struct sg_live_sector *live;
-	int n = sg_live_sectors(in, live_slot, &live);
+	__u32 size;
+	int fd = sg_instance_live_fd(in, d, &size);
+	int n = live_sectors_of(fd, size, live_slot, &live);
 
 	for (int i = 0; i < n; i++) {
 		slots = sg_grow(slots, i, sizeof(*slots));

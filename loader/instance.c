@@ -147,12 +147,24 @@ int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create)
 	return 0;
 }
 
+/* Does the pinned map behind fd have this build's layout? */
+static bool pinned_as_built(int fd, const struct sg_map_desc *d)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+	       info.key_size == d->key_size && info.value_size == d->value_size;
+}
+
 /*
- * Every pinned map; one that is not pinned (a map a newer sectorgate added,
- * before its first apply) is left at -1. Only sg_state must be there: it
- * is what makes an instance applied.
+ * Every pinned map of this build's layout. One that is not pinned (a map
+ * a newer sectorgate added, before its first apply) or pinned in another
+ * layout (by another version, until an apply migrates it) is left at -1:
+ * read with this build's structs it would be misread. Only sg_state must
+ * be there: it is what makes an instance applied.
  */
-int sg_instance_open_pinned(struct sg_instance *in)
+static int open_pinned(struct sg_instance *in, bool warn)
 {
 	for (int i = 0; i < sg_nmaps; i++) {
 		const struct sg_map_desc *d = &sg_map_table[i];
@@ -161,11 +173,25 @@ int sg_instance_open_pinned(struct sg_instance *in)
 
 		pin_path(in, d->name, path, sizeof(path));
 		fd = bpf_obj_get(path);
+		if (fd >= 0 && !pinned_as_built(fd, d)) {
+			if (warn)
+				pr_warn("%s has the layout of another "
+					"sectorgate; `sectorgate apply` "
+					"migrates it\n", path);
+			close(fd);
+			fd = -1;
+			errno = EEXIST;
+		}
 		if (fd < 0 && d->fd_off == offsetof(struct sg_map_fds, state))
 			return -errno;
 		*sg_map_fd(&in->fds, d) = fd;
 	}
 	return 0;
+}
+
+int sg_instance_open_pinned(struct sg_instance *in)
+{
+	return open_pinned(in, true);
 }
 
 /* A pinned flow table keeps its size: resizing would drop every flow. */
@@ -333,13 +359,13 @@ static int migrate_entries(int from, int to, const struct bpf_map_info *info,
 		for (int c = 0; c < ncpus; c++)
 			memcpy(nv + c * new_stride, ov + c * old_stride,
 			       old_size);
-		if (bpf_map_update_elem(to, key, nv,
-					only_new ? BPF_NOEXIST : BPF_ANY) &&
-		    errno != EEXIST) {
+		if (!bpf_map_update_elem(to, key, nv,
+					 only_new ? BPF_NOEXIST : BPF_ANY))
+			n++;
+		else if (errno != EEXIST) {
 			ret = -errno;
 			break;
 		}
-		n++;
 	}
 	free(ov);
 	free(nv);
@@ -358,6 +384,14 @@ static int migrate_all(struct sg_instance *in, bool only_new)
 			continue;
 		if (bpf_obj_get_info_by_fd(to, &info, &len))
 			return -errno;
+		/*
+		 * The second pass adds the flows the old programs opened
+		 * since the first. What they counted or refreshed in those
+		 * milliseconds (an array's values, a flow's expiry) stays
+		 * behind: the next packet refreshes a flow again.
+		 */
+		if (only_new && info.type != BPF_MAP_TYPE_HASH)
+			continue;
 		n = migrate_entries(in->old_fd[i], to, &info,
 				    in->old_value_size[i], info.value_size,
 				    only_new);
@@ -380,7 +414,7 @@ static bool reuse_pinned(struct sg_instance *in)
 	for (int i = 0; i < SG_NPROGS; i++)
 		if (in->pinned_fd[i] < 0)
 			return false;
-	if (sg_instance_open_pinned(in))
+	if (open_pinned(in, false))
 		return false;
 	for (int i = 0; i < sg_nmaps; i++)
 		if (*sg_map_fd(&in->fds, &sg_map_table[i]) < 0)
@@ -443,6 +477,19 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 		return ret;
 	collect_fds(in);
 	return migrate_all(in, false);
+}
+
+int sg_instance_live_fd(const struct sg_instance *in,
+			const struct sg_map_desc *d, uint32_t *value_size)
+{
+	int i = d - sg_map_table;
+
+	if (in->old_fd[i] >= 0) {
+		*value_size = in->old_value_size[i];
+		return in->old_fd[i];
+	}
+	*value_size = d->value_size;
+	return *sg_map_fd((struct sg_map_fds *)&in->fds, d);
 }
 
 bool sg_instance_replaces_maps(const struct sg_instance *in)

@@ -63,6 +63,14 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows);
 /* Does this load replace maps pinned in an older layout? */
 bool sg_instance_replaces_maps(const struct sg_instance *in);
 
+/*
+ * The map that holds the running definitions' entries of d: the pinned
+ * one in an older layout while its successor waits for the apply (its
+ * value size in *value_size), else this build's.
+ */
+int sg_instance_live_fd(const struct sg_instance *in,
+			const struct sg_map_desc *d, uint32_t *value_size);
+
 /* After a successful apply: the successors of maps of an older layout
  * take their pins (with what the old programs added meanwhile), and
  * sg_build records this build. */

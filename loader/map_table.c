@@ -4,23 +4,33 @@
 #include "map_table.h"
 #include "util.h"
 
-#define MAP(n, field, k, c) \
-	{ #n, offsetof(struct sg_map_fds, field), SG_KEEP_##k, c }
+#define MAP(n, field, k, c, key, value)				\
+	{ #n, offsetof(struct sg_map_fds, field), SG_KEEP_##k, c,	\
+	  sizeof(key), sizeof(value) }
 
 const struct sg_map_desc sg_map_table[] = {
-	MAP(sg_state, state, MIGRATED, false),
-	MAP(sg_build, build, NOTHING, false),
-	MAP(sg_config, config, REBUILT, false),
-	MAP(sg_imds, imds, REBUILT, false),
-	MAP(sg_devices, devices, REBUILT, true),
-	MAP(sg_sectors, sectors, REBUILT, true),
-	MAP(sg_sector_nets, sector_nets, REBUILT, true),
-	MAP(sg_dest_nets, dest_nets, REBUILT, true),
-	MAP(sg_allow, allow, REBUILT, true),
-	MAP(sg_flows, flows, MIGRATED, true),
-	MAP(sg_counters, counters, MIGRATED, false),
-	MAP(sg_events, events, NOTHING, false),
-	MAP(sg_event_budget, event_budget, NOTHING, false),
+	MAP(sg_state, state, MIGRATED, false, __u32, struct sg_state),
+	MAP(sg_build, build, NOTHING, false, __u32, struct sg_build),
+	MAP(sg_config, config, REBUILT, false, __u32, struct sg_config),
+	MAP(sg_imds, imds, REBUILT, false, __u32, struct sg_imds),
+	MAP(sg_devices, devices, REBUILT, true, struct sg_device_key,
+	    struct sg_device),
+	MAP(sg_sectors, sectors, REBUILT, true, struct sg_sector_key,
+	    struct sg_sector),
+	MAP(sg_sector_nets, sector_nets, REBUILT, true, struct sg_net_key,
+	    __u32),
+	MAP(sg_dest_nets, dest_nets, REBUILT, true, struct sg_dest_key,
+	    struct sg_dest),
+	MAP(sg_allow, allow, REBUILT, true, struct sg_allow_key,
+	    struct sg_allow),
+	MAP(sg_flows, flows, MIGRATED, true, struct sg_flow_key,
+	    struct sg_flow),
+	MAP(sg_counters, counters, MIGRATED, false, __u32,
+	    struct sg_counters),
+	{ "sg_events", offsetof(struct sg_map_fds, events), SG_KEEP_NOTHING,
+	  false, 0, 0 },
+	MAP(sg_event_budget, event_budget, NOTHING, false, __u32,
+	    struct sg_event_budget),
 };
 
 const int sg_nmaps = ARRAY_SIZE(sg_map_table);

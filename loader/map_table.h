@@ -26,6 +26,8 @@ struct sg_map_desc {
 	size_t fd_off;		/* offsetof(struct sg_map_fds, ...) */
 	enum sg_map_keep keep;
 	bool counted;		/* status shows entries / capacity */
+	__u32 key_size;		/* this build's layout (0: a ring buffer) */
+	__u32 value_size;
 };
 
 #define SG_MAX_MAPS	16	/* room for sg_map_table in sg_instance */
