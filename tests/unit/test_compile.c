@@ -276,12 +276,21 @@ static void test_map_table(void)
 	if (skel) {
 		bpf_object__for_each_map(map, skel->obj) {
 			const char *name = bpf_map__name(map);
-			bool known = sg_map_desc_of(name) || strchr(name, '.');
+			const struct sg_map_desc *d = sg_map_desc_of(name);
+			bool known = d || strchr(name, '.');
 
 			for (size_t i = 0; i < ARRAY_SIZE(unpinned); i++)
 				known |= !strcmp(name, unpinned[i]);
 			CHECK(known, "map %s is in no list", name);
-			n += sg_map_desc_of(name) != NULL;
+			if (!d)
+				continue;
+			n++;
+			CHECK(bpf_map__type(map) == BPF_MAP_TYPE_RINGBUF ||
+			      (bpf_map__key_size(map) == d->key_size &&
+			       bpf_map__value_size(map) == d->value_size),
+			      "%s: the table says %u/%u bytes, the object "
+			      "%u/%u", name, d->key_size, d->value_size,
+			      bpf_map__key_size(map), bpf_map__value_size(map));
 		}
 		sectorgate_bpf__destroy(skel);
 	}
