@@ -86,6 +86,35 @@ static __always_inline int sg_parse_l4(struct sg_ctx *c, struct sg_pkt *p,
 	}
 }
 
+/*
+ * Does the IPv4 header (hlen bytes, 20..60, checked to lie within the
+ * frame) sum right? A router drops one that does not (RFC 1812 5.2.2),
+ * as the kernel's ip_rcv() does: NAT updates checksums incrementally, so
+ * a translated packet would leave with its header still wrong, having
+ * moved a flow on the way. The header is copied out and summed whole,
+ * the zeros after it included: no branch on its length, which would
+ * multiply the verifier's states by the number of option lengths.
+ */
+static __always_inline bool sg_ipv4_csum_ok(const struct sg_ctx *c,
+					    __u32 hlen)
+{
+	__u32 w[15] = {};
+	__u64 sum = 0;
+	int i;
+
+	hlen &= 0x3c;
+	if (hlen < 20 || sg_ctx_load(c, c->l3_off, w, hlen))
+		return false;
+#pragma unroll
+	for (i = 0; i < 15; i++)
+		sum += w[i];
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
 static __always_inline int sg_parse_ipv4(struct sg_ctx *c, struct sg_pkt *p,
 					 struct iphdr *ip)
 {
@@ -101,6 +130,9 @@ static __always_inline int sg_parse_ipv4(struct sg_ctx *c, struct sg_pkt *p,
 	if (tot_len < hlen || tot_len > c->len - c->l3_off)
 		return SG_DROP_MALFORMED;
 	if ((void *)ip + hlen > c->data_end)
+		return SG_DROP_MALFORMED;
+	/* Not even the header is to be trusted: kind stays unknown. */
+	if (!sg_ipv4_csum_ok(c, hlen))
 		return SG_DROP_MALFORMED;
 
 	p->kind = SG_PKT_IPV4;

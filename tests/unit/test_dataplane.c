@@ -583,6 +583,35 @@ out:
 		 "and what it loses is counted");
 }
 
+/*
+ * A wrong IPv4 header checksum (RFC 1812 5.2.2: a router drops it): the
+ * header is not to be trusted, whatever it says. test_fuzz_frames found
+ * the fast path translating such packets and sending them on.
+ */
+static void test_bad_header_checksum(void)
+{
+	struct pkt web = TCP("10.1.0.2", 1000, "203.0.113.5", 443, SYN);
+	struct pkt dns = UDP("10.1.0.2", 5353, "10.1.0.1", 53);
+	uint8_t pkt[2048];
+	int len;
+
+	test_begin();
+	len = dp_build(&web, pkt);
+	pkt[14 + 10] ^= 0x01;		/* the checksum itself */
+	check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len, SG_DROP_MALFORMED);
+	check_packet(SG_PROG_TC_SECTOR_IN, "s1", pkt, len, SG_DROP_MALFORMED);
+	web.ihl = 15;
+	len = dp_build(&web, pkt);
+	pkt[14 + 59] ^= 0x80;		/* the last byte of the options */
+	check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len, SG_DROP_MALFORMED);
+	check_packet(SG_PROG_TC_SECTOR_IN, "s1", pkt, len, SG_DROP_MALFORMED);
+	len = dp_build(&dns, pkt);
+	pkt[14 + 8]--;			/* TTL, the checksum not updated */
+	check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len, SG_DROP_MALFORMED);
+	test_end("a wrong IPv4 header checksum (options included) is "
+		 "malformed");
+}
+
 int main(void)
 {
 	int ret = dp_setup(MAX_FLOWS);
@@ -599,6 +628,7 @@ int main(void)
 	test_trusted_device();
 	test_drop_events();
 	test_unknown_devices();
+	test_bad_header_checksum();
 	test_counters_across_applies();
 	test_apply_flip();
 	test_conntrack_full();

@@ -331,6 +331,33 @@ static void test_icmp_errors_refused(void)
 		 "truncated ones are dropped");
 }
 
+/*
+ * A reply of a live flow whose IPv4 header checksum is wrong is not
+ * translated: the host's stack drops it. Nor is a sector's packet whose
+ * header is wrong sent out masqueraded (test_fuzz_frames).
+ */
+static void test_bad_header_checksum(void)
+{
+	struct pkt ans = UDP("198.51.100.7", 53, SNAT, 40011);
+	struct pkt q = UDP("10.1.0.2", 40011, "198.51.100.7", 53);
+	struct sg_flow fl;
+	uint8_t f[2048];
+	int len;
+	__u64 m = drops(1, SG_DROP_MALFORMED);
+
+	test_begin();
+	CHECK(dp_flow_of("10.1.0.2", 40011, "198.51.100.7", 53, 17, 1, &fl),
+	      "the UDP flow of test_icmp_errors_in is there");
+	len = dp_build(&ans, f);
+	f[14 + 11] ^= 0x10;
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, f, len, TC_OK_V, f, len);
+	len = dp_build(&q, f);
+	f[14 + 11] ^= 0x10;
+	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", f, len, TC_SHOT_V, f, len);
+	CHECK(drops(1, SG_DROP_MALFORMED) == m + 1, "counted as malformed");
+	test_end("a wrong IPv4 header checksum is never translated");
+}
+
 /* Bytes from hex text; returns their number. */
 static int from_hex(const char *hex, uint8_t *b)
 {
@@ -804,6 +831,7 @@ int main(void)
 	test_icmp_errors_in();
 	test_icmp_errors_out();
 	test_icmp_errors_refused();
+	test_bad_header_checksum();
 	test_icmp_errors_padded_in();
 	test_icmp_errors_padded_out();
 	test_icmp_errors_remapped();
