@@ -1,0 +1,1746 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * A frame fuzzer for every entry program, through BPF_PROG_TEST_RUN
+ * (repeat = 1) on the harness of test_nat and test_fast.
+ *
+ * Each episode empties the flow table, opens a fixed set of flows (fast
+ * path and tc path, masqueraded and between sectors, some answered
+ * already) and then sends one to six frames, each through all eight
+ * programs in a random order, with the device (and, for tc egress, the
+ * ingress device) a frame of its kind would have, now and then a wrong
+ * one; between frames the flows' clock may jump (stale fast-path
+ * decisions, expired flows). The frames start from well-formed seeds
+ * (TCP, UDP, ICMP echo and other types, ICMP errors embedding each, IP
+ * and TCP options, fragments, padding, payload, unfinished checksums,
+ * VLAN, ARP, IPv6) about those flows and others, and are then left alone,
+ * changed as a strange but honest sender or router might (options,
+ * padding, shorter tot_len or UDP length, TTL), or mutated: bits and
+ * bytes flipped, cut, padded, lengths and header fields changed, embedded
+ * headers corrupted, checksums mostly made right again so that what is
+ * odd is the structure.
+ *
+ * What comes out is judged by a checker of this file's own, independent of
+ * the BPF parser and strict: Ethernet, IPv4 version 4, IHL >= 5, tot_len
+ * within the frame and >= IHL * 4, header checksum right, the L4 header
+ * whole within tot_len (TCP doff >= 5 and within, UDP length >= 8 and
+ * within, 8 bytes of ICMP) and an ICMP error's embedded IP header and 8
+ * bytes within tot_len. Properties:
+ *
+ *  (a) a frame the checker calls malformed, a fragment or not IPv4 is
+ *      never rewritten and let through (pass or redirect);
+ *  (b) a rewritten frame has its IPv4 header checksum right, and every
+ *      checksum that was right in the input is right in the output: TCP,
+ *      UDP (over the pseudo header; zero stays zero, and only zero),
+ *      ICMP over the IP payload (tot_len: padding is not packet), and for
+ *      ICMP errors the embedded IP header checksum and, where the error
+ *      carries it, the embedded TCP/UDP/ICMP checksum, updated with what
+ *      it covers. A checksum the sender left unfinished is finished by
+ *      what the XDP fast path redirects. (A checksum that was wrong stays
+ *      wrong: NAT updates incrementally, as Linux does.)
+ *  (c) a rewrite keeps the frame's length and changes only the fields a
+ *      NAT changes (MACs, TTL, addresses, ports, ICMP id, checksums, the
+ *      embedded header's), never the payload or the padding after tot_len;
+ *  (d) every run succeeds (bpf_prog_test_run_opts returns 0; the kernel's
+ *      own refusal of skb runs of IPv4 frames shorter than 34 bytes and
+ *      IPv6 shorter than 54 aside) with a verdict the program may return;
+ *  (e) a frame a program declines is untouched: XDP_PASS, and every
+ *      verdict of the programs that never translate (sector tc ingress and
+ *      egress, trusted ingress and egress);
+ *  (f) what the XDP fast path redirects, tc translates alike: a sector's
+ *      frame the sector device's XDP sends out, the uplink's tc egress
+ *      passes with the same translation (MACs, TTL aside); a reply the
+ *      uplink's XDP sends to a VM, its tc ingress translates alike.
+ *
+ * tc egress only ever sees what the kernel received and forwarded, whose
+ * IPv4 header checksum ip_rcv() has verified: there a wrong one is no
+ * malformation, and it may stay wrong.
+ *
+ * Deterministic: an xorshift PRNG seeded per episode from --seed, so
+ * `--seed S --episode E --verbose` replays one episode exactly. Every
+ * violation is printed with the seed, episode, program, device and the
+ * frame in hex (and the output frame), the first few of each kind in
+ * full. Options: --frames N (FUZZ_FRAMES), --seed S (FUZZ_SEED),
+ * --time SECONDS (stop earlier), --episode E, --verbose.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dp_lib.h"
+#include "sectorgate.skel.h"
+#include "sg_test.h"
+
+#define MAX_FLOWS	1024
+#define MAX_FRAME	1600
+#define OUT_SIZE	4096
+#define DEFAULT_FRAMES	150000	/* about 7 s on two cores */
+#define DEFAULT_SEED	0x5ec70f22ULL
+#define SNAT		"192.0.2.1"
+#define REPORT_FULL	3	/* reproducers printed in full per kind */
+
+#define XDP_DROP	1
+#define XDP_PASS	2
+#define XDP_TX		3
+#define XDP_REDIRECT	4
+#define TC_ACT_OK	0
+#define TC_ACT_SHOT	2
+#define TC_ACT_REDIRECT	7
+
+/* ---- PRNG ---------------------------------------------------------- */
+
+static uint64_t rs;
+
+static uint64_t rnd(void)
+{
+	rs ^= rs << 13;
+	rs ^= rs >> 7;
+	rs ^= rs << 17;
+	return rs;
+}
+
+static uint32_t rn(uint32_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+static bool chance(unsigned int pct)
+{
+	return rn(100) < pct;
+}
+
+static uint64_t splitmix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* ---- Devices and programs ------------------------------------------ */
+
+enum { D_S1, D_S2, D_S3, D_S4, D_S5, D_S6, D_UP0, D_T0, D_NONE, ND };
+static const char *const dev_names[ND] = {
+	"s1", "s2", "s3", "s4", "s5", "s6", "up0", "t0", "-",
+};
+static int dev_if[ND];
+
+static const char *const prog_names[SG_NPROGS] = {
+	[SG_PROG_XDP_SECTOR] = "xdp_sector",
+	[SG_PROG_TC_SECTOR_IN] = "tc_sector_in",
+	[SG_PROG_TC_SECTOR_OUT] = "tc_sector_out",
+	[SG_PROG_TC_UPLINK_IN] = "tc_uplink_in",
+	[SG_PROG_TC_UPLINK_OUT] = "tc_uplink_out",
+	[SG_PROG_XDP_UPLINK] = "xdp_uplink",
+	[SG_PROG_TC_TRUSTED_IN] = "tc_trusted_in",
+	[SG_PROG_TC_TRUSTED_OUT] = "tc_trusted_out",
+};
+
+static bool is_xdp(int prog)
+{
+	return prog == SG_PROG_XDP_SECTOR || prog == SG_PROG_XDP_UPLINK;
+}
+
+struct run {
+	int prog, dev, ingress;
+};
+
+static int run_prog(const struct run *r, const uint8_t *in, int len,
+		    uint8_t *out, uint32_t *out_len, uint32_t *verdict)
+{
+	struct xdp_md x = { .data_end = len };
+	struct __sk_buff s = {};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
+		    .data_out = out, .data_size_out = OUT_SIZE, .repeat = 1);
+	int ret;
+
+	if (is_xdp(r->prog)) {
+		x.ingress_ifindex = dev_if[r->dev];
+		o.ctx_in = &x;
+		o.ctx_size_in = sizeof(x);
+	} else {
+		s.ifindex = dev_if[r->dev];
+		s.ingress_ifindex = dev_if[r->ingress];
+		o.ctx_in = &s;
+		o.ctx_size_in = sizeof(s);
+	}
+	ret = bpf_prog_test_run_opts(dp_in.prog_fd[r->prog], &o);
+	*out_len = o.data_size_out;
+	*verdict = o.retval;
+	return ret ? -errno : 0;
+}
+
+/* ---- Checksums (this file's own) ----------------------------------- */
+
+static int rd16(const uint8_t *p)
+{
+	return p[0] << 8 | p[1];
+}
+
+static void wr16(uint8_t *p, int v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static uint32_t add_bytes(uint32_t s, const uint8_t *p, int n)
+{
+	int i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		s += p[i] << 8 | p[i + 1];
+	if (i < n)
+		s += p[i] << 8;
+	return s;
+}
+
+/* The one's complement sum, folded, not inverted. */
+static uint16_t fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return s;
+}
+
+static uint16_t csum(const uint8_t *p, int n)
+{
+	return ~fold(add_bytes(0, p, n));
+}
+
+/* Pseudo header of the IPv4 header at ip. */
+static uint32_t pseudo(const uint8_t *ip, uint8_t proto, int len)
+{
+	return add_bytes(0, ip + 12, 8) + proto + len;
+}
+
+/* ---- The checker --------------------------------------------------- */
+
+enum wf_kind { WF_OK, WF_FRAGMENT, WF_NOT_IPV4, WF_MALFORMED };
+
+struct wf {
+	enum wf_kind kind;
+	const char *why;
+	int hlen, tot, end;	/* end: 14 + tot, the IP packet's end */
+	int l4, l4len;		/* offset in the frame; tot - hlen */
+	uint8_t proto;
+	bool later, first;	/* fragments */
+	bool err;		/* an ICMP error with its embedded header */
+	int emb, ehlen, el4;	/* embedded IP header, its L4 */
+	uint8_t eproto;
+};
+
+static bool icmp_error_type(uint8_t t)
+{
+	return t == 3 || t == 4 || t == 5 || t == 11 || t == 12;
+}
+
+static enum wf_kind bad(struct wf *w, const char *why)
+{
+	w->kind = WF_MALFORMED;
+	w->why = why;
+	return w->kind;
+}
+
+static enum wf_kind wf_l4(const uint8_t *f, struct wf *w)
+{
+	const uint8_t *l4 = f + w->l4, *e;
+
+	switch (w->proto) {
+	case 6:
+		if (w->l4len < 20)
+			return bad(w, "TCP header beyond tot_len");
+		if (l4[12] >> 4 < 5)
+			return bad(w, "TCP doff below 5");
+		if ((l4[12] >> 4) * 4 > w->l4len)
+			return bad(w, "TCP options beyond tot_len");
+		break;
+	case 17:
+		if (w->l4len < 8)
+			return bad(w, "UDP header beyond tot_len");
+		if (rd16(l4 + 4) < 8)
+			return bad(w, "UDP length below 8");
+		/* A first fragment carries part of the datagram only. */
+		if (!w->first && rd16(l4 + 4) > w->l4len)
+			return bad(w, "UDP length beyond tot_len");
+		break;
+	case 1:
+		if (w->l4len < 8)
+			return bad(w, "ICMP header beyond tot_len");
+		if (!icmp_error_type(l4[0]))
+			break;
+		if (w->l4len < 8 + 20)
+			return bad(w, "ICMP error: embedded IP header beyond "
+				      "tot_len");
+		e = l4 + 8;
+		if (e[0] >> 4 != 4)
+			return bad(w, "ICMP error: embedded IP version not 4");
+		if ((e[0] & 15) < 5)
+			return bad(w, "ICMP error: embedded IHL below 5");
+		w->ehlen = (e[0] & 15) * 4;
+		if (8 + w->ehlen + 8 > w->l4len)
+			return bad(w, "ICMP error: embedded header + 8 bytes "
+				      "beyond tot_len");
+		w->err = true;
+		w->emb = w->l4 + 8;
+		w->el4 = w->emb + w->ehlen;
+		w->eproto = e[9];
+		break;
+	}
+	return WF_OK;
+}
+
+/* ip_csum false: the header checksum is not judged (tc egress: the
+ * kernel's ip_rcv() dropped a wrong one before it forwarded the packet). */
+static enum wf_kind wf_check_as(const uint8_t *f, int len, struct wf *w,
+				bool ip_csum)
+{
+	const uint8_t *ip = f + 14;
+	int frag;
+
+	memset(w, 0, sizeof(*w));
+	if (len < 14)
+		return bad(w, "shorter than an Ethernet header");
+	if (rd16(f + 12) != 0x0800) {
+		w->kind = WF_NOT_IPV4;
+		w->why = "not IPv4";
+		return w->kind;
+	}
+	if (len < 14 + 20)
+		return bad(w, "IPv4 header beyond the frame");
+	if (ip[0] >> 4 != 4)
+		return bad(w, "IP version not 4");
+	if ((ip[0] & 15) < 5)
+		return bad(w, "IHL below 5");
+	w->hlen = (ip[0] & 15) * 4;
+	if (14 + w->hlen > len)
+		return bad(w, "IP options beyond the frame");
+	w->tot = rd16(ip + 2);
+	if (w->tot < w->hlen)
+		return bad(w, "tot_len below the header length");
+	if (14 + w->tot > len)
+		return bad(w, "tot_len beyond the frame");
+	if (ip_csum && csum(ip, w->hlen))
+		return bad(w, "IPv4 header checksum wrong");
+	w->end = 14 + w->tot;
+	w->proto = ip[9];
+	w->l4 = 14 + w->hlen;
+	w->l4len = w->tot - w->hlen;
+	frag = rd16(ip + 6);
+	w->later = frag & 0x1fff;
+	w->first = !w->later && (frag & 0x2000);
+	if (!w->later && wf_l4(f, w) != WF_OK)
+		return w->kind;
+	if (w->later || w->first) {
+		w->kind = WF_FRAGMENT;
+		w->why = w->later ? "a later fragment" : "a first fragment";
+		return w->kind;
+	}
+	w->kind = WF_OK;
+	return w->kind;
+}
+
+static enum wf_kind wf_check(const uint8_t *f, int len, struct wf *w)
+{
+	return wf_check_as(f, len, w, true);
+}
+
+/* TCP, UDP or ICMP checksum of a well-formed frame: 1 right, 0 wrong,
+ * -1 none (UDP 0, other protocols). UDP covers its own length. */
+static int l4_sum_ok(const uint8_t *f, const struct wf *w)
+{
+	const uint8_t *ip = f + 14, *l4 = f + w->l4;
+	int n;
+
+	switch (w->proto) {
+	case 6:
+		return fold(pseudo(ip, 6, w->l4len) +
+			    add_bytes(0, l4, w->l4len)) == 0xffff;
+	case 17:
+		if (!l4[6] && !l4[7])
+			return -1;
+		n = rd16(l4 + 4);
+		return fold(pseudo(ip, 17, n) + add_bytes(0, l4, n)) == 0xffff;
+	case 1:
+		return fold(add_bytes(0, l4, w->l4len)) == 0xffff;
+	}
+	return -1;
+}
+
+/* A TCP/UDP checksum the sender left for the device to finish: the
+ * pseudo-header sum. (Only where the UDP datagram fills the IP payload,
+ * as every sender's does: otherwise whether the device sums to the UDP
+ * length or to the end of the packet is anyone's guess.) */
+static bool l4_unfinished(const uint8_t *f, const struct wf *w)
+{
+	int off = w->proto == 6 ? 16 : w->proto == 17 ? 6 : -1;
+
+	if (w->proto == 17 && rd16(f + w->l4 + 4) != w->l4len)
+		return false;
+	return off >= 0 && rd16(f + w->l4 + off) ==
+			   fold(pseudo(f + 14, w->proto, w->l4len));
+}
+
+static bool emb_ip_ok(const uint8_t *f, const struct wf *w)
+{
+	return !csum(f + w->emb, w->ehlen);
+}
+
+static int emb_csum_off(const struct wf *w)
+{
+	return w->eproto == 6 ? 16 : w->eproto == 17 ? 6 :
+	       w->eproto == 1 ? 2 : -1;
+}
+
+/*
+ * The sum, modulo 65535, of what the embedded L4 checksum covers and the
+ * error carries: its pseudo header (TCP/UDP, length left out: it does not
+ * change) and the L4 bytes up to the end of the outer packet. A rewrite
+ * that updates the checksum with the fields it changes keeps it. false:
+ * the checksum is not there (or is UDP's "none").
+ */
+static bool emb_l4_sum(const uint8_t *f, const struct wf *w, uint16_t *sum)
+{
+	int off = emb_csum_off(w);
+	uint32_t s = 0;
+	uint16_t v;
+
+	if (off < 0 || w->el4 + off + 2 > w->end)
+		return false;
+	if (w->eproto == 17 && !rd16(f + w->el4 + off))
+		return false;
+	if (w->eproto != 1)
+		s = add_bytes(0, f + w->emb + 12, 8) + w->eproto;
+	v = fold(add_bytes(s, f + w->el4, w->end - w->el4));
+	*sum = v == 0xffff ? 0 : v;
+	return true;
+}
+
+/* May a NAT change the byte at off of this well-formed frame? */
+static const char *nat_field(const struct wf *w, int off)
+{
+	int rel;
+
+	if (off < 12)
+		return "MAC";
+	if (off >= w->end)
+		return NULL;
+	rel = off - 14;
+	if (rel == 8 || rel == 10 || rel == 11 || (rel >= 12 && rel < 20))
+		return "IP";
+	rel = off - w->l4;
+	if (rel < 0)
+		return NULL;
+	switch (w->proto) {
+	case 6:
+		if (rel < 4 || rel == 16 || rel == 17)
+			return "TCP";
+		return NULL;
+	case 17:
+		if (rel < 4 || rel == 6 || rel == 7)
+			return "UDP";
+		return NULL;
+	case 1:
+		if (rel == 2 || rel == 3 || (!w->err && (rel == 4 || rel == 5)))
+			return "ICMP";
+		break;
+	default:
+		return NULL;
+	}
+	if (!w->err)
+		return NULL;
+	rel = off - w->emb;
+	if (rel >= 10 && rel < 20)
+		return "embedded IP";
+	rel = off - w->el4;
+	if (rel < 0)
+		return NULL;
+	switch (w->eproto) {
+	case 6:
+		return rel < 4 || rel == 16 || rel == 17 ? "embedded TCP" : NULL;
+	case 17:
+		return rel < 4 || rel == 6 || rel == 7 ? "embedded UDP" : NULL;
+	case 1:
+		return rel >= 2 && rel < 6 ? "embedded ICMP" : NULL;
+	}
+	return NULL;
+}
+
+/* ---- Building and fixing frames ------------------------------------ */
+
+/* Make every checksum of the frame right again for what it now says,
+ * where the headers are there to say it. */
+static void fix_sums(uint8_t *f, int len)
+{
+	uint8_t *ip = f + 14, *l4, *e;
+	int hlen, tot, end, l4len, n, ehlen, s;
+
+	if (len < 34 || rd16(f + 12) != 0x0800)
+		return;
+	hlen = (ip[0] & 15) * 4;
+	if (hlen < 20 || 14 + hlen > len)
+		return;
+	tot = rd16(ip + 2);
+	end = tot >= hlen && 14 + tot <= len ? 14 + tot : len;
+	l4 = f + 14 + hlen;
+	l4len = end - 14 - hlen;
+	if (!(rd16(ip + 6) & 0x3fff)) {
+		switch (ip[9]) {
+		case 6:
+			if (l4len < 20)
+				break;
+			wr16(l4 + 16, 0);
+			wr16(l4 + 16, ~fold(pseudo(ip, 6, l4len) +
+					    add_bytes(0, l4, l4len)));
+			break;
+		case 17:
+			if (l4len < 8 || !rd16(l4 + 6))
+				break;
+			n = rd16(l4 + 4);
+			if (n < 8 || n > l4len)
+				n = l4len;
+			wr16(l4 + 6, 0);
+			s = (uint16_t)~fold(pseudo(ip, 17, n) +
+					    add_bytes(0, l4, n));
+			wr16(l4 + 6, s ? s : 0xffff);
+			break;
+		case 1:
+			if (l4len < 4)
+				break;
+			e = l4 + 8;
+			ehlen = l4len >= 28 ? (e[0] & 15) * 4 : 0;
+			if (icmp_error_type(l4[0]) && ehlen >= 20 &&
+			    8 + ehlen <= l4len) {
+				wr16(e + 10, 0);
+				wr16(e + 10, csum(e, ehlen));
+			}
+			wr16(l4 + 2, 0);
+			wr16(l4 + 2, csum(l4, l4len));
+			break;
+		}
+	}
+	wr16(ip + 10, 0);
+	wr16(ip + 10, csum(ip, hlen));
+}
+
+/* Insert n bytes (random, or zero) at off, moving the rest; tot_len (and
+ * the UDP length, when the bytes land in the datagram) grow with them
+ * when inside the IP packet. Returns the new length. */
+static int insert_bytes(uint8_t *f, int len, int off, int n, bool zero,
+			bool in_packet)
+{
+	if (off > len || len + n > MAX_FRAME)
+		return len;
+	memmove(f + off + n, f + off, len - off);
+	for (int i = 0; i < n; i++)
+		f[off + i] = zero ? 0 : rnd();
+	if (in_packet && len >= 34 && rd16(f + 12) == 0x0800) {
+		int hlen = (f[14] & 15) * 4;
+
+		wr16(f + 16, rd16(f + 16) + n);
+		if (f[23] == 17 && hlen >= 20 && off >= 14 + hlen + 8 &&
+		    14 + hlen + 8 <= len)
+			wr16(f + 14 + hlen + 4, rd16(f + 14 + hlen + 4) + n);
+	}
+	return len + n;
+}
+
+/* Leave the TCP/UDP checksum as a sender that offloads it does. */
+static void unfinish(uint8_t *f, int len)
+{
+	struct wf w;
+	int off;
+
+	if (wf_check(f, len, &w) != WF_OK)
+		return;
+	off = w.proto == 6 ? 16 : w.proto == 17 ? 6 : -1;
+	if (off >= 0)
+		wr16(f + w.l4 + off, fold(pseudo(f + 14, w.proto, w.l4len)));
+}
+
+struct flow_def {
+	int dev;		/* the VM's sector device */
+	const char *vm;
+	uint16_t vport;		/* ICMP: the echo id */
+	const char *remote;
+	uint16_t rport;
+	uint8_t proto;
+	int via;		/* program that opens it */
+	bool nat;		/* masqueraded: to the internet */
+};
+
+/* Opened at the start of every episode. Ports lie in the fixture's
+ * nat-ports and differ, so each keeps its port: episodes replay. */
+static const struct flow_def flows[] = {
+	{ D_S1, "10.1.0.2", 40000, "203.0.113.5", 443, 6,
+	  SG_PROG_XDP_SECTOR, true },
+	{ D_S1, "10.1.0.2", 40001, "203.0.113.5", 53, 17,
+	  SG_PROG_XDP_SECTOR, true },
+	{ D_S1, "10.1.0.2", 40002, "203.0.113.5", 0, 1,
+	  SG_PROG_XDP_SECTOR, true },
+	{ D_S1, "10.1.0.3", 40010, "198.51.100.7", 80, 6,
+	  SG_PROG_TC_UPLINK_OUT, true },
+	{ D_S1, "10.1.0.3", 40011, "198.51.100.7", 53, 17,
+	  SG_PROG_TC_UPLINK_OUT, true },
+	{ D_S1, "10.1.0.3", 40012, "198.51.100.7", 0, 1,
+	  SG_PROG_TC_UPLINK_OUT, true },
+	{ D_S2, "10.2.0.2", 40020, "203.0.113.6", 443, 6,
+	  SG_PROG_XDP_SECTOR, true },
+	{ D_S2, "10.2.0.2", 40021, "203.0.113.6", 53, 17,
+	  SG_PROG_TC_UPLINK_OUT, true },
+	{ D_S4, "10.4.0.2", 45000, "203.0.113.5", 443, 6,
+	  SG_PROG_TC_UPLINK_OUT, true },
+	{ D_S5, "10.4.0.2", 45001, "203.0.113.5", 443, 6,
+	  SG_PROG_XDP_SECTOR, true },
+	{ D_S1, "10.1.0.2", 40030, "10.2.0.2", 5432, 6,
+	  SG_PROG_XDP_SECTOR, false },
+	{ D_S1, "10.1.0.2", 40031, "10.3.0.2", 9999, 17,
+	  SG_PROG_XDP_SECTOR, false },
+	{ D_S1, "10.1.0.2", 40032, "10.3.0.2", 0, 1,
+	  SG_PROG_XDP_SECTOR, false },
+};
+#define NFLOWS (int)(sizeof(flows) / sizeof(flows[0]))
+
+static const uint8_t tcp_flag_sets[] = {
+	SYN, ACK, SYN | ACK, ACK | 0x08, ACK | 0x01, 0x04, ACK | 0x04, 0,
+	0xff,
+};
+
+/* The packet of flow fl from its VM (out) or to it (back), as the VM
+ * sends or receives it (wire false) or as the uplink carries it. */
+static struct pkt flow_pkt(const struct flow_def *fl, bool back, bool wire)
+{
+	const char *vm = wire && fl->nat ? SNAT : fl->vm;
+	struct pkt p = { .proto = fl->proto };
+
+	p.src = back ? fl->remote : vm;
+	p.dst = back ? vm : fl->remote;
+	p.sport = back ? fl->rport : fl->vport;
+	p.dport = back ? fl->vport : fl->rport;
+	if (fl->proto == 6) {
+		p.tcp_flags = tcp_flag_sets[rn(sizeof(tcp_flag_sets))];
+	} else if (fl->proto == 1) {
+		p.icmp_type = back ? 0 : 8;
+		p.sport = fl->vport;	/* dp_build's echo id */
+	}
+	return p;
+}
+
+static const char *const inet_addrs[] = {
+	"203.0.113.5", "203.0.113.6", "198.51.100.7", "198.51.100.1",
+	"8.8.8.8", "169.254.169.253",
+};
+static const char *const routers[] = {
+	"198.51.100.1", "203.0.113.254", "203.0.113.5",
+};
+static const char *const vm_addrs[] = {
+	"10.1.0.2", "10.1.0.3", "10.2.0.2", "10.3.0.2", "10.4.0.2",
+	"10.4.0.2", "10.9.0.2",
+};
+static const char *const odd_dsts[] = {
+	"10.1.0.1", "255.255.255.255", "224.0.0.251", "192.168.1.5",
+	"169.254.169.254", "10.2.0.2", "10.3.0.2", "10.4.0.2", "10.1.0.9",
+	SNAT,
+};
+static const uint8_t err_types[][2] = {
+	{ 3, 4 }, { 3, 3 }, { 3, 1 }, { 3, 13 }, { 11, 0 }, { 12, 0 },
+	{ 4, 0 }, { 5, 1 },
+};
+
+#define PICK(a) (a)[rn(sizeof(a) / sizeof((a)[0]))]
+
+/* A port or echo id: mostly in the fixture's nat-ports, often at an
+ * edge. */
+static uint16_t some_port(void)
+{
+	static const uint16_t edges[] = {
+		0, 1, 32767, 32768, 60999, 61000, 65535, 40000, 40002,
+	};
+
+	return chance(20) ? PICK(edges) : chance(80) ? 32768 + rn(28232) :
+	       rn(65536);
+}
+
+static const uint8_t other_icmp[] = { 0, 4, 5, 10, 13, 14, 15, 17, 9, 30 };
+
+/*
+ * A well-formed seed frame (modulo the few knobs that make it odd on
+ * purpose: TTL, fragments); *origin is the device it comes in from.
+ */
+static int seed_frame(uint8_t *f, int *origin)
+{
+	const struct flow_def *fl = &flows[rn(NFLOWS)];
+	struct pkt p = {}, inner = {};
+	const uint8_t *et;
+	int len, kind = rn(100);
+
+	*origin = fl->dev;
+	if (kind < 20) {		/* a flow's packet from its VM */
+		p = flow_pkt(fl, false, false);
+		if (p.proto == 1 && chance(25))	/* not an echo, same tuple */
+			p.icmp_type = PICK(other_icmp);
+	} else if (kind < 38) {		/* its reply */
+		p = flow_pkt(fl, true, true);
+		if (p.proto == 1 && chance(25))
+			p.icmp_type = PICK(other_icmp);
+		*origin = fl->nat ? D_UP0 : (fl->remote[3] == '2' ? D_S2 :
+								  D_S3);
+	} else if (kind < 55) {		/* an ICMP error about what we sent */
+		inner = flow_pkt(fl, false, true);
+		if (inner.proto == 6)
+			inner.tcp_flags = ACK;
+		et = PICK(err_types);
+		p = (struct pkt){ .src = fl->nat ? PICK(routers) : fl->remote,
+				  .dst = fl->nat ? SNAT : fl->vm,
+				  .proto = 1, .icmp_type = et[0],
+				  .icmp_code = et[1], .inner = &inner,
+				  .inner_l4 = chance(50) ? 8 : 28 };
+		if (chance(10))
+			p.inner_l4 = rn(40);
+		if (chance(10))
+			inner.ihl = 6 + rn(3);
+		*origin = fl->nat ? D_UP0 : (fl->remote[3] == '2' ? D_S2 :
+								  D_S3);
+	} else if (kind < 68) {		/* a VM's error about a reply */
+		inner = flow_pkt(fl, true, false);
+		et = PICK(err_types);
+		p = (struct pkt){ .src = fl->vm, .dst = fl->remote,
+				  .proto = 1, .icmp_type = et[0],
+				  .icmp_code = et[1], .inner = &inner,
+				  .inner_l4 = chance(50) ? 8 : 28 };
+		if (chance(10))
+			inner.ihl = 6 + rn(3);
+	} else if (kind < 76) {		/* a new flow to the internet */
+		*origin = rn(6);
+		p.src = PICK(vm_addrs);
+		p.dst = PICK(inet_addrs);
+		p.proto = PICK(((const uint8_t[]){ 6, 17, 1, 1, 47 }));
+		p.sport = some_port();
+		p.dport = chance(80) ? PICK(((const uint16_t[]){ 53, 80, 443,
+								22 })) :
+			  some_port();
+		p.tcp_flags = tcp_flag_sets[rn(sizeof(tcp_flag_sets))];
+		p.icmp_type = chance(70) ? 8 : PICK(other_icmp);
+		if (chance(30)) {	/* towards a flow's remote */
+			p.src = fl->vm;
+			p.dst = fl->remote;
+			*origin = fl->dev;
+		}
+	} else if (kind < 84) {		/* the gateway, policy */
+		*origin = rn(6);
+		p.src = chance(90) ? PICK(vm_addrs) : "0.0.0.0";
+		p.dst = PICK(odd_dsts);
+		p.proto = PICK(((const uint8_t[]){ 6, 17, 1 }));
+		p.sport = rn(65536);
+		p.dport = PICK(((const uint16_t[]){ 53, 67, 80, 5432, 8050 }));
+		p.tcp_flags = SYN;
+		p.icmp_type = 8;
+	} else if (kind < 90) {		/* unsolicited, the host's, trusted */
+		*origin = chance(70) ? D_UP0 : D_T0;
+		p.src = chance(50) ? PICK(inet_addrs) : "100.64.0.5";
+		p.dst = PICK(((const char *const[]){ SNAT, "10.1.0.2",
+						     "10.4.0.2", "10.2.0.9",
+						     "192.168.1.5" }));
+		p.proto = PICK(((const uint8_t[]){ 6, 17, 1 }));
+		p.sport = PICK(((const uint16_t[]){ 443, 53, 80 }));
+		p.dport = chance(50) ? 40000 + rn(40) : rn(65536);
+		p.tcp_flags = PICK(((const uint8_t[]){ SYN, SYN | ACK, ACK }));
+		p.icmp_type = PICK(((const uint8_t[]){ 0, 8 }));
+	} else {			/* not IPv4 */
+		*origin = rn(8);
+		p.kind = PICK(((const enum frame_kind[]){
+			F_ARP, F_IPV6_TCP, F_IPV6_NS, F_VLAN, F_LLDP }));
+		return dp_build(&p, f);
+	}
+	if (chance(15))
+		p.ihl = 6 + rn(10);
+	if (chance(10))
+		p.ttl = PICK(((const uint8_t[]){ 1, 2, 255 }));
+	if (chance(4))
+		p.frag = PICK(((const uint16_t[]){ 0x2000, 100, 0x2000 | 7,
+						   0x4000 }));
+	if (p.proto == 17 && chance(15))
+		p.no_udp_csum = true;
+	if (chance(15))
+		p.pad = 1 + rn(40);
+	len = dp_build(&p, f);
+	for (int i = len - p.pad; i < len; i++)
+		f[i] = chance(50) ? 0 : rnd();
+	return len;
+}
+
+/* Grow the frame in ways a well-formed packet may: payload, TCP options,
+ * a checksum left for the device. Checksums are made right again. */
+static int seed_grow(uint8_t *f, int len)
+{
+	struct wf w;
+	int n;
+
+	if (wf_check(f, len, &w) != WF_OK && w.kind != WF_FRAGMENT)
+		return len;
+	if (chance(25)) {
+		n = chance(90) ? 1 + rn(200) : rn(MAX_FRAME - len - 64);
+		len = insert_bytes(f, len, w.end, n, chance(20), true);
+	}
+	if (w.kind == WF_OK && w.proto == 6 && chance(10)) {
+		n = 1 + rn(10);
+		len = insert_bytes(f, len, w.l4 + 20, n * 4, false, true);
+		f[w.l4 + 12] = (5 + n) << 4 | (f[w.l4 + 12] & 15);
+	}
+	fix_sums(f, len);
+	if (chance(10))
+		unfinish(f, len);
+	return len;
+}
+
+static const uint16_t ether_types[] = {
+	0x0800, 0x86dd, 0x0806, 0x8100, 0x88a8, 0x88cc, 0x0000, 0xffff,
+};
+
+static void mutate(uint8_t *f, int *lenp)
+{
+	int len = *lenp, hlen = (f[14] & 15) * 4, l4 = 14 + hlen, e = l4 + 8;
+	int off, n, v;
+
+	switch (rn(17)) {
+	case 0:		/* a bit anywhere */
+		f[rn(len)] ^= 1 << rn(8);
+		break;
+	case 1:		/* a byte in the headers */
+		f[rn(len < 14 + 60 + 60 ? len : 14 + 60 + 60)] = rnd();
+		break;
+	case 2:		/* cut */
+		*lenp = 14 + rn(len - 14 + 1);
+		break;
+	case 3:		/* Ethernet padding */
+		*lenp = insert_bytes(f, len, len, 1 + rn(64), chance(50),
+				     false);
+		break;
+	case 4:		/* tot_len */
+		v = rd16(f + 16);
+		v = chance(30) ? (int)rn(65536) : chance(30) ? len - 14 :
+		    v + (int)rn(17) - 8;
+		wr16(f + 16, v);
+		break;
+	case 5:		/* IHL */
+		f[14] = (f[14] & 0xf0) | rn(16);
+		break;
+	case 6:		/* version */
+		f[14] = rn(16) << 4 | (f[14] & 15);
+		break;
+	case 7:		/* fragment fields */
+		v = PICK(((const uint16_t[]){ 0x2000, 0x4000, 0x0001, 0x1fff,
+					      0x2001, 0 }));
+		wr16(f + 20, chance(20) ? (int)rn(65536) : v);
+		break;
+	case 8:		/* TCP doff */
+		if (l4 + 13 <= len)
+			f[l4 + 12] = rn(16) << 4 | (f[l4 + 12] & 15);
+		break;
+	case 9:		/* UDP length */
+		if (l4 + 6 <= len) {
+			v = rd16(f + l4 + 4);
+			wr16(f + l4 + 4, chance(30) ? (int)rn(65536) :
+					 v + (int)rn(17) - 8);
+		}
+		break;
+	case 10:	/* protocol */
+		if (len > 23)
+			f[23] = PICK(((const uint8_t[]){ 1, 6, 17, 47, 58,
+							 0 }));
+		break;
+	case 11:	/* ICMP type and code */
+		if (l4 + 2 <= len) {
+			f[l4] = PICK(((const uint8_t[]){ 0, 3, 4, 5, 8, 11,
+							 12, 13 }));
+			f[l4 + 1] = rn(16);
+		}
+		break;
+	case 12:	/* the embedded header */
+		off = e + PICK(((const uint8_t[]){ 0, 0, 2, 3, 6, 9, 12, 16,
+						   20, 22, 24, 26, 28 }));
+		if (off < len)
+			f[off] = chance(50) ? (uint8_t)rnd() :
+				 (uint8_t)(f[off] ^ (1 << rn(8)));
+		if (off == e && chance(50))
+			f[off] = 0x40 | rn(16);
+		break;
+	case 13:	/* TTL */
+		if (len > 22)
+			f[22] = PICK(((const uint8_t[]){ 0, 1, 2, 255 }));
+		break;
+	case 14:	/* EtherType */
+		wr16(f + 12, PICK(ether_types));
+		break;
+	case 15:	/* bytes inserted or removed in the middle */
+		off = 14 + rn(len - 14 + 1);
+		n = 1 + rn(8);
+		if (chance(50)) {
+			*lenp = insert_bytes(f, len, off, n, false, false);
+		} else if (off + n <= len && len - n >= 14) {
+			memmove(f + off, f + off + n, len - off - n);
+			*lenp = len - n;
+		}
+		break;
+	case 16:	/* another flow's addresses or ports */
+		if (l4 + 4 <= len) {
+			const struct flow_def *fl = &flows[rn(NFLOWS)];
+
+			if (chance(50))
+				wr16(f + l4 + rn(2) * 2, fl->vport);
+			else
+				inet_pton(AF_INET, chance(50) ? fl->vm : SNAT,
+					  f + 26 + rn(2) * 4);
+		}
+		break;
+	}
+}
+
+/* ---- Violations ---------------------------------------------------- */
+
+enum prop { P_A, P_B, P_C, P_D, P_E, P_F, NPROPS };
+static const char *const prop_names[NPROPS] = {
+	"(a) malformed, fragment or not IPv4: rewritten and let through",
+	"(b) checksums of a rewritten frame",
+	"(c) length and fields of a rewritten frame",
+	"(d) the run itself",
+	"(e) declined frames untouched",
+	"(f) the XDP fast path and tc agree",
+};
+
+#define MAX_KINDS 256
+static struct kind {
+	enum prop prop;
+	int prog;
+	char what[96];
+	unsigned long count;
+} kinds[MAX_KINDS];
+static int nkinds;
+static unsigned long prop_count[NPROPS];
+
+/* What the current episode did so far, for the reproducer. */
+static uint64_t seed;
+static unsigned long episode;
+#define EPISODE_MAX 6
+static int frame_no, episode_frames;
+static uint8_t episode_frame[EPISODE_MAX][MAX_FRAME];
+static int episode_len[EPISODE_MAX];
+static bool seeding;		/* opening the episode's flows */
+static bool verbose;
+
+static void hex(const char *label, const uint8_t *b, int len)
+{
+	printf("      %s (%d bytes): ", label, len);
+	for (int i = 0; i < len; i++)
+		printf("%02x", b[i]);
+	printf("\n");
+}
+
+static bool violation(enum prop pr, const struct run *r, uint32_t verdict,
+		      const uint8_t *in, int len, const uint8_t *out,
+		      uint32_t out_len, const char *fmt, ...)
+	__attribute__((format(printf, 8, 9)));
+
+/* Counts it; prints it (and returns true) for the first few of a kind. */
+static bool violation(enum prop pr, const struct run *r, uint32_t verdict,
+		      const uint8_t *in, int len, const uint8_t *out,
+		      uint32_t out_len, const char *fmt, ...)
+{
+	struct kind *k = NULL;
+	char what[96];
+	va_list ap;
+	int i;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	prop_count[pr]++;
+	for (i = 0; i < nkinds; i++)
+		if (kinds[i].prop == pr && kinds[i].prog == r->prog &&
+		    !strcmp(kinds[i].what, what))
+			k = &kinds[i];
+	if (!k && nkinds < MAX_KINDS) {
+		k = &kinds[nkinds++];
+		k->prop = pr;
+		k->prog = r->prog;
+		snprintf(k->what, sizeof(k->what), "%s", what);
+	}
+	if (k && k->count++ >= REPORT_FULL && !verbose)
+		return false;
+	printf("    %s: %s\n", prop_names[pr], what);
+	printf("      seed 0x%" PRIx64 " episode %lu frame %d: %s dev %s "
+	       "ingress %s, verdict %u (replay: --seed 0x%" PRIx64
+	       " --episode %lu --verbose)\n", seed, episode, frame_no,
+	       prog_names[r->prog], dev_names[r->dev],
+	       is_xdp(r->prog) ? "-" : dev_names[r->ingress], verdict, seed,
+	       episode);
+	for (i = 0; i < frame_no; i++)
+		hex("after frame", episode_frame[i], episode_len[i]);
+	hex("in", in, len);
+	if (out)
+		hex("out", out, out_len);
+	return true;
+}
+
+/* ---- Judging one run ----------------------------------------------- */
+
+static struct {
+	unsigned long runs, drop, pass, redirect, rewritten, refused;
+	/* Rewrites of well-formed frames: TCP, UDP, ICMP echo, ICMP
+	 * errors; with IP options, Ethernet padding, an unfinished
+	 * checksum, an embedded L4 checksum. */
+	unsigned long tcp, udp, echo, errors, options, padded, unfinished,
+		      emb_sum;
+} stats[SG_NPROGS];
+static unsigned long total_runs;
+
+static bool kernel_refuses(const struct run *r, const uint8_t *in, int len,
+			   int ret)
+{
+	int type = len >= 14 ? rd16(in + 12) : -1;
+
+	if (ret != -EINVAL)
+		return false;
+	if (len < 14)
+		return true;
+	return !is_xdp(r->prog) && ((type == 0x0800 && len < 34) ||
+				    (type == 0x86dd && len < 54));
+}
+
+/* Does this program, with this verdict, ever translate? */
+static bool may_rewrite(int prog, uint32_t verdict)
+{
+	switch (prog) {
+	case SG_PROG_XDP_SECTOR:
+	case SG_PROG_XDP_UPLINK:
+		return verdict == XDP_REDIRECT;
+	case SG_PROG_TC_UPLINK_OUT:
+		return verdict == TC_ACT_OK;
+	case SG_PROG_TC_UPLINK_IN:
+		return verdict == TC_ACT_OK || verdict == TC_ACT_REDIRECT;
+	default:
+		return false;
+	}
+}
+
+static void judge_sums(const struct run *r, uint32_t verdict,
+		       const uint8_t *in, int len, const uint8_t *out,
+		       uint32_t out_len, const struct wf *wi)
+{
+	bool ip_in_ok = !csum(in + 14, wi->hlen);
+	static const char *const l4_names[18] = {
+		[1] = "ICMP", [6] = "TCP", [17] = "UDP" };
+	struct wf wo;
+	int si, so, uoff;
+	uint16_t a, b;
+
+#define V(...) violation(P_B, r, verdict, in, len, out, out_len, __VA_ARGS__)
+	if (wf_check_as(out, out_len, &wo, ip_in_ok) != WF_OK) {
+		V("output is no longer well-formed: %s", wo.why);
+		return;
+	}
+	si = l4_sum_ok(in, wi);
+	so = l4_sum_ok(out, &wo);
+	if (wi->proto == 17) {
+		uoff = wi->l4 + 6;
+		if (!rd16(in + uoff) && rd16(out + uoff))
+			V("a zero (no) UDP checksum became non-zero");
+		if (rd16(in + uoff) && !rd16(out + uoff))
+			V("a UDP checksum became zero (none)");
+	}
+	if (si == 1 && so != 1)
+		V("%s checksum broken by the rewrite", l4_names[wi->proto]);
+	if (si == 0 && so != 1 && verdict == XDP_REDIRECT &&
+	    is_xdp(r->prog) && l4_unfinished(in, wi))
+		V("unfinished %s checksum redirected unfinished",
+		  l4_names[wi->proto]);
+	if (!wi->err)
+		return;
+	if (emb_ip_ok(in, wi) && !emb_ip_ok(out, &wo))
+		V("embedded IP header checksum broken by the rewrite");
+	if (wi->eproto == 17 && emb_csum_off(wi) + wi->el4 + 2 <= wi->end &&
+	    !rd16(in + wi->el4 + 6) != !rd16(out + wi->el4 + 6))
+		V("embedded UDP checksum zero changed to non-zero or back");
+	if (emb_l4_sum(in, wi, &a) && emb_l4_sum(out, &wo, &b) && a != b)
+		V("embedded %s checksum not updated with the fields it covers",
+		  wi->eproto < 18 && l4_names[wi->eproto] ?
+		  l4_names[wi->eproto] : "L4");
+#undef V
+}
+
+static void judge(const struct run *r, const uint8_t *in, int len,
+		  const uint8_t *out, uint32_t out_len, uint32_t verdict,
+		  int ret)
+{
+	bool xdp = is_xdp(r->prog), pass, known, changed;
+	/* What tc egress sees, the kernel has received and forwarded. */
+	bool egress = r->prog == SG_PROG_TC_UPLINK_OUT ||
+		      r->prog == SG_PROG_TC_TRUSTED_OUT ||
+		      r->prog == SG_PROG_TC_SECTOR_OUT;
+	const char *field;
+	struct wf wi;
+
+	stats[r->prog].runs++;
+	total_runs++;
+	if (ret) {
+		if (kernel_refuses(r, in, len, ret)) {
+			stats[r->prog].refused++;
+			return;
+		}
+		violation(P_D, r, verdict, in, len, NULL, 0,
+			  "test run failed: %s", strerror(-ret));
+		return;
+	}
+	if (xdp) {
+		known = verdict == XDP_DROP || verdict == XDP_PASS ||
+			verdict == XDP_REDIRECT;
+		pass = verdict == XDP_PASS || verdict == XDP_TX ||
+		       verdict == XDP_REDIRECT;
+	} else {
+		known = verdict == TC_ACT_OK || verdict == TC_ACT_SHOT ||
+			verdict == TC_ACT_REDIRECT;
+		pass = verdict == TC_ACT_OK || verdict == TC_ACT_REDIRECT;
+	}
+	if (!known)
+		violation(P_D, r, verdict, in, len, out, out_len,
+			  "unexpected verdict %u", verdict);
+	if (!pass)
+		stats[r->prog].drop++;
+	else if (verdict == XDP_REDIRECT || verdict == TC_ACT_REDIRECT)
+		stats[r->prog].redirect++;
+	else
+		stats[r->prog].pass++;
+	changed = out_len != (uint32_t)len || memcmp(in, out, len);
+	if (!pass || !changed)
+		return;
+	stats[r->prog].rewritten++;
+	wf_check_as(in, len, &wi, !egress);
+	if (wi.kind != WF_OK) {
+		violation(P_A, r, verdict, in, len, out, out_len,
+			  "%s frame changed, verdict %s", wi.why,
+			  verdict == XDP_PASS && xdp ? "pass" :
+			  verdict == TC_ACT_OK && !xdp ? "ok" : "redirect");
+		return;
+	}
+	if (!may_rewrite(r->prog, verdict))
+		violation(P_E, r, verdict, in, len, out, out_len,
+			  "frame changed although the verdict is %u", verdict);
+	if (out_len != (uint32_t)len) {
+		violation(P_C, r, verdict, in, len, out, out_len,
+			  "rewrite changed the length");
+		return;
+	}
+	for (int i = 0; i < len; i++) {
+		if (in[i] == out[i] || nat_field(&wi, i))
+			continue;
+		field = i >= wi.end ? "Ethernet padding" :
+			i < wi.l4 ? "IP header" : "L4 or payload";
+		violation(P_C, r, verdict, in, len, out, out_len,
+			  "a byte no NAT changes was changed (%s)", field);
+		break;
+	}
+	judge_sums(r, verdict, in, len, out, out_len, &wi);
+	if (seeding)
+		return;
+	stats[r->prog].tcp += wi.proto == 6;
+	stats[r->prog].udp += wi.proto == 17;
+	stats[r->prog].echo += wi.proto == 1 && !wi.err;
+	stats[r->prog].errors += wi.err;
+	stats[r->prog].options += wi.hlen > 20;
+	stats[r->prog].padded += wi.end < len;
+	stats[r->prog].unfinished += l4_unfinished(in, &wi) &&
+				     l4_sum_ok(in, &wi) != 1;
+	stats[r->prog].emb_sum += wi.err && emb_csum_off(&wi) >= 0 &&
+				  wi.el4 + emb_csum_off(&wi) + 2 <= wi.end;
+}
+
+/* ---- Episodes ------------------------------------------------------ */
+
+static uint8_t out_buf[OUT_SIZE];
+
+/* What each program made of the current frame. */
+static struct result {
+	struct run r;
+	uint32_t verdict, len;
+	uint8_t out[OUT_SIZE];
+} res[SG_NPROGS];
+
+/* Run one frame through one program, judge it, tell if verbose. */
+static uint32_t run_judged(const struct run *r, const uint8_t *in, int len)
+{
+	uint32_t out_len = 0, verdict = 0;
+	int ret = run_prog(r, in, len, out_buf, &out_len, &verdict);
+
+	if (verbose) {
+		printf("    %s dev %s ingress %s: ret %d verdict %u%s\n",
+		       prog_names[r->prog], dev_names[r->dev],
+		       is_xdp(r->prog) ? "-" : dev_names[r->ingress], ret,
+		       verdict, !ret && (out_len != (uint32_t)len ||
+					 memcmp(in, out_buf, len)) ?
+		       ", changed" : "");
+		hex("in", in, len);
+		if (!ret && (out_len != (uint32_t)len ||
+			     memcmp(in, out_buf, len)))
+			hex("out", out_buf, out_len);
+	}
+	judge(r, in, len, out_buf, out_len, verdict, ret);
+	res[r->prog].r = *r;
+	res[r->prog].verdict = ret ? (uint32_t)-1 : verdict;
+	res[r->prog].len = ret ? 0 : out_len;
+	memcpy(res[r->prog].out, out_buf, ret ? 0 : out_len);
+	return ret ? (uint32_t)-1 : verdict;
+}
+
+/* Do two translations of frame `in` agree, but for what only one of
+ * them does (MACs, TTL and so the IP checksum) and a TCP/UDP checksum
+ * that was not right (the fast path finishes one left unfinished)? */
+static bool same_nat(const uint8_t *in, int len, const struct result *a,
+		     const struct result *b)
+{
+	struct wf w;
+	int csum_at = -1;
+
+	if (a->len != b->len || a->len != (uint32_t)len)
+		return false;
+	if (wf_check_as(in, len, &w, false) == WF_OK && l4_sum_ok(in, &w) == 0)
+		csum_at = w.l4 + (w.proto == 6 ? 16 : 6);
+	for (int i = 12; i < len; i++) {
+		if (i == 14 + 8 || i == 14 + 10 || i == 14 + 11 ||
+		    i == csum_at || i == csum_at + 1)
+			continue;
+		if (a->out[i] != b->out[i])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * (f): a frame the XDP fast path redirects out of the uplink, tc egress
+ * of the uplink (for the same sector device) passes translated alike; a
+ * reply the uplink's XDP redirects, its tc ingress translates alike. The
+ * fast path only ever saves work.
+ */
+static void judge_paths(const uint8_t *in, int len)
+{
+	static const int pairs[2][2] = {
+		{ SG_PROG_XDP_SECTOR, SG_PROG_TC_UPLINK_OUT },
+		{ SG_PROG_XDP_UPLINK, SG_PROG_TC_UPLINK_IN },
+	};
+
+	for (int i = 0; i < 2; i++) {
+		const struct result *x = &res[pairs[i][0]];
+		const struct result *t = &res[pairs[i][1]];
+		bool out = !i, printed;
+
+		if (x->verdict != XDP_REDIRECT || t->r.dev != D_UP0 ||
+		    (out ? x->r.dev > D_S6 || t->r.ingress != x->r.dev :
+			   x->r.dev != D_UP0))
+			continue;
+		if (t->verdict != TC_ACT_OK &&
+		    !(!out && t->verdict == TC_ACT_REDIRECT)) {
+			violation(P_F, &x->r, x->verdict, in, len, x->out,
+				  x->len, "the fast path redirects what %s "
+				  "drops (verdict %d)", prog_names[t->r.prog],
+				  (int)t->verdict);
+			continue;
+		}
+		if (same_nat(in, len, x, t))
+			continue;
+		printed = violation(P_F, &x->r, x->verdict, in, len, x->out,
+				    x->len, "the fast path and %s translate "
+				    "differently", prog_names[t->r.prog]);
+		if (printed)
+			hex("tc out", t->out, t->len);
+	}
+}
+
+static void flows_clear(void)
+{
+	static struct sg_flow_key keys[MAX_FLOWS];
+	static struct sg_flow vals[MAX_FLOWS];
+	struct sg_flow_key k;
+	__u32 batch, count;
+	int ret;
+
+	do {
+		count = MAX_FLOWS;
+		ret = bpf_map_lookup_and_delete_batch(dp_in.fds.flows, NULL,
+						      &batch, keys, vals,
+						      &count, NULL);
+	} while (!ret);
+	if (ret == -ENOENT)
+		return;
+	while (!bpf_map_get_next_key(dp_in.fds.flows, NULL, &k))
+		bpf_map_delete_elem(dp_in.fds.flows, &k);
+}
+
+static unsigned long seed_bad;	/* seeding runs that did not go as meant */
+
+/* Open the episode's flows; answer some of them already. */
+static void episode_flows(void)
+{
+	uint8_t f[MAX_FRAME];
+
+	flows_clear();
+	seeding = true;
+	for (int i = 0; i < NFLOWS; i++) {
+		const struct flow_def *fl = &flows[i];
+		struct pkt p = flow_pkt(fl, false, false);
+		struct run r = { fl->via, fl->dev, D_NONE };
+		uint32_t want, v;
+		int len;
+
+		if (p.proto == 6)
+			p.tcp_flags = SYN;
+		if (r.prog == SG_PROG_TC_UPLINK_OUT) {
+			r.dev = D_UP0;
+			r.ingress = fl->dev;
+		}
+		len = dp_build(&p, f);
+		/* The fast path takes vm1's and vm2's flows to the internet
+		 * (not the one behind the unresolved 198.51.100.0/24), tc
+		 * the rest. */
+		want = r.prog == SG_PROG_TC_UPLINK_OUT ? TC_ACT_OK :
+		       fl->nat ? XDP_REDIRECT : XDP_PASS;
+		v = run_judged(&r, f, len);
+		if (v != want || (fl->nat && !memcmp(f, out_buf, len)))
+			seed_bad++;
+		if (!fl->nat || chance(50))
+			continue;
+		/* The first reply: keeps the delivery for the next ones. */
+		p = flow_pkt(fl, true, true);
+		if (p.proto == 6)
+			p.tcp_flags = SYN | ACK;
+		len = dp_build(&p, f);
+		r = (struct run){ fl->via == SG_PROG_XDP_SECTOR ?
+				  SG_PROG_XDP_UPLINK : SG_PROG_TC_UPLINK_IN,
+				  D_UP0, D_NONE };
+		run_judged(&r, f, len);
+	}
+	seeding = false;
+}
+
+/* The devices a frame from `origin` meets, program by program, in a
+ * random order. */
+static void plan(int origin, struct run *runs)
+{
+	int sector = origin <= D_S6 ? origin : (int)rn(6);
+
+	for (int p = 0; p < SG_NPROGS; p++) {
+		struct run *r = &runs[p];
+
+		r->prog = p;
+		r->ingress = D_NONE;
+		switch (p) {
+		case SG_PROG_XDP_SECTOR:
+		case SG_PROG_TC_SECTOR_IN:
+			r->dev = sector;
+			break;
+		case SG_PROG_TC_SECTOR_OUT:
+			r->dev = rn(6);
+			break;
+		case SG_PROG_TC_UPLINK_OUT:
+			r->dev = D_UP0;
+			r->ingress = chance(90) ? sector :
+				     PICK(((const int[]){ D_NONE, D_UP0, D_T0,
+							  D_S6 }));
+			break;
+		case SG_PROG_TC_TRUSTED_OUT:
+			r->dev = D_T0;
+			r->ingress = chance(90) ? sector : (int)rn(ND);
+			break;
+		case SG_PROG_TC_TRUSTED_IN:
+			r->dev = D_T0;
+			break;
+		default:
+			r->dev = D_UP0;
+		}
+		if (chance(3)) {	/* the program on a device not its own */
+			r->dev = rn(ND - 1);
+			r->ingress = rn(ND);
+		}
+	}
+	for (int i = SG_NPROGS - 1; i > 0; i--) {
+		int j = rn(i + 1);
+		struct run t = runs[i];
+
+		runs[i] = runs[j];
+		runs[j] = t;
+	}
+}
+
+/*
+ * Changes that keep a frame well-formed, or nearly: what a strange but
+ * honest sender, or a router on the way, may do. The sums are made right
+ * afterwards.
+ */
+static void mutate_benign(uint8_t *f, int *lenp)
+{
+	int len = *lenp, hlen, tot, l4, n, v;
+	struct wf w;
+
+	if (wf_check(f, len, &w) != WF_OK && w.kind != WF_FRAGMENT)
+		return;
+	hlen = w.hlen;
+	tot = w.tot;
+	l4 = w.l4;
+	switch (rn(10)) {
+	case 0:		/* Ethernet padding */
+		*lenp = insert_bytes(f, len, len, 1 + rn(48), chance(50),
+				     false);
+		break;
+	case 1:		/* the IP packet ends earlier: the rest is padding */
+		n = 1 + (chance(50) ? rn(8) : rn(tot - hlen + 1));
+		if (n <= tot - hlen)
+			wr16(f + 16, tot - n);
+		break;
+	case 2:		/* IP options */
+		n = 1 + rn((60 - hlen) / 4 + 1);
+		if (hlen + 4 * n <= 60) {
+			*lenp = insert_bytes(f, len, l4, 4 * n, false, true);
+			if (chance(50))
+				memset(f + l4, chance(50) ? 1 : 0, 4 * n);
+			f[14] = 0x40 | (hlen / 4 + n);
+		}
+		break;
+	case 3:		/* TCP options */
+		v = w.proto == 6 ? f[l4 + 12] >> 4 : 15;
+		n = 1 + rn(4);
+		if (v + n <= 15 && !w.later) {
+			*lenp = insert_bytes(f, len, l4 + v * 4, 4 * n,
+					     chance(30), true);
+			f[l4 + 12] = (v + n) << 4 | (f[l4 + 12] & 15);
+		}
+		break;
+	case 4:		/* a UDP datagram shorter than its IP payload */
+		if (w.proto == 17 && !w.later && w.l4len > 8)
+			wr16(f + l4 + 4, 8 + rn(w.l4len - 8));
+		break;
+	case 5:		/* payload */
+		*lenp = insert_bytes(f, len, w.end, 1 + rn(300), chance(20),
+				     true);
+		break;
+	case 6:		/* TTL */
+		f[22] = PICK(((const uint8_t[]){ 0, 1, 2, 255 }));
+		break;
+	case 7:		/* TOS, id, DF */
+		f[15] = rnd();
+		wr16(f + 18, rnd());
+		f[20] ^= chance(50) ? 0x40 : 0;
+		break;
+	case 8:		/* no UDP checksum; no ICMP error but the header */
+		if (w.proto == 17 && !w.later)
+			wr16(f + l4 + 6, 0);
+		break;
+	case 9:		/* an ICMP error's embedded packet as routers cut it */
+		if (w.err)
+			wr16(f + 16, hlen + 8 + w.ehlen +
+				     PICK(((const int[]){ 0, 4, 8, 12, 20,
+							  28 })));
+		if (rd16(f + 16) > len - 14)
+			wr16(f + 16, tot);
+		break;
+	}
+}
+
+/* One frame: seed, grow, mutate, fix the sums mostly. */
+static int make_frame(uint8_t *f, int *origin)
+{
+	int len = seed_frame(f, origin), n, kind = rn(100);
+
+	len = seed_grow(f, len);
+	if (kind < 25)
+		return len;
+	if (kind < 60) {
+		n = 1 + rn(3);
+		for (int i = 0; i < n; i++)
+			mutate_benign(f, &len);
+		fix_sums(f, len);
+		if (chance(10))
+			unfinish(f, len);
+		return len;
+	}
+	n = 1 + rn(4);
+	for (int i = 0; i < n; i++)
+		mutate(f, &len);
+	if (chance(70))
+		fix_sums(f, len);
+	return len;
+}
+
+static int run_episode(unsigned long e, int max_frames)
+{
+	struct run runs[SG_NPROGS];
+	uint8_t f[MAX_FRAME];
+	int origin, len;
+
+	episode = e;
+	rs = splitmix(seed ^ splitmix(e + 1)) | 1;
+	episode_frames = 1 + rn(EPISODE_MAX);
+	if (episode_frames > max_frames)
+		episode_frames = max_frames;
+	frame_no = 0;
+	if (verbose)
+		printf("# episode %lu: opening the flows\n", e);
+	episode_flows();
+	for (frame_no = 0; frame_no < episode_frames; frame_no++) {
+		memset(f, 0, sizeof(f));
+		len = make_frame(f, &origin);
+		/* Time passes: kept decisions go stale (1 s), flows expire
+		 * (icmp 60 s, tcp-transitory 240 s, udp 300 s). */
+		if (frame_no && chance(10)) {
+			uint64_t ms = PICK(((const uint32_t[]){
+				1100, 2500, 61000, 241000, 301000 }));
+
+			dp_in.skel->bss->sg_clock_offset_ns += ms * 1000000;
+			if (verbose)
+				printf("# %" PRIu64 " ms later\n", ms);
+		}
+		if (verbose)
+			printf("# episode %lu frame %d\n", e, frame_no);
+		plan(origin, runs);
+		for (int i = 0; i < SG_NPROGS; i++)
+			run_judged(&runs[i], f, len);
+		judge_paths(f, len);
+		memcpy(episode_frame[frame_no], f, len);
+		episode_len[frame_no] = len;
+	}
+	return episode_frames;
+}
+
+/* ---- Tests --------------------------------------------------------- */
+
+/* The checker itself: the seeds pass it, known bad frames do not. */
+static void test_checker(void)
+{
+	struct pkt ok[] = {
+		TCP("10.1.0.2", 1000, "203.0.113.5", 443, SYN),
+		UDP("10.1.0.2", 1000, "203.0.113.5", 53),
+		PING("10.1.0.2", "203.0.113.5", 7),
+		{ .src = "10.1.0.2", .dst = "10.1.0.1", .proto = 17,
+		  .ihl = 15, .pad = 20 },
+	};
+	struct pkt inner = TCP(SNAT, 40000, "203.0.113.5", 443, ACK);
+	struct pkt err = { .src = "198.51.100.1", .dst = SNAT, .proto = 1,
+			   .icmp_type = 3, .icmp_code = 4, .inner = &inner,
+			   .inner_l4 = 8 };
+	struct { struct pkt p; const char *why; } nok[] = {
+		{ { .src = "10.1.0.2", .dst = "10.1.0.1", .proto = 17,
+		    .ihl = 4 }, "IHL below 5" },
+		{ { .src = "10.1.0.2", .dst = "10.1.0.1", .proto = 17,
+		    .version = 6 }, "IP version not 4" },
+		{ { .src = "10.1.0.2", .dst = "10.1.0.1", .proto = 17,
+		    .tot_len_adj = 1 }, "tot_len beyond the frame" },
+		{ { .src = "10.1.0.2", .dst = "10.1.0.1", .proto = 6,
+		    .l4_len = 19 }, "TCP header beyond tot_len" },
+		{ { .src = "10.1.0.2", .dst = "10.1.0.1", .proto = 17,
+		    .l4_len = 7 }, "UDP header beyond tot_len" },
+		{ { .src = "10.1.0.2", .dst = "10.1.0.1", .proto = 1,
+		    .icmp_type = 8, .l4_len = 7 },
+		  "ICMP header beyond tot_len" },
+		{ { .src = "198.51.100.1", .dst = SNAT, .proto = 1,
+		    .icmp_type = 3, .inner = &inner, .inner_l4 = 7 },
+		  "ICMP error: embedded header + 8 bytes beyond tot_len" },
+	};
+	uint8_t f[MAX_FRAME];
+	struct wf w;
+	int len;
+
+	test_begin();
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		len = dp_build(&ok[i], f);
+		CHECK(wf_check(f, len, &w) == WF_OK, "seed %zu: %s", i, w.why);
+		CHECK(l4_sum_ok(f, &w) == 1, "seed %zu: L4 checksum", i);
+	}
+	len = dp_build(&err, f);
+	CHECK(wf_check(f, len, &w) == WF_OK && w.err && w.eproto == 6,
+	      "ICMP error: %s", w.why);
+	CHECK(l4_sum_ok(f, &w) == 1 && emb_ip_ok(f, &w), "its checksums");
+	for (size_t i = 0; i < sizeof(nok) / sizeof(nok[0]); i++) {
+		len = dp_build(&nok[i].p, f);
+		CHECK(wf_check(f, len, &w) == WF_MALFORMED &&
+		      !strcmp(w.why, nok[i].why), "case %zu: %s, want %s", i,
+		      w.why ? w.why : "well-formed", nok[i].why);
+	}
+	len = dp_build(&ok[0], f);
+	f[24]++;
+	CHECK(wf_check(f, len, &w) == WF_MALFORMED, "bad header checksum");
+	len = dp_build(&ok[0], f);
+	unfinish(f, len);
+	CHECK(wf_check(f, len, &w) == WF_OK && l4_sum_ok(f, &w) == 0 &&
+	      l4_unfinished(f, &w), "an unfinished checksum");
+	test_end("fuzz: the checker takes well-formed seeds and refuses "
+		 "malformed ones");
+}
+
+static unsigned long until_frames(unsigned long frames, double max_secs,
+				  unsigned long *episodes)
+{
+	struct timespec t0, t;
+	unsigned long done = 0, e = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (done < frames) {
+		done += run_episode(e++, frames - done);
+		if (max_secs > 0 && !(e % 64)) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (t.tv_sec - t0.tv_sec +
+			    (t.tv_nsec - t0.tv_nsec) / 1e9 > max_secs)
+				break;
+		}
+	}
+	*episodes = e;
+	return done;
+}
+
+static void report(void)
+{
+	static const char *const tests[NPROPS] = {
+		"fuzz (a): malformed, fragmented and non-IPv4 frames are "
+		"never rewritten and let through",
+		"fuzz (b): rewritten frames carry right checksums (IP, TCP/UDP, "
+		"ICMP, embedded)",
+		"fuzz (c): rewrites keep the length and change only what NAT "
+		"changes",
+		"fuzz (d): every run succeeds with a verdict the program may "
+		"return",
+		"fuzz (e): frames a program declines are untouched",
+		"fuzz (f): what the XDP fast path translates, tc translates "
+		"alike",
+	};
+
+	for (int i = 0; i < nkinds; i++)
+		printf("#   %lu x %s [%s]: %s\n", kinds[i].count,
+		       prop_names[kinds[i].prop], prog_names[kinds[i].prog],
+		       kinds[i].what);
+	for (int p = 0; p < NPROPS; p++) {
+		test_begin();
+		if (prop_count[p]) {
+			printf("    %lu violations\n", prop_count[p]);
+			sg_t_bad = 1;
+		}
+		test_end(tests[p]);
+	}
+}
+
+static void test_coverage(unsigned long frames)
+{
+	static const int translating[] = {
+		SG_PROG_XDP_SECTOR, SG_PROG_XDP_UPLINK, SG_PROG_TC_UPLINK_IN,
+		SG_PROG_TC_UPLINK_OUT,
+	};
+
+	test_begin();
+	for (int p = 0; p < SG_NPROGS; p++)
+		printf("# %-14s %8lu runs: %lu drop, %lu pass, %lu redirect, "
+		       "%lu rewritten, %lu refused by the kernel\n",
+		       prog_names[p], stats[p].runs, stats[p].drop,
+		       stats[p].pass, stats[p].redirect, stats[p].rewritten,
+		       stats[p].refused);
+	for (size_t i = 0; i < sizeof(translating) / sizeof(int); i++) {
+		int p = translating[i];
+
+		printf("# %-14s fuzzed frames rewritten: %lu TCP, %lu UDP, %lu echo, %lu ICMP "
+		       "errors (%lu with the embedded checksum); %lu with IP "
+		       "options, %lu padded, %lu unfinished\n", prog_names[p],
+		       stats[p].tcp, stats[p].udp, stats[p].echo,
+		       stats[p].errors, stats[p].emb_sum, stats[p].options,
+		       stats[p].padded, stats[p].unfinished);
+	}
+	CHECK(!seed_bad, "%lu runs that open the flows went otherwise",
+	      seed_bad);
+	for (size_t i = 0; i < sizeof(translating) / sizeof(int); i++) {
+		int p = translating[i];
+
+		CHECK(stats[p].rewritten > 0, "%s translated nothing",
+		      prog_names[p]);
+		/* Enough frames to expect every kind of them. */
+		if (frames < 10000)
+			continue;
+		CHECK(stats[p].tcp && stats[p].udp && stats[p].echo &&
+		      stats[p].options && stats[p].padded &&
+		      stats[p].unfinished, "%s: some kinds of fuzzed frames "
+		      "never translated", prog_names[p]);
+		if (p == SG_PROG_TC_UPLINK_IN || p == SG_PROG_TC_UPLINK_OUT)
+			CHECK(stats[p].emb_sum, "%s: no ICMP error translated "
+			      "with its embedded checksum", prog_names[p]);
+	}
+	test_end("fuzz: the episodes' flows open as meant and every "
+		 "translating program translates");
+}
+
+static uint64_t num(const char *s)
+{
+	return strtoull(s, NULL, 0);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long frames = DEFAULT_FRAMES, done, episodes = 0;
+	long replay = -1;
+	double max_secs = 0;
+	uint8_t up0_mac[6];
+	struct timespec t0, t1;
+	int ret;
+
+	seed = DEFAULT_SEED;
+	if (getenv("FUZZ_FRAMES"))
+		frames = num(getenv("FUZZ_FRAMES"));
+	if (getenv("FUZZ_SEED"))
+		seed = num(getenv("FUZZ_SEED"));
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--frames") && i + 1 < argc)
+			frames = num(argv[++i]);
+		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+			seed = num(argv[++i]);
+		else if (!strcmp(argv[i], "--time") && i + 1 < argc)
+			max_secs = strtod(argv[++i], NULL);
+		else if (!strcmp(argv[i], "--episode") && i + 1 < argc)
+			replay = num(argv[++i]);
+		else if (!strcmp(argv[i], "--verbose"))
+			verbose = true;
+		else {
+			fprintf(stderr, "usage: %s [--frames N] [--seed S] "
+				"[--time SECONDS] [--episode E] [--verbose]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+
+	ret = dp_setup(MAX_FLOWS);
+	if (ret) {
+		if (ret > 0)
+			test_skip("fuzz", "needs root to create a network "
+				  "namespace and load BPF");
+		return ret > 0 ? test_summary("test_fuzz_frames") : 1;
+	}
+	if (dp_setup_gateway(up0_mac)) {
+		printf("FAIL fuzz: cannot set up the gateway\n");
+		return 1;
+	}
+	for (int d = 0; d < D_NONE; d++)
+		dev_if[d] = if_nametoindex(dev_names[d]);
+
+	test_checker();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (replay >= 0) {
+		done = run_episode(replay, EPISODE_MAX);
+		episodes = 1;
+	} else {
+		done = until_frames(frames, max_secs, &episodes);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("# seed 0x%" PRIx64 ": %lu frames in %lu episodes, %lu runs, "
+	       "%.1f s\n", seed, done, episodes, total_runs,
+	       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	if (replay < 0)
+		test_coverage(done);
+	report();
+	sg_instance_close(&dp_in);
+	return test_summary("test_fuzz_frames");
+}
