@@ -242,8 +242,11 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 	dev = sg_device_cached(c);
 	if (!dev || dev->role != SG_ROLE_SECTOR)
 		return -1;
-	if (sg_parse(c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
-	    p.ttl <= 1 || sg_icmp_is_error(&p))
+	/* Only what the NAT maps: an ICMP message that is no echo request
+	 * has the key of an echo flow of id 0 (no ports), and would leave
+	 * translated as one, its bytes 4-5 overwritten. */
+	if (sg_parse(c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 ||
+	    sg_nat_mappable(&p) != SG_PASS || p.ttl <= 1)
 		return -1;
 	sg_flow_key_of(&key, &p, dev->sector);
 	f = bpf_map_lookup_elem(&sg_flows, &key);

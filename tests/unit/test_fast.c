@@ -462,6 +462,35 @@ static void test_too_big_tc(void)
 		 "kernel's forwarding only where its route reaches that device");
 }
 
+/*
+ * An echo flow of id 0 has the key any other ICMP message between the
+ * same addresses has (no ports): only echo requests may take its kept
+ * decision. test_fuzz_frames found a timestamp request and a source
+ * quench sent out translated as echoes, their bytes 4-5 overwritten with
+ * the NAT's id, where tc drops them as untranslatable.
+ */
+static void test_echo_id_zero(void)
+{
+	struct pkt ping = PING("10.1.0.2", "203.0.113.19", 0);
+	struct pkt tstamp = { .src = "10.1.0.2", .dst = "203.0.113.19",
+			      .proto = 1, .icmp_type = 13 };
+	struct pkt quench = { .src = "10.1.0.2", .dst = "203.0.113.19",
+			      .proto = 1, .icmp_type = 4 };
+	struct pkt pong = PONG("10.1.0.2", "203.0.113.19", 0);
+
+	test_begin();
+	run(SG_PROG_XDP_SECTOR, "s1", &ping, XDP_REDIRECT_V);
+	run(SG_PROG_XDP_SECTOR, "s1", &ping, XDP_REDIRECT_V);
+	run(SG_PROG_XDP_SECTOR, "s1", &tstamp, XDP_PASS_V);
+	check_untouched(&tstamp);
+	run(SG_PROG_XDP_SECTOR, "s1", &quench, XDP_PASS_V);
+	check_untouched(&quench);
+	run(SG_PROG_XDP_SECTOR, "s1", &pong, XDP_PASS_V);
+	check_untouched(&pong);
+	test_end("the fast path takes echo requests only, even on a flow of "
+		 "echo id 0");
+}
+
 int main(void)
 {
 	int ret = dp_setup(256);
@@ -483,5 +512,6 @@ int main(void)
 	test_declined_out();
 	test_declined_in();
 	test_too_big_tc();
+	test_echo_id_zero();
 	return test_summary("test_fast");
 }
