@@ -28,7 +28,7 @@ TEST_BINS	:= $(BUILD)/test_config $(BUILD)/test_compile \
 		   $(BUILD)/test_dataplane $(BUILD)/test_nat $(BUILD)/test_fast \
 		   $(BUILD)/test_hooks $(BUILD)/test_fuzz_frames
 
-.PHONY: all clean test-bins bench install
+.PHONY: all clean test-bins bench fuzz fuzz-deps install
 
 PREFIX		?= /usr/local
 DESTDIR		?=
@@ -90,6 +90,30 @@ $(BUILD)/bench_xdp: tests/bench/bench_xdp.c $(BUILD)/bench_xdp.skel.h
 bench: sectorgate $(BUILD)/bench_paths $(BUILD)/bench_xdp
 	$(BUILD)/bench_paths
 	tests/bench/masquerade.sh
+
+# libFuzzer on the definitions parser, apart from the tests: the parser's
+# sources compiled into the target with ASan (leaks too) and UBSan, run
+# for FUZZ_TIME seconds on tests/fuzz/corpus. New inputs go to
+# build/fuzz-corpus, a crash, leak or slow unit to build/fuzz-crash-*.
+FUZZ_TIME	?= 60
+FUZZ_SRC	:= tests/fuzz/fuzz_config.c loader/config.c loader/model.c \
+		   loader/util.c loader/diag.c
+FUZZ_CFLAGS	:= -g -O1 -fsanitize=fuzzer,address,undefined \
+		   -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE \
+		   -Iinclude -Iloader
+
+fuzz-deps:
+	CLANG=$(CLANG) scripts/deps.sh fuzz
+
+$(BUILD)/fuzz_config: $(FUZZ_SRC) $(wildcard loader/*.h include/*.h) | fuzz-deps
+	@mkdir -p $(BUILD)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRC) -lyaml
+
+fuzz: $(BUILD)/fuzz_config
+	@mkdir -p $(BUILD)/fuzz-corpus
+	$(BUILD)/fuzz_config -max_total_time=$(FUZZ_TIME) -max_len=65536 \
+		-timeout=10 -artifact_prefix=$(BUILD)/fuzz-crash- \
+		-print_final_stats=1 $(BUILD)/fuzz-corpus tests/fuzz/corpus
 
 install: sectorgate
 	install -D -m 0755 sectorgate $(DESTDIR)$(PREFIX)/sbin/sectorgate

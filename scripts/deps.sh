@@ -1,7 +1,8 @@
 #!/bin/bash
 # Install what building and testing sectorgate needs (Debian 12), once:
 # packages already present are not touched. `deps.sh bench` adds what the
-# benchmarks compare against (nftables).
+# benchmarks compare against (nftables), `deps.sh fuzz` libFuzzer and the
+# sanitizers' runtime for clang (`make fuzz`).
 set -euo pipefail
 
 PACKAGES=(
@@ -10,6 +11,12 @@ PACKAGES=(
 	bpftool iproute2 ethtool iputils-ping netcat-openbsd socat jq
 )
 [ "${1:-}" != bench ] || PACKAGES+=(nftables)
+if [ "${1:-}" = fuzz ]; then
+	# The runtime of the clang that builds (14 on Debian 12).
+	v=$(${CLANG:-clang} --version 2>/dev/null |
+	    sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -n 1)
+	PACKAGES+=("libclang-rt-${v:-14}-dev")
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
