@@ -39,7 +39,19 @@ struct sg_parser {
 	 */
 	struct sg_diags unsupported;
 	struct sg_model *m;
+	unsigned long spent;	/* of SG_PARSE_BUDGET */
 };
+
+/*
+ * YAML aliases let a small file name the same nodes over and over, and
+ * each use is parsed again: 24 kB of nested aliases (1500 sectors, each
+ * with 1500 allow rules, each with 1500 ports) stand for billions of
+ * entries, gigabytes and many minutes. Parsing stops, with one error,
+ * once it has read this much in all: a unit per list item and key, and
+ * per byte of every scalar. Several times what a file the maps can hold
+ * takes (SG_MAX_*: about a million), under a second.
+ */
+#define SG_PARSE_BUDGET	(8 * 1000 * 1000)
 
 /* One key of a mapping, in the tables of config_schema.c. */
 struct sg_field {

@@ -107,13 +107,38 @@ static yaml_node_t *node_at(struct sg_parser *p, int index)
 	return yaml_document_get_node(&p->doc, index);
 }
 
+/* Take cost units of the budget at node n: false, and the error said
+ * once, when it is spent. */
+static bool charge(struct sg_parser *p, const yaml_node_t *n, size_t cost)
+{
+	if (p->spent > SG_PARSE_BUDGET)
+		return false;
+	p->spent += cost;
+	if (p->spent <= SG_PARSE_BUDGET)
+		return true;
+	cfg_perr(p, n, "the file stands for more than %d entries and bytes "
+		 "(YAML aliases?); not read further", SG_PARSE_BUDGET);
+	return false;
+}
+
 /* ---- scalars ---------------------------------------------------------- */
 
 const char *cfg_scalar(struct sg_parser *p, yaml_node_t *n, const char *what)
 {
+	if (!charge(p, n, 1 + (n->type == YAML_SCALAR_NODE ?
+			       n->data.scalar.length : 0)))
+		return NULL;
 	if (n->type != YAML_SCALAR_NODE) {
 		cfg_perr(p, n, "expected %s, not a %s", what,
 			 n->type == YAML_MAPPING_NODE ? "mapping" : "list");
+		return NULL;
+	}
+	/* "\0" in a quoted scalar: read as a C string, "nat-ports\0x"
+	 * would be the key nat-ports, "vm1\0x" the name vm1. */
+	if (strlen((const char *)n->data.scalar.value) !=
+	    n->data.scalar.length) {
+		cfg_perr(p, n, "expected %s; \"%s\\0...\" holds a NUL byte",
+			 what, (const char *)n->data.scalar.value);
 		return NULL;
 	}
 	return (const char *)n->data.scalar.value;
@@ -339,6 +364,8 @@ void cfg_mapping(struct sg_parser *p, yaml_node_t *n,
 		const char *k = cfg_scalar(p, key, "a key");
 		size_t old;
 
+		if (p->spent > SG_PARSE_BUDGET)
+			return;
 		if (!k)
 			continue;
 		for (i = 0; fields[i].key; i++)
@@ -389,8 +416,11 @@ void cfg_list(struct sg_parser *p, yaml_node_t *n, void **array,
 	}
 	for (item = n->data.sequence.items.start;
 	     item < n->data.sequence.items.top; item++) {
-		size_t old = path_index(p, *count);
+		size_t old;
 
+		if (!charge(p, n, 1))
+			return;
+		old = path_index(p, *count);
 		*array = sg_grow(*array, *count, size);
 		parse_item(p, node_at(p, *item), (char *)*array + *count * size);
 		(*count)++;
