@@ -173,12 +173,11 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	struct sg_flow *f = NULL;
 	__be32 snat;
 	__u64 now;
-	int verdict;
+	int verdict, rc;
 
-	cfg = sg_config_of(c->slot);
-	if (!cfg || sg_nat_mappable(p) != SG_PASS || p->ttl <= 1)
+	/* Expiring on the way: the kernel answers with time exceeded. */
+	if (p->ttl <= 1)
 		return XDP_PASS;
-
 	fib.family = AF_INET;
 	fib.l4_protocol = p->proto;
 	fib.sport = p->sport;
@@ -187,12 +186,29 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	fib.ipv4_src = p->saddr;
 	fib.ipv4_dst = p->daddr;
 	fib.ifindex = c->ifindex;
+	rc = bpf_fib_lookup(x, &fib, sizeof(fib), 0);
+	/* The route leads out of an uplink, or the packet goes nowhere
+	 * (sg_route_out). Too big for it, the lookup does not say which
+	 * device: a plain route lookup does. */
+	up = NULL;
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		verdict = sg_route_out(c, p);
+	} else if (rc == BPF_FIB_LKUP_RET_SUCCESS ||
+		   rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		up = sg_route_uplink(c, fib.ifindex);
+		verdict = up ? SG_PASS_OUT : SG_DROP_UNTRANSLATABLE;
+	} else {
+		verdict = SG_PASS_OUT;
+	}
+	if (verdict != SG_PASS_OUT) {
+		sg_drop(c, p, dev->counters, 0, verdict);
+		return XDP_DROP;
+	}
 	/* No neighbour yet, or too big for the uplink: the stack resolves
-	 * it, or answers "fragmentation needed". */
-	if (bpf_fib_lookup(x, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
-		return XDP_PASS;
-	up = sg_device_of(c->slot, fib.ifindex);
-	if (!up || up->role != SG_ROLE_UPLINK || !(up->flags & SG_DEV_XDP_XMIT))
+	 * it, or answers "fragmentation needed"; tc translates. */
+	cfg = sg_config_of(c->slot);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || !cfg || !up ||
+	    !(up->flags & SG_DEV_XDP_XMIT) || sg_nat_mappable(p) != SG_PASS)
 		return XDP_PASS;
 
 	__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));

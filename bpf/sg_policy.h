@@ -68,14 +68,25 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
  * A packet for the internet leaves masqueraded through an uplink or not at
  * all: a route that points at any other device (one sectorgate was not
  * told about, a trusted device) would carry the VM's own address out.
- * What the kernel does not forward (its own addresses, no route, a TTL
- * about to expire) it answers itself.
+ * The uplink the route leads out of, or NULL.
+ */
+static __always_inline struct sg_device *
+sg_route_uplink(const struct sg_ctx *c, __u32 ifindex)
+{
+	struct sg_device *out = sg_device_of(c->slot, ifindex);
+
+	return out && out->role == SG_ROLE_UPLINK ? out : NULL;
+}
+
+/*
+ * SG_PASS_OUT where the route of p leads out of an uplink, else
+ * untranslatable. What the kernel does not forward (its own addresses,
+ * no route, a TTL about to expire) it answers itself.
  */
 static __always_inline int sg_route_out(const struct sg_ctx *c,
 					const struct sg_pkt *p)
 {
 	struct bpf_fib_lookup fib = {};
-	struct sg_device *out;
 
 	if (p->ttl <= 1)
 		return SG_PASS_OUT;
@@ -91,9 +102,8 @@ static __always_inline int sg_route_out(const struct sg_ctx *c,
 	if (bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
 			   BPF_FIB_LOOKUP_SKIP_NEIGH) != BPF_FIB_LKUP_RET_SUCCESS)
 		return SG_PASS_OUT;
-	out = sg_device_of(c->slot, fib.ifindex);
-	return out && out->role == SG_ROLE_UPLINK ? SG_PASS_OUT :
-						     SG_DROP_UNTRANSLATABLE;
+	return sg_route_uplink(c, fib.ifindex) ? SG_PASS_OUT :
+						 SG_DROP_UNTRANSLATABLE;
 }
 
 static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
@@ -130,7 +140,8 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	info = sg_sector_of(slot, sector);
 	if (!info || !(info->flags & SG_SECTOR_INTERNET))
 		return SG_DROP_NO_INTERNET;
-	return sg_route_out(c, p);
+	/* XDP's fast path looks the route up anyway, and judges it there. */
+	return c->xdp ? SG_PASS_OUT : sg_route_out(c, p);
 }
 
 /*

@@ -35,20 +35,11 @@ if cmp -s "$work/A.yaml" "$work/B.yaml" || ! grep -q 'ports: \[8080\]' "$work/A.
 	exit 1
 fi
 
-ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }
-udp() { [ "$(echo ping | in_ns "$1" socat -T 1 - "UDP4:$2:$3")" = ping ]; }
 # TCP segments NS retransmitted (its own netns counters).
 retrans() {
 	in_ns "$1" awk '/^Tcp:/ { if (!h) { for (i = 2; i <= NF; i++) if ($i == "RetransSegs") c = i; h = 1 } else print $c }' /proc/net/snmp
 }
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
-ms() { echo $(($(date +%s%N) / 1000000)); }
-# poll SECONDS 'shell condition'
-poll() {
-	local n=$(($1 * 10))
-	while [ "$n" -gt 0 ]; do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.1; n=$((n - 1)); done
-	return 1
-}
 
 # Listeners: each datagram or connection that arrives adds a line.
 (in_ns vm1 socat -u UDP4-RECV:9999,bind=10.1.0.2 OPEN:"$work/got-vm1-9999",creat,append &) 2>/dev/null

@@ -20,16 +20,6 @@ topo_definitions >"$DEFS"
 sed 's/^  protected: \[198.51.100.0\/24\]$/&\n  trusted: [{interface: ts0}]/' \
 	"$DEFS" >"$work/trusted.yaml"
 
-# poll SECONDS 'shell condition': until it holds (evaluated each time)
-poll() {
-	local n=$(($1 * 5))
-	while [ "$n" -gt 0 ]; do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.2; n=$((n - 1)); done
-	return 1
-}
-listening() { in_ns "$1" ss -Hln"$2" "sport = :$3" | grep -q .; }	# NS t|u PORT
-ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }
-tcp() { in_ns "$1" nc -z -w 2 "$2" "$3"; }
-moved() { echo $(($(stat "$1" "drops[\"$2\"]") - $3)); }	# SECTOR REASON BEFORE
 
 # --- The metadata service behind the uplink -------------------------------
 # inet holds 169.254.169.254 and serves credentials on port 80, logging

@@ -15,9 +15,6 @@ DEFS=$(mktemp /tmp/sectorgate-e2e.XXXXXX.yaml)
 trap 'cleanup; rm -f "$DEFS"' EXIT
 topo_definitions > "$DEFS"
 
-ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }
-tcp() { in_ns "$1" nc -z -w 2 "$2" "$3"; }
-udp() { [ "$(echo ping | in_ns "$1" socat -T 2 - "UDP4:$2:$3")" = ping ]; }
 
 # Services: TCP and UDP echo on 8080, 9090, 5353 and 5354 in vm2a;
 # TCP 8080 in vm1; TCP 53 on the gateway's own address in sector vm1.

@@ -53,6 +53,23 @@ echoed() {
 	return 1
 }
 
+# The probes the scenarios share. ping1 NS ADDR, tcp NS ADDR PORT and
+# udp NS ADDR PORT (an echo service answers) succeed when it gets through.
+ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }
+tcp() { in_ns "$1" nc -z -w 2 "$2" "$3"; }
+udp() { [ "$(echo ping | in_ns "$1" socat -T 2 - "UDP4:$2:$3")" = ping ]; }
+# listening NS t|u PORT: a socket listens there.
+listening() { in_ns "$1" ss -Hln"$2" "sport = :$3" | grep -q .; }
+# moved SECTOR REASON BEFORE: how far that drop counter moved since BEFORE.
+moved() { echo $(($(stat "$1" "drops[\"$2\"]") - $3)); }
+# poll SECONDS 'shell condition': until it holds (evaluated each time).
+poll() {
+	local n=$(($1 * 10))
+	while [ "$n" -gt 0 ]; do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.1; n=$((n - 1)); done
+	return 1
+}
+ms() { echo $(($(date +%s%N) / 1000000)); }
+
 e2e_summary() {
 	echo "# $(basename "$0"): $E2E_PASSED passed, $E2E_FAILED failed"
 	[ "$E2E_FAILED" -eq 0 ]

@@ -29,7 +29,6 @@ whoami() {
 }
 seen_as_uplink() { whoami "$@" | grep -q '^192\.0\.2\.1 '; }
 udp_whoami() { echo x | in_ns "$1" socat -T 2 - UDP4:192.0.2.2:53; }
-ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }
 
 expect_fail "before: no reply without masquerade" whoami vm1
 expect_ok "apply" sg apply -c "$DEFS"

@@ -18,12 +18,6 @@ topo_definitions | sed 's/^    interfaces: \[v1\]$/    interfaces: [v1, "x1-*"]/
 	sed 's/^  protected: \[198.51.100.0\/24\]$/&\n  conntrack: {timeouts: {udp: 2}}/' >"$DEFS"
 (in_ns inet socat UDP4-RECVFROM:53,bind=192.0.2.2,fork SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
 
-# poll SECONDS 'shell condition': until it holds (evaluated each time)
-poll() {
-	local n=$(($1 * 5))
-	while [ "$n" -gt 0 ]; do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.2; n=$((n - 1)); done
-	return 1
-}
 generation() { sg status --json | jq .generation; }
 hooks_of() { sg status --json | jq -c --arg d "$1" '[.devices[] | select(.name==$d) | .hooks][0]'; }
 

@@ -32,7 +32,6 @@ trap cleanup EXIT
 cp "$SECTORGATE" "$work/sectorgate" || exit 1
 SECTORGATE=$work/sectorgate
 
-ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # The previous release, from git history.
 t0=$(ms)
@@ -51,7 +50,6 @@ sg_old() { in_gw "$old/sectorgate" --pin-dir "$PIN" "$@"; }
 topo_up
 topo_definitions >"$DEFS"
 
-ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }
 pinned() { [ -e "$PIN/$1" ]; }
 prog_id() { bpftool -j prog show pinned "$PIN/$1" 2>/dev/null | jq -r .id; }
 xdp_id() { in_gw ip -j -d link show "$1" | jq -r '.[0].xdp.prog.id // empty'; }
