@@ -22,9 +22,12 @@
 static __always_inline bool sg_event_take(struct sg_event_budget *b,
 					  __u64 now)
 {
-	__u64 add = (now - b->refilled_ns) / SG_EVENT_INTERVAL_NS;
+	__u64 elapsed = now - b->refilled_ns, add;
 
-	if (add) {
+	/* Divided only when a token is due: under a flood, most drops
+	 * come within the same tick of the coarse clock. */
+	if (elapsed >= SG_EVENT_INTERVAL_NS) {
+		add = elapsed / SG_EVENT_INTERVAL_NS;
 		b->tokens = b->tokens + add < SG_EVENTS_BURST ?
 			    b->tokens + add : SG_EVENTS_BURST;
 		b->refilled_ns = now;

@@ -200,19 +200,6 @@ static void compile_sector(const struct sg_model *m, int s,
 	}
 }
 
-static bool cidr_shared(const struct sg_model *m, int s,
-			const struct sg_cidr *cidr)
-{
-	for (int o = 0; o < m->nsectors; o++) {
-		if (o == s)
-			continue;
-		for (int i = 0; i < m->sectors[o].ncidrs; i++)
-			if (sg_cidr_overlap(cidr, &m->sectors[o].cidrs[i]))
-				return true;
-	}
-	return false;
-}
-
 static void add_dest(struct sg_compiled *c, const struct sg_cidr *cidr,
 		     uint8_t kind, uint16_t sector)
 {
@@ -240,7 +227,7 @@ static void compile_dests(const struct sg_model *m, struct sg_compiled *c)
 		const struct sg_sector_def *sec = &m->sectors[s];
 
 		for (int i = 0; i < sec->ncidrs; i++) {
-			bool shared = cidr_shared(m, s, &sec->cidrs[i]);
+			bool shared = sec->cidrs[i].shared;
 
 			add_dest(c, &sec->cidrs[i],
 				 shared ? SG_DEST_SHARED : SG_DEST_SECTOR,

@@ -37,14 +37,6 @@ static bool sectors_overlap(const struct sg_sector_def *a,
 	return false;
 }
 
-/* Index of another sector whose CIDRs overlap sector i's, or -1. */
-static int overlapping_sector(const struct sg_model *m, int i)
-{
-	for (int j = 0; j < m->nsectors; j++)
-		if (j != i && sectors_overlap(&m->sectors[i], &m->sectors[j]))
-			return j;
-	return -1;
-}
 
 static bool sector_contains(const struct sg_sector_def *s, uint32_t addr)
 {
@@ -207,7 +199,7 @@ static void check_sector_refs(struct sg_parser *p, int i)
 				 "\"%s\" is this sector itself", a->sector);
 			continue;
 		}
-		overlap = overlapping_sector(m, a->target);
+		overlap = m->sectors[a->target].overlaps;
 		if (overlap >= 0)
 			cfg_verr(p, a->sector_pos, NULL, "the CIDRs of \"%s\" "
 				 "overlap those of \"%s\", so its addresses "
@@ -280,7 +272,9 @@ static void check_trusted_overlap(struct sg_parser *p)
 					if (o->allow_from[l].iface &&
 					    !strcmp(o->allow_from[l].iface, dev))
 						shares = true;
-				if (!shares || !sectors_overlap(s, o))
+				/* Most sectors overlap none: no pair to check. */
+				if (!shares || s->overlaps < 0 || o->overlaps < 0 ||
+				    !sectors_overlap(s, o))
 					continue;
 				cfg_verr(p, s->allow_from[k].pos, NULL,
 					 "\"%s\" also reaches sector \"%s\", "
@@ -352,6 +346,7 @@ void cfg_validate(struct sg_parser *p)
 {
 	if (!check_capacity(p))
 		return;
+	sg_model_overlaps(p->m);
 	check_host(p);
 	for (int i = 0; i < p->m->nsectors && !sg_diags_full(p->diags); i++)
 		check_sector_identity(p, i);

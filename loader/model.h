@@ -24,6 +24,8 @@ struct sg_pos {
 struct sg_cidr {
 	uint32_t addr;
 	uint8_t plen;
+	bool shared;		/* a sector's: overlaps another sector's
+				 * (sg_model_overlaps) */
 	struct sg_pos pos;
 };
 
@@ -107,6 +109,8 @@ struct sg_sector_def {
 	struct sg_pos pos;
 	struct sg_pos name_pos;
 	struct sg_pos id_pos;
+	int overlaps;			/* another sector whose CIDRs overlap
+					 * these (index), or -1 */
 };
 
 struct sg_uplink_def {
@@ -160,6 +164,12 @@ void sg_diag_at(struct sg_diags *d, const char *file, struct sg_pos pos,
 		const char *suffix, const char *fmt, ...);
 /* A copy of path that lives as long as m, for a struct sg_pos. */
 const char *sg_model_path(struct sg_model *m, const char *path);
+
+/*
+ * Fill in which sector CIDRs overlap another sector's (sg_cidr.shared)
+ * and, for each sector, one other sector it overlaps (overlaps).
+ */
+void sg_model_overlaps(struct sg_model *m);
 
 /* Does any address of a lie in b, or of b in a? */
 bool sg_cidr_overlap(const struct sg_cidr *a, const struct sg_cidr *b);
