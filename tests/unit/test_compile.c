@@ -299,9 +299,59 @@ static void test_map_table(void)
 	test_end("one table of the maps: the BPF object's and docs/MAPS.md's");
 }
 
+/*
+ * The sweep of sg_model_overlaps() against every pair compared, on random
+ * sectors of random CIDRs (nested, identical, disjoint).
+ */
+static void test_overlaps(void)
+{
+	struct sg_sector_def secs[40] = {};
+	struct sg_cidr cidrs[40][4];
+	struct sg_model m = { .sectors = secs, .nsectors = 40 };
+	uint32_t seed = 12345;
+
+	test_begin();
+	for (int round = 0; round < 200 && !sg_t_bad; round++) {
+		for (int s = 0; s < m.nsectors; s++) {
+			secs[s].cidrs = cidrs[s];
+			secs[s].ncidrs = 1 + (seed = seed * 1103515245 + 12345) % 4;
+			for (int i = 0; i < secs[s].ncidrs; i++) {
+				struct sg_cidr *c = &cidrs[s][i];
+
+				seed = seed * 1103515245 + 12345;
+				c->plen = 20 + (seed >> 8) % 9;
+				c->addr = (0x0a000000 | ((seed >> 4) & 0xff) << 12) &
+					  sg_cidr_mask(c->plen);
+			}
+		}
+		sg_model_overlaps(&m);
+		for (int s = 0; s < m.nsectors; s++) {
+			bool any = false;
+
+			for (int i = 0; i < secs[s].ncidrs; i++) {
+				bool shared = false;
+
+				for (int o = 0; o < m.nsectors; o++)
+					for (int j = 0; o != s && j < secs[o].ncidrs; j++)
+						shared |= sg_cidr_overlap(&cidrs[s][i],
+									  &cidrs[o][j]);
+				CHECK(cidrs[s][i].shared == shared,
+				      "round %d: sector %d cidr %d", round, s, i);
+				any |= shared;
+			}
+			CHECK(any == (secs[s].overlaps >= 0) &&
+			      secs[s].overlaps != s, "round %d: sector %d", round,
+			      s);
+		}
+	}
+	test_end("which CIDRs overlap another sector's: the sweep agrees "
+		 "with every pair compared");
+}
+
 int main(void)
 {
 	test_map_table();
+	test_overlaps();
 	test_entries();
 	test_counters();
 	test_digest();
