@@ -18,6 +18,7 @@
 #define SG_FAST_H
 
 #include "sg_nat.h"
+#include "sg_policy.h"
 #include "sg_xdp_edit.h"
 
 /*
@@ -167,7 +168,7 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 {
 	__u16 sector = dev->sector;
 	struct ethhdr *eth = c->data;
-	struct bpf_fib_lookup fib = {};
+	struct bpf_fib_lookup fib;
 	struct sg_config *cfg;
 	struct sg_device *up;
 	struct sg_flow *f = NULL;
@@ -178,14 +179,7 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	/* Expiring on the way: the kernel answers with time exceeded. */
 	if (p->ttl <= 1)
 		return XDP_PASS;
-	fib.family = AF_INET;
-	fib.l4_protocol = p->proto;
-	fib.sport = p->sport;
-	fib.dport = p->dport;
-	fib.tot_len = p->l4_off - ETH_HLEN + p->l4_len;
-	fib.ipv4_src = p->saddr;
-	fib.ipv4_dst = p->daddr;
-	fib.ifindex = c->ifindex;
+	sg_fib_of(&fib, c, p, p->l4_off - p->l3_off + p->l4_len);
 	rc = bpf_fib_lookup(x, &fib, sizeof(fib), 0);
 	/* The route leads out of an uplink, or the packet goes nowhere
 	 * (sg_route_out). Too big for it, the lookup does not say which

@@ -79,6 +79,26 @@ sg_route_uplink(const struct sg_ctx *c, __u32 ifindex)
 }
 
 /*
+ * The route lookup of packet p from the device it came in on, tot_len
+ * bytes long (0: no MTU check). Field by field: clang 14 lost a
+ * designated initializer of this struct (the kernel saw family 0).
+ */
+static __always_inline void sg_fib_of(struct bpf_fib_lookup *fib,
+				      const struct sg_ctx *c,
+				      const struct sg_pkt *p, __u16 tot_len)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = AF_INET;
+	fib->l4_protocol = p->proto;
+	fib->sport = p->sport;
+	fib->dport = p->dport;
+	fib->tot_len = tot_len;
+	fib->ipv4_src = p->saddr;
+	fib->ipv4_dst = p->daddr;
+	fib->ifindex = c->ifindex;
+}
+
+/*
  * SG_PASS_OUT where the route of p leads out of an uplink, else
  * untranslatable. What the kernel does not forward (its own addresses,
  * no route, a TTL about to expire) it answers itself.
@@ -86,19 +106,11 @@ sg_route_uplink(const struct sg_ctx *c, __u32 ifindex)
 static __always_inline int sg_route_out(const struct sg_ctx *c,
 					const struct sg_pkt *p)
 {
-	struct bpf_fib_lookup fib = {};
+	struct bpf_fib_lookup fib;
 
 	if (p->ttl <= 1)
 		return SG_PASS_OUT;
-	/* Field by field: clang 14 lost a designated initializer of this
-	 * struct here (the kernel saw family 0). */
-	fib.family = AF_INET;
-	fib.l4_protocol = p->proto;
-	fib.sport = p->sport;
-	fib.dport = p->dport;
-	fib.ipv4_src = p->saddr;
-	fib.ipv4_dst = p->daddr;
-	fib.ifindex = c->ifindex;
+	sg_fib_of(&fib, c, p, 0);
 	if (bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
 			   BPF_FIB_LOOKUP_SKIP_NEIGH) != BPF_FIB_LKUP_RET_SUCCESS)
 		return SG_PASS_OUT;
