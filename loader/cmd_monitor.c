@@ -125,6 +125,24 @@ static void endpoint(char *buf, size_t len, __be32 addr, __be16 port,
 		snprintf(buf, len, "%s", a);
 }
 
+/* When the event happened, in UTC (its time is CLOCK_MONOTONIC_COARSE). */
+static void utc_time(char *buf, size_t len, __u64 event_ns)
+{
+	struct timespec rt;
+	__u64 wall;
+	time_t secs;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	wall = rt.tv_sec * 1000000000ULL + rt.tv_nsec -
+	       (coarse_now() - event_ns);
+	secs = wall / 1000000000ULL;
+	gmtime_r(&secs, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + strlen(buf), len - strlen(buf), ".%03lluZ",
+		 wall % 1000000000ULL / 1000000);
+}
+
 static void json_str_or_null(const char *s)
 {
 	if (s)
@@ -136,7 +154,7 @@ static void json_str_or_null(const char *s)
 static void print_event(struct monitor *mo, const struct sg_event *e)
 {
 	char in_dev[IF_NAMESIZE] = "?", out_buf[IF_NAMESIZE], proto_buf[8];
-	char src[24], dst[24];
+	char src[24], dst[24], when[64];
 	const char *sector = sector_by_counters(mo, e->counters);
 	const char *to = sector_by_id(mo, e->to_sector);
 	const char *out_dev = sector_device(mo, e->to_sector, out_buf);
@@ -161,7 +179,8 @@ static void print_event(struct monitor *mo, const struct sg_event *e)
 			printf(" not-ipv4 %u bytes\n", e->len);
 		return;
 	}
-	printf("{\"sector\": ");
+	utc_time(when, sizeof(when), e->time_ns);
+	printf("{\"time\": \"%s\", \"sector\": ", when);
 	json_str_or_null(sector);
 	printf(", \"reason\": \"%s\", \"in\": ", sg_drop_name(e->reason));
 	sg_json_str(stdout, in_dev);

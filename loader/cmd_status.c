@@ -122,6 +122,16 @@ static void print_sectors(const struct sg_instance *in, __u32 slot, bool json)
 	free(live);
 }
 
+/* The pinned programs: what runs, by id (as `bpftool prog` lists it). */
+static void print_programs(const struct sg_instance *in, bool json)
+{
+	printf(json ? "\"programs\":{" : "programs:");
+	for (int i = 0; i < SG_NPROGS; i++)
+		printf(json ? "%s\"%s\":%u" : "%s%s=%u", i ? (json ? "," : " ") :
+		       (json ? "" : " "), sg_prog_pins[i] + 5, in->pinned_id[i]);
+	printf(json ? "}," : "\n");
+}
+
 /* The fill of every map that has entries to count (sg_map_table). */
 static void print_maps(struct sg_instance *in, bool json)
 {
@@ -168,6 +178,7 @@ int cmd_status(const struct sg_opts *o)
 		printf("pin dir %s: generation %u (slot %u)\n", o->pin_dir,
 		       st.generation, st.slot);
 	}
+	print_programs(&in, o->json);
 	print_devices(&in, st.slot, o->json);
 	print_sectors(&in, st.slot, o->json);
 	print_maps(&in, o->json);

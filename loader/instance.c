@@ -17,7 +17,7 @@
 #include "sectorgate.skel.h"
 #include "util.h"
 
-static const char *const prog_pins[SG_NPROGS] = {
+const char *const sg_prog_pins[SG_NPROGS] = {
 	[SG_PROG_XDP_SECTOR] = "prog_xdp_sector",
 	[SG_PROG_TC_SECTOR_IN] = "prog_tc_sector_in",
 	[SG_PROG_TC_SECTOR_OUT] = "prog_tc_sector_out",
@@ -140,7 +140,7 @@ int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create)
 	for (int i = 0; i < SG_NPROGS; i++) {
 		char path[320];
 
-		pin_path(in, prog_pins[i], path, sizeof(path));
+		pin_path(in, sg_prog_pins[i], path, sizeof(path));
 		in->pinned_fd[i] = bpf_obj_get(path);
 		in->pinned_id[i] = sg_prog_id(in->pinned_fd[i]);
 	}
@@ -534,7 +534,7 @@ int sg_instance_pin_prog(struct sg_instance *in, enum sg_prog prog, int fd)
 {
 	char path[320];
 
-	pin_path(in, prog_pins[prog], path, sizeof(path));
+	pin_path(in, sg_prog_pins[prog], path, sizeof(path));
 	if (unlink(path) && errno != ENOENT)
 		return -errno;
 	return bpf_obj_pin(fd, path) ? -errno : 0;
@@ -546,7 +546,7 @@ int sg_instance_unpin(struct sg_instance *in, bool keep_maps)
 	int ret = 0;
 
 	for (int i = 0; i < SG_NPROGS; i++) {
-		pin_path(in, prog_pins[i], path, sizeof(path));
+		pin_path(in, sg_prog_pins[i], path, sizeof(path));
 		if (unlink(path) && errno != ENOENT)
 			ret = -errno;
 	}

@@ -93,6 +93,9 @@ void sg_instance_close(struct sg_instance *in);
 enum sg_prog sg_role_prog(int role, enum sg_hook hook);
 #define SG_NHOOKS 3
 
+/* The pin names of the programs ("prog_xdp_sector", ...). */
+extern const char *const sg_prog_pins[SG_NPROGS];
+
 /* Is id one of this instance's pinned programs? */
 bool sg_instance_owns(const struct sg_instance *in, uint32_t id);
 uint32_t sg_prog_id(int fd);
