@@ -192,7 +192,8 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 		up = sg_route_uplink(c, fib.ifindex);
 		verdict = up ? SG_PASS_OUT : SG_DROP_UNTRANSLATABLE;
 	} else {
-		verdict = SG_PASS_OUT;
+		verdict = sg_route_nowhere(rc) ? SG_PASS_OUT :
+						 SG_DROP_UNTRANSLATABLE;
 	}
 	if (verdict != SG_PASS_OUT) {
 		sg_drop(c, p, dev->counters, 0, verdict);

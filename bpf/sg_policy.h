@@ -79,6 +79,21 @@ sg_route_uplink(const struct sg_ctx *c, __u32 ifindex)
 }
 
 /*
+ * A route lookup result after which the kernel does not forward the packet
+ * anywhere: its own address, no route, a blackhole or prohibit route,
+ * forwarding off. It answers or drops the packet itself. (An LWT encap
+ * route, say, does forward: that is not one of these.)
+ */
+static __always_inline bool sg_route_nowhere(long rc)
+{
+	return rc == BPF_FIB_LKUP_RET_NOT_FWDED ||
+	       rc == BPF_FIB_LKUP_RET_BLACKHOLE ||
+	       rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
+	       rc == BPF_FIB_LKUP_RET_PROHIBIT ||
+	       rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
+}
+
+/*
  * The route lookup of packet p from the device it came in on, tot_len
  * bytes long (0: no MTU check). Field by field: clang 14 lost a
  * designated initializer of this struct (the kernel saw family 0).
@@ -107,14 +122,17 @@ static __always_inline int sg_route_out(const struct sg_ctx *c,
 					const struct sg_pkt *p)
 {
 	struct bpf_fib_lookup fib;
+	long rc;
 
 	if (p->ttl <= 1)
 		return SG_PASS_OUT;
 	sg_fib_of(&fib, c, p, 0);
-	if (bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
-			   BPF_FIB_LOOKUP_SKIP_NEIGH) != BPF_FIB_LKUP_RET_SUCCESS)
+	rc = bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
+			    BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (sg_route_nowhere(rc))
 		return SG_PASS_OUT;
-	return sg_route_uplink(c, fib.ifindex) ? SG_PASS_OUT :
+	return rc == BPF_FIB_LKUP_RET_SUCCESS &&
+	       sg_route_uplink(c, fib.ifindex) ? SG_PASS_OUT :
 						 SG_DROP_UNTRANSLATABLE;
 }
 
