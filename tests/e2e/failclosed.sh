@@ -11,11 +11,7 @@ set -u
 . "$ROOT/scripts/topology.sh"
 e2e_private_mounts "$@"
 
-DEFS=$(mktemp /tmp/sectorgate-e2e.XXXXXX.yaml)
-work=$(mktemp -d)
-trap 'sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
-topo_up
-topo_definitions >"$DEFS"
+e2e_topology
 # The same with the tunnel ts0 as a trusted device.
 sed 's/^  protected: \[198.51.100.0\/24\]$/&\n  trusted: [{interface: ts0}]/' \
 	"$DEFS" >"$work/trusted.yaml"

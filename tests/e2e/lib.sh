@@ -53,6 +53,17 @@ echoed() {
 	return 1
 }
 
+# The usual start of a scenario, after e2e_private_mounts: the topology of
+# scripts/topology.sh up, its definitions in $DEFS, a scratch directory
+# $work, all removed however the scenario ends.
+e2e_topology() {
+	DEFS=$(mktemp /tmp/sectorgate-e2e.XXXXXX.yaml)
+	work=$(mktemp -d)
+	trap 'sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
+	topo_up
+	topo_definitions >"$DEFS"
+}
+
 # The probes the scenarios share. ping1 NS ADDR, tcp NS ADDR PORT and
 # udp NS ADDR PORT (an echo service answers) succeed when it gets through.
 ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }

@@ -9,11 +9,7 @@ set -u
 . "$ROOT/scripts/topology.sh"
 e2e_private_mounts "$@"
 
-DEFS=$(mktemp /tmp/sectorgate-e2e.XXXXXX.yaml)
-work=$(mktemp -d)
-trap 'sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
-topo_up
-topo_definitions > "$DEFS"
+e2e_topology
 
 # inet: who-am-I over TCP and UDP, and a TCP echo.
 (in_ns inet socat TCP4-LISTEN:80,bind=192.0.2.2,fork,reuseaddr \
