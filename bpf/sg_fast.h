@@ -51,25 +51,28 @@ sg_device_cached(const struct sg_ctx *c)
 }
 
 /*
- * Remember who sent this frame of flow f, and to which MAC, so replies can
- * be delivered without a neighbour lookup. Done with every decision made
- * afresh (at least once per SG_FWD_RECHECK_MS of traffic), written only
- * when they change (a VM that came back with another MAC); a reply racing
- * that write sees SG_FLOW_L2_KNOWN clear and takes the slow path.
+ * Remember in reply entry r who sent this frame of its flow, and to which
+ * MAC, so replies can be delivered without a neighbour lookup: the
+ * delivery's MACs (r->kept). Done with every decision made afresh (at
+ * least once per SG_FWD_RECHECK_MS of traffic), written only when they
+ * change (a VM that came back with another MAC), which also drops a
+ * delivery kept with the old ones; a reply racing that write sees
+ * SG_FLOW_L2_KNOWN clear and takes the slow path.
  */
-static __always_inline void sg_flow_learn_l2(struct sg_flow *f,
+static __always_inline void sg_flow_learn_l2(struct sg_flow *r,
 					     const struct ethhdr *eth)
 {
-	if ((f->flags & SG_FLOW_L2_KNOWN) &&
-	    sg_mac_equal(f->vm_mac, eth->h_source) &&
-	    sg_mac_equal(f->gw_mac, eth->h_dest))
+	if ((r->flags & SG_FLOW_L2_KNOWN) &&
+	    sg_mac_equal(r->kept.dmac, eth->h_source) &&
+	    sg_mac_equal(r->kept.smac, eth->h_dest))
 		return;
-	f->flags &= ~SG_FLOW_L2_KNOWN;
+	r->flags &= ~SG_FLOW_L2_KNOWN;
+	r->kept.ifindex = 0;
 	asm volatile("" ::: "memory");
-	sg_mac_copy(f->vm_mac, eth->h_source);
-	sg_mac_copy(f->gw_mac, eth->h_dest);
+	sg_mac_copy(r->kept.dmac, eth->h_source);
+	sg_mac_copy(r->kept.smac, eth->h_dest);
 	asm volatile("" ::: "memory");
-	f->flags |= SG_FLOW_L2_KNOWN;
+	r->flags |= SG_FLOW_L2_KNOWN;
 }
 
 /*
@@ -102,7 +105,7 @@ static __always_inline bool sg_reply_dev_ok(__u32 slot,
 					    const struct sg_flow *f,
 					    __u16 zone)
 {
-	struct sg_device *dev = sg_device_of(slot, f->ifindex);
+	struct sg_device *dev = sg_device_of(slot, f->in_ifindex);
 
 	return dev && dev->role == SG_ROLE_SECTOR && dev->sector == zone &&
 	       (dev->flags & SG_DEV_XDP_XMIT);
@@ -115,29 +118,31 @@ static __always_inline bool sg_reply_dev_ok(__u32 slot,
 static __always_inline bool sg_kept_fresh(const struct sg_flow *e,
 					  const struct sg_ctx *c, __u64 now)
 {
-	return e->fwd_ifindex && e->fwd_generation == c->generation &&
-	       (__u32)(now >> 20) - e->fwd_checked <= SG_FWD_RECHECK_MS;
+	return e->kept.ifindex && e->kept.generation == c->generation &&
+	       (__u32)(now >> 20) - e->kept.checked <= SG_FWD_RECHECK_MS;
 }
 
 /*
  * Keep in flow entry e a decision: send out of ifindex, to dmac from
  * smac, frames of up to mtu bytes. Another CPU may be reading e:
- * fwd_ifindex, which makes the decision usable, goes last.
+ * kept.ifindex, which makes the decision usable, goes last.
  */
 static __always_inline void sg_keep(struct sg_flow *e,
 				    const struct sg_ctx *c, __u64 now,
 				    __u32 ifindex, __u16 mtu,
 				    const __u8 *dmac, const __u8 *smac)
 {
-	e->fwd_ifindex = 0;
+	e->kept.ifindex = 0;
 	asm volatile("" ::: "memory");
-	e->fwd_generation = c->generation;
-	e->fwd_checked = now >> 20;
-	e->fwd_mtu = mtu;
-	sg_mac_copy(e->fwd_dmac, dmac);
-	sg_mac_copy(e->fwd_smac, smac);
+	e->kept.generation = c->generation;
+	e->kept.checked = now >> 20;
+	e->kept.mtu = mtu;
+	if (dmac != e->kept.dmac) {
+		sg_mac_copy(e->kept.dmac, dmac);
+		sg_mac_copy(e->kept.smac, smac);
+	}
 	asm volatile("" ::: "memory");
-	e->fwd_ifindex = ifindex;
+	e->kept.ifindex = ifindex;
 }
 
 /* Masquerade the frame of flow f and address it to f's next hop. */
@@ -149,11 +154,11 @@ static __always_inline int sg_fast_emit(struct sg_ctx *c,
 
 	if ((void *)(eth + 1) > c->data_end)
 		return -1;
-	if (sg_rewrite(c, p, false, f->nat_addr, f->nat_port) ||
+	if (sg_rewrite(c, p, false, f->xlate.saddr, f->xlate.sport) ||
 	    sg_ttl_dec(c, p))
 		return -1;
-	sg_mac_copy(eth->h_dest, f->fwd_dmac);
-	sg_mac_copy(eth->h_source, f->fwd_smac);
+	sg_mac_copy(eth->h_dest, f->kept.dmac);
+	sg_mac_copy(eth->h_source, f->kept.smac);
 	return 0;
 }
 
@@ -169,9 +174,10 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	__u16 sector = dev->sector;
 	struct ethhdr *eth = c->data;
 	struct bpf_fib_lookup fib;
+	struct sg_flow_key key, rkey;
 	struct sg_config *cfg;
 	struct sg_device *up;
-	struct sg_flow *f = NULL;
+	struct sg_flow *f = NULL, *r;
 	__be32 snat;
 	__u64 now;
 	int verdict, rc;
@@ -209,14 +215,21 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 	now = sg_now();
 	verdict = sg_snat_flow(cfg, p, sector, dev->counters, snat,
-			       c->ifindex, now, &f);
+			       c->ifindex, fib.ifindex, now, &f);
 	if (verdict != SG_PASS || !f) {
 		sg_drop(c, p, dev->counters, 0, verdict);
 		return XDP_DROP;
 	}
-	/* Replies go to the device the flow came in on: learn from there. */
-	if (f->ifindex == c->ifindex && (void *)(eth + 1) <= c->data_end)
-		sg_flow_learn_l2(f, eth);
+	/* Replies go to the device the flow came in on: learn from there,
+	 * into the reply entry that delivers them. */
+	if (f->in_ifindex == c->ifindex && (void *)(eth + 1) <= c->data_end) {
+		sg_flow_key_of(&key, p, sector);
+		sg_flow_snat_reply_key(&rkey, &key, f->xlate.saddr,
+				       f->xlate.sport);
+		r = bpf_map_lookup_elem(&sg_flows, &rkey);
+		if (r && r->dir == SG_FLOW_REPLY)
+			sg_flow_learn_l2(r, eth);
+	}
 	/* Kept for the flow's next packets. */
 	if (sg_reply_dev_ok(c->slot, f, sector))
 		f->flags |= SG_FLOW_REV_XDP;
@@ -270,7 +283,7 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 	if (p.proto == IPPROTO_TCP && f->state == SG_FLOW_CLOSING)
 		return -1;
 	cfg = sg_config_of(c->slot);
-	if (!cfg || p.l4_off - ETH_HLEN + p.l4_len > f->fwd_mtu ||
+	if (!cfg || p.l4_off - p.l3_off + p.l4_len > f->kept.mtu ||
 	    sg_csum_finish(x, c, &p))
 		return -1;
 
@@ -280,7 +293,7 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 		return XDP_DROP;
 	}
 	sg_count_fast(dev->counters, true, true, c->len);
-	return bpf_redirect(f->fwd_ifindex, 0);
+	return bpf_redirect(f->kept.ifindex, 0);
 }
 
 /*
@@ -327,9 +340,9 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 	if (!r || r->dir != SG_FLOW_REPLY || r->nat != SG_NAT_SNAT)
 		return XDP_PASS;
 	zone = r->peer_zone;
-	ifindex = r->fwd_ifindex;
+	ifindex = r->kept.ifindex;
 	counters = r->counters;	/* the sector's, from the flow's start */
-	mtu_len = r->fwd_mtu;
+	mtu_len = r->kept.mtu;
 	/* A kept delivery was made on an uplink at this generation; this
 	 * program runs on uplinks only, and apply moves the generation. */
 	if (!sg_reply_kept(r, c, &p, now)) {
@@ -338,28 +351,29 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 		if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 			return XDP_PASS;
 		f = sg_flow_primary_of(&key, r, &okey, now);
-		if (!f || !(f->flags & SG_FLOW_L2_KNOWN))
+		if (!f || !(r->flags & SG_FLOW_L2_KNOWN))
 			return XDP_PASS;
 		if (!((f->flags & SG_FLOW_REV_XDP) &&
-		      f->fwd_generation == c->generation) &&
+		      f->kept.generation == c->generation) &&
 		    !sg_reply_dev_ok(c->slot, f, zone))
 			return XDP_PASS;
-		ifindex = f->ifindex;
+		ifindex = f->in_ifindex;
 		/* The device's MTU, kept for the next replies. */
 		mtu_len = 0;
 		if (bpf_check_mtu(x, ifindex, &mtu_len, 0, 0))
 			return XDP_PASS;
 	}
-	if (p.l4_off - ETH_HLEN + p.l4_len > mtu_len ||
+	if (p.l4_off - p.l3_off + p.l4_len > mtu_len ||
 	    sg_csum_finish(x, c, &p))
 		return XDP_PASS;
 	if (f && cfg) {
 		sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
-		sg_keep(r, c, now, f->ifindex, mtu_len, f->vm_mac,
-			f->gw_mac);
+		/* The MACs are the ones learnt: keep them. */
+		sg_keep(r, c, now, f->in_ifindex, mtu_len, r->kept.dmac,
+			r->kept.smac);
 	}
 
-	if (sg_rewrite(c, &p, true, r->nat_addr, r->nat_port) ||
+	if (sg_rewrite(c, &p, true, r->xlate.daddr, r->xlate.dport) ||
 	    sg_ttl_dec(c, &p)) {
 		sg_drop(c, &p, counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
@@ -367,8 +381,8 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 	eth = c->data;
 	if ((void *)(eth + 1) > c->data_end)
 		return XDP_DROP;
-	sg_mac_copy(eth->h_dest, r->fwd_dmac);
-	sg_mac_copy(eth->h_source, r->fwd_smac);
+	sg_mac_copy(eth->h_dest, r->kept.dmac);
+	sg_mac_copy(eth->h_source, r->kept.smac);
 	sg_count_fast(counters, false, true, c->len);
 	return bpf_redirect(ifindex, 0);
 }

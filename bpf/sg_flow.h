@@ -123,6 +123,9 @@ static __always_inline int sg_flow_open(const struct sg_config *cfg,
 
 	val.peer_zone = peer_zone;
 	val.dir = SG_FLOW_ORIG;
+	/* Between sectors nothing is translated. */
+	val.xlate = (struct sg_flow_xlate){ .saddr = p->saddr,
+		.daddr = p->daddr, .sport = p->sport, .dport = p->dport };
 	val.state = SG_FLOW_NEW;
 	val.expires_ns = now + sg_flow_lifetime(cfg, p->proto, SG_FLOW_NEW);
 	if (p->proto == IPPROTO_TCP && !(p->tcp_flags & TCP_FLAG_SYN)) {
@@ -138,7 +141,8 @@ static __always_inline int sg_flow_open(const struct sg_config *cfg,
 
 	sg_flow_key_reverse(&rkey, &key, peer_zone);
 	val = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY,
-				.nat_addr = p->saddr, .nat_port = p->sport };
+		.xlate = { .saddr = rkey.saddr, .daddr = rkey.daddr,
+			   .sport = rkey.sport, .dport = rkey.dport } };
 	if (bpf_map_update_elem(&sg_flows, &rkey, &val, BPF_ANY)) {
 		bpf_map_delete_elem(&sg_flows, &key);
 		return SG_DROP_CONNTRACK_FULL;

@@ -65,14 +65,15 @@ static __always_inline int sg_nat_claim(struct sg_flow_key *rkey,
 }
 
 /*
- * The masquerade flow of this packet from `zone`, created if need be.
+ * The masquerade flow of this packet from `zone`, which came in on device
+ * in_ifindex and leaves by out_ifindex behind snat, created if need be.
  * Returns SG_PASS with *out set, or the drop reason.
  */
 static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 					const struct sg_pkt *p, __u16 zone,
 					__u16 counters, __be32 snat,
-					__u32 ifindex, __u64 now,
-					struct sg_flow **out)
+					__u32 in_ifindex, __u32 out_ifindex,
+					__u64 now, struct sg_flow **out)
 {
 	struct sg_flow_key key, rkey;
 	struct sg_flow val = {}, rval = {}, *f;
@@ -82,17 +83,21 @@ static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 	sg_flow_key_of(&key, p, zone);
 	f = bpf_map_lookup_elem(&sg_flows, &key);
 	if (f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_SNAT &&
-	    f->nat_addr == snat && sg_flow_live(f, now)) {
+	    f->xlate.saddr == snat && sg_flow_live(f, now)) {
 		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
 		*out = f;
 		return SG_PASS;
 	}
 
 	sg_flow_snat_reply_key(&rkey, &key, snat, 0);	/* port: claimed below */
+	/* Replies go back to the VM's own address and port. */
 	rval = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY,
-				 .nat = SG_NAT_SNAT, .nat_addr = p->saddr,
-				 .nat_port = p->sport, .counters = counters,
-				 .expires_ns = now + SG_REPLY_MIN_LIFE_NS };
+				 .nat = SG_NAT_SNAT, .counters = counters,
+				 .expires_ns = now + SG_REPLY_MIN_LIFE_NS,
+				 .xlate = { .saddr = p->daddr,
+					    .daddr = p->saddr,
+					    .sport = p->dport,
+					    .dport = p->sport } };
 	if (sg_nat_port_in_range(cfg, orig)) {
 		err = sg_nat_claim(&rkey, &rval, orig, now);
 		port = orig;
@@ -112,9 +117,11 @@ static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 
 	val.dir = SG_FLOW_ORIG;
 	val.nat = SG_NAT_SNAT;
-	val.nat_addr = snat;
-	val.nat_port = bpf_htons(port);
-	val.ifindex = ifindex;
+	val.xlate = (struct sg_flow_xlate){ .saddr = snat,
+		.daddr = p->daddr, .sport = bpf_htons(port),
+		.dport = p->dport };
+	val.in_ifindex = in_ifindex;
+	val.out_ifindex = out_ifindex;
 	val.counters = counters;
 	val.state = SG_FLOW_NEW;
 	sg_flow_update(&val, cfg, p, SG_FLOW_ORIG, now);
@@ -165,8 +172,8 @@ static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_SNAT ||
 	    !sg_flow_live(f, now))
 		return SG_DROP_UNTRANSLATABLE;	/* would show the VM's address */
-	if (sg_icmp_error_rewrite(c, p, &in, false, f->nat_addr,
-				  f->nat_port))
+	if (sg_icmp_error_rewrite(c, p, &in, false, f->xlate.saddr,
+				  f->xlate.sport))
 		return SG_DROP_MALFORMED;
 	return SG_PASS;
 }
@@ -202,12 +209,11 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 	if (verdict == SG_PASS) {
 		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 		verdict = sg_snat_flow(cfg, &p, from->sector, from->counters,
-				       snat,
-				       skb->ingress_ifindex,
+				       snat, skb->ingress_ifindex, c->ifindex,
 				       sg_now(), &f);
 	}
 	if (verdict == SG_PASS && f &&
-	    sg_rewrite(c, &p, false, f->nat_addr, f->nat_port))
+	    sg_rewrite(c, &p, false, f->xlate.saddr, f->xlate.sport))
 		verdict = SG_DROP_MALFORMED;
 out:
 	if (verdict == SG_PASS)
@@ -237,7 +243,7 @@ static __always_inline int sg_deliver_by_route(const struct sg_ctx *c,
 				BPF_FIB_LOOKUP_SKIP_NEIGH);
 
 	if ((rc == BPF_FIB_LKUP_RET_SUCCESS ||
-	     rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) && fib.ifindex == f->ifindex)
+	     rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) && fib.ifindex == f->in_ifindex)
 		return TC_ACT_OK;
 	sg_drop(c, p, f->counters, 0, SG_DROP_UNTRANSLATABLE);
 	return TC_ACT_SHOT;
@@ -254,13 +260,13 @@ static __always_inline int sg_deliver(const struct sg_ctx *c,
 	__u32 mtu_len = 0;
 
 	/* GRO'd packets count by their segments. */
-	if (bpf_check_mtu(skb, f->ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
+	if (bpf_check_mtu(skb, f->in_ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
 		return sg_deliver_by_route(c, skb, p, f, vm);
 	if (sg_ttl_dec(c, p)) {
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return bpf_redirect_neigh(f->ifindex, &nh, sizeof(nh), 0);
+	return bpf_redirect_neigh(f->in_ifindex, &nh, sizeof(nh), 0);
 }
 
 /*
@@ -298,12 +304,12 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 		return -1;
 	if (p->ttl <= 1)
 		return TC_ACT_OK;
-	if (sg_icmp_error_rewrite(c, p, &in, true, r->nat_addr,
-				  r->nat_port)) {
+	if (sg_icmp_error_rewrite(c, p, &in, true, r->xlate.daddr,
+				  r->xlate.dport)) {
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(c, skb, p, f, r->nat_addr);
+	return sg_deliver(c, skb, p, f, r->xlate.daddr);
 }
 
 /*
@@ -357,11 +363,11 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 		return TC_ACT_OK;
 
 	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
-	if (sg_rewrite(c, &p, true, r->nat_addr, r->nat_port)) {
+	if (sg_rewrite(c, &p, true, r->xlate.daddr, r->xlate.dport)) {
 		sg_drop(c, &p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(c, skb, &p, f, r->nat_addr);
+	return sg_deliver(c, skb, &p, f, r->xlate.daddr);
 }
 
 #endif /* SG_NAT_H */

@@ -115,7 +115,7 @@ struct sg_state {
  * again. layout is SG_LAYOUT, raised whenever a pinned map changes the
  * meaning of its bytes (a size change alone is seen without it).
  */
-#define SG_LAYOUT	2
+#define SG_LAYOUT	2	/* 1: before sg_build; its sg_flow differed */
 
 struct sg_build {
 	__u64 object_digest;	/* FNV-1a of the BPF object */
@@ -247,49 +247,70 @@ struct sg_flow_key {
 	__u16 zone;
 };
 
+/*
+ * What the packets of one direction of a flow become: the addresses and
+ * ports they leave with. A field the flow does not translate holds the
+ * packet's own, so that with its entry's key it always gives the other
+ * entry's key (sg_flow_primary_key).
+ */
+struct sg_flow_xlate {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;		/* ICMP echo: the id */
+	__be16 dport;
+};
+
+/*
+ * The XDP fast path's decision for the packets of one direction, reused
+ * while the definitions stay at `generation` (sg_state) and for at most
+ * SG_FWD_RECHECK_MS after `checked`: out of `ifindex` (0: no decision),
+ * to dmac from smac, frames of up to mtu bytes. A primary's is the route
+ * out (the uplink, its next hop); a reply entry's the delivery to the VM
+ * (the sector device, the VM's MAC and the gateway's it sent to: learnt
+ * from its frames, SG_FLOW_L2_KNOWN, before a delivery is kept).
+ */
+struct sg_flow_kept {
+	__u32 ifindex;
+	__u32 generation;
+	__u32 checked;		/* sg_now() >> 20 (~1 ms) */
+	__u16 mtu;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u16 pad;
+};
+
+/*
+ * One entry for each direction of a flow: the primary (dir ORIG), keyed
+ * by the originator's zone and tuple, holds the connection's state and
+ * expiry; the reply entry, keyed by the responder's zone and the tuple
+ * its packets arrive with, points back at it through its translation.
+ * Layout 2 (SG_LAYOUT); loader/flows_v1.h has layout 1 and its
+ * migration.
+ */
 struct sg_flow {
-	__u64 expires_ns;	/* sg_now() deadline; REPLY: not to be
-				 * reclaimed before this */
-	__u16 peer_zone;	/* zone of the other direction's entry */
+	__u64 expires_ns;	/* primary: sg_now() deadline of the flow;
+				 * reply: not to be reclaimed before */
 	__u8 dir;		/* enum sg_flow_dir */
-	__u8 state;		/* enum sg_flow_state (ORIG only) */
+	__u8 state;		/* primary: enum sg_flow_state */
 	__u8 nat;		/* enum sg_flow_nat */
-	__u8 flags;		/* ORIG: SG_FLOW_* */
-	__u16 counters;		/* SNAT: the sector's sg_counters index */
-	/*
-	 * ORIG: the source as it leaves (masquerade address and port or
-	 * ICMP id). REPLY: the originator's own address and port, which with
-	 * this entry's key give the primary's key back.
-	 */
-	__be32 nat_addr;
-	__be16 nat_port;
-	__u16 fwd_mtu;		/* the MTU the kept decision below holds for */
-	__u32 ifindex;		/* ORIG: the sector device the flow entered on */
-	/*
-	 * ORIG, learnt by the XDP fast path from the originator's frames:
-	 * its MAC and the MAC it sent to (the gateway's on that device).
-	 */
-	__u8 vm_mac[6];
-	__u8 gw_mac[6];
-	/*
-	 * The XDP fast path's decision, reused by the next packets while the
-	 * definitions stay at fwd_generation (sg_state) and for at most
-	 * SG_FWD_RECHECK_MS. ORIG: policy, route and next hop (fwd_ifindex
-	 * the uplink). REPLY: the delivery to the VM (fwd_ifindex the sector
-	 * device, fwd_dmac the VM, fwd_smac the gateway).
-	 */
-	__u32 fwd_generation;
-	__u32 fwd_checked;	/* when it was made: sg_now() >> 20 (~1 ms) */
-	__u32 fwd_ifindex;	/* 0: no decision */
-	__u8 fwd_dmac[6];
-	__u8 fwd_smac[6];
+	__u8 flags;		/* SG_FLOW_* */
+	__u16 counters;		/* the sector's sg_counters index */
+	__u16 peer_zone;	/* zone of the other direction's entry */
+	__u32 in_ifindex;	/* primary: the sector device the flow came
+				 * in on, where its replies are delivered */
+	__u32 out_ifindex;	/* primary: the device it leaves by (an
+				 * uplink); 0 where the kernel routes it */
+	struct sg_flow_xlate xlate;
+	struct sg_flow_kept kept;
 };
 
 /* sg_flow.flags */
-#define SG_FLOW_L2_KNOWN	(1U << 0)	/* vm_mac and gw_mac are set */
-#define SG_FLOW_REV_XDP		(1U << 1)	/* at fwd_generation, ifindex
-						 * was this sector's and took
-						 * XDP frames */
+#define SG_FLOW_L2_KNOWN	(1U << 0)	/* reply entry: kept.dmac and
+						 * kept.smac are the VM's and
+						 * its gateway's MACs */
+#define SG_FLOW_REV_XDP		(1U << 1)	/* primary: at kept.generation,
+						 * in_ifindex was this sector's
+						 * and took XDP frames */
 
 /* How long (in units of 2^20 ns, ~1 ms) a flow's cached route holds. */
 #define SG_FWD_RECHECK_MS	1000
@@ -303,10 +324,10 @@ static inline __attribute__((always_inline)) void
 sg_flow_primary_key(struct sg_flow_key *okey, const struct sg_flow_key *rkey,
 		    const struct sg_flow *r)
 {
-	okey->saddr = r->nat_addr;
-	okey->daddr = rkey->saddr;
-	okey->sport = r->nat_port;
-	okey->dport = rkey->sport;
+	okey->saddr = r->xlate.daddr;
+	okey->daddr = r->xlate.saddr;
+	okey->sport = r->xlate.dport;
+	okey->dport = r->xlate.sport;
 	okey->proto = rkey->proto;
 	okey->pad = 0;
 	okey->zone = r->peer_zone;
@@ -343,8 +364,8 @@ sg_flow_reply_belongs(const struct sg_flow_key *rkey, const struct sg_flow *r,
 	if (o->dir != SG_FLOW_ORIG || o->peer_zone != rkey->zone)
 		return 0;
 	return r->nat != SG_NAT_SNAT ||
-	       (o->nat == SG_NAT_SNAT && o->nat_addr == rkey->daddr &&
-		o->nat_port == rkey->dport);
+	       (o->nat == SG_NAT_SNAT && o->xlate.saddr == rkey->daddr &&
+		o->xlate.sport == rkey->dport);
 }
 
 /*
@@ -415,6 +436,8 @@ _Static_assert(sizeof(struct sg_allow_rule) == 8, "sg_allow_rule layout");
 _Static_assert(sizeof(struct sg_allow) == 8 + 8 * SG_MAX_ALLOW_RULES,
 	       "sg_allow layout");
 _Static_assert(sizeof(struct sg_flow_key) == 16, "sg_flow_key layout");
+_Static_assert(sizeof(struct sg_flow_xlate) == 12, "sg_flow_xlate layout");
+_Static_assert(sizeof(struct sg_flow_kept) == 28, "sg_flow_kept layout");
 _Static_assert(sizeof(struct sg_flow) == 64, "sg_flow layout");
 #endif
 

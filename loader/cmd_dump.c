@@ -103,7 +103,7 @@ static void item_end(const struct dump_ctx *d)
 /* Does entry f hold a fast-path decision for the running definitions? */
 static bool kept(const struct dump_ctx *d, const struct sg_flow *f)
 {
-	return f->fwd_ifindex && f->fwd_generation == d->generation;
+	return f->kept.ifindex && f->kept.generation == d->generation;
 }
 
 /* Are the replies of masqueraded flow f (key k) delivered in XDP? */
@@ -113,7 +113,7 @@ static bool replies_kept(const struct dump_ctx *d, const struct sg_flow_key *k,
 	struct sg_flow_key rk;
 	struct sg_flow r;
 
-	sg_flow_snat_reply_key(&rk, k, f->nat_addr, f->nat_port);
+	sg_flow_snat_reply_key(&rk, k, f->xlate.saddr, f->xlate.sport);
 	return f->nat == SG_NAT_SNAT &&
 	       !bpf_map_lookup_elem(d->in->fds.flows, &rk, &r) &&
 	       r.dir == SG_FLOW_REPLY && kept(d, &r);
@@ -142,8 +142,8 @@ static void dump_conntrack(struct dump_ctx *d)
 		field(d, "dst", endpoint(key.daddr, key.dport, dst, sizeof(dst)),
 		      false);
 		field(d, "nat", f.nat == SG_NAT_SNAT ?
-		      endpoint(f.nat_addr, f.nat_port, nat, sizeof(nat)) : NULL,
-		      false);
+		      endpoint(f.xlate.saddr, f.xlate.sport, nat,
+			       sizeof(nat)) : NULL, false);
 		field(d, "to_sector", f.nat == SG_NAT_NONE ?
 		      sg_sector_name(d->in, d->slot, f.peer_zone, peer,
 				     sizeof(peer)) : NULL, false);
@@ -182,7 +182,7 @@ static void dump_nat(struct dump_ctx *d)
 		item_start(d);
 		field(d, "sector", sector, true);
 		field(d, "proto", proto_name(key.proto), false);
-		field(d, "internal", endpoint(r.nat_addr, r.nat_port, inner,
+		field(d, "internal", endpoint(r.xlate.daddr, r.xlate.dport, inner,
 					      sizeof(inner)), false);
 		field(d, "external", endpoint(key.daddr, key.dport, ext,
 					      sizeof(ext)), false);

@@ -147,6 +147,33 @@ int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create)
 	return 0;
 }
 
+/*
+ * The SG_LAYOUT of what is pinned: sg_build says it; pins without it are
+ * layout 1 (sectorgate before sg_build); nothing pinned is this layout.
+ */
+static unsigned int pinned_layout(const struct sg_instance *in)
+{
+	struct sg_build b;
+	char path[320];
+	__u32 zero = 0;
+	int fd;
+
+	pin_path(in, "sg_build", path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		b.layout = 0;
+		bpf_map_lookup_elem(fd, &zero, &b);
+		close(fd);
+		return b.layout ? b.layout : SG_LAYOUT;
+	}
+	pin_path(in, "sg_state", path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return SG_LAYOUT;
+	close(fd);
+	return 1;
+}
+
 /* Does the pinned map behind fd have this build's layout? */
 static bool pinned_as_built(int fd, const struct sg_map_desc *d)
 {
@@ -166,6 +193,8 @@ static bool pinned_as_built(int fd, const struct sg_map_desc *d)
  */
 static int open_pinned(struct sg_instance *in, bool warn)
 {
+	unsigned int layout = pinned_layout(in);
+
 	for (int i = 0; i < sg_nmaps; i++) {
 		const struct sg_map_desc *d = &sg_map_table[i];
 		char path[320];
@@ -173,7 +202,7 @@ static int open_pinned(struct sg_instance *in, bool warn)
 
 		pin_path(in, d->name, path, sizeof(path));
 		fd = bpf_obj_get(path);
-		if (fd >= 0 && !pinned_as_built(fd, d)) {
+		if (fd >= 0 && (!pinned_as_built(fd, d) || layout < d->since)) {
 			if (warn)
 				pr_warn("%s has the layout of another "
 					"sectorgate; `sectorgate apply` "
@@ -271,6 +300,13 @@ static bool migratable(const struct bpf_map_info *info,
 	       info->value_size <= bpf_map__value_size(map);
 }
 
+/* Do the entries of d, pinned by an older layout, need converting? */
+static bool converted(const struct sg_instance *in,
+		      const struct sg_map_desc *d)
+{
+	return d->convert && in->old_layout < d->since;
+}
+
 /*
  * Compare every pinned map with the layout of this build. The same: it is
  * reused. Another: this build creates a new one at load, which replaces
@@ -280,6 +316,7 @@ static bool migratable(const struct bpf_map_info *info,
  */
 static int plan_pins(struct sg_instance *in)
 {
+	in->old_layout = pinned_layout(in);
 	for (int i = 0; i < sg_nmaps; i++) {
 		const struct sg_map_desc *d = &sg_map_table[i];
 		struct bpf_map *map =
@@ -295,14 +332,17 @@ static int plan_pins(struct sg_instance *in)
 			close(fd);
 			return -errno;
 		}
-		if (fd < 0 || same_layout(&info, map)) {
+		if (fd < 0 || (same_layout(&info, map) &&
+				in->old_layout >= d->since)) {
 			if (fd >= 0)
 				close(fd);
 			if (bpf_map__set_pin_path(map, path))
 				return -errno;
 			continue;
 		}
-		if (d->keep == SG_KEEP_MIGRATED && !migratable(&info, map)) {
+		if (d->keep == SG_KEEP_MIGRATED &&
+		    !(converted(in, d) ? same_layout(&info, map) :
+					 migratable(&info, map))) {
 			pr_warn("%s has a layout this sectorgate cannot migrate "
 				"(%u-byte values, now %u); what runs keeps "
 				"running; `sectorgate unload` removes it, with "
@@ -332,7 +372,8 @@ static int plan_pins(struct sg_instance *in)
  * the programs switched, picks up what the old ones added meanwhile).
  */
 static int migrate_entries(int from, int to, const struct bpf_map_info *info,
-			   __u32 old_size, __u32 new_size, bool only_new)
+			   __u32 old_size, __u32 new_size,
+			   const struct sg_map_desc *convert, bool only_new)
 {
 	bool percpu = info->type == BPF_MAP_TYPE_PERCPU_ARRAY ||
 		      info->type == BPF_MAP_TYPE_PERCPU_HASH;
@@ -356,7 +397,9 @@ static int migrate_entries(int from, int to, const struct bpf_map_info *info,
 		if (bpf_map_lookup_elem(from, key, ov))
 			continue;	/* gone meanwhile */
 		memset(nv, 0, ncpus * new_stride);
-		for (int c = 0; c < ncpus; c++)
+		if (convert)	/* a hash of plain values: one of each */
+			convert->convert(from, key, ov, nv);
+		for (int c = 0; !convert && c < ncpus; c++)
 			memcpy(nv + c * new_stride, ov + c * old_stride,
 			       old_size);
 		if (!bpf_map_update_elem(to, key, nv,
@@ -394,7 +437,7 @@ static int migrate_all(struct sg_instance *in, bool only_new)
 			continue;
 		n = migrate_entries(in->old_fd[i], to, &info,
 				    in->old_value_size[i], info.value_size,
-				    only_new);
+				    converted(in, d) ? d : NULL, only_new);
 		if (n < 0)
 			return n;
 		pr_info("%s: %d entries migrated\n", d->name, n);

@@ -39,6 +39,7 @@ struct sg_instance {
 	int pinned_fd[SG_NPROGS];	/* the pinned (running) ones, or -1 */
 	uint32_t pinned_id[SG_NPROGS];
 	bool reused;			/* this build's, found pinned */
+	unsigned int old_layout;	/* SG_LAYOUT of what is pinned */
 	/* Maps found pinned with another layout (by sg_map_table index),
 	 * replaced by sg_instance_commit(); -1 for the others. */
 	int old_fd[SG_MAX_MAPS];

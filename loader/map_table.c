@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <string.h>
 
+#include "flows_v1.h"
 #include "map_table.h"
 #include "util.h"
 
 #define MAP(n, field, k, c, key, value)				\
 	{ #n, offsetof(struct sg_map_fds, field), SG_KEEP_##k, c,	\
-	  sizeof(key), sizeof(value) }
+	  sizeof(key), sizeof(value), 1, NULL }
+
+static void flow_from_v1(int old_fd, const void *key, const void *old,
+			 void *new)
+{
+	sg_flow_from_v1(old_fd, key, old, new);
+}
 
 const struct sg_map_desc sg_map_table[] = {
 	MAP(sg_state, state, MIGRATED, false, __u32, struct sg_state),
@@ -23,12 +30,13 @@ const struct sg_map_desc sg_map_table[] = {
 	    struct sg_dest),
 	MAP(sg_allow, allow, REBUILT, true, struct sg_allow_key,
 	    struct sg_allow),
-	MAP(sg_flows, flows, MIGRATED, true, struct sg_flow_key,
-	    struct sg_flow),
+	{ "sg_flows", offsetof(struct sg_map_fds, flows), SG_KEEP_MIGRATED,
+	  true, sizeof(struct sg_flow_key), sizeof(struct sg_flow), 2,
+	  flow_from_v1 },
 	MAP(sg_counters, counters, MIGRATED, false, __u32,
 	    struct sg_counters),
 	{ "sg_events", offsetof(struct sg_map_fds, events), SG_KEEP_NOTHING,
-	  false, 0, 0 },
+	  false, 0, 0, 1, NULL },
 	MAP(sg_event_budget, event_budget, NOTHING, false, __u32,
 	    struct sg_event_budget),
 };

@@ -28,6 +28,15 @@ struct sg_map_desc {
 	bool counted;		/* status shows entries / capacity */
 	__u32 key_size;		/* this build's layout (0: a ring buffer) */
 	__u32 value_size;
+	/*
+	 * The SG_LAYOUT that last changed what its bytes mean. Pinned by an
+	 * older layout, the map is another layout even at the same size:
+	 * its entries go through convert (from layout since - 1), or are
+	 * not kept if there is none.
+	 */
+	unsigned int since;
+	void (*convert)(int old_fd, const void *key, const void *old,
+			void *new);
 };
 
 #define SG_MAX_MAPS	16	/* room for sg_map_table in sg_instance */

@@ -6,7 +6,11 @@
 
 #include <bpf/libbpf.h>
 
+#include <bpf/bpf.h>
+#include <unistd.h>
+
 #include "compile.h"
+#include "flows_v1.h"
 #include "map_table.h"
 #include "sectorgate.skel.h"
 #include "config.h"
@@ -348,9 +352,77 @@ static void test_overlaps(void)
 		 "with every pair compared");
 }
 
+/*
+ * Flows of layout 1 (loader/flows_v1.h) converted to today's: a masqueraded
+ * flow's two entries and one between sectors keep what they mean, and a
+ * converted reply entry still leads to its primary.
+ */
+static void test_flow_v1(void)
+{
+	static const __u8 vm[6] = { 2, 0, 0, 0, 0, 2 }, gw[6] = { 2, 0, 0, 0, 0, 1 };
+	struct sg_flow_key ok = { .saddr = htonl(0x0a010002),
+				  .daddr = htonl(0xcb007105),
+				  .sport = htons(5000), .dport = htons(443),
+				  .proto = 6, .zone = 1 }, rk, back;
+	struct sg_flow_v1 o = { .expires_ns = 77, .peer_zone = 0, .dir = 0,
+				.state = SG_FLOW_ESTABLISHED,
+				.nat = SG_NAT_SNAT, .flags = 3, .counters = 4,
+				.nat_addr = htonl(0xc0000201),
+				.nat_port = htons(40001), .fwd_mtu = 1500,
+				.ifindex = 9, .fwd_generation = 5,
+				.fwd_checked = 6, .fwd_ifindex = 12 };
+	struct sg_flow_v1 r = { .expires_ns = 88, .peer_zone = 1,
+				.dir = SG_FLOW_REPLY, .nat = SG_NAT_SNAT,
+				.counters = 4, .nat_addr = ok.saddr,
+				.nat_port = ok.sport };
+	struct sg_flow n, m;
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, NULL, sizeof(ok),
+				sizeof(o), 4, NULL);
+
+	test_begin();
+	memcpy(o.vm_mac, vm, 6);
+	memcpy(o.gw_mac, gw, 6);
+	memcpy(o.fwd_dmac, gw, 6);
+	CHECK(fd >= 0, "a map for the primary (root)");
+	if (fd < 0)
+		goto out;
+	bpf_map_update_elem(fd, &ok, &o, BPF_ANY);
+	sg_flow_from_v1(fd, &ok, &o, &n);
+	CHECK(n.dir == SG_FLOW_ORIG && n.state == SG_FLOW_ESTABLISHED &&
+	      n.nat == SG_NAT_SNAT && n.expires_ns == 77 && n.counters == 4 &&
+	      n.in_ifindex == 9 && n.flags == SG_FLOW_REV_XDP &&
+	      n.xlate.saddr == o.nat_addr && n.xlate.sport == o.nat_port &&
+	      n.xlate.daddr == ok.daddr && n.xlate.dport == ok.dport &&
+	      n.kept.ifindex == 12 && n.kept.mtu == 1500 &&
+	      n.kept.generation == 5 && !memcmp(n.kept.dmac, gw, 6),
+	      "the primary");
+	sg_flow_snat_reply_key(&rk, &ok, o.nat_addr, o.nat_port);
+	sg_flow_from_v1(fd, &rk, &r, &m);
+	CHECK(m.dir == SG_FLOW_REPLY && m.expires_ns == 88 &&
+	      m.peer_zone == 1 && m.xlate.daddr == ok.saddr &&
+	      m.xlate.dport == ok.sport && (m.flags & SG_FLOW_L2_KNOWN) &&
+	      !m.kept.ifindex && !memcmp(m.kept.dmac, vm, 6) &&
+	      !memcmp(m.kept.smac, gw, 6),
+	      "the reply entry, with the MACs its primary learnt");
+	sg_flow_primary_key(&back, &rk, &m);
+	CHECK(!memcmp(&back, &ok, sizeof(ok)) &&
+	      sg_flow_reply_belongs(&rk, &m, &n), "which leads to the primary");
+	o.nat = r.nat = SG_NAT_NONE;
+	o.peer_zone = 2;
+	sg_flow_from_v1(fd, &ok, &o, &n);
+	CHECK(!memcmp(&n.xlate, &(struct sg_flow_xlate){ ok.saddr, ok.daddr,
+		      ok.sport, ok.dport }, sizeof(n.xlate)),
+	      "between sectors nothing is translated");
+	close(fd);
+out:
+	test_end("flows of layout 1 convert to today's, each field meaning "
+		 "one thing");
+}
+
 int main(void)
 {
 	test_map_table();
+	test_flow_v1();
 	test_overlaps();
 	test_entries();
 	test_counters();

@@ -115,10 +115,13 @@ static void test_tcp(void)
 	out_fast("s1", &syn, &syn_out);
 	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.nat == SG_NAT_SNAT && f.state == SG_FLOW_NEW &&
-	      f.ifindex == if_nametoindex("s1") &&
-	      (f.flags & SG_FLOW_L2_KNOWN) &&
-	      !memcmp(f.vm_mac, vm_mac, 6) && !memcmp(f.gw_mac, gw_mac, 6),
-	      "the first packet creates the flow and its MACs");
+	      f.in_ifindex == if_nametoindex("s1") &&
+	      f.out_ifindex == if_nametoindex("up0"),
+	      "the first packet creates the flow");
+	CHECK(dp_flow_of("203.0.113.5", 443, SNAT, 40000, 6, 0, &f) &&
+	      (f.flags & SG_FLOW_L2_KNOWN) && !f.kept.ifindex &&
+	      !memcmp(f.kept.dmac, vm_mac, 6) && !memcmp(f.kept.smac, gw_mac, 6),
+	      "and its reply entry the MACs it learnt, for the delivery");
 	in_fast(&synack, &synack_in);
 	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.state == SG_FLOW_ESTABLISHED, "established by the SYN-ACK");
@@ -211,8 +214,8 @@ static void test_cached_decision(void)
 	big.l4_len = 1600;	/* beyond the route's MTU of 1500 */
 	run(SG_PROG_XDP_SECTOR, "s1", &syn, XDP_REDIRECT_V);
 	CHECK(dp_flow_of("10.1.0.2", 40400, "203.0.113.5", 443, 6, 1, &f) &&
-	      f.fwd_ifindex == if_nametoindex("up0") && f.fwd_mtu == 1500 &&
-	      !memcmp(f.fwd_dmac, remote_mac, 6), "decision kept in the flow");
+	      f.kept.ifindex == if_nametoindex("up0") && f.kept.mtu == 1500 &&
+	      !memcmp(f.kept.dmac, remote_mac, 6), "decision kept in the flow");
 	run(SG_PROG_XDP_SECTOR, "s1", &big, XDP_PASS_V);
 	check_untouched(&big);
 
@@ -260,8 +263,8 @@ static void test_kept_reply(void)
 	run(SG_PROG_XDP_SECTOR, "s1", &syn, XDP_REDIRECT_V);
 	run(SG_PROG_XDP_UPLINK, "up0", &synack, XDP_REDIRECT_V);
 	CHECK(dp_flow_of("203.0.113.5", 443, SNAT, 40700, 6, 0, &f) &&
-	      f.fwd_ifindex == if_nametoindex("s1") &&
-	      !memcmp(f.fwd_dmac, vm_mac, 6), "delivery kept in the reply entry");
+	      f.kept.ifindex == if_nametoindex("s1") &&
+	      !memcmp(f.kept.dmac, vm_mac, 6), "delivery kept in the reply entry");
 	inet_pton(AF_INET, "10.1.0.2", &k.saddr);
 	inet_pton(AF_INET, "203.0.113.5", &k.daddr);
 	CHECK(!bpf_map_delete_elem(dp_in.fds.flows, &k), "primary removed");

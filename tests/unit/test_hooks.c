@@ -94,7 +94,7 @@ static bool take_flow(const struct hook_case *c, struct sg_flow *f,
 	ok = !bpf_map_lookup_elem(dp_in.fds.flows, &k, f);
 	if (!ok)
 		return false;
-	sg_flow_snat_reply_key(&rk, &k, f->nat_addr, f->nat_port);
+	sg_flow_snat_reply_key(&rk, &k, f->xlate.saddr, f->xlate.sport);
 	ok = !bpf_map_lookup_elem(dp_in.fds.flows, &rk, r);
 	bpf_map_delete_elem(dp_in.fds.flows, &k);
 	bpf_map_delete_elem(dp_in.fds.flows, &rk);
@@ -107,8 +107,9 @@ static bool same_flow(const struct sg_flow *a, const struct sg_flow *b)
 {
 	return a->dir == b->dir && a->state == b->state && a->nat == b->nat &&
 	       a->peer_zone == b->peer_zone && a->counters == b->counters &&
-	       a->nat_addr == b->nat_addr && a->nat_port == b->nat_port &&
-	       a->ifindex == b->ifindex;
+	       !memcmp(&a->xlate, &b->xlate, sizeof(a->xlate)) &&
+	       a->in_ifindex == b->in_ifindex &&
+	       a->out_ifindex == b->out_ifindex;
 }
 
 static int run(enum sg_prog prog, const char *dev, const char *in_dev,
@@ -158,10 +159,10 @@ static void test_case(const struct hook_case *c)
 	CHECK(take_flow(c, &ft, &rt), "out: tc made no flow");
 	CHECK(same_flow(&fx, &ft) && same_flow(&rx, &rt),
 	      "out: the flows differ: XDP nat %x:%u state %u, tc %x:%u %u",
-	      fx.nat_addr, ntohs(fx.nat_port), fx.state, ft.nat_addr,
-	      ntohs(ft.nat_port), ft.state);
-	CHECK(ntohs(fx.nat_port) == NAT_PORT, "out: NAT port %u",
-	      ntohs(fx.nat_port));
+	      fx.xlate.saddr, ntohs(fx.xlate.sport), fx.state,
+	      ft.xlate.saddr, ntohs(ft.xlate.sport), ft.state);
+	CHECK(ntohs(fx.xlate.sport) == NAT_PORT, "out: NAT port %u",
+	      ntohs(fx.xlate.sport));
 
 	/* In: the flow again, made by XDP so that it knows the MACs. */
 	run(SG_PROG_XDP_SECTOR, "s1", NULL, frame, len, xdp_out, &xdp_len);

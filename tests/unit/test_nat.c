@@ -92,7 +92,7 @@ static void test_tcp_flow(void)
 	snat("s1", &syn, TC_OK_V, &syn_out);
 	CHECK(dp_flow_of("10.1.0.2", 40000, "203.0.113.5", 443, 6, 1, &f) &&
 	      f.nat == SG_NAT_SNAT && f.state == SG_FLOW_NEW &&
-	      f.ifindex == if_nametoindex("s1") && ntohs(f.nat_port) == 40000,
+	      f.in_ifindex == if_nametoindex("s1") && ntohs(f.xlate.sport) == 40000,
 	      "primary entry");
 	CHECK(dp_flow_of("203.0.113.5", 443, SNAT, 40000, 6, 0, &f) &&
 	      f.dir == SG_FLOW_REPLY && f.peer_zone == 1, "reply entry");
@@ -177,8 +177,8 @@ static void test_overlap(void)
 	CHECK(dp_flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 4, &f4) &&
 	      dp_flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 5, &f5),
 	      "one flow per sector");
-	CHECK(f4.ifindex == if_nametoindex("s4") &&
-	      f5.ifindex == if_nametoindex("s5"), "each back to its device");
+	CHECK(f4.in_ifindex == if_nametoindex("s4") &&
+	      f5.in_ifindex == if_nametoindex("s5"), "each back to its device");
 	CHECK(dp_flow_of("203.0.113.5", 443, SNAT, p5, 6, 0, &r) &&
 	      r.peer_zone == 5, "the second port leads to sector vm5");
 
@@ -568,9 +568,9 @@ static void icmp_errors_remapped(const char *vm, uint16_t lo, uint16_t hi)
 	CHECK(tp >= lo && tp <= hi && up >= lo && up <= hi,
 	      "ports %u and %u, want %u-%u", tp, up, lo, hi);
 	CHECK(dp_flow_of(vm, 5010, "203.0.113.20", 443, 6, 1, &f) &&
-	      ntohs(f.nat_port) == tp, "the TCP flow has port %u", tp);
+	      ntohs(f.xlate.sport) == tp, "the TCP flow has port %u", tp);
 	CHECK(dp_flow_of(vm, 5011, "198.51.100.20", 53, 17, 1, &f) &&
-	      ntohs(f.nat_port) == up, "the UDP flow has port %u", up);
+	      ntohs(f.xlate.sport) == up, "the UDP flow has port %u", up);
 	tcp_wire.sport = rep_wire.dport = tp;
 	udp_wire.sport = ans_wire.dport = up;
 
@@ -693,14 +693,16 @@ static void test_claim_race(void)
 	struct sg_flow_key k = { .sport = htons(80), .dport = htons(43000),
 				 .proto = 6 };
 	struct sg_flow r = { .dir = SG_FLOW_REPLY, .nat = SG_NAT_SNAT,
-			     .peer_zone = 1, .nat_port = htons(43000) };
+			     .peer_zone = 1, .xlate.dport = htons(43000),
+			     .xlate.sport = htons(80) };
 	struct pkt p = TCP("10.1.0.2", 43000, "203.0.113.11", 80, SYN);
 	uint64_t now = sg_ktime_now() + dp_in.skel->bss->sg_clock_offset_ns;
 
 	test_begin();
 	inet_pton(AF_INET, "203.0.113.11", &k.saddr);
 	inet_pton(AF_INET, SNAT, &k.daddr);
-	inet_pton(AF_INET, "10.1.0.77", &r.nat_addr);
+	inet_pton(AF_INET, "10.1.0.77", &r.xlate.daddr);
+	r.xlate.saddr = k.saddr;
 	r.expires_ns = now + 1000000000ULL;
 	CHECK(!bpf_map_update_elem(dp_in.fds.flows, &k, &r, BPF_NOEXIST),
 	      "plant the half-made flow");
@@ -734,7 +736,7 @@ static void test_remapped(void)
 	inet_pton(AF_INET, "10.1.0.2", &k.saddr);
 	inet_pton(AF_INET, "203.0.113.12", &k.daddr);
 	CHECK(!bpf_map_lookup_elem(dp_in.fds.flows, &k, &f), "primary");
-	f.nat_port = htons(44001);
+	f.xlate.sport = htons(44001);
 	CHECK(!bpf_map_update_elem(dp_in.fds.flows, &k, &f, BPF_EXIST),
 	      "remap");
 	rnat(&old, TC_OK_V, &old);	/* the host's: nothing maps it */
