@@ -65,8 +65,10 @@ static __always_inline void sg_ctx_from_xdp(struct sg_ctx *c, struct xdp_md *x)
 	sg_ctx_defs(c);
 }
 
-static __always_inline void sg_ctx_from_skb(struct sg_ctx *c,
-					    struct __sk_buff *skb)
+/* The headers of skb, made readable: everything of c but the
+ * definitions. */
+static __always_inline void sg_ctx_skb_headers(struct sg_ctx *c,
+					       struct __sk_buff *skb)
 {
 	__u32 len = skb->len;
 	__u32 want = len < SG_MAX_HEADERS ? len : SG_MAX_HEADERS;
@@ -86,6 +88,12 @@ static __always_inline void sg_ctx_from_skb(struct sg_ctx *c,
 	c->vlan_offloaded = skb->vlan_present;
 	c->l3_off = ETH_HLEN;
 	c->l3_proto = 0;
+}
+
+static __always_inline void sg_ctx_from_skb(struct sg_ctx *c,
+					    struct __sk_buff *skb)
+{
+	sg_ctx_skb_headers(c, skb);
 	sg_ctx_defs(c);
 }
 
@@ -182,17 +190,6 @@ static __always_inline int sg_ctx_l4_csum_replace(const struct sg_ctx *c,
 		v = 0xffff;
 	*sum = v;
 	return 0;
-}
-
-/* Verdicts, in the hook's own terms. */
-static __always_inline int sg_ctx_pass(const struct sg_ctx *c)
-{
-	return c->xdp ? XDP_PASS : TC_ACT_OK;
-}
-
-static __always_inline int sg_ctx_drop(const struct sg_ctx *c)
-{
-	return c->xdp ? XDP_DROP : TC_ACT_SHOT;
 }
 
 #endif /* SG_CTX_H */

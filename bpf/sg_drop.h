@@ -97,4 +97,25 @@ static __always_inline int sg_drop(const struct sg_ctx *c,
 	return reason;
 }
 
+/*
+ * A packet from outside (an uplink, a trusted device, a foreign device)
+ * for a sector address is dropped for `reason`, counted on the sector
+ * that owns the address (none for a CIDR that overlapping sectors share).
+ * False when the address is not a sector's: then it is not ours to drop.
+ */
+static __always_inline bool sg_drop_into_sector(const struct sg_ctx *c,
+						const struct sg_pkt *p,
+						int reason)
+{
+	struct sg_dest *dest = sg_dest_of(c->slot, p->daddr);
+
+	if (!dest || (dest->kind != SG_DEST_SECTOR &&
+		      dest->kind != SG_DEST_SHARED))
+		return false;
+	sg_drop(c, p, dest->kind == SG_DEST_SECTOR ?
+		sg_sector_counters(c->slot, dest->sector) : 0, dest->sector,
+		reason);
+	return true;
+}
+
 #endif /* SG_DROP_H */

@@ -323,7 +323,6 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 	struct sg_config *cfg = sg_config_of(c->slot);
 	struct sg_flow_key key, okey;
 	struct sg_flow *r, *f;
-	struct sg_dest *dest;
 	struct sg_pkt p = {};
 	__u64 now;
 	int verdict;
@@ -344,16 +343,9 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 		if (verdict >= 0)
 			return verdict;
 	}
-	if (!f) {
-		dest = sg_dest_of(c->slot, p.daddr);
-		if (!dest || (dest->kind != SG_DEST_SECTOR &&
-			      dest->kind != SG_DEST_SHARED))
-			return TC_ACT_OK;
-		sg_drop(c, &p, dest->kind == SG_DEST_SECTOR ?
-			sg_sector_counters(c->slot, dest->sector) : 0,
-			dest->sector, SG_DROP_UNSOLICITED);
-		return TC_ACT_SHOT;
-	}
+	if (!f)
+		return sg_drop_into_sector(c, &p, SG_DROP_UNSOLICITED) ?
+		       TC_ACT_SHOT : TC_ACT_OK;
 	if (p.frag) {
 		sg_drop(c, &p, f->counters, 0, SG_DROP_FRAGMENT);
 		return TC_ACT_SHOT;

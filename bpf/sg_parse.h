@@ -91,9 +91,10 @@ static __always_inline int sg_parse_l4(struct sg_ctx *c, struct sg_pkt *p,
  * frame) sum right? A router drops one that does not (RFC 1812 5.2.2),
  * as the kernel's ip_rcv() does: NAT updates checksums incrementally, so
  * a translated packet would leave with its header still wrong, having
- * moved a flow on the way. The header is copied out and summed whole,
- * the zeros after it included: no branch on its length, which would
- * multiply the verifier's states by the number of option lengths.
+ * moved a flow on the way. Without options (most packets) it is summed
+ * in place; with them it is copied out and summed whole, the zeros after
+ * it included: no branch on the options' length, which would multiply
+ * the verifier's states by the number of option lengths.
  */
 static __always_inline bool sg_ipv4_csum_ok(const struct sg_ctx *c,
 					    const struct iphdr *ip, __u32 hlen)

@@ -227,7 +227,7 @@ static __always_inline int sg_sector_egress(const struct sg_ctx *c,
 {
 	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
 	struct sg_pkt p = {};
-	struct sg_ctx in;
+	struct sg_ctx in = *c;
 
 	if (!dev || dev->role != SG_ROLE_SECTOR)
 		return TC_ACT_OK;
@@ -236,8 +236,9 @@ static __always_inline int sg_sector_egress(const struct sg_ctx *c,
 		sg_count_tx(dev->counters, c->len);
 		return TC_ACT_OK;
 	}
-	/* The headers, for the event; it came in on the foreign device. */
-	sg_ctx_from_skb(&in, skb);
+	/* The headers, for the event (the definitions as read already); it
+	 * came in on the foreign device. */
+	sg_ctx_skb_headers(&in, skb);
 	in.ifindex = skb->ingress_ifindex;
 	sg_parse(&in, &p);
 	sg_drop(&in, &p, dev->counters, dev->sector, SG_DROP_UNSOLICITED);

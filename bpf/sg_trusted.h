@@ -19,7 +19,6 @@ static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
 					      struct __sk_buff *skb)
 {
 	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
-	struct sg_dest *dest;
 	struct sg_pkt p = {};
 	int verdict;
 
@@ -32,16 +31,10 @@ static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
 	 * follows it is malformed: that never reaches a sector either. */
 	if (p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;
-	dest = sg_dest_of(c->slot, p.daddr);
-	if (!dest || (dest->kind != SG_DEST_SECTOR &&
-		      dest->kind != SG_DEST_SHARED))
-		return TC_ACT_OK;	/* the host's, or routed elsewhere */
-	if (verdict == SG_PASS)
-		verdict = SG_DROP_UNSOLICITED;
-	sg_drop(c, &p, dest->kind == SG_DEST_SECTOR ?
-		sg_sector_counters(c->slot, dest->sector) : 0, dest->sector,
-		verdict);
-	return TC_ACT_SHOT;
+	/* Not a sector's: the host's, or routed elsewhere. */
+	return sg_drop_into_sector(c, &p, verdict == SG_PASS ?
+				   SG_DROP_UNSOLICITED : verdict) ?
+	       TC_ACT_SHOT : TC_ACT_OK;
 }
 
 static __always_inline int sg_trusted_egress(struct sg_ctx *c,
