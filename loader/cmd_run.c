@@ -24,14 +24,10 @@ static uint64_t devices_signature(void)
 {
 	struct sg_netdev *devs;
 	int n = sg_netdevs_list(&devs);
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = SG_FNV_START;
 
-	for (int i = 0; i < n; i++) {
-		const unsigned char *b = (const unsigned char *)&devs[i];
-
-		for (size_t k = 0; k < sizeof(devs[i]); k++)
-			h = (h ^ b[k]) * 0x100000001b3ULL;
-	}
+	for (int i = 0; i < n; i++)
+		h = sg_fnv1a(h, &devs[i], sizeof(devs[i]));
 	free(devs);
 	return h;
 }

@@ -7,15 +7,9 @@
 #include "compile.h"
 #include "util.h"
 
-/* FNV-1a: the digest only has to notice that something changed. */
 static void digest_add(uint64_t *h, const void *data, size_t len)
 {
-	const uint8_t *b = data;
-
-	for (size_t i = 0; i < len; i++) {
-		*h ^= b[i];
-		*h *= 0x100000001b3ULL;
-	}
+	*h = sg_fnv1a(*h, data, len);
 }
 
 /*
@@ -278,7 +272,7 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 
 	memset(c, 0, sizeof(*c));
 	c->slot = slot;
-	c->digest = 0xcbf29ce484222325ULL;
+	c->digest = SG_FNV_START;
 	c->config = (struct sg_config){
 		.timeout_tcp_established = m->timeout_tcp_established,
 		.timeout_tcp_transitory = m->timeout_tcp_transitory,

@@ -265,18 +265,14 @@ static int collect_fds(struct sg_instance *in)
 	return 0;
 }
 
-/* FNV-1a of the BPF object this loader carries: what sg_build records. */
+/* The digest of the BPF object this loader carries: what sg_build
+ * records. */
 static uint64_t object_digest(void)
 {
 	size_t len;
-	const uint8_t *b = sectorgate_bpf__elf_bytes(&len);
-	uint64_t h = 0xcbf29ce484222325ULL;
+	const void *elf = sectorgate_bpf__elf_bytes(&len);
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return sg_fnv1a(SG_FNV_START, elf, len);
 }
 
 static bool same_layout(const struct bpf_map_info *info,
@@ -486,32 +482,25 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 	uint32_t want = 2 * max_flows, have;
 	int ret;
 
-	if (in->pin_dir[0] && reuse_pinned(in)) {
-		pr_debug("the pinned programs are this build's: reused\n");
-		in->reused = true;
-		have = pinned_max_entries(in, "sg_flows");
-		if (have && have != want)
-			pr_warn("conntrack.max-flows %u takes effect after "
-				"`sectorgate unload`; the flow table keeps %u "
-				"flows until then\n", max_flows, have / 2);
-		return 0;
-	}
-	close_map_fds(in);
-	in->skel = sectorgate_bpf__open();
-	if (!in->skel)
-		return -errno;
-	if (!in->pin_dir[0]) {
-		bpf_map__set_max_entries(in->skel->maps.sg_flows, want);
-		return sectorgate_bpf__load(in->skel) ?: collect_fds(in);
-	}
-	have = pinned_max_entries(in, "sg_flows");
+	have = in->pin_dir[0] ? pinned_max_entries(in, "sg_flows") : 0;
 	if (have && have != want) {
 		pr_warn("conntrack.max-flows %u takes effect after `sectorgate "
 			"unload`; the flow table keeps %u flows until then\n",
 			max_flows, have / 2);
 		want = have;
 	}
+	if (in->pin_dir[0] && reuse_pinned(in)) {
+		pr_debug("the pinned programs are this build's: reused\n");
+		in->reused = true;
+		return 0;
+	}
+	close_map_fds(in);
+	in->skel = sectorgate_bpf__open();
+	if (!in->skel)
+		return -errno;
 	bpf_map__set_max_entries(in->skel->maps.sg_flows, want);
+	if (!in->pin_dir[0])
+		return sectorgate_bpf__load(in->skel) ?: collect_fds(in);
 	ret = plan_pins(in);
 	if (ret)
 		return ret;

@@ -61,6 +61,8 @@ int sg_netdevs_list(struct sg_netdev **devs)
 		return -errno;
 	for (it = list; it->if_index; it++) {
 		*devs = sg_grow(*devs, n, sizeof(**devs));
+		/* Whole, padding too: run hashes these bytes. */
+		memset(&(*devs)[n], 0, sizeof(**devs));
 		snprintf((*devs)[n].name, sizeof((*devs)[n].name), "%s",
 			 it->if_name);
 		(*devs)[n].ifindex = it->if_index;

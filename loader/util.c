@@ -92,3 +92,14 @@ const char *sg_ipv4_str(uint32_t addr, char buf[16])
 	inet_ntop(AF_INET, &in, buf, 16);
 	return buf;
 }
+
+uint64_t sg_fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const uint8_t *b = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}

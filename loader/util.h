@@ -21,6 +21,13 @@ __attribute__((noreturn)) void sg_oom(void);
 void *sg_grow(void *arr, int n, size_t sz);
 char *sg_strdup(const char *s);
 
+/*
+ * FNV-1a of len bytes, going on from h (SG_FNV_START for a new one): the
+ * digests here only have to notice that something changed.
+ */
+#define SG_FNV_START	0xcbf29ce484222325ULL
+uint64_t sg_fnv1a(uint64_t h, const void *data, size_t len);
+
 /* Dotted quad <-> host-order address. */
 bool sg_parse_ipv4(const char *s, uint32_t *addr);
 const char *sg_ipv4_str(uint32_t addr, char buf[16]);
