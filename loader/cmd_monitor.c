@@ -30,6 +30,9 @@ struct monitor {
 	__u32 generation;
 	struct sg_live_sector *sectors;
 	int nsectors;
+	/* sectors[i]'s device when it has exactly one, else 0 (as the
+	 * nftables log line's oifname, for "-> DEVICE"). */
+	__u32 *only_device;
 };
 
 static volatile sig_atomic_t stop;
@@ -48,16 +51,45 @@ static __u64 coarse_now(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/* The index of sector id in mo->sectors, or -1. */
+static int sector_index(const struct monitor *mo, __u32 id)
+{
+	for (int i = 0; id && i < mo->nsectors; i++)
+		if (mo->sectors[i].id == id)
+			return i;
+	return -1;
+}
+
+/* The live sectors and their only devices, read again when the
+ * definitions change: not for every event. */
 static void refresh_definitions(struct monitor *mo)
 {
+	struct sg_device_key key, *prev = NULL;
+	struct sg_device dev;
 	struct sg_state st;
+	int i;
 
 	if (sg_maps_read_state(&mo->in.fds, &st) ||
 	    (mo->sectors && st.generation == mo->generation))
 		return;
 	free(mo->sectors);
+	free(mo->only_device);
 	mo->generation = st.generation;
 	mo->nsectors = sg_live_sectors(&mo->in, st.slot, &mo->sectors);
+	mo->only_device = calloc(mo->nsectors + 1, sizeof(*mo->only_device));
+	if (!mo->only_device)
+		sg_oom();
+	while (!bpf_map_get_next_key(mo->in.fds.devices, prev, &key)) {
+		prev = &key;
+		if (key.slot != st.slot ||
+		    bpf_map_lookup_elem(mo->in.fds.devices, &key, &dev) ||
+		    dev.role != SG_ROLE_SECTOR ||
+		    (i = sector_index(mo, dev.sector)) < 0)
+			continue;
+		/* A second device: none is the sector's only one. */
+		mo->only_device[i] = mo->only_device[i] ? (__u32)-1 :
+							   key.ifindex;
+	}
 }
 
 static const char *sector_by_counters(const struct monitor *mo, __u32 idx)
@@ -70,32 +102,20 @@ static const char *sector_by_counters(const struct monitor *mo, __u32 idx)
 
 static const char *sector_by_id(const struct monitor *mo, __u32 id)
 {
-	for (int i = 0; id && i < mo->nsectors; i++)
-		if (mo->sectors[i].id == id)
-			return mo->sectors[i].s.name;
-	return NULL;
+	int i = sector_index(mo, id);
+
+	return i < 0 ? NULL : mo->sectors[i].s.name;
 }
 
-/* The device of sector id when it has exactly one (as the nftables log
- * line's oifname), else NULL. */
+/* The device of sector id when it has exactly one, else NULL. */
 static const char *sector_device(const struct monitor *mo, __u32 id,
 				 char *buf)
 {
-	struct sg_device_key key, *prev = NULL;
-	struct sg_device dev;
-	__u32 slot = mo->generation & 1, found = 0;
-	int n = 0;
+	int i = sector_index(mo, id);
+	__u32 ifindex = i < 0 ? 0 : mo->only_device[i];
 
-	while (id && !bpf_map_get_next_key(mo->in.fds.devices, prev, &key)) {
-		prev = &key;
-		if (key.slot != slot ||
-		    bpf_map_lookup_elem(mo->in.fds.devices, &key, &dev) ||
-		    dev.role != SG_ROLE_SECTOR || dev.sector != id)
-			continue;
-		found = key.ifindex;
-		n++;
-	}
-	return n == 1 ? if_indextoname(found, buf) : NULL;
+	return ifindex && ifindex != (__u32)-1 ? if_indextoname(ifindex, buf) :
+						  NULL;
 }
 
 static const char *proto_name(__u8 proto)
@@ -283,6 +303,7 @@ int cmd_monitor(const struct sg_opts *o)
 	}
 	ring_buffer__free(rb);
 	free(mo.sectors);
+	free(mo.only_device);
 	sg_instance_close(&mo.in);
 	return SG_EXIT_OK;
 }
