@@ -84,8 +84,16 @@ enum sg_flow_dir {
 
 /* sg_flow.nat */
 enum sg_flow_nat {
-	SG_NAT_NONE = 0,	/* between sectors: addresses stay */
+	SG_NAT_NONE = 0,	/* addresses stay: between sectors, and what
+				 * allow-from lets in */
 	SG_NAT_SNAT = 1,	/* masquerade behind an uplink */
+	SG_NAT_IMDS = 2,	/* to the metadata service: destination to
+				 * host.imds.target, source to the host's
+				 * address on the device toward it */
+	SG_NAT_DNAT = 3,	/* a port forward, opened from outside:
+				 * destination to the forward's `to` */
+	SG_NAT_HOST = 4,	/* the host's own connection, its source port
+				 * moved off one a sector's flow holds */
 };
 
 /* sg_flow.state */
