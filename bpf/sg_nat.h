@@ -103,6 +103,8 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 		return SG_PASS;
 	}
 
+	if (sg_flow_quota(cfg, t->counters, now))
+		return SG_DROP_CONNTRACK_FULL;
 	/* The remote's replies, in zone 0 (port: claimed below), go back
 	 * to the VM's own address and port, from the address it called. */
 	rkey = (struct sg_flow_key){ .saddr = t->xlate.daddr,
@@ -125,6 +127,10 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 		port = cfg->nat_port_lo + (start + i) % range;
 		err = sg_nat_claim(c, &rkey, &rval, port, now);
 	}
+	/* A full table: room from the sector that holds the most, then the
+	 * last port tried again (once: the probes are many). */
+	if (err == -SG_E2BIG && sg_evict_unanswered(sg_heaviest, now))
+		err = sg_nat_claim(c, &rkey, &rval, port, now);
 	if (err == -SG_EEXIST)
 		return SG_DROP_NAT_PORTS_EXHAUSTED;
 	if (err)
@@ -134,10 +140,11 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 	t->state = SG_FLOW_NEW;
 	t->xlate.sport = bpf_htons(port);
 	sg_flow_update(t, cfg, p, SG_FLOW_ORIG, now);
-	if (bpf_map_update_elem(&sg_flows, key, t, BPF_ANY)) {
+	if (sg_flow_insert(key, t, BPF_ANY, now)) {
 		bpf_map_delete_elem(&sg_flows, &rkey);
 		return SG_DROP_CONNTRACK_FULL;
 	}
+	sg_flow_counted(t->counters, key);
 	*out = bpf_map_lookup_elem(&sg_flows, key);
 	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
 }
