@@ -214,7 +214,7 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 
 	__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 	now = sg_now();
-	verdict = sg_snat_flow(cfg, p, sector, dev->counters, snat,
+	verdict = sg_snat_flow(c, cfg, p, sector, dev->counters, snat,
 			       c->ifindex, fib.ifindex, now, &f);
 	if (verdict != SG_PASS || !f) {
 		sg_drop(c, p, dev->counters, 0, verdict);
@@ -337,6 +337,8 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 	now = sg_now();
 	sg_flow_key_of(&key, &p, 0);
 	r = bpf_map_lookup_elem(&sg_flows, &key);
+	/* Masqueraded flows only: the replies of the host's moved
+	 * connections (SG_NAT_HOST) get their port back at tc ingress. */
 	if (!r || r->dir != SG_FLOW_REPLY || r->nat != SG_NAT_SNAT)
 		return XDP_PASS;
 	zone = r->peer_zone;

@@ -14,7 +14,9 @@
  * Mapping: address- and port-dependent, as Linux masquerade: a flow keeps
  * its source port (ICMP echo id) when it lies in nat-ports and is free
  * towards that remote endpoint, else a port is probed from a random start.
- * The reply entry, inserted with BPF_NOEXIST, is the collision check.
+ * The reply entry, inserted with BPF_NOEXIST, is the collision check;
+ * a port on which a host socket would take the replies is never claimed
+ * (sg_shadow.h).
  */
 #ifndef SG_NAT_H
 #define SG_NAT_H
@@ -28,6 +30,9 @@
 /* A new reply entry is never stale for this long: its primary is written
  * just after it, and another CPU must not take the port in between. */
 #define SG_REPLY_MIN_LIFE_NS	(2 * NSEC_PER_SEC)
+
+/* After the constants above, which the host's remapped flows use too. */
+#include "sg_shadow.h"
 
 static __always_inline bool sg_nat_port_in_range(const struct sg_config *cfg,
 						 __u16 port)
@@ -46,14 +51,21 @@ static __always_inline bool sg_reply_stale(const struct sg_flow_key *rkey,
 	return !sg_flow_primary_of(rkey, r, &okey, now);
 }
 
-/* Claim port (host order) towards the reply key's remote: 0 or -errno. */
-static __always_inline int sg_nat_claim(struct sg_flow_key *rkey,
+/*
+ * Claim port (host order) towards the reply key's remote: 0 or -errno.
+ * A port the host's stack would take the replies of is held as if a flow
+ * had it: the host and the sectors share the address.
+ */
+static __always_inline int sg_nat_claim(const struct sg_ctx *c,
+					struct sg_flow_key *rkey,
 					const struct sg_flow *rval, __u16 port,
 					__u64 now)
 {
 	struct sg_flow *old;
 	int err;
 
+	if (sg_host_holds(c, rkey, port))
+		return -SG_EEXIST;
 	rkey->dport = bpf_htons(port);
 	err = bpf_map_update_elem(&sg_flows, rkey, rval, BPF_NOEXIST);
 	if (err != -SG_EEXIST)
@@ -69,7 +81,8 @@ static __always_inline int sg_nat_claim(struct sg_flow_key *rkey,
  * in_ifindex and leaves by out_ifindex behind snat, created if need be.
  * Returns SG_PASS with *out set, or the drop reason.
  */
-static __always_inline int sg_snat_flow(const struct sg_config *cfg,
+static __always_inline int sg_snat_flow(const struct sg_ctx *c,
+					const struct sg_config *cfg,
 					const struct sg_pkt *p, __u16 zone,
 					__u16 counters, __be32 snat,
 					__u32 in_ifindex, __u32 out_ifindex,
@@ -99,7 +112,7 @@ static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 					    .sport = p->dport,
 					    .dport = p->sport } };
 	if (sg_nat_port_in_range(cfg, orig)) {
-		err = sg_nat_claim(&rkey, &rval, orig, now);
+		err = sg_nat_claim(c, &rkey, &rval, orig, now);
 		port = orig;
 	}
 	range = cfg->nat_port_hi - cfg->nat_port_lo + 1;
@@ -108,7 +121,7 @@ static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 		if (i >= range)
 			break;
 		port = cfg->nat_port_lo + (start + i) % range;
-		err = sg_nat_claim(&rkey, &rval, port, now);
+		err = sg_nat_claim(c, &rkey, &rval, port, now);
 	}
 	if (err == -SG_EEXIST)
 		return SG_DROP_NAT_PORTS_EXHAUSTED;
@@ -191,11 +204,12 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 
 	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 		return TC_ACT_OK;
-	/* Only what the kernel forwarded from a sector device: the host's
-	 * own traffic keeps its addresses. */
+	/* Only what the kernel forwarded from a sector device is
+	 * masqueraded: the host's own traffic keeps its addresses, and its
+	 * port unless a sector's flow holds it. */
 	from = sg_device_of(c->slot, skb->ingress_ifindex);
 	if (!from || from->role != SG_ROLE_SECTOR)
-		return TC_ACT_OK;
+		return sg_host_egress(c, cfg, up);
 
 	verdict = sg_parse(c, &p);
 	if (verdict == SG_PASS && p.kind != SG_PKT_IPV4)
@@ -208,7 +222,7 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 		verdict = sg_nat_mappable(&p);
 	if (verdict == SG_PASS) {
 		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
-		verdict = sg_snat_flow(cfg, &p, from->sector, from->counters,
+		verdict = sg_snat_flow(c, cfg, &p, from->sector, from->counters,
 				       snat, skb->ingress_ifindex, c->ifindex,
 				       sg_now(), &f);
 	}
@@ -334,6 +348,9 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 		return TC_ACT_OK;	/* the host's business */
 
 	now = sg_now();
+	verdict = sg_host_reply_in(c, cfg, &p, now);
+	if (verdict >= 0)
+		return verdict;
 	sg_flow_key_of(&key, &p, 0);
 	r = bpf_map_lookup_elem(&sg_flows, &key);
 	f = r && r->dir == SG_FLOW_REPLY && r->nat == SG_NAT_SNAT ?

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Port shadowing between the host and the sectors (SPEC 3.4, last
+ * sentence). The uplink's snat-address is the host's own address too, and
+ * a reply is delivered by its tuple alone: whoever holds U:P towards R:rp
+ * gets what R:rp sends to U:P. Linux masquerade keeps the two apart
+ * because the host's sockets and the NAT share one conntrack table; ours
+ * are two tables that never see each other, so without this a VM could
+ * choose (port preservation) a port a host socket uses and take its
+ * replies, and a host socket opened after a VM's flow would lose its own.
+ *
+ * Both orders are closed where the later one starts:
+ *
+ *  - A sector flow never claims a port on which the host's stack would
+ *    receive the replies: before the claim, the socket tables are asked
+ *    with the tuple as the reply would arrive (sg_host_holds). Any TCP
+ *    socket counts (listener, established, time-wait, request), and any
+ *    UDP socket that would take the datagram (connected or bound).
+ *
+ *  - The host's own packets leaving the uplink (sg_host_egress): if a live
+ *    sector flow already holds their reply tuple, the host's connection is
+ *    moved to another port of nat-ports (the same claim, host sockets
+ *    skipped too) with a flow of its own (SG_NAT_HOST, zone 0), and its
+ *    replies get their destination port restored at tc ingress before
+ *    anything else looks at them (sg_host_reply_in). The host's socket
+ *    never knows. The XDP fast path leaves these replies to tc.
+ *
+ * The common case costs the host two hash lookups per packet out of the
+ * uplink and a sector flow one socket lookup when it is created.
+ */
+#ifndef SG_SHADOW_H
+#define SG_SHADOW_H
+
+#include "sg_flow.h"
+#include "sg_drop.h"
+#include "sg_xlate.h"
+
+/* sg_nat.h: claim a NAT port, host sockets skipped (by sg_host_holds). */
+static __always_inline int sg_nat_claim(const struct sg_ctx *c,
+					struct sg_flow_key *rkey,
+					const struct sg_flow *rval, __u16 port,
+					__u64 now);
+
+/*
+ * Would the host's stack receive the replies arriving with reply key rkey
+ * (remote -> snat address, zone 0) on port (host order)? The lookup runs in
+ * the netns of the device the program runs on: the gateway's.
+ */
+static __always_inline bool sg_host_holds(const struct sg_ctx *c,
+					  const struct sg_flow_key *rkey,
+					  __u16 port)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+
+	t.ipv4.saddr = rkey->saddr;
+	t.ipv4.daddr = rkey->daddr;
+	t.ipv4.sport = rkey->sport;
+	t.ipv4.dport = bpf_htons(port);
+	switch (rkey->proto) {
+	case IPPROTO_TCP:
+		/* skc: a time-wait or request socket holds the tuple too. */
+		sk = bpf_skc_lookup_tcp(c->ctx, &t, sizeof(t.ipv4),
+					BPF_F_CURRENT_NETNS, 0);
+		break;
+	case IPPROTO_UDP:
+		sk = bpf_sk_lookup_udp(c->ctx, &t, sizeof(t.ipv4),
+				       BPF_F_CURRENT_NETNS, 0);
+		break;
+	default:
+		/* ICMP echo: no helper finds ping sockets by id. */
+		return false;
+	}
+	if (!sk)
+		return false;
+	bpf_sk_release(sk);
+	return true;
+}
+
+/*
+ * Does a live flow other than the host's own hold zone-0 key k? A reply
+ * entry whose primary is live (a masqueraded flow), or a primary opened
+ * from outside.
+ */
+static __always_inline bool sg_tuple_taken(const struct sg_flow_key *k,
+					   __u64 now)
+{
+	struct sg_flow_key okey;
+	struct sg_flow *e = bpf_map_lookup_elem(&sg_flows, k);
+
+	if (!e || e->nat == SG_NAT_HOST)
+		return false;
+	if (e->dir == SG_FLOW_REPLY)
+		return sg_flow_primary_of(k, e, &okey, now);
+	return sg_flow_live(e, now);
+}
+
+/*
+ * Move the host's connection of packet p (key: its own tuple, zone 0) off
+ * its port: a free port of nat-ports, its reply entry first (the claim),
+ * then the primary. Returns SG_PASS with *out set, or the drop reason.
+ */
+static __always_inline int sg_host_remap(const struct sg_ctx *c,
+					 const struct sg_config *cfg,
+					 const struct sg_pkt *p,
+					 const struct sg_flow_key *key,
+					 __u64 now, struct sg_flow **out)
+{
+	struct sg_flow_key rkey;
+	struct sg_flow val = {}, rval;
+	__u16 range, start, port = 0;
+	int err = -SG_EEXIST, i;
+
+	sg_flow_snat_reply_key(&rkey, key, p->saddr, 0);
+	/* Its replies get the host's own port back. */
+	rval = (struct sg_flow){ .dir = SG_FLOW_REPLY, .nat = SG_NAT_HOST,
+				 .expires_ns = now + SG_REPLY_MIN_LIFE_NS,
+				 .xlate = { .saddr = p->daddr,
+					    .daddr = p->saddr,
+					    .sport = p->dport,
+					    .dport = p->sport } };
+	range = cfg->nat_port_hi - cfg->nat_port_lo + 1;
+	start = range ? bpf_get_prandom_u32() % range : 0;
+	for (i = 0; i < SG_NAT_PROBES && err == -SG_EEXIST; i++) {
+		if (i >= range)
+			break;
+		port = cfg->nat_port_lo + (start + i) % range;
+		err = sg_nat_claim(c, &rkey, &rval, port, now);
+	}
+	if (err == -SG_EEXIST)
+		return SG_DROP_NAT_PORTS_EXHAUSTED;
+	if (err)
+		return SG_DROP_CONNTRACK_FULL;
+
+	val.dir = SG_FLOW_ORIG;
+	val.nat = SG_NAT_HOST;
+	val.xlate = (struct sg_flow_xlate){ .saddr = p->saddr,
+		.daddr = p->daddr, .sport = bpf_htons(port),
+		.dport = p->dport };
+	val.out_ifindex = c->ifindex;
+	val.state = SG_FLOW_NEW;
+	sg_flow_update(&val, cfg, p, SG_FLOW_ORIG, now);
+	if (bpf_map_update_elem(&sg_flows, key, &val, BPF_ANY)) {
+		bpf_map_delete_elem(&sg_flows, &rkey);
+		return SG_DROP_CONNTRACK_FULL;
+	}
+	*out = bpf_map_lookup_elem(&sg_flows, key);
+	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
+}
+
+/*
+ * tc egress of uplink `up`, for what did not come from a sector: the
+ * host's own traffic (and what it forwards from devices not ours). It
+ * leaves untouched unless it is the host's, from the snat address, and
+ * either already moved (its SG_NAT_HOST flow) or about to be shadowed by
+ * a sector's live flow on the same tuple. A connection that cannot be
+ * moved is dropped: sent as it is, its replies would reach the VM.
+ */
+static __always_inline int sg_host_egress(struct sg_ctx *c,
+					  const struct sg_config *cfg,
+					  const struct sg_device *up)
+{
+	struct sg_flow_key key, rkey;
+	struct sg_flow *f = NULL;
+	struct sg_pkt p = {};
+	__be32 snat;
+	__u64 now;
+	int verdict;
+
+	/* Fragments carry no ports after the first: left as they are. */
+	if (sg_parse(c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag)
+		return TC_ACT_OK;
+	if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP &&
+	    !(p.proto == IPPROTO_ICMP && p.icmp_type == ICMP_ECHO))
+		return TC_ACT_OK;
+	__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
+	if (p.saddr != snat)
+		return TC_ACT_OK;	/* its replies cannot meet ours */
+
+	now = sg_now();
+	sg_flow_key_of(&key, &p, 0);
+	f = bpf_map_lookup_elem(&sg_flows, &key);
+	if (f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_HOST &&
+	    sg_flow_live(f, now)) {
+		sg_flow_update(f, cfg, &p, SG_FLOW_ORIG, now);
+		verdict = SG_PASS;
+	} else {
+		sg_flow_snat_reply_key(&rkey, &key, snat, p.sport);
+		if (!sg_tuple_taken(&rkey, now))
+			return TC_ACT_OK;
+		verdict = sg_host_remap(c, cfg, &p, &key, now, &f);
+	}
+	if (verdict == SG_PASS && f &&
+	    sg_rewrite(c, &p, false, f->xlate.saddr, f->xlate.sport))
+		verdict = SG_DROP_MALFORMED;
+	if (verdict == SG_PASS)
+		return TC_ACT_OK;
+	sg_drop(c, &p, 0, 0, verdict);
+	return TC_ACT_SHOT;
+}
+
+/*
+ * tc ingress of an uplink, first thing for a parsed IPv4 packet p: a
+ * reply of one of the host's moved connections gets the host's port back
+ * and goes to the host's stack. Before the sector replies are looked up,
+ * and before the unsolicited check, so neither can take it. Returns the
+ * tc verdict, or -1 when the packet is no such reply.
+ */
+static __always_inline int sg_host_reply_in(const struct sg_ctx *c,
+					    const struct sg_config *cfg,
+					    const struct sg_pkt *p, __u64 now)
+{
+	struct sg_flow_key key, okey;
+	struct sg_flow *r, *f;
+
+	sg_flow_key_of(&key, p, 0);
+	r = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!r || r->dir != SG_FLOW_REPLY || r->nat != SG_NAT_HOST)
+		return -1;
+	f = sg_flow_primary_of(&key, r, &okey, now);
+	if (!f || p->frag)
+		return -1;
+	sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
+	if (sg_rewrite(c, p, true, r->xlate.daddr, r->xlate.dport)) {
+		sg_drop(c, p, 0, 0, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	return TC_ACT_OK;
+}
+
+#endif /* SG_SHADOW_H */
