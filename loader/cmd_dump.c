@@ -141,7 +141,9 @@ static void dump_conntrack(struct dump_ctx *d)
 		      false);
 		field(d, "dst", endpoint(key.daddr, key.dport, dst, sizeof(dst)),
 		      false);
-		field(d, "nat", f.nat == SG_NAT_SNAT ?
+		/* The host's moved connections (zone 0: "host") show
+		 * the port they were moved to. */
+		field(d, "nat", f.nat == SG_NAT_SNAT || f.nat == SG_NAT_HOST ?
 		      endpoint(f.xlate.saddr, f.xlate.sport, nat,
 			       sizeof(nat)) : NULL, false);
 		field(d, "to_sector", f.nat == SG_NAT_NONE ?
@@ -175,7 +177,8 @@ static void dump_nat(struct dump_ctx *d)
 
 		prev = &key;
 		if (bpf_map_lookup_elem(d->in->fds.flows, &key, &r) ||
-		    r.dir != SG_FLOW_REPLY || r.nat != SG_NAT_SNAT)
+		    r.dir != SG_FLOW_REPLY ||
+		    (r.nat != SG_NAT_SNAT && r.nat != SG_NAT_HOST))
 			continue;
 		sg_sector_name(d->in, d->slot, r.peer_zone, sector,
 			       sizeof(sector));
