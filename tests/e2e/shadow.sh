@@ -19,8 +19,17 @@ e2e_topology
 # answers with the port it sees.
 (in_ns inet socat TCP4-LISTEN:7,bind=192.0.2.2,fork,reuseaddr \
 	SYSTEM:'echo seen $SOCAT_PEERADDR $SOCAT_PEERPORT; exec cat' &) 2>/dev/null
-(in_ns inet socat UDP4-RECVFROM:5353,bind=192.0.2.2,fork \
-	SYSTEM:'echo $SOCAT_PEERPORT' &) 2>/dev/null
+# One process answers every datagram (a socat fork child would keep its
+# peer's next ones).
+cat >"$work/udp_port.py" <<'PY'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("192.0.2.2", 5353))
+while True:
+    _, peer = s.recvfrom(2048)
+    s.sendto(b"%d\n" % peer[1], peer)
+PY
+(in_ns inet python3 "$work/udp_port.py" &) 2>/dev/null
 sleep 0.5
 expect_ok "apply" sg apply -c "$DEFS"
 in_gw sysctl -qw net.ipv4.ip_local_port_range="40000 49999"
@@ -91,14 +100,16 @@ vp=$(seen vm1b)
 [ -n "$vp" ] && [ "$vp" != 30002 ] &&
 	pass "(b) vm1 does not get the host's port 30002 ($vp)" ||
 	fail "(b) vm1 does not get the host's port 30002 ($vp)"
-session vm2b vm2a 30002
-vp2=$(seen vm2b)
-[ -n "$vp2" ] && [ "$vp2" != 30002 ] && [ "$vp2" != "$vp" ] &&
-	pass "(b) nor does vm2a, over tc ($vp2)" ||
-	fail "(b) nor does vm2a, over tc ($vp2)"
+session hostc host 30003
+session vm2c vm2a 30003
+vp2=$(seen vm2c)
+[ -n "$vp2" ] && [ "$vp2" != 30003 ] &&
+	pass "(b) nor does vm2a, over tc, get the host's 30003 ($vp2)" ||
+	fail "(b) nor does vm2a, over tc, get the host's 30003 ($vp2)"
 expect_ok "(b) the host's session and vm1's get their own echoes" exchange hostb vm1b
-expect_ok "(b) and vm2a's" exchange vm2b hostb
-expect_eq "(b) the host's connection was not moved" "$(ct_host | grep -c '^192.0.2.1:30002 ')" 0
+expect_ok "(b) the host's session and vm2a's too" exchange hostc vm2c
+expect_eq "(b) the host's connections were not moved" \
+	"$(ct_host | grep -c '^192.0.2.1:3000[23] ')" 0
 # The earlier sessions go on too.
 expect_ok "(a) both sessions still echo" exchange hosta vm1a
 
@@ -112,13 +123,16 @@ up=$(host_udp 30011)
 	pass "(a) UDP: the host from 30011 gets its answer, moved to $up" ||
 	fail "(a) UDP: the host from 30011 gets its answer, moved to '$up'"
 expect_eq "(a) UDP: vm1 still gets its own" "$(vm_udp 30011)" 30011
-expect_eq "(a) UDP: the host again, on the same moved port" "$(host_udp 30011)" "$up"
+up2=$(host_udp 30011)
+[ -n "$up" ] && [ "$up2" = "$up" ] &&
+	pass "(a) UDP: the host again, on the same moved port" ||
+	fail "(a) UDP: the host again, on the same moved port ('$up2')"
 
 mkfifo "$work/hu.in"
 (in_gw socat -T 20 - UDP4:192.0.2.2:5353,bind=192.0.2.1,sourceport=30012 \
 	<"$work/hu.in" >"$work/hu.out" 2>/dev/null &) 2>/dev/null
 exec 4>"$work/hu.in"
-poll 3 "in_gw ss -Hlun 'sport = :30012' | grep -q ."
+poll 3 "in_gw ss -Hun 'sport = :30012' | grep -q ."
 echo h1 >&4
 poll 3 "grep -qx 30012 '$work/hu.out'"
 expect_eq "(b) UDP: the host's socket on 30012 is answered" "$(cat "$work/hu.out")" 30012
