@@ -310,6 +310,9 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 		.proto = in.ip.protocol,
 	};
 	r = bpf_map_lookup_elem(&sg_flows, &key);
+	if (r && r->dir == SG_FLOW_REPLY && r->nat == SG_NAT_HOST &&
+	    in.ip.saddr == p->daddr)
+		return sg_host_icmp_error_in(c, p, &in, &key, r, now);
 	if (!r || r->dir != SG_FLOW_REPLY || r->nat != SG_NAT_SNAT ||
 	    in.ip.saddr != p->daddr)
 		return -1;

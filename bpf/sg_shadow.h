@@ -23,7 +23,8 @@
  *    skipped too) with a flow of its own (SG_NAT_HOST, zone 0), and its
  *    replies get their destination port restored at tc ingress before
  *    anything else looks at them (sg_host_reply_in). The host's socket
- *    never knows. The XDP fast path leaves these replies to tc.
+ *    never knows. The XDP fast path leaves these replies to tc. ICMP
+ *    errors about them get the port back in the embedded header.
  *
  * The common case costs the host two hash lookups per packet out of the
  * uplink and a sector flow one socket lookup when it is created.
@@ -33,6 +34,7 @@
 
 #include "sg_flow.h"
 #include "sg_drop.h"
+#include "sg_icmp.h"
 #include "sg_xlate.h"
 
 /* sg_nat.h: claim a NAT port, host sockets skipped (by sg_host_holds). */
@@ -222,6 +224,32 @@ static __always_inline int sg_host_reply_in(const struct sg_ctx *c,
 		return -1;
 	sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
 	if (sg_rewrite(c, p, true, r->xlate.daddr, r->xlate.dport)) {
+		sg_drop(c, p, 0, 0, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	return TC_ACT_OK;
+}
+
+/*
+ * An inbound ICMP error whose embedded header (in) is a packet of one of
+ * the host's moved connections, its reply entry r found under key: the
+ * embedded source port is the moved one, which the host's socket does
+ * not know. With the port restored, the error reaches that socket (path
+ * MTU of its connection, port unreachable). Returns the tc verdict.
+ */
+static __always_inline int sg_host_icmp_error_in(const struct sg_ctx *c,
+						 const struct sg_pkt *p,
+						 struct sg_icmp_inner *in,
+						 const struct sg_flow_key *key,
+						 const struct sg_flow *r,
+						 __u64 now)
+{
+	struct sg_flow_key okey;
+
+	if (!sg_flow_primary_of(key, r, &okey, now))
+		return TC_ACT_OK;	/* the mapping is over */
+	if (sg_icmp_error_rewrite(c, p, in, true, r->xlate.daddr,
+				  r->xlate.dport)) {
 		sg_drop(c, p, 0, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}

@@ -32,7 +32,6 @@ PY
 (in_ns inet python3 "$work/udp_port.py" &) 2>/dev/null
 sleep 0.5
 expect_ok "apply" sg apply -c "$DEFS"
-in_gw sysctl -qw net.ipv4.ip_local_port_range="40000 49999"
 
 # session NAME WHERE PORT: a TCP session to inet's echo from source port
 # PORT, WHERE a VM or "host"; fd 3 of it is $work/NAME.in, its output

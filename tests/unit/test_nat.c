@@ -885,6 +885,7 @@ static void test_host_shadowed(void)
 	struct pkt vm_rep = TCP("203.0.113.30", 80, SNAT, 45500, SYN | ACK);
 	struct pkt host_rep = TCP("203.0.113.30", 80, SNAT, 45500, SYN | ACK);
 	struct pkt ack = TCP(SNAT, 45500, "203.0.113.30", 80, ACK);
+	struct pkt sent = ack, e, want;
 	struct sg_flow fl;
 
 	test_begin();
@@ -894,6 +895,12 @@ static void test_host_shadowed(void)
 	snat(NULL, &ack, TC_OK_V, NULL);
 	CHECK(dp_checksums_ok(out, out_len) && dp_sport(out) != 45500 &&
 	      dp_sport(out) == ntohs(fl.xlate.sport), "the ACK keeps it");
+	/* Fragmentation needed about it: the host's socket learns it. */
+	sent.sport = ntohs(fl.xlate.sport);
+	e = icmp_error("198.51.100.1", SNAT, 3, 4, &sent, 28);
+	want = icmp_error("198.51.100.1", SNAT, 3, 4, &ack, 28);
+	rnat(&e, TC_OK_V, &want);
+	CHECK(error_sums_ok(out, out_len), "the error's checksums");
 
 	vm = (struct pkt)UDP("10.1.0.2", 45501, "198.51.100.30", 53);
 	host = (struct pkt)UDP(SNAT, 45501, "198.51.100.30", 53);
@@ -905,7 +912,8 @@ static void test_host_shadowed(void)
 	vm_rep = host_rep = (struct pkt)PONG("198.51.100.31", SNAT, 45502);
 	host_shadowed(&vm, &host, &vm_rep, &host_rep);
 	test_end("a host connection on a port a VM's flow holds is moved, "
-		 "its replies restored byte-exact (TCP, UDP, ICMP echo)");
+		 "its replies and ICMP errors restored byte-exact (TCP, UDP, "
+		 "ICMP echo)");
 }
 
 /* A socket of the test's namespace on 192.0.2.1:port (TCP: listening). */
