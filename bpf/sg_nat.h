@@ -351,11 +351,10 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 		return TC_ACT_OK;	/* the host's business */
 
 	now = sg_now();
-	verdict = sg_host_reply_in(c, cfg, &p, now);
-	if (verdict >= 0)
-		return verdict;
 	sg_flow_key_of(&key, &p, 0);
 	r = bpf_map_lookup_elem(&sg_flows, &key);
+	if (r && r->dir == SG_FLOW_REPLY && r->nat == SG_NAT_HOST)
+		return sg_host_reply_in(c, cfg, &p, &key, r, now);
 	f = r && r->dir == SG_FLOW_REPLY && r->nat == SG_NAT_SNAT ?
 	    sg_flow_primary_of(&key, r, &okey, now) : NULL;
 	if (!f && sg_icmp_is_error(&p)) {

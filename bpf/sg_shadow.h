@@ -202,26 +202,25 @@ static __always_inline int sg_host_egress(struct sg_ctx *c,
 }
 
 /*
- * tc ingress of an uplink, first thing for a parsed IPv4 packet p: a
- * reply of one of the host's moved connections gets the host's port back
- * and goes to the host's stack. Before the sector replies are looked up,
- * and before the unsolicited check, so neither can take it. Returns the
- * tc verdict, or -1 when the packet is no such reply.
+ * tc ingress of an uplink: a packet p whose zone-0 key (key) finds reply
+ * entry r of kind SG_NAT_HOST, a reply of one of the host's moved
+ * connections, gets the host's port back and goes to the host's stack.
+ * Taken before the sector replies and the unsolicited check, so neither
+ * can have it. Addressed to the snat address, whatever is not restored
+ * (the mapping is over, a fragment) is the host's too. Returns the tc
+ * verdict.
  */
 static __always_inline int sg_host_reply_in(const struct sg_ctx *c,
 					    const struct sg_config *cfg,
-					    const struct sg_pkt *p, __u64 now)
+					    const struct sg_pkt *p,
+					    const struct sg_flow_key *key,
+					    const struct sg_flow *r, __u64 now)
 {
-	struct sg_flow_key key, okey;
-	struct sg_flow *r, *f;
+	struct sg_flow_key okey;
+	struct sg_flow *f = sg_flow_primary_of(key, r, &okey, now);
 
-	sg_flow_key_of(&key, p, 0);
-	r = bpf_map_lookup_elem(&sg_flows, &key);
-	if (!r || r->dir != SG_FLOW_REPLY || r->nat != SG_NAT_HOST)
-		return -1;
-	f = sg_flow_primary_of(&key, r, &okey, now);
 	if (!f || p->frag)
-		return -1;
+		return TC_ACT_OK;
 	sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
 	if (sg_rewrite(c, p, true, r->xlate.daddr, r->xlate.dport)) {
 		sg_drop(c, p, 0, 0, SG_DROP_MALFORMED);
