@@ -27,7 +27,7 @@
  *    errors about them get the port back in the embedded header.
  *
  * The common case costs the host two hash lookups per packet out of the
- * uplink and a sector flow one socket lookup when it is created.
+ * uplink, and a new sector flow one socket lookup per port it tries.
  */
 #ifndef SG_SHADOW_H
 #define SG_SHADOW_H
@@ -37,7 +37,8 @@
 #include "sg_icmp.h"
 #include "sg_xlate.h"
 
-/* sg_nat.h: claim a NAT port, host sockets skipped (by sg_host_holds). */
+/* Defined in sg_nat.h, which includes this file for sg_host_holds: the
+ * host's moved connections claim their ports the way sector flows do. */
 static __always_inline int sg_nat_claim(const struct sg_ctx *c,
 					struct sg_flow_key *rkey,
 					const struct sg_flow *rval, __u16 port,
