@@ -18,40 +18,46 @@
  *    UDP socket that would take the datagram (connected or bound).
  *
  *  - The host's own packets leaving the uplink (sg_host_egress): if a live
- *    sector flow already holds their reply tuple, the host's connection is
- *    moved to another port of nat-ports (the same claim, host sockets
- *    skipped too) with a flow of its own (SG_NAT_HOST, zone 0), and its
+ *    sector flow already holds their reply tuple (or a forward their
+ *    port), the host's connection is moved to another port of nat-ports
+ *    (the sectors' allocator, host sockets skipped too) with a flow of its
+ *    own (SG_NAT_HOST, zone 0), and its
  *    replies get their destination port restored at tc ingress before
  *    anything else looks at them (sg_host_reply_in). The host's socket
  *    never knows. The XDP fast path leaves these replies to tc. ICMP
  *    errors about them get the port back in the embedded header.
  *
- * The common case costs the host two hash lookups per packet out of the
- * uplink, and a new sector flow one socket lookup per port it tries.
+ * The common case costs the host three hash lookups per packet out of the
+ * uplink (its flow, a forward, the reply tuple), and a new sector flow one
+ * socket lookup per port it tries.
  */
 #ifndef SG_SHADOW_H
 #define SG_SHADOW_H
 
 #include "sg_flow.h"
+#include "sg_defs.h"
 #include "sg_drop.h"
 #include "sg_icmp.h"
 #include "sg_xlate.h"
 
-/* Defined in sg_nat.h, which includes this file for sg_host_holds: the
- * host's moved connections claim their ports the way sector flows do. */
-static __always_inline int sg_nat_claim(const struct sg_ctx *c,
-					struct sg_flow_key *rkey,
-					const struct sg_flow *rval, __u16 port,
-					__u64 now);
+/*
+ * Defined in sg_nat.h, which includes this file for sg_host_holds: a
+ * host connection is moved with the allocator of the sectors' flows.
+ */
+static __always_inline int sg_snat_flow(const struct sg_ctx *c,
+					const struct sg_config *cfg,
+					const struct sg_pkt *p,
+					const struct sg_flow_key *key,
+					struct sg_flow *t, __u64 now,
+					struct sg_flow **out);
 
 /*
- * Would the host's stack receive the replies arriving with reply key rkey
- * (remote -> snat address, zone 0) on port (host order)? The lookup runs in
- * the netns of the device the program runs on: the gateway's.
+ * Would the host's stack receive the replies arriving under reply key
+ * rkey (remote -> snat address:port, zone 0)? The lookup runs in the
+ * netns of the device the program runs on: the gateway's.
  */
 static __always_inline bool sg_host_holds(const struct sg_ctx *c,
-					  const struct sg_flow_key *rkey,
-					  __u16 port)
+					  const struct sg_flow_key *rkey)
 {
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
@@ -59,7 +65,7 @@ static __always_inline bool sg_host_holds(const struct sg_ctx *c,
 	t.ipv4.saddr = rkey->saddr;
 	t.ipv4.daddr = rkey->daddr;
 	t.ipv4.sport = rkey->sport;
-	t.ipv4.dport = bpf_htons(port);
+	t.ipv4.dport = rkey->dport;
 	switch (rkey->proto) {
 	case IPPROTO_TCP:
 		/* skc: a time-wait or request socket holds the tuple too. */
@@ -81,90 +87,48 @@ static __always_inline bool sg_host_holds(const struct sg_ctx *c,
 }
 
 /*
- * Does a live flow other than the host's own hold zone-0 key k? A reply
- * entry whose primary is live (a masqueraded flow), or a primary opened
- * from outside.
+ * Would the replies of the host's packet p (its tuple key, zone 0, from
+ * the snat address) reach something else than the host? A live flow
+ * holds its reply tuple (a masqueraded or metadata flow's reply entry, a
+ * forward's primary), or it leaves from a port a forward publishes, whose
+ * packets are taken for new connections into the sector.
  */
-static __always_inline bool sg_tuple_taken(const struct sg_flow_key *k,
-					   __u64 now)
+static __always_inline bool sg_host_shadowed(const struct sg_ctx *c,
+					     const struct sg_pkt *p,
+					     const struct sg_flow_key *key,
+					     __u64 now)
 {
-	struct sg_flow_key okey;
-	struct sg_flow *e = bpf_map_lookup_elem(&sg_flows, k);
+	struct sg_flow_key rkey, okey;
+	struct sg_flow *e;
 
+	if (p->proto != IPPROTO_ICMP &&
+	    sg_forward_of(c->slot, p->saddr, p->proto, p->sport))
+		return true;
+	sg_flow_snat_reply_key(&rkey, key, p->saddr, p->sport);
+	e = bpf_map_lookup_elem(&sg_flows, &rkey);
 	if (!e || e->nat == SG_NAT_HOST)
 		return false;
 	if (e->dir == SG_FLOW_REPLY)
-		return sg_flow_primary_of(k, e, &okey, now);
+		return sg_flow_primary_of(&rkey, e, &okey, now);
 	return sg_flow_live(e, now);
-}
-
-/*
- * Move the host's connection of packet p (key: its own tuple, zone 0) off
- * its port: a free port of nat-ports, its reply entry first (the claim),
- * then the primary. Returns SG_PASS with *out set, or the drop reason.
- */
-static __always_inline int sg_host_remap(const struct sg_ctx *c,
-					 const struct sg_config *cfg,
-					 const struct sg_pkt *p,
-					 const struct sg_flow_key *key,
-					 __u64 now, struct sg_flow **out)
-{
-	struct sg_flow_key rkey;
-	struct sg_flow val = {}, rval;
-	__u16 range, start, port = 0;
-	int err = -SG_EEXIST, i;
-
-	sg_flow_snat_reply_key(&rkey, key, p->saddr, 0);
-	/* Its replies get the host's own port back. */
-	rval = (struct sg_flow){ .dir = SG_FLOW_REPLY, .nat = SG_NAT_HOST,
-				 .expires_ns = now + SG_REPLY_MIN_LIFE_NS,
-				 .xlate = { .saddr = p->daddr,
-					    .daddr = p->saddr,
-					    .sport = p->dport,
-					    .dport = p->sport } };
-	range = cfg->nat_port_hi - cfg->nat_port_lo + 1;
-	start = range ? bpf_get_prandom_u32() % range : 0;
-	for (i = 0; i < SG_NAT_PROBES && err == -SG_EEXIST; i++) {
-		if (i >= range)
-			break;
-		port = cfg->nat_port_lo + (start + i) % range;
-		err = sg_nat_claim(c, &rkey, &rval, port, now);
-	}
-	if (err == -SG_EEXIST)
-		return SG_DROP_NAT_PORTS_EXHAUSTED;
-	if (err)
-		return SG_DROP_CONNTRACK_FULL;
-
-	val.dir = SG_FLOW_ORIG;
-	val.nat = SG_NAT_HOST;
-	val.xlate = (struct sg_flow_xlate){ .saddr = p->saddr,
-		.daddr = p->daddr, .sport = bpf_htons(port),
-		.dport = p->dport };
-	val.out_ifindex = c->ifindex;
-	val.state = SG_FLOW_NEW;
-	sg_flow_update(&val, cfg, p, SG_FLOW_ORIG, now);
-	if (bpf_map_update_elem(&sg_flows, key, &val, BPF_ANY)) {
-		bpf_map_delete_elem(&sg_flows, &rkey);
-		return SG_DROP_CONNTRACK_FULL;
-	}
-	*out = bpf_map_lookup_elem(&sg_flows, key);
-	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
 }
 
 /*
  * tc egress of uplink `up`, for what did not come from a sector: the
  * host's own traffic (and what it forwards from devices not ours). It
  * leaves untouched unless it is the host's, from the snat address, and
- * either already moved (its SG_NAT_HOST flow) or about to be shadowed by
- * a sector's live flow on the same tuple. A connection that cannot be
- * moved is dropped: sent as it is, its replies would reach the VM.
+ * either already moved (its SG_NAT_HOST flow) or shadowed: then it is
+ * moved to a port of nat-ports that neither a flow, a forward nor a host
+ * socket holds, its replies restored by the flow's reply entry. A
+ * connection that cannot be moved is dropped: sent as it is, its replies
+ * would reach a VM.
  */
 static __always_inline int sg_host_egress(struct sg_ctx *c,
 					  const struct sg_config *cfg,
 					  const struct sg_device *up)
 {
-	struct sg_flow_key key, rkey;
-	struct sg_flow *f = NULL;
+	struct sg_flow_key key;
+	struct sg_flow t, *f;
 	struct sg_pkt p = {};
 	__be32 snat;
 	__u64 now;
@@ -183,18 +147,17 @@ static __always_inline int sg_host_egress(struct sg_ctx *c,
 	now = sg_now();
 	sg_flow_key_of(&key, &p, 0);
 	f = bpf_map_lookup_elem(&sg_flows, &key);
-	if (f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_HOST &&
-	    sg_flow_live(f, now)) {
-		sg_flow_update(f, cfg, &p, SG_FLOW_ORIG, now);
-		verdict = SG_PASS;
-	} else {
-		sg_flow_snat_reply_key(&rkey, &key, snat, p.sport);
-		if (!sg_tuple_taken(&rkey, now))
-			return TC_ACT_OK;
-		verdict = sg_host_remap(c, cfg, &p, &key, now, &f);
-	}
-	if (verdict == SG_PASS && f &&
-	    sg_rewrite(c, &p, false, f->xlate.saddr, f->xlate.sport))
+	if (!(f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_HOST &&
+	      sg_flow_live(f, now)) &&
+	    !sg_host_shadowed(c, &p, &key, now))
+		return TC_ACT_OK;
+
+	/* Found again, or created: replies in zone 0, to the host. */
+	t = (struct sg_flow){ .nat = SG_NAT_HOST, .out_ifindex = c->ifindex,
+			      .xlate = { .saddr = snat, .daddr = p.daddr,
+					 .dport = p.dport } };
+	verdict = sg_snat_flow(c, cfg, &p, &key, &t, now, &f);
+	if (verdict == SG_PASS && f && sg_xlate_apply(c, &p, &f->xlate))
 		verdict = SG_DROP_MALFORMED;
 	if (verdict == SG_PASS)
 		return TC_ACT_OK;
@@ -223,7 +186,7 @@ static __always_inline int sg_host_reply_in(const struct sg_ctx *c,
 	if (!f || p->frag)
 		return TC_ACT_OK;
 	sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
-	if (sg_rewrite(c, p, true, r->xlate.daddr, r->xlate.dport)) {
+	if (sg_xlate_apply(c, p, &r->xlate)) {
 		sg_drop(c, p, 0, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}

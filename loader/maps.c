@@ -107,6 +107,12 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	static const struct slot_field allow_slot = {
 		sizeof(struct sg_allow_key),
 		offsetof(struct sg_allow_key, slot), 2 };
+	static const struct slot_field forward_slot = {
+		sizeof(struct sg_forward_key),
+		offsetof(struct sg_forward_key, slot), 4 };
+	static const struct slot_field admit_dev_slot = {
+		sizeof(struct sg_admit_dev_key),
+		offsetof(struct sg_admit_dev_key, slot), 4 };
 	__u32 slot = c->slot;
 	int ret;
 
@@ -114,7 +120,10 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	    (ret = clear_slot(fds->sectors, &sector_slot, slot)) ||
 	    (ret = clear_slot(fds->sector_nets, &net_slot, slot)) ||
 	    (ret = clear_slot(fds->dest_nets, &dest_slot, slot)) ||
-	    (ret = clear_slot(fds->allow, &allow_slot, slot)))
+	    (ret = clear_slot(fds->allow, &allow_slot, slot)) ||
+	    (ret = clear_slot(fds->forwards, &forward_slot, slot)) ||
+	    (ret = clear_slot(fds->admit_devs, &admit_dev_slot, slot)) ||
+	    (ret = clear_slot(fds->admit_nets, &net_slot, slot)))
 		return ret;
 
 	if (bpf_map_update_elem(fds->config, &slot, &c->config, BPF_ANY) ||
@@ -125,6 +134,9 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	FILL(fds->sector_nets, c->nets, c->nnets);
 	FILL(fds->dest_nets, c->dests, c->ndests);
 	FILL(fds->allow, c->allows, c->nallows);
+	FILL(fds->forwards, c->forwards, c->nforwards);
+	FILL(fds->admit_devs, c->admit_devs, c->nadmit_devs);
+	FILL(fds->admit_nets, c->admit_nets, c->nadmit_nets);
 	return zero_counters(fds->counters, c->fresh_counters, c->nfresh);
 }
 

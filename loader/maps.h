@@ -16,6 +16,9 @@ struct sg_map_fds {
 	int sector_nets;
 	int dest_nets;
 	int allow;
+	int forwards;
+	int admit_devs;
+	int admit_nets;
 	int flows;
 	int counters;
 	int events;
