@@ -991,6 +991,37 @@ static void test_host_socket_held(void)
 		 "for a moved host connection");
 }
 
+/*
+ * A forward publishes its port on the uplink address: a host connection
+ * from that port would have its replies taken for new connections to the
+ * forward, into the sector. It is moved too, and its replies restored.
+ */
+static void test_host_forward_port(void)
+{
+	static const char fwd[] =
+		"version: 1\nhost: {uplinks: [{interface: up0}], "
+		"nat-ports: 40300-40301}\nsectors:\n"
+		"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1], "
+		"forwards: [{proto: udp, port: 5300, to: '10.1.0.2:53'}]}\n";
+	struct pkt q = UDP(SNAT, 5300, "198.51.100.40", 53);
+	struct pkt a = UDP("198.51.100.40", 53, SNAT, 0);
+	struct pkt want = q, back = a;
+	uint16_t moved;
+
+	test_begin();
+	CHECK(dp_load_definitions(fwd) == 0, "apply a forward of udp 5300");
+	snat(NULL, &q, TC_OK_V, NULL);
+	moved = dp_sport(out);
+	CHECK(moved == 40300 || moved == 40301, "moved to %u", moved);
+	want.sport = a.dport = moved;
+	snat(NULL, &q, TC_OK_V, &want);
+	back.dport = 5300;
+	rnat(&a, TC_OK_V, &back);
+	CHECK(dp_load_definitions(NULL) == 0, "restore the fixture");
+	test_end("a host connection from a forward's port is moved, its "
+		 "replies restored, not taken for the forward");
+}
+
 int main(void)
 {
 	int ret = dp_setup(MAX_FLOWS);
@@ -1021,6 +1052,7 @@ int main(void)
 	test_exhaustion();
 	test_host_shadowed();
 	test_host_socket_held();
+	test_host_forward_port();
 	sg_instance_close(&dp_in);
 	return test_summary("test_nat");
 }
