@@ -421,9 +421,11 @@ sg_flow_reply_belongs(const struct sg_flow_key *rkey, const struct sg_flow *r,
 {
 	if (o->dir != SG_FLOW_ORIG || o->peer_zone != rkey->zone)
 		return 0;
-	return r->nat != SG_NAT_SNAT ||
-	       (o->nat == SG_NAT_SNAT && o->xlate.saddr == rkey->daddr &&
-		o->xlate.sport == rkey->dport);
+	/* So is a host connection moved to another port (SG_NAT_HOST). */
+	if (r->nat != SG_NAT_SNAT && r->nat != SG_NAT_HOST)
+		return 1;
+	return o->nat == r->nat && o->xlate.saddr == rkey->daddr &&
+	       o->xlate.sport == rkey->dport;
 }
 
 /*
