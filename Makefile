@@ -14,7 +14,7 @@ BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 		   -Iinclude -Iloader -I$(BUILD)
-LDLIBS		:= -lbpf -lxdp -lelf -lz -lyaml
+LDLIBS		:= -lbpf -lxdp -lelf -lz -lyaml -lmnl -lmicrohttpd -lmd
 
 BPF_SRC		:= bpf/sectorgate.bpf.c
 BPF_DEPS	:= $(wildcard bpf/*.h include/*.h maps/*.h) vmlinux/vmlinux.h

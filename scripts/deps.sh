@@ -8,6 +8,7 @@ set -euo pipefail
 PACKAGES=(
 	make gcc clang llvm pkg-config
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libyaml-dev linux-libc-dev
+	libmnl-dev libmicrohttpd-dev libmd-dev
 	bpftool iproute2 ethtool iputils-ping netcat-openbsd socat jq
 )
 [ "${1:-}" != bench ] || PACKAGES+=(nftables)
