@@ -23,8 +23,8 @@ int sg_xdp_sector(struct xdp_md *xdp)
 	if (verdict >= 0)
 		return verdict;
 	verdict = sg_sector_ingress(&c, &p, &dev);
-	if (verdict == SG_PASS_OUT && dev)
-		return sg_fast_out(xdp, &c, &p, dev);
+	if (verdict < SG_PASS && dev)
+		return sg_fast_out(xdp, &c, &p, dev, verdict);
 	return verdict == SG_PASS ? XDP_PASS : XDP_DROP;
 }
 

@@ -87,4 +87,48 @@ static __always_inline struct sg_config *sg_config_of(__u32 slot)
 	return bpf_map_lookup_elem(&sg_config, &slot);
 }
 
+static __always_inline struct sg_imds *sg_imds_of(__u32 slot)
+{
+	return bpf_map_lookup_elem(&sg_imds, &slot);
+}
+
+/* The forward published on addr:port for proto, or NULL. */
+static __always_inline struct sg_forward *sg_forward_of(__u32 slot,
+							__be32 addr,
+							__u8 proto,
+							__be16 port)
+{
+	struct sg_forward_key key = { .slot = slot, .port = port,
+				      .proto = proto };
+
+	__builtin_memcpy(key.addr, &addr, 4);
+	return bpf_map_lookup_elem(&sg_forwards, &key);
+}
+
+/* The sector that trusted device ifindex may open connections to daddr
+ * in (allow-from), or 0. */
+static __always_inline __u16 sg_admitted_from_dev(__u32 slot, __u32 ifindex,
+						  __be32 daddr)
+{
+	struct sg_admit_dev_key key = { .prefixlen = 96, .slot = slot,
+					.ifindex = ifindex };
+	__u32 *sector;
+
+	__builtin_memcpy(key.addr, &daddr, 4);
+	sector = bpf_map_lookup_elem(&sg_admit_devs, &key);
+	return sector ? *sector : 0;
+}
+
+/* Does sector admit connections from saddr (allow-from a CIDR)? */
+static __always_inline bool sg_admits_source(__u32 slot, __u16 sector,
+					     __be32 saddr)
+{
+	struct sg_net_key key = {
+		.prefixlen = 64, .slot = slot, .sector = sector,
+	};
+
+	__builtin_memcpy(key.addr, &saddr, 4);
+	return bpf_map_lookup_elem(&sg_admit_nets, &key) != NULL;
+}
+
 #endif /* SG_DEFS_H */

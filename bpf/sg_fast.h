@@ -97,15 +97,15 @@ static __always_inline __u16 sg_route_mtu(struct xdp_md *x,
 }
 
 /*
- * May replies of flow f (of sector `zone`) be delivered in XDP to its
- * sector device? Only if the device is still that sector's and takes XDP
- * frames: facts of the definitions' slot, so they hold for a generation.
+ * May packets of a flow of sector `zone` be delivered in XDP to its
+ * sector device ifindex? Only if the device is still that sector's and
+ * takes XDP frames: facts of the definitions' slot, so they hold for a
+ * generation.
  */
-static __always_inline bool sg_reply_dev_ok(__u32 slot,
-					    const struct sg_flow *f,
+static __always_inline bool sg_reply_dev_ok(__u32 slot, __u32 ifindex,
 					    __u16 zone)
 {
-	struct sg_device *dev = sg_device_of(slot, f->in_ifindex);
+	struct sg_device *dev = sg_device_of(slot, ifindex);
 
 	return dev && dev->role == SG_ROLE_SECTOR && dev->sector == zone &&
 	       (dev->flags & SG_DEV_XDP_XMIT);
@@ -145,40 +145,60 @@ static __always_inline void sg_keep(struct sg_flow *e,
 	e->kept.ifindex = ifindex;
 }
 
-/* Masquerade the frame of flow f and address it to f's next hop. */
+/*
+ * Translate the frame as its flow entry e says and address it to e's kept
+ * next hop.
+ */
 static __always_inline int sg_fast_emit(struct sg_ctx *c,
 					const struct sg_pkt *p,
-					struct sg_flow *f)
+					struct sg_flow *e)
 {
 	struct ethhdr *eth = c->data;
 
 	if ((void *)(eth + 1) > c->data_end)
 		return -1;
-	if (sg_rewrite(c, p, false, f->xlate.saddr, f->xlate.sport) ||
-	    sg_ttl_dec(c, p))
+	if (sg_xlate_apply(c, p, &e->xlate) || sg_ttl_dec(c, p))
 		return -1;
-	sg_mac_copy(eth->h_dest, f->kept.dmac);
-	sg_mac_copy(eth->h_source, f->kept.smac);
+	sg_mac_copy(eth->h_dest, e->kept.dmac);
+	sg_mac_copy(eth->h_source, e->kept.smac);
 	return 0;
 }
 
 /*
- * XDP on a sector device, for a packet the policy let out to the internet:
- * masquerade it and send it out of the uplink the kernel's route names.
+ * Remember, in the entry of the other direction of flow entry e (key
+ * *key), who sent this frame and to which MAC: what delivers that
+ * direction's packets to the VM.
+ */
+static __always_inline void sg_learn_other(const struct sg_flow_key *key,
+					   const struct sg_flow *e,
+					   const struct ethhdr *eth)
+{
+	struct sg_flow_key okey;
+	struct sg_flow *o;
+
+	sg_flow_primary_key(&okey, key, e);
+	o = bpf_map_lookup_elem(&sg_flows, &okey);
+	if (o && o->dir != e->dir)
+		sg_flow_learn_l2(o, eth);
+}
+
+/*
+ * XDP on a sector device, for a packet the policy let out through an
+ * uplink (`what`: masquerade, the metadata service, a forward's reply):
+ * translate it and send it out of the uplink the kernel's route names.
  * The decision is kept in the flow for its next packets (sg_fast_again).
  */
 static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 				       const struct sg_pkt *p,
-				       const struct sg_device *dev)
+				       const struct sg_device *dev, int what)
 {
 	__u16 sector = dev->sector;
 	struct ethhdr *eth = c->data;
 	struct bpf_fib_lookup fib;
-	struct sg_flow_key key, rkey;
+	struct sg_flow_key key, okey;
 	struct sg_config *cfg;
 	struct sg_device *up;
-	struct sg_flow *f = NULL, *r;
-	__be32 snat;
+	struct sg_flow *e = NULL, *f = NULL;
 	__u64 now;
 	int verdict, rc;
 
@@ -186,13 +206,15 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	if (p->ttl <= 1)
 		return XDP_PASS;
 	sg_fib_of(&fib, c, p, p->l4_off - p->l3_off + p->l4_len);
-	rc = bpf_fib_lookup(x, &fib, sizeof(fib), 0);
+	/* The metadata rewrite takes the host's source toward the target. */
+	rc = bpf_fib_lookup(x, &fib, sizeof(fib),
+			    what == SG_PASS_IMDS ? BPF_FIB_LOOKUP_SRC : 0);
 	/* The route leads out of an uplink, or the packet goes nowhere
 	 * (sg_route_out). Too big for it, the lookup does not say which
 	 * device: a plain route lookup does. */
 	up = NULL;
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-		verdict = sg_route_out(c, p);
+		verdict = sg_route_out(c, p, SG_PASS_OUT);
 	} else if (rc == BPF_FIB_LKUP_RET_SUCCESS ||
 		   rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		up = sg_route_uplink(c, fib.ifindex);
@@ -212,35 +234,43 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	    !(up->flags & SG_DEV_XDP_XMIT) || sg_nat_mappable(p) != SG_PASS)
 		return XDP_PASS;
 
-	__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 	now = sg_now();
-	verdict = sg_snat_flow(cfg, p, sector, dev->counters, snat,
-			       c->ifindex, fib.ifindex, now, &f);
-	if (verdict != SG_PASS || !f) {
-		sg_drop(c, p, dev->counters, 0, verdict);
-		return XDP_DROP;
-	}
-	/* Replies go to the device the flow came in on: learn from there,
-	 * into the reply entry that delivers them. */
-	if (f->in_ifindex == c->ifindex && (void *)(eth + 1) <= c->data_end) {
+	if (what == SG_PASS_FWD_REPLY) {
+		/* The policy found it: the reply entry of a live forward. */
 		sg_flow_key_of(&key, p, sector);
-		sg_flow_snat_reply_key(&rkey, &key, f->xlate.saddr,
-				       f->xlate.sport);
-		r = bpf_map_lookup_elem(&sg_flows, &rkey);
-		if (r && r->dir == SG_FLOW_REPLY)
-			sg_flow_learn_l2(r, eth);
+		e = bpf_map_lookup_elem(&sg_flows, &key);
+		f = e && e->dir == SG_FLOW_REPLY ?
+		    sg_flow_primary_of(&key, e, &okey, now) : NULL;
+		if (!e || !f)
+			return XDP_PASS;
+	} else {
+		verdict = sg_out_flow(c, cfg, p, dev, c->ifindex, up,
+				      fib.ifindex,
+				      what == SG_PASS_IMDS ? fib.ipv4_src : 0,
+				      &key, now, &e);
+		if (verdict != SG_PASS || !e) {
+			sg_drop(c, p, dev->counters, 0, verdict);
+			return XDP_DROP;
+		}
+		f = e;
+		/* Kept for the replies. */
+		if (sg_reply_dev_ok(c->slot, f->in_ifindex, sector))
+			f->flags |= SG_FLOW_REV_XDP;
+		else
+			f->flags &= ~SG_FLOW_REV_XDP;
 	}
-	/* Kept for the flow's next packets. */
-	if (sg_reply_dev_ok(c->slot, f, sector))
-		f->flags |= SG_FLOW_REV_XDP;
-	else
-		f->flags &= ~SG_FLOW_REV_XDP;
-	sg_keep(f, c, now, fib.ifindex, sg_route_mtu(x, p, c->ifindex),
+	/* What goes the other way is delivered to the device the flow
+	 * enters its sector by: learn from there. */
+	if (sg_flow_sector_dev(f) == c->ifindex &&
+	    (void *)(eth + 1) <= c->data_end)
+		sg_learn_other(&key, e, eth);
+	sg_keep(e, c, now, fib.ifindex, sg_route_mtu(x, p, c->ifindex),
 		fib.dmac, fib.smac);
-	/* Not finished here: the stack, whose tc SNAT finds the flow. */
+	/* Not finished here: the stack, whose tc translation finds the
+	 * flow. */
 	if (sg_csum_finish(x, c, p))
 		return XDP_PASS;
-	if (sg_fast_emit(c, p, f)) {
+	if (sg_fast_emit(c, p, e)) {
 		sg_drop(c, p, dev->counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
@@ -249,10 +279,27 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 }
 
 /*
+ * Does entry e carry a decision still good for this packet? Kept fresh;
+ * TCP packets that move the state machine (SYN, FIN, RST) go through the
+ * primary. A reply entry's decision was kept when its primary was live
+ * and was refreshed.
+ */
+static __always_inline bool sg_reply_kept(const struct sg_flow *r,
+					  const struct sg_ctx *c,
+					  const struct sg_pkt *p, __u64 now)
+{
+	return sg_kept_fresh(r, c, now) &&
+	       !(p->proto == IPPROTO_TCP &&
+		 (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)));
+}
+
+/*
  * XDP on a sector device, before anything else: a packet of a flow whose
  * forwarding decision is still good (same definitions, route checked
- * within SG_FWD_RECHECK_MS) skips the policy lookups and the route lookup.
- * Returns the XDP verdict, or -1 to decide afresh.
+ * within SG_FWD_RECHECK_MS) skips the policy lookups and the route lookup:
+ * a masquerade or metadata flow's (its primary entry), or a forward's
+ * reply (its reply entry, refreshed through the policy at least every
+ * SG_FWD_RECHECK_MS). Returns the XDP verdict, or -1 to decide afresh.
  */
 static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 {
@@ -260,7 +307,8 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 	struct sg_config *cfg;
 	struct sg_flow_key key;
 	struct sg_pkt p = {};
-	struct sg_flow *f;
+	struct sg_flow *e;
+	bool primary;
 	__u64 now;
 
 	dev = sg_device_cached(c);
@@ -273,92 +321,95 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 	    sg_nat_mappable(&p) != SG_PASS || p.ttl <= 1)
 		return -1;
 	sg_flow_key_of(&key, &p, dev->sector);
-	f = bpf_map_lookup_elem(&sg_flows, &key);
-	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_SNAT)
+	e = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!e)
+		return -1;
+	primary = e->dir == SG_FLOW_ORIG;
+	if (primary ? e->nat != SG_NAT_SNAT && e->nat != SG_NAT_IMDS :
+		      e->nat != SG_NAT_DNAT)
 		return -1;
 	now = sg_now();
-	if (!sg_kept_fresh(f, c, now) || !sg_flow_live(f, now))
+	if (primary ? !sg_kept_fresh(e, c, now) || !sg_flow_live(e, now) :
+		      !sg_reply_kept(e, c, &p, now))
 		return -1;
 	/* A TCP SYN reopening a closed flow takes the full path too. */
-	if (p.proto == IPPROTO_TCP && f->state == SG_FLOW_CLOSING)
+	if (primary && p.proto == IPPROTO_TCP && e->state == SG_FLOW_CLOSING)
 		return -1;
 	cfg = sg_config_of(c->slot);
-	if (!cfg || p.l4_off - p.l3_off + p.l4_len > f->kept.mtu ||
+	if (!cfg || p.l4_off - p.l3_off + p.l4_len > e->kept.mtu ||
 	    sg_csum_finish(x, c, &p))
 		return -1;
 
-	sg_flow_update(f, cfg, &p, SG_FLOW_ORIG, now);
-	if (sg_fast_emit(c, &p, f)) {
+	if (primary)
+		sg_flow_update(e, cfg, &p, SG_FLOW_ORIG, now);
+	if (sg_fast_emit(c, &p, e)) {
 		sg_drop(c, &p, dev->counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
 	sg_count_fast(dev->counters, true, true, c->len);
-	return bpf_redirect(f->kept.ifindex, 0);
+	return bpf_redirect(e->kept.ifindex, 0);
 }
 
 /*
- * Does reply entry r carry a delivery still good for this packet? Kept
- * fresh, when its primary was live and was refreshed; TCP packets that
- * move the state machine (SYN, FIN, RST) go through the primary.
- */
-static __always_inline bool sg_reply_kept(const struct sg_flow *r,
-					  const struct sg_ctx *c,
-					  const struct sg_pkt *p, __u64 now)
-{
-	return sg_kept_fresh(r, c, now) &&
-	       !(p->proto == IPPROTO_TCP &&
-		 (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)));
-}
-
-/*
- * XDP on an uplink: a reply of a masqueraded flow goes straight to its VM.
- * Everything else (unsolicited packets, ICMP errors, the host's own
- * traffic) is left to tc ingress and the stack. The first reply, and one
- * at least every SG_FWD_RECHECK_MS, goes through the flow's primary entry
- * (liveness, state, expiry, the sector device) and keeps the delivery in
- * the reply entry for the next ones, which need no other lookup.
+ * XDP on an uplink: a packet of a translated flow for a sector goes
+ * straight to its VM: a reply of masquerade or of the metadata service,
+ * the client's side of a forward. Everything else (unsolicited packets,
+ * ICMP errors, new connections, the host's own traffic) is left to tc
+ * ingress and the stack. The first packet, and one at least every
+ * SG_FWD_RECHECK_MS, goes through the flow's primary entry (liveness,
+ * state, expiry, the sector device) and keeps the delivery in the entry
+ * for the next ones, which need no other lookup.
  */
 static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 {
 	struct sg_flow_key key, okey;
-	struct sg_flow *r, *f = NULL;
+	struct sg_flow *e, *f = NULL;
 	struct sg_config *cfg = NULL;
 	struct sg_device *up;
 	struct sg_pkt p = {};
 	struct ethhdr *eth;
 	__u32 ifindex, mtu_len = 0;
 	__u16 zone, counters;
+	bool hop;
 	__u64 now;
 
 	if (sg_parse(c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 || p.frag ||
-	    p.ttl <= 1 || sg_icmp_is_error(&p))
+	    sg_icmp_is_error(&p))
 		return XDP_PASS;
 
 	now = sg_now();
 	sg_flow_key_of(&key, &p, 0);
-	r = bpf_map_lookup_elem(&sg_flows, &key);
-	if (!r || r->dir != SG_FLOW_REPLY || r->nat != SG_NAT_SNAT)
+	e = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!e || (e->dir == SG_FLOW_ORIG ? e->nat != SG_NAT_DNAT :
+		   e->nat != SG_NAT_SNAT && e->nat != SG_NAT_IMDS))
 		return XDP_PASS;
-	zone = r->peer_zone;
-	ifindex = r->kept.ifindex;
-	counters = r->counters;	/* the sector's, from the flow's start */
-	mtu_len = r->kept.mtu;
+	/* The metadata service's replies keep their TTL (sg_uplink_ingress). */
+	hop = e->nat != SG_NAT_IMDS;
+	if (hop && p.ttl <= 1)
+		return XDP_PASS;
+	zone = e->peer_zone;
+	ifindex = e->kept.ifindex;
+	counters = e->counters;	/* the sector's, from the flow's start */
+	mtu_len = e->kept.mtu;
 	/* A kept delivery was made on an uplink at this generation; this
 	 * program runs on uplinks only, and apply moves the generation. */
-	if (!sg_reply_kept(r, c, &p, now)) {
+	if (!sg_reply_kept(e, c, &p, now)) {
 		up = sg_device_of(c->slot, c->ifindex);
 		cfg = sg_config_of(c->slot);
 		if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 			return XDP_PASS;
-		f = sg_flow_primary_of(&key, r, &okey, now);
-		if (!f || !(r->flags & SG_FLOW_L2_KNOWN))
+		if (e->dir == SG_FLOW_ORIG)
+			f = sg_flow_live(e, now) ? e : NULL;
+		else
+			f = sg_flow_primary_of(&key, e, &okey, now);
+		if (!f || !(e->flags & SG_FLOW_L2_KNOWN))
 			return XDP_PASS;
+		ifindex = sg_flow_sector_dev(f);
 		if (!((f->flags & SG_FLOW_REV_XDP) &&
 		      f->kept.generation == c->generation) &&
-		    !sg_reply_dev_ok(c->slot, f, zone))
+		    !sg_reply_dev_ok(c->slot, ifindex, zone))
 			return XDP_PASS;
-		ifindex = f->in_ifindex;
-		/* The device's MTU, kept for the next replies. */
+		/* The device's MTU, kept for the next packets. */
 		mtu_len = 0;
 		if (bpf_check_mtu(x, ifindex, &mtu_len, 0, 0))
 			return XDP_PASS;
@@ -367,22 +418,21 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 	    sg_csum_finish(x, c, &p))
 		return XDP_PASS;
 	if (f && cfg) {
-		sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
+		sg_flow_update(f, cfg, &p, e->dir, now);
 		/* The MACs are the ones learnt: keep them. */
-		sg_keep(r, c, now, f->in_ifindex, mtu_len, r->kept.dmac,
-			r->kept.smac);
+		sg_keep(e, c, now, ifindex, mtu_len, e->kept.dmac,
+			e->kept.smac);
 	}
 
-	if (sg_rewrite(c, &p, true, r->xlate.daddr, r->xlate.dport) ||
-	    sg_ttl_dec(c, &p)) {
+	if (sg_xlate_apply(c, &p, &e->xlate) || (hop && sg_ttl_dec(c, &p))) {
 		sg_drop(c, &p, counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
 	eth = c->data;
 	if ((void *)(eth + 1) > c->data_end)
 		return XDP_DROP;
-	sg_mac_copy(eth->h_dest, r->kept.dmac);
-	sg_mac_copy(eth->h_source, r->kept.smac);
+	sg_mac_copy(eth->h_dest, e->kept.dmac);
+	sg_mac_copy(eth->h_source, e->kept.smac);
 	sg_count_fast(counters, false, true, c->len);
 	return bpf_redirect(ifindex, 0);
 }

@@ -102,12 +102,14 @@ static __always_inline void sg_flow_update(struct sg_flow *f,
 }
 
 /*
- * Record a new flow opened from `zone` towards `peer_zone`, or refresh the
- * existing one. Returns SG_PASS or SG_DROP_CONNTRACK_FULL.
+ * Record a new untranslated flow opened from `zone` (on device in_ifindex)
+ * towards `peer_zone`, or refresh the existing one. Returns SG_PASS or
+ * SG_DROP_CONNTRACK_FULL.
  */
 static __always_inline int sg_flow_open(const struct sg_config *cfg,
 					const struct sg_pkt *p, __u16 zone,
-					__u16 peer_zone, __u64 now)
+					__u16 peer_zone, __u32 in_ifindex,
+					__u16 counters, __u64 now)
 {
 	struct sg_flow_key key, rkey;
 	struct sg_flow val = {}, *f;
@@ -123,6 +125,8 @@ static __always_inline int sg_flow_open(const struct sg_config *cfg,
 
 	val.peer_zone = peer_zone;
 	val.dir = SG_FLOW_ORIG;
+	val.in_ifindex = in_ifindex;
+	val.counters = counters;
 	/* Between sectors nothing is translated. */
 	val.xlate = (struct sg_flow_xlate){ .saddr = p->saddr,
 		.daddr = p->daddr, .sport = p->sport, .dport = p->dport };
@@ -141,6 +145,7 @@ static __always_inline int sg_flow_open(const struct sg_config *cfg,
 
 	sg_flow_key_reverse(&rkey, &key, peer_zone);
 	val = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY,
+		.counters = counters,
 		.xlate = { .saddr = rkey.saddr, .daddr = rkey.daddr,
 			   .sport = rkey.sport, .dport = rkey.dport } };
 	if (bpf_map_update_elem(&sg_flows, &rkey, &val, BPF_ANY)) {
@@ -180,6 +185,17 @@ sg_flow_reply_of(const struct sg_pkt *p, __u16 zone, struct sg_flow_key *okey,
 	if (!r || r->dir != SG_FLOW_REPLY)
 		return NULL;
 	return sg_flow_primary_of(&key, r, okey, now);
+}
+
+/* A reply entry whose flow is over may be taken by a new flow. */
+static __always_inline bool sg_reply_stale(const struct sg_flow_key *rkey,
+					   const struct sg_flow *r, __u64 now)
+{
+	struct sg_flow_key okey;
+
+	if (r->dir != SG_FLOW_REPLY || r->expires_ns > now)
+		return false;
+	return !sg_flow_primary_of(rkey, r, &okey, now);
 }
 
 #endif /* SG_FLOW_H */

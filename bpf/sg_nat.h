@@ -21,13 +21,10 @@
 
 #include "sg_flow.h"
 #include "sg_drop.h"
+#include "sg_dnat.h"
 #include "sg_icmp.h"
 
-#define SG_EEXIST	17
 #define SG_NAT_PROBES	32	/* ports tried after the original one */
-/* A new reply entry is never stale for this long: its primary is written
- * just after it, and another CPU must not take the port in between. */
-#define SG_REPLY_MIN_LIFE_NS	(2 * NSEC_PER_SEC)
 
 static __always_inline bool sg_nat_port_in_range(const struct sg_config *cfg,
 						 __u16 port)
@@ -35,19 +32,12 @@ static __always_inline bool sg_nat_port_in_range(const struct sg_config *cfg,
 	return port >= cfg->nat_port_lo && port <= cfg->nat_port_hi;
 }
 
-/* A reply entry whose flow is over may be taken by a new flow. */
-static __always_inline bool sg_reply_stale(const struct sg_flow_key *rkey,
-					   const struct sg_flow *r, __u64 now)
-{
-	struct sg_flow_key okey;
-
-	if (r->dir != SG_FLOW_REPLY || r->expires_ns > now)
-		return false;
-	return !sg_flow_primary_of(rkey, r, &okey, now);
-}
-
-/* Claim port (host order) towards the reply key's remote: 0 or -errno. */
-static __always_inline int sg_nat_claim(struct sg_flow_key *rkey,
+/*
+ * Claim port (host order) towards the reply key's remote: 0 or -errno.
+ * A port that a forward publishes on this address is never handed out.
+ */
+static __always_inline int sg_nat_claim(const struct sg_ctx *c,
+					struct sg_flow_key *rkey,
 					const struct sg_flow *rval, __u16 port,
 					__u64 now)
 {
@@ -55,6 +45,9 @@ static __always_inline int sg_nat_claim(struct sg_flow_key *rkey,
 	int err;
 
 	rkey->dport = bpf_htons(port);
+	if (rkey->proto != IPPROTO_ICMP &&
+	    sg_forward_of(c->slot, rkey->daddr, rkey->proto, rkey->dport))
+		return -SG_EEXIST;
 	err = bpf_map_update_elem(&sg_flows, rkey, rval, BPF_NOEXIST);
 	if (err != -SG_EEXIST)
 		return err;
@@ -65,41 +58,63 @@ static __always_inline int sg_nat_claim(struct sg_flow_key *rkey,
 }
 
 /*
- * The masquerade flow of this packet from `zone`, which came in on device
- * in_ifindex and leaves by out_ifindex behind snat, created if need be.
+ * What a new flow leaving a sector becomes, for sg_snat_flow: its kind,
+ * the source address it takes (snat), its counters and devices. The port
+ * is chosen there.
+ */
+static __always_inline void sg_snat_template(struct sg_flow *t, __u8 nat,
+					     __be32 snat,
+					     const struct sg_pkt *p,
+					     __u16 counters, __u32 in_ifindex,
+					     __u32 out_ifindex)
+{
+	__builtin_memset(t, 0, sizeof(*t));
+	t->nat = nat;
+	t->counters = counters;
+	t->in_ifindex = in_ifindex;
+	t->out_ifindex = out_ifindex;
+	t->xlate.saddr = snat;
+	t->xlate.daddr = p->daddr;
+	t->xlate.dport = p->dport;
+}
+
+/*
+ * The source-translated flow of packet p (masquerade, or the metadata
+ * rewrite) under primary key *key, created from template *t if need be.
  * Returns SG_PASS with *out set, or the drop reason.
  */
-static __always_inline int sg_snat_flow(const struct sg_config *cfg,
-					const struct sg_pkt *p, __u16 zone,
-					__u16 counters, __be32 snat,
-					__u32 in_ifindex, __u32 out_ifindex,
-					__u64 now, struct sg_flow **out)
+static __always_inline int sg_snat_flow(const struct sg_ctx *c,
+					const struct sg_config *cfg,
+					const struct sg_pkt *p,
+					const struct sg_flow_key *key,
+					struct sg_flow *t, __u64 now,
+					struct sg_flow **out)
 {
-	struct sg_flow_key key, rkey;
-	struct sg_flow val = {}, rval = {}, *f;
+	struct sg_flow_key rkey;
+	struct sg_flow rval, *f;
 	__u16 orig = bpf_ntohs(p->sport), range, start, port = 0;
 	int err = -SG_EEXIST, i;
 
-	sg_flow_key_of(&key, p, zone);
-	f = bpf_map_lookup_elem(&sg_flows, &key);
-	if (f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_SNAT &&
-	    f->xlate.saddr == snat && sg_flow_live(f, now)) {
+	f = bpf_map_lookup_elem(&sg_flows, key);
+	if (f && f->dir == SG_FLOW_ORIG && f->nat == t->nat &&
+	    f->xlate.saddr == t->xlate.saddr && sg_flow_live(f, now)) {
 		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
 		*out = f;
 		return SG_PASS;
 	}
 
-	sg_flow_snat_reply_key(&rkey, &key, snat, 0);	/* port: claimed below */
-	/* Replies go back to the VM's own address and port. */
-	rval = (struct sg_flow){ .peer_zone = zone, .dir = SG_FLOW_REPLY,
-				 .nat = SG_NAT_SNAT, .counters = counters,
-				 .expires_ns = now + SG_REPLY_MIN_LIFE_NS,
-				 .xlate = { .saddr = p->daddr,
-					    .daddr = p->saddr,
-					    .sport = p->dport,
-					    .dport = p->sport } };
+	/* The remote's replies, in zone 0 (port: claimed below), go back
+	 * to the VM's own address and port, from the address it called. */
+	rkey = (struct sg_flow_key){ .saddr = t->xlate.daddr,
+		.daddr = t->xlate.saddr, .sport = t->xlate.dport,
+		.proto = key->proto };
+	rval = (struct sg_flow){ .peer_zone = key->zone, .dir = SG_FLOW_REPLY,
+		.nat = t->nat, .counters = t->counters,
+		.expires_ns = now + SG_REPLY_MIN_LIFE_NS,
+		.xlate = { .saddr = key->daddr, .daddr = key->saddr,
+			   .sport = key->dport, .dport = key->sport } };
 	if (sg_nat_port_in_range(cfg, orig)) {
-		err = sg_nat_claim(&rkey, &rval, orig, now);
+		err = sg_nat_claim(c, &rkey, &rval, orig, now);
 		port = orig;
 	}
 	range = cfg->nat_port_hi - cfg->nat_port_lo + 1;
@@ -108,29 +123,58 @@ static __always_inline int sg_snat_flow(const struct sg_config *cfg,
 		if (i >= range)
 			break;
 		port = cfg->nat_port_lo + (start + i) % range;
-		err = sg_nat_claim(&rkey, &rval, port, now);
+		err = sg_nat_claim(c, &rkey, &rval, port, now);
 	}
 	if (err == -SG_EEXIST)
 		return SG_DROP_NAT_PORTS_EXHAUSTED;
 	if (err)
 		return SG_DROP_CONNTRACK_FULL;
 
-	val.dir = SG_FLOW_ORIG;
-	val.nat = SG_NAT_SNAT;
-	val.xlate = (struct sg_flow_xlate){ .saddr = snat,
-		.daddr = p->daddr, .sport = bpf_htons(port),
-		.dport = p->dport };
-	val.in_ifindex = in_ifindex;
-	val.out_ifindex = out_ifindex;
-	val.counters = counters;
-	val.state = SG_FLOW_NEW;
-	sg_flow_update(&val, cfg, p, SG_FLOW_ORIG, now);
-	if (bpf_map_update_elem(&sg_flows, &key, &val, BPF_ANY)) {
+	t->dir = SG_FLOW_ORIG;
+	t->state = SG_FLOW_NEW;
+	t->xlate.sport = bpf_htons(port);
+	sg_flow_update(t, cfg, p, SG_FLOW_ORIG, now);
+	if (bpf_map_update_elem(&sg_flows, key, t, BPF_ANY)) {
 		bpf_map_delete_elem(&sg_flows, &rkey);
 		return SG_DROP_CONNTRACK_FULL;
 	}
-	*out = bpf_map_lookup_elem(&sg_flows, &key);
+	*out = bpf_map_lookup_elem(&sg_flows, key);
 	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
+}
+
+/*
+ * The flow of a packet leaving sector device `from` (ifindex in_ifindex)
+ * through uplink `up` (out_ifindex), created if need be: the metadata
+ * rewrite's, from the host's address host (0: look it up), when p is for
+ * the metadata target; else masquerade. *key gets its primary key.
+ */
+static __always_inline int sg_out_flow(const struct sg_ctx *c,
+				       const struct sg_config *cfg,
+				       const struct sg_pkt *p,
+				       const struct sg_device *from,
+				       __u32 in_ifindex,
+				       const struct sg_device *up,
+				       __u32 out_ifindex, __be32 host,
+				       struct sg_flow_key *key, __u64 now,
+				       struct sg_flow **out)
+{
+	struct sg_flow t;
+	__be32 snat;
+
+	if (sg_imds_flow_key(c, p, from->sector, key)) {
+		if (!host)
+			host = sg_host_source(c, p, in_ifindex);
+		if (!host)
+			return SG_DROP_UNTRANSLATABLE;
+		sg_snat_template(&t, SG_NAT_IMDS, host, p, from->counters,
+				 in_ifindex, out_ifindex);
+	} else {
+		sg_flow_key_of(key, p, from->sector);
+		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
+		sg_snat_template(&t, SG_NAT_SNAT, snat, p, from->counters,
+				 in_ifindex, out_ifindex);
+	}
+	return sg_snat_flow(c, cfg, p, key, &t, now, out);
 }
 
 /* Which packets from a sector the NAT can map at all. */
@@ -150,15 +194,20 @@ static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
 	}
 }
 
-/* An ICMP error a VM sends about a packet of a masqueraded flow it
- * received: the flow is found from the embedded (reply) header. */
+/*
+ * An ICMP error a VM sends about a packet it received of a masqueraded
+ * or forwarded flow: found from the embedded header, whose destination
+ * (the VM) becomes what the flow's packets leave with, as the outer
+ * source does.
+ */
 static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 					     const struct sg_pkt *p,
 					     __u16 zone, __u64 now)
 {
+	struct sg_flow_key key, okey;
 	struct sg_icmp_inner in;
-	struct sg_flow_key key;
-	struct sg_flow *f;
+	struct sg_flow *e;
+	bool ours;
 	int verdict = sg_icmp_inner_load(c, p, &in);
 
 	if (verdict != SG_PASS)
@@ -168,14 +217,41 @@ static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 		.sport = in.port[1], .dport = in.port[0],
 		.proto = in.ip.protocol, .zone = zone,
 	};
-	f = bpf_map_lookup_elem(&sg_flows, &key);
-	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_SNAT ||
-	    !sg_flow_live(f, now))
+	e = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!e)
+		return SG_DROP_UNTRANSLATABLE;
+	if (e->dir == SG_FLOW_ORIG)
+		ours = e->nat == SG_NAT_SNAT && sg_flow_live(e, now);
+	else
+		ours = e->nat == SG_NAT_DNAT &&
+		       sg_flow_primary_of(&key, e, &okey, now);
+	if (!ours)
 		return SG_DROP_UNTRANSLATABLE;	/* would show the VM's address */
-	if (sg_icmp_error_rewrite(c, p, &in, false, f->xlate.saddr,
-				  f->xlate.sport))
+	if (sg_icmp_error_rewrite(c, p, &in, false, e->xlate.saddr,
+				  e->xlate.sport))
 		return SG_DROP_MALFORMED;
 	return SG_PASS;
+}
+
+/*
+ * Uplink egress: the VM's answer to a connection let in from outside. A
+ * forward's leaves from the uplink's address and port; allow-from's only
+ * untranslated through the device it came in on. SG_NOT_MINE for
+ * anything else.
+ */
+static __always_inline int sg_inbound_out(const struct sg_ctx *c,
+					  const struct sg_pkt *p, __u16 zone,
+					  __u64 now)
+{
+	struct sg_flow *r, *f = NULL;
+
+	r = sg_inbound_of(p, zone, &f, now);
+	if (!r || !f)
+		return SG_NOT_MINE;
+	if (r->nat == SG_NAT_DNAT)
+		return sg_xlate_apply(c, p, &r->xlate) ? SG_DROP_MALFORMED :
+							 SG_PASS;
+	return f->in_ifindex == c->ifindex ? SG_PASS : SG_DROP_UNTRANSLATABLE;
 }
 
 /* tc egress of an uplink: masquerade what sectors send out. */
@@ -184,9 +260,10 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 {
 	struct sg_device *up = sg_device_of(c->slot, c->ifindex), *from;
 	struct sg_config *cfg = sg_config_of(c->slot);
+	struct sg_flow_key key;
 	struct sg_flow *f = NULL;
 	struct sg_pkt p = {};
-	__be32 snat;
+	__u64 now;
 	int verdict;
 
 	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
@@ -201,23 +278,24 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 	if (!from || from->role != SG_ROLE_SECTOR)
 		return TC_ACT_OK;
 
+	now = sg_now();
 	verdict = sg_parse(c, &p);
 	if (verdict == SG_PASS && p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;	/* ARP, and IPv6 was judged at ingress */
 	if (verdict == SG_PASS && sg_icmp_is_error(&p)) {
-		verdict = sg_icmp_error_out(c, &p, from->sector, sg_now());
+		verdict = sg_icmp_error_out(c, &p, from->sector, now);
 		goto out;
 	}
-	if (verdict == SG_PASS)
-		verdict = sg_nat_mappable(&p);
 	if (verdict == SG_PASS) {
-		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
-		verdict = sg_snat_flow(cfg, &p, from->sector, from->counters,
-				       snat, skb->ingress_ifindex, c->ifindex,
-				       sg_now(), &f);
+		verdict = sg_inbound_out(c, &p, from->sector, now);
+		if (verdict != SG_NOT_MINE)
+			goto out;
+		verdict = sg_nat_mappable(&p);
 	}
-	if (verdict == SG_PASS && f &&
-	    sg_rewrite(c, &p, false, f->xlate.saddr, f->xlate.sport))
+	if (verdict == SG_PASS)
+		verdict = sg_out_flow(c, cfg, &p, from, skb->ingress_ifindex,
+				      up, c->ifindex, 0, &key, now, &f);
+	if (verdict == SG_PASS && f && sg_xlate_apply(c, &p, &f->xlate))
 		verdict = SG_DROP_MALFORMED;
 out:
 	if (verdict == SG_PASS)
@@ -227,8 +305,8 @@ out:
 }
 
 /*
- * A translated reply too big for its sector device: the kernel forwards it
- * as it would without us, fragmenting it or answering "fragmentation
+ * A translated packet too big for its sector device: the kernel forwards
+ * it as it would without us, fragmenting it or answering "fragmentation
  * needed". It routes by the VM's address, which overlapping sectors share,
  * so this is done only where its route reaches the flow's own device; else
  * the packet is dropped rather than sent into another sector.
@@ -236,7 +314,7 @@ out:
 static __always_inline int sg_deliver_by_route(const struct sg_ctx *c,
 					       struct __sk_buff *skb,
 					       const struct sg_pkt *p,
-					       const struct sg_flow *f,
+					       __u32 ifindex, __u16 counters,
 					       __be32 vm)
 {
 	struct bpf_fib_lookup fib = {
@@ -247,45 +325,68 @@ static __always_inline int sg_deliver_by_route(const struct sg_ctx *c,
 				BPF_FIB_LOOKUP_SKIP_NEIGH);
 
 	if ((rc == BPF_FIB_LKUP_RET_SUCCESS ||
-	     rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) && fib.ifindex == f->in_ifindex)
+	     rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) && fib.ifindex == ifindex)
 		return TC_ACT_OK;
-	sg_drop(c, p, f->counters, 0, SG_DROP_UNTRANSLATABLE);
+	sg_drop(c, p, counters, 0, SG_DROP_UNTRANSLATABLE);
 	return TC_ACT_SHOT;
 }
 
-/* Deliver a translated reply to the VM of flow f: TTL as a router does,
- * then straight to the sector device, its neighbour table finding the VM. */
+/*
+ * Deliver a translated packet to the VM vm behind sector device ifindex:
+ * TTL as a router does (unless hop is false), then straight to the
+ * device, its neighbour table finding the VM.
+ */
 static __always_inline int sg_deliver(const struct sg_ctx *c,
 				      struct __sk_buff *skb,
-				      const struct sg_pkt *p,
-				      const struct sg_flow *f, __be32 vm)
+				      const struct sg_pkt *p, __u32 ifindex,
+				      __u16 counters, __be32 vm, bool hop)
 {
 	struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = vm };
 	__u32 mtu_len = 0;
 
 	/* GRO'd packets count by their segments. */
-	if (bpf_check_mtu(skb, f->in_ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
-		return sg_deliver_by_route(c, skb, p, f, vm);
-	if (sg_ttl_dec(c, p)) {
-		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
+	if (bpf_check_mtu(skb, ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
+		return sg_deliver_by_route(c, skb, p, ifindex, counters, vm);
+	if (hop && sg_ttl_dec(c, p)) {
+		sg_drop(c, p, counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return bpf_redirect_neigh(f->in_ifindex, &nh, sizeof(nh), 0);
+	return bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0);
 }
 
 /*
- * An ICMP error about a packet a masqueraded flow sent: found from the
- * embedded header. Returns the tc verdict, or -1 when it is about no flow
- * of ours: then it may be about the host's own traffic, which shares the
- * address, and the host's stack judges it. A truncated one is dropped.
+ * The entry e (zone 0, under key) of a packet arriving on an uplink for a
+ * translated flow, and the flow's live primary: a masquerade or metadata
+ * reply, or a forward's next packet (e is the primary). NULL for
+ * anything else.
+ */
+static __always_inline struct sg_flow *
+sg_inbound_flow(const struct sg_flow_key *key, struct sg_flow *e, __u64 now)
+{
+	struct sg_flow_key okey;
+
+	if (!e)
+		return NULL;
+	if (e->dir == SG_FLOW_ORIG)
+		return e->nat == SG_NAT_DNAT && sg_flow_live(e, now) ? e : NULL;
+	if (e->nat != SG_NAT_SNAT && e->nat != SG_NAT_IMDS)
+		return NULL;
+	return sg_flow_primary_of(key, e, &okey, now);
+}
+
+/*
+ * An ICMP error about a packet a translated flow sent out: found from
+ * the embedded header. Returns the tc verdict, or -1 when it is about no
+ * flow of ours: then it may be about the host's own traffic, which shares
+ * the address, and the host's stack judges it. A truncated one is dropped.
  */
 static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 					    struct __sk_buff *skb,
 					    const struct sg_pkt *p, __u64 now)
 {
-	struct sg_flow_key key, okey;
+	struct sg_flow_key key;
 	struct sg_icmp_inner in;
-	struct sg_flow *r, *f;
+	struct sg_flow *e, *f;
 	int verdict = sg_icmp_inner_load(c, p, &in);
 
 	if (verdict == SG_DROP_MALFORMED) {
@@ -299,36 +400,65 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 		.sport = in.port[1], .dport = in.port[0],
 		.proto = in.ip.protocol,
 	};
-	r = bpf_map_lookup_elem(&sg_flows, &key);
-	if (!r || r->dir != SG_FLOW_REPLY || r->nat != SG_NAT_SNAT ||
-	    in.ip.saddr != p->daddr)
-		return -1;
-	f = sg_flow_primary_of(&key, r, &okey, now);
-	if (!f)
+	e = bpf_map_lookup_elem(&sg_flows, &key);
+	f = sg_inbound_flow(&key, e, now);
+	if (!e || !f || e->nat == SG_NAT_IMDS || in.ip.saddr != p->daddr)
 		return -1;
 	if (p->ttl <= 1)
 		return TC_ACT_OK;
-	if (sg_icmp_error_rewrite(c, p, &in, true, r->xlate.daddr,
-				  r->xlate.dport)) {
+	if (sg_icmp_error_rewrite(c, p, &in, true, e->xlate.daddr,
+				  e->xlate.dport)) {
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(c, skb, p, f, r->xlate.daddr);
+	return sg_deliver(c, skb, p, sg_flow_sector_dev(f), f->counters,
+			  e->xlate.daddr, true);
+}
+
+/*
+ * What arrives on an uplink that no flow expects: a new connection to a
+ * forward (-1: its flow in *out, to deliver), or from a source CIDR a
+ * sector admits; anything else for a sector address is unsolicited, and
+ * the rest the host's. Returns the tc verdict, or -1.
+ */
+static __always_inline int sg_uplink_new(const struct sg_ctx *c,
+					 struct sg_pkt *p,
+					 const struct sg_config *cfg,
+					 __u64 now, struct sg_flow **out)
+{
+	__u16 sector = 0;
+	int verdict = sg_forward_open(c, p, cfg, now, out, &sector);
+
+	if (verdict == SG_PASS)
+		return -1;
+	if (verdict != SG_NOT_MINE) {
+		sg_drop(c, p, sg_sector_counters(c->slot, sector), sector,
+			verdict);
+		return TC_ACT_SHOT;
+	}
+	verdict = sg_uplink_admit(c, p, cfg, now);
+	if (verdict == SG_PASS)
+		return TC_ACT_OK;
+	if (verdict == SG_NOT_MINE)
+		verdict = SG_DROP_UNSOLICITED;
+	return sg_drop_into_sector(c, p, verdict) ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
 /*
  * tc ingress of an uplink: replies of masqueraded flows go back to their
- * VM; anything else addressed to a sector is unsolicited.
+ * VM, connections to a forward to theirs; what allow-from admits enters
+ * untranslated; anything else addressed to a sector is unsolicited.
  */
 static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 					     struct __sk_buff *skb)
 {
 	struct sg_device *up = sg_device_of(c->slot, c->ifindex);
 	struct sg_config *cfg = sg_config_of(c->slot);
-	struct sg_flow_key key, okey;
-	struct sg_flow *r, *f;
+	struct sg_flow_key key;
+	struct sg_flow *e, *f;
 	struct sg_pkt p = {};
 	__u64 now;
+	bool hop;
 	int verdict;
 
 	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
@@ -339,31 +469,43 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 
 	now = sg_now();
 	sg_flow_key_of(&key, &p, 0);
-	r = bpf_map_lookup_elem(&sg_flows, &key);
-	f = r && r->dir == SG_FLOW_REPLY && r->nat == SG_NAT_SNAT ?
-	    sg_flow_primary_of(&key, r, &okey, now) : NULL;
+	e = bpf_map_lookup_elem(&sg_flows, &key);
+	f = sg_inbound_flow(&key, e, now);
 	if (!f && sg_icmp_is_error(&p)) {
 		verdict = sg_icmp_error_in(c, skb, &p, now);
 		if (verdict >= 0)
 			return verdict;
 	}
-	if (!f)
-		return sg_drop_into_sector(c, &p, SG_DROP_UNSOLICITED) ?
-		       TC_ACT_SHOT : TC_ACT_OK;
+	if (!f) {
+		verdict = sg_uplink_new(c, &p, cfg, now, &f);
+		if (verdict >= 0)
+			return verdict;
+		e = f;
+	}
+	if (!e || !f)
+		return TC_ACT_SHOT;
 	if (p.frag) {
 		sg_drop(c, &p, f->counters, 0, SG_DROP_FRAGMENT);
 		return TC_ACT_SHOT;
 	}
-	/* Expiring on the way: the kernel answers with time exceeded. */
-	if (p.ttl <= 1)
+	/*
+	 * Expiring on the way: the kernel answers with time exceeded. Not
+	 * so the metadata service's replies: addressed to the host, they
+	 * arrive with what the service meant for the host (AWS sends its
+	 * IMDSv2 token with TTL 1), and the VM that opted in gets them as
+	 * the host would.
+	 */
+	hop = e->nat != SG_NAT_IMDS;
+	if (hop && p.ttl <= 1)
 		return TC_ACT_OK;
 
-	sg_flow_update(f, cfg, &p, SG_FLOW_REPLY, now);
-	if (sg_rewrite(c, &p, true, r->xlate.daddr, r->xlate.dport)) {
+	sg_flow_update(f, cfg, &p, e->dir, now);
+	if (sg_xlate_apply(c, &p, &e->xlate)) {
 		sg_drop(c, &p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(c, skb, &p, f, r->xlate.daddr);
+	return sg_deliver(c, skb, &p, sg_flow_sector_dev(f), f->counters,
+			  e->xlate.daddr, hop);
 }
 
 #endif /* SG_NAT_H */

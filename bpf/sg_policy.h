@@ -8,6 +8,7 @@
 
 #include "sg_flow.h"
 #include "sg_drop.h"
+#include "sg_dnat.h"
 
 static __always_inline bool sg_is_dhcp_discovery(const struct sg_pkt *p)
 {
@@ -58,11 +59,8 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 	if (dest->kind != SG_DEST_SECTOR ||
 	    !sg_allowed(slot, from, dest->sector, p->proto, p->dport))
 		return SG_DROP_INTER_SECTOR;
-	return sg_flow_open(cfg, p, from, dest->sector, now);
+	return sg_flow_open(cfg, p, from, dest->sector, 0, 0, now);
 }
-
-/* Passed, and bound for an uplink: what the XDP fast path may take on. */
-#define SG_PASS_OUT	(-1)
 
 /*
  * A packet for the internet leaves masqueraded through an uplink or not at
@@ -79,71 +77,44 @@ sg_route_uplink(const struct sg_ctx *c, __u32 ifindex)
 }
 
 /*
- * A route lookup result after which the kernel does not forward the packet
- * anywhere: its own address, no route, a blackhole or prohibit route,
- * forwarding off. It answers or drops the packet itself. (An LWT encap
- * route, say, does forward: that is not one of these.)
- */
-static __always_inline bool sg_route_nowhere(long rc)
-{
-	return rc == BPF_FIB_LKUP_RET_NOT_FWDED ||
-	       rc == BPF_FIB_LKUP_RET_BLACKHOLE ||
-	       rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
-	       rc == BPF_FIB_LKUP_RET_PROHIBIT ||
-	       rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
-}
-
-/*
- * The route lookup of packet p from the device it came in on, tot_len
- * bytes long (0: no MTU check). Field by field: clang 14 lost a
- * designated initializer of this struct (the kernel saw family 0).
- */
-static __always_inline void sg_fib_of(struct bpf_fib_lookup *fib,
-				      const struct sg_ctx *c,
-				      const struct sg_pkt *p, __u16 tot_len)
-{
-	__builtin_memset(fib, 0, sizeof(*fib));
-	fib->family = AF_INET;
-	fib->l4_protocol = p->proto;
-	fib->sport = p->sport;
-	fib->dport = p->dport;
-	fib->tot_len = tot_len;
-	fib->ipv4_src = p->saddr;
-	fib->ipv4_dst = p->daddr;
-	fib->ifindex = c->ifindex;
-}
-
-/*
- * SG_PASS_OUT where the route of p leads out of an uplink, else
- * untranslatable. What the kernel does not forward (its own addresses,
- * no route, a TTL about to expire) it answers itself.
+ * `pass` (an SG_PASS_* for what leaves through an uplink) where the route
+ * of p leads out of an uplink, else untranslatable. What the kernel does
+ * not forward (its own addresses, no route, a TTL about to expire) it
+ * answers itself.
  */
 static __always_inline int sg_route_out(const struct sg_ctx *c,
-					const struct sg_pkt *p)
+					const struct sg_pkt *p, int pass)
 {
 	struct bpf_fib_lookup fib;
 	long rc;
 
 	if (p->ttl <= 1)
-		return SG_PASS_OUT;
+		return pass;
 	sg_fib_of(&fib, c, p, 0);
 	rc = bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
 			    BPF_FIB_LOOKUP_SKIP_NEIGH);
 	if (sg_route_nowhere(rc))
-		return SG_PASS_OUT;
+		return pass;
 	return rc == BPF_FIB_LKUP_RET_SUCCESS &&
-	       sg_route_uplink(c, fib.ifindex) ? SG_PASS_OUT :
-						 SG_DROP_UNTRANSLATABLE;
+	       sg_route_uplink(c, fib.ifindex) ? pass : SG_DROP_UNTRANSLATABLE;
+}
+
+/* Out through an uplink: XDP's fast path looks the route up anyway, and
+ * judges it there. */
+static __always_inline int sg_leave(const struct sg_ctx *c,
+				    const struct sg_pkt *p, int pass)
+{
+	return c->xdp ? pass : sg_route_out(c, p, pass);
 }
 
 static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
-					  __u16 sector,
-					  const struct sg_pkt *p,
+					  __u16 sector, struct sg_pkt *p,
 					  __u16 *to_sector)
 {
 	__u32 slot = c->slot;
 	struct sg_sector *info;
 	struct sg_dest *dest;
+	int verdict;
 
 	if (!sg_sector_owns(slot, sector, p->saddr))
 		return sg_is_dhcp_discovery(p) ? SG_PASS :
@@ -154,14 +125,24 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	if (sg_sector_owns(slot, sector, p->daddr) || sg_is_local_only(p->daddr))
 		return SG_PASS;
 
+	/* Answers to what was let in from outside. */
+	verdict = sg_inbound_reply(c, sector, p);
+	if (verdict == SG_PASS_FWD_REPLY)
+		return sg_leave(c, p, verdict);
+	if (verdict != SG_NOT_MINE)
+		return verdict;
+
 	dest = sg_dest_of(slot, p->daddr);
 	if (dest && dest->kind == SG_DEST_PROTECTED)
 		return SG_DROP_PROTECTED_DEST;
-	/* The metadata service holds the host's credentials: no sector
-	 * reaches it, on any port, whatever `internet` says. (`imds: true`
-	 * is refused until its rewrite is there.) */
-	if (dest && dest->kind == SG_DEST_IMDS)
-		return SG_DROP_IMDS_DENIED;
+	/* The metadata service holds the host's credentials: only the
+	 * sectors that opted in reach it, and only as address:port,
+	 * whatever `internet` says. */
+	if (dest && dest->kind == SG_DEST_IMDS) {
+		verdict = sg_imds_request(c, sector, p);
+		return verdict == SG_PASS_IMDS ? sg_leave(c, p, verdict) :
+						 verdict;
+	}
 	if (dest) {
 		*to_sector = dest->sector;
 		return sg_decide_cross(slot, sector, dest, p);
@@ -170,13 +151,15 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	info = sg_sector_of(slot, sector);
 	if (!info || !(info->flags & SG_SECTOR_INTERNET))
 		return SG_DROP_NO_INTERNET;
-	/* XDP's fast path looks the route up anyway, and judges it there. */
-	return c->xdp ? SG_PASS_OUT : sg_route_out(c, p);
+	if (sg_is_hairpin(c, p))
+		return SG_DROP_HAIRPIN;
+	return sg_leave(c, p, SG_PASS_OUT);
 }
 
 /*
- * Returns SG_PASS, SG_PASS_OUT (with *p parsed and *devp the device) or
- * the reason it was dropped for. Counts either way.
+ * Returns SG_PASS, an SG_PASS_* for an uplink (with *p parsed, and as
+ * translated so far, and *devp the device) or the reason it was dropped
+ * for. Counts either way.
  */
 static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 					     struct sg_pkt *p,

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Trusted devices (host.trusted: tailscale0, wg0, a mesh). A sector lets
- * them in with `allow-from`, which the loader refuses until that is
- * enforced; until then nothing from a trusted device may open a
- * connection into a sector (unsolicited), and nothing from a sector leaves
- * through one (untranslatable: it would carry the VM's own address out,
- * where only an uplink's masquerade may take it).
+ * Trusted devices (host.trusted: tailscale0, wg0, a mesh). A connection
+ * from one into a sector that lists it in allow-from enters untranslated,
+ * and its replies go back out of it; nothing else from a trusted device
+ * may open a connection into a sector (unsolicited), and nothing else
+ * from a sector leaves through one (untranslatable: it would carry the
+ * VM's own address out, where only an uplink's masquerade may take it).
  *
  * tc, not XDP: these are often L3 devices (tun, WireGuard) with no
  * Ethernet header and no native XDP. SG_DEV_L3 tells the parser so.
@@ -14,15 +14,18 @@
 #define SG_TRUSTED_H
 
 #include "sg_drop.h"
+#include "sg_dnat.h"
 
 static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
 					      struct __sk_buff *skb)
 {
 	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
+	struct sg_config *cfg = sg_config_of(c->slot);
 	struct sg_pkt p = {};
+	__u16 sector;
 	int verdict;
 
-	if (!dev || dev->role != SG_ROLE_TRUSTED)
+	if (!dev || dev->role != SG_ROLE_TRUSTED || !cfg)
 		return TC_ACT_OK;
 	if (dev->flags & SG_DEV_L3)
 		sg_ctx_no_l2(c, skb);
@@ -31,6 +34,16 @@ static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
 	 * follows it is malformed: that never reaches a sector either. */
 	if (p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;
+	sector = verdict == SG_PASS ?
+		 sg_admitted_from_dev(c->slot, c->ifindex, p.daddr) : 0;
+	if (sector) {
+		verdict = sg_admit_in(c, &p, cfg, sector, sg_now());
+		if (verdict == SG_PASS)
+			return TC_ACT_OK;
+		sg_drop(c, &p, sg_sector_counters(c->slot, sector), sector,
+			verdict);
+		return TC_ACT_SHOT;
+	}
 	/* Not a sector's: the host's, or routed elsewhere. */
 	return sg_drop_into_sector(c, &p, verdict == SG_PASS ?
 				   SG_DROP_UNSOLICITED : verdict) ?
@@ -41,6 +54,7 @@ static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 					     struct __sk_buff *skb)
 {
 	struct sg_device *dev = sg_device_of(c->slot, c->ifindex), *from;
+	struct sg_flow *r, *f = NULL;
 	struct sg_pkt p = {};
 
 	if (!dev || dev->role != SG_ROLE_TRUSTED)
@@ -56,7 +70,13 @@ static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 		return TC_ACT_SHOT;
 	if (!from || from->role != SG_ROLE_SECTOR)
 		return TC_ACT_OK;
-	sg_parse(c, &p);	/* for the event: what it was */
+	/* Replies of what this device opened into the sector go back. */
+	if (sg_parse(c, &p) == SG_PASS && p.kind == SG_PKT_IPV4) {
+		r = sg_inbound_of(&p, from->sector, &f, sg_now());
+		if (r && f && r->nat == SG_NAT_NONE &&
+		    f->in_ifindex == c->ifindex)
+			return TC_ACT_OK;
+	}
 	sg_drop(c, &p, from->counters, 0, SG_DROP_UNTRANSLATABLE);
 	return TC_ACT_SHOT;
 }

@@ -80,6 +80,23 @@ static __always_inline int sg_rewrite(const struct sg_ctx *c,
 			    &addr, sizeof(addr));
 }
 
+/*
+ * Make packet p what its flow direction becomes (x): the source and the
+ * destination, each only where it changes.
+ */
+static __always_inline int sg_xlate_apply(const struct sg_ctx *c,
+					  const struct sg_pkt *p,
+					  const struct sg_flow_xlate *x)
+{
+	if ((x->saddr != p->saddr || x->sport != p->sport) &&
+	    sg_rewrite(c, p, false, x->saddr, x->sport))
+		return -1;
+	if ((x->daddr != p->daddr || x->dport != p->dport) &&
+	    sg_rewrite(c, p, true, x->daddr, x->dport))
+		return -1;
+	return 0;
+}
+
 /* What a router does to the TTL of what it forwards (p->ttl > 1). */
 static __always_inline int sg_ttl_dec(const struct sg_ctx *c,
 				      const struct sg_pkt *p)

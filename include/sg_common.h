@@ -20,6 +20,7 @@
 #define SG_MAX_NETS		16384
 #define SG_MAX_ALLOW_PAIRS	8192
 #define SG_MAX_ALLOW_RULES	16
+#define SG_MAX_FORWARDS		4096	/* forwards times uplinks */
 #define SG_DEFAULT_MAX_FLOWS	262144
 #define SG_NAME_LEN		16
 
@@ -45,7 +46,8 @@
 	R(FRAGMENT,		"fragment")		\
 	R(IPV6,			"ipv6")			\
 	R(UNSUPPORTED_L2,	"unsupported-l2")	\
-	R(UNTRANSLATABLE,	"untranslatable")
+	R(UNTRANSLATABLE,	"untranslatable")		\
+	R(HAIRPIN,		"hairpin")
 
 enum sg_drop_reason {
 	SG_PASS = 0,
@@ -71,9 +73,9 @@ enum sg_dest_kind {
 	SG_DEST_SECTOR = 1,	/* owned by exactly one sector: sg_dest.sector */
 	SG_DEST_SHARED = 2,	/* CIDR of several (overlapping) sectors */
 	SG_DEST_PROTECTED = 3,	/* host.protected: no sector may reach it */
-	SG_DEST_IMDS = 4,	/* host.imds.address (/32): the metadata
-				 * service, denied to every sector until
-				 * the rewrite of `imds: true` is there */
+	SG_DEST_IMDS = 4,	/* host.imds.address and .target (/32): the
+				 * metadata service, reached only as
+				 * address:port from `imds: true` sectors */
 };
 
 /* sg_flow.dir */
@@ -84,8 +86,16 @@ enum sg_flow_dir {
 
 /* sg_flow.nat */
 enum sg_flow_nat {
-	SG_NAT_NONE = 0,	/* between sectors: addresses stay */
+	SG_NAT_NONE = 0,	/* addresses stay: between sectors, and what
+				 * allow-from lets in */
 	SG_NAT_SNAT = 1,	/* masquerade behind an uplink */
+	SG_NAT_IMDS = 2,	/* to the metadata service: destination to
+				 * host.imds.target, source to the host's
+				 * address on the device toward it */
+	SG_NAT_DNAT = 3,	/* a port forward, opened from outside:
+				 * destination to the forward's `to` */
+	SG_NAT_HOST = 4,	/* the host's own connection, its source port
+				 * moved off one a sector's flow holds */
 };
 
 /* sg_flow.state */
@@ -135,9 +145,9 @@ struct sg_config {
 };
 
 /*
- * sg_imds[slot]: host.imds, the metadata service: what sectors call and
- * where the rewrite sends it. The datapath denies the address to every
- * sector (SG_DEST_IMDS); the rewrite of `imds: true` reads the rest.
+ * sg_imds[slot]: host.imds, the metadata service: what sectors call
+ * (addr:port) and where the rewrite sends it (target_addr:target_port),
+ * from the host's address on the device toward it.
  */
 struct sg_imds {
 	__u8 addr[4];		/* bytes, so bpftool shows [169,254,169,254] */
@@ -171,6 +181,51 @@ struct sg_device {
 #define SG_DEV_XDP_XMIT		(1U << 0)
 /* No link-layer header: packets start at the IP header (tun, WireGuard). */
 #define SG_DEV_L3		(1U << 1)
+
+/*
+ * sg_forwards: sectors[].forwards, one entry per uplink address it is
+ * published on. A connection to addr:port (proto) arriving on an uplink
+ * goes to to_addr:to_port in `sector`, through its device `ifindex` (0
+ * when the sector has several: then the route to to_addr, which must be
+ * one of the sector's devices). The SNAT allocator never hands these
+ * ports out on that address.
+ */
+struct sg_forward_key {
+	__u32 slot;
+	__u8 addr[4];		/* the uplink's snat-address */
+	__be16 port;
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+struct sg_forward {
+	__u16 sector;
+	__u16 pad;
+	__u8 to_addr[4];
+	__be16 to_port;
+	__u16 pad2;
+	__u32 ifindex;
+};
+
+/*
+ * sg_admit_devs (LPM): sectors[].allow-from naming a trusted device. A
+ * connection from device `ifindex` to an address in the CIDR may be
+ * opened into the sector (the value: its id). prefixlen = 64 + CIDR
+ * length. Two sectors that one device reaches never overlap (validation),
+ * so this names the sector even where CIDRs are shared.
+ */
+struct sg_admit_dev_key {
+	__u32 prefixlen;
+	__u32 slot;
+	__u32 ifindex;
+	__u8 addr[4];
+};
+
+/*
+ * sg_admit_nets (LPM, keys as sg_sector_nets): sectors[].allow-from naming
+ * a source CIDR (a management LAN behind an uplink): `sector` admits
+ * connections from addresses in it.
+ */
 
 /* sg_sectors: per-sector settings, with the name for stats and status. */
 struct sg_sector_key {
@@ -432,6 +487,9 @@ _Static_assert(sizeof(struct sg_net_key) == 12, "sg_net_key layout");
 _Static_assert(sizeof(struct sg_dest_key) == 12, "sg_dest_key layout");
 _Static_assert(sizeof(struct sg_dest) == 4, "sg_dest layout");
 _Static_assert(sizeof(struct sg_allow_key) == 8, "sg_allow_key layout");
+_Static_assert(sizeof(struct sg_forward_key) == 12, "sg_forward_key layout");
+_Static_assert(sizeof(struct sg_forward) == 16, "sg_forward layout");
+_Static_assert(sizeof(struct sg_admit_dev_key) == 16, "sg_admit_dev_key layout");
 _Static_assert(sizeof(struct sg_allow_rule) == 8, "sg_allow_rule layout");
 _Static_assert(sizeof(struct sg_allow) == 8 + 8 * SG_MAX_ALLOW_RULES,
 	       "sg_allow layout");

@@ -155,6 +155,12 @@ int sg_plan_print(FILE *out, const struct sg_instance *in, __u32 live_slot,
 		  live_slot, c->dests, c->ndests);
 	n += DIFF(out, "sg_allow", fds->allow, &sg_slot_allow, live_slot,
 		  c->allows, c->nallows);
+	n += DIFF(out, "sg_forwards", fds->forwards, &sg_slot_forwards,
+		  live_slot, c->forwards, c->nforwards);
+	n += DIFF(out, "sg_admit_devs", fds->admit_devs, &sg_slot_admit_devs,
+		  live_slot, c->admit_devs, c->nadmit_devs);
+	n += DIFF(out, "sg_admit_nets", fds->admit_nets, &sg_slot_nets,
+		  live_slot, c->admit_nets, c->nadmit_nets);
 	n += diff_value(out, "sg_config", fds->config, live_slot, &c->config,
 			sizeof(c->config));
 	n += diff_value(out, "sg_imds", fds->imds, live_slot, &c->imds,

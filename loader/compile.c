@@ -213,10 +213,14 @@ static void add_dest(struct sg_compiled *c, const struct sg_cidr *cidr,
 static void compile_dests(const struct sg_model *m, struct sg_compiled *c)
 {
 	struct sg_cidr imds = { .addr = m->imds_addr, .plen = 32 };
+	struct sg_cidr target = { .addr = m->imds_target_addr, .plen = 32 };
 
 	for (int i = 0; i < m->nprotected; i++)
 		add_dest(c, &m->protected_nets[i], SG_DEST_PROTECTED, 0);
+	/* The service is reached as address:port only: its target too is
+	 * denied to sectors, so what leaves for it is the rewrite's. */
 	add_dest(c, &imds, SG_DEST_IMDS, 0);
+	add_dest(c, &target, SG_DEST_IMDS, 0);
 	for (int s = 0; s < m->nsectors; s++) {
 		const struct sg_sector_def *sec = &m->sectors[s];
 
@@ -264,6 +268,91 @@ static void compile_allows(const struct sg_model *m, int s,
 	}
 }
 
+/* The one device of sector `id` present on the host, or 0. */
+static uint32_t only_device(const struct sg_compiled *c, uint16_t id)
+{
+	uint32_t found = 0;
+
+	for (int i = 0; i < c->ntargets; i++) {
+		if (c->targets[i].role != SG_ROLE_SECTOR ||
+		    c->targets[i].sector != id)
+			continue;
+		if (found)
+			return 0;
+		found = c->targets[i].ifindex;
+	}
+	return found;
+}
+
+/* Each forward is published on the address of every uplink present. */
+static void compile_forwards(const struct sg_model *m, int s,
+			     struct sg_compiled *c)
+{
+	const struct sg_sector_def *sec = &m->sectors[s];
+	int ndevices = c->ndevices;
+
+	for (int k = 0; k < sec->nforwards; k++) {
+		const struct sg_forward_def *f = &sec->forwards[k];
+		struct sg_forward v = {
+			.sector = sec->id, .to_port = htons(f->to_port),
+			.ifindex = only_device(c, sec->id),
+		};
+
+		put_addr(v.to_addr, f->to_addr);
+		for (int d = 0; d < ndevices; d++) {
+			struct sg_forward_key key = {
+				.port = htons(f->port), .proto = f->proto,
+			};
+
+			if (c->devices[d].v.role != SG_ROLE_UPLINK)
+				continue;
+			memcpy(key.addr, c->devices[d].v.snat_addr, 4);
+			ADD_ENTRY(c, c->forwards, c->nforwards, key, v);
+			c->forwards[c->nforwards - 1].k.slot = c->slot;
+		}
+	}
+}
+
+/* allow-from: trusted devices by the CIDRs they may reach, source CIDRs
+ * by the sector that admits them. */
+static void compile_admits(const struct sg_model *m, int s,
+			   struct sg_compiled *c, const struct sg_netdev *devs,
+			   int ndevs)
+{
+	const struct sg_sector_def *sec = &m->sectors[s];
+
+	for (int k = 0; k < sec->nallow_from; k++) {
+		const struct sg_source_def *src = &sec->allow_from[k];
+		const struct sg_netdev *dev;
+		__u32 v = sec->id;
+
+		if (!src->iface) {
+			struct sg_net_key nk = {
+				.prefixlen = 32 + src->cidr.plen,
+				.sector = sec->id,
+			};
+
+			put_addr(nk.addr, src->cidr.addr);
+			ADD_ENTRY(c, c->admit_nets, c->nadmit_nets, nk, v);
+			c->admit_nets[c->nadmit_nets - 1].k.slot = c->slot;
+			continue;
+		}
+		dev = find_dev(devs, ndevs, src->iface);
+		if (!dev)
+			continue;	/* host.trusted reports it missing */
+		for (int i = 0; i < sec->ncidrs; i++) {
+			struct sg_admit_dev_key dk = {
+				.prefixlen = 64 + sec->cidrs[i].plen,
+				.ifindex = dev->ifindex,
+			};
+
+			put_addr(dk.addr, sec->cidrs[i].addr);
+			ADD_ENTRY(c, c->admit_devs, c->nadmit_devs, dk, v);
+			c->admit_devs[c->nadmit_devs - 1].k.slot = c->slot;
+		}
+	}
+}
+
 int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 	       int ndevs, uint32_t slot, struct sg_compiled *c,
 	       struct sg_diags *d)
@@ -297,6 +386,8 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 	for (int s = 0; s < m->nsectors; s++) {
 		compile_sector(m, s, c);
 		compile_allows(m, s, c);
+		compile_forwards(m, s, c);
+		compile_admits(m, s, c, devs, ndevs);
 	}
 	compile_dests(m, c);
 	return ret;
@@ -358,6 +449,9 @@ void sg_compiled_free(struct sg_compiled *c)
 	free(c->nets);
 	free(c->dests);
 	free(c->allows);
+	free(c->forwards);
+	free(c->admit_devs);
+	free(c->admit_nets);
 	free(c->targets);
 	free(c->missing);
 	memset(c, 0, sizeof(*c));

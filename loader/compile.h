@@ -44,6 +44,12 @@ struct sg_compiled {
 	int ndests;
 	struct { struct sg_allow_key k; struct sg_allow v; } *allows;
 	int nallows;
+	struct { struct sg_forward_key k; struct sg_forward v; } *forwards;
+	int nforwards;
+	struct { struct sg_admit_dev_key k; __u32 v; } *admit_devs;
+	int nadmit_devs;
+	struct { struct sg_net_key k; __u32 v; } *admit_nets;
+	int nadmit_nets;
 	struct sg_attach_target *targets;
 	int ntargets;
 	/* Interfaces (or globs) of the definitions that match no device. */

@@ -221,6 +221,17 @@ static void check_sector_refs(struct sg_parser *p, int i)
 			cfg_verr(p, src->pos, NULL, "\"%s\" is neither a "
 				 "host.trusted interface nor a CIDR",
 				 src->iface);
+		/* What arrives on an uplink is told apart by its
+		 * destination alone. */
+		if (!src->iface && s->overlaps >= 0) {
+			char a[16];
+
+			cfg_verr(p, src->pos, NULL, "the CIDRs of this sector "
+				 "overlap those of \"%s\": a connection from "
+				 "%s/%u could be meant for either",
+				 m->sectors[s->overlaps].name,
+				 sg_ipv4_str(src->cidr.addr, a), src->cidr.plen);
+		}
 	}
 	for (int k = 0; k < s->nforwards; k++) {
 		struct sg_forward_def *f = &s->forwards[k];

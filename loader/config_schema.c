@@ -275,13 +275,9 @@ static void f_sector_internet(struct sg_parser *p, yaml_node_t *n, void *obj)
 	cfg_bool(p, n, &((struct sg_sector_def *)obj)->internet);
 }
 
-/* imds: false is enforced (imds-denied); the rewrite is not there yet. */
 static void f_sector_imds(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
-	struct sg_sector_def *s = obj;
-
-	if (cfg_bool(p, n, &s->imds) && s->imds)
-		cfg_unsupported(p, n);
+	cfg_bool(p, n, &((struct sg_sector_def *)obj)->imds);
 }
 
 static void item_source(struct sg_parser *p, yaml_node_t *n, void *obj)
@@ -497,9 +493,9 @@ static void item_sector(struct sg_parser *p, yaml_node_t *n, void *obj)
 		{ "interfaces", f_sector_ifaces, true, false },
 		{ "internet", f_sector_internet, false, false },
 		{ "imds", f_sector_imds, false, false },
-		{ "allow-from", f_sector_allow_from, false, true },
+		{ "allow-from", f_sector_allow_from, false, false },
 		{ "allow", f_sector_allow, false, false },
-		{ "forwards", f_sector_forwards, false, true },
+		{ "forwards", f_sector_forwards, false, false },
 		{ "egress", f_sector_egress, false, true },
 		{ NULL },
 	};

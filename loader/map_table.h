@@ -39,7 +39,7 @@ struct sg_map_desc {
 			void *new);
 };
 
-#define SG_MAX_MAPS	16	/* room for sg_map_table in sg_instance */
+#define SG_MAX_MAPS	24	/* room for sg_map_table in sg_instance */
 
 extern const struct sg_map_desc sg_map_table[];
 extern const int sg_nmaps;

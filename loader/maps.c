@@ -26,6 +26,11 @@ const struct sg_slot_field sg_slot_dests = {
 	sizeof(struct sg_dest_key), offsetof(struct sg_dest_key, slot), 4 };
 const struct sg_slot_field sg_slot_allow = {
 	sizeof(struct sg_allow_key), offsetof(struct sg_allow_key, slot), 2 };
+const struct sg_slot_field sg_slot_forwards = {
+	sizeof(struct sg_forward_key), offsetof(struct sg_forward_key, slot), 4 };
+const struct sg_slot_field sg_slot_admit_devs = {
+	sizeof(struct sg_admit_dev_key),
+	offsetof(struct sg_admit_dev_key, slot), 4 };
 
 __u32 sg_key_slot(const void *key, const struct sg_slot_field *f)
 {
@@ -105,7 +110,10 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	    (ret = clear_slot(fds->sectors, &sg_slot_sectors, slot)) ||
 	    (ret = clear_slot(fds->sector_nets, &sg_slot_nets, slot)) ||
 	    (ret = clear_slot(fds->dest_nets, &sg_slot_dests, slot)) ||
-	    (ret = clear_slot(fds->allow, &sg_slot_allow, slot)))
+	    (ret = clear_slot(fds->allow, &sg_slot_allow, slot)) ||
+	    (ret = clear_slot(fds->forwards, &sg_slot_forwards, slot)) ||
+	    (ret = clear_slot(fds->admit_devs, &sg_slot_admit_devs, slot)) ||
+	    (ret = clear_slot(fds->admit_nets, &sg_slot_nets, slot)))
 		return ret;
 
 	if (bpf_map_update_elem(fds->config, &slot, &c->config, BPF_ANY) ||
@@ -116,6 +124,9 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	FILL(fds->sector_nets, c->nets, c->nnets);
 	FILL(fds->dest_nets, c->dests, c->ndests);
 	FILL(fds->allow, c->allows, c->nallows);
+	FILL(fds->forwards, c->forwards, c->nforwards);
+	FILL(fds->admit_devs, c->admit_devs, c->nadmit_devs);
+	FILL(fds->admit_nets, c->admit_nets, c->nadmit_nets);
 	return zero_counters(fds->counters, c->fresh_counters, c->nfresh);
 }
 

@@ -16,6 +16,9 @@ struct sg_map_fds {
 	int sector_nets;
 	int dest_nets;
 	int allow;
+	int forwards;
+	int admit_devs;
+	int admit_nets;
 	int flows;
 	int counters;
 	int events;
@@ -29,7 +32,8 @@ struct sg_slot_field {
 	size_t width;
 };
 extern const struct sg_slot_field sg_slot_devices, sg_slot_sectors,
-	sg_slot_nets, sg_slot_dests, sg_slot_allow;
+	sg_slot_nets, sg_slot_dests, sg_slot_allow, sg_slot_forwards,
+	sg_slot_admit_devs;
 __u32 sg_key_slot(const void *key, const struct sg_slot_field *f);
 
 int sg_maps_read_state(const struct sg_map_fds *fds, struct sg_state *st);

@@ -76,6 +76,29 @@ struct {
 	__type(value, struct sg_allow);
 } sg_allow SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * SG_MAX_FORWARDS);
+	__type(key, struct sg_forward_key);
+	__type(value, struct sg_forward);
+} sg_forwards SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * SG_MAX_NETS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sg_admit_dev_key);
+	__type(value, __u32);		/* the sector id */
+} sg_admit_devs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * SG_MAX_NETS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sg_net_key);
+	__type(value, __u32);		/* the sector id again, for dumps */
+} sg_admit_nets SEC(".maps");
+
 /* Sized from conntrack.max-flows by the loader (two entries per flow). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

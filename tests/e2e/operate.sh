@@ -54,7 +54,8 @@ snapshot() {
 	local m d
 	ls "$PIN" 2>&1
 	for m in sg_state sg_devices sg_sectors sg_sector_nets sg_dest_nets \
-		 sg_allow sg_config sg_imds sg_applied; do
+		 sg_allow sg_forwards sg_admit_devs sg_admit_nets sg_config \
+		 sg_imds sg_applied; do
 		echo "== $m"
 		bpftool map dump pinned "$PIN/$m" 2>&1
 	done

@@ -199,27 +199,19 @@ static const struct bad_case bad_cases[] = {
 	  "  - name: vm1\n    name: vm2\n    cidrs: [10.1.0.0/24]\n"
 	  "    interfaces: [tap1]\n",
 	  "t.yaml:7:5: sectors[0].name: \"name\" is given twice" },
-	{ "forwards are refused",
+	{ "allow-from a CIDR into overlapping sectors",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
-	  "    forwards:\n      - {proto: tcp, port: 2201, to: 10.1.0.2:22}\n",
-	  "t.yaml:9:5: sectors[0].forwards: not supported yet" },
-	{ "allow-from is refused",
-	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
-	  "  trusted:\n    - interface: ts0\nsectors:\n"
-	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
-	  "    allow-from: [ts0]\n",
-	  "t.yaml:11:5: sectors[0].allow-from: not supported yet" },
+	  "    allow-from: [198.51.100.0/24]\n"
+	  "  - name: vm2\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap2]\n",
+	  "t.yaml:9:18: sectors[0].allow-from[0]: the CIDRs of this sector "
+	  "overlap those of \"vm2\": a connection from 198.51.100.0/24 could "
+	  "be meant for either" },
 	{ "egress is refused",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
 	  "    egress:\n      - {destinations: [0.0.0.0/0], interface: zt0}\n",
 	  "t.yaml:9:5: sectors[0].egress: not supported yet" },
-	{ "imds: true is refused",
-	  BASE_HOST "sectors:\n"
-	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
-	  "    imds: true\n",
-	  "t.yaml:9:11: sectors[0].imds: not supported yet" },
 	{ "max-flows-per-sector is refused",
 	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
 	  "  conntrack:\n    max-flows-per-sector: 100\nsectors: []\n",
@@ -227,8 +219,9 @@ static const struct bad_case bad_cases[] = {
 	{ "refused with the other errors of the file",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
-	  "    imds: true\n    internet: maybe\n",
-	  "t.yaml:9:11: sectors[0].imds: not supported yet" },
+	  "    internet: maybe\n"
+	  "    egress:\n      - {destinations: [0.0.0.0/0], interface: zt0}\n",
+	  "t.yaml:10:5: sectors[0].egress: not supported yet" },
 	{ "the metadata address inside a sector",
 	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
 	  "  imds: {address: 10.1.0.254}\nsectors:\n"
@@ -271,9 +264,6 @@ static void test_bad(const struct bad_case *c)
 /* The keys of full.yaml that this version refuses, and nothing else. */
 static const char *const refused_in_full[] = {
 	"t.yaml:20:5: host.conntrack.max-flows-per-sector: not supported yet",
-	"t.yaml:33:11: sectors[0].imds: not supported yet",
-	"t.yaml:34:5: sectors[0].allow-from: not supported yet",
-	"t.yaml:39:5: sectors[0].forwards: not supported yet",
 	"t.yaml:43:5: sectors[0].egress: not supported yet",
 	"t.yaml:53:5: sectors[1].egress: not supported yet",
 };
@@ -482,7 +472,7 @@ static void test_every_key_changes_the_maps(void)
 	}
 	yaml_parser_delete(&yp);
 	/* Every scalar value of the file, each walked once. */
-	CHECK(values == 30, "%d values walked, the file has 30", values);
+	CHECK(values == 35, "%d values walked, the file has 35", values);
 	free(text);
 	test_end("every key of enforced.yaml changes the maps or is refused");
 }

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * What crosses the boundary with its destination in mind: the metadata
+ * rewrite (imds: true), port forwards (DNAT from an uplink's address into
+ * a sector) and allow-from (trusted devices and source CIDRs let in
+ * untranslated), with their replies on the sector side.
+ *
+ * The metadata rewrite works as an nftables prerouting DNAT with a
+ * postrouting masquerade: the destination is rewritten where the packet
+ * enters from the sector, before the route lookup; its source becomes the
+ * host's address on the device toward the target where it leaves (the
+ * uplink's tc egress, or the XDP fast path), the same place and the same
+ * port allocator as masquerade.
+ *
+ * Flows opened from outside have their primary entry in zone 0 (keyed as
+ * the client's packets arrive) and their reply entry in the sector's zone
+ * (keyed as the VM answers). A reply entry of the sector's zone whose peer
+ * is zone 0 is therefore always the reply of something let in.
+ */
+#ifndef SG_DNAT_H
+#define SG_DNAT_H
+
+#include "sg_flow.h"
+#include "sg_drop.h"
+#include "sg_route.h"
+#include "sg_xlate.h"
+
+/* Passed: what the XDP fast path may take on from a sector device. */
+#define SG_PASS_OUT		(-1)	/* masquerade through an uplink */
+#define SG_PASS_IMDS		(-2)	/* to the metadata service */
+#define SG_PASS_FWD_REPLY	(-3)	/* the VM's reply of a forward */
+/* Internal: "not this kind of packet, decide on". Never returned by an
+ * entry point's pipeline. */
+#define SG_NOT_MINE		(-4)
+
+#define SG_EEXIST	17
+/* A new reply entry is never stale for this long: its primary is written
+ * just after it, and another CPU must not take the tuple in between. */
+#define SG_REPLY_MIN_LIFE_NS	(2 * NSEC_PER_SEC)
+
+/* The device where flow f (a primary) enters its sector: the one it came
+ * from, but for a forward, which came from outside. */
+static __always_inline __u32 sg_flow_sector_dev(const struct sg_flow *f)
+{
+	return f->nat == SG_NAT_DNAT ? f->out_ifindex : f->in_ifindex;
+}
+
+/*
+ * A packet from `sector` for the metadata service (an SG_DEST_IMDS
+ * address). From an `imds: true` sector, TCP or UDP to address:port goes
+ * to the target: the destination is rewritten here, *p with it. Anything
+ * else for the service is imds-denied; its target cannot be called
+ * directly, so what leaves for the target is always the rewrite's.
+ */
+static __always_inline int sg_imds_request(const struct sg_ctx *c,
+					   __u16 sector, struct sg_pkt *p)
+{
+	struct sg_sector *info = sg_sector_of(c->slot, sector);
+	struct sg_imds *m = sg_imds_of(c->slot);
+	__be32 addr, target;
+
+	if (!info || !(info->flags & SG_SECTOR_IMDS) || !m ||
+	    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
+		return SG_DROP_IMDS_DENIED;
+	__builtin_memcpy(&addr, m->addr, 4);
+	__builtin_memcpy(&target, m->target_addr, 4);
+	if (p->daddr != addr || p->dport != m->port)
+		return SG_DROP_IMDS_DENIED;
+	if (p->frag)
+		return SG_DROP_FRAGMENT;
+	if ((target != addr || m->target_port != m->port) &&
+	    sg_rewrite(c, p, true, target, m->target_port))
+		return SG_DROP_MALFORMED;
+	p->daddr = target;
+	p->dport = m->target_port;
+	return SG_PASS_IMDS;
+}
+
+/*
+ * Is p, leaving a sector device of `zone`, for the metadata target (the
+ * rewrite of sg_imds_request done)? Then *key is its flow's primary key:
+ * the tuple as the VM sent it, to the service's address:port.
+ */
+static __always_inline bool sg_imds_flow_key(const struct sg_ctx *c,
+					     const struct sg_pkt *p,
+					     __u16 zone, struct sg_flow_key *key)
+{
+	struct sg_imds *m = sg_imds_of(c->slot);
+	__be32 target;
+
+	if (!m || (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
+		return false;
+	__builtin_memcpy(&target, m->target_addr, 4);
+	if (p->daddr != target || p->dport != m->target_port)
+		return false;
+	sg_flow_key_of(key, p, zone);
+	__builtin_memcpy(&key->daddr, m->addr, 4);
+	key->dport = m->port;
+	return true;
+}
+
+/*
+ * The host's own address toward p's destination, as its routing table
+ * chooses it (the route's preferred source), for p having come in on
+ * in_ifindex; 0 if there is none.
+ */
+static __always_inline __be32 sg_host_source(const struct sg_ctx *c,
+					     const struct sg_pkt *p,
+					     __u32 in_ifindex)
+{
+	struct bpf_fib_lookup fib;
+
+	sg_fib_of(&fib, c, p, 0);
+	fib.ifindex = in_ifindex;
+	if (bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
+			   BPF_FIB_LOOKUP_SRC | BPF_FIB_LOOKUP_SKIP_NEIGH) !=
+	    BPF_FIB_LKUP_RET_SUCCESS)
+		return 0;
+	return fib.ipv4_src;
+}
+
+/*
+ * The reply entry of a live flow let in from outside into sector `zone`,
+ * p being the VM's answer; its primary in *fp. NULL for anything else.
+ */
+static __always_inline struct sg_flow *sg_inbound_of(const struct sg_pkt *p,
+						     __u16 zone,
+						     struct sg_flow **fp,
+						     __u64 now)
+{
+	struct sg_flow_key key, okey;
+	struct sg_flow *r;
+
+	sg_flow_key_of(&key, p, zone);
+	r = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!r || r->dir != SG_FLOW_REPLY || r->peer_zone)
+		return NULL;
+	*fp = sg_flow_primary_of(&key, r, &okey, now);
+	return *fp ? r : NULL;
+}
+
+/*
+ * Sector ingress: is p the VM's reply of a connection let in from outside?
+ * Then it passes whatever the sector's policy says about its destination
+ * (the management LAN it answers may be `protected`, the client of a
+ * forward on the internet while `internet: false`): SG_PASS_FWD_REPLY for
+ * a forward's (its source is translated where it leaves), SG_PASS for
+ * allow-from's (untranslated). SG_NOT_MINE otherwise.
+ */
+static __always_inline int sg_inbound_reply(const struct sg_ctx *c,
+					    __u16 sector,
+					    const struct sg_pkt *p)
+{
+	struct sg_config *cfg = sg_config_of(c->slot);
+	struct sg_flow *r, *f = NULL;
+	__u64 now = sg_now();
+
+	r = cfg ? sg_inbound_of(p, sector, &f, now) : NULL;
+	if (!r || !f)
+		return SG_NOT_MINE;
+	if (p->frag)
+		return SG_DROP_FRAGMENT;
+	sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
+	return r->nat == SG_NAT_DNAT ? SG_PASS_FWD_REPLY : SG_PASS;
+}
+
+/*
+ * allow-from: a connection from outside (the device of c) into `sector`,
+ * let in untranslated where the kernel's route for it leads into that
+ * sector (an address that overlapping sectors share may route to the
+ * other). Opens or refreshes its flow, for the VM's replies.
+ */
+static __always_inline int sg_admit_in(const struct sg_ctx *c,
+				       const struct sg_pkt *p,
+				       const struct sg_config *cfg,
+				       __u16 sector, __u64 now)
+{
+	if (p->frag)
+		return SG_DROP_FRAGMENT;
+	if (!sg_route_into(c, p, p->daddr, sector))
+		return SG_DROP_UNTRANSLATABLE;
+	return sg_flow_open(cfg, p, 0, sector, c->ifindex,
+			    sg_sector_counters(c->slot, sector), now);
+}
+
+/*
+ * Uplink ingress: a connection from a source CIDR that the sector owning
+ * the destination lists in allow-from (a management LAN). SG_NOT_MINE
+ * when no sector admits it.
+ */
+static __always_inline int sg_uplink_admit(const struct sg_ctx *c,
+					   const struct sg_pkt *p,
+					   const struct sg_config *cfg,
+					   __u64 now)
+{
+	struct sg_dest *dest = sg_dest_of(c->slot, p->daddr);
+
+	if (!dest || dest->kind != SG_DEST_SECTOR ||
+	    !sg_admits_source(c->slot, dest->sector, p->saddr))
+		return SG_NOT_MINE;
+	return sg_admit_in(c, p, cfg, dest->sector, now);
+}
+
+/*
+ * Uplink ingress: a new connection to a port forward published on the
+ * address it was sent to. Opens the flow: its primary in zone 0 turns the
+ * destination into the forward's `to`, its reply entry in the sector's
+ * zone turns the VM's source back into the uplink's address and port.
+ * Returns SG_PASS with *out the primary, SG_NOT_MINE when p is for no
+ * forward, or the drop reason (*sector: the forward's).
+ */
+static __always_inline int sg_forward_open(const struct sg_ctx *c,
+					   const struct sg_pkt *p,
+					   const struct sg_config *cfg,
+					   __u64 now, struct sg_flow **out,
+					   __u16 *sector)
+{
+	struct sg_flow_key key, rkey;
+	struct sg_flow val = {}, rval = {}, *old;
+	struct sg_forward *fwd;
+	__u32 dev, counters;
+	__be32 to;
+	int err;
+
+	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+		return SG_NOT_MINE;
+	fwd = sg_forward_of(c->slot, p->daddr, p->proto, p->dport);
+	if (!fwd)
+		return SG_NOT_MINE;
+	*sector = fwd->sector;
+	if (p->frag)
+		return SG_DROP_FRAGMENT;
+	__builtin_memcpy(&to, fwd->to_addr, 4);
+	dev = fwd->ifindex ? fwd->ifindex :
+			     sg_route_into(c, p, to, fwd->sector);
+	if (!dev)
+		return SG_DROP_UNTRANSLATABLE;
+	counters = sg_sector_counters(c->slot, fwd->sector);
+
+	sg_flow_key_of(&key, p, 0);
+	rkey = (struct sg_flow_key){ .saddr = to, .daddr = p->saddr,
+		.sport = fwd->to_port, .dport = p->sport, .proto = p->proto,
+		.zone = fwd->sector };
+	rval = (struct sg_flow){ .dir = SG_FLOW_REPLY, .nat = SG_NAT_DNAT,
+		.counters = counters,
+		.expires_ns = now + SG_REPLY_MIN_LIFE_NS,
+		.xlate = { .saddr = p->daddr, .daddr = p->saddr,
+			   .sport = p->dport, .dport = p->sport } };
+	/* The VM may hold that tuple for a connection of its own. */
+	err = bpf_map_update_elem(&sg_flows, &rkey, &rval, BPF_NOEXIST);
+	if (err == -SG_EEXIST) {
+		old = bpf_map_lookup_elem(&sg_flows, &rkey);
+		if (old && sg_reply_stale(&rkey, old, now))
+			err = bpf_map_update_elem(&sg_flows, &rkey, &rval,
+						  BPF_EXIST);
+	}
+	if (err)
+		return err == -SG_EEXIST ? SG_DROP_UNTRANSLATABLE :
+					   SG_DROP_CONNTRACK_FULL;
+
+	val.dir = SG_FLOW_ORIG;
+	val.nat = SG_NAT_DNAT;
+	val.peer_zone = fwd->sector;
+	val.counters = counters;
+	val.in_ifindex = c->ifindex;
+	val.out_ifindex = dev;
+	val.state = SG_FLOW_NEW;
+	val.xlate = (struct sg_flow_xlate){ .saddr = p->saddr, .daddr = to,
+		.sport = p->sport, .dport = fwd->to_port };
+	sg_flow_update(&val, cfg, p, SG_FLOW_ORIG, now);
+	if (bpf_map_update_elem(&sg_flows, &key, &val, BPF_ANY)) {
+		bpf_map_delete_elem(&sg_flows, &rkey);
+		return SG_DROP_CONNTRACK_FULL;
+	}
+	*out = bpf_map_lookup_elem(&sg_flows, &key);
+	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
+}
+
+/*
+ * Is p, from a sector, for a port forward published on an uplink's
+ * address (hairpin)? Refused: a published port is for the outside, and
+ * translating it inside would let any sector into the forward's without
+ * an `allow`.
+ */
+static __always_inline bool sg_is_hairpin(const struct sg_ctx *c,
+					  const struct sg_pkt *p)
+{
+	return (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) &&
+	       sg_forward_of(c->slot, p->daddr, p->proto, p->dport);
+}
+
+#endif /* SG_DNAT_H */
