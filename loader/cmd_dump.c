@@ -106,19 +106,45 @@ static bool kept(const struct dump_ctx *d, const struct sg_flow *f)
 	return f->kept.ifindex && f->kept.generation == d->generation;
 }
 
-/* Are the replies of masqueraded flow f (key k) delivered in XDP? */
-static bool replies_kept(const struct dump_ctx *d, const struct sg_flow_key *k,
-			 const struct sg_flow *f)
+static const char *nat_kind(__u8 nat)
+{
+	static const char *const names[] = {
+		[SG_NAT_SNAT] = "snat", [SG_NAT_IMDS] = "imds",
+		[SG_NAT_DNAT] = "dnat", [SG_NAT_HOST] = "host",
+	};
+
+	return nat < ARRAY_SIZE(names) ? names[nat] : "?";
+}
+
+/*
+ * Do the packets of flow f (primary, key k) go by the XDP fast path, out
+ * of the sector (*out) and into it (*in)? A forward's primary delivers
+ * into the sector, the others' leave it; the reply entry does the rest.
+ */
+static void flow_kept(const struct dump_ctx *d, const struct sg_flow_key *k,
+		      const struct sg_flow *f, bool *out, bool *in)
 {
 	struct sg_flow_key rk;
 	struct sg_flow r;
+	bool rkept;
 
-	sg_flow_snat_reply_key(&rk, k, f->xlate.saddr, f->xlate.sport);
-	return f->nat == SG_NAT_SNAT &&
-	       !bpf_map_lookup_elem(d->in->fds.flows, &rk, &r) &&
-	       r.dir == SG_FLOW_REPLY && kept(d, &r);
+	*out = *in = false;
+	if (f->nat == SG_NAT_NONE)
+		return;
+	sg_flow_primary_key(&rk, k, f);
+	rkept = !bpf_map_lookup_elem(d->in->fds.flows, &rk, &r) &&
+		r.dir == SG_FLOW_REPLY && kept(d, &r);
+	*out = f->nat == SG_NAT_DNAT ? rkept : kept(d, f);
+	*in = f->nat == SG_NAT_DNAT ? kept(d, f) : rkept;
 }
 
+/*
+ * One line per flow, by its primary: `sector` is the sector it belongs
+ * to (for what was let in from outside, `inbound`, the one it entered),
+ * `dst` the destination as sent, `nat` what is translated (the source,
+ * or for a forward the destination), `to` where a rewritten destination
+ * goes.
+ */
 static void dump_conntrack(struct dump_ctx *d)
 {
 	struct sg_flow_key key, *prev = NULL;
@@ -126,14 +152,18 @@ static void dump_conntrack(struct dump_ctx *d)
 	struct sg_flow f;
 
 	while (!bpf_map_get_next_key(d->in->fds.flows, prev, &key)) {
-		char sector[32], peer[32], src[24], dst[24], nat[24], exp[24];
-		bool out, in;
+		char sector[32], peer[32], src[24], dst[24], nat[24], to[24];
+		char exp[24];
+		bool out, in, inbound, dnat;
 
 		prev = &key;
 		if (bpf_map_lookup_elem(d->in->fds.flows, &key, &f) ||
 		    f.dir != SG_FLOW_ORIG || f.expires_ns <= now)
 			continue;
-		sg_sector_name(d->in, d->slot, key.zone, sector, sizeof(sector));
+		inbound = key.zone == 0 && f.nat != SG_NAT_HOST;
+		dnat = f.nat == SG_NAT_DNAT;
+		sg_sector_name(d->in, d->slot, inbound ? f.peer_zone : key.zone,
+			       sector, sizeof(sector));
 		item_start(d);
 		field(d, "sector", sector, true);
 		field(d, "proto", proto_name(key.proto), false);
@@ -141,22 +171,30 @@ static void dump_conntrack(struct dump_ctx *d)
 		      false);
 		field(d, "dst", endpoint(key.daddr, key.dport, dst, sizeof(dst)),
 		      false);
-		field(d, "nat", f.nat == SG_NAT_SNAT ?
-		      endpoint(f.xlate.saddr, f.xlate.sport, nat,
-			       sizeof(nat)) : NULL, false);
-		field(d, "to_sector", f.nat == SG_NAT_NONE ?
+		field(d, "nat", f.nat == SG_NAT_NONE ? NULL : dnat ?
+		      endpoint(f.xlate.daddr, f.xlate.dport, nat, sizeof(nat)) :
+		      endpoint(f.xlate.saddr, f.xlate.sport, nat, sizeof(nat)),
+		      false);
+		field(d, "nat_kind", f.nat == SG_NAT_NONE ? NULL :
+		      nat_kind(f.nat), false);
+		field(d, "to", f.xlate.daddr != key.daddr ||
+			       f.xlate.dport != key.dport ?
+		      endpoint(f.xlate.daddr, f.xlate.dport, to, sizeof(to)) :
+		      NULL, false);
+		field(d, "to_sector", f.nat == SG_NAT_NONE && !inbound ?
 		      sg_sector_name(d->in, d->slot, f.peer_zone, peer,
 				     sizeof(peer)) : NULL, false);
 		field(d, "state", state_name(f.state), false);
 		snprintf(exp, sizeof(exp), "%llu",
 			 (f.expires_ns - now) / 1000000000ULL);
-		out = f.nat == SG_NAT_SNAT && kept(d, &f);
-		in = replies_kept(d, &key, &f);
+		flow_kept(d, &key, &f, &out, &in);
 		if (d->json) {
-			printf(",\"expires_in\":%s,\"xdp_out\":%s,"
-			       "\"xdp_in\":%s", exp, out ? "true" : "false",
-			       in ? "true" : "false");
+			printf(",\"inbound\":%s,\"expires_in\":%s,"
+			       "\"xdp_out\":%s,\"xdp_in\":%s",
+			       inbound ? "true" : "false", exp,
+			       out ? "true" : "false", in ? "true" : "false");
 		} else {
+			field(d, "inbound", inbound ? "yes" : NULL, false);
 			field(d, "expires_in", exp, false);
 			field(d, "xdp", out && in ? "out,in" : out ? "out" :
 				  in ? "in" : NULL, false);
@@ -175,7 +213,8 @@ static void dump_nat(struct dump_ctx *d)
 
 		prev = &key;
 		if (bpf_map_lookup_elem(d->in->fds.flows, &key, &r) ||
-		    r.dir != SG_FLOW_REPLY || r.nat != SG_NAT_SNAT)
+		    r.dir != SG_FLOW_REPLY ||
+		    (r.nat != SG_NAT_SNAT && r.nat != SG_NAT_IMDS))
 			continue;
 		sg_sector_name(d->in, d->slot, r.peer_zone, sector,
 			       sizeof(sector));
@@ -252,39 +291,173 @@ static void dump_sectors(struct dump_ctx *d)
 	free(live);
 }
 
-static void dump_policy(struct dump_ctx *d)
+/*
+ * Policy lines start with the sector's name (text) or are one member of
+ * the sector's object (JSON): "allow", "forwards", "imds", "allow_from".
+ */
+static void policy_allow(struct dump_ctx *d, const char *name, __u16 id)
 {
 	struct sg_allow_key key, *prev = NULL;
+	bool first = true;
 	struct sg_allow a;
 
+	printf(d->json ? ",\"allow\":[" : "");
 	while (!bpf_map_get_next_key(d->in->fds.allow, prev, &key)) {
-		char from[32], to[32];
+		char to[32];
 
 		prev = &key;
-		if (key.slot != d->slot ||
+		if (key.slot != d->slot || key.from != id ||
 		    bpf_map_lookup_elem(d->in->fds.allow, &key, &a))
 			continue;
-		item_start(d);
-		field(d, "from", sg_sector_name(d->in, d->slot, key.from, from,
-						sizeof(from)), true);
-		field(d, "to", sg_sector_name(d->in, d->slot, key.to, to,
-					      sizeof(to)), false);
-		printf(d->json ? ",\"rules\":[" : " rules=");
+		sg_sector_name(d->in, d->slot, key.to, to, sizeof(to));
+		if (d->json) {
+			printf("%s{\"to\":", first ? "" : ",");
+			sg_json_str(stdout, to);
+			printf(",\"rules\":[");
+		} else {
+			printf("%s allow %s ", name, to);
+		}
 		for (__u32 i = 0; i < a.count && i < SG_MAX_ALLOW_RULES; i++) {
 			const struct sg_allow_rule *r = &a.rules[i];
 
-			if (d->json)
-				printf("%s{\"proto\":\"%s\",\"ports\":\"%u-%u\"}",
-				       i ? "," : "", proto_name(r->proto),
-				       r->port_lo, r->port_hi);
-			else
-				printf("%s%s/%u-%u", i ? "," : "",
-				       proto_name(r->proto), r->port_lo,
-				       r->port_hi);
+			printf(d->json ? "%s{\"proto\":\"%s\",\"ports\":\"%u-%u\"}" :
+					 "%s%s/%u-%u", i ? "," : "",
+			       proto_name(r->proto), r->port_lo, r->port_hi);
 		}
-		printf(d->json ? "]" : "");
-		item_end(d);
+		printf(d->json ? "]}" : "\n");
+		first = false;
 	}
+	printf(d->json ? "]" : "");
+}
+
+static void policy_forwards(struct dump_ctx *d, const char *name, __u16 id)
+{
+	struct sg_forward_key key, *prev = NULL;
+	struct sg_forward f;
+	bool first = true;
+
+	printf(d->json ? ",\"forwards\":[" : "");
+	while (!bpf_map_get_next_key(d->in->fds.forwards, prev, &key)) {
+		char on[24], to[24];
+		__be32 addr, to_addr;
+
+		prev = &key;
+		if (key.slot != d->slot ||
+		    bpf_map_lookup_elem(d->in->fds.forwards, &key, &f) ||
+		    f.sector != id)
+			continue;
+		memcpy(&addr, key.addr, 4);
+		memcpy(&to_addr, f.to_addr, 4);
+		endpoint(addr, key.port, on, sizeof(on));
+		endpoint(to_addr, f.to_port, to, sizeof(to));
+		if (d->json)
+			printf("%s{\"proto\":\"%s\",\"on\":\"%s\",\"to\":\"%s\"}",
+			       first ? "" : ",", proto_name(key.proto), on, to);
+		else
+			printf("%s forward %s %s -> %s\n", name,
+			       proto_name(key.proto), on, to);
+		first = false;
+	}
+	printf(d->json ? "]" : "");
+}
+
+static void policy_imds(struct dump_ctx *d, const char *name,
+			const struct sg_sector *s)
+{
+	char addr[24] = "", target[24] = "";
+	struct sg_imds m;
+	__be32 a, t;
+
+	if ((s->flags & SG_SECTOR_IMDS) &&
+	    !bpf_map_lookup_elem(d->in->fds.imds, &d->slot, &m)) {
+		memcpy(&a, m.addr, 4);
+		memcpy(&t, m.target_addr, 4);
+		endpoint(a, m.port, addr, sizeof(addr));
+		endpoint(t, m.target_port, target, sizeof(target));
+	}
+	if (d->json && *addr)
+		printf(",\"imds\":{\"address\":\"%s\",\"target\":\"%s\"}", addr,
+		       target);
+	else if (d->json)
+		printf(",\"imds\":null");
+	else if (*addr)
+		printf("%s imds %s -> %s (from the host's address)\n", name,
+		       addr, target);
+}
+
+static void policy_source(struct dump_ctx *d, const char *name, bool *first,
+			  const char *src)
+{
+	if (d->json)
+		list_item(d, first, src);
+	else
+		printf("%s allow-from %s\n", name, src);
+	*first = false;
+}
+
+static void policy_allow_from(struct dump_ctx *d, const char *name, __u16 id)
+{
+	struct sg_admit_dev_key dk, *dprev = NULL;
+	struct sg_net_key nk, *nprev = NULL;
+	__u32 seen[64], nseen = 0, v;
+	bool first = true;
+
+	printf(d->json ? ",\"allow_from\":[" : "");
+	/* One entry per CIDR of the sector: each device once. */
+	while (!bpf_map_get_next_key(d->in->fds.admit_devs, dprev, &dk)) {
+		char ifname[IF_NAMESIZE] = "?";
+		__u32 i;
+
+		dprev = &dk;
+		if (dk.slot != d->slot ||
+		    bpf_map_lookup_elem(d->in->fds.admit_devs, &dk, &v) ||
+		    v != id)
+			continue;
+		for (i = 0; i < nseen && seen[i] != dk.ifindex; i++)
+			;
+		if (i < nseen)
+			continue;
+		if (nseen < ARRAY_SIZE(seen))
+			seen[nseen++] = dk.ifindex;
+		if_indextoname(dk.ifindex, ifname);
+		policy_source(d, name, &first, ifname);
+	}
+	while (!bpf_map_get_next_key(d->in->fds.admit_nets, nprev, &nk)) {
+		char a[16], cidr[24];
+
+		nprev = &nk;
+		if (nk.slot != d->slot || nk.sector != id)
+			continue;
+		inet_ntop(AF_INET, nk.addr, a, sizeof(a));
+		snprintf(cidr, sizeof(cidr), "%s/%u", a, nk.prefixlen - 32);
+		policy_source(d, name, &first, cidr);
+	}
+	printf(d->json ? "]" : "");
+}
+
+/* Per sector: what it may open (allow), and what may reach it. */
+static void dump_policy(struct dump_ctx *d)
+{
+	struct sg_live_sector *live;
+	int n = sg_live_sectors(d->in, d->slot, &live);
+
+	for (int i = 0; i < n; i++) {
+		char name[SG_NAME_LEN + 1];
+
+		snprintf(name, sizeof(name), "%.*s", SG_NAME_LEN,
+			 live[i].s.name);
+		if (d->json) {
+			item_start(d);
+			field(d, "sector", name, true);
+		}
+		policy_allow(d, name, live[i].id);
+		policy_forwards(d, name, live[i].id);
+		policy_imds(d, name, &live[i].s);
+		policy_allow_from(d, name, live[i].id);
+		if (d->json)
+			item_end(d);
+	}
+	free(live);
 }
 
 int cmd_dump(const struct sg_opts *o)

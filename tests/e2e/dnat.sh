@@ -1,0 +1,214 @@
+#!/bin/bash
+# SPEC 3.7-3.9: what enters with its destination in mind. The metadata
+# rewrite (imds: true) reaches a stub that answers only the host, also
+# when it answers with TTL 1; port forwards from the internet reach their
+# VM with the client's address kept, over TCP and UDP, at both hooks and
+# into one of two overlapping sectors; hairpin is refused; a real L3
+# tunnel (socat TUN, like tailscale0) and a management LAN behind an
+# uplink open connections into the sector that lists them and nowhere
+# else. Real traffic, no nftables rules anywhere.
+set -u
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/scripts/topology.sh"
+e2e_private_mounts "$@"
+
+e2e_topology
+# Masquerade takes 192.0.2.10; the host's own address stays 192.0.2.1,
+# which is what the metadata service must see.
+in_gw ip addr add 192.0.2.10/24 dev wan0
+cat >"$DEFS" <<'YAML'
+version: 1
+host:
+  uplinks:
+    - interface: wan0
+      snat-address: 192.0.2.10
+    - interface: mgmt0
+  protected: [198.51.100.0/24]
+  trusted: [{interface: ts0}]
+sectors:
+  - name: vm1
+    cidrs: [10.1.0.0/24]
+    interfaces: [v1]
+    imds: true
+    allow-from: [ts0, 198.51.100.0/24]
+    forwards:
+      - {proto: tcp, port: 2201, to: "10.1.0.2:22"}
+      - {proto: udp, port: 5301, to: "10.1.0.2:53"}
+      - {proto: tcp, port: 2202, to: "10.1.0.2:2202"}
+  - name: vm2
+    cidrs: [10.2.0.0/24]
+    interfaces: [br2]
+    imds: true
+    forwards:
+      - {proto: tcp, port: 8022, to: "10.2.0.2:22"}
+  - name: vm3
+    cidrs: [10.3.0.0/24]
+    interfaces: [v3]
+    internet: false
+  - name: vm4
+    cidrs: [10.4.0.0/24]
+    interfaces: [v4]
+  - name: vm5
+    cidrs: [10.4.0.0/24]
+    interfaces: [v5]
+    forwards:
+      - {proto: tcp, port: 4022, to: "10.4.0.2:22"}
+YAML
+
+# --- Services --------------------------------------------------------------
+# whoami NS PORT [ADDR]: a TCP service that answers with its client's
+# address (and, with a fourth word, that word too).
+whoami_at() {
+	(in_ns "$1" socat TCP4-LISTEN:"$2",fork,reuseaddr \
+		SYSTEM:"echo \$SOCAT_PEERADDR ${3:-}" &) 2>/dev/null
+}
+whoami_at vm1 22
+whoami_at vm2a 22
+whoami_at vm4 22 vm4
+whoami_at vm5 22 vm5
+(in_ns vm1 socat UDP4-RECVFROM:53,fork SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
+(in_ns vm1 socat TCP4-LISTEN:2202,fork,reuseaddr SYSTEM:'head -c 2000000 /dev/zero' &) 2>/dev/null
+(in_ns vm1 socat TCP4-LISTEN:8080,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
+(in_ns vm3 socat TCP4-LISTEN:8080,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
+(in_ns mgmt socat TCP4-LISTEN:9000,fork,reuseaddr SYSTEM:'echo mgmt' &) 2>/dev/null
+
+# The metadata service behind the uplink, as a cloud host has it: it
+# answers the host's own address only ("IMDS only responds to local
+# traffic"), on TCP 80 and UDP 80; on TCP 81 it answers with IP TTL 1, as
+# AWS sends the IMDSv2 token.
+in_ns inet ip addr add 169.254.169.254/32 dev lo
+in_gw ip route add 169.254.169.254/32 via 192.0.2.2 dev wan0
+answer='if [ "$SOCAT_PEERADDR" = 192.0.2.1 ]; then echo credentials; fi; echo $SOCAT_PEERADDR >>'"$work/imds.log"
+(in_ns inet socat TCP4-LISTEN:80,bind=169.254.169.254,fork,reuseaddr SYSTEM:"$answer" &) 2>/dev/null
+(in_ns inet socat TCP4-LISTEN:81,bind=169.254.169.254,fork,reuseaddr,ttl=1 SYSTEM:"$answer" &) 2>/dev/null
+(in_ns inet socat UDP4-RECVFROM:80,bind=169.254.169.254,fork SYSTEM:"$answer" &) 2>/dev/null
+touch "$work/imds.log"
+imds() { in_ns "$1" timeout 4 socat -T 2 -u TCP4:169.254.169.254:80,connect-timeout=2 - 2>/dev/null; }
+imds_udp() { echo q | in_ns "$1" timeout 4 socat -T 2 - UDP4:169.254.169.254:80 2>/dev/null; }
+get() {	# NS ADDR PORT: what a TCP service there answers
+	in_ns "$1" timeout 4 socat -T 2 -u TCP4:"$2:$3",connect-timeout=2 - 2>/dev/null
+}
+get_udp() { echo q | in_ns "$1" timeout 4 socat -T 2 - UDP4:"$2:$3" 2>/dev/null; }
+
+# fast_share NAME COMMAND...: run it, then print how many of vm1's
+# packets, each way, the XDP fast path carried; it must have carried some.
+fast_share() {
+	local what=$1 out0 in0 rx0 tx0 out in
+	shift
+	out0=$(stat vm1 fast_out_packets); in0=$(stat vm1 fast_in_packets)
+	rx0=$(stat vm1 rx_packets); tx0=$(stat vm1 tx_packets)
+	"$@"
+	out=$(($(stat vm1 fast_out_packets) - out0))
+	in=$(($(stat vm1 fast_in_packets) - in0))
+	echo "    $what: XDP fast path took $out of $(($(stat vm1 rx_packets) - rx0)) packets out of vm1, $in of $(($(stat vm1 tx_packets) - tx0)) into it"
+	expect_ok "$what took the XDP fast path both ways" test "$out" -gt 0 -a "$in" -gt 0
+}
+# A real L3 tunnel: socat's TUN over UDP between the gateway and "peer",
+# no Ethernet header (100.64.0.1 and 100.64.0.2), like tailscale0.
+ip netns add "$(ns peer)"
+ip link add eth0 netns "$(ns peer)" type veth peer name peer0 netns "$GW"
+in_ns peer ip link set lo up
+in_ns peer ip link set eth0 up
+in_ns peer ip addr add 203.0.113.2/30 dev eth0
+in_gw ip addr add 203.0.113.1/30 dev peer0
+in_gw ip link set peer0 up
+(in_gw socat UDP-DATAGRAM:203.0.113.2:7000,bind=203.0.113.1:7000 \
+	TUN:100.64.0.1/24,tun-name=ts0,tun-type=tun,iff-no-pi,iff-up &) 2>/dev/null
+(in_ns peer socat UDP-DATAGRAM:203.0.113.1:7000,bind=203.0.113.2:7000 \
+	TUN:100.64.0.2/24,tun-name=ts0,tun-type=tun,iff-no-pi,iff-up &) 2>/dev/null
+expect_ok "the tunnel ts0 comes up" poll 5 'in_gw ping -c 1 -W 1 100.64.0.2'
+in_ns peer ip route add 10.1.0.0/24 via 100.64.0.1 dev ts0
+in_ns peer ip route add 10.3.0.0/24 via 100.64.0.1 dev ts0
+(in_ns peer socat TCP4-LISTEN:9000,fork,reuseaddr SYSTEM:'echo peer' &) 2>/dev/null
+
+expect_ok "the services listen" poll 5 'listening vm1 t 22 && listening vm5 t 22 &&
+	listening inet t 81 && listening peer t 9000 && listening mgmt t 9000'
+expect_ok "apply" sg apply -c "$DEFS"
+
+# --- The metadata rewrite (3.7) ------------------------------------------
+fast_in0=$(stat vm1 fast_in_packets)
+expect_eq "vm1 (imds: true) gets the credentials over TCP" "$(imds vm1)" credentials
+expect_eq "the service saw the host's own address, not the masquerade one" \
+	"$(tail -n 1 "$work/imds.log")" 192.0.2.1
+expect_ok "the replies took the XDP fast path into vm1" \
+	test "$(stat vm1 fast_in_packets)" -gt "$fast_in0"
+expect_eq "vm1 gets them over UDP" "$(imds_udp vm1)" credentials
+imds_many() { for _ in 1 2 3 4 5; do imds vm1 >/dev/null; done; }
+fast_share "five metadata requests" imds_many
+expect_eq "vm2 (a bridge: tc) gets them too" "$(imds vm2a)" credentials
+before=$(stat vm3 'drops["imds-denied"]')
+expect_fail "vm3 (imds: false) does not" imds vm3
+expect_ok "counted as imds-denied on vm3" test "$(moved vm3 imds-denied "$before")" -ge 1
+before=$(stat vm1 'drops["imds-denied"]')
+expect_fail "vm1 cannot ping the service" ping1 vm1 169.254.169.254
+expect_eq "imds-denied: only address:port is the service" \
+	"$(moved vm1 imds-denied "$before")" 1
+expect_eq "conntrack shows the flow with the address it was sent to" \
+	"$(sg dump conntrack --json | jq -r '[.[] | select(.sector=="vm1" and .dst=="169.254.169.254:80" and .proto=="tcp")][0] | [.nat_kind, (.nat | startswith("192.0.2.1:"))] | @tsv')" \
+	"$(printf 'imds\ttrue')"
+
+# The token answer with TTL 1: delivered to the VM that opted in, as the
+# host would receive it (without the rule, the gateway drops it as a
+# router and the connection fails).
+sed 's|^  trusted: .*|&\n  imds: {target: "169.254.169.254:81"}|' "$DEFS" >"$work/ttl1.yaml"
+expect_ok "apply with the target on port 81 (TTL 1)" sg apply -c "$work/ttl1.yaml"
+expect_eq "vm1 gets the TTL-1 answer, port 81 called as 80" "$(imds vm1)" credentials
+expect_eq "vm2 gets it through tc as well" "$(imds vm2a)" credentials
+expect_ok "apply the definitions again" sg apply -c "$DEFS"
+
+# --- Port forwards (3.8) ---------------------------------------------------
+expect_eq "tcp 192.0.2.10:2201 reaches vm1:22, which sees the client" \
+	"$(get inet 192.0.2.10 2201)" 192.0.2.2
+expect_eq "udp 192.0.2.10:5301 reaches vm1:53 and answers from the forward" \
+	"$(get_udp inet 192.0.2.10 5301)" 192.0.2.2
+expect_eq "tcp 192.0.2.10:8022 reaches vm2 through tc" \
+	"$(get inet 192.0.2.10 8022)" 192.0.2.2
+expect_eq "tcp 192.0.2.10:4022 reaches vm5, not vm4 of the same address" \
+	"$(get inet 192.0.2.10 4022)" "192.0.2.2 vm5"
+expect_eq "the forward is published on every uplink: 198.51.100.1:2201" \
+	"$(get mgmt 198.51.100.1 2201)" 198.51.100.2
+expect_eq "conntrack shows the forward's original and translated destination" \
+	"$(sg dump conntrack --json | jq -r '[.[] | select(.nat_kind=="dnat" and .dst=="192.0.2.10:8022")][0] | [.sector, (.src | startswith("192.0.2.2:")), .nat, .inbound] | @tsv')" \
+	"$(printf 'vm2\ttrue\t10.2.0.2:22\ttrue')"
+expect_eq "vm2's replies made no masquerade flow" \
+	"$(sg dump conntrack --json | jq '[.[] | select(.nat_kind=="snat" and .src=="10.2.0.2:22")] | length')" 0
+before=$(stat vm1 'drops["unsolicited"]')
+expect_fail "a port that is not forwarded does not reach vm1" get inet 192.0.2.10 22
+download() { get inet 192.0.2.10 2202 | wc -c >"$work/bytes"; }
+fast_share "a 2 MB download through the forward" download
+expect_eq "it arrived whole" "$(cat "$work/bytes")" 2000000
+
+before=$(stat vm4 'drops["hairpin"]')
+expect_fail "hairpin: vm4 cannot call the published 192.0.2.10:2201" get vm4 192.0.2.10 2201
+expect_ok "counted as hairpin on vm4" test "$(moved vm4 hairpin "$before")" -ge 1
+
+# --- Trusted ingress (3.9) -----------------------------------------------
+expect_eq "peer reaches vm1 through the tunnel, untranslated" \
+	"$(get peer 10.1.0.2 8080)" 100.64.0.2
+expect_ok "peer pings vm1" ping1 peer 10.1.0.2
+before=$(stat vm3 'drops["unsolicited"]')
+expect_fail "peer does not reach vm3, which does not list ts0" get peer 10.3.0.2 8080
+expect_ok "counted as unsolicited on vm3" test "$(moved vm3 unsolicited "$before")" -ge 1
+before=$(stat vm1 'drops["untranslatable"]')
+expect_fail "allow-from opens no way back: vm1 cannot open one to peer" get vm1 100.64.0.2 9000
+expect_ok "counted as untranslatable on vm1" test "$(moved vm1 untranslatable "$before")" -ge 1
+
+# The management LAN behind the uplink mgmt0.
+expect_eq "the management host reaches vm1, untranslated" \
+	"$(get mgmt 10.1.0.2 8080)" 198.51.100.2
+before=$(stat vm3 'drops["unsolicited"]')
+expect_fail "it does not reach vm3" get mgmt 10.3.0.2 8080
+expect_ok "counted as unsolicited on vm3" test "$(moved vm3 unsolicited "$before")" -ge 1
+before=$(stat vm1 'drops["protected-destination"]')
+expect_fail "vm1 still cannot reach the management LAN" get vm1 198.51.100.2 9000
+expect_ok "counted as protected-destination on vm1" \
+	test "$(moved vm1 protected-destination "$before")" -ge 1
+
+expect_ok "dump policy lists forwards, imds and allow-from" \
+	grep -q 'vm1 forward tcp 192.0.2.10:2201 -> 10.1.0.2:22' <<<"$(sg dump policy)"
+
+# Unload: the forward's port is closed without sectorgate.
+expect_ok "unload" sg unload
+expect_fail "after unload the forward is gone" get inet 192.0.2.10 2201
+
+e2e_summary

@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * What enters with its destination in mind, through BPF_PROG_TEST_RUN at
+ * both hooks: the metadata rewrite out and back (its TTL-1 answers too),
+ * port forwards in and their replies out, ICMP errors about a forwarded
+ * flow, hairpin, a trusted device and a management CIDR let in by
+ * allow-from, and every drop with its counter. Each frame the programs
+ * send is compared byte for byte with the one built by hand; where both
+ * hooks translate, the XDP fast path and the tc path must agree.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <string.h>
+
+#include "cli.h"
+#include "dp_lib.h"
+#include "sg_test.h"
+
+#define XDP_REDIRECT_V	4
+#define HOST		"192.0.2.1"	/* up0's address, and its snat-address */
+#define IMDS		"169.254.169.254"
+#define VM		"10.1.0.2"
+#define CLIENT		"203.0.113.5"
+#define MGMT		"198.51.100.7"
+#define PEER		"100.64.0.2"
+#define NAT_PORT	40500
+
+static const char *const definitions =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: up0}]\n"
+	"  nat-ports: 40500-40500\n"
+	"  protected: [198.51.100.0/24]\n"
+	"  trusted: [{interface: t0}]\n"
+	"  imds: {target: \"169.254.169.254:8080\"}\n"
+	"sectors:\n"
+	"  - name: vm1\n"
+	"    cidrs: [10.1.0.0/24]\n"
+	"    interfaces: [s1]\n"
+	"    imds: true\n"
+	"    allow-from: [t0, 198.51.100.0/24]\n"
+	"    forwards:\n"
+	"      - {proto: tcp, port: 2201, to: \"10.1.0.2:22\"}\n"
+	"      - {proto: udp, port: 5301, to: \"10.1.0.2:53\"}\n"
+	"  - {name: vm2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
+
+static const uint8_t remote_mac[6] = { 2, 0, 0, 0, 0xfe, 1 };
+static uint8_t up0_mac[6];
+
+static int run(enum sg_prog prog, const char *dev, const char *in_dev,
+	       const struct pkt *p, uint8_t *out, uint32_t *out_len)
+{
+	uint8_t frame[2048];
+	uint32_t retval;
+	int len = dp_build(p, frame);
+
+	if (dp_run(prog, dev, in_dev, frame, len, out, out_len, &retval))
+		return -1;
+	return retval;
+}
+
+/* The frame p would be once routed out of up0: TTL - 1, next hop MACs. */
+static int routed(const struct pkt *p, uint8_t *b)
+{
+	struct pkt r = *p;
+	int len;
+
+	r.ttl = (p->ttl ? p->ttl : 64) - 1;
+	len = dp_build(&r, b);
+	memcpy(b, remote_mac, 6);
+	memcpy(b + 6, up0_mac, 6);
+	return len;
+}
+
+/* Is the frame got (from the IP header on) exactly p's, with TTL - hops? */
+static bool delivered_as(const struct pkt *p, int hops, const uint8_t *got,
+			 uint32_t got_len)
+{
+	uint8_t want[2048];
+	struct pkt w = *p;
+	int len;
+
+	w.ttl = (p->ttl ? p->ttl : 64) - hops;
+	len = dp_build(&w, want);
+	return got_len > 14 &&
+	       dp_same_frame(want + 14, len - 14, got + 14, got_len - 14);
+}
+
+static void flush_flows(void)
+{
+	struct sg_flow_key k;
+
+	while (!bpf_map_get_next_key(dp_in.fds.flows, NULL, &k))
+		bpf_map_delete_elem(dp_in.fds.flows, &k);
+}
+
+static __u64 drops(__u32 sector, int reason)
+{
+	struct sg_counters c;
+
+	dp_counters(sector, &c);
+	return c.drops[reason];
+}
+
+/* Runs p at prog and checks it is dropped, counted on sector for reason. */
+static void expect_drop(enum sg_prog prog, const char *dev, const char *in,
+			const struct pkt *p, __u32 sector, int reason,
+			const char *name)
+{
+	uint8_t out[2048];
+	uint32_t len;
+	__u64 before = drops(sector, reason);
+	int want = prog == SG_PROG_XDP_SECTOR || prog == SG_PROG_XDP_UPLINK ?
+		   XDP_DROP_V : TC_SHOT_V;
+	int v;
+
+	test_begin();
+	v = run(prog, dev, in, p, out, &len);
+	CHECK(v == want, "verdict %d, want %d", v, want);
+	CHECK(drops(sector, reason) == before + 1, "not counted as %s",
+	      sg_drop_name(reason));
+	test_end(name);
+}
+
+/* --- The metadata rewrite --------------------------------------------- */
+
+static void test_imds(bool ttl1)
+{
+	const struct pkt req = TCP(VM, 5000, IMDS, 80, SYN);
+	const struct pkt sent = TCP(HOST, NAT_PORT, IMDS, 8080, SYN);
+	struct pkt ans = TCP(IMDS, 8080, HOST, NAT_PORT, SYN | ACK);
+	struct pkt back = TCP(IMDS, 80, VM, 5000, SYN | ACK);
+	uint8_t want[2048], xdp[2048], tc[2048], mid[2048];
+	uint32_t xlen, tlen, mlen;
+	struct sg_flow f;
+	int wlen;
+
+	test_begin();
+	if (ttl1)
+		ans.ttl = back.ttl = 1;
+	flush_flows();
+	/* Out: XDP translates both sides and sends it out of up0. */
+	wlen = routed(&sent, want);
+	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &req, xdp, &xlen) ==
+	      XDP_REDIRECT_V, "out: XDP does not redirect");
+	CHECK(dp_same_frame(want, wlen, xdp, xlen), "out: XDP's frame");
+	CHECK(dp_flow_of(VM, 5000, IMDS, 80, 6, 1, &f) &&
+	      f.nat == SG_NAT_IMDS, "out: no metadata flow under the tuple "
+	      "the VM sent");
+	/* In: the answer, to the host's address, goes back to the VM from
+	 * the address it called, with the TTL it came with: it was the
+	 * host's to receive (TTL 1 included). */
+	CHECK(run(SG_PROG_XDP_UPLINK, "up0", NULL, &ans, xdp, &xlen) ==
+	      XDP_REDIRECT_V, "in: XDP does not redirect");
+	CHECK(delivered_as(&back, 0, xdp, xlen), "in: XDP's frame");
+
+	/* The same at tc: the destination at the sector's ingress, the
+	 * source at the uplink's egress, the answer at its ingress. */
+	flush_flows();
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
+	      TC_OK_V, "out: tc ingress does not pass it");
+	{
+		struct pkt dnat = TCP(VM, 5000, IMDS, 8080, SYN);
+		uint8_t b[2048];
+		int blen = dp_build(&dnat, b);
+
+		CHECK(dp_same_frame(b, blen, mid, mlen),
+		      "out: tc ingress rewrites the destination only");
+		blen = routed(&dnat, b);
+		CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen, tc,
+			     &tlen, (uint32_t *)&mlen) == 0 && mlen == TC_OK_V,
+		      "out: tc egress does not pass it");
+	}
+	CHECK(dp_same_frame(want, wlen, tc, tlen), "out: tc's frame");
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &ans, tc, &tlen) ==
+	      TC_REDIRECT_V, "in: tc does not redirect");
+	CHECK(delivered_as(&back, 0, tc, tlen), "in: tc's frame");
+	test_end(ttl1 ? "metadata: an answer with TTL 1 reaches the VM as "
+			"it came, at both hooks" :
+			"metadata: out with both sides rewritten and back, "
+			"byte-exact at both hooks");
+}
+
+static void test_imds_denied(void)
+{
+	const struct pkt other_port = TCP(VM, 5001, IMDS, 81, SYN);
+	const struct pkt target = TCP(VM, 5002, IMDS, 8080, SYN);
+	const struct pkt ping = PING(VM, IMDS, 9);
+	const struct pkt vm2 = TCP("10.2.0.2", 5003, IMDS, 80, SYN);
+
+	expect_drop(SG_PROG_XDP_SECTOR, "s1", NULL, &other_port, 1,
+		    SG_DROP_IMDS_DENIED, "metadata: another port is imds-denied");
+	expect_drop(SG_PROG_TC_SECTOR_IN, "s1", NULL, &target, 1,
+		    SG_DROP_IMDS_DENIED,
+		    "metadata: the target called directly is imds-denied");
+	expect_drop(SG_PROG_XDP_SECTOR, "s1", NULL, &ping, 1,
+		    SG_DROP_IMDS_DENIED, "metadata: a ping is imds-denied");
+	expect_drop(SG_PROG_TC_SECTOR_IN, "s2", NULL, &vm2, 2,
+		    SG_DROP_IMDS_DENIED,
+		    "metadata: a sector with imds: false is imds-denied");
+}
+
+/* --- Port forwards ---------------------------------------------------- */
+
+struct fwd_case {
+	const char *name;
+	struct pkt in;		/* the client's, to the published port */
+	struct pkt to_vm;	/* what the VM gets */
+	struct pkt reply;	/* the VM's answer */
+	struct pkt out;		/* what leaves up0 */
+};
+
+static const struct fwd_case fwd_cases[] = {
+	{ "forward: TCP in and its reply out, byte-exact at both hooks",
+	  TCP(CLIENT, 6000, HOST, 2201, SYN), TCP(CLIENT, 6000, VM, 22, SYN),
+	  TCP(VM, 22, CLIENT, 6000, SYN | ACK),
+	  TCP(HOST, 2201, CLIENT, 6000, SYN | ACK) },
+	{ "forward: UDP in and its reply out, byte-exact at both hooks",
+	  UDP(CLIENT, 6001, HOST, 5301), UDP(CLIENT, 6001, VM, 53),
+	  UDP(VM, 53, CLIENT, 6001), UDP(HOST, 5301, CLIENT, 6001) },
+};
+
+static void test_forward(const struct fwd_case *c)
+{
+	uint8_t want[2048], xdp[2048], tc[2048], b[2048];
+	uint32_t xlen, tlen, v;
+	struct pkt next = c->in;
+	struct sg_flow f;
+	int wlen, blen;
+
+	test_begin();
+	flush_flows();
+	/* No flow yet: XDP leaves it to tc, which opens it. */
+	CHECK(run(SG_PROG_XDP_UPLINK, "up0", NULL, &c->in, xdp, &xlen) ==
+	      XDP_PASS_V, "in: XDP takes a connection it has no flow for");
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &c->in, tc, &tlen) ==
+	      TC_REDIRECT_V, "in: tc does not redirect it into the sector");
+	CHECK(delivered_as(&c->to_vm, 1, tc, tlen), "in: tc's frame");
+	CHECK(dp_flow_of(CLIENT, c->in.sport, HOST, c->in.dport, c->in.proto,
+			 0, &f) && f.nat == SG_NAT_DNAT && f.peer_zone == 1,
+	      "in: no forward flow in zone 0");
+
+	/* The reply, at XDP: translated and sent out of up0. */
+	wlen = routed(&c->out, want);
+	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &c->reply, xdp, &xlen) ==
+	      XDP_REDIRECT_V, "reply: XDP does not redirect");
+	CHECK(dp_same_frame(want, wlen, xdp, xlen), "reply: XDP's frame");
+	/* ... and at tc: passed at the sector's ingress, translated at the
+	 * uplink's egress. */
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &c->reply, tc, &tlen) ==
+	      TC_OK_V, "reply: tc ingress does not pass it");
+	blen = routed(&c->reply, b);
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen, tc, &tlen,
+		     &v) == 0 && v == TC_OK_V, "reply: tc egress drops it");
+	CHECK(dp_same_frame(want, wlen, tc, tlen), "reply: tc's frame");
+	CHECK(!dp_flow_of(VM, c->reply.sport, HOST, 0, c->reply.proto, 1,
+			  &f) || f.nat != SG_NAT_SNAT,
+	      "reply: taken for a masquerade flow");
+
+	/* The client's next packet: XDP delivers it with the MACs learnt
+	 * from the reply; tc the same bytes. */
+	if (next.proto == IPPROTO_TCP)
+		next.tcp_flags = ACK;
+	CHECK(run(SG_PROG_XDP_UPLINK, "up0", NULL, &next, xdp, &xlen) ==
+	      XDP_REDIRECT_V, "next: XDP does not deliver it");
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &next, tc, &tlen) ==
+	      TC_REDIRECT_V, "next: tc does not deliver it");
+	{
+		struct pkt n = c->to_vm;
+
+		n.tcp_flags = next.tcp_flags;
+		CHECK(delivered_as(&n, 1, xdp, xlen) &&
+		      delivered_as(&n, 1, tc, tlen), "next: the frames");
+	}
+	test_end(c->name);
+}
+
+/* ICMP errors about a forwarded flow, each way. */
+static void test_forward_icmp(void)
+{
+	const struct pkt in = UDP(CLIENT, 6002, HOST, 5301);
+	const struct pkt got = UDP(CLIENT, 6002, VM, 53);
+	const struct pkt wire = UDP(CLIENT, 6002, HOST, 5301);
+	const struct pkt reply_wire = UDP(HOST, 5301, CLIENT, 6002);
+	const struct pkt reply_vm = UDP(VM, 53, CLIENT, 6002);
+	struct pkt vm_err = { .src = VM, .dst = CLIENT, .proto = 1,
+			      .icmp_type = 3, .icmp_code = 3, .inner = &got,
+			      .inner_l4 = 8 };
+	struct pkt out_err = { .src = HOST, .dst = CLIENT, .proto = 1,
+			       .icmp_type = 3, .icmp_code = 3, .inner = &wire,
+			       .inner_l4 = 8, .ttl = 63 };
+	struct pkt net_err = { .src = "203.0.113.1", .dst = HOST, .proto = 1,
+			       .icmp_type = 3, .icmp_code = 4,
+			       .inner = &reply_wire, .inner_l4 = 8 };
+	struct pkt in_err = { .src = "203.0.113.1", .dst = VM, .proto = 1,
+			      .icmp_type = 3, .icmp_code = 4,
+			      .inner = &reply_vm, .inner_l4 = 8 };
+	uint8_t out[2048], b[2048], want[2048];
+	uint32_t len, v;
+	int blen, wlen;
+
+	test_begin();
+	flush_flows();
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
+	      TC_REDIRECT_V, "the forward's datagram is not delivered");
+	/* The VM's "port unreachable" about it leaves from the published
+	 * address, the embedded datagram as the client sent it. */
+	vm_err.ttl = 63;
+	blen = dp_build(&vm_err, b);
+	memcpy(b, remote_mac, 6);
+	memcpy(b + 6, up0_mac, 6);
+	wlen = dp_build(&out_err, want);
+	memcpy(want, remote_mac, 6);
+	memcpy(want + 6, up0_mac, 6);
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen, out, &len,
+		     &v) == 0 && v == TC_OK_V, "out: the VM's error dropped");
+	CHECK(dp_same_frame(want, wlen, out, len), "out: translated error");
+	/* A router's "fragmentation needed" about the VM's reply goes to
+	 * the VM, the embedded reply as the VM sent it. */
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &net_err, out, &len) ==
+	      TC_REDIRECT_V, "in: the router's error is not delivered");
+	CHECK(delivered_as(&in_err, 1, out, len), "in: translated error");
+	test_end("forward: ICMP errors about it are translated both ways, "
+		 "inside and out");
+}
+
+static void test_hairpin_and_ports(void)
+{
+	const struct pkt hairpin = TCP("10.2.0.2", 7000, HOST, 2201, SYN);
+	const struct pkt not_fwd = TCP(CLIENT, 6003, HOST, 2202, SYN);
+	const struct pkt tcp_on_udp = TCP(CLIENT, 6004, HOST, 5301, SYN);
+	uint8_t out[2048];
+	uint32_t len;
+
+	expect_drop(SG_PROG_XDP_SECTOR, "s2", NULL, &hairpin, 2,
+		    SG_DROP_HAIRPIN, "hairpin: a sector calling a published "
+		    "port is dropped as hairpin (XDP)");
+	expect_drop(SG_PROG_TC_SECTOR_IN, "s2", NULL, &hairpin, 2,
+		    SG_DROP_HAIRPIN, "hairpin: the same at tc");
+	test_begin();
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &not_fwd, out, &len) ==
+	      TC_OK_V, "a port no forward publishes is not taken from the host");
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &tcp_on_udp, out, &len) ==
+	      TC_OK_V, "TCP to a UDP forward's port is taken");
+	test_end("forward: only its protocol and port are taken from the host");
+}
+
+/* A forward's port is never handed out by masquerade on that address. */
+static void test_forward_port_reserved(void)
+{
+	static const char *const defs =
+		"version: 1\n"
+		"host:\n"
+		"  uplinks: [{interface: up0}]\n"
+		"  nat-ports: 2201-2202\n"
+		"sectors:\n"
+		"  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [s1]\n"
+		"    forwards: [{proto: tcp, port: 2201, to: \"10.1.0.2:22\"}]\n";
+	const struct pkt out = TCP(VM, 2201, "203.0.113.9", 80, SYN);
+	const struct pkt udp = UDP(VM, 2201, "203.0.113.9", 53);
+	struct sg_flow f;
+	uint8_t b[2048];
+	uint32_t len;
+
+	test_begin();
+	flush_flows();
+	CHECK(!dp_load_definitions(defs), "definitions");
+	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &out, b, &len) ==
+	      XDP_REDIRECT_V, "not sent");
+	CHECK(dp_flow_of(VM, 2201, "203.0.113.9", 80, 6, 1, &f) &&
+	      ntohs(f.xlate.sport) == 2202, "TCP port %u, want 2202",
+	      ntohs(f.xlate.sport));
+	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &udp, b, &len) ==
+	      XDP_REDIRECT_V, "UDP not sent");
+	CHECK(dp_flow_of(VM, 2201, "203.0.113.9", 53, 17, 1, &f) &&
+	      ntohs(f.xlate.sport) == 2201,
+	      "UDP keeps 2201 (the forward is TCP): %u", ntohs(f.xlate.sport));
+	CHECK(!dp_load_definitions(definitions), "definitions back");
+	test_end("forward: masquerade never hands out a forwarded port");
+}
+
+/* --- allow-from ------------------------------------------------------- */
+
+static void test_trusted(void)
+{
+	const struct pkt in = TCP(PEER, 7000, VM, 8080, SYN);
+	const struct pkt reply = TCP(VM, 8080, PEER, 7000, SYN | ACK);
+	const struct pkt opened = TCP(VM, 8081, PEER, 7001, SYN);
+	const struct pkt vm2 = TCP(PEER, 7002, "10.2.0.2", 8080, SYN);
+	uint8_t out[2048], b[2048];
+	uint32_t len, v;
+	struct sg_flow f;
+	int blen;
+
+	test_begin();
+	flush_flows();
+	CHECK(run(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &in, out, &len) ==
+	      TC_OK_V, "in: dropped");
+	CHECK(delivered_as(&in, 0, out, len), "in: not left untranslated");
+	CHECK(dp_flow_of(PEER, 7000, VM, 8080, 6, 0, &f) &&
+	      f.nat == SG_NAT_NONE && f.peer_zone == 1,
+	      "in: no flow into vm1");
+	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
+	      XDP_PASS_V, "reply: XDP does not pass it to the stack");
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &reply, out, &len) ==
+	      TC_OK_V, "reply: tc drops it");
+	blen = dp_build(&reply, b);
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "t0", "s1", b, blen, out, &len,
+		     &v) == 0 && v == TC_OK_V,
+	      "reply: not let out of the device it came from");
+	CHECK(dp_same_frame(b, blen, out, len), "reply: changed");
+	test_end("allow-from a trusted device: in, and its reply out, "
+		 "untranslated");
+
+	blen = dp_build(&opened, b);
+	test_begin();
+	{
+		__u64 before = drops(1, SG_DROP_UNTRANSLATABLE);
+
+		CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "t0", "s1", b, blen, out,
+			     &len, &v) == 0 && v == TC_SHOT_V,
+		      "a connection vm1 opens leaves by the trusted device");
+		CHECK(drops(1, SG_DROP_UNTRANSLATABLE) == before + 1,
+		      "not counted as untranslatable");
+	}
+	test_end("allow-from opens nothing the other way (untranslatable)");
+	expect_drop(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &vm2, 2,
+		    SG_DROP_UNSOLICITED,
+		    "allow-from: a sector that does not list the device gets "
+		    "nothing (unsolicited)");
+}
+
+static void test_management(void)
+{
+	const struct pkt in = TCP(MGMT, 7000, VM, 8080, SYN);
+	const struct pkt reply = TCP(VM, 8080, MGMT, 7000, SYN | ACK);
+	const struct pkt vm2 = TCP(MGMT, 7001, "10.2.0.2", 8080, SYN);
+	const struct pkt other = TCP(CLIENT, 7002, VM, 8080, SYN);
+	const struct pkt opened = TCP(VM, 8081, MGMT, 9000, SYN);
+	uint8_t out[2048], b[2048];
+	uint32_t len, v;
+	int blen;
+
+	test_begin();
+	flush_flows();
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
+	      TC_OK_V, "in: dropped");
+	CHECK(delivered_as(&in, 0, out, len), "in: changed");
+	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
+	      XDP_PASS_V, "reply: not passed (the LAN is protected)");
+	blen = routed(&reply, b);
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen, out, &len,
+		     &v) == 0 && v == TC_OK_V, "reply: dropped at up0");
+	CHECK(dp_same_frame(b, blen, out, len), "reply: masqueraded");
+	test_end("allow-from a management CIDR behind an uplink: in, and its "
+		 "reply out, untranslated");
+	expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &vm2, 2,
+		    SG_DROP_UNSOLICITED,
+		    "allow-from: the CIDR gets into no other sector");
+	expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &other, 1,
+		    SG_DROP_UNSOLICITED,
+		    "allow-from: other sources stay unsolicited");
+	expect_drop(SG_PROG_XDP_SECTOR, "s1", NULL, &opened, 1,
+		    SG_DROP_PROTECTED_DEST,
+		    "allow-from: the sector still cannot open one to the LAN");
+}
+
+int main(void)
+{
+	int ret = dp_setup(1024);
+
+	if (ret) {
+		if (ret > 0)
+			test_skip("dnat", "needs root to create a network "
+				  "namespace and load BPF");
+		return ret > 0 ? test_summary("test_dnat") : 1;
+	}
+	if (dp_setup_gateway(up0_mac) || dp_load_definitions(definitions)) {
+		printf("cannot set up the gateway\n");
+		return 1;
+	}
+	test_imds(false);
+	test_imds(true);
+	test_imds_denied();
+	for (size_t i = 0; i < sizeof(fwd_cases) / sizeof(fwd_cases[0]); i++)
+		test_forward(&fwd_cases[i]);
+	test_forward_icmp();
+	test_hairpin_and_ports();
+	test_forward_port_reserved();
+	test_trusted();
+	test_management();
+	sg_instance_close(&dp_in);
+	return test_summary("test_dnat");
+}
