@@ -43,8 +43,8 @@ new_vm() {
 	in_ns "$n" ip route add default via 10.1.0.1 dev eth0 onlink
 	# A flood that starts before the device exists on the gateway and
 	# goes on while it appears, comes up and is attached.
-	(in_ns "$n" ping -q -i 0.002 -c 1000 -W 1 10.3.0.2 >/dev/null 2>&1 &)
-	(in_ns "$n" bash -c 'for i in $(seq 400); do
+	(in_ns "$n" ping -q -i 0.002 -c 400 -W 1 10.3.0.2 >/dev/null 2>&1 &)
+	(in_ns "$n" bash -c 'for i in $(seq 150); do
 		echo x | socat -u - UDP4-SENDTO:192.0.2.2:5353 2>/dev/null
 		sleep 0.005; done' &) 2>/dev/null
 	sleep 0.1
@@ -52,7 +52,7 @@ new_vm() {
 	in_gw ip addr add 10.1.0.1/24 dev "$dev"
 	in_gw ip link set "$dev" up
 }
-flood_done() { ! pgrep -f "ping -q -i 0.002 -c 1000 -W 1 10.3.0.2" >/dev/null; }
+flood_done() { ! pgrep -f "ping -q -i 0.002 -c 400 -W 1 10.3.0.2" >/dev/null; }
 
 # --- Before sectorgate: the probes can fail --------------------------------
 before=$(echoes)
