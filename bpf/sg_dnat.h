@@ -120,10 +120,31 @@ static __always_inline __be32 sg_host_source(const struct sg_ctx *c,
 }
 
 /*
+ * Does the forward that opened flow f (primary key *okey, to the address
+ * and port it is published on) still send there? An apply that removes or
+ * moves it ends its connections.
+ */
+static __always_inline bool sg_forward_holds(const struct sg_ctx *c,
+					     const struct sg_flow_key *okey,
+					     const struct sg_flow *f)
+{
+	struct sg_forward *fwd = sg_forward_of(c->slot, okey->daddr,
+					       okey->proto, okey->dport);
+	__be32 to;
+
+	if (!fwd)
+		return false;
+	__builtin_memcpy(&to, fwd->to_addr, 4);
+	return fwd->sector == f->peer_zone && to == f->xlate.daddr &&
+	       fwd->to_port == f->xlate.dport;
+}
+
+/*
  * The reply entry of a live flow let in from outside into sector `zone`,
  * p being the VM's answer; its primary in *fp. NULL for anything else.
  */
-static __always_inline struct sg_flow *sg_inbound_of(const struct sg_pkt *p,
+static __always_inline struct sg_flow *sg_inbound_of(const struct sg_ctx *c,
+						     const struct sg_pkt *p,
 						     __u16 zone,
 						     struct sg_flow **fp,
 						     __u64 now)
@@ -136,6 +157,8 @@ static __always_inline struct sg_flow *sg_inbound_of(const struct sg_pkt *p,
 	if (!r || r->dir != SG_FLOW_REPLY || r->peer_zone)
 		return NULL;
 	*fp = sg_flow_primary_of(&key, r, &okey, now);
+	if (*fp && r->nat == SG_NAT_DNAT && !sg_forward_holds(c, &okey, *fp))
+		return NULL;
 	return *fp ? r : NULL;
 }
 
@@ -155,7 +178,7 @@ static __always_inline int sg_inbound_reply(const struct sg_ctx *c,
 	struct sg_flow *r, *f = NULL;
 	__u64 now = sg_now();
 
-	r = cfg ? sg_inbound_of(p, sector, &f, now) : NULL;
+	r = cfg ? sg_inbound_of(c, p, sector, &f, now) : NULL;
 	if (!r || !f)
 		return SG_NOT_MINE;
 	if (p->frag)

@@ -399,7 +399,8 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 		if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 			return XDP_PASS;
 		if (e->dir == SG_FLOW_ORIG)
-			f = sg_flow_live(e, now) ? e : NULL;
+			f = sg_flow_live(e, now) &&
+			    sg_forward_holds(c, &key, e) ? e : NULL;
 		else
 			f = sg_flow_primary_of(&key, e, &okey, now);
 		if (!f || !(e->flags & SG_FLOW_L2_KNOWN))

@@ -245,7 +245,7 @@ static __always_inline int sg_inbound_out(const struct sg_ctx *c,
 {
 	struct sg_flow *r, *f = NULL;
 
-	r = sg_inbound_of(p, zone, &f, now);
+	r = sg_inbound_of(c, p, zone, &f, now);
 	if (!r || !f)
 		return SG_NOT_MINE;
 	if (r->nat == SG_NAT_DNAT)
@@ -361,14 +361,16 @@ static __always_inline int sg_deliver(const struct sg_ctx *c,
  * anything else.
  */
 static __always_inline struct sg_flow *
-sg_inbound_flow(const struct sg_flow_key *key, struct sg_flow *e, __u64 now)
+sg_inbound_flow(const struct sg_ctx *c, const struct sg_flow_key *key,
+		struct sg_flow *e, __u64 now)
 {
 	struct sg_flow_key okey;
 
 	if (!e)
 		return NULL;
 	if (e->dir == SG_FLOW_ORIG)
-		return e->nat == SG_NAT_DNAT && sg_flow_live(e, now) ? e : NULL;
+		return e->nat == SG_NAT_DNAT && sg_flow_live(e, now) &&
+		       sg_forward_holds(c, key, e) ? e : NULL;
 	if (e->nat != SG_NAT_SNAT && e->nat != SG_NAT_IMDS)
 		return NULL;
 	return sg_flow_primary_of(key, e, &okey, now);
@@ -401,7 +403,7 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 		.proto = in.ip.protocol,
 	};
 	e = bpf_map_lookup_elem(&sg_flows, &key);
-	f = sg_inbound_flow(&key, e, now);
+	f = sg_inbound_flow(c, &key, e, now);
 	if (!e || !f || e->nat == SG_NAT_IMDS || in.ip.saddr != p->daddr)
 		return -1;
 	if (p->ttl <= 1)
@@ -470,7 +472,7 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 	now = sg_now();
 	sg_flow_key_of(&key, &p, 0);
 	e = bpf_map_lookup_elem(&sg_flows, &key);
-	f = sg_inbound_flow(&key, e, now);
+	f = sg_inbound_flow(c, &key, e, now);
 	if (!f && sg_icmp_is_error(&p)) {
 		verdict = sg_icmp_error_in(c, skb, &p, now);
 		if (verdict >= 0)

@@ -72,7 +72,7 @@ static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 		return TC_ACT_OK;
 	/* Replies of what this device opened into the sector go back. */
 	if (sg_parse(c, &p) == SG_PASS && p.kind == SG_PKT_IPV4) {
-		r = sg_inbound_of(&p, from->sector, &f, sg_now());
+		r = sg_inbound_of(c, &p, from->sector, &f, sg_now());
 		if (r && f && r->nat == SG_NAT_NONE &&
 		    f->in_ifindex == c->ifindex)
 			return TC_ACT_OK;

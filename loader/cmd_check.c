@@ -34,6 +34,22 @@ static void print_sector(const struct sg_sector_def *s,
 			       al->ports[p].hi);
 		printf("\n");
 	}
+	for (int i = 0; i < s->nforwards; i++) {
+		const struct sg_forward_def *f = &s->forwards[i];
+
+		printf("    forward: %s %u -> %s:%u\n",
+		       f->proto == 6 ? "tcp" : "udp", f->port,
+		       sg_ipv4_str(f->to_addr, a), f->to_port);
+	}
+	for (int i = 0; i < s->nallow_from; i++) {
+		const struct sg_source_def *src = &s->allow_from[i];
+
+		if (src->iface)
+			printf("    allow-from: %s\n", src->iface);
+		else
+			printf("    allow-from: %s/%u\n",
+			       sg_ipv4_str(src->cidr.addr, a), src->cidr.plen);
+	}
 }
 
 int cmd_check(const struct sg_opts *o)

@@ -184,6 +184,22 @@ static bool pinned_as_built(int fd, const struct sg_map_desc *d)
 	       info.key_size == d->key_size && info.value_size == d->value_size;
 }
 
+/* Can this build read the pinned map behind fd: its layout, or (a map
+ * that grows) an older prefix of it? */
+static bool pinned_readable(int fd, const struct sg_map_desc *d,
+			    unsigned int layout)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (layout < d->since)
+		return false;
+	if (pinned_as_built(fd, d))
+		return true;
+	return d->grows && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+	       info.key_size == d->key_size && info.value_size < d->value_size;
+}
+
 /*
  * Every pinned map of this build's layout. One that is not pinned (a map
  * a newer sectorgate added, before its first apply) or pinned in another
@@ -202,7 +218,7 @@ static int open_pinned(struct sg_instance *in, bool warn)
 
 		pin_path(in, d->name, path, sizeof(path));
 		fd = bpf_obj_get(path);
-		if (fd >= 0 && (!pinned_as_built(fd, d) || layout < d->since)) {
+		if (fd >= 0 && !pinned_readable(fd, d, layout)) {
 			if (warn)
 				pr_warn("%s has the layout of another "
 					"sectorgate; `sectorgate apply` "

@@ -7,7 +7,7 @@
 
 #define MAP(n, field, k, c, key, value)				\
 	{ #n, offsetof(struct sg_map_fds, field), SG_KEEP_##k, c,	\
-	  sizeof(key), sizeof(value), 1, NULL }
+	  sizeof(key), sizeof(value), 1, NULL, false }
 
 static void flow_from_v1(int old_fd, const void *key, const void *old,
 			 void *new)
@@ -38,11 +38,12 @@ const struct sg_map_desc sg_map_table[] = {
 	    __u32),
 	{ "sg_flows", offsetof(struct sg_map_fds, flows), SG_KEEP_MIGRATED,
 	  true, sizeof(struct sg_flow_key), sizeof(struct sg_flow), 2,
-	  flow_from_v1 },
-	MAP(sg_counters, counters, MIGRATED, false, __u32,
-	    struct sg_counters),
+	  flow_from_v1, false },
+	{ "sg_counters", offsetof(struct sg_map_fds, counters),
+	  SG_KEEP_MIGRATED, false, sizeof(__u32), sizeof(struct sg_counters),
+	  1, NULL, true },
 	{ "sg_events", offsetof(struct sg_map_fds, events), SG_KEEP_NOTHING,
-	  false, 0, 0, 1, NULL },
+	  false, 0, 0, 1, NULL, false },
 	MAP(sg_event_budget, event_budget, NOTHING, false, __u32,
 	    struct sg_event_budget),
 };

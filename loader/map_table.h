@@ -37,6 +37,10 @@ struct sg_map_desc {
 	unsigned int since;
 	void (*convert)(int old_fd, const void *key, const void *old,
 			void *new);
+	/* Its values only ever grow at their end (new counters): pinned
+	 * with smaller ones, it is still read, as a prefix, before an apply
+	 * migrates it. */
+	bool grows;
 };
 
 #define SG_MAX_MAPS	24	/* room for sg_map_table in sg_instance */

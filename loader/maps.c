@@ -164,25 +164,30 @@ int sg_map_count(int fd, size_t key_size)
 int sg_counters_read(int fd, __u32 key, struct sg_counters *sum)
 {
 	int ncpus = libbpf_num_possible_cpus();
-	struct sg_counters *percpu;
-	const __u64 *from;
-	__u64 *to = (__u64 *)sum;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	size_t stride, words;
+	__u64 *percpu, *to = (__u64 *)sum;
 	int ret = 0;
 
 	memset(sum, 0, sizeof(*sum));
 	if (ncpus <= 0)
 		return ncpus ? ncpus : -EINVAL;
-	percpu = calloc(ncpus, sizeof(*percpu));
+	/* An older sectorgate's counters are a prefix of these (fewer drop
+	 * reasons); per CPU, the kernel rounds values up to 8 bytes. */
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	stride = (info.value_size + 7) / 8;
+	words = stride < sizeof(*sum) / 8 ? stride : sizeof(*sum) / 8;
+	percpu = calloc(ncpus, stride * 8);
 	if (!percpu)
 		sg_oom();
 	if (bpf_map_lookup_elem(fd, &key, percpu))
 		ret = -errno;
 	/* Every field is a __u64 count: add them word by word. */
-	for (int cpu = 0; !ret && cpu < ncpus; cpu++) {
-		from = (const __u64 *)&percpu[cpu];
-		for (size_t w = 0; w < sizeof(*sum) / sizeof(__u64); w++)
-			to[w] += from[w];
-	}
+	for (int cpu = 0; !ret && cpu < ncpus; cpu++)
+		for (size_t w = 0; w < words; w++)
+			to[w] += percpu[cpu * stride + w];
 	free(percpu);
 	return ret;
 }

