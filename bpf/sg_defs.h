@@ -23,16 +23,22 @@ static __always_inline struct sg_sector *sg_sector_of(__u32 slot, __u16 id)
 	return bpf_map_lookup_elem(&sg_sectors, &key);
 }
 
-static __always_inline bool sg_sector_owns(__u32 slot, __u16 sector,
-					   __be32 addr)
+/* Does addr lie in a CIDR of `sector` in nets (an LPM of sg_net_keys)? */
+static __always_inline bool sg_net_has(void *nets, __u32 slot, __u16 sector,
+				       __be32 addr)
 {
 	struct sg_net_key key = {
 		.prefixlen = 64, .slot = slot, .sector = sector,
 	};
 
 	__builtin_memcpy(key.addr, &addr, 4);
+	return bpf_map_lookup_elem(nets, &key) != NULL;
+}
 
-	return bpf_map_lookup_elem(&sg_sector_nets, &key) != NULL;
+static __always_inline bool sg_sector_owns(__u32 slot, __u16 sector,
+					   __be32 addr)
+{
+	return sg_net_has(&sg_sector_nets, slot, sector, addr);
 }
 
 static __always_inline struct sg_dest *sg_dest_of(__u32 slot, __be32 addr)
@@ -123,12 +129,7 @@ static __always_inline __u16 sg_admitted_from_dev(__u32 slot, __u32 ifindex,
 static __always_inline bool sg_admits_source(__u32 slot, __u16 sector,
 					     __be32 saddr)
 {
-	struct sg_net_key key = {
-		.prefixlen = 64, .slot = slot, .sector = sector,
-	};
-
-	__builtin_memcpy(key.addr, &saddr, 4);
-	return bpf_map_lookup_elem(&sg_admit_nets, &key) != NULL;
+	return sg_net_has(&sg_admit_nets, slot, sector, saddr);
 }
 
 #endif /* SG_DEFS_H */
