@@ -114,6 +114,13 @@ struct {
 	__type(value, struct sg_counters);
 } sg_counters SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SG_COUNTER_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct sg_sector_flows);
+} sg_sector_flows SEC(".maps");
+
 /* Drop events for `sectorgate monitor`, and their rate limit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -146,9 +146,6 @@ refused() {
 with_vm1() { sed "s|^    interfaces: \[v1\]\$|&\n    $2|" "$work/trusted.yaml" >"$work/$1.yaml"; }
 with_vm1 egress 'egress: [{destinations: [0.0.0.0/0], interface: ts0}]'
 refused egress 'sectors[0].egress' 11 5
-sed 's/^  trusted: .*$/&\n  conntrack: {max-flows-per-sector: 1000}/' \
-	"$work/trusted.yaml" >"$work/per-sector.yaml"
-refused per-sector 'host.conntrack.max-flows-per-sector' 7 15
 with_vm1 imds-false 'imds: false'
 expect_ok "imds: false is the default, and accepted" sg check -c "$work/imds-false.yaml"
 
