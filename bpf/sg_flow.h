@@ -14,22 +14,6 @@
 #include "sg_defs.h"
 #include "sg_quota.h"
 
-/*
- * Added to the clock flows age by. Always 0 in service; unit tests move
- * time forward through the skeleton's .bss to test expiry.
- */
-volatile __u64 sg_clock_offset_ns;
-
-/*
- * The clock flows age by: CLOCK_MONOTONIC at tick resolution, plenty for
- * timeouts counted in seconds and cheaper per packet than the precise one.
- * The loader's garbage collection reads CLOCK_MONOTONIC too.
- */
-static __always_inline __u64 sg_now(void)
-{
-	return bpf_ktime_get_coarse_ns() + sg_clock_offset_ns;
-}
-
 static __always_inline void sg_flow_key_of(struct sg_flow_key *k,
 					   const struct sg_pkt *p, __u16 zone)
 {

@@ -98,9 +98,10 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 					struct sg_flow **out)
 {
 	struct sg_flow_key rkey;
-	struct sg_flow rval, *f;
+	struct sg_flow *rval, *f;
 	__u16 orig = bpf_ntohs(p->sport), range, start, port = 0;
 	int err = -SG_EEXIST, i;
+	__u32 zero = 0;
 
 	f = bpf_map_lookup_elem(&sg_flows, key);
 	if (f && f->dir == SG_FLOW_ORIG && f->nat == t->nat &&
@@ -117,13 +118,16 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 	rkey = (struct sg_flow_key){ .saddr = t->xlate.daddr,
 		.daddr = t->xlate.saddr, .sport = t->xlate.dport,
 		.proto = key->proto };
-	rval = (struct sg_flow){ .peer_zone = key->zone, .dir = SG_FLOW_REPLY,
+	rval = bpf_map_lookup_elem(&sg_flow_scratch, &zero);
+	if (!rval)
+		return SG_DROP_CONNTRACK_FULL;
+	*rval = (struct sg_flow){ .peer_zone = key->zone, .dir = SG_FLOW_REPLY,
 		.nat = t->nat, .counters = t->counters,
 		.expires_ns = now + SG_REPLY_MIN_LIFE_NS,
 		.xlate = { .saddr = key->daddr, .daddr = key->saddr,
 			   .sport = key->dport, .dport = key->sport } };
 	if (sg_nat_port_in_range(cfg, orig)) {
-		err = sg_nat_claim(c, &rkey, &rval, orig, now);
+		err = sg_nat_claim(c, &rkey, rval, orig, now);
 		port = orig;
 	}
 	range = cfg->nat_port_hi - cfg->nat_port_lo + 1;
@@ -132,12 +136,12 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 		if (i >= range)
 			break;
 		port = cfg->nat_port_lo + (start + i) % range;
-		err = sg_nat_claim(c, &rkey, &rval, port, now);
+		err = sg_nat_claim(c, &rkey, rval, port, now);
 	}
 	/* A full table: room from the sector that holds the most, then the
 	 * last port tried again (once: the probes are many). */
-	if (err == -SG_E2BIG && sg_evict_unanswered(sg_heaviest, now))
-		err = sg_nat_claim(c, &rkey, &rval, port, now);
+	if (err == -SG_E2BIG && sg_evict_unanswered(sg_heaviest))
+		err = sg_nat_claim(c, &rkey, rval, port, now);
 	if (err == -SG_EEXIST)
 		return SG_DROP_NAT_PORTS_EXHAUSTED;
 	if (err)

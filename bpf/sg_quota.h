@@ -41,30 +41,34 @@ static __always_inline struct sg_sector_flows *sg_sector_flows_of(__u32 idx)
  * A global function: the verifier checks it once, not at each of the many
  * places (every port probe of the NAT among them) that may need room.
  */
-__attribute__((noinline)) int sg_evict_unanswered(__u32 idx, __u64 now)
+__attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 {
 	struct sg_sector_flows *s = sg_sector_flows_of(idx);
-	struct sg_flow_key key, rkey;
+	struct sg_flow_key *key, rkey;
 	struct sg_flow *f, *r;
 	__u32 start, i;
+	__u64 now;
 
 	if (!s)
 		return 0;
+	now = sg_now();
 	start = s->next - (s->count < SG_RECENT_FLOWS ? s->count :
 						       SG_RECENT_FLOWS);
 
+	/* Keys are looked up where they are: the stack is shared with the
+	 * programs that call this, and theirs is nearly all of it. */
 	for (i = 0; i < SG_EVICT_SCAN; i++) {
-		key = s->recent[(start + i) & (SG_RECENT_FLOWS - 1)];
-		f = bpf_map_lookup_elem(&sg_flows, &key);
+		key = &s->recent[(start + i) & (SG_RECENT_FLOWS - 1)];
+		f = bpf_map_lookup_elem(&sg_flows, key);
 		/* Answered and live: never. */
 		if (!f || f->dir != SG_FLOW_ORIG ||
 		    ((f->flags & SG_FLOW_ANSWERED) && f->expires_ns > now))
 			continue;
-		sg_flow_primary_key(&rkey, &key, f);
+		sg_flow_primary_key(&rkey, key, f);
 		r = bpf_map_lookup_elem(&sg_flows, &rkey);
 		if (r && sg_flow_reply_belongs(&rkey, r, f))
 			bpf_map_delete_elem(&sg_flows, &rkey);
-		if (bpf_map_delete_elem(&sg_flows, &key))
+		if (bpf_map_delete_elem(&sg_flows, key))
 			continue;
 		__sync_fetch_and_add(&s->count, -1);
 		return 1;
@@ -85,7 +89,7 @@ static __always_inline int sg_flow_quota(const struct sg_config *cfg,
 	if (!s || !cfg->max_flows_per_sector ||
 	    s->count < cfg->max_flows_per_sector)
 		return 0;
-	return sg_evict_unanswered(idx, now) ? 0 : SG_DROP_CONNTRACK_FULL;
+	return sg_evict_unanswered(idx) ? 0 : SG_DROP_CONNTRACK_FULL;
 }
 
 /* A new flow (primary key *key) of the sector of index idx is in. */
@@ -115,7 +119,7 @@ static __always_inline long sg_flow_insert(const struct sg_flow_key *key,
 {
 	long err = bpf_map_update_elem(&sg_flows, key, val, flags);
 
-	if (err != -SG_E2BIG || !sg_evict_unanswered(sg_heaviest, now))
+	if (err != -SG_E2BIG || !sg_evict_unanswered(sg_heaviest))
 		return err;
 	return bpf_map_update_elem(&sg_flows, key, val, flags);
 }

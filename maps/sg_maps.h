@@ -150,6 +150,17 @@ struct {
 } sg_device_recent SEC(".maps");
 
 /*
+ * Scratch space, per CPU, for the reply entry a new translated flow
+ * claims its port with: the programs' stacks are nearly full. Not pinned.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_flow);
+} sg_flow_scratch SEC(".maps");
+
+/*
  * Scratch space, per CPU, where the XDP fast path copies an L4 part to
  * finish a checksum the sender left unfinished (bpf/sg_xdp_edit.h). Not
  * pinned: it holds nothing between packets. Its length bounds what can be
