@@ -127,14 +127,22 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	if (sg_sector_owns(slot, sector, p->daddr) || sg_is_local_only(p->daddr))
 		return SG_PASS;
 
-	/* Answers to what was let in from outside. */
+	dest = sg_dest_of(slot, p->daddr);
+	if (dest && (dest->kind == SG_DEST_SECTOR ||
+		     dest->kind == SG_DEST_SHARED)) {
+		*to_sector = dest->sector;
+		return sg_decide_cross(slot, sector, dev->counters, dest, p);
+	}
+
+	/* Answers to what was let in from outside, wherever they go (the
+	 * isolation above needs no lookup for them: they never go to a
+	 * sector). */
 	verdict = sg_inbound_reply(c, sector, p);
 	if (verdict == SG_PASS_FWD_REPLY)
 		return sg_leave(c, p, verdict);
 	if (verdict != SG_NOT_MINE)
 		return verdict;
 
-	dest = sg_dest_of(slot, p->daddr);
 	if (dest && dest->kind == SG_DEST_PROTECTED)
 		return SG_DROP_PROTECTED_DEST;
 	/* The metadata service holds the host's credentials: only the
@@ -145,11 +153,6 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 		return verdict == SG_PASS_IMDS ? sg_leave(c, p, verdict) :
 						 verdict;
 	}
-	if (dest) {
-		*to_sector = dest->sector;
-		return sg_decide_cross(slot, sector, dev->counters, dest, p);
-	}
-
 	info = sg_sector_of(slot, sector);
 	if (!info || !(info->flags & SG_SECTOR_INTERNET))
 		return SG_DROP_NO_INTERNET;
