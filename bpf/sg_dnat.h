@@ -198,8 +198,15 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 				       const struct sg_config *cfg,
 				       __u16 sector, __u64 now)
 {
+	struct sg_dest *src = sg_dest_of(c->slot, p->saddr);
+
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
+	/* From outside, a sector's or the metadata service's address is a
+	 * forgery: the VM's answers would go to it (a management LAN
+	 * behind an uplink may be `protected`: that is what it admits). */
+	if (src && src->kind != SG_DEST_PROTECTED)
+		return SG_DROP_UNSOLICITED;
 	if (!sg_route_into(c, p, p->daddr, sector))
 		return SG_DROP_UNTRANSLATABLE;
 	return sg_flow_open(cfg, p, 0, sector, c->ifindex,
@@ -253,6 +260,11 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	*sector = fwd->sector;
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
+	/* A forward's replies pass whatever their destination: a client
+	 * whose address is a sector's, a protected LAN's or the metadata
+	 * service's is a forgery that would aim them there. */
+	if (sg_dest_of(c->slot, p->saddr))
+		return SG_DROP_UNSOLICITED;
 	__builtin_memcpy(&to, fwd->to_addr, 4);
 	dev = fwd->ifindex ? fwd->ifindex :
 			     sg_route_into(c, p, to, fwd->sector);

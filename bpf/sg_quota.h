@@ -64,9 +64,15 @@ __attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 		if (!f || f->dir != SG_FLOW_ORIG ||
 		    ((f->flags & SG_FLOW_ANSWERED) && f->expires_ns > now))
 			continue;
+		/* Its reply entry, if it is still its own: the key may have
+		 * been taken over by a newer flow (of another sector too). */
 		sg_flow_primary_key(&rkey, key, f);
 		r = bpf_map_lookup_elem(&sg_flows, &rkey);
-		if (r && sg_flow_reply_belongs(&rkey, r, f))
+		if (r && r->dir == SG_FLOW_REPLY &&
+		    sg_flow_reply_belongs(&rkey, r, f) &&
+		    r->xlate.saddr == key->daddr && r->xlate.daddr == key->saddr &&
+		    r->xlate.sport == key->dport && r->xlate.dport == key->sport &&
+		    r->peer_zone == key->zone)
 			bpf_map_delete_elem(&sg_flows, &rkey);
 		if (bpf_map_delete_elem(&sg_flows, key))
 			continue;
@@ -86,8 +92,9 @@ static __always_inline int sg_flow_quota(const struct sg_config *cfg,
 {
 	struct sg_sector_flows *s = sg_sector_flows_of(idx);
 
+	/* Signed: an eviction racing the recount may take it below 0. */
 	if (!s || !cfg->max_flows_per_sector ||
-	    s->count < cfg->max_flows_per_sector)
+	    (__s32)s->count < (__s32)cfg->max_flows_per_sector)
 		return 0;
 	return sg_evict_unanswered(idx) ? 0 : SG_DROP_CONNTRACK_FULL;
 }

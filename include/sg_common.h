@@ -412,20 +412,31 @@ sg_flow_snat_reply_key(struct sg_flow_key *rkey,
 
 /*
  * Is primary o (found from reply entry r under rkey) still the flow r
- * belongs to? A masqueraded flow that was reopened on another port has
- * left its old reply entry behind: that one maps nothing any more.
+ * belongs to? A translated flow that was reopened with another mapping
+ * has left its old reply entry behind: that one maps nothing any more.
+ * The translated side of the primary must be the reply entry's key: the
+ * source it took (masquerade, the metadata rewrite, a host connection
+ * moved to another port), or the destination it went to (a forward).
  */
 static inline __attribute__((always_inline)) int
 sg_flow_reply_belongs(const struct sg_flow_key *rkey, const struct sg_flow *r,
 		      const struct sg_flow *o)
 {
-	if (o->dir != SG_FLOW_ORIG || o->peer_zone != rkey->zone)
+	if (o->dir != SG_FLOW_ORIG || o->peer_zone != rkey->zone ||
+	    o->nat != r->nat)
 		return 0;
-	/* So is a host connection moved to another port (SG_NAT_HOST). */
-	if (r->nat != SG_NAT_SNAT && r->nat != SG_NAT_HOST)
+	switch (r->nat) {
+	case SG_NAT_SNAT:
+	case SG_NAT_IMDS:
+	case SG_NAT_HOST:
+		return o->xlate.saddr == rkey->daddr &&
+		       o->xlate.sport == rkey->dport;
+	case SG_NAT_DNAT:
+		return o->xlate.daddr == rkey->saddr &&
+		       o->xlate.dport == rkey->sport;
+	default:
 		return 1;
-	return o->nat == r->nat && o->xlate.saddr == rkey->daddr &&
-	       o->xlate.sport == rkey->dport;
+	}
 }
 
 /*
