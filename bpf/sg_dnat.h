@@ -24,6 +24,7 @@
 #include "sg_drop.h"
 #include "sg_route.h"
 #include "sg_xlate.h"
+#include "sg_xdp_edit.h"
 
 /* Passed: what the XDP fast path may take on from a sector device. */
 #define SG_PASS_OUT		(-1)	/* masquerade through an uplink */
@@ -46,6 +47,40 @@ static __always_inline __u32 sg_flow_sector_dev(const struct sg_flow *f)
 }
 
 /*
+ * XDP: a TCP/UDP checksum the VM left for the device to finish holds the
+ * pseudo-header sum (sg_csum_finish), which a rewrite's incremental update
+ * does not keep: tc's bpf_l4_csum_replace() tells by the skb's
+ * CHECKSUM_PARTIAL, which an XDP frame has lost. Finished here, it is
+ * updated like any other; true if it was unfinished (a complete one that
+ * equals the pseudo-header sum comes out of the finish unchanged).
+ */
+static __always_inline bool sg_xdp_finish_first(const struct sg_ctx *c,
+						const struct sg_pkt *p,
+						__u32 off)
+{
+	__u16 before, after;
+
+	if (!c->xdp || sg_ctx_load(c, off, &before, sizeof(before)) ||
+	    sg_csum_finish(c->ctx, c, p) ||
+	    sg_ctx_load(c, off, &after, sizeof(after)))
+		return false;
+	return after != before;
+}
+
+/* ... and left unfinished again for the rewritten header: the stack, if
+ * the fast path declines the packet, still finishes it. */
+static __always_inline int sg_xdp_unfinish(const struct sg_ctx *c,
+					   const struct sg_pkt *p, __u32 off)
+{
+	__u32 sum = (p->saddr & 0xffff) + (p->saddr >> 16) +
+		    (p->daddr & 0xffff) + (p->daddr >> 16) +
+		    bpf_htons(p->proto) + bpf_htons(p->l4_len);
+	__u16 v = ~sg_csum_fold(sum);
+
+	return sg_ctx_store(c, off, &v, sizeof(v));
+}
+
+/*
  * A packet from `sector` for the metadata service (an SG_DEST_IMDS
  * address). From an `imds: true` sector, TCP or UDP to address:port goes
  * to the target: the destination is rewritten here, *p with it. Anything
@@ -58,6 +93,8 @@ static __always_inline int sg_imds_request(const struct sg_ctx *c,
 	struct sg_sector *info = sg_sector_of(c->slot, sector);
 	struct sg_imds *m = sg_imds_of(c->slot);
 	__be32 addr, target;
+	bool unfinished;
+	__u32 off;
 
 	if (!info || !(info->flags & SG_SECTOR_IMDS) || !m ||
 	    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
@@ -68,11 +105,17 @@ static __always_inline int sg_imds_request(const struct sg_ctx *c,
 		return SG_DROP_IMDS_DENIED;
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
-	if ((target != addr || m->target_port != m->port) &&
-	    sg_rewrite(c, p, true, target, m->target_port))
+	if (target == addr && m->target_port == m->port)
+		return SG_PASS_IMDS;
+	off = p->l4_off + (p->proto == IPPROTO_TCP ? TCP_CSUM_OFF :
+						     UDP_CSUM_OFF);
+	unfinished = sg_xdp_finish_first(c, p, off);
+	if (sg_rewrite(c, p, true, target, m->target_port))
 		return SG_DROP_MALFORMED;
 	p->daddr = target;
 	p->dport = m->target_port;
+	if (unfinished && sg_xdp_unfinish(c, p, off))
+		return SG_DROP_MALFORMED;
 	return SG_PASS_IMDS;
 }
 
