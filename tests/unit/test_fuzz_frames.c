@@ -3,21 +3,38 @@
  * A frame fuzzer for every entry program, through BPF_PROG_TEST_RUN
  * (repeat = 1) on the harness of test_nat and test_fast.
  *
+ * Its definitions are the fixture's (tests/fixtures/dataplane.yaml) with
+ * the DNAT paths added (definitions_fmt): vm1 calls the metadata service
+ * (imds: true), is reached by a TCP and a UDP port forward and lets in
+ * the trusted t0 and the protected LAN by allow-from; vm2 has a forward
+ * delivered by tc only. The metadata target changes every IMDS_BLOCK
+ * episodes: another address and port, another port, the address itself.
+ *
  * Each episode empties the flow table, opens a fixed set of flows (fast
- * path and tc path, masqueraded and between sectors, some answered
- * already) and then sends one to six frames, each through all eight
- * programs in a random order, with the device (and, for tc egress, the
- * ingress device) a frame of its kind would have, now and then a wrong
- * one; between frames the flows' clock may jump (stale fast-path
- * decisions, expired flows). The frames start from well-formed seeds
- * (TCP, UDP, ICMP echo and other types, ICMP errors embedding each, IP
- * and TCP options, fragments, padding, payload, unfinished checksums,
- * VLAN, ARP, IPv6) about those flows and others, and are then left alone,
- * changed as a strange but honest sender or router might (options,
- * padding, shorter tot_len or UDP length, TTL), or mutated: bits and
- * bytes flipped, cut, padded, lengths and header fields changed, embedded
- * headers corrupted, checksums mostly made right again so that what is
- * odd is the structure.
+ * path and tc path, masqueraded and between sectors, the metadata
+ * service's at XDP and at tc, forwards, allow-from from t0 and from
+ * behind up0; some answered already, a forward's by the VM at XDP, which
+ * lets the fast path deliver the client's next packets, or at tc) and
+ * then sends one to six frames, each through all eight programs in a
+ * random order (the uplink's tc egress after the sector's tc ingress, and
+ * on what that passed on: the metadata request with its destination
+ * rewritten), with the device (and, for tc egress, the ingress device) a
+ * frame of its kind would have, now and then a wrong one; between frames
+ * the flows' clock may jump (stale fast-path decisions, expired flows).
+ * The frames start from well-formed seeds (TCP, UDP, ICMP echo and other
+ * types, ICMP errors embedding each, IP and TCP options, fragments,
+ * padding, payload, unfinished checksums, VLAN, ARP, IPv6) about those
+ * flows (the VM's packets and the remote's: a metadata request and the
+ * service's reply, a client's packet to the published port and the VM's
+ * reply, ICMP errors about each either way) and others (a client's new
+ * connection to a published port or next to one, a sector calling the
+ * metadata address or target on any port and protocol, hairpin), and are
+ * then left alone, changed as a strange but honest sender or router
+ * might (options, padding, shorter tot_len or UDP length, TTL), or
+ * mutated: bits and bytes flipped, cut, padded, lengths and header fields
+ * changed, embedded headers corrupted, other flows' addresses and ports
+ * (published, metadata) written in, checksums mostly made right again so
+ * that what is odd is the structure.
  *
  * What comes out is judged by a checker of this file's own, independent of
  * the BPF parser and strict: Ethernet, IPv4 version 4, IHL >= 5, tot_len
@@ -27,7 +44,7 @@
  * bytes within tot_len. Properties:
  *
  *  (a) a frame the checker calls malformed, a fragment or not IPv4 is
- *      never rewritten and let through (pass or redirect);
+ *      never rewritten and let through (pass or redirect), on every path;
  *  (b) a rewritten frame has its IPv4 header checksum right, and every
  *      checksum that was right in the input is right in the output: TCP,
  *      UDP (over the pseudo header; zero stays zero, and only zero),
@@ -35,21 +52,34 @@
  *      ICMP errors the embedded IP header checksum and, where the error
  *      carries it, the embedded TCP/UDP/ICMP checksum, updated with what
  *      it covers. A checksum the sender left unfinished is finished by
- *      what the XDP fast path redirects. (A checksum that was wrong stays
- *      wrong: NAT updates incrementally, as Linux does.)
+ *      what the XDP fast path redirects, and stays unfinished (for the
+ *      rewritten header) in a metadata request the sector's XDP passes on
+ *      to the stack. (A checksum that was wrong stays wrong: NAT updates
+ *      incrementally, as Linux does.)
  *  (c) a rewrite keeps the frame's length and changes only the fields a
  *      NAT changes (MACs, TTL, addresses, ports, ICMP id, checksums, the
  *      embedded header's), never the payload or the padding after tot_len;
+ *      the TTL loses one hop at most, and none in the metadata service's
+ *      replies (to the host's address, from the target) that the uplink's
+ *      XDP or tc ingress delivers;
  *  (d) every run succeeds (bpf_prog_test_run_opts returns 0; the kernel's
  *      own refusal of skb runs of IPv4 frames shorter than 34 bytes and
  *      IPv6 shorter than 54 aside) with a verdict the program may return;
- *  (e) a frame a program declines is untouched: XDP_PASS, and every
- *      verdict of the programs that never translate (sector tc ingress and
- *      egress, trusted ingress and egress);
- *  (f) what the XDP fast path redirects, tc translates alike: a sector's
- *      frame the sector device's XDP sends out, the uplink's tc egress
- *      passes with the same translation (MACs, TTL aside); a reply the
- *      uplink's XDP sends to a VM, its tc ingress translates alike.
+ *  (e) a frame a program declines is untouched: XDP_PASS of the uplink,
+ *      and every verdict of the programs that never translate (sector tc
+ *      egress, trusted ingress and egress). What a sector's ingress
+ *      passes on (tc, or XDP to the stack) it changes in one way only: a
+ *      TCP/UDP request from the imds sector's device to address:port gets
+ *      the target's address and port as destination, the checksums
+ *      following; nothing else, and nothing at all when the target is the
+ *      address;
+ *  (f) what the XDP fast path redirects, tc translates alike (MACs, TTL
+ *      aside): a sector's frame the sector device's XDP sends out
+ *      (masquerade, the metadata request, a forward's reply), the
+ *      uplink's tc egress passes with the same translation, for the
+ *      metadata request on what the sector's tc ingress rewrote; a frame
+ *      the uplink's XDP sends to a VM (a masquerade or metadata reply, a
+ *      forward client's packet), its tc ingress translates alike.
  *
  * tc egress only ever sees what the kernel received and forwarded, whose
  * IPv4 header checksum ip_rcv() has verified: there a wrong one is no
@@ -59,8 +89,10 @@
  * `--seed S --episode E --verbose` replays one episode exactly. Every
  * violation is printed with the seed, episode, program, device and the
  * frame in hex (and the output frame), the first few of each kind in
- * full. Options: --frames N (FUZZ_FRAMES), --seed S (FUZZ_SEED),
- * --time SECONDS (stop earlier), --episode E, --verbose.
+ * full. Coverage of the DNAT paths (rewrites per program, comparisons of
+ * (f)) is printed and must not be zero. Options: --frames N
+ * (FUZZ_FRAMES), --seed S (FUZZ_SEED), --time SECONDS (stop earlier),
+ * --episode E, --verbose.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -80,7 +112,7 @@
 #define MAX_FLOWS	1024
 #define MAX_FRAME	1600
 #define OUT_SIZE	4096
-#define DEFAULT_FRAMES	150000	/* about 7 s on two cores */
+#define DEFAULT_FRAMES	100000	/* about 7 s on two cores */
 #define DEFAULT_SEED	0x5ec70f22ULL
 #define SNAT		"192.0.2.1"
 #define REPORT_FULL	3	/* reproducers printed in full per kind */
@@ -1343,6 +1375,12 @@ static void judge_imds_rewrite(const struct run *r, uint32_t verdict,
 			return;
 		}
 	}
+	/* What XDP hands the stack unfinished, the stack finishes: for the
+	 * header it now has. (A tc test run's skb is no CHECKSUM_PARTIAL
+	 * one: there such a checksum is a complete one.) */
+	if (r->prog == SG_PROG_XDP_SECTOR && l4_sum_ok(in, w) == 0 &&
+	    l4_unfinished(in, w) && !l4_unfinished(out, w))
+		V("an unfinished checksum passed on no longer unfinished");
 #undef V
 }
 
@@ -2067,10 +2105,11 @@ static void report(void)
 		"fuzz (b): rewritten frames carry right checksums (IP, TCP/UDP, "
 		"ICMP, embedded)",
 		"fuzz (c): rewrites keep the length and change only what NAT "
-		"changes",
+		"changes (TTL: a hop at most, none in metadata replies)",
 		"fuzz (d): every run succeeds with a verdict the program may "
 		"return",
-		"fuzz (e): frames a program declines are untouched",
+		"fuzz (e): frames a program declines are untouched; a "
+		"sector's ingress makes the metadata rewrite only",
 		"fuzz (f): what the XDP fast path translates, tc translates "
 		"alike",
 	};
