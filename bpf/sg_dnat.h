@@ -155,8 +155,8 @@ static __always_inline __be32 sg_host_source(const struct sg_ctx *c,
 
 	sg_fib_of(&fib, c, p, 0);
 	fib.ifindex = in_ifindex;
-	if (bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
-			   BPF_FIB_LOOKUP_SRC | BPF_FIB_LOOKUP_SKIP_NEIGH) !=
+	if (sg_fib_route(c->ctx, &fib,
+			 BPF_FIB_LOOKUP_SRC | BPF_FIB_LOOKUP_SKIP_NEIGH) !=
 	    BPF_FIB_LKUP_RET_SUCCESS)
 		return 0;
 	return fib.ipv4_src;
