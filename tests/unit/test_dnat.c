@@ -193,7 +193,8 @@ static void test_imds(bool ttl1)
 static void test_imds_unfinished(void)
 {
 	static const struct { struct pkt req, sent, dnat; } cases[] = {
-		{ TCP(VM, 5010, IMDS, 80, SYN), TCP(HOST, NAT_PORT, IMDS, 8080, SYN),
+		{ TCP(VM, 5010, IMDS, 80, SYN),
+		  TCP(HOST, NAT_PORT, IMDS, 8080, SYN),
 		  TCP(VM, 5010, IMDS, 8080, SYN) },
 		{ UDP(VM, 5011, IMDS, 80), UDP(HOST, NAT_PORT, IMDS, 8080),
 		  UDP(VM, 5011, IMDS, 8080) },

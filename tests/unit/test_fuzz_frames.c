@@ -609,7 +609,7 @@ static void unfinish(uint8_t *f, int len)
 #define IMDS_PORT	80
 #define CLIENT		"203.0.113.7"	/* a forward's client */
 #define PEER		"100.64.0.2"	/* behind the trusted t0 */
-#define MGMT		"192.168.1.5"	/* the protected LAN, let in to vm1 */
+#define MGMT		"192.168.1.5"	/* the protected LAN, into vm1 */
 #define IMDS_BLOCK	256		/* episodes per metadata target */
 
 static const char *const definitions_fmt =
@@ -892,7 +892,8 @@ static void seed_dnat(struct pkt *p, int *origin)
 		*origin = chance(90) ? D_UP0 : D_T0;
 		p->src = chance(50) ? CLIENT : PICK(inet_addrs);
 		p->dst = chance(90) ? SNAT : "10.1.0.2";
-		p->dport = published[pub].port + (chance(80) ? 0 : (int)rn(3) - 1);
+		p->dport = published[pub].port +
+			   (chance(80) ? 0 : (int)rn(3) - 1);
 		break;
 	case 1:
 		*origin = PICK(((const int[]){ D_S1, D_S1, D_S2, D_S4 }));
@@ -1255,7 +1256,8 @@ static const char *const dnat_names[NDN] = {
 	"forwards' replies", "ICMP errors about forwards",
 };
 static unsigned long dnat_stats[SG_NPROGS][NDN], dnat_compared[NDN];
-static unsigned long dnat_passed[NDN];	/* by the sector's XDP, to the stack */
+/* Passed on to the stack by the sector's XDP, rewritten. */
+static unsigned long dnat_passed[NDN];
 
 static bool kernel_refuses(const struct run *r, const uint8_t *in, int len,
 			   int ret)
@@ -1657,8 +1659,9 @@ static void judge_paths(const uint8_t *in, int len)
 						       imds_reply(in, &w);
 			dnat_compared[DN_FWD_IN] += !out &&
 						    published_at(in, &w, false);
-			dnat_compared[DN_FWD_OUT] += out && x->len == (uint32_t)len &&
-						     published_at(x->out, &w, true);
+			dnat_compared[DN_FWD_OUT] +=
+				out && x->len == (uint32_t)len &&
+				published_at(x->out, &w, true);
 		}
 		if (same_nat(in, len, x, t))
 			continue;
