@@ -9,6 +9,22 @@
 
 #include "sg_bpf.h"
 
+/*
+ * Added to the clock flows age by. Always 0 in service; unit tests move
+ * time forward through the skeleton's .bss to test expiry.
+ */
+volatile __u64 sg_clock_offset_ns;
+
+/*
+ * The clock flows age by: CLOCK_MONOTONIC at tick resolution, plenty for
+ * timeouts counted in seconds and cheaper per packet than the precise one.
+ * The loader's garbage collection reads CLOCK_MONOTONIC too.
+ */
+static __always_inline __u64 sg_now(void)
+{
+	return bpf_ktime_get_coarse_ns() + sg_clock_offset_ns;
+}
+
 static __always_inline struct sg_device *sg_device_of(__u32 slot, __u32 ifindex)
 {
 	struct sg_device_key key = { .ifindex = ifindex, .slot = slot };
@@ -23,16 +39,22 @@ static __always_inline struct sg_sector *sg_sector_of(__u32 slot, __u16 id)
 	return bpf_map_lookup_elem(&sg_sectors, &key);
 }
 
-static __always_inline bool sg_sector_owns(__u32 slot, __u16 sector,
-					   __be32 addr)
+/* Does addr lie in a CIDR of `sector` in nets (an LPM of sg_net_keys)? */
+static __always_inline bool sg_net_has(void *nets, __u32 slot, __u16 sector,
+				       __be32 addr)
 {
 	struct sg_net_key key = {
 		.prefixlen = 64, .slot = slot, .sector = sector,
 	};
 
 	__builtin_memcpy(key.addr, &addr, 4);
+	return bpf_map_lookup_elem(nets, &key) != NULL;
+}
 
-	return bpf_map_lookup_elem(&sg_sector_nets, &key) != NULL;
+static __always_inline bool sg_sector_owns(__u32 slot, __u16 sector,
+					   __be32 addr)
+{
+	return sg_net_has(&sg_sector_nets, slot, sector, addr);
 }
 
 static __always_inline struct sg_dest *sg_dest_of(__u32 slot, __be32 addr)
@@ -123,12 +145,7 @@ static __always_inline __u16 sg_admitted_from_dev(__u32 slot, __u32 ifindex,
 static __always_inline bool sg_admits_source(__u32 slot, __u16 sector,
 					     __be32 saddr)
 {
-	struct sg_net_key key = {
-		.prefixlen = 64, .slot = slot, .sector = sector,
-	};
-
-	__builtin_memcpy(key.addr, &saddr, 4);
-	return bpf_map_lookup_elem(&sg_admit_nets, &key) != NULL;
+	return sg_net_has(&sg_admit_nets, slot, sector, saddr);
 }
 
 #endif /* SG_DEFS_H */

@@ -312,8 +312,10 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 		.expires_ns = now + SG_REPLY_MIN_LIFE_NS,
 		.xlate = { .saddr = p->daddr, .daddr = p->saddr,
 			   .sport = p->dport, .dport = p->sport } };
+	if (sg_flow_quota(cfg, counters, now))
+		return SG_DROP_CONNTRACK_FULL;
 	/* The VM may hold that tuple for a connection of its own. */
-	err = bpf_map_update_elem(&sg_flows, &rkey, &rval, BPF_NOEXIST);
+	err = sg_flow_insert(&rkey, &rval, BPF_NOEXIST, now);
 	if (err == -SG_EEXIST) {
 		old = bpf_map_lookup_elem(&sg_flows, &rkey);
 		if (old && sg_reply_stale(&rkey, old, now))
@@ -334,10 +336,11 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	val.xlate = (struct sg_flow_xlate){ .saddr = p->saddr, .daddr = to,
 		.sport = p->sport, .dport = fwd->to_port };
 	sg_flow_update(&val, cfg, p, SG_FLOW_ORIG, now);
-	if (bpf_map_update_elem(&sg_flows, &key, &val, BPF_ANY)) {
+	if (sg_flow_insert(&key, &val, BPF_ANY, now)) {
 		bpf_map_delete_elem(&sg_flows, &rkey);
 		return SG_DROP_CONNTRACK_FULL;
 	}
+	sg_flow_counted(counters, &key);
 	*out = bpf_map_lookup_elem(&sg_flows, &key);
 	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
 }

@@ -380,6 +380,8 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 	now = sg_now();
 	sg_flow_key_of(&key, &p, 0);
 	e = bpf_map_lookup_elem(&sg_flows, &key);
+	/* Not the replies of the host's moved connections (SG_NAT_HOST):
+	 * they get their port back at tc ingress, for the host's stack. */
 	if (!e || (e->dir == SG_FLOW_ORIG ? e->nat != SG_NAT_DNAT :
 		   e->nat != SG_NAT_SNAT && e->nat != SG_NAT_IMDS))
 		return XDP_PASS;

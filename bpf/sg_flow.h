@@ -12,22 +12,7 @@
 
 #include "sg_parse.h"
 #include "sg_defs.h"
-
-/*
- * Added to the clock flows age by. Always 0 in service; unit tests move
- * time forward through the skeleton's .bss to test expiry.
- */
-volatile __u64 sg_clock_offset_ns;
-
-/*
- * The clock flows age by: CLOCK_MONOTONIC at tick resolution, plenty for
- * timeouts counted in seconds and cheaper per packet than the precise one.
- * The loader's garbage collection reads CLOCK_MONOTONIC too.
- */
-static __always_inline __u64 sg_now(void)
-{
-	return bpf_ktime_get_coarse_ns() + sg_clock_offset_ns;
-}
+#include "sg_quota.h"
 
 static __always_inline void sg_flow_key_of(struct sg_flow_key *k,
 					   const struct sg_pkt *p, __u16 zone)
@@ -97,14 +82,16 @@ static __always_inline void sg_flow_update(struct sg_flow *f,
 	} else if (dir == SG_FLOW_REPLY) {
 		state = SG_FLOW_ESTABLISHED;
 	}
+	if (dir == SG_FLOW_REPLY && !(f->flags & SG_FLOW_ANSWERED))
+		f->flags |= SG_FLOW_ANSWERED;
 	f->state = state;
 	f->expires_ns = now + sg_flow_lifetime(cfg, p->proto, state);
 }
 
 /*
  * Record a new untranslated flow opened from `zone` (on device in_ifindex)
- * towards `peer_zone`, or refresh the existing one. Returns SG_PASS or
- * SG_DROP_CONNTRACK_FULL.
+ * towards `peer_zone`, held by the sector of sg_counters index `counters`,
+ * or refresh the existing one. Returns SG_PASS or SG_DROP_CONNTRACK_FULL.
  */
 static __always_inline int sg_flow_open(const struct sg_config *cfg,
 					const struct sg_pkt *p, __u16 zone,
@@ -138,9 +125,10 @@ static __always_inline int sg_flow_open(const struct sg_config *cfg,
 		val.expires_ns = now + sg_flow_lifetime(cfg, p->proto,
 							SG_FLOW_ESTABLISHED);
 	}
-	/* An expired or foreign entry under this key is replaced; a new key
-	 * in a full table fails here, and nothing is evicted for it. */
-	if (bpf_map_update_elem(&sg_flows, &key, &val, BPF_ANY))
+	/* An expired or foreign entry under this key is replaced; room for
+	 * a new one is made from unanswered flows only (sg_quota.h). */
+	if (sg_flow_quota(cfg, counters, now) ||
+	    sg_flow_insert(&key, &val, BPF_ANY, now))
 		return SG_DROP_CONNTRACK_FULL;
 
 	sg_flow_key_reverse(&rkey, &key, peer_zone);
@@ -148,10 +136,11 @@ static __always_inline int sg_flow_open(const struct sg_config *cfg,
 		.counters = counters,
 		.xlate = { .saddr = rkey.saddr, .daddr = rkey.daddr,
 			   .sport = rkey.sport, .dport = rkey.dport } };
-	if (bpf_map_update_elem(&sg_flows, &rkey, &val, BPF_ANY)) {
+	if (sg_flow_insert(&rkey, &val, BPF_ANY, now)) {
 		bpf_map_delete_elem(&sg_flows, &key);
 		return SG_DROP_CONNTRACK_FULL;
 	}
+	sg_flow_counted(counters, &key);
 	return SG_PASS;
 }
 

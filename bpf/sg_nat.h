@@ -14,7 +14,9 @@
  * Mapping: address- and port-dependent, as Linux masquerade: a flow keeps
  * its source port (ICMP echo id) when it lies in nat-ports and is free
  * towards that remote endpoint, else a port is probed from a random start.
- * The reply entry, inserted with BPF_NOEXIST, is the collision check.
+ * The reply entry, inserted with BPF_NOEXIST, is the collision check;
+ * a port on which a host socket would take the replies is never claimed
+ * (sg_shadow.h).
  */
 #ifndef SG_NAT_H
 #define SG_NAT_H
@@ -23,6 +25,7 @@
 #include "sg_drop.h"
 #include "sg_dnat.h"
 #include "sg_icmp.h"
+#include "sg_shadow.h"
 
 #define SG_NAT_PROBES	32	/* ports tried after the original one */
 
@@ -34,7 +37,9 @@ static __always_inline bool sg_nat_port_in_range(const struct sg_config *cfg,
 
 /*
  * Claim port (host order) towards the reply key's remote: 0 or -errno.
- * A port that a forward publishes on this address is never handed out.
+ * A port that a forward publishes on this address is never handed out,
+ * nor one the host's stack would take the replies of: the host and the
+ * sectors share the address.
  */
 static __always_inline int sg_nat_claim(const struct sg_ctx *c,
 					struct sg_flow_key *rkey,
@@ -47,6 +52,8 @@ static __always_inline int sg_nat_claim(const struct sg_ctx *c,
 	rkey->dport = bpf_htons(port);
 	if (rkey->proto != IPPROTO_ICMP &&
 	    sg_forward_of(c->slot, rkey->daddr, rkey->proto, rkey->dport))
+		return -SG_EEXIST;
+	if (sg_host_holds(c, rkey))
 		return -SG_EEXIST;
 	err = bpf_map_update_elem(&sg_flows, rkey, rval, BPF_NOEXIST);
 	if (err != -SG_EEXIST)
@@ -91,9 +98,10 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 					struct sg_flow **out)
 {
 	struct sg_flow_key rkey;
-	struct sg_flow rval, *f;
+	struct sg_flow *rval, *f;
 	__u16 orig = bpf_ntohs(p->sport), range, start, port = 0;
 	int err = -SG_EEXIST, i;
+	__u32 zero = 0;
 
 	f = bpf_map_lookup_elem(&sg_flows, key);
 	if (f && f->dir == SG_FLOW_ORIG && f->nat == t->nat &&
@@ -103,18 +111,23 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 		return SG_PASS;
 	}
 
+	if (sg_flow_quota(cfg, t->counters, now))
+		return SG_DROP_CONNTRACK_FULL;
 	/* The remote's replies, in zone 0 (port: claimed below), go back
 	 * to the VM's own address and port, from the address it called. */
 	rkey = (struct sg_flow_key){ .saddr = t->xlate.daddr,
 		.daddr = t->xlate.saddr, .sport = t->xlate.dport,
 		.proto = key->proto };
-	rval = (struct sg_flow){ .peer_zone = key->zone, .dir = SG_FLOW_REPLY,
+	rval = bpf_map_lookup_elem(&sg_flow_scratch, &zero);
+	if (!rval)
+		return SG_DROP_CONNTRACK_FULL;
+	*rval = (struct sg_flow){ .peer_zone = key->zone, .dir = SG_FLOW_REPLY,
 		.nat = t->nat, .counters = t->counters,
 		.expires_ns = now + SG_REPLY_MIN_LIFE_NS,
 		.xlate = { .saddr = key->daddr, .daddr = key->saddr,
 			   .sport = key->dport, .dport = key->sport } };
 	if (sg_nat_port_in_range(cfg, orig)) {
-		err = sg_nat_claim(c, &rkey, &rval, orig, now);
+		err = sg_nat_claim(c, &rkey, rval, orig, now);
 		port = orig;
 	}
 	range = cfg->nat_port_hi - cfg->nat_port_lo + 1;
@@ -123,8 +136,12 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 		if (i >= range)
 			break;
 		port = cfg->nat_port_lo + (start + i) % range;
-		err = sg_nat_claim(c, &rkey, &rval, port, now);
+		err = sg_nat_claim(c, &rkey, rval, port, now);
 	}
+	/* A full table: room from the sector that holds the most, then the
+	 * last port tried again (once: the probes are many). */
+	if (err == -SG_E2BIG && sg_evict_unanswered(sg_heaviest))
+		err = sg_nat_claim(c, &rkey, rval, port, now);
 	if (err == -SG_EEXIST)
 		return SG_DROP_NAT_PORTS_EXHAUSTED;
 	if (err)
@@ -134,10 +151,11 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 	t->state = SG_FLOW_NEW;
 	t->xlate.sport = bpf_htons(port);
 	sg_flow_update(t, cfg, p, SG_FLOW_ORIG, now);
-	if (bpf_map_update_elem(&sg_flows, key, t, BPF_ANY)) {
+	if (sg_flow_insert(key, t, BPF_ANY, now)) {
 		bpf_map_delete_elem(&sg_flows, &rkey);
 		return SG_DROP_CONNTRACK_FULL;
 	}
+	sg_flow_counted(t->counters, key);
 	*out = bpf_map_lookup_elem(&sg_flows, key);
 	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
 }
@@ -272,11 +290,12 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 
 	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 		return TC_ACT_OK;
-	/* Only what the kernel forwarded from a sector device: the host's
-	 * own traffic keeps its addresses. */
+	/* Only what the kernel forwarded from a sector device is
+	 * translated: the host's own traffic keeps its addresses, and its
+	 * port unless a sector's flow holds it. */
 	from = sg_device_of(c->slot, skb->ingress_ifindex);
 	if (!from || from->role != SG_ROLE_SECTOR)
-		return TC_ACT_OK;
+		return sg_host_egress(c, cfg, up);
 
 	now = sg_now();
 	verdict = sg_parse(c, &p);
@@ -403,6 +422,9 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 		.proto = in.ip.protocol,
 	};
 	e = bpf_map_lookup_elem(&sg_flows, &key);
+	if (e && e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_HOST &&
+	    in.ip.saddr == p->daddr)
+		return sg_host_icmp_error_in(c, p, &in, &key, e, now);
 	f = sg_inbound_flow(c, &key, e, now);
 	if (!e || !f || e->nat == SG_NAT_IMDS || in.ip.saddr != p->daddr)
 		return -1;
@@ -472,6 +494,8 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 	now = sg_now();
 	sg_flow_key_of(&key, &p, 0);
 	e = bpf_map_lookup_elem(&sg_flows, &key);
+	if (e && e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_HOST)
+		return sg_host_reply_in(c, cfg, &p, &key, e, now);
 	f = sg_inbound_flow(c, &key, e, now);
 	if (!f && sg_icmp_is_error(&p)) {
 		verdict = sg_icmp_error_in(c, skb, &p, now);

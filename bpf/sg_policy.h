@@ -25,6 +25,7 @@ static __always_inline bool sg_is_local_only(__be32 daddr)
 
 /* A packet from sector `from` to an address of sector dest->sector. */
 static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
+					   __u16 counters,
 					   const struct sg_dest *dest,
 					   const struct sg_pkt *p)
 {
@@ -59,7 +60,7 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 	if (dest->kind != SG_DEST_SECTOR ||
 	    !sg_allowed(slot, from, dest->sector, p->proto, p->dport))
 		return SG_DROP_INTER_SECTOR;
-	return sg_flow_open(cfg, p, from, dest->sector, 0, 0, now);
+	return sg_flow_open(cfg, p, from, dest->sector, 0, counters, now);
 }
 
 /*
@@ -107,9 +108,10 @@ static __always_inline int sg_leave(const struct sg_ctx *c,
 }
 
 static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
-					  __u16 sector, struct sg_pkt *p,
-					  __u16 *to_sector)
+					  const struct sg_device *dev,
+					  struct sg_pkt *p, __u16 *to_sector)
 {
+	__u16 sector = dev->sector;
 	__u32 slot = c->slot;
 	struct sg_sector *info;
 	struct sg_dest *dest;
@@ -144,7 +146,7 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	}
 	if (dest) {
 		*to_sector = dest->sector;
-		return sg_decide_cross(slot, sector, dest, p);
+		return sg_decide_cross(slot, sector, dev->counters, dest, p);
 	}
 
 	info = sg_sector_of(slot, sector);
@@ -178,8 +180,7 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 	if (verdict == SG_PASS) {
 		switch (p->kind) {
 		case SG_PKT_IPV4:
-			verdict = sg_decide_ipv4(c, dev->sector, p,
-						 &to_sector);
+			verdict = sg_decide_ipv4(c, dev, p, &to_sector);
 			break;
 		case SG_PKT_ARP:
 		case SG_PKT_IPV6_ND:

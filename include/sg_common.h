@@ -141,7 +141,7 @@ struct sg_config {
 	__u32 timeout_icmp;
 	__u16 nat_port_lo;		/* host.nat-ports, inclusive */
 	__u16 nat_port_hi;
-	__u32 pad;
+	__u32 max_flows_per_sector;	/* conntrack.max-flows-per-sector */
 };
 
 /*
@@ -360,6 +360,9 @@ struct sg_flow {
 };
 
 /* sg_flow.flags */
+#define SG_FLOW_ANSWERED	(1U << 2)	/* primary: a packet of the
+						 * other direction was seen;
+						 * never evicted for room */
 #define SG_FLOW_L2_KNOWN	(1U << 0)	/* reply entry: kept.dmac and
 						 * kept.smac are the VM's and
 						 * its gateway's MACs */
@@ -418,10 +421,30 @@ sg_flow_reply_belongs(const struct sg_flow_key *rkey, const struct sg_flow *r,
 {
 	if (o->dir != SG_FLOW_ORIG || o->peer_zone != rkey->zone)
 		return 0;
-	return r->nat != SG_NAT_SNAT ||
-	       (o->nat == SG_NAT_SNAT && o->xlate.saddr == rkey->daddr &&
-		o->xlate.sport == rkey->dport);
+	/* So is a host connection moved to another port (SG_NAT_HOST). */
+	if (r->nat != SG_NAT_SNAT && r->nat != SG_NAT_HOST)
+		return 1;
+	return o->nat == r->nat && o->xlate.saddr == rkey->daddr &&
+	       o->xlate.sport == rkey->dport;
 }
+
+/*
+ * sg_sector_flows (array, indexed as sg_counters): how many flows each
+ * sector holds (primaries, counted by the datapath as it opens and evicts
+ * them, set to the exact number by `run`'s garbage collection) and the
+ * ones it opened last, of which the oldest that were never answered make
+ * room when the sector is at conntrack.max-flows-per-sector, or the table
+ * is full and it holds the most. A bounded search, never a walk.
+ */
+#define SG_RECENT_FLOWS		64	/* a power of two */
+#define SG_EVICT_SCAN		16	/* oldest of recent[] looked at */
+
+struct sg_sector_flows {
+	__u32 count;
+	__u32 next;		/* where recent[] is written next: the
+				 * oldest entry (modulo SG_RECENT_FLOWS) */
+	struct sg_flow_key recent[SG_RECENT_FLOWS];
+};
 
 /*
  * sg_counters (per-CPU array): one entry per sector, at the index the
@@ -474,6 +497,8 @@ struct sg_event_budget {
 
 #ifndef __cplusplus
 _Static_assert(sizeof(struct sg_event) == 40, "sg_event layout");
+_Static_assert(sizeof(struct sg_sector_flows) == 8 + 16 * SG_RECENT_FLOWS,
+	       "sg_sector_flows layout");
 _Static_assert(sizeof(struct sg_event_budget) == 24, "sg_event_budget layout");
 _Static_assert(sizeof(struct sg_state) == 16, "sg_state layout");
 _Static_assert(sizeof(struct sg_config) == 24, "sg_config layout");

@@ -214,7 +214,8 @@ static void dump_nat(struct dump_ctx *d)
 		prev = &key;
 		if (bpf_map_lookup_elem(d->in->fds.flows, &key, &r) ||
 		    r.dir != SG_FLOW_REPLY ||
-		    (r.nat != SG_NAT_SNAT && r.nat != SG_NAT_IMDS))
+		    (r.nat != SG_NAT_SNAT && r.nat != SG_NAT_IMDS &&
+		     r.nat != SG_NAT_HOST))
 			continue;
 		sg_sector_name(d->in, d->slot, r.peer_zone, sector,
 			       sizeof(sector));

@@ -42,6 +42,8 @@ static void collect_garbage(const struct sg_opts *o)
 		return;
 	}
 	removed = sg_flows_gc(in.fds.flows, sg_ktime_now(), SG_GC_GRACE_NS);
+	if (in.fds.sector_flows >= 0)
+		sg_flows_recount(in.fds.flows, in.fds.sector_flows);
 	if (removed > 0)
 		pr_debug("removed %d expired flow entries\n", removed);
 	sg_instance_close(&in);

@@ -101,21 +101,29 @@ static void print_sectors(const struct sg_instance *in, __u32 slot, bool json)
 	printf(json ? ",\"sectors\":[" : "sectors:\n");
 	for (int i = 0; i < n; i++) {
 		const struct sg_sector *s = &live[i].s;
+		struct sg_sector_flows sf = {};
 		char name[SG_NAME_LEN + 1];
 
 		snprintf(name, sizeof(name), "%.*s", SG_NAME_LEN, s->name);
+		/* The flows it holds (conntrack.max-flows-per-sector). */
+		if (in->fds.sector_flows >= 0)
+			bpf_map_lookup_elem(in->fds.sector_flows, &s->counters,
+					    &sf);
 		if (json) {
 			printf("%s{\"name\":", i ? "," : "");
 			sg_json_str(stdout, name);
-			printf(",\"id\":%u,\"internet\":%s,\"imds\":%s}",
-			       live[i].id,
+			printf(",\"id\":%u,\"internet\":%s,\"imds\":%s,"
+			       "\"flows\":%u}", live[i].id,
 			       s->flags & SG_SECTOR_INTERNET ? "true" : "false",
-			       s->flags & SG_SECTOR_IMDS ? "true" : "false");
+			       s->flags & SG_SECTOR_IMDS ? "true" : "false",
+			       sf.count);
 		} else {
-			printf("  %-15s id %-5u %s%s\n", name, live[i].id,
+			printf("  %-15s id %-5u %s%s flows %u\n", name,
+			       live[i].id,
 			       s->flags & SG_SECTOR_INTERNET ? "internet" :
 							       "no-internet",
-			       s->flags & SG_SECTOR_IMDS ? " imds" : "");
+			       s->flags & SG_SECTOR_IMDS ? " imds" : "",
+			       sf.count);
 		}
 	}
 	printf(json ? "]" : "");

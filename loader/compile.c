@@ -369,6 +369,10 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 		.timeout_icmp = m->timeout_icmp,
 		.nat_port_lo = m->nat_port_lo,
 		.nat_port_hi = m->nat_port_hi,
+		/* SPEC 1: by default a quarter of max-flows. */
+		.max_flows_per_sector = m->max_flows_per_sector ?
+					m->max_flows_per_sector :
+					m->max_flows / 4,
 	};
 	digest_add(&c->digest, &c->config, sizeof(c->config));
 	put_addr(c->imds.addr, m->imds_addr);

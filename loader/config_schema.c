@@ -187,16 +187,15 @@ static void f_timeouts(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void f_max_flows_per_sector(struct sg_parser *p, yaml_node_t *n,
 				   void *obj)
 {
-	uint32_t v;
-
-	cfg_uint(p, n, 1, 1U << 24, &v);
+	cfg_uint(p, n, 1, 1U << 24,
+		 &((struct sg_model *)obj)->max_flows_per_sector);
 }
 
 static void f_conntrack(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
 		{ "max-flows", f_max_flows, false, false },
-		{ "max-flows-per-sector", f_max_flows_per_sector, false, true },
+		{ "max-flows-per-sector", f_max_flows_per_sector, false, false },
 		{ "timeouts", f_timeouts, false, false },
 		{ NULL },
 	};

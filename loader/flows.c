@@ -28,6 +28,35 @@ static bool expired(const struct sg_flow *f, uint64_t now, uint64_t grace)
 	return f->expires_ns + grace < now;
 }
 
+int sg_flows_recount(int flows_fd, int sector_flows_fd)
+{
+	static __u32 counts[SG_COUNTER_ENTRIES];
+	struct sg_flow_key cur, next;
+	struct sg_sector_flows sf;
+	void *prev = NULL;
+	struct sg_flow f;
+
+	memset(counts, 0, sizeof(counts));
+	while (!bpf_map_get_next_key(flows_fd, prev, &next)) {
+		if (!bpf_map_lookup_elem(flows_fd, &next, &f) &&
+		    f.dir == SG_FLOW_ORIG && f.counters < SG_COUNTER_ENTRIES)
+			counts[f.counters]++;
+		cur = next;
+		prev = &cur;
+	}
+	/* Only what differs is written: the datapath writes these too. */
+	for (__u32 i = 0; i < SG_COUNTER_ENTRIES; i++) {
+		if (bpf_map_lookup_elem(sector_flows_fd, &i, &sf))
+			return -errno;
+		if (sf.count == counts[i])
+			continue;
+		sf.count = counts[i];
+		if (bpf_map_update_elem(sector_flows_fd, &i, &sf, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
 int sg_flows_gc(int fd, uint64_t now, uint64_t grace)
 {
 	struct sg_flow_key *keys = NULL, cur, next, okey;

@@ -15,6 +15,13 @@
  */
 int sg_flows_gc(int flows_fd, uint64_t now, uint64_t grace_ns);
 
+/*
+ * Set each sector's count in sg_sector_flows to the primaries it holds in
+ * the flow table: the datapath counts what it opens and evicts, this
+ * whatever else removed (garbage collection, a flush). 0 or -errno.
+ */
+int sg_flows_recount(int flows_fd, int sector_flows_fd);
+
 /* Now, on the clock of bpf_ktime_get_ns(). */
 uint64_t sg_ktime_now(void);
 

@@ -42,6 +42,8 @@ const struct sg_map_desc sg_map_table[] = {
 	{ "sg_counters", offsetof(struct sg_map_fds, counters),
 	  SG_KEEP_MIGRATED, false, sizeof(__u32), sizeof(struct sg_counters),
 	  1, NULL, true },
+	MAP(sg_sector_flows, sector_flows, NOTHING, false, __u32,
+	    struct sg_sector_flows),
 	{ "sg_events", offsetof(struct sg_map_fds, events), SG_KEEP_NOTHING,
 	  false, 0, 0, 1, NULL, false },
 	MAP(sg_event_budget, event_budget, NOTHING, false, __u32,

@@ -21,6 +21,7 @@ struct sg_map_fds {
 	int admit_nets;
 	int flows;
 	int counters;
+	int sector_flows;
 	int events;
 	int event_budget;
 };

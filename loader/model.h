@@ -141,6 +141,7 @@ struct sg_model {
 	uint32_t imds_target_addr;
 	uint16_t imds_target_port;
 	uint32_t max_flows;
+	uint32_t max_flows_per_sector;	/* 0: a quarter of max_flows */
 	uint32_t timeout_tcp_established;
 	uint32_t timeout_tcp_transitory;
 	uint32_t timeout_udp;

@@ -114,6 +114,13 @@ struct {
 	__type(value, struct sg_counters);
 } sg_counters SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SG_COUNTER_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct sg_sector_flows);
+} sg_sector_flows SEC(".maps");
+
 /* Drop events for `sectorgate monitor`, and their rate limit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -141,6 +148,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sg_device_recent);
 } sg_device_recent SEC(".maps");
+
+/*
+ * Scratch space, per CPU, for the reply entry a new translated flow
+ * claims its port with: the programs' stacks are nearly full. Not pinned.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_flow);
+} sg_flow_scratch SEC(".maps");
 
 /*
  * Scratch space, per CPU, where the XDP fast path copies an L4 part to

@@ -89,6 +89,25 @@ topo_up() {
 	done
 }
 
+# A real L3 tunnel, as tailscale0 or a WireGuard device is: "peer"
+# reaches the gateway over a veth carrying UDP (203.0.113.0/30), and
+# socat turns that into a tun device ts0 on both ends, no Ethernet
+# header: 100.64.0.1 on the gateway, 100.64.0.2 in peer. It is up once
+# the gateway pings 100.64.0.2.
+topo_tunnel() {
+	ip netns add "$(ns peer)"
+	ip link add eth0 netns "$(ns peer)" type veth peer name peer0 netns "$GW"
+	in_ns peer ip link set lo up
+	in_ns peer ip link set eth0 up
+	in_ns peer ip addr add 203.0.113.2/30 dev eth0
+	in_gw ip addr add 203.0.113.1/30 dev peer0
+	in_gw ip link set peer0 up
+	(in_gw socat UDP-DATAGRAM:203.0.113.2:7000,bind=203.0.113.1:7000 \
+		TUN:100.64.0.1/24,tun-name=ts0,tun-type=tun,iff-no-pi,iff-up &) 2>/dev/null
+	(in_ns peer socat UDP-DATAGRAM:203.0.113.1:7000,bind=203.0.113.2:7000 \
+		TUN:100.64.0.2/24,tun-name=ts0,tun-type=tun,iff-no-pi,iff-up &) 2>/dev/null
+}
+
 # Every namespace of this run, also those a scenario added: their
 # processes first (a namespace outlives its deletion while they run).
 topo_down() {

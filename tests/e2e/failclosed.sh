@@ -36,21 +36,9 @@ whoami() { in_ns "$1" timeout 4 socat -T 2 -u TCP4:192.0.2.2:80,connect-timeout=
 imds_clients() { wc -l <"$work/imds.log"; }
 
 # --- A trusted L3 tunnel -------------------------------------------------
-# "peer" reaches the gateway over a veth carrying UDP (203.0.113.0/30);
-# socat turns that into a real tun device ts0 on both ends, no Ethernet
-# header: 100.64.0.1 on the gateway, 100.64.0.2 in peer, like tailscale0
-# or a WireGuard device. peer routes the sector vm1 through the tunnel.
-ip netns add "$(ns peer)"
-ip link add eth0 netns "$(ns peer)" type veth peer name peer0 netns "$GW"
-in_ns peer ip link set lo up
-in_ns peer ip link set eth0 up
-in_ns peer ip addr add 203.0.113.2/30 dev eth0
-in_gw ip addr add 203.0.113.1/30 dev peer0
-in_gw ip link set peer0 up
-(in_gw socat UDP-DATAGRAM:203.0.113.2:7000,bind=203.0.113.1:7000 \
-	TUN:100.64.0.1/24,tun-name=ts0,tun-type=tun,iff-no-pi,iff-up &) 2>/dev/null
-(in_ns peer socat UDP-DATAGRAM:203.0.113.1:7000,bind=203.0.113.2:7000 \
-	TUN:100.64.0.2/24,tun-name=ts0,tun-type=tun,iff-no-pi,iff-up &) 2>/dev/null
+# topology.sh's tunnel ts0 to "peer", like tailscale0 or a WireGuard
+# device. peer routes the sector vm1 through the tunnel.
+topo_tunnel
 expect_ok "the tunnel ts0 comes up and carries the gateway's ping to peer" \
 	poll 5 'in_gw ping -c 1 -W 1 100.64.0.2'
 in_ns peer ip route add 10.1.0.0/24 via 100.64.0.1 dev ts0
@@ -158,9 +146,6 @@ refused() {
 with_vm1() { sed "s|^    interfaces: \[v1\]\$|&\n    $2|" "$work/trusted.yaml" >"$work/$1.yaml"; }
 with_vm1 egress 'egress: [{destinations: [0.0.0.0/0], interface: ts0}]'
 refused egress 'sectors[0].egress' 11 5
-sed 's/^  trusted: .*$/&\n  conntrack: {max-flows-per-sector: 1000}/' \
-	"$work/trusted.yaml" >"$work/per-sector.yaml"
-refused per-sector 'host.conntrack.max-flows-per-sector' 7 15
 with_vm1 imds-false 'imds: false'
 expect_ok "imds: false is the default, and accepted" sg check -c "$work/imds-false.yaml"
 

@@ -245,7 +245,29 @@ bool dp_flow_of(const char *src, uint16_t sport, const char *dst,
 	return !bpf_map_lookup_elem(dp_in.fds.flows, &k, f);
 }
 
-void dp_counters(__u32 sector, struct sg_counters *sum)
+void dp_flush_flows(void)
+{
+	static struct sg_flow_key keys[1024];
+	static struct sg_flow vals[1024];
+	struct sg_sector_flows none = {};
+	struct sg_flow_key k;
+	__u32 batch, count;
+	int ret;
+
+	/* In batches where the kernel has them; one by one what is left. */
+	do {
+		count = 1024;
+		ret = bpf_map_lookup_and_delete_batch(dp_in.fds.flows, NULL,
+						      &batch, keys, vals,
+						      &count, NULL);
+	} while (!ret);
+	while (!bpf_map_get_next_key(dp_in.fds.flows, NULL, &k))
+		bpf_map_delete_elem(dp_in.fds.flows, &k);
+	for (__u32 i = 0; i < DP_SECTORS; i++)
+		bpf_map_update_elem(dp_in.fds.sector_flows, &i, &none, BPF_ANY);
+}
+
+__u32 dp_sector_counters(__u32 sector)
 {
 	struct sg_state st;
 	struct sg_sector_key k = { .id = sector };
@@ -255,7 +277,12 @@ void dp_counters(__u32 sector, struct sg_counters *sum)
 	k.slot = st.slot;
 	if (sector)
 		bpf_map_lookup_elem(dp_in.fds.sectors, &k, &s);
-	sg_counters_read(dp_in.fds.counters, s.counters, sum);
+	return s.counters;
+}
+
+void dp_counters(__u32 sector, struct sg_counters *sum)
+{
+	sg_counters_read(dp_in.fds.counters, dp_sector_counters(sector), sum);
 }
 
 

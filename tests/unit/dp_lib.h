@@ -105,6 +105,14 @@ bool dp_same_frame(const uint8_t *want, int want_len, const uint8_t *got,
 		   uint32_t got_len);
 
 void dp_counters(__u32 sector, struct sg_counters *sum);
+/*
+ * Empty the flow table, and the sectors' flow counts with it (what `run`'s
+ * recount would find), for the first DP_SECTORS indexes.
+ */
+#define DP_SECTORS 16
+void dp_flush_flows(void);
+/* The sector's index in sg_counters and sg_sector_flows (0: none). */
+__u32 dp_sector_counters(__u32 sector);
 /* The flow entry under this key (addresses as text), if there is one. */
 bool dp_flow_of(const char *src, uint16_t sport, const char *dst,
 		uint16_t dport, uint8_t proto, uint16_t zone, struct sg_flow *f);

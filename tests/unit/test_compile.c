@@ -259,7 +259,7 @@ static void test_counters(void)
 static void test_map_table(void)
 {
 	static const char *const unpinned[] = {
-		"sg_csum_scratch", "sg_device_recent",
+		"sg_csum_scratch", "sg_device_recent", "sg_flow_scratch",
 	};
 	struct sectorgate_bpf *skel = sectorgate_bpf__open();
 	char doc[32768] = "", row[64];

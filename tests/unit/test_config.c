@@ -212,10 +212,10 @@ static const struct bad_case bad_cases[] = {
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
 	  "    egress:\n      - {destinations: [0.0.0.0/0], interface: zt0}\n",
 	  "t.yaml:9:5: sectors[0].egress: not supported yet" },
-	{ "max-flows-per-sector is refused",
+	{ "max-flows-per-sector of 0",
 	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
-	  "  conntrack:\n    max-flows-per-sector: 100\nsectors: []\n",
-	  "t.yaml:6:5: host.conntrack.max-flows-per-sector: not supported yet" },
+	  "  conntrack:\n    max-flows-per-sector: 0\nsectors: []\n",
+	  "t.yaml:6:27: host.conntrack.max-flows-per-sector:" },
 	{ "refused with the other errors of the file",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
@@ -263,7 +263,6 @@ static void test_bad(const struct bad_case *c)
 
 /* The keys of full.yaml that this version refuses, and nothing else. */
 static const char *const refused_in_full[] = {
-	"t.yaml:20:5: host.conntrack.max-flows-per-sector: not supported yet",
 	"t.yaml:43:5: sectors[0].egress: not supported yet",
 	"t.yaml:53:5: sectors[1].egress: not supported yet",
 };
@@ -472,7 +471,7 @@ static void test_every_key_changes_the_maps(void)
 	}
 	yaml_parser_delete(&yp);
 	/* Every scalar value of the file, each walked once. */
-	CHECK(values == 35, "%d values walked, the file has 35", values);
+	CHECK(values == 36, "%d values walked, the file has 36", values);
 	free(text);
 	test_end("every key of enforced.yaml changes the maps or is refused");
 }

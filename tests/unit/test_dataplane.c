@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "flows.h"
 #include "dp_lib.h"
 #include "sg_test.h"
 #include "util.h"
@@ -323,34 +324,76 @@ static void test_apply_flip(void)
 	test_end("apply switches definitions at once; disallowed flows stop");
 }
 
-/* A full flow table refuses new flows and keeps the established ones. */
+/* vm1 opens a TCP connection to vm2:5432 from port; answered: vm2's
+ * SYN-ACK too. The XDP verdict of vm1's SYN. */
+static __u32 open_flow(int port, bool answered)
+{
+	struct pkt syn = TCP("10.1.0.2", port, "10.2.0.2", 5432, SYN);
+	struct pkt ack = TCP("10.2.0.2", 5432, "10.1.0.2", port, SYN | ACK);
+	uint8_t pkt[2048], out[2048];
+	__u32 out_len, retval = 0, r;
+	int len = dp_build(&syn, pkt);
+
+	dp_run(SG_PROG_XDP_SECTOR, "s1", NULL, pkt, len, out, &out_len,
+	       &retval);
+	if (answered && retval == XDP_PASS_V) {
+		len = dp_build(&ack, pkt);
+		dp_run(SG_PROG_TC_SECTOR_IN, "s2", NULL, pkt, len, out,
+		       &out_len, &r);
+	}
+	return retval;
+}
+
+static bool has_flow(int port)
+{
+	struct sg_flow f;
+
+	return dp_flow_of("10.1.0.2", port, "10.2.0.2", 5432, 6, 1, &f);
+}
+
+/* Empty the flow table, leaving the counts to `run`'s recount. */
+static void flush_flows(void)
+{
+	struct sg_flow_key k;
+
+	while (!bpf_map_get_next_key(dp_in.fds.flows, NULL, &k))
+		bpf_map_delete_elem(dp_in.fds.flows, &k);
+	CHECK(!sg_flows_recount(dp_in.fds.flows, dp_in.fds.sector_flows),
+	      "recount");
+}
+
+/*
+ * A full flow table (SPEC 3.11) makes room from the unanswered flows of
+ * the sector that holds the most, never from answered ones; full of
+ * answered flows, it drops new ones (conntrack-full).
+ */
 static void test_conntrack_full(void)
 {
-	struct pkt first = TCP("10.1.0.2", 30000, "10.2.0.2", 5432, SYN);
-	uint8_t pkt[2048], out[2048];
-	__u32 out_len, retval;
-	int len, opened = 0, refused = 0;
+	uint8_t pkt[2048];
+	int opened = 0, refused = 0, len;
 
 	test_begin();
-	len = dp_build(&first, pkt);
-	check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len, SG_PASS);
-	for (int port = 30001; port < 30001 + 2 * MAX_FLOWS && !refused;
-	     port++) {
-		struct pkt p = TCP("10.1.0.2", port, "10.2.0.2", 5432, SYN);
-
-		len = dp_build(&p, pkt);
-		dp_run(SG_PROG_XDP_SECTOR, "s1", NULL, pkt, len, out, &out_len,
-			 &retval);
-		if (retval == XDP_PASS_V)
-			opened++;
-		else
-			refused = port;
-	}
-	CHECK(refused, "the table never filled");
-	CHECK(opened < MAX_FLOWS, "opened %d flows in a table of %d", opened,
-	      MAX_FLOWS);
+	flush_flows();
+	CHECK(open_flow(30000, true) == XDP_PASS_V, "the first flow");
+	for (int port = 30001; port < 30001 + 4 * MAX_FLOWS; port++)
+		opened += open_flow(port, false) == XDP_PASS_V;
+	CHECK(opened == 4 * MAX_FLOWS, "a flood of %d unanswered flows: %d "
+	      "opened", 4 * MAX_FLOWS, opened);
 	CHECK(sg_map_count(dp_in.fds.flows, sizeof(struct sg_flow_key)) <=
 	      2 * MAX_FLOWS, "entries beyond capacity");
+	CHECK(has_flow(30000), "the answered flow was evicted");
+	CHECK(!has_flow(30001), "the oldest unanswered flow is still there");
+	CHECK(has_flow(30000 + 4 * MAX_FLOWS), "the newest flow is not there");
+	test_end("a full flow table makes room from unanswered flows, not "
+		 "answered ones");
+
+	test_begin();
+	flush_flows();
+	for (int port = 31000; port < 31000 + 2 * MAX_FLOWS && !refused; port++)
+		if (open_flow(port, true) != XDP_PASS_V)
+			refused = port;
+	CHECK(refused, "the table never filled");
+	CHECK(has_flow(31000), "an answered flow was evicted");
 	if (refused) {
 		struct pkt again = TCP("10.1.0.2", refused, "10.2.0.2", 5432,
 				       SYN);
@@ -359,9 +402,68 @@ static void test_conntrack_full(void)
 		check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len,
 			     SG_DROP_CONNTRACK_FULL);
 	}
-	len = dp_build(&first, pkt);
-	check_packet(SG_PROG_TC_SECTOR_IN, "s1", pkt, len, SG_PASS);
-	test_end("a full flow table drops new flows, not established ones");
+	test_end("a table full of answered flows drops new ones "
+		 "(conntrack-full)");
+	flush_flows();
+}
+
+/*
+ * conntrack.max-flows-per-sector (SPEC 3.11): a sector at its quota makes
+ * room from its own oldest unanswered flows; at its quota with answered
+ * ones only, its new flow is dropped, and another sector's is not.
+ */
+static void test_flow_quota(void)
+{
+	static const char *const defs =
+		"version: 1\n"
+		"host:\n"
+		"  uplinks: [{interface: up0}]\n"
+		"  conntrack: {max-flows-per-sector: 8}\n"
+		"sectors:\n"
+		"  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [s1]\n"
+		"    allow: [{sector: vm2, proto: tcp}]\n"
+		"  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [s2]\n"
+		"    allow: [{sector: vm1, proto: tcp}]\n";
+	struct pkt other = TCP("10.2.0.2", 40000, "10.1.0.2", 22, SYN);
+	struct sg_sector_flows sf;
+	uint8_t pkt[2048], out[2048];
+	__u32 out_len, retval, idx;
+	int len;
+
+	test_begin();
+	flush_flows();
+	CHECK(!dp_load_definitions(defs), "definitions");
+	for (int port = 32000; port < 32010; port++)
+		CHECK(open_flow(port, false) == XDP_PASS_V, "flow %d", port);
+	CHECK(!has_flow(32000) && !has_flow(32001) && has_flow(32002) &&
+	      has_flow(32009), "not the two oldest evicted for the last two");
+	idx = dp_sector_counters(1);
+	CHECK(!bpf_map_lookup_elem(dp_in.fds.sector_flows, &idx, &sf) &&
+	      sf.count == 8, "vm1 holds %u flows, want 8", sf.count);
+	test_end("a sector at its quota makes room from its own oldest "
+		 "unanswered flows");
+
+	test_begin();
+	flush_flows();
+	for (int port = 33000; port < 33008; port++)
+		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
+	{
+		struct pkt ninth = TCP("10.1.0.2", 33008, "10.2.0.2", 5432,
+				       SYN);
+
+		len = dp_build(&ninth, pkt);
+		check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len,
+			     SG_DROP_CONNTRACK_FULL);
+	}
+	CHECK(has_flow(33000), "an answered flow was evicted");
+	len = dp_build(&other, pkt);
+	dp_run(SG_PROG_TC_SECTOR_IN, "s2", NULL, pkt, len, out, &out_len,
+	       &retval);
+	CHECK(retval == TC_OK_V, "vm2's new connection refused too");
+	test_end("at its quota with answered flows, a sector's new flow is "
+		 "dropped, not another sector's");
+	flush_flows();
+	CHECK(!dp_load_definitions(NULL), "the fixture again");
 }
 
 /*
@@ -632,6 +734,7 @@ int main(void)
 	test_counters_across_applies();
 	test_apply_flip();
 	test_conntrack_full();
+	test_flow_quota();
 	sg_instance_close(&dp_in);
 	return test_summary("test_dataplane");
 }

@@ -87,14 +87,6 @@ static bool delivered_as(const struct pkt *p, int hops, const uint8_t *got,
 	       dp_same_frame(want + 14, len - 14, got + 14, got_len - 14);
 }
 
-static void flush_flows(void)
-{
-	struct sg_flow_key k;
-
-	while (!bpf_map_get_next_key(dp_in.fds.flows, NULL, &k))
-		bpf_map_delete_elem(dp_in.fds.flows, &k);
-}
-
 static __u64 drops(__u32 sector, int reason)
 {
 	struct sg_counters c;
@@ -139,7 +131,7 @@ static void test_imds(bool ttl1)
 	test_begin();
 	if (ttl1)
 		ans.ttl = back.ttl = 1;
-	flush_flows();
+	dp_flush_flows();
 	/* Out: XDP translates both sides and sends it out of up0. */
 	wlen = routed(&sent, want);
 	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &req, xdp, &xlen) ==
@@ -157,7 +149,7 @@ static void test_imds(bool ttl1)
 
 	/* The same at tc: the destination at the sector's ingress, the
 	 * source at the uplink's egress, the answer at its ingress. */
-	flush_flows();
+	dp_flush_flows();
 	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
 	      TC_OK_V, "out: tc ingress does not pass it");
 	{
@@ -280,7 +272,7 @@ static void test_forward(const struct fwd_case *c)
 	int wlen, blen;
 
 	test_begin();
-	flush_flows();
+	dp_flush_flows();
 	/* No flow yet: XDP leaves it to tc, which opens it. */
 	CHECK(run(SG_PROG_XDP_UPLINK, "up0", NULL, &c->in, xdp, &xlen) ==
 	      XDP_PASS_V, "in: XDP takes a connection it has no flow for");
@@ -351,7 +343,7 @@ static void test_forward_icmp(void)
 	int blen, wlen;
 
 	test_begin();
-	flush_flows();
+	dp_flush_flows();
 	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
 	      TC_REDIRECT_V, "the forward's datagram is not delivered");
 	/* The VM's "port unreachable" about it leaves from the published
@@ -483,7 +475,7 @@ static void test_forward_port_reserved(void)
 	uint32_t len;
 
 	test_begin();
-	flush_flows();
+	dp_flush_flows();
 	CHECK(!dp_load_definitions(defs), "definitions");
 	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &out, b, &len) ==
 	      XDP_REDIRECT_V, "not sent");
@@ -518,7 +510,7 @@ static void test_forward_removed(void)
 	struct sg_flow f;
 
 	test_begin();
-	flush_flows();
+	dp_flush_flows();
 	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
 	      TC_REDIRECT_V, "not delivered while the forward is there");
 	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
@@ -553,7 +545,7 @@ static void test_trusted(void)
 	int blen;
 
 	test_begin();
-	flush_flows();
+	dp_flush_flows();
 	CHECK(run(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &in, out, &len) ==
 	      TC_OK_V, "in: dropped");
 	CHECK(delivered_as(&in, 0, out, len), "in: not left untranslated");
@@ -602,7 +594,7 @@ static void test_management(void)
 	int blen;
 
 	test_begin();
-	flush_flows();
+	dp_flush_flows();
 	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
 	      TC_OK_V, "in: dropped");
 	CHECK(delivered_as(&in, 0, out, len), "in: changed");

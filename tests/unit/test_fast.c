@@ -13,6 +13,8 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "dp_lib.h"
 #include "sectorgate.skel.h"
@@ -494,6 +496,39 @@ static void test_echo_id_zero(void)
 		 "echo id 0");
 }
 
+
+/*
+ * Port shadowing in the fast path: a flow created in XDP never keeps a
+ * port on which a socket of the host (the test's namespace) would take
+ * the replies; the lookup runs in XDP with the sector device's netns.
+ */
+static void test_host_socket_held(void)
+{
+	struct pkt syn = TCP("10.1.0.2", 45800, "203.0.113.50", 443, SYN);
+	struct pkt syn_out = TCP(SNAT, 45800, "203.0.113.50", 443, SYN);
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(45800) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	uint16_t port;
+
+	test_begin();
+	inet_pton(AF_INET, SNAT, &a.sin_addr);
+	CHECK(fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	      !listen(fd, 1), "a host listener on %s:45800", SNAT);
+	run(SG_PROG_XDP_SECTOR, "s1", &syn, XDP_REDIRECT_V);
+	port = out_len > 14 + 20 ? (out[34] << 8 | out[35]) : 0;
+	CHECK(port != 45800 && port >= 32768 && port <= 60999,
+	      "port %u, not the listener's", port);
+	syn_out.sport = port;
+	syn_out.ttl = 63;
+	check_frame(&syn_out, remote_mac, up0_mac);
+	close(fd);
+	syn.sport = syn_out.sport = 45801;
+	out_fast("s1", &syn, &syn_out);
+	test_end("XDP: a flow never takes a port a host socket holds; a "
+		 "free one is kept");
+}
+
 int main(void)
 {
 	int ret = dp_setup(256);
@@ -516,5 +551,6 @@ int main(void)
 	test_declined_in();
 	test_too_big_tc();
 	test_echo_id_zero();
+	test_host_socket_held();
 	return test_summary("test_fast");
 }

@@ -1675,22 +1675,7 @@ static void judge_paths(const uint8_t *in, int len)
 
 static void flows_clear(void)
 {
-	static struct sg_flow_key keys[MAX_FLOWS];
-	static struct sg_flow vals[MAX_FLOWS];
-	struct sg_flow_key k;
-	__u32 batch, count;
-	int ret;
-
-	do {
-		count = MAX_FLOWS;
-		ret = bpf_map_lookup_and_delete_batch(dp_in.fds.flows, NULL,
-						      &batch, keys, vals,
-						      &count, NULL);
-	} while (!ret);
-	if (ret == -ENOENT)
-		return;
-	while (!bpf_map_get_next_key(dp_in.fds.flows, NULL, &k))
-		bpf_map_delete_elem(dp_in.fds.flows, &k);
+	dp_flush_flows();
 }
 
 static unsigned long seed_bad;	/* seeding runs that did not go as meant */

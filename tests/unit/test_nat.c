@@ -10,6 +10,8 @@
 #include <bpf/bpf.h>
 #include <net/if.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dp_lib.h"
@@ -814,6 +816,212 @@ static void test_exhaustion(void)
 	test_end("exhausted nat-ports drop new flows, not existing ones");
 }
 
+
+/*
+ * Port shadowing (bpf/sg_shadow.h). A VM holds port P towards R; the
+ * host's own packets from the uplink address and P towards R (no ingress
+ * device) are moved to another port, their replies get P back and go to
+ * the host's stack, and the VM's replies still reach the VM.
+ */
+static void host_shadowed(const struct pkt *vm, const struct pkt *host,
+			  const struct pkt *vm_reply,
+			  const struct pkt *host_reply)
+{
+	struct pkt want = *host, reply = *host_reply, back = *host_reply;
+	struct pkt vm_back = *vm_reply;
+	uint8_t f[2048];
+	struct sg_flow fl;
+	uint16_t moved;
+	bool echo = host->proto == 1;
+	int len;
+
+	/* The VM first: port preservation gives it P. */
+	snat("s1", vm, TC_OK_V, NULL);
+	CHECK((echo ? out_icmp_id() : dp_sport(out)) == vm->sport,
+	      "the VM keeps its port %u", vm->sport);
+	/* The host from the same P: moved into nat-ports. */
+	snat(NULL, host, TC_OK_V, NULL);
+	moved = echo ? out_icmp_id() : dp_sport(out);
+	CHECK(moved != host->sport && moved >= 32768 && moved <= 60999,
+	      "the host's port %u moved to %u", host->sport, moved);
+	want.sport = moved;
+	snat(NULL, host, TC_OK_V, &want);
+	CHECK(dp_flow_of(host->src, host->sport, host->dst, host->dport,
+			 host->proto, 0, &fl) && fl.dir == SG_FLOW_ORIG &&
+	      fl.nat == SG_NAT_HOST && ntohs(fl.xlate.sport) == moved &&
+	      fl.out_ifindex == if_nametoindex(UPLINK),
+	      "the host's flow, zone 0");
+	/* An echo reply's id is the builder's sport and the key's dport. */
+	if (echo)
+		reply.sport = moved;
+	else
+		reply.dport = moved;
+	CHECK(dp_flow_of(reply.src, echo ? 0 : reply.sport, reply.dst,
+			 moved, reply.proto, 0, &fl) &&
+	      fl.dir == SG_FLOW_REPLY &&
+	      fl.nat == SG_NAT_HOST && ntohs(fl.xlate.dport) == host->sport,
+	      "its reply entry restores port %u", host->sport);
+
+	/* Its reply: left to tc by XDP, port restored, to the host's stack
+	 * with its TTL. */
+	len = dp_build(&reply, f);
+	CHECK(dp_run(SG_PROG_XDP_UPLINK, UPLINK, NULL, f, len, out, &out_len,
+		     &retval) == 0 && retval == XDP_PASS_V &&
+	      dp_same_frame(f, len, out, out_len), "XDP leaves it to tc");
+	rnat(&reply, TC_OK_V, &back);
+	/* The VM's replies are still the VM's. */
+	vm_back.dst = vm->src;
+	vm_back.ttl = 63;
+	rnat(vm_reply, TC_REDIRECT_V, &vm_back);
+	/* The host's next packets reuse the mapping. */
+	snat(NULL, host, TC_OK_V, &want);
+	rnat(&reply, TC_OK_V, &back);
+}
+
+static void test_host_shadowed(void)
+{
+	struct pkt vm = TCP("10.1.0.2", 45500, "203.0.113.30", 80, SYN);
+	struct pkt host = TCP(SNAT, 45500, "203.0.113.30", 80, SYN);
+	struct pkt vm_rep = TCP("203.0.113.30", 80, SNAT, 45500, SYN | ACK);
+	struct pkt host_rep = TCP("203.0.113.30", 80, SNAT, 45500, SYN | ACK);
+	struct pkt ack = TCP(SNAT, 45500, "203.0.113.30", 80, ACK);
+	struct pkt sent = ack, e, want;
+	struct sg_flow fl;
+
+	test_begin();
+	host_shadowed(&vm, &host, &vm_rep, &host_rep);
+	CHECK(dp_flow_of(SNAT, 45500, "203.0.113.30", 80, 6, 0, &fl) &&
+	      fl.state == SG_FLOW_ESTABLISHED, "established by its SYN-ACK");
+	snat(NULL, &ack, TC_OK_V, NULL);
+	CHECK(dp_checksums_ok(out, out_len) && dp_sport(out) != 45500 &&
+	      dp_sport(out) == ntohs(fl.xlate.sport), "the ACK keeps it");
+	/* Fragmentation needed about it: the host's socket learns it. */
+	sent.sport = ntohs(fl.xlate.sport);
+	e = icmp_error("198.51.100.1", SNAT, 3, 4, &sent, 28);
+	want = icmp_error("198.51.100.1", SNAT, 3, 4, &ack, 28);
+	rnat(&e, TC_OK_V, &want);
+	CHECK(error_sums_ok(out, out_len), "the error's checksums");
+
+	vm = (struct pkt)UDP("10.1.0.2", 45501, "198.51.100.30", 53);
+	host = (struct pkt)UDP(SNAT, 45501, "198.51.100.30", 53);
+	vm_rep = host_rep = (struct pkt)UDP("198.51.100.30", 53, SNAT, 45501);
+	host_shadowed(&vm, &host, &vm_rep, &host_rep);
+
+	vm = (struct pkt)PING("10.1.0.2", "198.51.100.31", 45502);
+	host = (struct pkt)PING(SNAT, "198.51.100.31", 45502);
+	vm_rep = host_rep = (struct pkt)PONG("198.51.100.31", SNAT, 45502);
+	host_shadowed(&vm, &host, &vm_rep, &host_rep);
+	test_end("a host connection on a port a VM's flow holds is moved, "
+		 "its replies and ICMP errors restored byte-exact (TCP, UDP, "
+		 "ICMP echo)");
+}
+
+/* A socket of the test's namespace on 192.0.2.1:port (TCP: listening). */
+static int host_socket(int type, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port) };
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), one = 1;
+
+	inet_pton(AF_INET, SNAT, &a.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    (type == SOCK_STREAM && listen(fd, 1))) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The other order: a host socket holds P, and a VM's flow that would keep
+ * P (port preservation) or probe it gets another port. The sockets are
+ * the test namespace's, which the test runs' lookups see.
+ */
+static void test_host_socket_held(void)
+{
+	static const char few[] =
+		"version: 1\nhost: {uplinks: [{interface: up0}], "
+		"nat-ports: 40200-40202}\nsectors:\n"
+		"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1]}\n";
+	struct pkt syn = TCP("10.1.0.2", 45600, "203.0.113.40", 80, SYN);
+	struct pkt q = UDP("10.1.0.2", 45601, "203.0.113.40", 53);
+	struct pkt host = TCP(SNAT, 40200, "203.0.113.41", 80, SYN);
+	struct pkt want = host;
+	int t = host_socket(SOCK_STREAM, 45600);
+	int u = host_socket(SOCK_DGRAM, 45601);
+	int t2 = host_socket(SOCK_STREAM, 40201);
+	__u64 ex = drops(0, SG_DROP_NAT_PORTS_EXHAUSTED);
+
+	test_begin();
+	CHECK(t >= 0 && u >= 0 && t2 >= 0, "host sockets");
+	snat("s1", &syn, TC_OK_V, NULL);
+	CHECK(dp_sport(out) != 45600, "TCP: not the listener's port");
+	snat("s1", &q, TC_OK_V, NULL);
+	CHECK(dp_sport(out) != 45601, "UDP: not the bound socket's port");
+	syn.sport = q.sport = 45610;
+	snat("s1", &syn, TC_OK_V, NULL);
+	CHECK(dp_sport(out) == 45610, "a free port is kept");
+
+	/* nat-ports 40200-40202: the VM takes 40200 towards .41; the host
+	 * from 40200 is moved, past the listener on 40201, to 40202. */
+	CHECK(dp_load_definitions(few) == 0, "apply nat-ports 40200-40202");
+	syn = (struct pkt)TCP("10.1.0.2", 40200, "203.0.113.41", 80, SYN);
+	snat("s1", &syn, TC_OK_V, NULL);
+	CHECK(dp_sport(out) == 40200, "the VM keeps 40200");
+	want.sport = 40202;
+	snat(NULL, &host, TC_OK_V, &want);
+	/* Nothing left for a second host connection on 40200. */
+	host.dst = want.dst = "203.0.113.42";
+	syn.dst = "203.0.113.42";
+	snat("s1", &syn, TC_OK_V, NULL);
+	CHECK(dp_sport(out) == 40200, "the VM keeps 40200 towards .42");
+	syn.sport = 1;
+	snat("s1", &syn, TC_OK_V, NULL);
+	CHECK(dp_sport(out) == 40202, "and gets 40202 too");
+	snat(NULL, &host, TC_SHOT_V, NULL);
+	CHECK(drops(0, SG_DROP_NAT_PORTS_EXHAUSTED) == ex + 1,
+	      "a host connection that cannot be moved is dropped, counted");
+	CHECK(dp_load_definitions(NULL) == 0, "restore the fixture");
+	close(t);
+	close(u);
+	close(t2);
+	test_end("a port a host socket holds is never claimed for a VM, nor "
+		 "for a moved host connection");
+}
+
+/*
+ * A forward publishes its port on the uplink address: a host connection
+ * from that port would have its replies taken for new connections to the
+ * forward, into the sector. It is moved too, and its replies restored.
+ */
+static void test_host_forward_port(void)
+{
+	static const char fwd[] =
+		"version: 1\nhost: {uplinks: [{interface: up0}], "
+		"nat-ports: 40300-40301}\nsectors:\n"
+		"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1], "
+		"forwards: [{proto: udp, port: 5300, to: '10.1.0.2:53'}]}\n";
+	struct pkt q = UDP(SNAT, 5300, "198.51.100.40", 53);
+	struct pkt a = UDP("198.51.100.40", 53, SNAT, 0);
+	struct pkt want = q, back = a;
+	uint16_t moved;
+
+	test_begin();
+	CHECK(dp_load_definitions(fwd) == 0, "apply a forward of udp 5300");
+	snat(NULL, &q, TC_OK_V, NULL);
+	moved = dp_sport(out);
+	CHECK(moved == 40300 || moved == 40301, "moved to %u", moved);
+	want.sport = a.dport = moved;
+	snat(NULL, &q, TC_OK_V, &want);
+	back.dport = 5300;
+	rnat(&a, TC_OK_V, &back);
+	CHECK(dp_load_definitions(NULL) == 0, "restore the fixture");
+	test_end("a host connection from a forward's port is moved, its "
+		 "replies restored, not taken for the forward");
+}
+
 int main(void)
 {
 	int ret = dp_setup(MAX_FLOWS);
@@ -842,6 +1050,9 @@ int main(void)
 	test_gc();
 	test_remapped();
 	test_exhaustion();
+	test_host_shadowed();
+	test_host_socket_held();
+	test_host_forward_port();
 	sg_instance_close(&dp_in);
 	return test_summary("test_nat");
 }

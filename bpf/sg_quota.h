@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Room in the flow table, fairly (SPEC 3.11). Every sector may hold up to
+ * conntrack.max-flows-per-sector flows; one at its quota makes room from
+ * its own oldest flows that were never answered, and a full table from
+ * those of the sector that holds the most; only then is a new flow
+ * dropped (conntrack-full). A flow that has been answered is never
+ * evicted, so one sector's flood of new flows neither refuses another's
+ * connection nor breaks an established one.
+ *
+ * Bounded: each sector keeps the keys of the flows it opened last
+ * (sg_sector_flows.recent, a ring), and room is made from the
+ * SG_EVICT_SCAN oldest of them; the table is never walked. Counts are kept
+ * with atomic adds as flows are opened and evicted here, and set to the
+ * exact number by `run`'s garbage collection, which sees every removal.
+ */
+#ifndef SG_QUOTA_H
+#define SG_QUOTA_H
+
+#include "sg_defs.h"
+
+#define SG_E2BIG	7	/* a full hash map */
+
+/* The sg_counters index of the sector that held the most flows when it
+ * last opened one: where a full table makes room. A hint, per program
+ * object. */
+volatile __u32 sg_heaviest;
+
+static __always_inline struct sg_sector_flows *sg_sector_flows_of(__u32 idx)
+{
+	return bpf_map_lookup_elem(&sg_sector_flows, &idx);
+}
+
+/*
+ * Remove the oldest flow among the SG_EVICT_SCAN oldest of the recent ones
+ * of the sector of index idx that was never answered (or is over), with
+ * its reply entry. 1 if one was, else 0. The recent ones are the last
+ * `count` it opened (its flows, when it opened them all lately), at most
+ * SG_RECENT_FLOWS.
+ *
+ * A global function: the verifier checks it once, not at each of the many
+ * places (every port probe of the NAT among them) that may need room.
+ */
+__attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
+{
+	struct sg_sector_flows *s = sg_sector_flows_of(idx);
+	struct sg_flow_key *key, rkey;
+	struct sg_flow *f, *r;
+	__u32 start, i;
+	__u64 now;
+
+	if (!s)
+		return 0;
+	now = sg_now();
+	start = s->next - (s->count < SG_RECENT_FLOWS ? s->count :
+						       SG_RECENT_FLOWS);
+
+	/* Keys are looked up where they are: the stack is shared with the
+	 * programs that call this, and theirs is nearly all of it. */
+	for (i = 0; i < SG_EVICT_SCAN; i++) {
+		key = &s->recent[(start + i) & (SG_RECENT_FLOWS - 1)];
+		f = bpf_map_lookup_elem(&sg_flows, key);
+		/* Answered and live: never. */
+		if (!f || f->dir != SG_FLOW_ORIG ||
+		    ((f->flags & SG_FLOW_ANSWERED) && f->expires_ns > now))
+			continue;
+		sg_flow_primary_key(&rkey, key, f);
+		r = bpf_map_lookup_elem(&sg_flows, &rkey);
+		if (r && sg_flow_reply_belongs(&rkey, r, f))
+			bpf_map_delete_elem(&sg_flows, &rkey);
+		if (bpf_map_delete_elem(&sg_flows, key))
+			continue;
+		__sync_fetch_and_add(&s->count, -1);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * May the sector of sg_counters index idx open a new flow? At its quota,
+ * only if it can make room from its own unanswered flows. 0 or
+ * SG_DROP_CONNTRACK_FULL.
+ */
+static __always_inline int sg_flow_quota(const struct sg_config *cfg,
+					 __u32 idx, __u64 now)
+{
+	struct sg_sector_flows *s = sg_sector_flows_of(idx);
+
+	if (!s || !cfg->max_flows_per_sector ||
+	    s->count < cfg->max_flows_per_sector)
+		return 0;
+	return sg_evict_unanswered(idx) ? 0 : SG_DROP_CONNTRACK_FULL;
+}
+
+/* A new flow (primary key *key) of the sector of index idx is in. */
+static __always_inline void sg_flow_counted(__u32 idx,
+					    const struct sg_flow_key *key)
+{
+	struct sg_sector_flows *s = sg_sector_flows_of(idx), *h;
+	__u32 at;
+
+	if (!s)
+		return;
+	at = __sync_fetch_and_add(&s->next, 1);
+	s->recent[at & (SG_RECENT_FLOWS - 1)] = *key;
+	__sync_fetch_and_add(&s->count, 1);
+	h = sg_sector_flows_of(sg_heaviest);
+	if (!h || s->count > h->count)
+		sg_heaviest = idx;
+}
+
+/*
+ * Insert a flow entry, making room in a full table from the sector that
+ * holds the most. bpf_map_update_elem()'s result.
+ */
+static __always_inline long sg_flow_insert(const struct sg_flow_key *key,
+					   const struct sg_flow *val,
+					   __u64 flags, __u64 now)
+{
+	long err = bpf_map_update_elem(&sg_flows, key, val, flags);
+
+	if (err != -SG_E2BIG || !sg_evict_unanswered(sg_heaviest))
+		return err;
+	return bpf_map_update_elem(&sg_flows, key, val, flags);
+}
+
+#endif /* SG_QUOTA_H */
