@@ -199,7 +199,7 @@ static void test_imds_unfinished(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct pkt req = cases[i].req, dnat = cases[i].dnat;
 
-		flush_flows();
+		dp_flush_flows();
 		flen = dp_build(&req, f);
 		dp_unfinish_checksum(f);
 		wlen = routed(&cases[i].sent, want);
@@ -381,7 +381,7 @@ static void test_forward_fragment(void)
 	uint8_t out[2048];
 	uint32_t len;
 
-	flush_flows();
+	dp_flush_flows();
 	test_begin();
 	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
 	      TC_REDIRECT_V, "the forward's datagram is not delivered");
@@ -410,7 +410,7 @@ static void test_too_big(void)
 	uint32_t len, v;
 	int flen, wlen;
 
-	flush_flows();
+	dp_flush_flows();
 	test_begin();
 	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
 	      TC_REDIRECT_V, "the forward's connection is not delivered");
