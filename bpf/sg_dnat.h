@@ -52,7 +52,8 @@ static __always_inline __u32 sg_flow_sector_dev(const struct sg_flow *f)
  * does not keep: tc's bpf_l4_csum_replace() tells by the skb's
  * CHECKSUM_PARTIAL, which an XDP frame has lost. Finished here, it is
  * updated like any other; true if it was unfinished (a complete one that
- * equals the pseudo-header sum comes out of the finish unchanged).
+ * equals the pseudo-header sum comes out of the finish unchanged), or
+ * looks so and is too long to finish here.
  */
 static __always_inline bool sg_xdp_finish_first(const struct sg_ctx *c,
 						const struct sg_pkt *p,
@@ -60,11 +61,11 @@ static __always_inline bool sg_xdp_finish_first(const struct sg_ctx *c,
 {
 	__u16 before, after;
 
-	if (!c->xdp || sg_ctx_load(c, off, &before, sizeof(before)) ||
-	    sg_csum_finish(c->ctx, c, p) ||
-	    sg_ctx_load(c, off, &after, sizeof(after)))
+	if (!c->xdp || sg_ctx_load(c, off, &before, sizeof(before)))
 		return false;
-	return after != before;
+	if (sg_csum_finish(c->ctx, c, p))
+		return true;
+	return !sg_ctx_load(c, off, &after, sizeof(after)) && after != before;
 }
 
 /* ... and left unfinished again for the rewritten header: the stack, if

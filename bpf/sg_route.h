@@ -44,8 +44,8 @@ static __always_inline long sg_fib_route(void *ctx,
 
 /*
  * The route lookup of packet p from the device it came in on, tot_len
- * bytes long (0: no MTU check, sg_fib_route). Field by field: clang 14 lost a
- * designated initializer of this struct (the kernel saw family 0).
+ * bytes long (0: no MTU check, sg_fib_route). Field by field: clang 14
+ * lost a designated initializer of this struct (the kernel saw family 0).
  */
 static __always_inline void sg_fib_of(struct bpf_fib_lookup *fib,
 				      const struct sg_ctx *c,

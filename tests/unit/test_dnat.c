@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,6 +175,23 @@ static void test_imds(bool ttl1)
 			"byte-exact at both hooks");
 }
 
+/* The sector's XDP on s1, for frames longer than dp_run's 2048 bytes. */
+static int run_xdp_big(const uint8_t *in, int len, uint8_t *out,
+		       uint32_t *out_len, uint32_t *verdict)
+{
+	struct xdp_md x = { .data_end = len,
+			    .ingress_ifindex = if_nametoindex("s1") };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
+		    .data_out = out, .data_size_out = 4096, .repeat = 1,
+		    .ctx_in = &x, .ctx_size_in = sizeof(x));
+	int ret = bpf_prog_test_run_opts(dp_in.prog_fd[SG_PROG_XDP_SECTOR],
+					 &o);
+
+	*out_len = o.data_size_out;
+	*verdict = o.retval;
+	return ret;
+}
+
 /*
  * A request whose TCP/UDP checksum the VM left for the device to finish
  * (offload over veth or virtio): the fast path sends it finished, for
@@ -191,7 +209,7 @@ static void test_imds_unfinished(void)
 		{ UDP(VM, 5011, IMDS, 80), UDP(HOST, NAT_PORT, IMDS, 8080),
 		  UDP(VM, 5011, IMDS, 8080) },
 	};
-	uint8_t f[2048], want[2048], out[2048];
+	static uint8_t f[4096], want[4096], out[4096];
 	uint32_t len, v;
 	int flen, wlen;
 
@@ -219,6 +237,21 @@ static void test_imds_unfinished(void)
 		      "case %zu: TTL 1 not passed to the stack", i);
 		CHECK(dp_same_frame(want, wlen, out, len),
 		      "case %zu: not passed on unfinished for the target", i);
+		/* Longer than XDP sums (and than the route's MTU): the
+		 * stack's, as unfinished for the target. */
+		req.ttl = dnat.ttl = 0;
+		req.l4_len = dnat.l4_len = 2100;
+		memset(f, 0, sizeof(f));
+		flen = dp_build(&req, f);
+		dp_unfinish_checksum(f);
+		memset(want, 0, sizeof(want));
+		wlen = dp_build(&dnat, want);
+		dp_unfinish_checksum(want);
+		CHECK(run_xdp_big(f, flen, out, &len, &v) == 0 &&
+		      v == XDP_PASS_V,
+		      "case %zu: 2100 bytes not passed to the stack", i);
+		CHECK(dp_same_frame(want, wlen, out, len),
+		      "case %zu: 2100 bytes not unfinished for the target", i);
 	}
 	test_end("metadata: a checksum the VM left unfinished is sent finished "
 		 "by XDP, or passed on unfinished for the target");
