@@ -232,6 +232,28 @@ static __always_inline int sg_inbound_reply(const struct sg_ctx *c,
 }
 
 /*
+ * Is p, a connection from outside into `sector`, from the metadata
+ * target's address and port while the sector calls the service? Refused
+ * (imds-denied, as everything else of the target's): the VM's answers
+ * would carry the very tuple of its metadata requests as rewritten, and
+ * the uplink's egress, which sees only that, would take one for the other.
+ */
+static __always_inline bool sg_from_imds_target(const struct sg_ctx *c,
+						const struct sg_pkt *p,
+						__u16 sector)
+{
+	struct sg_sector *info = sg_sector_of(c->slot, sector);
+	struct sg_imds *m = sg_imds_of(c->slot);
+	__be32 target;
+
+	if (!info || !(info->flags & SG_SECTOR_IMDS) || !m ||
+	    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
+		return false;
+	__builtin_memcpy(&target, m->target_addr, 4);
+	return p->saddr == target && p->sport == m->target_port;
+}
+
+/*
  * allow-from: a connection from outside (the device of c) into `sector`,
  * let in untranslated where the kernel's route for it leads into that
  * sector (an address that overlapping sectors share may route to the
@@ -244,6 +266,8 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 {
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
+	if (sg_from_imds_target(c, p, sector))
+		return SG_DROP_IMDS_DENIED;
 	if (!sg_route_into(c, p, p->daddr, sector))
 		return SG_DROP_UNTRANSLATABLE;
 	return sg_flow_open(cfg, p, 0, sector, c->ifindex,
@@ -297,6 +321,8 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	*sector = fwd->sector;
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
+	if (sg_from_imds_target(c, p, fwd->sector))
+		return SG_DROP_IMDS_DENIED;
 	__builtin_memcpy(&to, fwd->to_addr, 4);
 	dev = fwd->ifindex ? fwd->ifindex :
 			     sg_route_into(c, p, to, fwd->sector);

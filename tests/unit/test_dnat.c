@@ -257,6 +257,43 @@ static void test_imds_unfinished(void)
 		 "by XDP, or passed on unfinished for the target");
 }
 
+/*
+ * The metadata target's address and port open no connection into an
+ * imds sector, by allow-from or a forward: the VM's answers would carry
+ * the tuple of its metadata requests as rewritten, and the uplink's tc
+ * egress took the VM's next request from that port for the admitted
+ * connection's answer and dropped it, while XDP sent it. (The frame
+ * fuzzer found it: seed 0x5 episode 251934 frame 2.)
+ */
+static void test_imds_target_inbound(void)
+{
+	const struct pkt peer = TCP(IMDS, 8080, VM, 5030, SYN);
+	const struct pkt fwd = TCP(IMDS, 8080, HOST, 2201, SYN);
+	const struct pkt req = TCP(VM, 5030, IMDS, 80, SYN);
+	const struct pkt sent = TCP(HOST, NAT_PORT, IMDS, 8080, SYN);
+	uint8_t mid[2048], out[2048], want[2048];
+	uint32_t mlen, len, v;
+	int wlen;
+
+	dp_flush_flows();
+	expect_drop(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &peer, 1,
+		    SG_DROP_IMDS_DENIED, "metadata: the target's address and "
+		    "port are let in by no allow-from");
+	expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &fwd, 1,
+		    SG_DROP_IMDS_DENIED, "metadata: ... nor by a forward");
+	test_begin();
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
+	      TC_OK_V, "the request dropped at the sector's ingress");
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", mid, mlen, out, &len,
+		     &v) == 0 && v == TC_OK_V,
+	      "the request dropped at the uplink's egress");
+	wlen = dp_build(&sent, want);
+	CHECK(len == (uint32_t)wlen &&
+	      dp_same_frame(want + 14, wlen - 14, out + 14, len - 14),
+	      "the request not translated");
+	test_end("metadata: the VM's request from that port leaves as one");
+}
+
 static void test_imds_denied(void)
 {
 	const struct pkt other_port = TCP(VM, 5001, IMDS, 81, SYN);
@@ -667,6 +704,7 @@ int main(void)
 	test_imds(false);
 	test_imds(true);
 	test_imds_unfinished();
+	test_imds_target_inbound();
 	test_imds_denied();
 	for (size_t i = 0; i < sizeof(fwd_cases) / sizeof(fwd_cases[0]); i++)
 		test_forward(&fwd_cases[i]);
