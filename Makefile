@@ -14,7 +14,7 @@ BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 		   -Iinclude -Iloader -I$(BUILD)
-LDLIBS		:= -lbpf -lxdp -lelf -lz -lyaml
+LDLIBS		:= -lbpf -lxdp -lelf -lz -lyaml -lmnl -lmicrohttpd -lmd
 
 BPF_SRC		:= bpf/sectorgate.bpf.c
 BPF_DEPS	:= $(wildcard bpf/*.h include/*.h maps/*.h) vmlinux/vmlinux.h
@@ -54,7 +54,7 @@ $(BUILD)/libsectorgate.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 sectorgate: $(BUILD)/loader/main.o $(BUILD)/libsectorgate.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 TEST_CFLAGS	:= $(CFLAGS) -Wno-missing-field-initializers -Itests/unit
 TEST_DEPS	:= tests/unit/sg_test.h tests/unit/dp_lib.h $(BUILD)/libsectorgate.a
@@ -117,11 +117,18 @@ fuzz: $(BUILD)/fuzz_config
 		-timeout=10 -artifact_prefix=$(BUILD)/fuzz-crash- \
 		-print_final_stats=1 $(BUILD)/fuzz-corpus tests/fuzz/corpus
 
+# The unit names the binary where it is installed: PREFIX (/usr/local by
+# hand, /usr for the Debian package, whose unit goes to /lib/systemd).
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 install: sectorgate
 	install -D -m 0755 sectorgate $(DESTDIR)$(PREFIX)/sbin/sectorgate
 	install -D -m 0644 man/sectorgate.8 $(DESTDIR)$(PREFIX)/share/man/man8/sectorgate.8
-	install -D -m 0644 scripts/sectorgate.service \
-		$(DESTDIR)/etc/systemd/system/sectorgate.service
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' scripts/sectorgate.service \
+		>$(DESTDIR)$(SYSTEMD_UNIT_DIR)/sectorgate.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/sectorgate.service
+	install -D -m 0644 scripts/sectorgate.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/sectorgate
 
 clean:
 	rm -rf $(BUILD) sectorgate vmlinux/vmlinux.h

@@ -118,4 +118,25 @@ static __always_inline bool sg_drop_into_sector(const struct sg_ctx *c,
 	return true;
 }
 
+/*
+ * A packet the kernel forwarded from a device the definitions do not
+ * know (a tap matching a glob that `run` has not attached yet, or one no
+ * glob matches) that carries a sector's source address would leave with
+ * it untranslated: dropped for `reason`, counted on that sector. False
+ * for any other source: the host may route other networks.
+ */
+static __always_inline bool sg_drop_from_sector(const struct sg_ctx *c,
+						const struct sg_pkt *p,
+						int reason)
+{
+	struct sg_dest *src = sg_dest_of(c->slot, p->saddr);
+
+	if (!src || (src->kind != SG_DEST_SECTOR &&
+		     src->kind != SG_DEST_SHARED))
+		return false;
+	sg_drop(c, p, src->kind == SG_DEST_SECTOR ?
+		sg_sector_counters(c->slot, src->sector) : 0, 0, reason);
+	return true;
+}
+
 #endif /* SG_DROP_H */

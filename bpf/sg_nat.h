@@ -294,6 +294,10 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 	 * translated: the host's own traffic keeps its addresses, and its
 	 * port unless a sector's flow holds it. */
 	from = sg_device_of(c->slot, skb->ingress_ifindex);
+	if (!from && skb->ingress_ifindex && sg_parse(c, &p) == SG_PASS &&
+	    p.kind == SG_PKT_IPV4 &&
+	    sg_drop_from_sector(c, &p, SG_DROP_UNTRANSLATABLE))
+		return TC_ACT_SHOT;
 	if (!from || from->role != SG_ROLE_SECTOR)
 		return sg_host_egress(c, cfg, up);
 

@@ -61,10 +61,15 @@ static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 		return TC_ACT_OK;
 	/* Forwarded from a sector device; the host's own traffic passes. */
 	from = sg_device_of(c->slot, skb->ingress_ifindex);
-	if (!from || from->role != SG_ROLE_SECTOR)
-		return TC_ACT_OK;
 	if (dev->flags & SG_DEV_L3)
 		sg_ctx_no_l2(c, skb);
+	/* From a device that is not ours yet: a sector's address stays in. */
+	if (!from && skb->ingress_ifindex && sg_parse(c, &p) == SG_PASS &&
+	    p.kind == SG_PKT_IPV4 &&
+	    sg_drop_from_sector(c, &p, SG_DROP_UNTRANSLATABLE))
+		return TC_ACT_SHOT;
+	if (!from || from->role != SG_ROLE_SECTOR)
+		return TC_ACT_OK;
 	/* Replies of what this device opened into the sector go back. */
 	if (sg_parse(c, &p) == SG_PASS && p.kind == SG_PKT_IPV4) {
 		r = sg_inbound_of(c, &p, from->sector, &f, sg_now());

@@ -108,6 +108,26 @@ int sg_detach(int ifindex, enum sg_hook hook, uint32_t prog_id)
 	return tc_detach(ifindex, hook);
 }
 
+const char *sg_xdp_mode(int ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return NULL;
+	switch (q.attach_mode) {
+	case XDP_ATTACHED_DRV:
+		return "native";
+	case XDP_ATTACHED_SKB:
+		return "generic";
+	case XDP_ATTACHED_HW:
+		return "offload";
+	case XDP_ATTACHED_MULTI:
+		return "multi";
+	default:
+		return NULL;
+	}
+}
+
 const char *sg_hook_name(enum sg_hook hook)
 {
 	switch (hook) {

@@ -30,4 +30,8 @@ int sg_detach(int ifindex, enum sg_hook hook, uint32_t prog_id);
 
 const char *sg_hook_name(enum sg_hook hook);
 
+/* How the device's XDP program runs: "native" (in the driver), "generic"
+ * (on the skb, slower), "offload" or "multi"; NULL without one. */
+const char *sg_xdp_mode(int ifindex);
+
 #endif /* SG_ATTACH_H */

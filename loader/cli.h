@@ -25,6 +25,8 @@ struct sg_opts {
 	bool json;
 	bool prometheus;
 	bool keep_maps;
+	bool dry_run;		/* apply: say what would change, change nothing */
+	const char *metrics_listen;	/* run: ADDR:PORT of /metrics */
 	const char *what;	/* dump: which table */
 };
 

@@ -11,10 +11,13 @@
  */
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "applied.h"
+#include "apply_plan.h"
 #include "attach.h"
 #include "cli.h"
 #include "netdev.h"
@@ -260,6 +263,16 @@ static void report_missing(const struct sg_compiled *c)
 			c->missing[i]);
 }
 
+/* For status; what it says is no part of the apply's success. */
+static void record_applied(const struct sg_opts *o, uint32_t generation)
+{
+	int ret = sg_applied_record(o->pin_dir, o->config, generation);
+
+	if (ret)
+		pr_debug("cannot record the apply in %s: %s\n", o->pin_dir,
+			 strerror(-ret));
+}
+
 static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,
 			  const struct sg_state *st,
 			  const struct sg_netdev *devs, int ndevs)
@@ -300,6 +313,97 @@ static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,
 	return ret;
 }
 
+/*
+ * --dry-run: what this apply would do, judged from the pinned state
+ * opened read-only (as status does): nothing is loaded, pinned, written
+ * or attached. Programs of another build would replace the pinned ones
+ * and be attached everywhere again, which is all it can say of them
+ * without loading them.
+ */
+static int dry_run(const struct sg_opts *o, const struct sg_model *m,
+		   const struct sg_netdev *devs, int ndevs)
+{
+	struct sg_instance in;
+	struct sg_apply a = { .in = &in };
+	struct sg_compiled c = {};
+	struct sg_diags d = {};
+	struct sg_state st = {};
+	bool applied, same_build;
+	int ret, n = 0, status = SG_EXIT_OK;
+
+	ret = sg_instance_open(&in, o->pin_dir, false);
+	if (ret && ret != -ENOENT) {
+		pr_warn("cannot use %s: %s\n", o->pin_dir, strerror(-ret));
+		sg_instance_close(&in);
+		return SG_EXIT_KERNEL;
+	}
+	applied = !ret && !sg_instance_open_pinned(&in);
+	if (applied)
+		sg_maps_read_state(&in.fds, &st);
+	same_build = applied && sg_instance_pinned_is_this_build(&in);
+	for (int i = 0; i < SG_NPROGS; i++)
+		a.use_id[i] = same_build ? in.pinned_id[i] : 0;
+	if (sg_compile(m, devs, ndevs, sg_next_slot(&st), &c, &d)) {
+		sg_diags_print(stderr, &d);
+		fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
+		sg_diags_free(&d);
+		status = SG_EXIT_INVALID;
+		goto out;
+	}
+	sg_compile_live_counters(&in, st.slot, &c);
+	report_missing(&c);
+
+	printf("%s: dry run, nothing is changed\n", o->config);
+	if (!applied || c.digest != st.digest || !st.generation)
+		n += sg_plan_print(stdout, &in, st.slot, &c);
+	if (!same_build) {
+		printf("  programs: this build's %s\n", applied ?
+		       "replace the pinned ones" : "are loaded and pinned");
+		n++;
+	}
+	for (int i = 0; i < c.ntargets; i++) {
+		const struct sg_attach_target *t = &c.targets[i];
+		char sector[40] = "";
+
+		if (same_build && attached_as_wanted(&a, t))
+			continue;
+		for (int j = 0; t->role == SG_ROLE_SECTOR && j < c.nsectors; j++)
+			if (c.sectors[j].k.id == t->sector)
+				snprintf(sector, sizeof(sector), " %.*s",
+					 SG_NAME_LEN, c.sectors[j].v.name);
+		printf("  attach %s (%s%s)\n", t->name, sg_role_name(t->role),
+		       sector);
+		n++;
+	}
+	/* Ours where they would not stay: devices left out of the
+	 * definitions (and, same build, a tc ingress left under XDP). */
+	for (int i = 0; applied && i < ndevs; i++) {
+		const struct sg_attach_target *t =
+			sg_compiled_target(&c, devs[i].ifindex);
+
+		if (!same_build && t)
+			continue;
+		for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++) {
+			uint32_t id = sg_attached_id(devs[i].ifindex, hook);
+
+			if (!sg_instance_owns(&in, id) || id == wanted(&a, t, hook))
+				continue;
+			printf("  detach %s %s (program %u)\n", devs[i].name,
+			       sg_hook_name(hook), id);
+			n++;
+		}
+	}
+	if (n)
+		printf("would apply generation %u (now %u)\n",
+		       st.generation + 1, st.generation);
+	else
+		printf("no changes (generation %u)\n", st.generation);
+out:
+	sg_compiled_free(&c);
+	sg_instance_close(&in);
+	return status;
+}
+
 int cmd_apply(const struct sg_opts *o)
 {
 	struct sg_instance in;
@@ -316,6 +420,12 @@ int cmd_apply(const struct sg_opts *o)
 		sg_model_free(&m);
 		free(devs);
 		return SG_EXIT_INVALID;
+	}
+	if (o->dry_run) {
+		status = dry_run(o, &m, devs, ndevs);
+		free(devs);
+		sg_model_free(&m);
+		return status;
 	}
 	ret = sg_instance_open(&in, o->pin_dir, true);
 	if (ret) {
@@ -353,6 +463,7 @@ int cmd_apply(const struct sg_opts *o)
 		       st.generation);
 		if (sg_instance_commit(&in))	/* records this build */
 			status = SG_EXIT_KERNEL;
+		record_applied(o, st.generation);
 		goto out;
 	}
 
@@ -360,6 +471,7 @@ int cmd_apply(const struct sg_opts *o)
 		status = SG_EXIT_KERNEL;
 		goto out;
 	}
+	record_applied(o, st.generation + 1);
 	printf("%s: applied generation %u: %d sectors on %d devices "
 	       "(%d xdp, %d tc), %d uplinks\n", o->config, st.generation + 1,
 	       m.nsectors, a.nxdp + a.ntc, a.nxdp, a.ntc,

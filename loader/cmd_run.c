@@ -1,19 +1,37 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * sectorgate run: apply, then stay in the foreground (the systemd
- * service). Each second it looks at the network devices and applies again
- * when they changed, so devices matching a glob are attached when they
- * appear; SIGHUP reloads the definitions (an invalid file is reported and
- * the running definitions stay); every SG_GC_SECONDS expired flows are
- * removed. SIGTERM and SIGINT end it; the programs stay attached.
+ * service), woken by the kernel rather than a timer:
+ *
+ *  - a netlink notification (a device appears, goes, is renamed, comes
+ *    back with a new ifindex, is readdressed, or its xdp-features change)
+ *    makes it list the devices again and apply when they differ from
+ *    what the last apply saw: a device matching a glob is attached within
+ *    milliseconds. Until then the tc egress of every sector device and
+ *    uplink refuses what the kernel forwards from a device it does not
+ *    know, so the window is closed, not merely short;
+ *  - SIGHUP reloads the definitions (an invalid file is reported and the
+ *    running definitions stay);
+ *  - every SG_GC_SECONDS expired flows are removed;
+ *  - SIGTERM and SIGINT end it with status 0; the programs stay attached
+ *    (fail closed: stopping the service lifts no isolation).
+ *
+ * With --metrics-listen, /metrics is served from a thread of its own.
  */
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "flows.h"
+#include "http.h"
 #include "netdev.h"
+#include "netlink.h"
 #include "util.h"
 
 #define SG_GC_SECONDS	5
@@ -49,49 +67,130 @@ static void collect_garbage(const struct sg_opts *o)
 	sg_instance_close(&in);
 }
 
-int cmd_run(const struct sg_opts *o)
+static uint64_t mono_ms(void)
 {
-	uint64_t devices;
-	unsigned int tick = 0;
-	sigset_t set;
-	int ret;
+	struct timespec ts;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* Apply again if the devices are not what the last apply saw. The
+ * signature is taken before the apply: a device that appears while it
+ * runs then differs from it at the next notification. */
+static void devices_changed(const struct sg_opts *o, uint64_t *devices,
+			    uint64_t since_ms)
+{
+	uint64_t now = devices_signature();
+
+	if (now == *devices)
+		return;
+	*devices = now;
+	pr_info("network devices changed: applying again\n");
+	if (cmd_apply(o))
+		pr_warn("apply failed; the running definitions stay\n");
+	else
+		pr_debug("applied %llu ms after the notification\n",
+			 (unsigned long long)(mono_ms() - since_ms));
+}
+
+static int signals_fd(void)
+{
+	sigset_t set;
+
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
 
+/* The signal waiting on fd (0 for none). */
+static int next_signal(int fd)
+{
+	struct signalfd_siginfo si;
+
+	return read(fd, &si, sizeof(si)) == sizeof(si) ? (int)si.ssi_signo : 0;
+}
+
+int cmd_run(const struct sg_opts *o)
+{
+	struct MHD_Daemon *http = NULL;
+	struct pollfd pfd[3];
+	uint64_t devices, next_gc;
+	struct sg_nl nl;
+	int sfd, nfds, ret;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	sfd = signals_fd();
+	if (sfd < 0) {
+		pr_warn("cannot wait for signals: %s\n", strerror(errno));
+		return SG_EXIT_KERNEL;
+	}
+	/* Subscribed before the first apply: nothing falls between. */
+	ret = sg_nl_open(&nl);
+	if (ret) {
+		pr_warn("cannot subscribe to netlink notifications: %s\n",
+			strerror(-ret));
+		close(sfd);
+		return SG_EXIT_KERNEL;
+	}
+	devices = devices_signature();
 	ret = cmd_apply(o);
 	if (ret)
-		return ret;
-	devices = devices_signature();
-	pr_info("running: SIGHUP reloads %s\n", o->config);
-	for (;;) {
-		struct timespec second = { .tv_sec = 1 };
-		int sig = sigtimedwait(&set, NULL, &second);
-		uint64_t now_devices;
+		goto out;
+	if (o->metrics_listen) {
+		http = sg_http_start(o->metrics_listen, o->pin_dir);
+		if (!http) {
+			ret = SG_EXIT_USAGE;
+			goto out;
+		}
+	}
 
-		if (sig == SIGTERM || sig == SIGINT)
+	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	nfds = 1;
+	for (int i = 0, fds[2], n = sg_nl_fds(&nl, fds); i < n; i++)
+		pfd[nfds++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	pr_info("running: SIGHUP reloads %s\n", o->config);
+	next_gc = mono_ms() + SG_GC_SECONDS * 1000;
+	for (;;) {
+		uint64_t now = mono_ms();
+		int timeout = now >= next_gc ? 0 : (int)(next_gc - now);
+		int sig, events = 0;
+
+		if (poll(pfd, nfds, timeout) < 0 && errno != EINTR) {
+			pr_warn("poll: %s\n", strerror(errno));
+			ret = SG_EXIT_KERNEL;
 			break;
-		if (sig == SIGHUP) {
+		}
+		now = mono_ms();
+		while ((sig = next_signal(sfd))) {
+			if (sig == SIGTERM || sig == SIGINT)
+				goto stop;
 			pr_info("SIGHUP: reloading %s\n", o->config);
+			devices = devices_signature();
 			if (cmd_apply(o))
 				pr_warn("reload failed; the running "
 					"definitions stay\n");
-			devices = devices_signature();
-			continue;
 		}
-		now_devices = devices_signature();
-		if (now_devices != devices) {
-			devices = now_devices;
-			pr_info("network devices changed: applying again\n");
-			cmd_apply(o);
-		}
-		if (++tick % SG_GC_SECONDS == 0)
+		for (int i = 1; i < nfds; i++)
+			if (pfd[i].revents)
+				events += sg_nl_drain(&nl, pfd[i].fd);
+		if (events)
+			devices_changed(o, &devices, now);
+		if (mono_ms() >= next_gc) {
 			collect_garbage(o);
+			next_gc = mono_ms() + SG_GC_SECONDS * 1000;
+		}
 	}
+	goto out;
+stop:
 	pr_info("stopping; the programs stay attached\n");
-	return SG_EXIT_OK;
+	ret = SG_EXIT_OK;
+out:
+	sg_http_stop(http);
+	sg_nl_close(&nl);
+	close(sfd);
+	return ret;
 }

@@ -3,19 +3,49 @@
 #include <bpf/bpf.h>
 #include <net/if.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "applied.h"
 #include "attach.h"
 #include "cli.h"
 #include "util.h"
 
-/* The hooks of a device that run one of our pinned programs. */
+/* The hooks of a device that run one of our pinned programs, and
+ * which program (by id, as `bpftool prog` lists it). */
 static void device_hooks(const struct sg_instance *in, int ifindex,
-			 const char *hooks[SG_NHOOKS], int *n)
+			 const char *hooks[SG_NHOOKS], uint32_t ids[SG_NHOOKS],
+			 int *n)
 {
 	*n = 0;
-	for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++)
-		if (sg_instance_owns(in, sg_attached_id(ifindex, hook)))
-			hooks[(*n)++] = sg_hook_name(hook);
+	for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++) {
+		uint32_t id = sg_attached_id(ifindex, hook);
+
+		if (!sg_instance_owns(in, id))
+			continue;
+		ids[*n] = id;
+		hooks[(*n)++] = sg_hook_name(hook);
+	}
+}
+
+/* How the device's ingress program runs: "xdp-native" (in the driver),
+ * "xdp-generic", or "tc"; NULL when none of ours does. */
+static const char *attach_mode(int ifindex, const char *hooks[], int n)
+{
+	static char buf[24];
+
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(hooks[i], "xdp")) {
+			snprintf(buf, sizeof(buf), "xdp-%s",
+				 sg_xdp_mode(ifindex) ?: "?");
+			return buf;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (!strcmp(hooks[i], "tc-ingress"))
+			return "tc";
+	/* tc egress alone: an uplink with no XDP, its replies on tc. */
+	return n ? "tc" : NULL;
 }
 
 static int by_ifindex(const void *a, const void *b)
@@ -54,15 +84,17 @@ static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
 
 	printf(json ? "\"devices\":[" : "devices:\n");
 	for (int k = 0; k < n; k++) {
-		const char *hooks[SG_NHOOKS];
+		const char *hooks[SG_NHOOKS], *mode;
 		char ifname[IF_NAMESIZE] = "?", sector[32];
+		uint32_t ids[SG_NHOOKS];
 		int nhooks;
 
 		if (bpf_map_lookup_elem(in->fds.devices, &keys[k], &dev))
 			continue;
 		if_indextoname(keys[k].ifindex, ifname);
 		sg_sector_name(in, slot, dev.sector, sector, sizeof(sector));
-		device_hooks(in, keys[k].ifindex, hooks, &nhooks);
+		device_hooks(in, keys[k].ifindex, hooks, ids, &nhooks);
+		mode = attach_mode(keys[k].ifindex, hooks, nhooks);
 		if (json) {
 			printf("%s{\"name\":", first ? "" : ",");
 			sg_json_str(stdout, ifname);
@@ -76,13 +108,24 @@ static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
 			       dev.flags & SG_DEV_XDP_XMIT ? "true" : "false");
 			for (int i = 0; i < nhooks; i++)
 				printf("%s\"%s\"", i ? "," : "", hooks[i]);
-			printf("]}");
+			printf("],\"mode\":");
+			if (mode)
+				sg_json_str(stdout, mode);
+			else
+				printf("null");
+			printf(",\"program_ids\":{");
+			for (int i = 0; i < nhooks; i++)
+				printf("%s\"%s\":%u", i ? "," : "", hooks[i],
+				       ids[i]);
+			printf("}}");
 		} else {
 			printf("  %-15s %-8s %-15s", ifname,
 			       sg_role_name(dev.role),
 			       dev.role == SG_ROLE_SECTOR ? sector : "-");
+			if (mode)
+				printf(" %-11s", mode);
 			for (int i = 0; i < nhooks; i++)
-				printf(" %s", hooks[i]);
+				printf(" %s=%u", hooks[i], ids[i]);
 			printf("%s%s\n", nhooks || dev.role == SG_ROLE_TRUSTED ?
 				       "" : " (not attached)",
 			       dev.flags & SG_DEV_XDP_XMIT ? " xdp-xmit" : "");
@@ -128,6 +171,31 @@ static void print_sectors(const struct sg_instance *in, __u32 slot, bool json)
 	}
 	printf(json ? "]" : "");
 	free(live);
+}
+
+/* Which definitions file is in force, its SHA-256 and since when. */
+static void print_applied(const struct sg_opts *o)
+{
+	struct sg_applied a;
+	char when[32] = "?";
+	time_t t;
+
+	if (sg_applied_read(o->pin_dir, &a)) {
+		printf(o->json ? "\"applied\":null," :
+				 "definitions: not recorded\n");
+		return;
+	}
+	t = a.time;
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	if (o->json) {
+		printf("\"applied\":{\"file\":");
+		sg_json_str(stdout, a.path);
+		printf(",\"sha256\":\"%s\",\"generation\":%u,\"time\":\"%s\"},",
+		       a.sha256, a.generation, when);
+	} else {
+		printf("definitions: %s sha256 %s, applied %s (generation %u)\n",
+		       a.path, a.sha256, when, a.generation);
+	}
 }
 
 /* The pinned programs: what runs, by id (as `bpftool prog` lists it). */
@@ -186,6 +254,7 @@ int cmd_status(const struct sg_opts *o)
 		printf("pin dir %s: generation %u (slot %u)\n", o->pin_dir,
 		       st.generation, st.slot);
 	}
+	print_applied(o);
 	print_programs(&in, o->json);
 	print_devices(&in, st.slot, o->json);
 	print_sectors(&in, st.slot, o->json);

@@ -457,6 +457,16 @@ static int migrate_all(struct sg_instance *in, bool only_new)
 	return 0;
 }
 
+bool sg_instance_pinned_is_this_build(const struct sg_instance *in)
+{
+	struct sg_build b;
+	__u32 zero = 0;
+
+	return in->fds.build >= 0 &&
+	       !bpf_map_lookup_elem(in->fds.build, &zero, &b) &&
+	       b.object_digest == object_digest() && b.layout == SG_LAYOUT;
+}
+
 /*
  * The pinned programs and maps, as they are, when they are this build's:
  * an apply then only writes maps, and nothing is loaded or verified.
@@ -600,6 +610,10 @@ int sg_instance_unpin(struct sg_instance *in, bool keep_maps)
 	}
 	if (keep_maps)
 		return ret;
+	/* The loader's own record of the last apply (loader/applied.h). */
+	pin_path(in, "sg_applied", path, sizeof(path));
+	if (unlink(path) && errno != ENOENT)
+		ret = -errno;
 	for (int i = 0; i < sg_nmaps; i++) {
 		pin_path(in, sg_map_table[i].name, path, sizeof(path));
 		if (unlink(path) && errno != ENOENT)

@@ -77,6 +77,9 @@ int sg_instance_live_fd(const struct sg_instance *in,
  * sg_build records this build. */
 int sg_instance_commit(struct sg_instance *in);
 
+/* Are the pinned programs this build's (after sg_instance_open_pinned)? */
+bool sg_instance_pinned_is_this_build(const struct sg_instance *in);
+
 /* Open the pinned maps without loading anything. */
 int sg_instance_open_pinned(struct sg_instance *in);
 

@@ -16,14 +16,23 @@ int sg_maps_read_state(const struct sg_map_fds *fds, struct sg_state *st)
 	return bpf_map_lookup_elem(fds->state, &zero, st) ? -errno : 0;
 }
 
-/* Where a definition map keeps the slot in its key. */
-struct slot_field {
-	size_t key_size;
-	size_t offset;
-	size_t width;
-};
+const struct sg_slot_field sg_slot_devices = {
+	sizeof(struct sg_device_key), offsetof(struct sg_device_key, slot), 4 };
+const struct sg_slot_field sg_slot_sectors = {
+	sizeof(struct sg_sector_key), offsetof(struct sg_sector_key, slot), 2 };
+const struct sg_slot_field sg_slot_nets = {
+	sizeof(struct sg_net_key), offsetof(struct sg_net_key, slot), 2 };
+const struct sg_slot_field sg_slot_dests = {
+	sizeof(struct sg_dest_key), offsetof(struct sg_dest_key, slot), 4 };
+const struct sg_slot_field sg_slot_allow = {
+	sizeof(struct sg_allow_key), offsetof(struct sg_allow_key, slot), 2 };
+const struct sg_slot_field sg_slot_forwards = {
+	sizeof(struct sg_forward_key), offsetof(struct sg_forward_key, slot), 4 };
+const struct sg_slot_field sg_slot_admit_devs = {
+	sizeof(struct sg_admit_dev_key),
+	offsetof(struct sg_admit_dev_key, slot), 4 };
 
-static __u32 key_slot(const void *key, const struct slot_field *f)
+__u32 sg_key_slot(const void *key, const struct sg_slot_field *f)
 {
 	__u32 v32;
 	__u16 v16;
@@ -38,14 +47,14 @@ static __u32 key_slot(const void *key, const struct slot_field *f)
 
 /* Delete every entry of `slot`. Keys are collected first, because deleting
  * while walking with get_next_key can restart the walk. */
-static int clear_slot(int fd, const struct slot_field *f, __u32 slot)
+static int clear_slot(int fd, const struct sg_slot_field *f, __u32 slot)
 {
 	char *keys = NULL, cur[64], next[64];
 	void *prev = NULL;
 	int n = 0, ret = 0;
 
 	while (!bpf_map_get_next_key(fd, prev, next)) {
-		if (key_slot(next, f) == slot) {
+		if (sg_key_slot(next, f) == slot) {
 			keys = sg_grow(keys, n, f->key_size);
 			memcpy(keys + n * f->key_size, next, f->key_size);
 			n++;
@@ -94,36 +103,17 @@ static int zero_counters(int fd, const __u32 *idx, int n)
 
 int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 {
-	static const struct slot_field dev_slot = {
-		sizeof(struct sg_device_key),
-		offsetof(struct sg_device_key, slot), 4 };
-	static const struct slot_field sector_slot = {
-		sizeof(struct sg_sector_key),
-		offsetof(struct sg_sector_key, slot), 2 };
-	static const struct slot_field net_slot = {
-		sizeof(struct sg_net_key), offsetof(struct sg_net_key, slot), 2 };
-	static const struct slot_field dest_slot = {
-		sizeof(struct sg_dest_key), offsetof(struct sg_dest_key, slot), 4 };
-	static const struct slot_field allow_slot = {
-		sizeof(struct sg_allow_key),
-		offsetof(struct sg_allow_key, slot), 2 };
-	static const struct slot_field forward_slot = {
-		sizeof(struct sg_forward_key),
-		offsetof(struct sg_forward_key, slot), 4 };
-	static const struct slot_field admit_dev_slot = {
-		sizeof(struct sg_admit_dev_key),
-		offsetof(struct sg_admit_dev_key, slot), 4 };
 	__u32 slot = c->slot;
 	int ret;
 
-	if ((ret = clear_slot(fds->devices, &dev_slot, slot)) ||
-	    (ret = clear_slot(fds->sectors, &sector_slot, slot)) ||
-	    (ret = clear_slot(fds->sector_nets, &net_slot, slot)) ||
-	    (ret = clear_slot(fds->dest_nets, &dest_slot, slot)) ||
-	    (ret = clear_slot(fds->allow, &allow_slot, slot)) ||
-	    (ret = clear_slot(fds->forwards, &forward_slot, slot)) ||
-	    (ret = clear_slot(fds->admit_devs, &admit_dev_slot, slot)) ||
-	    (ret = clear_slot(fds->admit_nets, &net_slot, slot)))
+	if ((ret = clear_slot(fds->devices, &sg_slot_devices, slot)) ||
+	    (ret = clear_slot(fds->sectors, &sg_slot_sectors, slot)) ||
+	    (ret = clear_slot(fds->sector_nets, &sg_slot_nets, slot)) ||
+	    (ret = clear_slot(fds->dest_nets, &sg_slot_dests, slot)) ||
+	    (ret = clear_slot(fds->allow, &sg_slot_allow, slot)) ||
+	    (ret = clear_slot(fds->forwards, &sg_slot_forwards, slot)) ||
+	    (ret = clear_slot(fds->admit_devs, &sg_slot_admit_devs, slot)) ||
+	    (ret = clear_slot(fds->admit_nets, &sg_slot_nets, slot)))
 		return ret;
 
 	if (bpf_map_update_elem(fds->config, &slot, &c->config, BPF_ANY) ||

@@ -26,6 +26,17 @@ struct sg_map_fds {
 	int event_budget;
 };
 
+/* Where a definition map keeps the slot in its key (2 or 4 bytes). */
+struct sg_slot_field {
+	size_t key_size;
+	size_t offset;
+	size_t width;
+};
+extern const struct sg_slot_field sg_slot_devices, sg_slot_sectors,
+	sg_slot_nets, sg_slot_dests, sg_slot_allow, sg_slot_forwards,
+	sg_slot_admit_devs;
+__u32 sg_key_slot(const void *key, const struct sg_slot_field *f);
+
 int sg_maps_read_state(const struct sg_map_fds *fds, struct sg_state *st);
 
 /* The slot the next apply fills: the datapath reads the slot as the

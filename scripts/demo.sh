@@ -47,7 +47,10 @@ for port in 8080 9090; do (in_ns vm2a nc -l -k 10.2.0.2 $port &) 2>/dev/null; do
 (in_ns inet socat TCP4-LISTEN:80,bind=192.0.2.2,fork,reuseaddr \
 	SYSTEM:'echo $SOCAT_PEERADDR port $SOCAT_PEERPORT' &) 2>/dev/null
 whoami() { in_ns "$1" socat -t 3 -T 3 - TCP4:192.0.2.2:80,connect-timeout=3 </dev/null; }
-topo_definitions > "$DEFS"
+# The topology's definitions, and a port forward into vm1.
+topo_definitions |
+	sed 's|^    interfaces: \[v1\]$|&\n    forwards: [{proto: tcp, port: 2201, to: "10.1.0.2:8080"}]|' \
+	>"$DEFS"
 
 step "The sector definitions ($DEFS)"
 cat "$DEFS"
@@ -83,6 +86,11 @@ in_ns vm1 ip addr add 10.9.9.9/32 dev eth0
 try "vm1 with spoofed source 10.9.9.9" drop in_ns vm1 ping -c 1 -W 1 -I 10.9.9.9 10.1.0.1
 try "vm1 -> metadata service 169.254.169.254:80" drop \
 	in_ns vm1 nc -z -w 1 169.254.169.254 80
+try "internet -> 192.0.2.1:2201 (forward to vm1:8080)" pass tcp inet 192.0.2.1 2201
+try "internet -> vm1 10.1.0.2 directly (unsolicited)" drop \
+	in_ns inet bash -c 'ip route add 10.1.0.0/24 via 192.0.2.1 &&
+		nc -z -w 1 10.1.0.2 8080; r=$?; ip route del 10.1.0.0/24; exit $r'
+try "vm4 -> 192.0.2.1:2201 from inside (hairpin)" drop tcp vm4 192.0.2.1 2201
 sleep 0.5
 kill $mon 2>/dev/null; wait $mon 2>/dev/null
 
@@ -96,6 +104,8 @@ for vm in vm1 vm2a vm4 vm5; do
 done
 echo "  (vm4 and vm5 overlap: same sector CIDR, same address)"
 sg dump conntrack
+step "sectorgate dump policy: what each sector may open, and what may reach it"
+sg dump policy
 
 step "The XDP fast path: 20 MB from the internet host to vm1 and to vm5"
 echo "  vm1 is NIC-like: GRO on, so v1 takes XDP frames (scripts/topology.sh)."

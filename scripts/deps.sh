@@ -8,7 +8,10 @@ set -euo pipefail
 PACKAGES=(
 	make gcc clang llvm pkg-config
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libyaml-dev linux-libc-dev
+	libmnl-dev libmicrohttpd-dev libmd-dev
 	bpftool iproute2 ethtool iputils-ping netcat-openbsd socat jq
+	curl python3-prometheus-client procps
+	dpkg-dev debhelper lintian
 )
 [ "${1:-}" != bench ] || PACKAGES+=(nftables)
 if [ "${1:-}" = fuzz ]; then

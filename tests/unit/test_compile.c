@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "compile.h"
+#include "egress.h"
 #include "flows_v1.h"
 #include "map_table.h"
 #include "sectorgate.skel.h"
@@ -419,8 +420,114 @@ out:
 		 "one thing");
 }
 
+static uint32_t rnd32(uint32_t *seed)
+{
+	*seed = *seed * 1103515245 + 12345;
+	return *seed >> 4;
+}
+
+/* A prefix of a small universe, so that prefixes nest and overlap. */
+static struct sg_cidr random_cidr(uint32_t *seed)
+{
+	static const uint8_t plens[] = { 0, 8, 12, 16, 20, 24, 28, 32 };
+	struct sg_cidr c = { .plen = plens[rnd32(seed) % 8] };
+
+	c.addr = (0x0a000000 | (rnd32(seed) & 0x3f) << 18 |
+		  (rnd32(seed) & 0x3f) << 8 | (rnd32(seed) & 0x3)) &
+		 sg_cidr_mask(c.plen);
+	return c;
+}
+
+/* An address near those prefixes. */
+static uint32_t random_addr(uint32_t *seed)
+{
+	if (rnd32(seed) % 8 == 0)
+		return rnd32(seed) * 2654435761u;	/* anywhere */
+	return 0x0a000000 | (rnd32(seed) & 0x3f) << 18 |
+	       (rnd32(seed) & 0x3f) << 8 | (rnd32(seed) & 0x3);
+}
+
+/*
+ * The egress compiler as a property: for random ordered policy lists
+ * (nested and overlapping destinations, excepts, protocols, ports) and
+ * random packets, the compiled table's longest-prefix answer is the
+ * policy that evaluating the list in order finds first.
+ */
+static void test_egress_property(void)
+{
+	static const uint8_t protos[] = { 0, IPPROTO_TCP, IPPROTO_UDP,
+					  IPPROTO_ICMP };
+	static const uint16_t dports[] = { 22, 53, 80, 443, 6333, 8000, 8080 };
+	struct sg_egress_def pol[6];
+	struct sg_cidr dests[6][3], except[6][2];
+	struct sg_port_range ports[6][2];
+	struct sg_sector_def s = { .egress = pol };
+	uint32_t seed = 777;
+	int lists = 0, packets = 0, refused = 0, steered = 0;
+
+	test_begin();
+	for (int round = 0; round < 3000 && !sg_t_bad; round++) {
+		struct sg_egress_prefix *t = NULL;
+		const struct sg_pos *pos;
+		int nt;
+
+		memset(pol, 0, sizeof(pol));
+		s.negress = 1 + rnd32(&seed) % 6;
+		for (int i = 0; i < s.negress; i++) {
+			struct sg_egress_def *e = &pol[i];
+
+			e->dests = dests[i];
+			e->ndests = 1 + rnd32(&seed) % 3;
+			for (int k = 0; k < e->ndests; k++)
+				dests[i][k] = random_cidr(&seed);
+			e->except = except[i];
+			e->nexcept = rnd32(&seed) % 3;
+			for (int k = 0; k < e->nexcept; k++)
+				except[i][k] = random_cidr(&seed);
+			e->proto = protos[rnd32(&seed) % 4];
+			e->ports = ports[i];
+			e->nports = e->proto == IPPROTO_ICMP ? 0 :
+				    rnd32(&seed) % 3;
+			for (int k = 0; k < e->nports; k++) {
+				uint16_t lo = dports[rnd32(&seed) % 7];
+
+				ports[i][k] = (struct sg_port_range){
+					lo, lo + rnd32(&seed) % 3 * 1000 };
+			}
+		}
+		if (sg_egress_compile(&s, &t, &nt, &pos)) {
+			refused++;
+			continue;
+		}
+		lists++;
+		for (int k = 0; k < 300; k++) {
+			uint32_t a = random_addr(&seed);
+			uint8_t proto = protos[1 + rnd32(&seed) % 3];
+			uint16_t dport = dports[rnd32(&seed) % 7] +
+					 rnd32(&seed) % 2;
+			int want = sg_egress_eval(&s, a, proto, dport);
+			int got = sg_egress_lookup(t, nt, a, proto, dport);
+
+			packets++;
+			steered += want >= 0;
+			CHECK(got == want, "round %d: %08x proto %u port %u: "
+			      "table says %d, the list %d", round, a, proto,
+			      dport, got, want);
+		}
+		free(t);
+	}
+	printf("    %d lists (%d over the rule limit), %d packets, %d of "
+	       "them steered\n", lists, refused, packets, steered);
+	CHECK(steered > packets / 10 && steered < packets - packets / 10,
+	      "the packets hardly test anything: %d of %d steered", steered,
+	      packets);
+	test_end("egress: the compiled table answers as the ordered list "
+		 "(first match, excepts, proto, ports)");
+}
+
 int main(void)
 {
+	test_egress_property();
 	test_map_table();
 	test_flow_v1();
 	test_overlaps();

@@ -232,6 +232,32 @@ static void test_not_mapped(void)
 		 "untranslated");
 }
 
+/*
+ * What the kernel forwards to the uplink from a device the definitions do
+ * not know (p-s1 stands for a tap matching a glob that `run` has not
+ * attached yet): with a sector's source it would leave untranslated, so it
+ * is dropped; other networks the host routes pass untouched.
+ */
+static void test_foreign_ingress(void)
+{
+	struct pkt vm = TCP("10.1.0.2", 40000, "203.0.113.5", 443, SYN);
+	struct pkt shared = TCP("10.4.0.2", 40000, "203.0.113.5", 443, SYN);
+	struct pkt other = TCP("198.51.100.7", 40000, "203.0.113.5", 443, SYN);
+	__u64 u = drops(1, SG_DROP_UNTRANSLATABLE);
+	__u64 u0 = drops(0, SG_DROP_UNTRANSLATABLE);
+
+	test_begin();
+	snat("p-s1", &vm, TC_SHOT_V, NULL);
+	CHECK(drops(1, SG_DROP_UNTRANSLATABLE) == u + 1,
+	      "untranslatable, counted for vm1");
+	snat("p-s1", &shared, TC_SHOT_V, NULL);
+	CHECK(drops(0, SG_DROP_UNTRANSLATABLE) == u0 + 1,
+	      "a shared CIDR counts for the host");
+	snat("p-s1", &other, TC_OK_V, &other);
+	test_end("forwarded from an unknown device: a sector's source never "
+		 "leaves untranslated, another network's passes");
+}
+
 /* An ICMP error from router R about `about`, embedding inner_l4 bytes. */
 static struct pkt icmp_error(const char *from, const char *to, uint8_t type,
 			     uint8_t code, const struct pkt *about,
@@ -1038,6 +1064,7 @@ int main(void)
 	test_overlap();
 	test_unsolicited();
 	test_not_mapped();
+	test_foreign_ingress();
 	test_icmp_errors_in();
 	test_icmp_errors_out();
 	test_icmp_errors_refused();

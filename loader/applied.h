@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * What was applied, for `status`: the definitions file, its SHA-256 (to
+ * compare with `sha256sum` of the file on disk), the generation and when.
+ * Kept in a one-entry array map the loader creates and pins as
+ * "sg_applied" (bpffs holds no plain files); the datapath never reads it.
+ */
+#ifndef SG_APPLIED_H
+#define SG_APPLIED_H
+
+#include <stdint.h>
+
+struct sg_applied {
+	uint64_t time;		/* seconds since the epoch */
+	uint32_t generation;
+	uint32_t pad;
+	char sha256[72];	/* hex, NUL-terminated */
+	char path[256];
+};
+
+#define SG_APPLIED_PIN "sg_applied"
+
+/* Record that config is in force at generation (after an apply). */
+int sg_applied_record(const char *pin_dir, const char *config,
+		      uint32_t generation);
+
+/* What the last apply recorded. 0, or -ENOENT when nothing did. */
+int sg_applied_read(const char *pin_dir, struct sg_applied *a);
+
+#endif /* SG_APPLIED_H */

@@ -1,0 +1,53 @@
+#!/bin/bash
+# SPEC 3.11: one sector's flood of new flows never refuses another
+# sector's new connection and never breaks an established flow. vm1 sends
+# thousands of UDP datagrams from new ports to a sink that never answers,
+# into a flow table of 1024 flows with a quota of 128 per sector, while
+# vm4 keeps a TCP session open and vm2a opens new connections. Real
+# traffic, no nftables rules anywhere.
+set -u
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/scripts/topology.sh"
+e2e_private_mounts "$@"
+
+e2e_topology
+sed 's/^  protected: .*$/&\n  conntrack: {max-flows: 1024, max-flows-per-sector: 128}/' \
+	"$DEFS" >"$work/defs.yaml"
+
+(in_ns inet socat TCP4-LISTEN:7,fork,reuseaddr PIPE &) 2>/dev/null
+(in_ns inet socat -u UDP4-RECV:9999 /dev/null &) 2>/dev/null
+expect_ok "the services listen" poll 5 'listening inet t 7 && listening inet u 9999'
+expect_ok "apply" sg apply -c "$work/defs.yaml"
+
+mkfifo "$work/in"
+(in_ns vm4 socat STDIO TCP4:192.0.2.2:7 <"$work/in" >"$work/out" &) 2>/dev/null
+exec 3>"$work/in"
+expect_ok "vm4's TCP session echoes" echoed before
+
+# The flood: each datagram from a new socket, so a new port, a new flow.
+flood() {
+	in_ns vm1 bash -c 'for i in $(seq 3000); do
+		echo x >/dev/udp/192.0.2.2/9999; done' 2>/dev/null
+}
+flood &
+flooding=$!
+full=$(stat vm2 'drops["conntrack-full"]')
+opened=0
+for i in $(seq 20); do
+	tcp vm2a 192.0.2.2 7 && opened=$((opened + 1))
+done
+wait "$flooding"
+flood
+expect_eq "vm2a opened all its 20 connections during the flood" "$opened" 20
+expect_eq "none of them was conntrack-full" "$(moved vm2 conntrack-full "$full")" 0
+expect_ok "vm2a opens one after it too" tcp vm2a 192.0.2.2 7
+expect_ok "vm4's session still echoes" echoed after
+flows=$(sg status --json | jq '.sectors[] | select(.name=="vm1") | .flows')
+expect_ok "vm1 holds no more than its quota ($flows flows)" test "$flows" -le 130
+expect_ok "the table holds no more than it can" \
+	test "$(sg status --json | jq '.maps.sg_flows.entries')" -le 2048
+sent=$(stat vm1 rx_packets)
+expect_ok "vm1 did send its flood ($sent packets)" test "$sent" -ge 5000
+exec 3>&-
+
+e2e_summary
