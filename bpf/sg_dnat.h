@@ -24,6 +24,7 @@
 #include "sg_drop.h"
 #include "sg_route.h"
 #include "sg_xlate.h"
+#include "sg_xdp_edit.h"
 
 /* Passed: what the XDP fast path may take on from a sector device. */
 #define SG_PASS_OUT		(-1)	/* masquerade through an uplink */
@@ -46,6 +47,41 @@ static __always_inline __u32 sg_flow_sector_dev(const struct sg_flow *f)
 }
 
 /*
+ * XDP: a TCP/UDP checksum the VM left for the device to finish holds the
+ * pseudo-header sum (sg_csum_finish), which a rewrite's incremental update
+ * does not keep: tc's bpf_l4_csum_replace() tells by the skb's
+ * CHECKSUM_PARTIAL, which an XDP frame has lost. Finished here, it is
+ * updated like any other; true if it was unfinished (a complete one that
+ * equals the pseudo-header sum comes out of the finish unchanged), or
+ * looks so and is too long to finish here.
+ */
+static __always_inline bool sg_xdp_finish_first(const struct sg_ctx *c,
+						const struct sg_pkt *p,
+						__u32 off)
+{
+	__u16 before, after;
+
+	if (!c->xdp || sg_ctx_load(c, off, &before, sizeof(before)))
+		return false;
+	if (sg_csum_finish(c->ctx, c, p))
+		return true;
+	return !sg_ctx_load(c, off, &after, sizeof(after)) && after != before;
+}
+
+/* ... and left unfinished again for the rewritten header: the stack, if
+ * the fast path declines the packet, still finishes it. */
+static __always_inline int sg_xdp_unfinish(const struct sg_ctx *c,
+					   const struct sg_pkt *p, __u32 off)
+{
+	__u32 sum = (p->saddr & 0xffff) + (p->saddr >> 16) +
+		    (p->daddr & 0xffff) + (p->daddr >> 16) +
+		    bpf_htons(p->proto) + bpf_htons(p->l4_len);
+	__u16 v = ~sg_csum_fold(sum);
+
+	return sg_ctx_store(c, off, &v, sizeof(v));
+}
+
+/*
  * A packet from `sector` for the metadata service (an SG_DEST_IMDS
  * address). From an `imds: true` sector, TCP or UDP to address:port goes
  * to the target: the destination is rewritten here, *p with it. Anything
@@ -58,6 +94,8 @@ static __always_inline int sg_imds_request(const struct sg_ctx *c,
 	struct sg_sector *info = sg_sector_of(c->slot, sector);
 	struct sg_imds *m = sg_imds_of(c->slot);
 	__be32 addr, target;
+	bool unfinished;
+	__u32 off;
 
 	if (!info || !(info->flags & SG_SECTOR_IMDS) || !m ||
 	    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
@@ -68,11 +106,17 @@ static __always_inline int sg_imds_request(const struct sg_ctx *c,
 		return SG_DROP_IMDS_DENIED;
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
-	if ((target != addr || m->target_port != m->port) &&
-	    sg_rewrite(c, p, true, target, m->target_port))
+	if (target == addr && m->target_port == m->port)
+		return SG_PASS_IMDS;
+	off = p->l4_off + (p->proto == IPPROTO_TCP ? TCP_CSUM_OFF :
+						     UDP_CSUM_OFF);
+	unfinished = sg_xdp_finish_first(c, p, off);
+	if (sg_rewrite(c, p, true, target, m->target_port))
 		return SG_DROP_MALFORMED;
 	p->daddr = target;
 	p->dport = m->target_port;
+	if (unfinished && sg_xdp_unfinish(c, p, off))
+		return SG_DROP_MALFORMED;
 	return SG_PASS_IMDS;
 }
 
@@ -112,8 +156,8 @@ static __always_inline __be32 sg_host_source(const struct sg_ctx *c,
 
 	sg_fib_of(&fib, c, p, 0);
 	fib.ifindex = in_ifindex;
-	if (bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
-			   BPF_FIB_LOOKUP_SRC | BPF_FIB_LOOKUP_SKIP_NEIGH) !=
+	if (sg_fib_route(c->ctx, &fib,
+			 BPF_FIB_LOOKUP_SRC | BPF_FIB_LOOKUP_SKIP_NEIGH) !=
 	    BPF_FIB_LKUP_RET_SUCCESS)
 		return 0;
 	return fib.ipv4_src;
@@ -188,6 +232,28 @@ static __always_inline int sg_inbound_reply(const struct sg_ctx *c,
 }
 
 /*
+ * Is p, a connection from outside into `sector`, from the metadata
+ * target's address and port while the sector calls the service? Refused
+ * (imds-denied, as everything else of the target's): the VM's answers
+ * would carry the very tuple of its metadata requests as rewritten, and
+ * the uplink's egress, which sees only that, would take one for the other.
+ */
+static __always_inline bool sg_from_imds_target(const struct sg_ctx *c,
+						const struct sg_pkt *p,
+						__u16 sector)
+{
+	struct sg_sector *info = sg_sector_of(c->slot, sector);
+	struct sg_imds *m = sg_imds_of(c->slot);
+	__be32 target;
+
+	if (!info || !(info->flags & SG_SECTOR_IMDS) || !m ||
+	    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
+		return false;
+	__builtin_memcpy(&target, m->target_addr, 4);
+	return p->saddr == target && p->sport == m->target_port;
+}
+
+/*
  * allow-from: a connection from outside (the device of c) into `sector`,
  * let in untranslated where the kernel's route for it leads into that
  * sector (an address that overlapping sectors share may route to the
@@ -202,6 +268,8 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
+	if (sg_from_imds_target(c, p, sector))
+		return SG_DROP_IMDS_DENIED;
 	/* From outside, a sector's or the metadata service's address is a
 	 * forgery: the VM's answers would go to it (a management LAN
 	 * behind an uplink may be `protected`: that is what it admits). */
@@ -260,6 +328,8 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	*sector = fwd->sector;
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
+	if (sg_from_imds_target(c, p, fwd->sector))
+		return SG_DROP_IMDS_DENIED;
 	/* A forward's replies pass whatever their destination: a client
 	 * whose address is a sector's, a protected LAN's or the metadata
 	 * service's is a forgery that would aim them there. */

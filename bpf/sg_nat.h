@@ -266,6 +266,10 @@ static __always_inline int sg_inbound_out(const struct sg_ctx *c,
 	r = sg_inbound_of(c, p, zone, &f, now);
 	if (!r || !f)
 		return SG_NOT_MINE;
+	/* Only the first fragment has the ports to find the flow by: the
+	 * rest could not follow it (as at the sector's ingress). */
+	if (p->frag)
+		return SG_DROP_FRAGMENT;
 	if (r->nat == SG_NAT_DNAT)
 		return sg_xlate_apply(c, p, &r->xlate) ? SG_DROP_MALFORMED :
 							 SG_PASS;

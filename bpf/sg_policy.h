@@ -92,8 +92,7 @@ static __always_inline int sg_route_out(const struct sg_ctx *c,
 	if (p->ttl <= 1)
 		return pass;
 	sg_fib_of(&fib, c, p, 0);
-	rc = bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
-			    BPF_FIB_LOOKUP_SKIP_NEIGH);
+	rc = sg_fib_route(c->ctx, &fib, BPF_FIB_LOOKUP_SKIP_NEIGH);
 	if (sg_route_nowhere(rc))
 		return pass;
 	return rc == BPF_FIB_LKUP_RET_SUCCESS &&

@@ -25,9 +25,27 @@ static __always_inline bool sg_route_nowhere(long rc)
 }
 
 /*
+ * A route lookup without an MTU check (tot_len 0). At tc the kernel
+ * still checks the skb's length against the MTU of the device it found
+ * and says FRAG_NEEDED, with that device filled in, for a packet it
+ * forwards all the same (fragmenting it, or answering "fragmentation
+ * needed"): for the route, that is success.
+ */
+static __always_inline long sg_fib_route(void *ctx,
+					 struct bpf_fib_lookup *fib,
+					 __u32 flags)
+{
+	bool route_only = !fib->tot_len;	/* then the MTU found */
+	long rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), flags);
+
+	return rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && route_only ?
+	       BPF_FIB_LKUP_RET_SUCCESS : rc;
+}
+
+/*
  * The route lookup of packet p from the device it came in on, tot_len
- * bytes long (0: no MTU check). Field by field: clang 14 lost a
- * designated initializer of this struct (the kernel saw family 0).
+ * bytes long (0: no MTU check, sg_fib_route). Field by field: clang 14
+ * lost a designated initializer of this struct (the kernel saw family 0).
  */
 static __always_inline void sg_fib_of(struct bpf_fib_lookup *fib,
 				      const struct sg_ctx *c,
@@ -59,8 +77,7 @@ static __always_inline __u32 sg_route_into(const struct sg_ctx *c,
 
 	sg_fib_of(&fib, c, p, 0);
 	fib.ipv4_dst = daddr;
-	rc = bpf_fib_lookup(c->ctx, &fib, sizeof(fib),
-			    BPF_FIB_LOOKUP_SKIP_NEIGH);
+	rc = sg_fib_route(c->ctx, &fib, BPF_FIB_LOOKUP_SKIP_NEIGH);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return 0;
 	dev = sg_device_of(c->slot, fib.ifindex);

@@ -31,7 +31,8 @@ static __always_inline __u16 sg_csum_fold64(__u64 sum)
  * either way. Only for frames the caller is about to send on: the stack
  * still expects the unfinished value. 0, or -1 to leave it to the stack.
  */
-static __always_inline int sg_csum_finish(struct xdp_md *x, struct sg_ctx *c,
+static __always_inline int sg_csum_finish(struct xdp_md *x,
+					  const struct sg_ctx *c,
 					  const struct sg_pkt *p)
 {
 	__u8 *l4 = c->data + (p->l4_off & 0x7f);

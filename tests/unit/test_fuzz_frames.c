@@ -3,21 +3,38 @@
  * A frame fuzzer for every entry program, through BPF_PROG_TEST_RUN
  * (repeat = 1) on the harness of test_nat and test_fast.
  *
+ * Its definitions are the fixture's (tests/fixtures/dataplane.yaml) with
+ * the DNAT paths added (definitions_fmt): vm1 calls the metadata service
+ * (imds: true), is reached by a TCP and a UDP port forward and lets in
+ * the trusted t0 and the protected LAN by allow-from; vm2 has a forward
+ * delivered by tc only. The metadata target changes every IMDS_BLOCK
+ * episodes: another address and port, another port, the address itself.
+ *
  * Each episode empties the flow table, opens a fixed set of flows (fast
- * path and tc path, masqueraded and between sectors, some answered
- * already) and then sends one to six frames, each through all eight
- * programs in a random order, with the device (and, for tc egress, the
- * ingress device) a frame of its kind would have, now and then a wrong
- * one; between frames the flows' clock may jump (stale fast-path
- * decisions, expired flows). The frames start from well-formed seeds
- * (TCP, UDP, ICMP echo and other types, ICMP errors embedding each, IP
- * and TCP options, fragments, padding, payload, unfinished checksums,
- * VLAN, ARP, IPv6) about those flows and others, and are then left alone,
- * changed as a strange but honest sender or router might (options,
- * padding, shorter tot_len or UDP length, TTL), or mutated: bits and
- * bytes flipped, cut, padded, lengths and header fields changed, embedded
- * headers corrupted, checksums mostly made right again so that what is
- * odd is the structure.
+ * path and tc path, masqueraded and between sectors, the metadata
+ * service's at XDP and at tc, forwards, allow-from from t0 and from
+ * behind up0; some answered already, a forward's by the VM at XDP, which
+ * lets the fast path deliver the client's next packets, or at tc) and
+ * then sends one to six frames, each through all eight programs in a
+ * random order (the uplink's tc egress after the sector's tc ingress, and
+ * on what that passed on: the metadata request with its destination
+ * rewritten), with the device (and, for tc egress, the ingress device) a
+ * frame of its kind would have, now and then a wrong one; between frames
+ * the flows' clock may jump (stale fast-path decisions, expired flows).
+ * The frames start from well-formed seeds (TCP, UDP, ICMP echo and other
+ * types, ICMP errors embedding each, IP and TCP options, fragments,
+ * padding, payload, unfinished checksums, VLAN, ARP, IPv6) about those
+ * flows (the VM's packets and the remote's: a metadata request and the
+ * service's reply, a client's packet to the published port and the VM's
+ * reply, ICMP errors about each either way) and others (a client's new
+ * connection to a published port or next to one, a sector calling the
+ * metadata address or target on any port and protocol, hairpin), and are
+ * then left alone, changed as a strange but honest sender or router
+ * might (options, padding, shorter tot_len or UDP length, TTL), or
+ * mutated: bits and bytes flipped, cut, padded, lengths and header fields
+ * changed, embedded headers corrupted, other flows' addresses and ports
+ * (published, metadata) written in, checksums mostly made right again so
+ * that what is odd is the structure.
  *
  * What comes out is judged by a checker of this file's own, independent of
  * the BPF parser and strict: Ethernet, IPv4 version 4, IHL >= 5, tot_len
@@ -27,7 +44,7 @@
  * bytes within tot_len. Properties:
  *
  *  (a) a frame the checker calls malformed, a fragment or not IPv4 is
- *      never rewritten and let through (pass or redirect);
+ *      never rewritten and let through (pass or redirect), on every path;
  *  (b) a rewritten frame has its IPv4 header checksum right, and every
  *      checksum that was right in the input is right in the output: TCP,
  *      UDP (over the pseudo header; zero stays zero, and only zero),
@@ -35,21 +52,34 @@
  *      ICMP errors the embedded IP header checksum and, where the error
  *      carries it, the embedded TCP/UDP/ICMP checksum, updated with what
  *      it covers. A checksum the sender left unfinished is finished by
- *      what the XDP fast path redirects. (A checksum that was wrong stays
- *      wrong: NAT updates incrementally, as Linux does.)
+ *      what the XDP fast path redirects, and stays unfinished (for the
+ *      rewritten header) in a metadata request the sector's XDP passes on
+ *      to the stack. (A checksum that was wrong stays wrong: NAT updates
+ *      incrementally, as Linux does.)
  *  (c) a rewrite keeps the frame's length and changes only the fields a
  *      NAT changes (MACs, TTL, addresses, ports, ICMP id, checksums, the
  *      embedded header's), never the payload or the padding after tot_len;
+ *      the TTL loses one hop at most, and none in the metadata service's
+ *      replies (to the host's address, from the target) that the uplink's
+ *      XDP or tc ingress delivers;
  *  (d) every run succeeds (bpf_prog_test_run_opts returns 0; the kernel's
  *      own refusal of skb runs of IPv4 frames shorter than 34 bytes and
  *      IPv6 shorter than 54 aside) with a verdict the program may return;
- *  (e) a frame a program declines is untouched: XDP_PASS, and every
- *      verdict of the programs that never translate (sector tc ingress and
- *      egress, trusted ingress and egress);
- *  (f) what the XDP fast path redirects, tc translates alike: a sector's
- *      frame the sector device's XDP sends out, the uplink's tc egress
- *      passes with the same translation (MACs, TTL aside); a reply the
- *      uplink's XDP sends to a VM, its tc ingress translates alike.
+ *  (e) a frame a program declines is untouched: XDP_PASS of the uplink,
+ *      and every verdict of the programs that never translate (sector tc
+ *      egress, trusted ingress and egress). What a sector's ingress
+ *      passes on (tc, or XDP to the stack) it changes in one way only: a
+ *      TCP/UDP request from the imds sector's device to address:port gets
+ *      the target's address and port as destination, the checksums
+ *      following; nothing else, and nothing at all when the target is the
+ *      address;
+ *  (f) what the XDP fast path redirects, tc translates alike (MACs, TTL
+ *      aside): a sector's frame the sector device's XDP sends out
+ *      (masquerade, the metadata request, a forward's reply), the
+ *      uplink's tc egress passes with the same translation, for the
+ *      metadata request on what the sector's tc ingress rewrote; a frame
+ *      the uplink's XDP sends to a VM (a masquerade or metadata reply, a
+ *      forward client's packet), its tc ingress translates alike.
  *
  * tc egress only ever sees what the kernel received and forwarded, whose
  * IPv4 header checksum ip_rcv() has verified: there a wrong one is no
@@ -59,8 +89,10 @@
  * `--seed S --episode E --verbose` replays one episode exactly. Every
  * violation is printed with the seed, episode, program, device and the
  * frame in hex (and the output frame), the first few of each kind in
- * full. Options: --frames N (FUZZ_FRAMES), --seed S (FUZZ_SEED),
- * --time SECONDS (stop earlier), --episode E, --verbose.
+ * full. Coverage of the DNAT paths (rewrites per program, comparisons of
+ * (f)) is printed and must not be zero. Options: --frames N
+ * (FUZZ_FRAMES), --seed S (FUZZ_SEED), --time SECONDS (stop earlier),
+ * --episode E, --verbose.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -80,7 +112,7 @@
 #define MAX_FLOWS	1024
 #define MAX_FRAME	1600
 #define OUT_SIZE	4096
-#define DEFAULT_FRAMES	150000	/* about 7 s on two cores */
+#define DEFAULT_FRAMES	100000	/* about 7 s on two cores */
 #define DEFAULT_SEED	0x5ec70f22ULL
 #define SNAT		"192.0.2.1"
 #define REPORT_FULL	3	/* reproducers printed in full per kind */
@@ -563,48 +595,193 @@ static void unfinish(uint8_t *f, int len)
 		wr16(f + w.l4 + off, fold(pseudo(f + 14, w.proto, w.l4len)));
 }
 
+/*
+ * The fuzzer's definitions: tests/fixtures/dataplane.yaml (which
+ * test_dataplane, test_nat and test_fast depend on as it is) with the DNAT
+ * paths added: vm1 calls the metadata service (imds: true) and is reached
+ * by port forwards (TCP and UDP) and allow-from (the trusted t0, the
+ * protected LAN behind up0); vm2, without imds, by a forward inside
+ * nat-ports, delivered by tc only (s2 takes no XDP frames). The target
+ * changes with the episode (imds_variant()): another address and port,
+ * another port, the address itself (nothing to rewrite).
+ */
+#define IMDS		"169.254.169.254"
+#define IMDS_PORT	80
+#define CLIENT		"203.0.113.7"	/* a forward's client */
+#define PEER		"100.64.0.2"	/* behind the trusted t0 */
+#define MGMT		"192.168.1.5"	/* the protected LAN, into vm1 */
+#define IMDS_BLOCK	256		/* episodes per metadata target */
+
+static const char *const definitions_fmt =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: up0}]\n"
+	"  protected: [192.168.1.0/24]\n"
+	"  nat-ports: 32768-60999\n"
+	"  trusted: [{interface: t0}]\n"
+	"  imds: {target: \"%s:%u\"}\n"
+	"sectors:\n"
+	"  - name: vm1\n"
+	"    cidrs: [10.1.0.0/24]\n"
+	"    interfaces: [s1]\n"
+	"    imds: true\n"
+	"    allow-from: [t0, 192.168.1.0/24]\n"
+	"    forwards:\n"
+	"      - {proto: tcp, port: 2201, to: \"10.1.0.2:22\"}\n"
+	"      - {proto: udp, port: 5301, to: \"10.1.0.2:53\"}\n"
+	"    allow:\n"
+	"      - {sector: vm2, proto: tcp, ports: [5432, \"8000-8100\"]}\n"
+	"      - {sector: vm3, proto: icmp}\n"
+	"      - {sector: vm3, proto: udp}\n"
+	"  - name: vm2\n"
+	"    cidrs: [10.2.0.0/24]\n"
+	"    interfaces: [s2]\n"
+	"    forwards: [{proto: tcp, port: 45100, to: \"10.2.0.2:80\"}]\n"
+	"  - name: vm3\n"
+	"    cidrs: [10.3.0.0/24]\n"
+	"    interfaces: [s3]\n"
+	"    internet: false\n"
+	"  - name: vm4\n"
+	"    cidrs: [10.4.0.0/24]\n"
+	"    interfaces: [s4]\n"
+	"  - name: vm5\n"
+	"    cidrs: [10.4.0.0/24]\n"
+	"    interfaces: [s5]\n";
+
+static const struct {
+	const char *addr;
+	uint16_t port;
+} imds_targets[] = {
+	{ "198.18.0.9", 8080 },		/* another address and port */
+	{ IMDS, 8080 },			/* another port */
+	{ IMDS, IMDS_PORT },		/* the address itself: no rewrite */
+};
+
+/* The current target, and whether a request is rewritten at all. */
+static const char *target = "198.18.0.9";
+static uint16_t target_port = 8080;
+static int imds_loaded = -1;
+
+static int imds_variant(unsigned long e)
+{
+	return e / IMDS_BLOCK % (sizeof(imds_targets) /
+				 sizeof(imds_targets[0]));
+}
+
+static int load_definitions(int variant)
+{
+	char text[2048];
+
+	if (variant == imds_loaded)
+		return 0;
+	target = imds_targets[variant].addr;
+	target_port = imds_targets[variant].port;
+	snprintf(text, sizeof(text), definitions_fmt, target, target_port);
+	imds_loaded = variant;
+	return dp_load_definitions(text);
+}
+
+static bool imds_rewrites(void)
+{
+	return strcmp(target, IMDS) || target_port != IMDS_PORT;
+}
+
+/* The published ports and what they forward. */
+static const struct {
+	uint8_t proto;
+	uint16_t port;
+} published[] = { { 6, 2201 }, { 17, 5301 }, { 6, 45100 } };
+
+static bool is_published(uint8_t proto, uint16_t port)
+{
+	for (size_t i = 0; i < sizeof(published) / sizeof(published[0]); i++)
+		if (published[i].proto == proto && published[i].port == port)
+			return true;
+	return false;
+}
+
+/* What a flow is: between sectors, masqueraded, the metadata rewrite, a
+ * port forward, let in by allow-from. */
+enum flow_kind { K_SECTOR, K_SNAT, K_IMDS, K_FWD, K_ADMIT };
+
 struct flow_def {
 	int dev;		/* the VM's sector device */
 	const char *vm;
 	uint16_t vport;		/* ICMP: the echo id */
-	const char *remote;
+	const char *remote;	/* as the VM sees it */
 	uint16_t rport;
 	uint8_t proto;
 	int via;		/* program that opens it */
-	bool nat;		/* masqueraded: to the internet */
+	enum flow_kind kind;
+	int far;		/* where the remote's packets come in */
+	uint16_t pub;		/* K_FWD: the published port */
 };
 
-/* Opened at the start of every episode. Ports lie in the fixture's
- * nat-ports and differ, so each keeps its port: episodes replay. */
+/*
+ * Opened at the start of every episode. Ports lie in the fixture's
+ * nat-ports and differ, so each keeps its port: episodes replay. Forwards
+ * and allow-from are opened by the remote (via tc ingress of its device),
+ * the rest by the VM.
+ */
 static const struct flow_def flows[] = {
 	{ D_S1, "10.1.0.2", 40000, "203.0.113.5", 443, 6,
-	  SG_PROG_XDP_SECTOR, true },
+	  SG_PROG_XDP_SECTOR, K_SNAT, D_UP0 },
 	{ D_S1, "10.1.0.2", 40001, "203.0.113.5", 53, 17,
-	  SG_PROG_XDP_SECTOR, true },
+	  SG_PROG_XDP_SECTOR, K_SNAT, D_UP0 },
 	{ D_S1, "10.1.0.2", 40002, "203.0.113.5", 0, 1,
-	  SG_PROG_XDP_SECTOR, true },
+	  SG_PROG_XDP_SECTOR, K_SNAT, D_UP0 },
 	{ D_S1, "10.1.0.3", 40010, "198.51.100.7", 80, 6,
-	  SG_PROG_TC_UPLINK_OUT, true },
+	  SG_PROG_TC_UPLINK_OUT, K_SNAT, D_UP0 },
 	{ D_S1, "10.1.0.3", 40011, "198.51.100.7", 53, 17,
-	  SG_PROG_TC_UPLINK_OUT, true },
+	  SG_PROG_TC_UPLINK_OUT, K_SNAT, D_UP0 },
 	{ D_S1, "10.1.0.3", 40012, "198.51.100.7", 0, 1,
-	  SG_PROG_TC_UPLINK_OUT, true },
+	  SG_PROG_TC_UPLINK_OUT, K_SNAT, D_UP0 },
 	{ D_S2, "10.2.0.2", 40020, "203.0.113.6", 443, 6,
-	  SG_PROG_XDP_SECTOR, true },
+	  SG_PROG_XDP_SECTOR, K_SNAT, D_UP0 },
 	{ D_S2, "10.2.0.2", 40021, "203.0.113.6", 53, 17,
-	  SG_PROG_TC_UPLINK_OUT, true },
+	  SG_PROG_TC_UPLINK_OUT, K_SNAT, D_UP0 },
 	{ D_S4, "10.4.0.2", 45000, "203.0.113.5", 443, 6,
-	  SG_PROG_TC_UPLINK_OUT, true },
+	  SG_PROG_TC_UPLINK_OUT, K_SNAT, D_UP0 },
 	{ D_S5, "10.4.0.2", 45001, "203.0.113.5", 443, 6,
-	  SG_PROG_XDP_SECTOR, true },
+	  SG_PROG_XDP_SECTOR, K_SNAT, D_UP0 },
 	{ D_S1, "10.1.0.2", 40030, "10.2.0.2", 5432, 6,
-	  SG_PROG_XDP_SECTOR, false },
+	  SG_PROG_XDP_SECTOR, K_SECTOR, D_S2 },
 	{ D_S1, "10.1.0.2", 40031, "10.3.0.2", 9999, 17,
-	  SG_PROG_XDP_SECTOR, false },
+	  SG_PROG_XDP_SECTOR, K_SECTOR, D_S3 },
 	{ D_S1, "10.1.0.2", 40032, "10.3.0.2", 0, 1,
-	  SG_PROG_XDP_SECTOR, false },
+	  SG_PROG_XDP_SECTOR, K_SECTOR, D_S3 },
+	/* The metadata service: the fast path's, and tc's (sector ingress
+	 * rewrites the destination, uplink egress the source). */
+	{ D_S1, "10.1.0.2", 40040, IMDS, IMDS_PORT, 6,
+	  SG_PROG_XDP_SECTOR, K_IMDS, D_UP0 },
+	{ D_S1, "10.1.0.3", 40041, IMDS, IMDS_PORT, 17,
+	  SG_PROG_TC_UPLINK_OUT, K_IMDS, D_UP0 },
+	/* Forwards; vm2's is delivered by tc only. */
+	{ D_S1, "10.1.0.2", 22, CLIENT, 6000, 6,
+	  SG_PROG_TC_UPLINK_IN, K_FWD, D_UP0, 2201 },
+	{ D_S1, "10.1.0.2", 53, CLIENT, 6001, 17,
+	  SG_PROG_TC_UPLINK_IN, K_FWD, D_UP0, 5301 },
+	{ D_S2, "10.2.0.2", 80, CLIENT, 6002, 6,
+	  SG_PROG_TC_UPLINK_IN, K_FWD, D_UP0, 45100 },
+	/* allow-from: the trusted device, the management LAN. */
+	{ D_S1, "10.1.0.2", 8080, PEER, 7000, 6,
+	  SG_PROG_TC_TRUSTED_IN, K_ADMIT, D_T0 },
+	{ D_S1, "10.1.0.3", 8081, MGMT, 7001, 17,
+	  SG_PROG_TC_UPLINK_IN, K_ADMIT, D_UP0 },
 };
 #define NFLOWS (int)(sizeof(flows) / sizeof(flows[0]))
+
+/* Does the flow's remote open it? */
+static bool inbound(const struct flow_def *fl)
+{
+	return fl->kind == K_FWD || fl->kind == K_ADMIT;
+}
+
+/* Does the flow carry another address than the VM's on the uplink? */
+static bool translated(const struct flow_def *fl)
+{
+	return fl->kind == K_SNAT || fl->kind == K_IMDS || fl->kind == K_FWD;
+}
 
 static const uint8_t tcp_flag_sets[] = {
 	SYN, ACK, SYN | ACK, ACK | 0x08, ACK | 0x01, 0x04, ACK | 0x04, 0,
@@ -615,13 +792,22 @@ static const uint8_t tcp_flag_sets[] = {
  * sends or receives it (wire false) or as the uplink carries it. */
 static struct pkt flow_pkt(const struct flow_def *fl, bool back, bool wire)
 {
-	const char *vm = wire && fl->nat ? SNAT : fl->vm;
+	const char *vm = fl->vm, *remote = fl->remote;
+	uint16_t vport = fl->vport, rport = fl->rport;
 	struct pkt p = { .proto = fl->proto };
 
-	p.src = back ? fl->remote : vm;
-	p.dst = back ? vm : fl->remote;
-	p.sport = back ? fl->rport : fl->vport;
-	p.dport = back ? fl->vport : fl->rport;
+	if (wire && translated(fl))
+		vm = SNAT;	/* the host's address toward the target too */
+	if (wire && fl->kind == K_FWD)
+		vport = fl->pub;
+	if (wire && fl->kind == K_IMDS) {
+		remote = target;
+		rport = target_port;
+	}
+	p.src = back ? remote : vm;
+	p.dst = back ? vm : remote;
+	p.sport = back ? rport : vport;
+	p.dport = back ? vport : rport;
 	if (fl->proto == 6) {
 		p.tcp_flags = tcp_flag_sets[rn(sizeof(tcp_flag_sets))];
 	} else if (fl->proto == 1) {
@@ -668,6 +854,64 @@ static uint16_t some_port(void)
 
 static const uint8_t other_icmp[] = { 0, 4, 5, 10, 13, 14, 15, 17, 9, 30 };
 
+/* An address a VM behind sector device dev may send from. */
+static const char *vm_of(int dev)
+{
+	switch (dev) {
+	case D_S1:
+		return chance(50) ? "10.1.0.2" : "10.1.0.3";
+	case D_S2:
+		return "10.2.0.2";
+	case D_S3:
+		return "10.3.0.2";
+	case D_S4:
+	case D_S5:
+		return "10.4.0.2";
+	default:
+		return "10.9.0.2";
+	}
+}
+
+/*
+ * The edges of the DNAT paths: a client's new connection to a published
+ * port (or the next port, another protocol, the VM's own address), a
+ * sector calling the metadata address or its target on any port and
+ * protocol, a sector calling a published port (hairpin).
+ */
+static void seed_dnat(struct pkt *p, int *origin)
+{
+	static const uint8_t protos[] = { 6, 17, 1 };
+	int pub = rn(sizeof(published) / sizeof(published[0]));
+
+	p->proto = chance(80) ? published[pub].proto : PICK(protos);
+	p->sport = some_port();
+	p->tcp_flags = PICK(((const uint8_t[]){ SYN, SYN, ACK, SYN | ACK }));
+	p->icmp_type = 8;
+	switch (rn(3)) {
+	case 0:
+		*origin = chance(90) ? D_UP0 : D_T0;
+		p->src = chance(50) ? CLIENT : PICK(inet_addrs);
+		p->dst = chance(90) ? SNAT : "10.1.0.2";
+		p->dport = published[pub].port +
+			   (chance(80) ? 0 : (int)rn(3) - 1);
+		break;
+	case 1:
+		*origin = PICK(((const int[]){ D_S1, D_S1, D_S2, D_S4 }));
+		p->src = vm_of(*origin);
+		p->dst = chance(70) ? IMDS : target;
+		p->proto = PICK(((const uint8_t[]){ 6, 17, 6, 17, 1, 47 }));
+		p->dport = chance(50) ? IMDS_PORT : chance(50) ? target_port :
+			   some_port();
+		break;
+	default:
+		*origin = rn(6);
+		p->src = vm_of(*origin);
+		p->dst = SNAT;
+		p->dport = published[pub].port;
+		break;
+	}
+}
+
 /*
  * A well-formed seed frame (modulo the few knobs that make it odd on
  * purpose: TTL, fragments); *origin is the device it comes in from.
@@ -677,10 +921,12 @@ static int seed_frame(uint8_t *f, int *origin)
 	const struct flow_def *fl = &flows[rn(NFLOWS)];
 	struct pkt p = {}, inner = {};
 	const uint8_t *et;
-	int len, kind = rn(100);
+	int len, kind = rn(112);
 
 	*origin = fl->dev;
-	if (kind < 20) {		/* a flow's packet from its VM */
+	if (kind >= 100) {		/* DNAT's edges */
+		seed_dnat(&p, origin);
+	} else if (kind < 20) {		/* a flow's packet from its VM */
 		p = flow_pkt(fl, false, false);
 		if (p.proto == 1 && chance(25))	/* not an echo, same tuple */
 			p.icmp_type = PICK(other_icmp);
@@ -688,15 +934,15 @@ static int seed_frame(uint8_t *f, int *origin)
 		p = flow_pkt(fl, true, true);
 		if (p.proto == 1 && chance(25))
 			p.icmp_type = PICK(other_icmp);
-		*origin = fl->nat ? D_UP0 : (fl->remote[3] == '2' ? D_S2 :
-								  D_S3);
+		*origin = fl->far;
 	} else if (kind < 55) {		/* an ICMP error about what we sent */
 		inner = flow_pkt(fl, false, true);
 		if (inner.proto == 6)
 			inner.tcp_flags = ACK;
 		et = PICK(err_types);
-		p = (struct pkt){ .src = fl->nat ? PICK(routers) : fl->remote,
-				  .dst = fl->nat ? SNAT : fl->vm,
+		p = (struct pkt){ .src = fl->far == D_UP0 ? PICK(routers) :
+						fl->remote,
+				  .dst = translated(fl) ? SNAT : fl->vm,
 				  .proto = 1, .icmp_type = et[0],
 				  .icmp_code = et[1], .inner = &inner,
 				  .inner_l4 = chance(50) ? 8 : 28 };
@@ -704,8 +950,7 @@ static int seed_frame(uint8_t *f, int *origin)
 			p.inner_l4 = rn(40);
 		if (chance(10))
 			inner.ihl = 6 + rn(3);
-		*origin = fl->nat ? D_UP0 : (fl->remote[3] == '2' ? D_S2 :
-								  D_S3);
+		*origin = fl->far;
 	} else if (kind < 68) {		/* a VM's error about a reply */
 		inner = flow_pkt(fl, true, false);
 		et = PICK(err_types);
@@ -742,7 +987,8 @@ static int seed_frame(uint8_t *f, int *origin)
 		p.icmp_type = 8;
 	} else if (kind < 90) {		/* unsolicited, the host's, trusted */
 		*origin = chance(70) ? D_UP0 : D_T0;
-		p.src = chance(50) ? PICK(inet_addrs) : "100.64.0.5";
+		p.src = chance(50) ? PICK(inet_addrs) :
+			chance(50) ? "100.64.0.5" : "192.168.1.9";
 		p.dst = PICK(((const char *const[]){ SNAT, "10.1.0.2",
 						     "10.4.0.2", "10.2.0.9",
 						     "192.168.1.5" }));
@@ -892,9 +1138,12 @@ static void mutate(uint8_t *f, int *lenp)
 			const struct flow_def *fl = &flows[rn(NFLOWS)];
 
 			if (chance(50))
-				wr16(f + l4 + rn(2) * 2, fl->vport);
+				wr16(f + l4 + rn(2) * 2, fl->kind == K_FWD &&
+					 chance(50) ? fl->pub : fl->vport);
 			else
-				inet_pton(AF_INET, chance(50) ? fl->vm : SNAT,
+				inet_pton(AF_INET, chance(40) ? fl->vm :
+					  chance(60) ? SNAT :
+					  chance(50) ? IMDS : target,
 					  f + 26 + rn(2) * 4);
 		}
 		break;
@@ -999,6 +1248,17 @@ static struct {
 } stats[SG_NPROGS];
 static unsigned long total_runs;
 
+/* Rewrites of the DNAT paths, and (f)'s comparisons of them. */
+enum dnat_path { DN_IMDS_OUT, DN_IMDS_BACK, DN_FWD_IN, DN_FWD_OUT,
+		 DN_FWD_ICMP, NDN };
+static const char *const dnat_names[NDN] = {
+	"metadata requests", "metadata replies", "forwards' client packets",
+	"forwards' replies", "ICMP errors about forwards",
+};
+static unsigned long dnat_stats[SG_NPROGS][NDN], dnat_compared[NDN];
+/* Passed on to the stack by the sector's XDP, rewritten. */
+static unsigned long dnat_passed[NDN];
+
 static bool kernel_refuses(const struct run *r, const uint8_t *in, int len,
 			   int ret)
 {
@@ -1026,6 +1286,126 @@ static bool may_rewrite(int prog, uint32_t verdict)
 	default:
 		return false;
 	}
+}
+
+/* A sector's ingress passing a frame on to the stack (tc, or XDP when
+ * the fast path declines): it may carry the metadata rewrite. */
+static bool sector_pass(int prog, uint32_t verdict)
+{
+	return (prog == SG_PROG_TC_SECTOR_IN && verdict == TC_ACT_OK) ||
+	       (prog == SG_PROG_XDP_SECTOR && verdict == XDP_PASS);
+}
+
+static bool addr_is(const uint8_t *p, const char *a)
+{
+	struct in_addr b;
+
+	inet_pton(AF_INET, a, &b);
+	return !memcmp(p, &b, 4);
+}
+
+static bool tcp_udp(const struct wf *w)
+{
+	return w->proto == 6 || w->proto == 17;
+}
+
+/* A VM's request to the metadata service, as it sends it. */
+static bool imds_request(const uint8_t *f, const struct wf *w)
+{
+	return tcp_udp(w) && addr_is(f + 30, IMDS) &&
+	       rd16(f + w->l4 + 2) == IMDS_PORT;
+}
+
+/* The service's reply to the host's address, as it arrives. */
+static bool imds_reply(const uint8_t *f, const struct wf *w)
+{
+	return tcp_udp(w) && addr_is(f + 26, target) &&
+	       rd16(f + w->l4) == target_port && addr_is(f + 30, SNAT) &&
+	       !is_published(w->proto, rd16(f + w->l4 + 2));
+}
+
+/* Does the TCP/UDP packet at f carry a published port on the uplink's
+ * address, as its source (src) or destination? */
+static bool published_at(const uint8_t *f, const struct wf *w, bool src)
+{
+	return tcp_udp(w) && addr_is(f + (src ? 26 : 30), SNAT) &&
+	       is_published(w->proto, rd16(f + w->l4 + (src ? 0 : 2)));
+}
+
+/* ... or, in an ICMP error, its embedded packet, either way. */
+static bool published_inside(const uint8_t *f, const struct wf *w)
+{
+	struct wf e = { .proto = w->eproto, .l4 = w->el4 - w->emb + 14 };
+
+	return w->err && w->el4 + 4 <= w->end &&
+	       (published_at(f + w->emb - 14, &e, true) ||
+		published_at(f + w->emb - 14, &e, false));
+}
+
+/*
+ * (e) for a sector's ingress: what it passes on it changes in one way
+ * only, the metadata rewrite of a TCP/UDP request from the imds sector
+ * (vm1, on s1) to address:port: the destination address and port become
+ * the target's, the IP and L4 checksums follow (judged by (b)). Nothing
+ * at all when the target is the address.
+ */
+static void judge_imds_rewrite(const struct run *r, uint32_t verdict,
+			       const uint8_t *in, int len,
+			       const uint8_t *out, const struct wf *w)
+{
+	int csum = w->l4 + (w->proto == 6 ? 16 : 6);
+	uint8_t want[OUT_SIZE];
+
+#define V(...) violation(P_E, r, verdict, in, len, out, len, __VA_ARGS__)
+	if (!imds_rewrites()) {
+		V("changed, and the metadata target is its address");
+		return;
+	}
+	if (r->dev != D_S1 || !imds_request(in, w)) {
+		V("changed, and it is no metadata request of an imds sector");
+		return;
+	}
+	memcpy(want, in, len);
+	inet_pton(AF_INET, target, want + 30);
+	wr16(want + w->l4 + 2, target_port);
+	for (int i = 0; i < len; i++) {
+		if (i == 24 || i == 25 || i == csum || i == csum + 1)
+			continue;
+		if (want[i] != out[i]) {
+			V("changed other than the metadata rewrite (byte %d)",
+			  i);
+			return;
+		}
+	}
+	/* What XDP hands the stack unfinished, the stack finishes: for the
+	 * header it now has. (A tc test run's skb is no CHECKSUM_PARTIAL
+	 * one: there such a checksum is a complete one.) */
+	if (r->prog == SG_PROG_XDP_SECTOR && l4_sum_ok(in, w) == 0 &&
+	    l4_unfinished(in, w) && !l4_unfinished(out, w))
+		V("an unfinished checksum passed on no longer unfinished");
+#undef V
+}
+
+/*
+ * (c) the TTL: a rewrite takes one hop off at most; the metadata
+ * service's replies, addressed to the host and delivered to the VM as
+ * the host would receive them, keep theirs.
+ */
+static void judge_ttl(const struct run *r, uint32_t verdict,
+		      const uint8_t *in, int len, const uint8_t *out,
+		      const struct wf *w)
+{
+	bool uplink_in = r->prog == SG_PROG_XDP_UPLINK ||
+			 r->prog == SG_PROG_TC_UPLINK_IN;
+
+	if (in[22] == out[22])
+		return;
+	if (uplink_in && imds_reply(in, w))
+		violation(P_C, r, verdict, in, len, out, len, "the metadata "
+			  "service's reply delivered with another TTL");
+	else if (!in[22] || out[22] != in[22] - 1)
+		violation(P_C, r, verdict, in, len, out, len,
+			  "the TTL changed by more than a hop");
 }
 
 static void judge_sums(const struct run *r, uint32_t verdict,
@@ -1127,7 +1507,7 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 			  verdict == TC_ACT_OK && !xdp ? "ok" : "redirect");
 		return;
 	}
-	if (!may_rewrite(r->prog, verdict))
+	if (!may_rewrite(r->prog, verdict) && !sector_pass(r->prog, verdict))
 		violation(P_E, r, verdict, in, len, out, out_len,
 			  "frame changed although the verdict is %u", verdict);
 	if (out_len != (uint32_t)len) {
@@ -1135,6 +1515,8 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 			  "rewrite changed the length");
 		return;
 	}
+	if (sector_pass(r->prog, verdict))
+		judge_imds_rewrite(r, verdict, in, len, out, &wi);
 	for (int i = 0; i < len; i++) {
 		if (in[i] == out[i] || nat_field(&wi, i))
 			continue;
@@ -1144,9 +1526,20 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 			  "a byte no NAT changes was changed (%s)", field);
 		break;
 	}
+	judge_ttl(r, verdict, in, len, out, &wi);
 	judge_sums(r, verdict, in, len, out, out_len, &wi);
 	if (seeding)
 		return;
+	dnat_stats[r->prog][DN_IMDS_OUT] += imds_request(in, &wi) ||
+		(r->prog == SG_PROG_TC_UPLINK_OUT && addr_is(in + 30, target) &&
+		 tcp_udp(&wi) && rd16(in + wi.l4 + 2) == target_port);
+	dnat_stats[r->prog][DN_IMDS_BACK] += imds_reply(in, &wi);
+	dnat_passed[DN_IMDS_OUT] += r->prog == SG_PROG_XDP_SECTOR &&
+				    verdict == XDP_PASS;
+	dnat_stats[r->prog][DN_FWD_IN] += published_at(in, &wi, false);
+	dnat_stats[r->prog][DN_FWD_OUT] += published_at(out, &wi, true);
+	dnat_stats[r->prog][DN_FWD_ICMP] += published_inside(in, &wi) ||
+					    published_inside(out, &wi);
 	stats[r->prog].tcp += wi.proto == 6;
 	stats[r->prog].udp += wi.proto == 17;
 	stats[r->prog].echo += wi.proto == 1 && !wi.err;
@@ -1169,6 +1562,9 @@ static struct result {
 	uint32_t verdict, len;
 	uint8_t out[OUT_SIZE];
 } res[SG_NPROGS];
+
+/* This frame's uplink egress ran on the sector's tc ingress's rewrite. */
+static bool egress_fed;
 
 /* Run one frame through one program, judge it, tell if verbose. */
 static uint32_t run_judged(const struct run *r, const uint8_t *in, int len)
@@ -1236,10 +1632,17 @@ static void judge_paths(const uint8_t *in, int len)
 		const struct result *x = &res[pairs[i][0]];
 		const struct result *t = &res[pairs[i][1]];
 		bool out = !i, printed;
+		struct wf w;
 
 		if (x->verdict != XDP_REDIRECT || t->r.dev != D_UP0 ||
 		    (out ? x->r.dev > D_S6 || t->r.ingress != x->r.dev :
 			   x->r.dev != D_UP0))
+			continue;
+		wf_check_as(in, len, &w, false);
+		/* The metadata request tc egress saw as the VM sent it: the
+		 * sector's ingress that rewrites it ran elsewhere. */
+		if (out && imds_request(in, &w) && imds_rewrites() &&
+		    !egress_fed)
 			continue;
 		if (t->verdict != TC_ACT_OK &&
 		    !(!out && t->verdict == TC_ACT_REDIRECT)) {
@@ -1248,6 +1651,17 @@ static void judge_paths(const uint8_t *in, int len)
 				  "drops (verdict %d)", prog_names[t->r.prog],
 				  (int)t->verdict);
 			continue;
+		}
+		if (w.kind == WF_OK) {
+			dnat_compared[DN_IMDS_OUT] += out &&
+						      imds_request(in, &w);
+			dnat_compared[DN_IMDS_BACK] += !out &&
+						       imds_reply(in, &w);
+			dnat_compared[DN_FWD_IN] += !out &&
+						    published_at(in, &w, false);
+			dnat_compared[DN_FWD_OUT] +=
+				out && x->len == (uint32_t)len &&
+				published_at(x->out, &w, true);
 		}
 		if (same_nat(in, len, x, t))
 			continue;
@@ -1266,46 +1680,105 @@ static void flows_clear(void)
 
 static unsigned long seed_bad;	/* seeding runs that did not go as meant */
 
-/* Open the episode's flows; answer some of them already. */
+/* Run one opening (or answering) frame; count it if it does not go as
+ * meant: verdict want, rewritten or not. */
+static void seed_run(const struct run *r, const uint8_t *f, int len,
+		     uint32_t want, bool rewrite)
+{
+	uint32_t v = run_judged(r, f, len);
+
+	if (v == want && rewrite == !!memcmp(f, out_buf, len))
+		return;
+	seed_bad++;
+	if (verbose || seed_bad <= REPORT_FULL)
+		printf("# opening the flows: %s dev %s ingress %s: verdict %d, "
+		       "want %d%s\n", prog_names[r->prog], dev_names[r->dev],
+		       is_xdp(r->prog) ? "-" : dev_names[r->ingress], (int)v,
+		       (int)want, rewrite ? ", rewritten" : ", untouched");
+}
+
+/*
+ * The VM's packet of flow fl (its first, or its answer), through what
+ * carries it out: the sector's XDP (fast path), or tc (the sector's
+ * ingress, which rewrites a metadata request's destination, then the
+ * uplink's egress).
+ */
+static void seed_from_vm(const struct flow_def *fl, struct pkt *p, bool xdp)
+{
+	struct run r = { SG_PROG_XDP_SECTOR, fl->dev, D_NONE };
+	uint8_t f[MAX_FRAME];
+	int len = dp_build(p, f);
+	bool imds = fl->kind == K_IMDS;
+
+	if (xdp) {
+		/* allow-from's answers are the stack's: nothing to do. */
+		seed_run(&r, f, len, translated(fl) ? XDP_REDIRECT : XDP_PASS,
+			 translated(fl));
+		return;
+	}
+	r.prog = SG_PROG_TC_SECTOR_IN;
+	seed_run(&r, f, len, TC_ACT_OK, imds && imds_rewrites());
+	if (!translated(fl))
+		return;
+	if (imds)	/* on from the rewrite */
+		memcpy(f, out_buf, len);
+	r = (struct run){ SG_PROG_TC_UPLINK_OUT, D_UP0, fl->dev };
+	seed_run(&r, f, len, TC_ACT_OK, true);
+}
+
+/* The remote's packet of flow fl (its first, or its answer), through the
+ * uplink's XDP (a flow the fast path took out) or tc ingress. */
+static void seed_from_remote(const struct flow_def *fl, struct pkt *p,
+			     bool xdp)
+{
+	struct run r = { xdp ? SG_PROG_XDP_UPLINK : SG_PROG_TC_UPLINK_IN,
+			 fl->far, D_NONE };
+	uint8_t f[MAX_FRAME];
+	int len = dp_build(p, f);
+
+	if (fl->far == D_T0)
+		r.prog = SG_PROG_TC_TRUSTED_IN;
+	/* Only s1's peer takes XDP frames (GRO on): the uplink's XDP leaves
+	 * the others' to tc. */
+	if (xdp && fl->dev != D_S1)
+		seed_run(&r, f, len, XDP_PASS, false);
+	else
+		seed_run(&r, f, len, xdp ? XDP_REDIRECT : !translated(fl) ?
+				     TC_ACT_OK : TC_ACT_REDIRECT,
+			 translated(fl));
+}
+
+/*
+ * Open the episode's flows; answer some of them already: a masquerade or
+ * metadata flow on the path it was opened on, a forward by the VM at XDP
+ * (which learns its MAC: the fast path delivers the client's next
+ * packets) or at tc (which does not), allow-from's by the VM.
+ */
 static void episode_flows(void)
 {
-	uint8_t f[MAX_FRAME];
-
 	flows_clear();
 	seeding = true;
 	for (int i = 0; i < NFLOWS; i++) {
 		const struct flow_def *fl = &flows[i];
-		struct pkt p = flow_pkt(fl, false, false);
-		struct run r = { fl->via, fl->dev, D_NONE };
-		uint32_t want, v;
-		int len;
+		bool xdp = fl->via == SG_PROG_XDP_SECTOR;
+		struct pkt p = flow_pkt(fl, inbound(fl), inbound(fl));
 
 		if (p.proto == 6)
 			p.tcp_flags = SYN;
-		if (r.prog == SG_PROG_TC_UPLINK_OUT) {
-			r.dev = D_UP0;
-			r.ingress = fl->dev;
-		}
-		len = dp_build(&p, f);
-		/* The fast path takes vm1's and vm2's flows to the internet
-		 * (not the one behind the unresolved 198.51.100.0/24), tc
-		 * the rest. */
-		want = r.prog == SG_PROG_TC_UPLINK_OUT ? TC_ACT_OK :
-		       fl->nat ? XDP_REDIRECT : XDP_PASS;
-		v = run_judged(&r, f, len);
-		if (v != want || (fl->nat && !memcmp(f, out_buf, len)))
-			seed_bad++;
-		if (!fl->nat || chance(50))
+		if (inbound(fl))
+			seed_from_remote(fl, &p, false);
+		else
+			seed_from_vm(fl, &p, xdp);
+		if (fl->kind == K_SECTOR || chance(50))
 			continue;
-		/* The first reply: keeps the delivery for the next ones. */
-		p = flow_pkt(fl, true, true);
+		/* The first answer: keeps the delivery for the next ones. */
+		p = flow_pkt(fl, !inbound(fl), !inbound(fl));
 		if (p.proto == 6)
 			p.tcp_flags = SYN | ACK;
-		len = dp_build(&p, f);
-		r = (struct run){ fl->via == SG_PROG_XDP_SECTOR ?
-				  SG_PROG_XDP_UPLINK : SG_PROG_TC_UPLINK_IN,
-				  D_UP0, D_NONE };
-		run_judged(&r, f, len);
+		if (inbound(fl))
+			seed_from_vm(fl, &p, chance(50));
+		else
+			seed_from_remote(fl, &p, xdp);
 	}
 	seeding = false;
 }
@@ -1356,6 +1829,18 @@ static void plan(int origin, struct run *runs)
 
 		runs[i] = runs[j];
 		runs[j] = t;
+	}
+	/* The uplink's egress sees what the sector's ingress passed on. */
+	for (int i = 0, out = -1; i < SG_NPROGS; i++) {
+		if (runs[i].prog == SG_PROG_TC_UPLINK_OUT)
+			out = i;
+		if (runs[i].prog == SG_PROG_TC_SECTOR_IN && out >= 0) {
+			struct run t = runs[i];
+
+			runs[i] = runs[out];
+			runs[out] = t;
+			break;
+		}
 	}
 }
 
@@ -1465,6 +1950,8 @@ static int run_episode(unsigned long e, int max_frames)
 	int origin, len;
 
 	episode = e;
+	if (load_definitions(imds_variant(e)))
+		seed_bad++;
 	rs = splitmix(seed ^ splitmix(e + 1)) | 1;
 	episode_frames = 1 + rn(EPISODE_MAX);
 	if (episode_frames > max_frames)
@@ -1489,8 +1976,23 @@ static int run_episode(unsigned long e, int max_frames)
 		if (verbose)
 			printf("# episode %lu frame %d\n", e, frame_no);
 		plan(origin, runs);
-		for (int i = 0; i < SG_NPROGS; i++)
-			run_judged(&runs[i], f, len);
+		egress_fed = false;
+		for (int i = 0; i < SG_NPROGS; i++) {
+			const struct result *si = &res[SG_PROG_TC_SECTOR_IN];
+			const uint8_t *in = f;
+
+			/* What the sector's tc ingress rewrote (the metadata
+			 * request's destination), the kernel forwards so. */
+			if (runs[i].prog == SG_PROG_TC_UPLINK_OUT &&
+			    si->verdict == TC_ACT_OK &&
+			    si->r.dev == runs[i].ingress &&
+			    si->len == (uint32_t)len &&
+			    memcmp(si->out, f, len)) {
+				in = si->out;
+				egress_fed = true;
+			}
+			run_judged(&runs[i], in, len);
+		}
 		judge_paths(f, len);
 		memcpy(episode_frame[frame_no], f, len);
 		episode_len[frame_no] = len;
@@ -1591,10 +2093,11 @@ static void report(void)
 		"fuzz (b): rewritten frames carry right checksums (IP, TCP/UDP, "
 		"ICMP, embedded)",
 		"fuzz (c): rewrites keep the length and change only what NAT "
-		"changes",
+		"changes (TTL: a hop at most, none in metadata replies)",
 		"fuzz (d): every run succeeds with a verdict the program may "
 		"return",
-		"fuzz (e): frames a program declines are untouched",
+		"fuzz (e): frames a program declines are untouched; a "
+		"sector's ingress makes the metadata rewrite only",
 		"fuzz (f): what the XDP fast path translates, tc translates "
 		"alike",
 	};
@@ -1637,8 +2140,42 @@ static void test_coverage(unsigned long frames)
 		       stats[p].errors, stats[p].emb_sum, stats[p].options,
 		       stats[p].padded, stats[p].unfinished);
 	}
+	for (int d = 0; d < NDN; d++)
+		printf("# %-27s rewritten: %lu xdp_sector (%lu passed on), "
+		       "%lu tc_sector_in, %lu tc_uplink_out, %lu xdp_uplink, "
+		       "%lu tc_uplink_in; %lu compared XDP with tc\n",
+		       dnat_names[d], dnat_stats[SG_PROG_XDP_SECTOR][d],
+		       dnat_passed[d], dnat_stats[SG_PROG_TC_SECTOR_IN][d],
+		       dnat_stats[SG_PROG_TC_UPLINK_OUT][d],
+		       dnat_stats[SG_PROG_XDP_UPLINK][d],
+		       dnat_stats[SG_PROG_TC_UPLINK_IN][d], dnat_compared[d]);
 	CHECK(!seed_bad, "%lu runs that open the flows went otherwise",
 	      seed_bad);
+	if (frames >= 10000) {
+		static const struct { int prog, path; } want[] = {
+			{ SG_PROG_XDP_SECTOR, DN_IMDS_OUT },
+			{ SG_PROG_TC_SECTOR_IN, DN_IMDS_OUT },
+			{ SG_PROG_TC_UPLINK_OUT, DN_IMDS_OUT },
+			{ SG_PROG_XDP_UPLINK, DN_IMDS_BACK },
+			{ SG_PROG_TC_UPLINK_IN, DN_IMDS_BACK },
+			{ SG_PROG_XDP_UPLINK, DN_FWD_IN },
+			{ SG_PROG_TC_UPLINK_IN, DN_FWD_IN },
+			{ SG_PROG_XDP_SECTOR, DN_FWD_OUT },
+			{ SG_PROG_TC_UPLINK_OUT, DN_FWD_OUT },
+			{ SG_PROG_TC_UPLINK_OUT, DN_FWD_ICMP },
+			{ SG_PROG_TC_UPLINK_IN, DN_FWD_ICMP },
+		};
+
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+			CHECK(dnat_stats[want[i].prog][want[i].path],
+			      "%s: no %s rewritten", prog_names[want[i].prog],
+			      dnat_names[want[i].path]);
+		for (int d = DN_IMDS_OUT; d <= DN_FWD_OUT; d++)
+			CHECK(dnat_compared[d], "(f) never compared XDP and tc "
+			      "on %s", dnat_names[d]);
+		CHECK(dnat_passed[DN_IMDS_OUT], "the sector's XDP passed no "
+		      "metadata request on rewritten");
+	}
 	for (size_t i = 0; i < sizeof(translating) / sizeof(int); i++) {
 		int p = translating[i];
 
