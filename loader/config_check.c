@@ -38,6 +38,15 @@ static bool sectors_overlap(const struct sg_sector_def *a,
 }
 
 
+static bool sectors_overlap_cidr(const struct sg_sector_def *s,
+				 const struct sg_cidr *c)
+{
+	for (int i = 0; i < s->ncidrs; i++)
+		if (sg_cidr_overlap(&s->cidrs[i], c))
+			return true;
+	return false;
+}
+
 static bool sector_contains(const struct sg_sector_def *s, uint32_t addr)
 {
 	for (int i = 0; i < s->ncidrs; i++)
@@ -120,11 +129,17 @@ static void check_host(struct sg_parser *p)
 	for (int s = 0; s < m->nsectors; s++) {
 		char a[16];
 
-		if (!sector_contains(&m->sectors[s], m->imds_addr))
-			continue;
-		cfg_verr(p, m->imds_pos, NULL, "%s lies in the CIDRs of sector "
-			 "\"%s\"", sg_ipv4_str(m->imds_addr, a),
-			 m->sectors[s].name);
+		if (sector_contains(&m->sectors[s], m->imds_addr))
+			cfg_verr(p, m->imds_pos, NULL, "%s lies in the CIDRs of "
+				 "sector \"%s\"", sg_ipv4_str(m->imds_addr, a),
+				 m->sectors[s].name);
+		/* It would be the metadata service's, not the VM's. */
+		if (m->imds_target_addr != m->imds_addr &&
+		    sector_contains(&m->sectors[s], m->imds_target_addr))
+			cfg_verr(p, m->imds_target_pos, NULL, "%s lies in the "
+				 "CIDRs of sector \"%s\"",
+				 sg_ipv4_str(m->imds_target_addr, a),
+				 m->sectors[s].name);
 	}
 	for (int i = 0; i < m->nprotected; i++) {
 		for (int s = 0; s < m->nsectors; s++) {
@@ -221,6 +236,20 @@ static void check_sector_refs(struct sg_parser *p, int i)
 			cfg_verr(p, src->pos, NULL, "\"%s\" is neither a "
 				 "host.trusted interface nor a CIDR",
 				 src->iface);
+		/* A source in a sector is a forgery from outside: the
+		 * VM's answers would be sent into that sector. */
+		for (int o = 0; !src->iface && o < m->nsectors; o++) {
+			char a[16];
+
+			if (!sectors_overlap_cidr(&m->sectors[o], &src->cidr))
+				continue;
+			cfg_verr(p, src->pos, NULL, "%s/%u overlaps the CIDRs "
+				 "of sector \"%s\": only addresses outside the "
+				 "sectors may be admitted",
+				 sg_ipv4_str(src->cidr.addr, a), src->cidr.plen,
+				 m->sectors[o].name);
+			break;
+		}
 		/* What arrives on an uplink is told apart by its
 		 * destination alone. */
 		if (!src->iface && s->overlaps >= 0) {
@@ -333,14 +362,15 @@ static bool check_capacity(struct sg_parser *p)
 	 * These two are about a whole key, not one element of it: reported
 	 * at its first element, if there is one, else at the file's start.
 	 */
-	if (nets + m->nprotected + 1 > SG_MAX_NETS) {
+	/* The metadata service takes two: its address and its target. */
+	if (nets + m->nprotected + 2 > SG_MAX_NETS) {
 		struct sg_pos at = m->nprotected ? m->protected_nets[0].pos :
 				   (struct sg_pos){ .line = 1, .col = 1 };
 
 		at.path = "host.protected";
 		cfg_verr(p, at, NULL, "%d destination networks (sector CIDRs, "
 			 "protected, the metadata address); sg_dest_nets "
-			 "holds %d", nets + m->nprotected + 1, SG_MAX_NETS);
+			 "holds %d", nets + m->nprotected + 2, SG_MAX_NETS);
 		ok = false;
 	}
 	if (pairs > SG_MAX_ALLOW_PAIRS) {

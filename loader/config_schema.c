@@ -135,6 +135,7 @@ static void f_imds_target(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	struct sg_imds_parse *ip = obj;
 
+	ip->m->imds_target_pos = cfg_pos(p, n);
 	ip->target_given = cfg_endpoint(p, n, &ip->m->imds_target_addr,
 					&ip->m->imds_target_port);
 }
@@ -152,6 +153,7 @@ static void f_imds(struct sg_parser *p, yaml_node_t *n, void *obj)
 	cfg_mapping(p, n, fields, &ip);
 	if (!ip.target_given) {
 		ip.m->imds_target_addr = ip.m->imds_addr;
+		ip.m->imds_target_pos = ip.m->imds_pos;
 		ip.m->imds_target_port = ip.m->imds_port;
 	}
 }
@@ -553,6 +555,7 @@ void cfg_model_defaults(struct sg_model *m)
 	m->imds_port = 80;
 	m->imds_target_addr = m->imds_addr;
 	m->imds_target_port = m->imds_port;
+	m->imds_target_pos = m->imds_pos;
 	m->max_flows = SG_DEFAULT_MAX_FLOWS;
 	m->timeout_tcp_established = 7440;
 	m->timeout_tcp_transitory = 240;

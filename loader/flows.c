@@ -31,19 +31,26 @@ static bool expired(const struct sg_flow *f, uint64_t now, uint64_t grace)
 int sg_flows_recount(int flows_fd, int sector_flows_fd)
 {
 	static __u32 counts[SG_COUNTER_ENTRIES];
-	struct sg_flow_key cur, next;
+	struct sg_flow_key *keys = NULL, cur, next;
 	struct sg_sector_flows sf;
 	void *prev = NULL;
 	struct sg_flow f;
+	int n = 0;
 
-	memset(counts, 0, sizeof(counts));
+	/* Keys first: the datapath deletes (evicts) while we walk, and a
+	 * walk whose previous key is gone starts over, counting twice. */
 	while (!bpf_map_get_next_key(flows_fd, prev, &next)) {
-		if (!bpf_map_lookup_elem(flows_fd, &next, &f) &&
-		    f.dir == SG_FLOW_ORIG && f.counters < SG_COUNTER_ENTRIES)
-			counts[f.counters]++;
+		keys = sg_grow(keys, n, sizeof(*keys));
+		keys[n++] = next;
 		cur = next;
 		prev = &cur;
 	}
+	memset(counts, 0, sizeof(counts));
+	for (int i = 0; i < n; i++)
+		if (!bpf_map_lookup_elem(flows_fd, &keys[i], &f) &&
+		    f.dir == SG_FLOW_ORIG && f.counters < SG_COUNTER_ENTRIES)
+			counts[f.counters]++;
+	free(keys);
 	/* Only what differs is written: the datapath writes these too. */
 	for (__u32 i = 0; i < SG_COUNTER_ENTRIES; i++) {
 		if (bpf_map_lookup_elem(sector_flows_fd, &i, &sf))

@@ -139,6 +139,8 @@ struct sg_model {
 	struct sg_pos imds_pos;		/* of host.imds.address; 1:1 if unset */
 	uint16_t imds_port;
 	uint32_t imds_target_addr;
+	struct sg_pos imds_target_pos;	/* of host.imds.target; as address's
+					 * when unset */
 	uint16_t imds_target_port;
 	uint32_t max_flows;
 	uint32_t max_flows_per_sector;	/* 0: a quarter of max_flows */

@@ -199,6 +199,19 @@ static const struct bad_case bad_cases[] = {
 	  "  - name: vm1\n    name: vm2\n    cidrs: [10.1.0.0/24]\n"
 	  "    interfaces: [tap1]\n",
 	  "t.yaml:7:5: sectors[0].name: \"name\" is given twice" },
+	{ "allow-from a CIDR of a sector",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    allow-from: [10.0.0.0/8]\n",
+	  "t.yaml:9:18: sectors[0].allow-from[0]: 10.0.0.0/8 overlaps the CIDRs "
+	  "of sector \"vm1\": only addresses outside the sectors may be "
+	  "admitted" },
+	{ "the metadata target inside a sector",
+	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+	  "  imds: {target: \"10.1.0.9:80\"}\nsectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n",
+	  "t.yaml:5:18: host.imds.target: 10.1.0.9 lies in the CIDRs of sector "
+	  "\"vm1\"" },
 	{ "allow-from a CIDR into overlapping sectors",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"

@@ -682,6 +682,18 @@ static void test_management(void)
 	expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &other, 1,
 		    SG_DROP_UNSOLICITED,
 		    "allow-from: other sources stay unsolicited");
+	{
+		/* Forgeries: the answers would go where they must not. */
+		const struct pkt forged = TCP("10.2.0.5", 7003, VM, 8080, SYN);
+		const struct pkt fwd_lan = UDP(MGMT, 161, HOST, 5301);
+
+		expect_drop(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &forged, 1,
+			    SG_DROP_UNSOLICITED, "allow-from: a source that "
+			    "is a sector's address is unsolicited");
+		expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &fwd_lan, 1,
+			    SG_DROP_UNSOLICITED, "forward: a client whose "
+			    "address is protected is unsolicited");
+	}
 	expect_drop(SG_PROG_XDP_SECTOR, "s1", NULL, &opened, 1,
 		    SG_DROP_PROTECTED_DEST,
 		    "allow-from: the sector still cannot open one to the LAN");
