@@ -291,12 +291,21 @@ static uint64_t object_digest(void)
 	return sg_fnv1a(SG_FNV_START, elf, len);
 }
 
-static bool same_layout(const struct bpf_map_info *info,
-			const struct bpf_map *map)
+static bool same_sizes(const struct bpf_map_info *info,
+		       const struct bpf_map *map)
 {
 	return info->type == bpf_map__type(map) &&
 	       info->key_size == bpf_map__key_size(map) &&
 	       info->value_size == bpf_map__value_size(map);
+}
+
+/* The flags too: a flow table that preallocates is replaced by one that
+ * does not (its entries copied), as this build's programs rely on it. */
+static bool same_layout(const struct bpf_map_info *info,
+			const struct bpf_map *map)
+{
+	return same_sizes(info, map) &&
+	       info->map_flags == bpf_map__map_flags(map);
 }
 
 /*
@@ -353,7 +362,7 @@ static int plan_pins(struct sg_instance *in)
 			continue;
 		}
 		if (d->keep == SG_KEEP_MIGRATED &&
-		    !(converted(in, d) ? same_layout(&info, map) :
+		    !(converted(in, d) ? same_sizes(&info, map) :
 					 migratable(&info, map))) {
 			pr_warn("%s has a layout this sectorgate cannot migrate "
 				"(%u-byte values, now %u); what runs keeps "

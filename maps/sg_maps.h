@@ -99,10 +99,17 @@ struct {
 	__type(value, __u32);		/* the sector id again, for dumps */
 } sg_admit_nets SEC(".maps");
 
-/* Sized from conntrack.max-flows by the loader (two entries per flow). */
+/*
+ * Sized from conntrack.max-flows by the loader (two entries per flow).
+ * Not preallocated: an entry that the datapath deletes (to make room,
+ * sg_quota.h) is freed after an RCU grace period, so a program still
+ * reading it on another CPU never sees it reused for another flow; and
+ * the memory follows the flows actually held.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 2 * SG_DEFAULT_MAX_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct sg_flow_key);
 	__type(value, struct sg_flow);
 } sg_flows SEC(".maps");
