@@ -316,6 +316,7 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	struct sg_flow_key key, rkey;
 	struct sg_flow val = {}, rval = {}, *old;
 	struct sg_forward *fwd;
+	struct sg_dest *src;
 	__u32 dev, counters;
 	__be32 to;
 	int err;
@@ -331,9 +332,12 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	if (sg_from_imds_target(c, p, fwd->sector))
 		return SG_DROP_IMDS_DENIED;
 	/* A forward's replies pass whatever their destination: a client
-	 * whose address is a sector's, a protected LAN's or the metadata
-	 * service's is a forgery that would aim them there. */
-	if (sg_dest_of(c->slot, p->saddr))
+	 * whose address is a sector's or the metadata service's is a
+	 * forgery that would aim them there, and one in a protected LAN
+	 * may use it only where the sector admits that LAN (allow-from). */
+	src = sg_dest_of(c->slot, p->saddr);
+	if (src && !(src->kind == SG_DEST_PROTECTED &&
+		     sg_admits_source(c->slot, fwd->sector, p->saddr)))
 		return SG_DROP_UNSOLICITED;
 	__builtin_memcpy(&to, fwd->to_addr, 4);
 	dev = fwd->ifindex ? fwd->ifindex :

@@ -32,7 +32,7 @@ static const char *const definitions =
 	"host:\n"
 	"  uplinks: [{interface: up0}]\n"
 	"  nat-ports: 40500-40500\n"
-	"  protected: [198.51.100.0/24]\n"
+	"  protected: [198.51.100.0/24, 192.168.0.0/16]\n"
 	"  trusted: [{interface: t0}]\n"
 	"  imds: {target: \"169.254.169.254:8080\"}\n"
 	"sectors:\n"
@@ -685,14 +685,15 @@ static void test_management(void)
 	{
 		/* Forgeries: the answers would go where they must not. */
 		const struct pkt forged = TCP("10.2.0.5", 7003, VM, 8080, SYN);
-		const struct pkt fwd_lan = UDP(MGMT, 161, HOST, 5301);
+		const struct pkt fwd_lan = UDP("192.168.7.7", 161, HOST, 5301);
 
 		expect_drop(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &forged, 1,
 			    SG_DROP_UNSOLICITED, "allow-from: a source that "
 			    "is a sector's address is unsolicited");
 		expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &fwd_lan, 1,
-			    SG_DROP_UNSOLICITED, "forward: a client whose "
-			    "address is protected is unsolicited");
+			    SG_DROP_UNSOLICITED, "forward: a client in a "
+			    "protected LAN the sector does not admit is "
+			    "unsolicited");
 	}
 	expect_drop(SG_PROG_XDP_SECTOR, "s1", NULL, &opened, 1,
 		    SG_DROP_PROTECTED_DEST,
