@@ -82,16 +82,16 @@ static __always_inline int sg_xdp_unfinish(const struct sg_ctx *c,
 }
 
 /*
- * A packet from `sector` for the metadata service (an SG_DEST_IMDS
+ * A packet from sector info for the metadata service (an SG_DEST_IMDS
  * address). From an `imds: true` sector, TCP or UDP to address:port goes
  * to the target: the destination is rewritten here, *p with it. Anything
  * else for the service is imds-denied; its target cannot be called
  * directly, so what leaves for the target is always the rewrite's.
  */
 static __always_inline int sg_imds_request(const struct sg_ctx *c,
-					   __u16 sector, struct sg_pkt *p)
+					   const struct sg_sector *info,
+					   struct sg_pkt *p)
 {
-	struct sg_sector *info = sg_sector_of(c->slot, sector);
 	struct sg_imds *m = sg_imds_of(c->slot);
 	__be32 addr, target;
 	bool unfinished;
@@ -184,26 +184,36 @@ static __always_inline bool sg_forward_holds(const struct sg_ctx *c,
 }
 
 /*
- * The reply entry of a live flow let in from outside into sector `zone`,
- * p being the VM's answer; its primary in *fp. NULL for anything else.
+ * The reply entry (r, found under key) of a live flow let in from outside
+ * into a sector, p being the VM's answer; its primary in *fp. NULL for
+ * anything else.
  */
+static __always_inline struct sg_flow *
+sg_inbound_entry(const struct sg_ctx *c, const struct sg_flow_key *key,
+		 struct sg_flow *r, struct sg_flow **fp, __u64 now)
+{
+	struct sg_flow_key okey;
+
+	if (!r || r->dir != SG_FLOW_REPLY || r->peer_zone)
+		return NULL;
+	*fp = sg_flow_primary_of(key, r, &okey, now);
+	if (*fp && r->nat == SG_NAT_DNAT && !sg_forward_holds(c, &okey, *fp))
+		return NULL;
+	return *fp ? r : NULL;
+}
+
+/* The same, looked up for p from `zone`. */
 static __always_inline struct sg_flow *sg_inbound_of(const struct sg_ctx *c,
 						     const struct sg_pkt *p,
 						     __u16 zone,
 						     struct sg_flow **fp,
 						     __u64 now)
 {
-	struct sg_flow_key key, okey;
-	struct sg_flow *r;
+	struct sg_flow_key key;
 
 	sg_flow_key_of(&key, p, zone);
-	r = bpf_map_lookup_elem(&sg_flows, &key);
-	if (!r || r->dir != SG_FLOW_REPLY || r->peer_zone)
-		return NULL;
-	*fp = sg_flow_primary_of(&key, r, &okey, now);
-	if (*fp && r->nat == SG_NAT_DNAT && !sg_forward_holds(c, &okey, *fp))
-		return NULL;
-	return *fp ? r : NULL;
+	return sg_inbound_entry(c, &key, bpf_map_lookup_elem(&sg_flows, &key),
+				fp, now);
 }
 
 /*

@@ -85,6 +85,14 @@ static __always_inline void sg_snat_template(struct sg_flow *t, __u8 nat,
 	t->xlate.dport = p->dport;
 }
 
+/* Is f the live primary of a flow of kind nat leaving from saddr? */
+static __always_inline bool sg_snat_live(const struct sg_flow *f, __u8 nat,
+					 __be32 saddr, __u64 now)
+{
+	return f && f->dir == SG_FLOW_ORIG && f->nat == nat &&
+	       f->xlate.saddr == saddr && sg_flow_live(f, now);
+}
+
 /*
  * The source-translated flow of packet p (masquerade, or the metadata
  * rewrite) under primary key *key, created from template *t if need be.
@@ -104,8 +112,7 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 	__u32 zero = 0;
 
 	f = bpf_map_lookup_elem(&sg_flows, key);
-	if (f && f->dir == SG_FLOW_ORIG && f->nat == t->nat &&
-	    f->xlate.saddr == t->xlate.saddr && sg_flow_live(f, now)) {
+	if (sg_snat_live(f, t->nat, t->xlate.saddr, now)) {
 		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
 		*out = f;
 		return SG_PASS;
@@ -258,12 +265,13 @@ static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
  * anything else.
  */
 static __always_inline int sg_inbound_out(const struct sg_ctx *c,
-					  const struct sg_pkt *p, __u16 zone,
-					  __u64 now)
+					  const struct sg_pkt *p,
+					  const struct sg_flow_key *key,
+					  struct sg_flow *e, __u64 now)
 {
 	struct sg_flow *r, *f = NULL;
 
-	r = sg_inbound_of(c, p, zone, &f, now);
+	r = sg_inbound_entry(c, key, e, &f, now);
 	if (!r || !f)
 		return SG_NOT_MINE;
 	/* Only the first fragment has the ports to find the flow by: the
@@ -283,10 +291,11 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 	struct sg_device *up = sg_device_of(c->slot, c->ifindex), *from;
 	struct sg_config *cfg = sg_config_of(c->slot);
 	struct sg_flow_key key;
-	struct sg_flow *f = NULL;
+	struct sg_flow *f = NULL, *e;
 	struct sg_pkt p = {};
+	__be32 snat;
 	__u64 now;
-	int verdict;
+	int verdict, mappable;
 
 	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 		return TC_ACT_OK;
@@ -310,14 +319,27 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 		goto out;
 	}
 	if (verdict == SG_PASS) {
-		verdict = sg_inbound_out(c, &p, from->sector, now);
+		/* One lookup for the common cases: an established
+		 * masquerade flow, and the answer to one let in. */
+		sg_flow_key_of(&key, &p, from->sector);
+		e = bpf_map_lookup_elem(&sg_flows, &key);
+		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
+		mappable = sg_nat_mappable(&p);
+		if (mappable == SG_PASS &&
+		    sg_snat_live(e, SG_NAT_SNAT, snat, now)) {
+			sg_flow_update(e, cfg, &p, SG_FLOW_ORIG, now);
+			f = e;
+			goto translate;
+		}
+		verdict = sg_inbound_out(c, &p, &key, e, now);
 		if (verdict != SG_NOT_MINE)
 			goto out;
-		verdict = sg_nat_mappable(&p);
+		verdict = mappable;
 	}
 	if (verdict == SG_PASS)
 		verdict = sg_out_flow(c, cfg, &p, from, skb->ingress_ifindex,
 				      up, c->ifindex, 0, &key, now, &f);
+translate:
 	if (verdict == SG_PASS && f && sg_xlate_apply(c, &p, &f->xlate))
 		verdict = SG_DROP_MALFORMED;
 out:

@@ -135,8 +135,12 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 
 	/* Answers to what was let in from outside, wherever they go (the
 	 * isolation above needs no lookup for them: they never go to a
-	 * sector). */
-	verdict = sg_inbound_reply(c, sector, p);
+	 * sector), in the sectors that let anything in. */
+	info = sg_sector_of(slot, sector);
+	if (!info)
+		return SG_DROP_NO_INTERNET;
+	verdict = info->flags & SG_SECTOR_INBOUND ?
+		  sg_inbound_reply(c, sector, p) : SG_NOT_MINE;
 	if (verdict == SG_PASS_FWD_REPLY)
 		return sg_leave(c, p, verdict);
 	if (verdict != SG_NOT_MINE)
@@ -148,14 +152,13 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	 * sectors that opted in reach it, and only as address:port,
 	 * whatever `internet` says. */
 	if (dest && dest->kind == SG_DEST_IMDS) {
-		verdict = sg_imds_request(c, sector, p);
+		verdict = sg_imds_request(c, info, p);
 		return verdict == SG_PASS_IMDS ? sg_leave(c, p, verdict) :
 						 verdict;
 	}
-	info = sg_sector_of(slot, sector);
-	if (!info || !(info->flags & SG_SECTOR_INTERNET))
+	if (!(info->flags & SG_SECTOR_INTERNET))
 		return SG_DROP_NO_INTERNET;
-	if (sg_is_hairpin(c, p))
+	if (dest && dest->kind == SG_DEST_UPLINK && sg_is_hairpin(c, p))
 		return SG_DROP_HAIRPIN;
 	return sg_leave(c, p, SG_PASS_OUT);
 }

@@ -67,6 +67,9 @@ enum sg_role {
 /* sg_sector.flags */
 #define SG_SECTOR_INTERNET	(1U << 0)
 #define SG_SECTOR_IMDS		(1U << 1)
+/* Forwards or allow-from lead into it: its VMs' packets may be answers to
+ * connections let in from outside. */
+#define SG_SECTOR_INBOUND	(1U << 2)
 
 /* sg_dest.kind */
 enum sg_dest_kind {
@@ -76,6 +79,8 @@ enum sg_dest_kind {
 	SG_DEST_IMDS = 4,	/* host.imds.address and .target (/32): the
 				 * metadata service, reached only as
 				 * address:port from `imds: true` sectors */
+	SG_DEST_UPLINK = 5,	/* an uplink's snat-address (/32): the host's,
+				 * where forwards are published */
 };
 
 /* sg_flow.dir */

@@ -177,7 +177,8 @@ static void compile_sector(const struct sg_model *m, int s,
 
 	memcpy(v.name, sec->name, sizeof(v.name));
 	v.flags = (sec->internet ? SG_SECTOR_INTERNET : 0) |
-		  (sec->imds ? SG_SECTOR_IMDS : 0);
+		  (sec->imds ? SG_SECTOR_IMDS : 0) |
+		  (sec->nforwards || sec->nallow_from ? SG_SECTOR_INBOUND : 0);
 	ADD_ENTRY(c, c->sectors, c->nsectors, k, v);
 	c->sectors[c->nsectors - 1].k.slot = c->slot;
 
@@ -221,6 +222,18 @@ static void compile_dests(const struct sg_model *m, struct sg_compiled *c)
 	 * denied to sectors, so what leaves for it is the rewrite's. */
 	add_dest(c, &imds, SG_DEST_IMDS, 0);
 	add_dest(c, &target, SG_DEST_IMDS, 0);
+	/* Where forwards are published: a sector calling one is hairpin,
+	 * told by the lookup every packet makes anyway. */
+	for (int d = 0; d < c->ndevices; d++) {
+		struct sg_cidr up = { .plen = 32 };
+		uint32_t be;
+
+		if (c->devices[d].v.role != SG_ROLE_UPLINK)
+			continue;
+		memcpy(&be, c->devices[d].v.snat_addr, 4);
+		up.addr = ntohl(be);
+		add_dest(c, &up, SG_DEST_UPLINK, 0);
+	}
 	for (int s = 0; s < m->nsectors; s++) {
 		const struct sg_sector_def *sec = &m->sectors[s];
 

@@ -129,7 +129,9 @@ static void test_entries(void)
 	CHECK(ds && ds->kind == SG_DEST_SHARED, "overlapping CIDR is shared");
 	ds = dest(&c, "169.254.169.254", 32);
 	CHECK(ds && ds->kind == SG_DEST_IMDS, "the metadata address");
-	CHECK(c.ndests == 5, "identical overlapping CIDRs give one entry");
+	ds = dest(&c, "192.0.2.1", 32);
+	CHECK(ds && ds->kind == SG_DEST_UPLINK, "the uplink's address");
+	CHECK(c.ndests == 6, "identical overlapping CIDRs give one entry");
 	CHECK(c.imds.addr[0] == 169 && c.imds.addr[3] == 254 &&
 	      c.imds.port == htons(80) && c.imds.target_port == htons(80),
 	      "sg_imds: the defaults");
