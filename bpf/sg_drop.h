@@ -98,45 +98,46 @@ static __always_inline int sg_drop(const struct sg_ctx *c,
 }
 
 /*
- * A packet from outside (an uplink, a trusted device, a foreign device)
- * for a sector address is dropped for `reason`, counted on the sector
- * that owns the address (none for a CIDR that overlapping sectors share).
- * False when the address is not a sector's: then it is not ours to drop.
+ * Drop p for `reason`, counted on the sector that owns addr (none for a
+ * CIDR that overlapping sectors share), reported as addressed to it when
+ * into. False when addr is no sector's: then it is not ours to drop.
  */
+static __always_inline bool sg_drop_for_sector(const struct sg_ctx *c,
+					       const struct sg_pkt *p,
+					       __be32 addr, bool into,
+					       int reason)
+{
+	struct sg_dest *d = sg_dest_of(c->slot, addr);
+
+	if (!d || (d->kind != SG_DEST_SECTOR && d->kind != SG_DEST_SHARED))
+		return false;
+	sg_drop(c, p, d->kind == SG_DEST_SECTOR ?
+		sg_sector_counters(c->slot, d->sector) : 0,
+		into ? d->sector : 0, reason);
+	return true;
+}
+
+/* A packet from outside (an uplink, a trusted device, a foreign device)
+ * for a sector address. */
 static __always_inline bool sg_drop_into_sector(const struct sg_ctx *c,
 						const struct sg_pkt *p,
 						int reason)
 {
-	struct sg_dest *dest = sg_dest_of(c->slot, p->daddr);
-
-	if (!dest || (dest->kind != SG_DEST_SECTOR &&
-		      dest->kind != SG_DEST_SHARED))
-		return false;
-	sg_drop(c, p, dest->kind == SG_DEST_SECTOR ?
-		sg_sector_counters(c->slot, dest->sector) : 0, dest->sector,
-		reason);
-	return true;
+	return sg_drop_for_sector(c, p, p->daddr, true, reason);
 }
 
 /*
  * A packet the kernel forwarded from a device the definitions do not
  * know (a tap matching a glob that `run` has not attached yet, or one no
  * glob matches) that carries a sector's source address would leave with
- * it untranslated: dropped for `reason`, counted on that sector. False
- * for any other source: the host may route other networks.
+ * it untranslated. False for any other source: the host may route other
+ * networks.
  */
 static __always_inline bool sg_drop_from_sector(const struct sg_ctx *c,
 						const struct sg_pkt *p,
 						int reason)
 {
-	struct sg_dest *src = sg_dest_of(c->slot, p->saddr);
-
-	if (!src || (src->kind != SG_DEST_SECTOR &&
-		     src->kind != SG_DEST_SHARED))
-		return false;
-	sg_drop(c, p, src->kind == SG_DEST_SECTOR ?
-		sg_sector_counters(c->slot, src->sector) : 0, 0, reason);
-	return true;
+	return sg_drop_for_sector(c, p, p->saddr, false, reason);
 }
 
 #endif /* SG_DROP_H */

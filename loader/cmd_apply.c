@@ -320,13 +320,34 @@ static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,
  * and be attached everywhere again, which is all it can say of them
  * without loading them.
  */
+/*
+ * Compile the definitions for the slot after st's, with the counters the
+ * running ones have; -1 (reported) when the devices make them invalid.
+ */
+static int compile_next(const struct sg_opts *o, struct sg_instance *in,
+			const struct sg_model *m, const struct sg_netdev *devs,
+			int ndevs, const struct sg_state *st,
+			struct sg_compiled *c)
+{
+	struct sg_diags d = {};
+
+	if (sg_compile(m, devs, ndevs, sg_next_slot(st), c, &d)) {
+		sg_diags_print(stderr, &d);
+		fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
+		sg_diags_free(&d);
+		return -1;
+	}
+	sg_compile_live_counters(in, st->slot, c);
+	report_missing(c);
+	return 0;
+}
+
 static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 		   const struct sg_netdev *devs, int ndevs)
 {
 	struct sg_instance in;
 	struct sg_apply a = { .in = &in };
 	struct sg_compiled c = {};
-	struct sg_diags d = {};
 	struct sg_state st = {};
 	bool applied, same_build;
 	int ret, n = 0, status = SG_EXIT_OK;
@@ -343,15 +364,10 @@ static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 	same_build = applied && sg_instance_pinned_is_this_build(&in);
 	for (int i = 0; i < SG_NPROGS; i++)
 		a.use_id[i] = same_build ? in.pinned_id[i] : 0;
-	if (sg_compile(m, devs, ndevs, sg_next_slot(&st), &c, &d)) {
-		sg_diags_print(stderr, &d);
-		fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
-		sg_diags_free(&d);
+	if (compile_next(o, &in, m, devs, ndevs, &st, &c)) {
 		status = SG_EXIT_INVALID;
 		goto out;
 	}
-	sg_compile_live_counters(&in, st.slot, &c);
-	report_missing(&c);
 
 	printf("%s: dry run, nothing is changed\n", o->config);
 	if (!applied || c.digest != st.digest || !st.generation)
@@ -408,7 +424,6 @@ int cmd_apply(const struct sg_opts *o)
 {
 	struct sg_instance in;
 	struct sg_apply a = { .in = &in };
-	struct sg_diags d = {};
 	struct sg_netdev *devs;
 	struct sg_compiled c = {};
 	struct sg_state st;
@@ -444,15 +459,10 @@ int cmd_apply(const struct sg_opts *o)
 	}
 	choose_programs(&a);
 	sg_maps_read_state(&in.fds, &st);
-	if (sg_compile(&m, devs, ndevs, sg_next_slot(&st), &c, &d)) {
-		sg_diags_print(stderr, &d);
-		fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
-		sg_diags_free(&d);
+	if (compile_next(o, &in, &m, devs, ndevs, &st, &c)) {
 		status = SG_EXIT_INVALID;
 		goto out;
 	}
-	sg_compile_live_counters(&in, st.slot, &c);
-	report_missing(&c);
 
 	for (int i = 0; i < c.ntargets; i++)
 		if (!attached_as_wanted(&a, &c.targets[i]))
