@@ -5,6 +5,7 @@
  * percentile), and the flow table's memory per flow. Not a test: it
  * asserts nothing (these machines are noisy); `make bench` runs it.
  */
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
@@ -45,25 +46,54 @@ static void bench(const char *what, enum sg_prog prog, const char *dev,
 	       ns[RUNS * 9 / 10]);
 }
 
-static void flow_memory(void)
+/* What the kernel says the flow table uses now (fdinfo's memlock: the
+ * map's real usage, entries included, for a table not preallocated). */
+static unsigned long long flow_table_bytes(void)
 {
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-	char line[256], path[64];
 	unsigned long long memlock = 0;
+	char line[256], path[64];
 	FILE *f;
 
-	if (bpf_obj_get_info_by_fd(dp_in.fds.flows, &info, &len))
-		return;
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", dp_in.fds.flows);
 	f = fopen(path, "r");
 	while (f && fgets(line, sizeof(line), f))
 		sscanf(line, "memlock: %llu", &memlock);
 	if (f)
 		fclose(f);
-	printf("flow table: %u entries (2 per flow), %llu bytes memlock: "
-	       "%llu bytes per flow\n", info.max_entries, memlock,
-	       memlock / (info.max_entries / 2));
+	return memlock;
+}
+
+/*
+ * Memory per flow: the table's usage with FILL flows (two entries each,
+ * as the datapath writes them) against its usage empty, plus the share
+ * of the buckets a full table spreads over its flows.
+ */
+#define FILL	100000
+
+static void flow_memory(void)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	unsigned long long empty, full;
+	struct sg_flow v = { .dir = SG_FLOW_ORIG };
+	struct sg_flow_key k = { .proto = 17, .zone = 1 };
+
+	if (bpf_obj_get_info_by_fd(dp_in.fds.flows, &info, &len))
+		return;
+	dp_flush_flows();
+	empty = flow_table_bytes();
+	for (__u32 i = 0; i < 2 * FILL; i++) {
+		k.saddr = htonl(0x0a010000 | (i & 0xffff));
+		k.sport = htons(i >> 16);
+		bpf_map_update_elem(dp_in.fds.flows, &k, &v, BPF_ANY);
+	}
+	full = flow_table_bytes();
+	dp_flush_flows();
+	printf("flow table: %u entries (2 per flow); empty %llu bytes, with "
+	       "%u flows %llu: %llu bytes per flow (its 2 entries), %llu with "
+	       "the buckets of a full table\n", info.max_entries, empty, FILL,
+	       full, (full - empty) / FILL,
+	       (full - empty) / FILL + empty / (info.max_entries / 2));
 }
 
 int main(void)
