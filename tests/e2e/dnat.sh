@@ -45,6 +45,8 @@ sectors:
     cidrs: [10.3.0.0/24]
     interfaces: [v3]
     internet: false
+    forwards:
+      - {proto: tcp, port: 3022, to: "10.3.0.2:22"}
   - name: vm4
     cidrs: [10.4.0.0/24]
     interfaces: [v4]
@@ -64,6 +66,7 @@ whoami_at() {
 }
 whoami_at vm1 22
 whoami_at vm2a 22
+whoami_at vm3 22
 whoami_at vm4 22 vm4
 whoami_at vm5 22 vm5
 (in_ns vm1 socat UDP4-RECVFROM:53,fork SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
@@ -97,6 +100,7 @@ imds_udp() {
 get() {	# NS ADDR PORT: what a TCP service there answers
 	in_ns "$1" timeout 4 socat -T 2 -u TCP4:"$2:$3",connect-timeout=2 - 2>/dev/null
 }
+whoami_inet() { in_ns "$1" timeout 3 nc -z -w 2 192.0.2.2 81; }
 get_udp() { echo q | in_ns "$1" timeout 4 socat -T 2 - UDP4:"$2:$3" 2>/dev/null; }
 
 # fast_share NAME COMMAND...: run it, then print how many of vm1's
@@ -163,6 +167,11 @@ expect_eq "tcp 192.0.2.10:8022 reaches vm2 through tc" \
 	"$(get inet 192.0.2.10 8022)" 192.0.2.2
 expect_eq "tcp 192.0.2.10:4022 reaches vm5, not vm4 of the same address" \
 	"$(get inet 192.0.2.10 4022)" "192.0.2.2 vm5"
+expect_eq "a forward into vm3 (internet: false) works: its replies are answers" \
+	"$(get inet 192.0.2.10 3022)" 192.0.2.2
+before=$(stat vm3 'drops["no-internet"]')
+expect_fail "while vm3 itself still reaches nothing outside" whoami_inet vm3
+expect_ok "counted as no-internet" test "$(moved vm3 no-internet "$before")" -ge 1
 expect_eq "the forward is published on every uplink: 198.51.100.1:2201" \
 	"$(get mgmt 198.51.100.1 2201)" 198.51.100.2
 expect_eq "conntrack shows the forward's original and translated destination" \
