@@ -452,7 +452,13 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 	    in.ip.saddr == p->daddr)
 		return sg_host_icmp_error_in(c, p, &in, &key, e, now);
 	f = sg_inbound_flow(c, &key, e, now);
-	if (!e || !f || e->nat == SG_NAT_IMDS || in.ip.saddr != p->daddr)
+	if (!e || !f || in.ip.saddr != p->daddr)
+		return -1;
+	/* One side of the embedded header is put back; a metadata flow
+	 * whose target is not the address the VM called would need both:
+	 * the host's stack judges that one. */
+	if (e->nat == SG_NAT_IMDS &&
+	    (e->xlate.saddr != key.saddr || e->xlate.sport != key.sport))
 		return -1;
 	if (p->ttl <= 1)
 		return TC_ACT_OK;

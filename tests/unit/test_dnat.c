@@ -561,6 +561,45 @@ static void test_forward_port_reserved(void)
 	test_end("forward: masquerade never hands out a forwarded port");
 }
 
+/*
+ * An ICMP error about a metadata request (the target is the address the
+ * VM called) goes back to the VM, the embedded request as it sent it.
+ */
+static void test_imds_icmp(void)
+{
+	static const char *const defs =
+		"version: 1\n"
+		"host:\n"
+		"  uplinks: [{interface: up0}]\n"
+		"  nat-ports: 40500-40500\n"
+		"sectors:\n"
+		"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1], "
+		"imds: true}\n";
+	const struct pkt req = TCP(VM, 5100, IMDS, 80, SYN);
+	const struct pkt sent = TCP(HOST, NAT_PORT, IMDS, 80, SYN);
+	const struct pkt asked = TCP(VM, 5100, IMDS, 80, SYN);
+	struct pkt err = { .src = "192.0.2.254", .dst = HOST, .proto = 1,
+			   .icmp_type = 3, .icmp_code = 4, .inner = &sent,
+			   .inner_l4 = 8 };
+	struct pkt back = { .src = "192.0.2.254", .dst = VM, .proto = 1,
+			    .icmp_type = 3, .icmp_code = 4, .inner = &asked,
+			    .inner_l4 = 8 };
+	uint8_t out[2048];
+	uint32_t len;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(!dp_load_definitions(defs), "definitions");
+	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &req, out, &len) ==
+	      XDP_REDIRECT_V, "the request is not sent");
+	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &err, out, &len) ==
+	      TC_REDIRECT_V, "the error is not delivered to the VM");
+	CHECK(delivered_as(&back, 1, out, len), "the translated error");
+	CHECK(!dp_load_definitions(definitions), "definitions back");
+	test_end("metadata: an ICMP error about a request goes back to the VM, "
+		 "translated inside and out");
+}
+
 /* An apply that removes a forward ends its connections, both ways. */
 static void test_forward_removed(void)
 {
@@ -727,6 +766,7 @@ int main(void)
 	test_hairpin_and_ports();
 	test_forward_port_reserved();
 	test_forward_removed();
+	test_imds_icmp();
 	test_trusted();
 	test_management();
 	sg_instance_close(&dp_in);
