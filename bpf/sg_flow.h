@@ -103,7 +103,12 @@ static __always_inline int sg_flow_open(const struct sg_config *cfg,
 
 	sg_flow_key_of(&key, p, zone);
 	f = bpf_map_lookup_elem(&sg_flows, &key);
+	/* The same flow: from the same device into the same sector (a
+	 * trusted device into either of two overlapping sectors has the
+	 * same key in zone 0). */
 	if (f && f->dir == SG_FLOW_ORIG && sg_flow_live(f, now) &&
+	    f->nat == SG_NAT_NONE && f->peer_zone == peer_zone &&
+	    f->in_ifindex == in_ifindex &&
 	    !(p->proto == IPPROTO_TCP && f->state == SG_FLOW_CLOSING &&
 	      (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)) {
 		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);

@@ -334,7 +334,8 @@ static bool check_capacity(struct sg_parser *p)
 {
 	struct sg_model *m = p->m;
 	int nets = 0, pairs = 0, devices = m->nuplinks + m->ntrusted;
-	bool ok = true;
+	int forwards = 0, admits = 0;
+	bool ok = true, forwards_full = false, admits_full = false;
 
 	for (int i = 0; i < m->nsectors; i++) {
 		const struct sg_sector_def *s = &m->sectors[i];
@@ -357,6 +358,26 @@ static bool check_capacity(struct sg_parser *p)
 		}
 		/* Allow pairs: one per sector this one names (upper bound). */
 		pairs += s->nallow;
+		/* Forwards are published on every uplink; a trusted device
+		 * of allow-from takes an entry per CIDR of the sector, a
+		 * source CIDR one. */
+		forwards += s->nforwards * m->nuplinks;
+		for (int k = 0; k < s->nallow_from; k++)
+			admits += s->allow_from[k].iface ? s->ncidrs : 1;
+		if (!forwards_full && forwards > SG_MAX_FORWARDS) {
+			cfg_verr(p, s->forwards[0].pos, NULL, "more forwards "
+				 "than sg_forwards holds: %d, on each of %d "
+				 "uplinks", SG_MAX_FORWARDS, m->nuplinks);
+			forwards_full = true;
+			ok = false;
+		}
+		if (!admits_full && admits > SG_MAX_NETS) {
+			cfg_verr(p, s->allow_from[0].pos, NULL, "more than %d "
+				 "allow-from entries in all (a device counts "
+				 "once per CIDR of the sector)", SG_MAX_NETS);
+			admits_full = true;
+			ok = false;
+		}
 	}
 	/*
 	 * These two are about a whole key, not one element of it: reported
