@@ -92,6 +92,7 @@ $(BUILD)/bench_xdp: tests/bench/bench_xdp.c $(BUILD)/bench_xdp.skel.h
 bench: sectorgate $(BUILD)/bench_paths $(BUILD)/bench_xdp
 	$(BUILD)/bench_paths
 	tests/bench/masquerade.sh
+	tests/bench/isolation.sh
 
 # libFuzzer on the definitions parser, apart from the tests: the parser's
 # sources compiled into the target with ASan (leaks too) and UBSan, run

@@ -1,0 +1,123 @@
+#!/bin/bash
+# Benchmark, not a test: nothing here asserts a time. The single-core cost
+# of an inter-sector drop as the number of sectors grows: vm1 sends
+# 64-byte UDP frames to vm3 (another sector), which sectorgate drops in
+# v1's XDP; side by side in one run:
+#
+#   sectorgate     with SECTORS=5,100,1000 sectors defined (vm1 and vm3 on
+#                  their devices, the others with CIDRs and devices not
+#                  present): drops per second from its inter-sector
+#                  counter, and ns per packet from bpf_stats
+#   nft matrix     the kernel's forwarding through the seeds' N x N
+#                  iifname/oifname drop matrix (up to NFT_MAX sectors: a
+#                  thousand sectors would be a million rules), vm1 -> vm3's
+#                  rule last
+#   bare XDP_DROP  a program on v1 that counts and drops: the limit
+#
+# Frames come from tests/bench/bench_xdp (live frames). Medians of ROUNDS
+# rounds of SECS seconds, and the ratios issue 10 holds sectorgate to:
+# the same cost at 5, 100 and 1000 sectors (within 10%), >= 90% of bare.
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+"$ROOT/scripts/deps.sh" bench
+. "$ROOT/tests/e2e/lib.sh"
+. "$ROOT/scripts/topology.sh"
+e2e_private_mounts "$@"
+BENCH=$ROOT/build/bench_xdp
+SECS=${SECS:-3}
+ROUNDS=${ROUNDS:-3}
+SECTORS=${SECTORS:-5 100 1000}
+NFT_MAX=${NFT_MAX:-100}
+
+DEFS=$(mktemp /tmp/sectorgate-bench.XXXXXX.yaml)
+trap 'sg unload >/dev/null 2>&1; in_gw nft delete table ip sgbench 2>/dev/null; topo_down; rm -f "$DEFS"' EXIT
+topo_up
+in_gw ethtool -K v1 gro on >/dev/null
+v1_mac=$(in_gw ip -j link show v1 | jq -r '.[0].address')
+in_gw ping -c 1 -W 1 10.3.0.2 >/dev/null
+
+# definitions N: vm1, vm3 and N - 2 sectors of their own /24 each.
+definitions() {
+	echo "version: 1"
+	echo "host: {uplinks: [{interface: wan0}]}"
+	echo "sectors:"
+	echo "  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [v1]}"
+	echo "  - {name: vm3, cidrs: [10.3.0.0/24], interfaces: [v3]}"
+	for i in $(seq 3 "$1"); do
+		echo "  - {name: s$i, cidrs: [10.$((100 + i / 256)).$((i % 256)).0/24], interfaces: [sb$i]}"
+	done
+}
+
+# The seeds' matrix for N sectors, vm1 -> vm3 the last pair of rules.
+nft_matrix() {
+	local n=$1 devs=() a b
+	for i in $(seq 3 "$n"); do devs+=("sb$i"); done
+	devs+=(v3 v1)
+	echo "table ip sgbench {"
+	echo "chain forward { type filter hook forward priority 0; policy accept;"
+	for a in "${devs[@]}"; do
+		for b in "${devs[@]}"; do
+			[ "$a" = "$b" ] || echo "iifname \"$a\" oifname \"$b\" counter drop"
+		done
+	done
+	echo "}"
+	echo "}"
+}
+
+send() {	# bench_xdp options: vm1 -> vm3, 64-byte UDP
+	"$BENCH" -s "$(ns vm1):eth0" -m "$v1_mac" -a 10.1.0.2 -d 10.3.0.2 \
+		-p 9:9 -t "$SECS" "$@"
+}
+drops() { stat vm1 'drops["inter-sector"]'; }
+prog_stats() {	# run_time_ns run_cnt of sectorgate's XDP on v1
+	bpftool -j prog show pinned "$PIN/prog_xdp_sector" |
+		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
+}
+
+declare -A results
+sysctl -qw kernel.bpf_stats_enabled=1
+for r in $(seq "$ROUNDS"); do
+	echo "round $r" >&2
+	for n in $SECTORS; do
+		definitions "$n" >"$DEFS"
+		sg apply -c "$DEFS" >/dev/null 2>&1
+		d0=$(drops)
+		read -r t0 c0 < <(prog_stats)
+		send -k "$(ns vm3):eth0" >/dev/null
+		d1=$(drops)
+		read -r t1 c1 < <(prog_stats)
+		sg unload >/dev/null
+		mpps=$(awk -v d=$((d1 - d0)) -v s="$SECS" 'BEGIN {printf "%.3f", d / s / 1e6}')
+		ns=$(awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.0f", c ? t / c : 0}')
+		echo "  sectorgate, $n sectors: $mpps Mpps dropped, $ns ns per packet" >&2
+		results[sg-$n]+="$mpps "
+		results[ns-$n]+="$ns "
+		if [ "$n" -le "$NFT_MAX" ]; then
+			nft_matrix "$n" | in_gw nft -f -
+			send -k "$(ns vm3):eth0" >/dev/null
+			pk=$(in_gw nft -j list chain ip sgbench forward |
+				jq '[.nftables[] | .rule? | select(.) | .expr[] | .counter? | select(.) | .packets] | add')
+			in_gw nft delete table ip sgbench
+			mpps=$(awk -v d="$pk" -v s="$SECS" 'BEGIN {printf "%.3f", d / s / 1e6}')
+			echo "  nft matrix, $n sectors: $mpps Mpps dropped" >&2
+			results[nft-$n]+="$mpps "
+		fi
+	done
+	out=$(send -k "$GW:v1")
+	echo "  bare XDP_DROP: $out" >&2
+	results[bare]+="$(echo "$out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p') "
+done
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+bare=$(echo "${results[bare]}" | median)
+echo
+echo "inter-sector drop, 64-byte UDP, one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
+printf '  %-8s %12s %14s %12s %12s\n' sectors sectorgate "ns/packet" "% of bare" "nft matrix"
+for n in $SECTORS; do
+	s=$(echo "${results[sg-$n]}" | median)
+	printf '  %-8s %12s %14s %11.0f%% %12s\n' "$n" "$s" \
+		"$(echo "${results[ns-$n]}" | median)" \
+		"$(awk -v s="$s" -v b="$bare" 'BEGIN {print b ? 100 * s / b : 0}')" \
+		"$(echo "${results[nft-$n]:-}" | median)"
+done
+echo "  bare XDP_DROP: $bare Mpps"
