@@ -16,13 +16,13 @@ int sg_xdp_sector(struct xdp_md *xdp)
 	struct sg_device *dev = NULL;
 	struct sg_pkt p = {};
 	struct sg_ctx c;
-	int verdict;
+	int verdict, parsed = -1;
 
 	sg_ctx_from_xdp(&c, xdp);
-	verdict = sg_fast_again(xdp, &c);
+	verdict = sg_fast_again(xdp, &c, &p, &parsed);
 	if (verdict >= 0)
 		return verdict;
-	verdict = sg_sector_ingress(&c, &p, &dev);
+	verdict = sg_sector_ingress(&c, &p, &dev, parsed);
 	if (verdict < SG_PASS && dev)
 		return sg_fast_out(xdp, &c, &p, dev, verdict);
 	return verdict == SG_PASS ? XDP_PASS : XDP_DROP;
@@ -36,7 +36,7 @@ int sg_tc_sector_in(struct __sk_buff *skb)
 	struct sg_ctx c;
 
 	sg_ctx_from_skb(&c, skb);
-	return sg_sector_ingress(&c, &p, &dev) <= SG_PASS ? TC_ACT_OK :
+	return sg_sector_ingress(&c, &p, &dev, -1) <= SG_PASS ? TC_ACT_OK :
 							    TC_ACT_SHOT;
 }
 

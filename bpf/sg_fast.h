@@ -299,9 +299,12 @@ static __always_inline bool sg_reply_kept(const struct sg_flow *r,
  * within SG_FWD_RECHECK_MS) skips the policy lookups and the route lookup:
  * a masquerade or metadata flow's (its primary entry), or a forward's
  * reply (its reply entry, refreshed through the policy at least every
- * SG_FWD_RECHECK_MS). Returns the XDP verdict, or -1 to decide afresh.
+ * SG_FWD_RECHECK_MS). Returns the XDP verdict, or -1 to decide afresh,
+ * with *pp parsed (verdict *parsed) when the device is a sector's (else
+ * *parsed is left alone).
  */
-static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
+static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c,
+					 struct sg_pkt *pp, int *parsed)
 {
 	struct sg_device *dev;
 	struct sg_config *cfg;
@@ -314,10 +317,14 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c)
 	dev = sg_device_cached(c);
 	if (!dev || dev->role != SG_ROLE_SECTOR)
 		return -1;
+	/* The decision afresh reuses the parse (and the header checksum's
+	 * check): *pp and its verdict. */
+	*parsed = sg_parse(c, &p);
+	*pp = p;
 	/* Only what the NAT maps: an ICMP message that is no echo request
 	 * has the key of an echo flow of id 0 (no ports), and would leave
 	 * translated as one, its bytes 4-5 overwritten. */
-	if (sg_parse(c, &p) != SG_PASS || p.kind != SG_PKT_IPV4 ||
+	if (*parsed != SG_PASS || p.kind != SG_PKT_IPV4 ||
 	    sg_nat_mappable(&p) != SG_PASS || p.ttl <= 1)
 		return -1;
 	sg_flow_key_of(&key, &p, dev->sector);

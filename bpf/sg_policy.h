@@ -166,11 +166,13 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 /*
  * Returns SG_PASS, an SG_PASS_* for an uplink (with *p parsed, and as
  * translated so far, and *devp the device) or the reason it was dropped
- * for. Counts either way.
+ * for. Counts either way. parsed >= 0: *p is parsed already, with that
+ * verdict.
  */
 static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 					     struct sg_pkt *p,
-					     struct sg_device **devp)
+					     struct sg_device **devp,
+					     int parsed)
 {
 	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
 	__u16 to_sector = 0;
@@ -182,7 +184,7 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 
 	*devp = dev;
 	sg_count_rx(dev->counters, c->len);
-	verdict = sg_parse(c, p);
+	verdict = parsed >= 0 ? parsed : sg_parse(c, p);
 	if (verdict == SG_PASS) {
 		switch (p->kind) {
 		case SG_PKT_IPV4:
