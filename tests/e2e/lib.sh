@@ -68,7 +68,16 @@ e2e_topology() {
 # udp NS ADDR PORT (an echo service answers) succeed when it gets through.
 ping1() { in_ns "$1" ping -c 1 -W 1 "$2"; }
 tcp() { in_ns "$1" nc -z -w 2 "$2" "$3"; }
-udp() { [ "$(echo ping | in_ns "$1" socat -T 2 - "UDP4:$2:$3")" = ping ]; }
+# A UDP client asks again when no answer comes: a datagram may be lost,
+# or the echo service's fork slow on a loaded machine.
+udp() {
+	local _
+	for _ in 1 2; do
+		[ "$(echo ping | in_ns "$1" socat -T 2 - "UDP4:$2:$3")" = ping ] &&
+			return 0
+	done
+	return 1
+}
 # listening NS t|u PORT: a socket listens there.
 listening() { in_ns "$1" ss -Hln"$2" "sport = :$3" | grep -q .; }
 # moved SECTOR REASON BEFORE: how far that drop counter moved since BEFORE.
