@@ -34,7 +34,6 @@
  * entry point's pipeline. */
 #define SG_NOT_MINE		(-4)
 
-#define SG_EEXIST	17
 /* A new reply entry is never stale for this long: its primary is written
  * just after it, and another CPU must not take the tuple in between. */
 #define SG_REPLY_MIN_LIFE_NS	(2 * NSEC_PER_SEC)
@@ -73,10 +72,7 @@ static __always_inline bool sg_xdp_finish_first(const struct sg_ctx *c,
 static __always_inline int sg_xdp_unfinish(const struct sg_ctx *c,
 					   const struct sg_pkt *p, __u32 off)
 {
-	__u32 sum = (p->saddr & 0xffff) + (p->saddr >> 16) +
-		    (p->daddr & 0xffff) + (p->daddr >> 16) +
-		    bpf_htons(p->proto) + bpf_htons(p->l4_len);
-	__u16 v = ~sg_csum_fold(sum);
+	__u16 v = sg_csum_unfinished(p);
 
 	return sg_ctx_store(c, off, &v, sizeof(v));
 }
@@ -324,7 +320,7 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 					   __u16 *sector)
 {
 	struct sg_flow_key key, rkey;
-	struct sg_flow val = {}, rval = {}, *old;
+	struct sg_flow val = {}, rval = {};
 	struct sg_forward *fwd;
 	struct sg_dest *src;
 	__u32 dev, counters;
@@ -368,13 +364,9 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	if (sg_flow_quota(cfg, counters, now))
 		return SG_DROP_CONNTRACK_FULL;
 	/* The VM may hold that tuple for a connection of its own. */
-	err = sg_flow_insert(&rkey, &rval, BPF_NOEXIST, now);
-	if (err == -SG_EEXIST) {
-		old = bpf_map_lookup_elem(&sg_flows, &rkey);
-		if (old && sg_reply_stale(&rkey, old, now))
-			err = bpf_map_update_elem(&sg_flows, &rkey, &rval,
-						  BPF_EXIST);
-	}
+	err = sg_reply_take_stale(&rkey, &rval,
+				  sg_flow_insert(&rkey, &rval, BPF_NOEXIST, now),
+				  now);
 	if (err)
 		return err == -SG_EEXIST ? SG_DROP_UNTRANSLATABLE :
 					   SG_DROP_CONNTRACK_FULL;

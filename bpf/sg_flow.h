@@ -14,6 +14,8 @@
 #include "sg_defs.h"
 #include "sg_quota.h"
 
+#define SG_EEXIST	17	/* the key is taken (BPF_NOEXIST) */
+
 static __always_inline void sg_flow_key_of(struct sg_flow_key *k,
 					   const struct sg_pkt *p, __u16 zone)
 {
@@ -190,6 +192,25 @@ static __always_inline bool sg_reply_stale(const struct sg_flow_key *rkey,
 	if (r->dir != SG_FLOW_REPLY || r->expires_ns > now)
 		return false;
 	return !sg_flow_primary_of(rkey, r, &okey, now);
+}
+
+/*
+ * After err, a BPF_NOEXIST insert of the new reply entry rval under
+ * rkey: where the key is held by a stale reply entry, take it over.
+ * The insert's result then, or err.
+ */
+static __always_inline long sg_reply_take_stale(const struct sg_flow_key *rkey,
+						const struct sg_flow *rval,
+						long err, __u64 now)
+{
+	struct sg_flow *old;
+
+	if (err != -SG_EEXIST)
+		return err;
+	old = bpf_map_lookup_elem(&sg_flows, rkey);
+	if (old && sg_reply_stale(rkey, old, now))
+		return bpf_map_update_elem(&sg_flows, rkey, rval, BPF_EXIST);
+	return err;
 }
 
 #endif /* SG_FLOW_H */

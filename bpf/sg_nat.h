@@ -46,22 +46,15 @@ static __always_inline int sg_nat_claim(const struct sg_ctx *c,
 					const struct sg_flow *rval, __u16 port,
 					__u64 now)
 {
-	struct sg_flow *old;
-	int err;
-
 	rkey->dport = bpf_htons(port);
 	if (rkey->proto != IPPROTO_ICMP &&
 	    sg_forward_of(c->slot, rkey->daddr, rkey->proto, rkey->dport))
 		return -SG_EEXIST;
 	if (sg_host_holds(c, rkey))
 		return -SG_EEXIST;
-	err = bpf_map_update_elem(&sg_flows, rkey, rval, BPF_NOEXIST);
-	if (err != -SG_EEXIST)
-		return err;
-	old = bpf_map_lookup_elem(&sg_flows, rkey);
-	if (old && sg_reply_stale(rkey, old, now))
-		return bpf_map_update_elem(&sg_flows, rkey, rval, BPF_EXIST);
-	return err;
+	return sg_reply_take_stale(rkey, rval,
+				   bpf_map_update_elem(&sg_flows, rkey, rval,
+						       BPF_NOEXIST), now);
 }
 
 /*

@@ -20,6 +20,17 @@ static __always_inline __u16 sg_csum_fold64(__u64 sum)
 	return sg_csum_fold(sum);
 }
 
+/* What an unfinished TCP/UDP checksum field of p holds: the complement
+ * of its pseudo-header sum, as CHECKSUM_PARTIAL leaves it. */
+static __always_inline __u16 sg_csum_unfinished(const struct sg_pkt *p)
+{
+	__u32 pseudo = (p->saddr & 0xffff) + (p->saddr >> 16) +
+		       (p->daddr & 0xffff) + (p->daddr >> 16) +
+		       bpf_htons(p->proto) + bpf_htons(p->l4_len);
+
+	return ~sg_csum_fold(pseudo);
+}
+
 /*
  * A TCP or UDP checksum the sender left for the device to finish
  * (CHECKSUM_PARTIAL from a local socket over veth, virtio's NEEDS_CSUM)
@@ -36,7 +47,7 @@ static __always_inline int sg_csum_finish(struct xdp_md *x,
 					  const struct sg_pkt *p)
 {
 	__u8 *l4 = c->data + (p->l4_off & 0x7f);
-	__u32 len = p->l4_len, pseudo, zero = 0, whole, i;
+	__u32 len = p->l4_len, zero = 0, whole, i;
 	struct sg_csum_scratch *s;
 	__u16 *check, csum;
 	__u64 sum = 0;
@@ -53,10 +64,7 @@ static __always_inline int sg_csum_finish(struct xdp_md *x,
 	}
 	if ((void *)(check + 1) > c->data_end)
 		return -1;
-	pseudo = (p->saddr & 0xffff) + (p->saddr >> 16) +
-		 (p->daddr & 0xffff) + (p->daddr >> 16) +
-		 bpf_htons(p->proto) + bpf_htons(p->l4_len);
-	if (*check != (__u16)~sg_csum_fold(pseudo))
+	if (*check != sg_csum_unfinished(p))
 		return 0;
 
 	/* Copied out, so that the verifier sees bounded sizes only; the
