@@ -300,16 +300,15 @@ static __always_inline bool sg_reply_kept(const struct sg_flow *r,
  * a masquerade or metadata flow's (its primary entry), or a forward's
  * reply (its reply entry, refreshed through the policy at least every
  * SG_FWD_RECHECK_MS). Returns the XDP verdict, or -1 to decide afresh,
- * with *pp parsed (verdict *parsed) when the device is a sector's (else
+ * with *p parsed (verdict *parsed) when the device is a sector's (else
  * *parsed is left alone).
  */
 static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c,
-					 struct sg_pkt *pp, int *parsed)
+					 struct sg_pkt *p, int *parsed)
 {
 	struct sg_device *dev;
 	struct sg_config *cfg;
 	struct sg_flow_key key;
-	struct sg_pkt p = {};
 	struct sg_flow *e;
 	bool primary;
 	__u64 now;
@@ -318,16 +317,15 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c,
 	if (!dev || dev->role != SG_ROLE_SECTOR)
 		return -1;
 	/* The decision afresh reuses the parse (and the header checksum's
-	 * check): *pp and its verdict. */
-	*parsed = sg_parse(c, &p);
-	*pp = p;
+	 * check): *p and its verdict. */
+	*parsed = sg_parse(c, p);
 	/* Only what the NAT maps: an ICMP message that is no echo request
 	 * has the key of an echo flow of id 0 (no ports), and would leave
 	 * translated as one, its bytes 4-5 overwritten. */
-	if (*parsed != SG_PASS || p.kind != SG_PKT_IPV4 ||
-	    sg_nat_mappable(&p) != SG_PASS || p.ttl <= 1)
+	if (*parsed != SG_PASS || p->kind != SG_PKT_IPV4 ||
+	    sg_nat_mappable(p) != SG_PASS || p->ttl <= 1)
 		return -1;
-	sg_flow_key_of(&key, &p, dev->sector);
+	sg_flow_key_of(&key, p, dev->sector);
 	e = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!e)
 		return -1;
@@ -337,20 +335,20 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c,
 		return -1;
 	now = sg_now();
 	if (primary ? !sg_kept_fresh(e, c, now) || !sg_flow_live(e, now) :
-		      !sg_reply_kept(e, c, &p, now))
+		      !sg_reply_kept(e, c, p, now))
 		return -1;
 	/* A TCP SYN reopening a closed flow takes the full path too. */
-	if (primary && p.proto == IPPROTO_TCP && e->state == SG_FLOW_CLOSING)
+	if (primary && p->proto == IPPROTO_TCP && e->state == SG_FLOW_CLOSING)
 		return -1;
 	cfg = sg_config_of(c->slot);
-	if (!cfg || p.l4_off - p.l3_off + p.l4_len > e->kept.mtu ||
-	    sg_csum_finish(x, c, &p))
+	if (!cfg || p->l4_off - p->l3_off + p->l4_len > e->kept.mtu ||
+	    sg_csum_finish(x, c, p))
 		return -1;
 
 	if (primary)
-		sg_flow_update(e, cfg, &p, SG_FLOW_ORIG, now);
-	if (sg_fast_emit(c, &p, e)) {
-		sg_drop(c, &p, dev->counters, 0, SG_DROP_MALFORMED);
+		sg_flow_update(e, cfg, p, SG_FLOW_ORIG, now);
+	if (sg_fast_emit(c, p, e)) {
+		sg_drop(c, p, dev->counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
 	sg_count_fast(dev->counters, true, true, c->len);
