@@ -28,23 +28,35 @@ static bool expired(const struct sg_flow *f, uint64_t now, uint64_t grace)
 	return f->expires_ns + grace < now;
 }
 
-int sg_flows_recount(int flows_fd, int sector_flows_fd)
+/*
+ * Every key of the flow table, collected before anything is done with
+ * them: the datapath and the collection delete while we walk, and a walk
+ * whose previous key is gone starts over (visiting keys twice).
+ */
+static struct sg_flow_key *flow_keys(int fd, int *n)
 {
-	static __u32 counts[SG_COUNTER_ENTRIES];
 	struct sg_flow_key *keys = NULL, cur, next;
-	struct sg_sector_flows sf;
 	void *prev = NULL;
-	struct sg_flow f;
-	int n = 0;
 
-	/* Keys first: the datapath deletes (evicts) while we walk, and a
-	 * walk whose previous key is gone starts over, counting twice. */
-	while (!bpf_map_get_next_key(flows_fd, prev, &next)) {
-		keys = sg_grow(keys, n, sizeof(*keys));
-		keys[n++] = next;
+	*n = 0;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		keys = sg_grow(keys, *n, sizeof(*keys));
+		keys[(*n)++] = next;
 		cur = next;
 		prev = &cur;
 	}
+	return keys;
+}
+
+int sg_flows_recount(int flows_fd, int sector_flows_fd)
+{
+	static __u32 counts[SG_COUNTER_ENTRIES];
+	struct sg_sector_flows sf;
+	struct sg_flow_key *keys;
+	struct sg_flow f;
+	int n;
+
+	keys = flow_keys(flows_fd, &n);
 	memset(counts, 0, sizeof(counts));
 	for (int i = 0; i < n; i++)
 		if (!bpf_map_lookup_elem(flows_fd, &keys[i], &f) &&
@@ -66,18 +78,11 @@ int sg_flows_recount(int flows_fd, int sector_flows_fd)
 
 int sg_flows_gc(int fd, uint64_t now, uint64_t grace)
 {
-	struct sg_flow_key *keys = NULL, cur, next, okey;
-	void *prev = NULL;
+	struct sg_flow_key *keys, okey;
 	struct sg_flow f, o;
-	int n = 0, removed = 0;
+	int n, removed = 0;
 
-	/* Collect first: deleting while walking can restart the walk. */
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		keys = sg_grow(keys, n, sizeof(*keys));
-		keys[n++] = next;
-		cur = next;
-		prev = &cur;
-	}
+	keys = flow_keys(fd, &n);
 	for (int i = 0; i < n; i++) {
 		if (bpf_map_lookup_elem(fd, &keys[i], &f))
 			continue;	/* already gone */
