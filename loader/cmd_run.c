@@ -59,9 +59,8 @@ static void collect_garbage(const struct sg_opts *o)
 		sg_instance_close(&in);
 		return;
 	}
-	removed = sg_flows_gc(in.fds.flows, sg_ktime_now(), SG_GC_GRACE_NS);
-	if (in.fds.sector_flows >= 0)
-		sg_flows_recount(in.fds.flows, in.fds.sector_flows);
+	removed = sg_flows_gc(in.fds.flows, in.fds.sector_flows, sg_ktime_now(),
+			      SG_GC_GRACE_NS);
 	if (removed > 0)
 		pr_debug("removed %d expired flow entries\n", removed);
 	sg_instance_close(&in);

@@ -48,22 +48,11 @@ static struct sg_flow_key *flow_keys(int fd, int *n)
 	return keys;
 }
 
-int sg_flows_recount(int flows_fd, int sector_flows_fd)
+/* Write the counts where they differ: the datapath writes these too. */
+static int write_counts(int sector_flows_fd, const __u32 *counts)
 {
-	static __u32 counts[SG_COUNTER_ENTRIES];
 	struct sg_sector_flows sf;
-	struct sg_flow_key *keys;
-	struct sg_flow f;
-	int n;
 
-	keys = flow_keys(flows_fd, &n);
-	memset(counts, 0, sizeof(counts));
-	for (int i = 0; i < n; i++)
-		if (!bpf_map_lookup_elem(flows_fd, &keys[i], &f) &&
-		    f.dir == SG_FLOW_ORIG && f.counters < SG_COUNTER_ENTRIES)
-			counts[f.counters]++;
-	free(keys);
-	/* Only what differs is written: the datapath writes these too. */
 	for (__u32 i = 0; i < SG_COUNTER_ENTRIES; i++) {
 		if (bpf_map_lookup_elem(sector_flows_fd, &i, &sf))
 			return -errno;
@@ -76,13 +65,15 @@ int sg_flows_recount(int flows_fd, int sector_flows_fd)
 	return 0;
 }
 
-int sg_flows_gc(int fd, uint64_t now, uint64_t grace)
+int sg_flows_gc(int fd, int sector_flows_fd, uint64_t now, uint64_t grace)
 {
+	static __u32 counts[SG_COUNTER_ENTRIES];
 	struct sg_flow_key *keys, okey;
 	struct sg_flow f, o;
-	int n, removed = 0;
+	int n, removed = 0, ret;
 
 	keys = flow_keys(fd, &n);
+	memset(counts, 0, sizeof(counts));
 	for (int i = 0; i < n; i++) {
 		if (bpf_map_lookup_elem(fd, &keys[i], &f))
 			continue;	/* already gone */
@@ -90,6 +81,8 @@ int sg_flows_gc(int fd, uint64_t now, uint64_t grace)
 			if (expired(&f, now, grace) &&
 			    !bpf_map_delete_elem(fd, &keys[i]))
 				removed++;
+			else if (f.counters < SG_COUNTER_ENTRIES)
+				counts[f.counters]++;
 			continue;
 		}
 		/* A reply entry lives as long as its primary (once it is
@@ -104,5 +97,16 @@ int sg_flows_gc(int fd, uint64_t now, uint64_t grace)
 			removed++;
 	}
 	free(keys);
+	if (sector_flows_fd >= 0 &&
+	    (ret = write_counts(sector_flows_fd, counts)))
+		return ret;
 	return removed;
+}
+
+int sg_flows_recount(int flows_fd, int sector_flows_fd)
+{
+	/* At time 0 nothing has expired. */
+	int ret = sg_flows_gc(flows_fd, sector_flows_fd, 0, 0);
+
+	return ret < 0 ? ret : 0;
 }
