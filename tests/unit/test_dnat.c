@@ -396,12 +396,12 @@ static void test_forward_icmp(void)
 	const struct pkt wire = UDP(CLIENT, 6002, HOST, 5301);
 	const struct pkt reply_wire = UDP(HOST, 5301, CLIENT, 6002);
 	const struct pkt reply_vm = UDP(VM, 53, CLIENT, 6002);
-	struct pkt vm_err = { .src = VM, .dst = CLIENT, .proto = 1,
+	const struct pkt vm_err = { .src = VM, .dst = CLIENT, .proto = 1,
 			      .icmp_type = 3, .icmp_code = 3, .inner = &got,
 			      .inner_l4 = 8 };
-	struct pkt out_err = { .src = HOST, .dst = CLIENT, .proto = 1,
+	const struct pkt out_err = { .src = HOST, .dst = CLIENT, .proto = 1,
 			       .icmp_type = 3, .icmp_code = 3, .inner = &wire,
-			       .inner_l4 = 8, .ttl = 63 };
+			       .inner_l4 = 8 };
 	struct pkt net_err = { .src = "203.0.113.1", .dst = HOST, .proto = 1,
 			       .icmp_type = 3, .icmp_code = 4,
 			       .inner = &reply_wire, .inner_l4 = 8 };
@@ -418,13 +418,8 @@ static void test_forward_icmp(void)
 	      TC_REDIRECT_V, "the forward's datagram is not delivered");
 	/* The VM's "port unreachable" about it leaves from the published
 	 * address, the embedded datagram as the client sent it. */
-	vm_err.ttl = 63;
-	blen = dp_build(&vm_err, b);
-	memcpy(b, remote_mac, 6);
-	memcpy(b + 6, up0_mac, 6);
-	wlen = dp_build(&out_err, want);
-	memcpy(want, remote_mac, 6);
-	memcpy(want + 6, up0_mac, 6);
+	blen = routed(&vm_err, b);
+	wlen = routed(&out_err, want);
 	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen, out, &len,
 		     &v) == 0 && v == TC_OK_V, "out: the VM's error dropped");
 	CHECK(dp_same_frame(want, wlen, out, len), "out: translated error");
