@@ -396,12 +396,12 @@ static void test_forward_icmp(void)
 	const struct pkt wire = UDP(CLIENT, 6002, HOST, 5301);
 	const struct pkt reply_wire = UDP(HOST, 5301, CLIENT, 6002);
 	const struct pkt reply_vm = UDP(VM, 53, CLIENT, 6002);
-	const struct pkt vm_err = { .src = VM, .dst = CLIENT, .proto = 1,
-			      .icmp_type = 3, .icmp_code = 3, .inner = &got,
-			      .inner_l4 = 8 };
-	const struct pkt out_err = { .src = HOST, .dst = CLIENT, .proto = 1,
-			       .icmp_type = 3, .icmp_code = 3, .inner = &wire,
-			       .inner_l4 = 8 };
+	const struct pkt vm_err = {
+		.src = VM, .dst = CLIENT, .proto = 1, .icmp_type = 3,
+		.icmp_code = 3, .inner = &got, .inner_l4 = 8 };
+	const struct pkt out_err = {
+		.src = HOST, .dst = CLIENT, .proto = 1, .icmp_type = 3,
+		.icmp_code = 3, .inner = &wire, .inner_l4 = 8 };
 	struct pkt net_err = { .src = "203.0.113.1", .dst = HOST, .proto = 1,
 			       .icmp_type = 3, .icmp_code = 4,
 			       .inner = &reply_wire, .inner_l4 = 8 };
