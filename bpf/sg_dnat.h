@@ -238,25 +238,17 @@ static __always_inline int sg_inbound_reply(const struct sg_ctx *c,
 }
 
 /*
- * Is p, a connection from outside into `sector`, from the metadata
- * target's address and port while the sector calls the service? Refused
- * (imds-denied, as everything else of the target's): the VM's answers
- * would carry the very tuple of its metadata requests as rewritten, and
- * the uplink's egress, which sees only that, would take one for the other.
+ * A connection from outside whose source is a destination of the
+ * definitions (src: its entry, or NULL) is a forgery: the VM's answers
+ * would go to it. The metadata service's addresses (the rewritten
+ * requests of an `imds: true` sector carry the target's tuple, which the
+ * answers would carry too) are imds-denied; a sector's, unsolicited.
+ * Only a protected LAN's may open connections, where admitted.
  */
-static __always_inline bool sg_from_imds_target(const struct sg_ctx *c,
-						const struct sg_pkt *p,
-						__u16 sector)
+static __always_inline int sg_forged_source(const struct sg_dest *src)
 {
-	struct sg_sector *info = sg_sector_of(c->slot, sector);
-	struct sg_imds *m = sg_imds_of(c->slot);
-	__be32 target;
-
-	if (!info || !(info->flags & SG_SECTOR_IMDS) || !m ||
-	    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
-		return false;
-	__builtin_memcpy(&target, m->target_addr, 4);
-	return p->saddr == target && p->sport == m->target_port;
+	return src->kind == SG_DEST_IMDS ? SG_DROP_IMDS_DENIED :
+					   SG_DROP_UNSOLICITED;
 }
 
 /*
@@ -274,13 +266,10 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
-	if (sg_from_imds_target(c, p, sector))
-		return SG_DROP_IMDS_DENIED;
-	/* From outside, a sector's or the metadata service's address is a
-	 * forgery: the VM's answers would go to it (a management LAN
-	 * behind an uplink may be `protected`: that is what it admits). */
+	/* A management LAN behind an uplink may be `protected`: that is
+	 * what allow-from admits. */
 	if (src && src->kind != SG_DEST_PROTECTED)
-		return SG_DROP_UNSOLICITED;
+		return sg_forged_source(src);
 	if (!sg_route_into(c, p, p->daddr, sector))
 		return SG_DROP_UNTRANSLATABLE;
 	return sg_flow_open(cfg, p, 0, sector, c->ifindex,
@@ -335,16 +324,13 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	*sector = fwd->sector;
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
-	if (sg_from_imds_target(c, p, fwd->sector))
-		return SG_DROP_IMDS_DENIED;
-	/* A forward's replies pass whatever their destination: a client
-	 * whose address is a sector's or the metadata service's is a
-	 * forgery that would aim them there, and one in a protected LAN
-	 * may use it only where the sector admits that LAN (allow-from). */
+	/* A forward's replies pass whatever their destination: a client in
+	 * a protected LAN may use it only where the sector admits that LAN
+	 * (allow-from). */
 	src = sg_dest_of(c->slot, p->saddr);
 	if (src && !(src->kind == SG_DEST_PROTECTED &&
 		     sg_admits_source(c->slot, fwd->sector, p->saddr)))
-		return SG_DROP_UNSOLICITED;
+		return sg_forged_source(src);
 	__builtin_memcpy(&to, fwd->to_addr, 4);
 	dev = fwd->ifindex ? fwd->ifindex :
 			     sg_route_into(c, p, to, fwd->sector);
