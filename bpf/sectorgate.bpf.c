@@ -23,6 +23,9 @@ int sg_xdp_sector(struct xdp_md *xdp)
 	if (verdict >= 0)
 		return verdict;
 	verdict = sg_sector_ingress(&c, &p, &dev, parsed);
+	/* tc ingress steers it (sg_egress.h). */
+	if (verdict == SG_PASS_STEER)
+		return XDP_PASS;
 	if (verdict < SG_PASS && dev)
 		return sg_fast_out(xdp, &c, &p, dev, verdict);
 	return verdict == SG_PASS ? XDP_PASS : XDP_DROP;
@@ -35,9 +38,13 @@ int sg_tc_sector_in(struct __sk_buff *skb)
 	struct sg_pkt p = {};
 	struct sg_ctx c;
 
+	int verdict;
+
 	sg_ctx_from_skb(&c, skb);
-	return sg_sector_ingress(&c, &p, &dev, -1) <= SG_PASS ? TC_ACT_OK :
-							    TC_ACT_SHOT;
+	verdict = sg_sector_ingress(&c, &p, &dev, -1);
+	if (verdict == SG_PASS_STEER)
+		return TC_ACT_REDIRECT;	/* set by sg_steer */
+	return verdict <= SG_PASS ? TC_ACT_OK : TC_ACT_SHOT;
 }
 
 /* Mostly counting: the headers are pulled only for what it drops. */

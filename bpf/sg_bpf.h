@@ -47,6 +47,7 @@
 
 #define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
+#define TC_ACT_REDIRECT	7
 
 #define NSEC_PER_SEC	1000000000ULL
 

@@ -148,4 +148,40 @@ static __always_inline bool sg_admits_source(__u32 slot, __u16 sector,
 	return sg_net_has(&sg_admit_nets, slot, sector, saddr);
 }
 
+/*
+ * The egress policy (sg_egress_policies) that a packet from `sector` to
+ * daddr (proto, dport) meets first in the sector's list: 1 with *pol set; 0 when none applies (the
+ * uplink's masquerade); -1 when the compiled entries disagree (a match
+ * naming no policy), which must drop: steered traffic never falls back
+ * to the uplink.
+ */
+static __always_inline int sg_egress_policy_of(__u32 slot, __u16 sector,
+					       __be32 daddr, __u8 proto,
+					       __be16 dport,
+					       struct sg_egress_policy **pol)
+{
+	struct sg_net_key key = {
+		.prefixlen = 64, .slot = slot, .sector = sector,
+	};
+	struct sg_egress_policy_key pk = { .slot = slot, .sector = sector };
+	struct sg_egress_match *m;
+	__u16 port = bpf_ntohs(dport);
+	__u32 i;
+
+	__builtin_memcpy(key.addr, &daddr, 4);
+	m = bpf_map_lookup_elem(&sg_egress_nets, &key);
+	if (!m)
+		return 0;
+	for (i = 0; i < SG_MAX_EGRESS_RULES; i++) {
+		if (i >= m->count)
+			return 0;
+		if (!sg_rule_matches(&m->rules[i], proto, port))
+			continue;
+		pk.policy = m->policy[i];
+		*pol = bpf_map_lookup_elem(&sg_egress_policies, &pk);
+		return *pol ? 1 : -1;
+	}
+	return 0;
+}
+
 #endif /* SG_DEFS_H */

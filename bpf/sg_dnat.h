@@ -33,6 +33,9 @@
 /* Internal: "not this kind of packet, decide on". Never returned by an
  * entry point's pipeline. */
 #define SG_NOT_MINE		(-4)
+/* Steered by an egress policy (sg_egress.h): at tc redirected already,
+ * at XDP to be passed up to tc. */
+#define SG_PASS_STEER		(-5)
 
 /* A new reply entry is never stale for this long: its primary is written
  * just after it, and another CPU must not take the tuple in between. */

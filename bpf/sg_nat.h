@@ -87,16 +87,18 @@ static __always_inline bool sg_snat_live(const struct sg_flow *f, __u8 nat,
 }
 
 /*
- * The source-translated flow of packet p (masquerade, or the metadata
- * rewrite) under primary key *key, created from template *t if need be.
- * Returns SG_PASS with *out set, or the drop reason.
+ * The source-translated flow of packet p (masquerade, the metadata
+ * rewrite, egress steering) under primary key *key, created from
+ * template *t if need be; keep_port: with the packet's own source port
+ * or none (steering untranslated). Returns SG_PASS with *out set, or the
+ * drop reason.
  */
 static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 					const struct sg_config *cfg,
 					const struct sg_pkt *p,
 					const struct sg_flow_key *key,
-					struct sg_flow *t, __u64 now,
-					struct sg_flow **out)
+					struct sg_flow *t, bool keep_port,
+					__u64 now, struct sg_flow **out)
 {
 	struct sg_flow_key rkey;
 	struct sg_flow *rval, *f;
@@ -105,7 +107,9 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 	__u32 zero = 0;
 
 	f = bpf_map_lookup_elem(&sg_flows, key);
-	if (sg_snat_live(f, t->nat, t->xlate.saddr, now)) {
+	/* A steered flow is the same flow only on the same device. */
+	if (sg_snat_live(f, t->nat, t->xlate.saddr, now) &&
+	    (t->nat != SG_NAT_EGRESS || f->out_ifindex == t->out_ifindex)) {
 		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
 		*out = f;
 		return SG_PASS;
@@ -126,11 +130,11 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 		.expires_ns = now + SG_REPLY_MIN_LIFE_NS,
 		.xlate = { .saddr = key->daddr, .daddr = key->saddr,
 			   .sport = key->dport, .dport = key->sport } };
-	if (sg_nat_port_in_range(cfg, orig)) {
+	if (keep_port || sg_nat_port_in_range(cfg, orig)) {
 		err = sg_nat_claim(c, &rkey, rval, orig, now);
 		port = orig;
 	}
-	range = cfg->nat_port_hi - cfg->nat_port_lo + 1;
+	range = keep_port ? 0 : cfg->nat_port_hi - cfg->nat_port_lo + 1;
 	start = range ? bpf_get_prandom_u32() % range : 0;
 	for (i = 0; i < SG_NAT_PROBES && err == -SG_EEXIST; i++) {
 		if (i >= range)
@@ -143,7 +147,8 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 	if (err == -SG_E2BIG && sg_evict_unanswered(sg_heaviest))
 		err = sg_nat_claim(c, &rkey, rval, port, now);
 	if (err == -SG_EEXIST)
-		return SG_DROP_NAT_PORTS_EXHAUSTED;
+		return keep_port ? SG_DROP_UNTRANSLATABLE :
+				   SG_DROP_NAT_PORTS_EXHAUSTED;
 	if (err)
 		return SG_DROP_CONNTRACK_FULL;
 
@@ -158,6 +163,23 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 	sg_flow_counted(t->counters, key);
 	*out = bpf_map_lookup_elem(&sg_flows, key);
 	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
+}
+
+/* Does an egress policy of `sector` (or a broken entry) claim p? */
+static __always_inline bool sg_egress_applies(const struct sg_ctx *c,
+					      __u16 sector,
+					      const struct sg_pkt *p)
+{
+	struct sg_sector *info;
+	struct sg_egress_policy *pol;
+
+	/* XDP passed up what a steered sector sends (sg_egress_decide). */
+	if (c->xdp)
+		return false;
+	info = sg_sector_of(c->slot, sector);
+	return info && (info->flags & SG_SECTOR_EGRESS) &&
+	       sg_egress_policy_of(c->slot, sector, p->daddr, p->proto,
+				   p->dport, &pol);
 }
 
 /*
@@ -187,12 +209,17 @@ static __always_inline int sg_out_flow(const struct sg_ctx *c,
 		sg_snat_template(&t, SG_NAT_IMDS, host, p, from->counters,
 				 in_ifindex, out_ifindex);
 	} else {
+		/* Steered traffic never falls back to an uplink: here only
+		 * when an XDP program passed it up with no tc to steer it
+		 * (sg_egress.h). */
+		if (sg_egress_applies(c, from->sector, p))
+			return SG_DROP_EGRESS_DOWN;
 		sg_flow_key_of(key, p, from->sector);
 		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 		sg_snat_template(&t, SG_NAT_SNAT, snat, p, from->counters,
 				 in_ifindex, out_ifindex);
 	}
-	return sg_snat_flow(c, cfg, p, key, &t, now, out);
+	return sg_snat_flow(c, cfg, p, key, &t, false, now, out);
 }
 
 /* Which packets from a sector the NAT can map at all. */
@@ -393,18 +420,27 @@ static __always_inline int sg_deliver(const struct sg_ctx *c,
 }
 
 /*
- * The entry e (zone 0, under key) of a packet arriving on an uplink for a
- * translated flow, and the flow's live primary: a masquerade or metadata
- * reply, or a forward's next packet (e is the primary). NULL for
- * anything else.
+ * The entry e (zone 0, under key) of a packet arriving on an uplink (or,
+ * uplink false, an egress device) for a translated flow, and the flow's
+ * live primary: a masquerade or metadata reply, or a forward's next
+ * packet (e is the primary); a steered flow's reply, on the device that
+ * flow left by. NULL for anything else.
  */
 static __always_inline struct sg_flow *
 sg_inbound_flow(const struct sg_ctx *c, const struct sg_flow_key *key,
-		struct sg_flow *e, __u64 now)
+		struct sg_flow *e, bool uplink, __u64 now)
 {
 	struct sg_flow_key okey;
+	struct sg_flow *f;
 
 	if (!e)
+		return NULL;
+	if (e->nat == SG_NAT_EGRESS) {
+		f = e->dir == SG_FLOW_REPLY ?
+		    sg_flow_primary_of(key, e, &okey, now) : NULL;
+		return f && f->out_ifindex == c->ifindex ? f : NULL;
+	}
+	if (!uplink)
 		return NULL;
 	if (e->dir == SG_FLOW_ORIG)
 		return e->nat == SG_NAT_DNAT && sg_flow_live(e, now) &&
@@ -422,7 +458,8 @@ sg_inbound_flow(const struct sg_ctx *c, const struct sg_flow_key *key,
  */
 static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 					    struct __sk_buff *skb,
-					    const struct sg_pkt *p, __u64 now)
+					    const struct sg_pkt *p, bool uplink,
+					    __u64 now)
 {
 	struct sg_flow_key key;
 	struct sg_icmp_inner in;
@@ -441,10 +478,10 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 		.proto = in.ip.protocol,
 	};
 	e = bpf_map_lookup_elem(&sg_flows, &key);
-	if (e && e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_HOST &&
+	if (uplink && e && e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_HOST &&
 	    in.ip.saddr == p->daddr)
 		return sg_host_icmp_error_in(c, p, &in, &key, e, now);
-	f = sg_inbound_flow(c, &key, e, now);
+	f = sg_inbound_flow(c, &key, e, uplink, now);
 	if (!e || !f || in.ip.saddr != p->daddr)
 		return -1;
 	/* One side of the embedded header is put back; a metadata flow
@@ -462,6 +499,43 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 	}
 	return sg_deliver(c, skb, p, sg_flow_sector_dev(f), f->counters,
 			  e->xlate.daddr, true);
+}
+
+/*
+ * Packet p of translated flow f (its entry e, as sg_inbound_flow found
+ * them) arriving from outside: translated back and delivered to its VM.
+ */
+static __always_inline int sg_reply_in(const struct sg_ctx *c,
+				       struct __sk_buff *skb,
+				       const struct sg_pkt *p,
+				       const struct sg_config *cfg,
+				       struct sg_flow *e, struct sg_flow *f,
+				       __u64 now)
+{
+	bool hop;
+
+	if (p->frag) {
+		sg_drop(c, p, f->counters, 0, SG_DROP_FRAGMENT);
+		return TC_ACT_SHOT;
+	}
+	/*
+	 * Expiring on the way: the kernel answers with time exceeded. Not
+	 * so the metadata service's replies: addressed to the host, they
+	 * arrive with what the service meant for the host (AWS sends its
+	 * IMDSv2 token with TTL 1), and the VM that opted in gets them as
+	 * the host would.
+	 */
+	hop = e->nat != SG_NAT_IMDS;
+	if (hop && p->ttl <= 1)
+		return TC_ACT_OK;
+
+	sg_flow_update(f, cfg, p, e->dir, now);
+	if (sg_xlate_apply(c, p, &e->xlate)) {
+		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	return sg_deliver(c, skb, p, sg_flow_sector_dev(f), f->counters,
+			  e->xlate.daddr, hop);
 }
 
 /*
@@ -507,7 +581,6 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 	struct sg_flow *e, *f;
 	struct sg_pkt p = {};
 	__u64 now;
-	bool hop;
 	int verdict;
 
 	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
@@ -521,9 +594,9 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 	e = bpf_map_lookup_elem(&sg_flows, &key);
 	if (e && e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_HOST)
 		return sg_host_reply_in(c, cfg, &p, &key, e, now);
-	f = sg_inbound_flow(c, &key, e, now);
+	f = sg_inbound_flow(c, &key, e, true, now);
 	if (!f && sg_icmp_is_error(&p)) {
-		verdict = sg_icmp_error_in(c, skb, &p, now);
+		verdict = sg_icmp_error_in(c, skb, &p, true, now);
 		if (verdict >= 0)
 			return verdict;
 	}
@@ -535,28 +608,7 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 	}
 	if (!e || !f)
 		return TC_ACT_SHOT;
-	if (p.frag) {
-		sg_drop(c, &p, f->counters, 0, SG_DROP_FRAGMENT);
-		return TC_ACT_SHOT;
-	}
-	/*
-	 * Expiring on the way: the kernel answers with time exceeded. Not
-	 * so the metadata service's replies: addressed to the host, they
-	 * arrive with what the service meant for the host (AWS sends its
-	 * IMDSv2 token with TTL 1), and the VM that opted in gets them as
-	 * the host would.
-	 */
-	hop = e->nat != SG_NAT_IMDS;
-	if (hop && p.ttl <= 1)
-		return TC_ACT_OK;
-
-	sg_flow_update(f, cfg, &p, e->dir, now);
-	if (sg_xlate_apply(c, &p, &e->xlate)) {
-		sg_drop(c, &p, f->counters, 0, SG_DROP_MALFORMED);
-		return TC_ACT_SHOT;
-	}
-	return sg_deliver(c, skb, &p, sg_flow_sector_dev(f), f->counters,
-			  e->xlate.daddr, hop);
+	return sg_reply_in(c, skb, &p, cfg, e, f, now);
 }
 
 #endif /* SG_NAT_H */

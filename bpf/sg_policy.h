@@ -9,6 +9,7 @@
 #include "sg_flow.h"
 #include "sg_drop.h"
 #include "sg_dnat.h"
+#include "sg_egress.h"
 
 static __always_inline bool sg_is_dhcp_discovery(const struct sg_pkt *p)
 {
@@ -155,6 +156,14 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 		verdict = sg_imds_request(c, info, p);
 		return verdict == SG_PASS_IMDS ? sg_leave(c, p, verdict) :
 						 verdict;
+	}
+	/* Steering is a policy of its own, whatever `internet` says; the
+	 * host's uplink addresses stay the host's. */
+	if ((info->flags & SG_SECTOR_EGRESS) &&
+	    !(dest && dest->kind == SG_DEST_UPLINK)) {
+		verdict = sg_egress_decide(c, dev, p);
+		if (verdict != SG_NOT_MINE)
+			return verdict;
 	}
 	if (!(info->flags & SG_SECTOR_INTERNET))
 		return SG_DROP_NO_INTERNET;

@@ -48,8 +48,8 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 					const struct sg_config *cfg,
 					const struct sg_pkt *p,
 					const struct sg_flow_key *key,
-					struct sg_flow *t, __u64 now,
-					struct sg_flow **out);
+					struct sg_flow *t, bool keep_port,
+					__u64 now, struct sg_flow **out);
 
 /*
  * Would the host's stack receive the replies arriving under reply key
@@ -156,7 +156,7 @@ static __always_inline int sg_host_egress(struct sg_ctx *c,
 	t = (struct sg_flow){ .nat = SG_NAT_HOST, .out_ifindex = c->ifindex,
 			      .xlate = { .saddr = snat, .daddr = p.daddr,
 					 .dport = p.dport } };
-	verdict = sg_snat_flow(c, cfg, &p, &key, &t, now, &f);
+	verdict = sg_snat_flow(c, cfg, &p, &key, &t, false, now, &f);
 	if (verdict == SG_PASS && f && sg_xlate_apply(c, &p, &f->xlate))
 		verdict = SG_DROP_MALFORMED;
 	if (verdict == SG_PASS)

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Trusted devices (host.trusted: tailscale0, wg0, a mesh). A connection
+ * Trusted devices (host.trusted: tailscale0, wg0, a mesh), and the
+ * devices egress policies steer into (sg_egress.h), which run these same
+ * programs: what was steered out of one leaves translated by it and its
+ * replies come back through it. A connection
  * from one into a sector that lists it in allow-from enters untranslated,
  * and its replies go back out of it; nothing else from a trusted device
  * may open a connection into a sector (unsolicited), and nothing else
@@ -15,6 +18,7 @@
 
 #include "sg_drop.h"
 #include "sg_dnat.h"
+#include "sg_egress.h"
 
 static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
 					      struct __sk_buff *skb)
@@ -34,6 +38,13 @@ static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
 	 * follows it is malformed: that never reaches a sector either. */
 	if (p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;
+	/* Replies of what was steered out of it. */
+	if (verdict == SG_PASS && (dev->flags & SG_DEV_EGRESS)) {
+		int tc = sg_steered_in(c, skb, &p, cfg);
+
+		if (tc >= 0)
+			return tc;
+	}
 	sector = verdict == SG_PASS ?
 		 sg_admitted_from_dev(c->slot, c->ifindex, p.daddr) : 0;
 	if (sector) {
@@ -56,6 +67,7 @@ static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 	struct sg_device *dev = sg_device_of(c->slot, c->ifindex), *from;
 	struct sg_flow *r, *f = NULL;
 	struct sg_pkt p = {};
+	int verdict;
 
 	if (!dev || dev->role != SG_ROLE_TRUSTED)
 		return TC_ACT_OK;
@@ -70,8 +82,16 @@ static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 		return TC_ACT_SHOT;
 	if (!from || from->role != SG_ROLE_SECTOR)
 		return TC_ACT_OK;
-	/* Replies of what this device opened into the sector go back. */
 	if (sg_parse(c, &p) == SG_PASS && p.kind == SG_PKT_IPV4) {
+		/* What a sector's tc ingress steered here. */
+		verdict = sg_steered_out(c, &p, from->sector);
+		if (verdict == SG_PASS)
+			return TC_ACT_OK;
+		if (verdict != SG_NOT_MINE) {
+			sg_drop(c, &p, from->counters, 0, verdict);
+			return TC_ACT_SHOT;
+		}
+		/* Replies of what this device opened into the sector. */
 		r = sg_inbound_of(c, &p, from->sector, &f, sg_now());
 		if (r && f && r->nat == SG_NAT_NONE &&
 		    f->in_ifindex == c->ifindex)

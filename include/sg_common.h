@@ -21,6 +21,9 @@
 #define SG_MAX_ALLOW_PAIRS	8192
 #define SG_MAX_ALLOW_RULES	16
 #define SG_MAX_FORWARDS		4096	/* forwards times uplinks */
+#define SG_MAX_EGRESS_RULES	16	/* rules after one egress prefix hit */
+#define SG_MAX_EGRESS_POLICIES	64	/* per sector */
+#define SG_MAX_EGRESS_DEVS	4	/* devices of one policy */
 #define SG_DEFAULT_MAX_FLOWS	262144
 #define SG_NAME_LEN		16
 
@@ -70,6 +73,9 @@ enum sg_role {
 /* Forwards or allow-from lead into it: its VMs' packets may be answers to
  * connections let in from outside. */
 #define SG_SECTOR_INBOUND	(1U << 2)
+/* It has egress policies (sg_egress_nets): what matches one never leaves
+ * by an uplink. */
+#define SG_SECTOR_EGRESS	(1U << 3)
 
 /* sg_dest.kind */
 enum sg_dest_kind {
@@ -101,6 +107,10 @@ enum sg_flow_nat {
 				 * destination to the forward's `to` */
 	SG_NAT_HOST = 4,	/* the host's own connection, its source port
 				 * moved off one a sector's flow holds */
+	SG_NAT_EGRESS = 5,	/* steered by an egress policy out of
+				 * out_ifindex: source to the policy's
+				 * snat-address and a port, or kept as it is
+				 * (snat-address: none) */
 };
 
 /* sg_flow.state */
@@ -186,6 +196,10 @@ struct sg_device {
 #define SG_DEV_XDP_XMIT		(1U << 0)
 /* No link-layer header: packets start at the IP header (tun, WireGuard). */
 #define SG_DEV_L3		(1U << 1)
+/* Named by an egress policy: steered flows leave by it, their replies
+ * come back by it (role SG_ROLE_TRUSTED: its programs are the trusted
+ * devices'). */
+#define SG_DEV_EGRESS		(1U << 2)
 
 /*
  * sg_forwards: sectors[].forwards, one entry per uplink address it is
@@ -291,6 +305,52 @@ struct sg_allow {
 };
 
 /*
+ * sg_egress_nets (LPM, keys as sg_sector_nets): sectors[].egress compiled
+ * (loader/egress.h). The longest prefix holding a packet's destination
+ * lists, in file order, the rules that may apply to it; the first whose
+ * protocol and port match names the policy (sg_egress_policies). count 0
+ * (an `except` hole, or no entry at all): no policy, the uplink's
+ * masquerade.
+ */
+struct sg_egress_match {
+	__u32 count;
+	__u8 policy[SG_MAX_EGRESS_RULES];	/* index in the sector's list */
+	__u32 pad;
+	struct sg_allow_rule rules[SG_MAX_EGRESS_RULES];
+};
+
+/* sg_egress_policies: one policy of a sector's egress list. */
+struct sg_egress_policy_key {
+	__u16 slot;
+	__u16 sector;
+	__u8 policy;		/* its index in the sector's list */
+	__u8 pad[3];
+};
+
+/*
+ * The devices a policy's flows may leave by, in the order new flows try
+ * them: `usable` has bit i where devs[i] was up (IFF_UP and carrier) with
+ * an address when the definitions were compiled, which `run` does again
+ * at each link or address notification. snat holds the source each
+ * leaves with: the policy's snat-address, or the device's own address;
+ * all 0 with SG_EGRESS_ROUTED.
+ */
+#define SG_EGRESS_ROUTED	(1U << 0)	/* snat-address: none */
+
+struct sg_egress_dev {
+	__u32 ifindex;		/* 0: not present */
+	__u8 snat[4];
+};
+
+struct sg_egress_policy {
+	__u8 flags;		/* SG_EGRESS_* */
+	__u8 ndevs;
+	__u8 usable;		/* bit i: devs[i] can take new flows */
+	__u8 pad;
+	struct sg_egress_dev devs[SG_MAX_EGRESS_DEVS];
+};
+
+/*
  * sg_flows: connection tracking. The zone is the sector id (as conntrack
  * zones), which keeps identical tuples of overlapping sectors apart; zone 0
  * is the outside (what arrives on an uplink). For ICMP echo, sport carries
@@ -359,7 +419,9 @@ struct sg_flow {
 	__u32 in_ifindex;	/* primary: the sector device the flow came
 				 * in on, where its replies are delivered */
 	__u32 out_ifindex;	/* primary: the device it leaves by (an
-				 * uplink); 0 where the kernel routes it */
+				 * uplink, or the egress device a steered
+				 * flow stays on); 0 where the kernel
+				 * routes it */
 	struct sg_flow_xlate xlate;
 	struct sg_flow_kept kept;
 };
@@ -434,6 +496,7 @@ sg_flow_reply_belongs(const struct sg_flow_key *rkey, const struct sg_flow *r,
 	case SG_NAT_SNAT:
 	case SG_NAT_IMDS:
 	case SG_NAT_HOST:
+	case SG_NAT_EGRESS:
 		return o->xlate.saddr == rkey->daddr &&
 		       o->xlate.sport == rkey->dport;
 	case SG_NAT_DNAT:
@@ -532,6 +595,12 @@ _Static_assert(sizeof(struct sg_forward_key) == 12, "sg_forward_key layout");
 _Static_assert(sizeof(struct sg_forward) == 16, "sg_forward layout");
 _Static_assert(sizeof(struct sg_admit_dev_key) == 16, "sg_admit_dev_key layout");
 _Static_assert(sizeof(struct sg_allow_rule) == 8, "sg_allow_rule layout");
+_Static_assert(sizeof(struct sg_egress_match) == 24 + 8 * SG_MAX_EGRESS_RULES,
+	       "sg_egress_match layout");
+_Static_assert(sizeof(struct sg_egress_policy_key) == 8,
+	       "sg_egress_policy_key layout");
+_Static_assert(sizeof(struct sg_egress_policy) == 4 + 8 * SG_MAX_EGRESS_DEVS,
+	       "sg_egress_policy layout");
 _Static_assert(sizeof(struct sg_allow) == 8 + 8 * SG_MAX_ALLOW_RULES,
 	       "sg_allow layout");
 _Static_assert(sizeof(struct sg_flow_key) == 16, "sg_flow_key layout");

@@ -161,6 +161,11 @@ int sg_plan_print(FILE *out, const struct sg_instance *in, __u32 live_slot,
 		  live_slot, c->admit_devs, c->nadmit_devs);
 	n += DIFF(out, "sg_admit_nets", fds->admit_nets, &sg_slot_nets,
 		  live_slot, c->admit_nets, c->nadmit_nets);
+	n += DIFF(out, "sg_egress_nets", fds->egress_nets, &sg_slot_nets,
+		  live_slot, c->egress_nets, c->negress_nets);
+	n += DIFF(out, "sg_egress_policies", fds->egress_policies,
+		  &sg_slot_egress_policies, live_slot, c->egress_policies,
+		  c->negress_policies);
 	n += diff_value(out, "sg_config", fds->config, live_slot, &c->config,
 			sizeof(c->config));
 	n += diff_value(out, "sg_imds", fds->imds, live_slot, &c->imds,

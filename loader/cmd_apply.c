@@ -94,7 +94,8 @@ static uint32_t wanted(const struct sg_apply *a,
 	    !is_ours(a, sg_attached_id(t->ifindex, SG_HOOK_XDP)))
 		return 0;
 	if (t->role == SG_ROLE_SECTOR && hook != SG_HOOK_TC_EGRESS) {
-		on_xdp = sg_attached_id(t->ifindex, SG_HOOK_XDP) ==
+		on_xdp = !t->steered &&
+			 sg_attached_id(t->ifindex, SG_HOOK_XDP) ==
 			 a->use_id[SG_PROG_XDP_SECTOR];
 		if (on_xdp != (hook == SG_HOOK_XDP))
 			return 0;
@@ -135,8 +136,13 @@ static int attach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook,
 	return 0;
 }
 
-/* Sector ingress: XDP where the driver takes it, else tc; a device keeps
- * the hook it has. */
+/*
+ * Sector ingress: XDP where the driver takes it, else tc; a device keeps
+ * the hook it has. A steered sector's devices take tc, which alone can
+ * send a packet to the device its policy names (bpf/sg_egress.h); their
+ * XDP is detached after the flip, and until then passes steered packets
+ * up to it.
+ */
 static int attach_sector_ingress(struct sg_apply *a,
 				 const struct sg_attach_target *t)
 {
@@ -144,6 +150,11 @@ static int attach_sector_ingress(struct sg_apply *a,
 	uint32_t tc_in = sg_attached_id(t->ifindex, SG_HOOK_TC_INGRESS);
 	int ret;
 
+	if (t->steered) {
+		a->ntc++;
+		return attach_logged(a, t->ifindex, SG_HOOK_TC_INGRESS,
+				     SG_PROG_TC_SECTOR_IN);
+	}
 	if (is_ours(a, xdp)) {
 		a->nxdp++;
 		return attach_logged(a, t->ifindex, SG_HOOK_XDP,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "egress.h"
 #include "util.h"
 
 static void digest_add(uint64_t *h, const void *data, size_t len)
@@ -35,11 +36,13 @@ static void put_addr(__u8 out[4], uint32_t addr)
 }
 
 static void add_device(struct sg_compiled *c, const struct sg_netdev *dev,
-		       uint8_t role, uint16_t sector, uint32_t snat)
+		       uint8_t role, uint16_t sector, uint32_t snat,
+		       uint8_t flags)
 {
 	struct sg_device_key k = { .ifindex = dev->ifindex };
 	struct sg_device v = { .sector = sector, .role = role,
-			       .flags = (dev->xdp_xmit ? SG_DEV_XDP_XMIT : 0) |
+			       .flags = flags |
+					(dev->xdp_xmit ? SG_DEV_XDP_XMIT : 0) |
 					(dev->l3 ? SG_DEV_L3 : 0) };
 	struct sg_attach_target *t;
 
@@ -104,22 +107,59 @@ static int compile_uplinks(const struct sg_model *m, struct sg_compiled *c,
 			ret = -1;
 			continue;
 		}
-		add_device(c, dev, SG_ROLE_UPLINK, 0, snat);
+		add_device(c, dev, SG_ROLE_UPLINK, 0, snat, 0);
 	}
 	return ret;
 }
 
+/* Is device `name` one an egress policy steers into? */
+static bool egress_names(const struct sg_model *m, const char *name)
+{
+	for (int s = 0; s < m->nsectors; s++)
+		for (int i = 0; i < m->sectors[s].negress; i++)
+			for (int k = 0; k < m->sectors[s].egress[i].nifaces; k++)
+				if (!strcmp(m->sectors[s].egress[i].ifaces[k],
+					    name))
+					return true;
+	return false;
+}
+
+/*
+ * Trusted devices, and the devices egress policies steer into: both are
+ * tunnels and meshes, with the same programs (sg_trusted.h).
+ */
 static void compile_trusted(const struct sg_model *m, struct sg_compiled *c,
 			    const struct sg_netdev *devs, int ndevs)
 {
 	for (int i = 0; i < m->ntrusted; i++) {
-		const struct sg_netdev *dev =
-			find_dev(devs, ndevs, m->trusted[i].name);
+		const char *name = m->trusted[i].name;
+		const struct sg_netdev *dev = find_dev(devs, ndevs, name);
 
 		if (dev)
-			add_device(c, dev, SG_ROLE_TRUSTED, 0, 0);
+			add_device(c, dev, SG_ROLE_TRUSTED, 0, 0,
+				   egress_names(m, name) ? SG_DEV_EGRESS : 0);
 		else
-			add_missing(c, m->trusted[i].name);
+			add_missing(c, name);
+	}
+	for (int s = 0; s < m->nsectors; s++) {
+		for (int i = 0; i < m->sectors[s].negress; i++) {
+			const struct sg_egress_def *e = &m->sectors[s].egress[i];
+
+			for (int k = 0; k < e->nifaces; k++) {
+				const char *name = e->ifaces[k];
+				const struct sg_netdev *dev =
+					find_dev(devs, ndevs, name);
+				bool seen = false;
+
+				for (int j = 0; j < c->nmissing; j++)
+					seen |= !strcmp(c->missing[j], name);
+				if (!dev && !seen)
+					add_missing(c, name);
+				if (dev && !sg_compiled_target(c, dev->ifindex))
+					add_device(c, dev, SG_ROLE_TRUSTED, 0,
+						   0, SG_DEV_EGRESS);
+			}
+		}
 	}
 }
 
@@ -150,7 +190,9 @@ static int compile_sector_devices(const struct sg_model *m,
 				t = sg_compiled_target(c, devs[i].ifindex);
 				if (!t) {
 					add_device(c, &devs[i], SG_ROLE_SECTOR,
-						   sec->id, 0);
+						   sec->id, 0, 0);
+					c->targets[c->ntargets - 1].steered =
+						sec->negress > 0;
 				} else if (!globs || t->role != SG_ROLE_SECTOR ||
 					   t->sector != sec->id) {
 					sg_diag_at(d, m->file,
@@ -178,7 +220,8 @@ static void compile_sector(const struct sg_model *m, int s,
 	memcpy(v.name, sec->name, sizeof(v.name));
 	v.flags = (sec->internet ? SG_SECTOR_INTERNET : 0) |
 		  (sec->imds ? SG_SECTOR_IMDS : 0) |
-		  (sec->nforwards || sec->nallow_from ? SG_SECTOR_INBOUND : 0);
+		  (sec->nforwards || sec->nallow_from ? SG_SECTOR_INBOUND : 0) |
+		  (sec->negress ? SG_SECTOR_EGRESS : 0);
 	ADD_ENTRY(c, c->sectors, c->nsectors, k, v);
 	c->sectors[c->nsectors - 1].k.slot = c->slot;
 
@@ -366,6 +409,79 @@ static void compile_admits(const struct sg_model *m, int s,
 	}
 }
 
+/*
+ * Policy i of sector s: its devices in the order new flows try them, each
+ * with the source it gives them, usable when present, up (with carrier)
+ * and, unless the policy routes untranslated, with a source to give.
+ */
+static void compile_egress_policy(const struct sg_sector_def *sec, int i,
+				  struct sg_compiled *c,
+				  const struct sg_netdev *devs, int ndevs)
+{
+	const struct sg_egress_def *e = &sec->egress[i];
+	struct sg_egress_policy_key k = { .sector = sec->id, .policy = i };
+	struct sg_egress_policy v = {
+		.flags = e->snat_mode == SG_SNAT_NONE ? SG_EGRESS_ROUTED : 0,
+		.ndevs = e->nifaces,
+	};
+
+	for (int d = 0; d < e->nifaces && d < SG_MAX_EGRESS_DEVS; d++) {
+		const struct sg_netdev *dev = find_dev(devs, ndevs, e->ifaces[d]);
+		uint32_t snat = 0;
+
+		if (!dev)
+			continue;
+		if (e->snat_mode == SG_SNAT_ADDRESS)
+			snat = e->snat_addr;
+		else if (e->snat_mode == SG_SNAT_DEFAULT)
+			snat = dev->addr;
+		v.devs[d].ifindex = dev->ifindex;
+		put_addr(v.devs[d].snat, snat);
+		if (dev->up && (snat || e->snat_mode == SG_SNAT_NONE))
+			v.usable |= 1U << d;
+	}
+	ADD_ENTRY(c, c->egress_policies, c->negress_policies, k, v);
+	c->egress_policies[c->negress_policies - 1].k.slot = c->slot;
+}
+
+/* A sector's egress list as longest-prefix entries (loader/egress.h). */
+static int compile_egress(const struct sg_model *m, int s,
+			  struct sg_compiled *c, const struct sg_netdev *devs,
+			  int ndevs, struct sg_diags *d)
+{
+	const struct sg_sector_def *sec = &m->sectors[s];
+	struct sg_egress_prefix *t;
+	const struct sg_pos *pos;
+	int n;
+
+	if (!sec->negress)
+		return 0;
+	if (sg_egress_compile(sec, &t, &n, &pos)) {
+		sg_diag_at(d, m->file, *pos, NULL, "more than %d rules apply "
+			   "to some destination", SG_MAX_EGRESS_RULES);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct sg_net_key k = { .prefixlen = 32 + t[i].plen,
+					.sector = sec->id };
+		struct sg_egress_match v = { .count = t[i].nrules };
+
+		put_addr(k.addr, t[i].addr);
+		for (int r = 0; r < t[i].nrules; r++) {
+			v.policy[r] = t[i].rules[r].policy;
+			v.rules[r].proto = t[i].rules[r].proto;
+			v.rules[r].port_lo = t[i].rules[r].port_lo;
+			v.rules[r].port_hi = t[i].rules[r].port_hi;
+		}
+		ADD_ENTRY(c, c->egress_nets, c->negress_nets, k, v);
+		c->egress_nets[c->negress_nets - 1].k.slot = c->slot;
+	}
+	free(t);
+	for (int i = 0; i < sec->negress; i++)
+		compile_egress_policy(sec, i, c, devs, ndevs);
+	return 0;
+}
+
 int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 	       int ndevs, uint32_t slot, struct sg_compiled *c,
 	       struct sg_diags *d)
@@ -405,6 +521,8 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 		compile_allows(m, s, c);
 		compile_forwards(m, s, c);
 		compile_admits(m, s, c, devs, ndevs);
+		if (compile_egress(m, s, c, devs, ndevs, d))
+			ret = -1;
 	}
 	compile_dests(m, c);
 	return ret;
@@ -469,6 +587,8 @@ void sg_compiled_free(struct sg_compiled *c)
 	free(c->forwards);
 	free(c->admit_devs);
 	free(c->admit_nets);
+	free(c->egress_nets);
+	free(c->egress_policies);
 	free(c->targets);
 	free(c->missing);
 	memset(c, 0, sizeof(*c));

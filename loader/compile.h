@@ -19,6 +19,7 @@ struct sg_netdev {
 	uint32_t addr;		/* its first IPv4 address (host order), or 0 */
 	uint32_t xdp_xmit;	/* 1: takes XDP-redirected frames */
 	bool l3;		/* no link-layer header (tun, WireGuard) */
+	bool up;		/* IFF_UP with carrier (IFF_RUNNING) */
 };
 
 /* A device the programs attach to, and why. */
@@ -27,6 +28,8 @@ struct sg_attach_target {
 	int ifindex;
 	uint8_t role;		/* enum sg_role */
 	uint16_t sector;
+	bool steered;		/* a sector device whose sector has egress
+				 * policies: tc ingress, never XDP */
 };
 
 struct sg_compiled {
@@ -50,6 +53,11 @@ struct sg_compiled {
 	int nadmit_devs;
 	struct { struct sg_net_key k; __u32 v; } *admit_nets;
 	int nadmit_nets;
+	struct { struct sg_net_key k; struct sg_egress_match v; } *egress_nets;
+	int negress_nets;
+	struct { struct sg_egress_policy_key k; struct sg_egress_policy v; }
+		*egress_policies;
+	int negress_policies;
 	struct sg_attach_target *targets;
 	int ntargets;
 	/* Interfaces (or globs) of the definitions that match no device. */

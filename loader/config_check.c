@@ -6,9 +6,11 @@
  * each field by the path the parser recorded with its position.
  */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config_parse.h"
+#include "egress.h"
 #include "util.h"
 
 static int find_sector(const struct sg_model *m, const char *name)
@@ -287,6 +289,74 @@ static void check_sector_refs(struct sg_parser *p, int i)
 	}
 }
 
+static bool is_uplink(const struct sg_model *m, const char *iface)
+{
+	for (int i = 0; i < m->nuplinks; i++)
+		if (m->uplinks[i].iface && !strcmp(m->uplinks[i].iface, iface))
+			return true;
+	return false;
+}
+
+/*
+ * The egress list of sector i: devices that are neither an uplink nor a
+ * sector's, replies that say which sector they are for, and a list the
+ * compiler can turn into lookups (loader/egress.h).
+ */
+static void check_sector_egress(struct sg_parser *p, int i)
+{
+	struct sg_model *m = p->m;
+	struct sg_sector_def *s = &m->sectors[i];
+	struct sg_egress_prefix *t;
+	const struct sg_pos *at;
+	int n;
+
+	if (s->negress > SG_MAX_EGRESS_POLICIES)
+		cfg_verr(p, s->egress[SG_MAX_EGRESS_POLICIES].pos, NULL,
+			 "more than %d egress policies in one sector",
+			 SG_MAX_EGRESS_POLICIES);
+	for (int k = 0; k < s->negress; k++) {
+		struct sg_egress_def *e = &s->egress[k];
+
+		if (e->nifaces > SG_MAX_EGRESS_DEVS)
+			cfg_verr(p, e->pos, "interface", "%d devices; a policy "
+				 "may list at most %d", e->nifaces,
+				 SG_MAX_EGRESS_DEVS);
+		for (int d = 0; d < e->nifaces; d++) {
+			const char *dev = e->ifaces[d];
+
+			if (!dev)
+				continue;
+			if (is_uplink(m, dev))
+				cfg_verr(p, e->pos, "interface", "\"%s\" is an "
+					 "uplink: steering into an uplink is not "
+					 "supported yet (what matches no policy "
+					 "leaves by the uplinks anyway)", dev);
+			else if ((at = device_owner(m, dev, NULL)) &&
+				 !is_trusted(m, dev))
+				cfg_verr(p, e->pos, "interface", "\"%s\" is "
+					 "already listed as %.*s", dev,
+					 item_len(at->path), at->path);
+		}
+		/* Untranslated replies are told apart by their destination
+		 * alone. */
+		if (e->snat_mode == SG_SNAT_NONE && s->overlaps >= 0)
+			cfg_verr(p, e->pos, "snat-address", "none: the CIDRs of "
+				 "this sector overlap those of \"%s\", so the "
+				 "replies would not say which sector they are for",
+				 m->sectors[s->overlaps].name);
+	}
+	if (!s->negress)
+		return;
+	if (sg_egress_compile(s, &t, &n, &at)) {
+		cfg_verr(p, *at, NULL, "more than %d rules (port ranges of "
+			 "the policies before and including this one) apply to "
+			 "some destination; split the list or merge ports",
+			 SG_MAX_EGRESS_RULES);
+		return;
+	}
+	free(t);
+}
+
 /* Two sectors that one trusted device may open connections into must not
  * overlap: the destination address would not say which one is meant. */
 static void check_trusted_overlap(struct sg_parser *p)
@@ -412,7 +482,9 @@ void cfg_validate(struct sg_parser *p)
 	check_host(p);
 	for (int i = 0; i < p->m->nsectors && !sg_diags_full(p->diags); i++)
 		check_sector_identity(p, i);
-	for (int i = 0; i < p->m->nsectors && !sg_diags_full(p->diags); i++)
+	for (int i = 0; i < p->m->nsectors && !sg_diags_full(p->diags); i++) {
 		check_sector_refs(p, i);
+		check_sector_egress(p, i);
+	}
 	check_trusted_overlap(p);
 }

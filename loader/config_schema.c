@@ -497,7 +497,7 @@ static void item_sector(struct sg_parser *p, yaml_node_t *n, void *obj)
 		{ "allow-from", f_sector_allow_from, false, false },
 		{ "allow", f_sector_allow, false, false },
 		{ "forwards", f_sector_forwards, false, false },
-		{ "egress", f_sector_egress, false, true },
+		{ "egress", f_sector_egress, false, false },
 		{ NULL },
 	};
 	struct sg_sector_def *s = obj;

@@ -9,9 +9,9 @@
  * policy (the uplink's masquerade). The compiler keeps exactly the
  * meaning of "first match in the file wins", which sg_egress_eval()
  * states directly and a property test holds the two to.
- *
- * Groundwork: `egress` is still refused ("not supported yet") until the
- * datapath steers by these tables.
+
+ * compile.c writes the table into sg_egress_nets; bpf/sg_egress.h looks
+ * it up.
  */
 #ifndef SG_EGRESS_H
 #define SG_EGRESS_H
@@ -19,8 +19,6 @@
 #include <stdint.h>
 
 #include "model.h"
-
-#define SG_MAX_EGRESS_RULES	16	/* rules after one prefix hit */
 
 /* A policy applies to this protocol (0: any) and destination ports. */
 struct sg_egress_rule {

@@ -31,6 +31,9 @@ const struct sg_slot_field sg_slot_forwards = {
 const struct sg_slot_field sg_slot_admit_devs = {
 	sizeof(struct sg_admit_dev_key),
 	offsetof(struct sg_admit_dev_key, slot), 4 };
+const struct sg_slot_field sg_slot_egress_policies = {
+	sizeof(struct sg_egress_policy_key),
+	offsetof(struct sg_egress_policy_key, slot), 2 };
 
 __u32 sg_key_slot(const void *key, const struct sg_slot_field *f)
 {
@@ -113,7 +116,10 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	    (ret = clear_slot(fds->allow, &sg_slot_allow, slot)) ||
 	    (ret = clear_slot(fds->forwards, &sg_slot_forwards, slot)) ||
 	    (ret = clear_slot(fds->admit_devs, &sg_slot_admit_devs, slot)) ||
-	    (ret = clear_slot(fds->admit_nets, &sg_slot_nets, slot)))
+	    (ret = clear_slot(fds->admit_nets, &sg_slot_nets, slot)) ||
+	    (ret = clear_slot(fds->egress_nets, &sg_slot_nets, slot)) ||
+	    (ret = clear_slot(fds->egress_policies, &sg_slot_egress_policies,
+			      slot)))
 		return ret;
 
 	if (bpf_map_update_elem(fds->config, &slot, &c->config, BPF_ANY) ||
@@ -127,6 +133,8 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	FILL(fds->forwards, c->forwards, c->nforwards);
 	FILL(fds->admit_devs, c->admit_devs, c->nadmit_devs);
 	FILL(fds->admit_nets, c->admit_nets, c->nadmit_nets);
+	FILL(fds->egress_nets, c->egress_nets, c->negress_nets);
+	FILL(fds->egress_policies, c->egress_policies, c->negress_policies);
 	return zero_counters(fds->counters, c->fresh_counters, c->nfresh);
 }
 

@@ -19,6 +19,8 @@ struct sg_map_fds {
 	int forwards;
 	int admit_devs;
 	int admit_nets;
+	int egress_nets;
+	int egress_policies;
 	int flows;
 	int counters;
 	int sector_flows;
@@ -34,7 +36,7 @@ struct sg_slot_field {
 };
 extern const struct sg_slot_field sg_slot_devices, sg_slot_sectors,
 	sg_slot_nets, sg_slot_dests, sg_slot_allow, sg_slot_forwards,
-	sg_slot_admit_devs;
+	sg_slot_admit_devs, sg_slot_egress_policies;
 __u32 sg_key_slot(const void *key, const struct sg_slot_field *f);
 
 int sg_maps_read_state(const struct sg_map_fds *fds, struct sg_state *st);

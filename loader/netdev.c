@@ -51,6 +51,23 @@ static int link_type(const char *name)
 	return ret;
 }
 
+/* Up and with carrier: what can carry a steered flow (egress policies). */
+static bool link_up(const char *name)
+{
+	struct ifreq ifr = {};
+	int fd;
+	bool up;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	up = !ioctl(fd, SIOCGIFFLAGS, &ifr) &&
+	     (ifr.ifr_flags & (IFF_UP | IFF_RUNNING)) == (IFF_UP | IFF_RUNNING);
+	close(fd);
+	return up;
+}
+
 int sg_netdevs_list(struct sg_netdev **devs)
 {
 	struct if_nameindex *list = if_nameindex(), *it;
@@ -71,6 +88,7 @@ int sg_netdevs_list(struct sg_netdev **devs)
 		/* tun, WireGuard: packets start at the IP header. */
 		(*devs)[n].l3 = link_type(it->if_name) != ARPHRD_ETHER &&
 				link_type(it->if_name) != ARPHRD_LOOPBACK;
+		(*devs)[n].up = link_up(it->if_name);
 		n++;
 	}
 	if_freenameindex(list);

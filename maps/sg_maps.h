@@ -99,6 +99,21 @@ struct {
 	__type(value, __u32);		/* the sector id again, for dumps */
 } sg_admit_nets SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * SG_MAX_NETS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sg_net_key);
+	__type(value, struct sg_egress_match);
+} sg_egress_nets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * SG_MAX_SECTORS);
+	__type(key, struct sg_egress_policy_key);
+	__type(value, struct sg_egress_policy);
+} sg_egress_policies SEC(".maps");
+
 /*
  * Sized from conntrack.max-flows by the loader (two entries per flow).
  * Not preallocated: an entry that the datapath deletes (to make room,

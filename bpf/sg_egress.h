@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Egress steering (SPEC 3.10): a sector's ordered egress policies, first
+ * match wins, compiled by the loader into longest-prefix entries
+ * (sg_egress_nets) and the device list of each policy
+ * (sg_egress_policies); sg_egress_policy_of() looks them up.
+ *
+ * Where. The kernel's routes lead to the uplink, and a steered packet
+ * must never take them: the sector device's tc ingress decides and sends
+ * it itself. It finds or opens the flow, which records the device it
+ * leaves by (out_ifindex), and redirects the packet there: straight to
+ * an L3 device (tun, WireGuard: no MAC, no neighbour), or to an Ethernet
+ * device (a veth, ZeroTier's tap) through the next hop that the kernel's
+ * FIB names for that device (BPF_FIB_LOOKUP_OUTPUT), resolved by its
+ * neighbour table. A MAC is never guessed: with no route through the
+ * device the packet is dropped (egress-down). The device's tc egress
+ * translates it (sg_steered_out), as an uplink's translates masquerade,
+ * and its tc ingress translates the replies back and delivers them to
+ * the VM (sg_steered_in).
+ *
+ * The devices of a steered sector run tc ingress, not XDP (cmd_apply.c):
+ * XDP cannot hand a packet to the stack of a device it chooses, and
+ * tunnels take no XDP frames. An XDP program that meets a steered packet
+ * (while an apply moves the device to tc) passes it up to tc ingress;
+ * were there none, the kernel would route it to an uplink, whose tc
+ * egress drops it (sg_egress_applies: egress-down).
+ *
+ * Failover. New flows take the first device of the policy that is
+ * usable: up, with carrier and an address, as compiled; `run` applies
+ * again at every link and address notification. A flow stays on its
+ * device: while that one is not usable its packets are dropped
+ * (egress-down), never moved to another source address.
+ */
+#ifndef SG_EGRESS_H
+#define SG_EGRESS_H
+
+#include "sg_nat.h"
+
+/* Which of pol's devices ifindex is, or -1. */
+static __always_inline int sg_egress_dev_index(const struct sg_egress_policy *pol,
+					       __u32 ifindex)
+{
+	int i;
+
+	for (i = 0; i < SG_MAX_EGRESS_DEVS; i++)
+		if (i < pol->ndevs && ifindex &&
+		    pol->devs[i].ifindex == ifindex)
+			return i;
+	return -1;
+}
+
+/* The first of pol's devices that takes new flows, or -1. */
+static __always_inline int sg_egress_first_usable(const struct sg_egress_policy *pol)
+{
+	int i;
+
+	for (i = 0; i < SG_MAX_EGRESS_DEVS; i++)
+		if (i < pol->ndevs && (pol->usable & (1U << i)))
+			return i;
+	return -1;
+}
+
+/* The source p leaves device i of pol with. */
+static __always_inline __be32 sg_egress_source(const struct sg_egress_policy *pol,
+					       int i, const struct sg_pkt *p)
+{
+	__be32 snat;
+
+	if (pol->flags & SG_EGRESS_ROUTED)
+		return p->saddr;
+	__builtin_memcpy(&snat, pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].snat,
+			 sizeof(snat));
+	return snat;
+}
+
+/*
+ * Send p (TTL already as a router leaves it) out of egress device ifindex
+ * (its entry out): an L3 device takes it as it is; an Ethernet one through
+ * the next hop of the kernel's route through that device. Returns SG_PASS
+ * with the redirect set, or the drop reason.
+ */
+static __always_inline int sg_egress_redirect(const struct sg_ctx *c,
+					      const struct sg_pkt *p,
+					      const struct sg_device *out,
+					      __u32 ifindex)
+{
+	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
+	struct bpf_fib_lookup fib;
+	long rc;
+
+	if (out->flags & SG_DEV_L3)
+		return bpf_redirect(ifindex, 0) == TC_ACT_REDIRECT ?
+		       SG_PASS : SG_DROP_EGRESS_DOWN;
+	sg_fib_of(&fib, c, p, 0);
+	fib.ifindex = ifindex;
+	rc = sg_fib_route(c->ctx, &fib, BPF_FIB_LOOKUP_OUTPUT |
+					BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ifindex)
+		return SG_DROP_EGRESS_DOWN;
+	nh.ipv4_nh = fib.ipv4_dst;	/* the gateway, or p's own destination */
+	return bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0) ==
+	       TC_ACT_REDIRECT ? SG_PASS : SG_DROP_EGRESS_DOWN;
+}
+
+/*
+ * p from sector device dev meets policy pol: its flow's device, or for a
+ * new flow the first usable one. tc only (the XDP caller passes it up).
+ */
+static __always_inline int sg_steer(const struct sg_ctx *c,
+				    const struct sg_device *dev,
+				    const struct sg_pkt *p,
+				    const struct sg_egress_policy *pol)
+{
+	struct sg_config *cfg = sg_config_of(c->slot);
+	struct sg_flow_key key;
+	struct sg_device *out;
+	struct sg_flow *f, t;
+	bool found = false;
+	__u32 ifindex;
+	__u64 now;
+	int i = -1, verdict;
+
+	verdict = sg_nat_mappable(p);
+	if (verdict != SG_PASS)
+		return verdict;
+	if (!cfg)
+		return SG_DROP_EGRESS_DOWN;
+	/* Expiring on the way: the kernel answers with time exceeded. */
+	if (p->ttl <= 1)
+		return SG_PASS;
+	now = sg_now();
+	sg_flow_key_of(&key, p, dev->sector);
+	f = bpf_map_lookup_elem(&sg_flows, &key);
+	/* A live flow stays on its device, with the source it took. */
+	if (f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_EGRESS &&
+	    sg_flow_live(f, now)) {
+		i = sg_egress_dev_index(pol, f->out_ifindex);
+		found = i >= 0 && f->xlate.saddr == sg_egress_source(pol, i, p);
+		if (found && !(pol->usable & (1U << i)))
+			return SG_DROP_EGRESS_DOWN;
+	}
+	if (!found)
+		i = sg_egress_first_usable(pol);
+	if (i < 0)
+		return SG_DROP_EGRESS_DOWN;
+	ifindex = pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex;
+	out = sg_device_of(c->slot, ifindex);
+	if (!out || !(out->flags & SG_DEV_EGRESS))
+		return SG_DROP_EGRESS_DOWN;
+
+	if (found) {
+		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
+	} else {
+		sg_snat_template(&t, SG_NAT_EGRESS,
+				 sg_egress_source(pol, i, p), p, dev->counters,
+				 c->ifindex, ifindex);
+		verdict = sg_snat_flow(c, cfg, p, &key, &t,
+				       pol->flags & SG_EGRESS_ROUTED, now, &f);
+		if (verdict != SG_PASS)
+			return verdict;
+	}
+	if (sg_ttl_dec(c, p))
+		return SG_DROP_MALFORMED;
+	verdict = sg_egress_redirect(c, p, out, ifindex);
+	return verdict == SG_PASS ? SG_PASS_STEER : verdict;
+}
+
+/*
+ * Does an egress policy of sector dev->sector take p? SG_NOT_MINE if
+ * not; else it is sent on its way (SG_PASS_STEER) or dropped. At XDP
+ * anything of a steered sector that gets this far is passed up to tc
+ * (SG_PASS_STEER), which decides it afresh.
+ */
+static __always_inline int sg_egress_decide(const struct sg_ctx *c,
+					    const struct sg_device *dev,
+					    const struct sg_pkt *p)
+{
+	struct sg_egress_policy *pol = NULL;
+	int found;
+
+	/* Only while an apply moves the device to tc: tc decides all. */
+	if (c->xdp)
+		return SG_PASS_STEER;
+	found = sg_egress_policy_of(c->slot, dev->sector, p->daddr, p->proto,
+				    p->dport, &pol);
+	if (!found)
+		return SG_NOT_MINE;
+	if (found < 0 || !pol)
+		return SG_DROP_EGRESS_DOWN;
+	return sg_steer(c, dev, p, pol);
+}
+
+/*
+ * tc egress of an egress device: a packet that sector `sector`'s tc
+ * ingress steered here leaves as its flow says. SG_NOT_MINE for anything
+ * else.
+ */
+static __always_inline int sg_steered_out(const struct sg_ctx *c,
+					  const struct sg_pkt *p, __u16 sector)
+{
+	struct sg_flow_key key;
+	struct sg_flow *f;
+
+	if (sg_nat_mappable(p) != SG_PASS)
+		return SG_NOT_MINE;
+	sg_flow_key_of(&key, p, sector);
+	f = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_EGRESS ||
+	    f->out_ifindex != c->ifindex)
+		return SG_NOT_MINE;
+	return sg_xlate_apply(c, p, &f->xlate) ? SG_DROP_MALFORMED : SG_PASS;
+}
+
+/*
+ * tc ingress of an egress device: a reply of a flow steered out of it,
+ * or an ICMP error about one, goes back to its VM. Returns the tc
+ * verdict, or -1 for anything else.
+ */
+static __always_inline int sg_steered_in(const struct sg_ctx *c,
+					 struct __sk_buff *skb,
+					 const struct sg_pkt *p,
+					 const struct sg_config *cfg)
+{
+	struct sg_flow_key key;
+	struct sg_flow *e, *f;
+	__u64 now = sg_now();
+
+	sg_flow_key_of(&key, p, 0);
+	e = bpf_map_lookup_elem(&sg_flows, &key);
+	f = sg_inbound_flow(c, &key, e, false, now);
+	if (e && f)
+		return sg_reply_in(c, skb, p, cfg, e, f, now);
+	if (sg_icmp_is_error(p))
+		return sg_icmp_error_in(c, skb, p, false, now);
+	return -1;
+}
+
+#endif /* SG_EGRESS_H */
