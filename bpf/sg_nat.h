@@ -416,6 +416,13 @@ static __always_inline int sg_deliver(const struct sg_ctx *c,
 		sg_drop(c, p, counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
+	/* From a device without a link-layer header (a tunnel): the
+	 * redirect takes the packet to start with one, which the neighbour
+	 * output then fills in. Offsets into the packet move: last. */
+	if (!c->l3_off && bpf_skb_change_head(skb, ETH_HLEN, 0)) {
+		sg_drop(c, p, counters, 0, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
 	return bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0);
 }
 
