@@ -439,7 +439,7 @@ int cmd_apply(const struct sg_opts *o)
 	struct sg_compiled c = {};
 	struct sg_state st;
 	struct sg_model m;
-	int ndevs, ret, status = SG_EXIT_OK;
+	int ndevs, ret, status = SG_EXIT_OK, nuplinks = 0, ntunnels = 0;
 	bool attached = true;
 
 	if (sg_load_definitions(o, &m, &devs, &ndevs)) {
@@ -493,10 +493,14 @@ int cmd_apply(const struct sg_opts *o)
 		goto out;
 	}
 	record_applied(o, st.generation + 1);
+	for (int i = 0; i < c.ntargets; i++) {
+		nuplinks += c.targets[i].role == SG_ROLE_UPLINK;
+		ntunnels += c.targets[i].role == SG_ROLE_TRUSTED;
+	}
 	printf("%s: applied generation %u: %d sectors on %d devices "
-	       "(%d xdp, %d tc), %d uplinks\n", o->config, st.generation + 1,
-	       m.nsectors, a.nxdp + a.ntc, a.nxdp, a.ntc,
-	       c.ntargets - a.nxdp - a.ntc);
+	       "(%d xdp, %d tc), %d uplinks, %d trusted or egress devices\n",
+	       o->config, st.generation + 1, m.nsectors, a.nxdp + a.ntc,
+	       a.nxdp, a.ntc, nuplinks, ntunnels);
 out:
 	free(a.undo);
 	sg_compiled_free(&c);

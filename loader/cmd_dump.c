@@ -111,6 +111,7 @@ static const char *nat_kind(__u8 nat)
 	static const char *const names[] = {
 		[SG_NAT_SNAT] = "snat", [SG_NAT_IMDS] = "imds",
 		[SG_NAT_DNAT] = "dnat", [SG_NAT_HOST] = "host",
+		[SG_NAT_EGRESS] = "egress",
 	};
 
 	return nat < ARRAY_SIZE(names) ? names[nat] : "?";
@@ -153,8 +154,8 @@ static void dump_conntrack(struct dump_ctx *d)
 
 	while (!bpf_map_get_next_key(d->in->fds.flows, prev, &key)) {
 		char sector[32], peer[32], src[24], dst[24], nat[24], to[24];
-		char exp[24];
-		bool out, in, inbound, dnat;
+		char exp[24], egress[IF_NAMESIZE] = "?";
+		bool out, in, inbound, dnat, same;
 
 		prev = &key;
 		if (bpf_map_lookup_elem(d->in->fds.flows, &key, &f) ||
@@ -162,6 +163,9 @@ static void dump_conntrack(struct dump_ctx *d)
 			continue;
 		inbound = key.zone == 0 && f.nat != SG_NAT_HOST;
 		dnat = f.nat == SG_NAT_DNAT;
+		/* Steered untranslated (snat-address: none). */
+		same = f.xlate.saddr == key.saddr && f.xlate.sport == key.sport &&
+		       !dnat;
 		sg_sector_name(d->in, d->slot, inbound ? f.peer_zone : key.zone,
 			       sector, sizeof(sector));
 		item_start(d);
@@ -171,7 +175,7 @@ static void dump_conntrack(struct dump_ctx *d)
 		      false);
 		field(d, "dst", endpoint(key.daddr, key.dport, dst, sizeof(dst)),
 		      false);
-		field(d, "nat", f.nat == SG_NAT_NONE ? NULL : dnat ?
+		field(d, "nat", f.nat == SG_NAT_NONE || same ? NULL : dnat ?
 		      endpoint(f.xlate.daddr, f.xlate.dport, nat, sizeof(nat)) :
 		      endpoint(f.xlate.saddr, f.xlate.sport, nat, sizeof(nat)),
 		      false);
@@ -184,6 +188,11 @@ static void dump_conntrack(struct dump_ctx *d)
 		field(d, "to_sector", f.nat == SG_NAT_NONE && !inbound ?
 		      sg_sector_name(d->in, d->slot, f.peer_zone, peer,
 				     sizeof(peer)) : NULL, false);
+		/* The device a steered flow stays on. */
+		if (f.nat == SG_NAT_EGRESS)
+			if_indextoname(f.out_ifindex, egress);
+		field(d, "egress", f.nat == SG_NAT_EGRESS ? egress : NULL,
+		      false);
 		field(d, "state", state_name(f.state), false);
 		snprintf(exp, sizeof(exp), "%llu",
 			 (f.expires_ns - now) / 1000000000ULL);
@@ -215,7 +224,8 @@ static void dump_nat(struct dump_ctx *d)
 		if (bpf_map_lookup_elem(d->in->fds.flows, &key, &r) ||
 		    r.dir != SG_FLOW_REPLY ||
 		    (r.nat != SG_NAT_SNAT && r.nat != SG_NAT_IMDS &&
-		     r.nat != SG_NAT_HOST))
+		     r.nat != SG_NAT_HOST && r.nat != SG_NAT_EGRESS) ||
+		    (r.xlate.daddr == key.daddr && r.xlate.dport == key.dport))
 			continue;
 		sg_sector_name(d->in, d->slot, r.peer_zone, sector,
 			       sizeof(sector));
@@ -294,7 +304,8 @@ static void dump_sectors(struct dump_ctx *d)
 
 /*
  * Policy lines start with the sector's name (text) or are one member of
- * the sector's object (JSON): "allow", "forwards", "imds", "allow_from".
+ * the sector's object (JSON): "allow", "forwards", "imds", "allow_from",
+ * "egress" and "egress_except".
  */
 static void policy_allow(struct dump_ctx *d, const char *name, __u16 id)
 {
@@ -436,6 +447,139 @@ static void policy_allow_from(struct dump_ctx *d, const char *name, __u16 id)
 	printf(d->json ? "]" : "");
 }
 
+/* The compiled prefixes of sector id's egress list (sg_egress_nets). */
+struct egress_net {
+	char cidr[24];
+	struct sg_egress_match m;
+};
+
+static int egress_nets(struct dump_ctx *d, __u16 id, struct egress_net **out)
+{
+	struct sg_net_key k, *prev = NULL;
+	struct egress_net *t = NULL;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(d->in->fds.egress_nets, prev, &k)) {
+		char a[16];
+
+		prev = &k;
+		if (k.slot != d->slot || k.sector != id)
+			continue;
+		t = sg_grow(t, n, sizeof(*t));
+		if (bpf_map_lookup_elem(d->in->fds.egress_nets, &k, &t[n].m))
+			continue;
+		inet_ntop(AF_INET, k.addr, a, sizeof(a));
+		snprintf(t[n].cidr, sizeof(t[n].cidr), "%s/%u", a,
+			 k.prefixlen - 32);
+		n++;
+	}
+	*out = t;
+	return n;
+}
+
+/* Policy i's devices: name, the source it gives, usable for new flows. */
+static void egress_devices(struct dump_ctx *d, const char *name, int i,
+			   const struct sg_egress_policy *p)
+{
+	bool routed = p->flags & SG_EGRESS_ROUTED;
+
+	if (!d->json)
+		printf("%s egress[%d] via", name, i);
+	for (int k = 0; k < p->ndevs && k < SG_MAX_EGRESS_DEVS; k++) {
+		char ifname[IF_NAMESIZE] = "(not present)", snat[16];
+		bool usable = p->usable & (1U << k);
+
+		if (p->devs[k].ifindex)
+			if_indextoname(p->devs[k].ifindex, ifname);
+		inet_ntop(AF_INET, p->devs[k].snat, snat, sizeof(snat));
+		if (d->json) {
+			printf("%s{\"interface\":", k ? "," : "");
+			sg_json_str(stdout, ifname);
+			printf(",\"snat\":%s%s%s,\"usable\":%s}",
+			       routed ? "" : "\"", routed ? "null" : snat,
+			       routed ? "" : "\"", usable ? "true" : "false");
+		} else {
+			printf("%s %s (%s, %s)", k ? "," : "", ifname,
+			       routed ? "untranslated" : snat,
+			       usable ? "up" : "down");
+		}
+	}
+	if (!d->json)
+		printf("\n");
+}
+
+/* What the compiled prefixes hold for policy i: CIDR and rule. */
+static void egress_compiled(struct dump_ctx *d, const char *name, int i,
+			    const struct egress_net *t, int n)
+{
+	bool first = true;
+
+	for (int e = 0; e < n; e++) {
+		for (__u32 r = 0; r < t[e].m.count && r < SG_MAX_EGRESS_RULES;
+		     r++) {
+			const struct sg_allow_rule *ru = &t[e].m.rules[r];
+
+			if (t[e].m.policy[r] != i)
+				continue;
+			if (d->json)
+				printf("%s{\"prefix\":\"%s\",\"proto\":\"%s\","
+				       "\"ports\":\"%u-%u\"}",
+				       first ? "" : ",", t[e].cidr,
+				       proto_name(ru->proto), ru->port_lo,
+				       ru->port_hi);
+			else
+				printf("%s egress[%d]   %s %s/%u-%u\n", name, i,
+				       t[e].cidr, proto_name(ru->proto),
+				       ru->port_lo, ru->port_hi);
+			first = false;
+		}
+	}
+}
+
+/*
+ * The egress list in file order, each policy with its devices and what
+ * it compiled to (the longest prefix of a destination lists the rules
+ * tried in order); prefixes with no rule are `except` holes.
+ */
+static void policy_egress(struct dump_ctx *d, const char *name, __u16 id)
+{
+	struct egress_net *t;
+	int n = egress_nets(d, id, &t);
+	bool first = true;
+
+	printf(d->json ? ",\"egress\":[" : "");
+	for (int i = 0; i < SG_MAX_EGRESS_POLICIES; i++) {
+		struct sg_egress_policy_key k = { .slot = d->slot,
+						  .sector = id, .policy = i };
+		struct sg_egress_policy p;
+
+		if (bpf_map_lookup_elem(d->in->fds.egress_policies, &k, &p))
+			break;
+		if (d->json)
+			printf("%s{\"policy\":%d,\"routed\":%s,\"devices\":[",
+			       first ? "" : ",", i,
+			       p.flags & SG_EGRESS_ROUTED ? "true" : "false");
+		egress_devices(d, name, i, &p);
+		printf(d->json ? "],\"compiled\":[" : "");
+		egress_compiled(d, name, i, t, n);
+		printf(d->json ? "]}" : "");
+		first = false;
+	}
+	printf(d->json ? "],\"egress_except\":[" : "");
+	first = true;
+	for (int e = 0; e < n; e++) {
+		if (t[e].m.count)
+			continue;
+		if (d->json)
+			list_item(d, &first, t[e].cidr);
+		else
+			printf("%s egress except %s (no policy: the uplink)\n",
+			       name, t[e].cidr);
+	}
+	printf(d->json ? "]" : "");
+	free(t);
+}
+
 /* Per sector: what it may open (allow), and what may reach it. */
 static void dump_policy(struct dump_ctx *d)
 {
@@ -455,6 +599,7 @@ static void dump_policy(struct dump_ctx *d)
 		policy_forwards(d, name, live[i].id);
 		policy_imds(d, name, &live[i].s);
 		policy_allow_from(d, name, live[i].id);
+		policy_egress(d, name, live[i].id);
 		if (d->json)
 			item_end(d);
 	}
