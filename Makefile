@@ -26,7 +26,7 @@ LIB_SRC		:= $(filter-out loader/main.c,$(wildcard loader/*.c))
 LIB_OBJ		:= $(LIB_SRC:loader/%.c=$(BUILD)/loader/%.o)
 TEST_BINS	:= $(BUILD)/test_config $(BUILD)/test_compile \
 		   $(BUILD)/test_dataplane $(BUILD)/test_nat $(BUILD)/test_fast \
-		   $(BUILD)/test_hooks $(BUILD)/test_dnat \
+		   $(BUILD)/test_hooks $(BUILD)/test_dnat $(BUILD)/test_egress \
 		   $(BUILD)/test_fuzz_frames
 
 .PHONY: all clean test-bins bench fuzz fuzz-deps install
@@ -65,7 +65,7 @@ $(BUILD)/dp_lib.o: tests/unit/dp_lib.c tests/unit/dp_lib.h \
 
 # The BPF_PROG_TEST_RUN tests share the packet harness.
 $(BUILD)/test_dataplane $(BUILD)/test_nat $(BUILD)/test_fast \
-$(BUILD)/test_hooks $(BUILD)/test_dnat \
+$(BUILD)/test_hooks $(BUILD)/test_dnat $(BUILD)/test_egress \
 $(BUILD)/test_fuzz_frames: $(BUILD)/dp_lib.o
 
 $(BUILD)/test_%: tests/unit/test_%.c $(TEST_DEPS)

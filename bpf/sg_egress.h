@@ -26,10 +26,11 @@
  * egress drops it (sg_egress_applies: egress-down).
  *
  * Failover. New flows take the first device of the policy that is
- * usable: up, with carrier and an address, as compiled; `run` applies
- * again at every link and address notification. A flow stays on its
- * device: while that one is not usable its packets are dropped
- * (egress-down), never moved to another source address.
+ * usable (up, with carrier and an address, as compiled: `run` applies
+ * again at every link and address notification) and, for an Ethernet
+ * one, has a route for the packet. A flow stays on its device: while
+ * that one is not usable its packets are dropped (egress-down), never
+ * moved to another source address.
  */
 #ifndef SG_EGRESS_H
 #define SG_EGRESS_H
@@ -49,17 +50,6 @@ static __always_inline int sg_egress_dev_index(const struct sg_egress_policy *po
 	return -1;
 }
 
-/* The first of pol's devices that takes new flows, or -1. */
-static __always_inline int sg_egress_first_usable(const struct sg_egress_policy *pol)
-{
-	int i;
-
-	for (i = 0; i < SG_MAX_EGRESS_DEVS; i++)
-		if (i < pol->ndevs && (pol->usable & (1U << i)))
-			return i;
-	return -1;
-}
-
 /* The source p leaves device i of pol with. */
 static __always_inline __be32 sg_egress_source(const struct sg_egress_policy *pol,
 					       int i, const struct sg_pkt *p)
@@ -74,37 +64,43 @@ static __always_inline __be32 sg_egress_source(const struct sg_egress_policy *po
 }
 
 /*
- * Send p (TTL already as a router leaves it) out of egress device ifindex
- * (its entry out): an L3 device takes it as it is; an Ethernet one through
- * the next hop of the kernel's route through that device. Returns SG_PASS
- * with the redirect set, or the drop reason.
+ * Can p leave by device i of pol, and how? Its entry in *out, and for an
+ * Ethernet device the next hop of the kernel's route through that device
+ * in *nh (BPF_FIB_LOOKUP_OUTPUT: the device's own routes, which need not
+ * win over the uplink's). An L3 device takes the packet as it is. false:
+ * not present, not an egress device, or no route through it.
  */
-static __always_inline int sg_egress_redirect(const struct sg_ctx *c,
-					      const struct sg_pkt *p,
-					      const struct sg_device *out,
-					      __u32 ifindex)
+static __always_inline bool sg_egress_via(const struct sg_ctx *c,
+					  const struct sg_pkt *p,
+					  const struct sg_egress_policy *pol,
+					  int i, struct sg_device **out,
+					  struct bpf_redir_neigh *nh)
 {
-	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
+	__u32 ifindex = pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex;
 	struct bpf_fib_lookup fib;
 	long rc;
 
-	if (out->flags & SG_DEV_L3)
-		return bpf_redirect(ifindex, 0) == TC_ACT_REDIRECT ?
-		       SG_PASS : SG_DROP_EGRESS_DOWN;
+	*out = ifindex ? sg_device_of(c->slot, ifindex) : NULL;
+	if (!*out || !((*out)->flags & SG_DEV_EGRESS))
+		return false;
+	if ((*out)->flags & SG_DEV_L3)
+		return true;
 	sg_fib_of(&fib, c, p, 0);
 	fib.ifindex = ifindex;
 	rc = sg_fib_route(c->ctx, &fib, BPF_FIB_LOOKUP_OUTPUT |
 					BPF_FIB_LOOKUP_SKIP_NEIGH);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ifindex)
-		return SG_DROP_EGRESS_DOWN;
-	nh.ipv4_nh = fib.ipv4_dst;	/* the gateway, or p's own destination */
-	return bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0) ==
-	       TC_ACT_REDIRECT ? SG_PASS : SG_DROP_EGRESS_DOWN;
+		return false;
+	nh->nh_family = AF_INET;
+	nh->ipv4_nh = fib.ipv4_dst;	/* the gateway, or p's destination */
+	return true;
 }
 
 /*
- * p from sector device dev meets policy pol: its flow's device, or for a
- * new flow the first usable one. tc only (the XDP caller passes it up).
+ * p from sector device dev meets policy pol: its flow stays on its
+ * device; a new flow takes the first usable device with a route for it.
+ * Then it is redirected there, TTL as a router leaves it. tc only (the
+ * XDP caller passes it up).
  */
 static __always_inline int sg_steer(const struct sg_ctx *c,
 				    const struct sg_device *dev,
@@ -112,13 +108,14 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 				    const struct sg_egress_policy *pol)
 {
 	struct sg_config *cfg = sg_config_of(c->slot);
+	struct bpf_redir_neigh nh = {};
+	struct sg_device *out = NULL;
 	struct sg_flow_key key;
-	struct sg_device *out;
 	struct sg_flow *f, t;
 	bool found = false;
 	__u32 ifindex;
 	__u64 now;
-	int i = -1, verdict;
+	int i = -1, k, verdict;
 
 	verdict = sg_nat_mappable(p);
 	if (verdict != SG_PASS)
@@ -136,17 +133,26 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	    sg_flow_live(f, now)) {
 		i = sg_egress_dev_index(pol, f->out_ifindex);
 		found = i >= 0 && f->xlate.saddr == sg_egress_source(pol, i, p);
-		if (found && !(pol->usable & (1U << i)))
+	}
+	if (found) {
+		if (!(pol->usable & (1U << i)) ||
+		    !sg_egress_via(c, p, pol, i, &out, &nh))
+			return SG_DROP_EGRESS_DOWN;
+	} else {
+		i = -1;
+		for (k = 0; k < SG_MAX_EGRESS_DEVS; k++) {
+			if (k >= pol->ndevs)
+				break;
+			if ((pol->usable & (1U << k)) &&
+			    sg_egress_via(c, p, pol, k, &out, &nh)) {
+				i = k;
+				break;
+			}
+		}
+		if (i < 0 || !out)
 			return SG_DROP_EGRESS_DOWN;
 	}
-	if (!found)
-		i = sg_egress_first_usable(pol);
-	if (i < 0)
-		return SG_DROP_EGRESS_DOWN;
 	ifindex = pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex;
-	out = sg_device_of(c->slot, ifindex);
-	if (!out || !(out->flags & SG_DEV_EGRESS))
-		return SG_DROP_EGRESS_DOWN;
 
 	if (found) {
 		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
@@ -161,8 +167,11 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	}
 	if (sg_ttl_dec(c, p))
 		return SG_DROP_MALFORMED;
-	verdict = sg_egress_redirect(c, p, out, ifindex);
-	return verdict == SG_PASS ? SG_PASS_STEER : verdict;
+	if (out && (out->flags & SG_DEV_L3))
+		verdict = bpf_redirect(ifindex, 0);
+	else
+		verdict = bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0);
+	return verdict == TC_ACT_REDIRECT ? SG_PASS_STEER : SG_DROP_EGRESS_DOWN;
 }
 
 /*

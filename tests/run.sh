@@ -43,6 +43,7 @@ run test_nat build/test_nat
 run test_fast build/test_fast
 run test_hooks build/test_hooks
 run test_dnat build/test_dnat
+run test_egress build/test_egress
 run test_fuzz_frames build/test_fuzz_frames
 run package tests/package/build.sh
 for t in tests/e2e/*.sh; do

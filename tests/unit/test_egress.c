@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Egress steering through BPF_PROG_TEST_RUN, repeat = 1: a sector's
+ * packets that match an egress policy are redirected by its tc ingress to
+ * the policy's device, translated at that device's tc egress (or left as
+ * they are under `snat-address: none`), and their replies translated back
+ * at its tc ingress and redirected to the VM; XDP passes them up to tc;
+ * failover to the next device for new flows, existing ones dropped while
+ * their device is down (egress-down), never falling back to the uplink.
+ * Every frame is compared byte for byte with one built by hand.
+ *
+ * The egress devices e0 and e1 are Ethernet (veth) with a route through
+ * each (default, metric 1000 and 1001: the main default route stays via
+ * up0) to a permanent neighbour; e2 is named but never present. L3
+ * devices (tun) cannot be fed by BPF_PROG_TEST_RUN, which builds every
+ * skb from an Ethernet frame: tests/e2e/egress.sh covers them.
+ */
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "dp_lib.h"
+#include "sg_test.h"
+
+#define VM		"10.1.0.2"
+#define FAR		"203.0.113.5"
+#define E0_ADDR		"10.201.0.1"
+#define E1_ADDR		"10.202.0.1"
+#define NAT_PORT	40500
+
+static const char *const definitions =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: up0}]\n"
+	"  nat-ports: 40500-40500\n"
+	"sectors:\n"
+	"  - name: vm1\n"
+	"    cidrs: [10.1.0.0/24]\n"
+	"    interfaces: [s1]\n"
+	"    egress:\n"
+	"      - {destinations: [203.0.113.0/24], proto: tcp, ports: [6333],\n"
+	"         interface: e1, snat-address: none}\n"
+	"      - {destinations: [203.0.113.0/24], except: [203.0.113.128/25],\n"
+	"         interface: [e0, e1]}\n"
+	"      - {destinations: [198.18.0.0/15], interface: e2}\n"
+	"  - {name: vm2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
+
+/* CHECK, and on failure also run `also` (mark a helper's result bad). */
+#define CHECK_OR(cond, also, fmt, ...)				\
+	do {							\
+		bool ok_ = (cond);				\
+		CHECK(ok_, fmt, ##__VA_ARGS__);			\
+		if (!ok_)					\
+			also;					\
+	} while (0)
+
+static int run(enum sg_prog prog, const char *dev, const char *in_dev,
+	       const struct pkt *p, uint8_t *out, uint32_t *out_len)
+{
+	uint8_t frame[2048];
+	uint32_t retval;
+	int len = dp_build(p, frame);
+
+	if (dp_run(prog, dev, in_dev, frame, len, out, out_len, &retval))
+		return -1;
+	return retval;
+}
+
+/* Is the frame got, from the IP header on, exactly p's with TTL - hops? */
+static bool sent_as(const struct pkt *p, int hops, const uint8_t *got,
+		    uint32_t got_len)
+{
+	uint8_t want[2048];
+	struct pkt w = *p;
+	int len;
+
+	w.ttl = (p->ttl ? p->ttl : 64) - hops;
+	len = dp_build(&w, want);
+	return got_len > 14 &&
+	       dp_same_frame(want + 14, len - 14, got + 14, got_len - 14);
+}
+
+static __u64 drops(__u32 sector, int reason)
+{
+	struct sg_counters c;
+
+	dp_counters(sector, &c);
+	return c.drops[reason];
+}
+
+static int ifindex(const char *name)
+{
+	return if_nametoindex(name);
+}
+
+/* Is dev up with carrier (IFF_RUNNING: the operstate, which the kernel
+ * sets a moment after the link comes up)? */
+static bool running(const char *dev)
+{
+	struct ifreq ifr = {};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool up;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	up = fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr) &&
+	     (ifr.ifr_flags & IFF_RUNNING);
+	if (fd >= 0)
+		close(fd);
+	return up;
+}
+
+/* Set a device up or down and compile the definitions again, as `run`
+ * does at the link notification (which comes once the operstate is). */
+static int link_set(const char *dev, bool up)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "ip link set %s %s", dev,
+		 up ? "up" : "down");
+	if (system(cmd))
+		return -1;
+	for (int i = 0; i < 200 && running(dev) != up; i++)
+		usleep(10000);
+	return dp_load_definitions(definitions);
+}
+
+/*
+ * p leaves s1 steered to dev: tc ingress redirects it, TTL as a router
+ * leaves it; dev's tc egress sends it as `sent` (TTL already lowered).
+ */
+static bool steered(const struct pkt *p, const char *dev,
+		    const struct pkt *sent)
+{
+	uint8_t mid[2048], out[2048];
+	uint32_t mlen, len, v;
+	bool ok = true;
+
+	v = run(SG_PROG_TC_SECTOR_IN, "s1", NULL, p, mid, &mlen);
+	CHECK_OR(v == TC_REDIRECT_V, ok = false, "tc ingress: verdict %u, "
+		 "want the redirect", v);
+	CHECK_OR(sent_as(p, 1, mid, mlen), ok = false,
+		 "tc ingress: more than the TTL changed");
+	if (!ok)
+		return false;
+	CHECK_OR(dp_run(SG_PROG_TC_TRUSTED_OUT, dev, "s1", mid, mlen, out,
+			&len, &v) == 0 && v == TC_OK_V, ok = false,
+		 "%s's tc egress: verdict %u", dev, v);
+	CHECK_OR(sent_as(sent, 1, out, len), ok = false,
+		 "%s's tc egress: not the translated frame", dev);
+	return ok;
+}
+
+/* A reply arriving on dev goes to the VM as `delivered`. */
+static bool replied(const char *dev, const struct pkt *reply,
+		    const struct pkt *delivered)
+{
+	uint8_t out[2048];
+	uint32_t len;
+	int v = run(SG_PROG_TC_TRUSTED_IN, dev, NULL, reply, out, &len);
+	bool ok = true;
+
+	CHECK_OR(v == TC_REDIRECT_V, ok = false, "reply on %s: verdict %d",
+		 dev, v);
+	CHECK_OR(sent_as(delivered, 1, out, len), ok = false,
+		 "reply on %s: not translated back", dev);
+	return ok;
+}
+
+static void test_snat(void)
+{
+	const struct pkt req = UDP(VM, 5000, FAR, 53);
+	const struct pkt sent = UDP(E0_ADDR, NAT_PORT, FAR, 53);
+	const struct pkt ans = UDP(FAR, 53, E0_ADDR, NAT_PORT);
+	const struct pkt back = UDP(FAR, 53, VM, 5000);
+	const struct pkt ping = PING(VM, FAR, 77);
+	const struct pkt ping_sent = PING(E0_ADDR, FAR, NAT_PORT);
+	const struct pkt pong = PONG(FAR, E0_ADDR, NAT_PORT);
+	const struct pkt pong_back = PONG(FAR, VM, 77);
+	struct sg_flow f;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(steered(&req, "e0", &sent), "UDP out");
+	CHECK(dp_flow_of(VM, 5000, FAR, 53, 17, 1, &f) &&
+	      f.nat == SG_NAT_EGRESS && f.out_ifindex == (__u32)ifindex("e0") &&
+	      f.in_ifindex == (__u32)ifindex("s1"),
+	      "no steered flow on e0 under the VM's tuple");
+	CHECK(replied("e0", &ans, &back), "UDP back");
+	CHECK(dp_flow_of(VM, 5000, FAR, 53, 17, 1, &f) &&
+	      (f.flags & SG_FLOW_ANSWERED), "the reply is not seen");
+	CHECK(steered(&ping, "e0", &ping_sent), "ping out");
+	CHECK(replied("e0", &pong, &pong_back), "ping back");
+	test_end("steered into e0 with its address: UDP and ping out "
+		 "translated at e0's tc egress, replies back to the VM, "
+		 "byte-exact");
+}
+
+static void test_xdp_passes(void)
+{
+	const struct pkt req = UDP(VM, 5002, FAR, 53);
+	uint8_t frame[2048], out[2048];
+	uint32_t len, v;
+	int flen = dp_build(&req, frame);
+	struct sg_flow f;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(dp_run(SG_PROG_XDP_SECTOR, "s1", NULL, frame, flen, out, &len,
+		     &v) == 0 && v == XDP_PASS_V, "XDP: verdict %u", v);
+	CHECK(dp_same_frame(frame, flen, out, len), "XDP changed the frame");
+	CHECK(!dp_flow_of(VM, 5002, FAR, 53, 17, 1, &f),
+	      "XDP opened a flow: tc decides steered packets");
+	test_end("XDP passes a steered sector's packet up to tc untouched");
+}
+
+static void test_routed(void)
+{
+	const struct pkt syn = TCP(VM, 5001, FAR, 6333, SYN);
+	const struct pkt synack = TCP(FAR, 6333, VM, 5001, SYN | ACK);
+	const struct pkt other = TCP(VM, 5003, FAR, 22, SYN);
+	const struct pkt other_sent = TCP(E0_ADDR, NAT_PORT, FAR, 22, SYN);
+	struct sg_flow f;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(steered(&syn, "e1", &syn), "out");
+	CHECK(dp_flow_of(VM, 5001, FAR, 6333, 6, 1, &f) &&
+	      f.nat == SG_NAT_EGRESS && f.out_ifindex == (__u32)ifindex("e1") &&
+	      f.xlate.saddr == inet_addr(VM), "no untranslated flow on e1");
+	CHECK(replied("e1", &synack, &synack), "back");
+	/* Another port of the same destination: the next policy. */
+	CHECK(steered(&other, "e0", &other_sent), "port 22 not steered by "
+	      "the next policy");
+	test_end("snat-address none: TCP to the steered port leaves e1 as "
+		 "the VM sent it and its reply comes back; another port takes "
+		 "the next policy");
+
+	/* Its reply arriving on another device is not its reply. */
+	test_begin();
+	{
+		__u64 before = drops(1, SG_DROP_UNSOLICITED);
+		uint8_t out[2048];
+		uint32_t len;
+
+		CHECK(run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &synack, out,
+			  &len) == TC_SHOT_V, "delivered from e0");
+		CHECK(drops(1, SG_DROP_UNSOLICITED) == before + 1,
+		      "not counted as unsolicited");
+	}
+	test_end("a routed flow's reply on another device is unsolicited");
+}
+
+static void test_except(void)
+{
+	const struct pkt req = UDP(VM, 5004, "203.0.113.200", 53);
+	const struct pkt sent = UDP("192.0.2.1", NAT_PORT, "203.0.113.200", 53);
+	uint8_t mid[2048], out[2048];
+	uint32_t mlen, len, v;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
+	      TC_OK_V, "tc ingress does not leave it to the kernel's route");
+	CHECK(sent_as(&req, 0, mid, mlen), "tc ingress changed it");
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", mid, mlen, out, &len,
+		     &v) == 0 && v == TC_OK_V, "up0's tc egress: verdict %u",
+	      v);
+	CHECK(sent_as(&sent, 0, out, len), "not masqueraded behind up0");
+	test_end("a destination in except leaves by the uplink, masqueraded");
+}
+
+/* What the kernel would route to the uplink is never masqueraded there. */
+static void test_no_fallback(void)
+{
+	const struct pkt req = UDP(VM, 5005, FAR, 53);
+	uint8_t frame[2048], out[2048];
+	uint32_t len, v;
+	int flen = dp_build(&req, frame);
+	__u64 before = drops(1, SG_DROP_EGRESS_DOWN);
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", frame, flen, out, &len,
+		     &v) == 0 && v == TC_SHOT_V, "up0's tc egress: verdict %u",
+	      v);
+	CHECK(drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
+	      "not counted as egress-down");
+	test_end("a steered packet that reaches the uplink is dropped "
+		 "(egress-down), never masqueraded");
+}
+
+static void expect_down(const struct pkt *p, const char *why)
+{
+	__u64 before = drops(1, SG_DROP_EGRESS_DOWN);
+	uint8_t out[2048];
+	uint32_t len;
+
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, p, out, &len) == TC_SHOT_V,
+	      "%s: not dropped", why);
+	CHECK(drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
+	      "%s: not counted as egress-down", why);
+}
+
+static void test_failover(void)
+{
+	/* One remote port per flow: each may take the one NAT port. */
+	const struct pkt a = UDP(VM, 5010, FAR, 1001);
+	const struct pkt a_sent = UDP(E0_ADDR, NAT_PORT, FAR, 1001);
+	const struct pkt b = UDP(VM, 5011, FAR, 1002);
+	const struct pkt b_sent = UDP(E1_ADDR, NAT_PORT, FAR, 1002);
+	const struct pkt c = UDP(VM, 5012, FAR, 1003);
+	const struct pkt d = UDP(VM, 5013, FAR, 1004);
+	const struct pkt d_sent = UDP(E0_ADDR, NAT_PORT, FAR, 1004);
+	const struct pkt gone = UDP(VM, 5014, "198.18.0.5", 53);
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(steered(&a, "e0", &a_sent), "first flow");
+	CHECK(link_set("e0", false) == 0, "e0 down");
+	expect_down(&a, "the flow on e0 while e0 is down");
+	CHECK(steered(&b, "e1", &b_sent), "a new flow while e0 is down");
+	CHECK(link_set("e1", false) == 0, "e1 down");
+	expect_down(&c, "a new flow with both down");
+	expect_down(&b, "the flow on e1 with e1 down");
+	/* The kernel drops the routes through a device that goes down:
+	 * whoever manages the device adds them again. */
+	CHECK(link_set("e0", true) == 0 && link_set("e1", true) == 0 &&
+	      !system("ip route add default via 10.201.0.2 dev e0 metric 1000 "
+		      "&& ip route add default via 10.202.0.2 dev e1 "
+		      "metric 1001"), "both up again");
+	CHECK(steered(&a, "e0", &a_sent), "the first flow, e0 back");
+	CHECK(steered(&b, "e1", &b_sent), "the flow on e1 stays on e1");
+	CHECK(steered(&d, "e0", &d_sent), "a new flow takes e0 again");
+	expect_down(&gone, "a policy whose device is not present");
+	test_end("failover: new flows take the first device up, a flow "
+		 "stays on its device and is egress-down while it is down; "
+		 "up again, traffic flows");
+}
+
+/* An Ethernet device whose route is gone cannot take new flows. */
+static void test_no_route(void)
+{
+	const struct pkt a = UDP(VM, 5020, FAR, 1010);
+	const struct pkt a_sent = UDP(E1_ADDR, NAT_PORT, FAR, 1010);
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(!system("ip route del default via 10.201.0.2 dev e0"),
+	      "route of e0 removed");
+	CHECK(steered(&a, "e1", &a_sent), "not steered into e1");
+	CHECK(!system("ip route add default via 10.201.0.2 dev e0 metric 1000"),
+	      "route of e0 back");
+	test_end("a new flow skips an Ethernet device with no route for it");
+}
+
+/* An ICMP error from beyond the device about a steered packet. */
+static void test_icmp_error(void)
+{
+	const struct pkt req = UDP(VM, 5030, FAR, 1020);
+	const struct pkt sent = UDP(E0_ADDR, NAT_PORT, FAR, 1020);
+	const struct pkt inner_sent = { .src = E0_ADDR, .dst = FAR,
+		.proto = 17, .sport = NAT_PORT, .dport = 1020, .ttl = 63 };
+	const struct pkt inner_back = { .src = VM, .dst = FAR, .proto = 17,
+		.sport = 5030, .dport = 1020, .ttl = 63 };
+	const struct pkt err = { .src = "10.201.0.2", .dst = E0_ADDR,
+		.proto = 1, .icmp_type = 3, .icmp_code = 4,
+		.inner = &inner_sent, .inner_l4 = 8 };
+	const struct pkt err_back = { .src = "10.201.0.2", .dst = VM,
+		.proto = 1, .icmp_type = 3, .icmp_code = 4,
+		.inner = &inner_back, .inner_l4 = 8 };
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(steered(&req, "e0", &sent), "out");
+	CHECK(replied("e0", &err, &err_back), "the error");
+	test_end("an ICMP error about a steered flow reaches the VM, both "
+		 "headers translated back");
+}
+
+static void test_unsolicited(void)
+{
+	const struct pkt in = TCP(FAR, 7000, VM, 22, SYN);
+	uint8_t out[2048];
+	uint32_t len;
+	__u64 before = drops(1, SG_DROP_UNSOLICITED);
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &in, out, &len) ==
+	      TC_SHOT_V, "let in");
+	CHECK(drops(1, SG_DROP_UNSOLICITED) == before + 1,
+	      "not counted as unsolicited");
+	test_end("what an egress device sends to a sector that no flow "
+		 "expects is unsolicited");
+}
+
+static int add_egress_devices(void)
+{
+	return system(
+		"set -e; for d in e0 e1; do "
+		"ip link add $d type veth peer name p-$d; "
+		"ip link set $d up; ip link set p-$d up; done; "
+		"ip addr add " E0_ADDR "/30 dev e0; "
+		"ip addr add " E1_ADDR "/30 dev e1; "
+		"ip neigh add 10.201.0.2 lladdr 02:00:00:00:fe:02 dev e0 "
+		"nud permanent; "
+		"ip neigh add 10.202.0.2 lladdr 02:00:00:00:fe:03 dev e1 "
+		"nud permanent; "
+		"ip route add default via 10.201.0.2 dev e0 metric 1000; "
+		"ip route add default via 10.202.0.2 dev e1 metric 1001");
+}
+
+int main(void)
+{
+	uint8_t up0_mac[6];
+	int ret = dp_setup(1024);
+
+	if (ret) {
+		if (ret > 0)
+			test_skip("egress", "needs root to create a network "
+				  "namespace and load BPF");
+		return ret > 0 ? test_summary("test_egress") : 1;
+	}
+	if (dp_setup_gateway(up0_mac) || add_egress_devices() ||
+	    dp_load_definitions(definitions)) {
+		printf("cannot set up the gateway\n");
+		return 1;
+	}
+	test_snat();
+	test_xdp_passes();
+	test_routed();
+	test_except();
+	test_no_fallback();
+	test_failover();
+	test_no_route();
+	test_icmp_error();
+	test_unsolicited();
+	sg_instance_close(&dp_in);
+	return test_summary("test_egress");
+}
