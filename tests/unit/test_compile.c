@@ -450,10 +450,55 @@ static uint32_t random_addr(uint32_t *seed)
 }
 
 /*
+ * What the datapath (sg_egress_policy_of) finds in the map entries c
+ * holds for sector id: the longest prefix of sg_egress_nets holding a,
+ * its first rule that matches, and that policy's sg_egress_policies
+ * entry. The policy's index, -1 for none, -2 for a rule naming no entry.
+ */
+static int map_lookup(const struct sg_compiled *c, uint16_t id, uint32_t a,
+		      uint8_t proto, uint16_t dport)
+{
+	const struct sg_egress_match *best = NULL;
+	uint32_t best_len = 0, be = htonl(a);
+
+	for (int i = 0; i < c->negress_nets; i++) {
+		const struct sg_net_key *k = &c->egress_nets[i].k;
+		struct sg_cidr cidr = { .plen = k->prefixlen - 32 };
+		uint32_t addr;
+
+		memcpy(&addr, k->addr, 4);
+		cidr.addr = ntohl(addr);
+		if (k->sector != id || !sg_cidr_contains(&cidr, ntohl(be)))
+			continue;
+		if (!best || k->prefixlen > best_len) {
+			best = &c->egress_nets[i].v;
+			best_len = k->prefixlen;
+		}
+	}
+	for (uint32_t r = 0; best && r < best->count; r++) {
+		const struct sg_allow_rule *ru = &best->rules[r];
+		bool any_port = ru->port_lo == 0 && ru->port_hi == 0xffff;
+
+		if (ru->proto && ru->proto != proto)
+			continue;
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP ? !any_port :
+		    dport < ru->port_lo || dport > ru->port_hi)
+			continue;
+		for (int p = 0; p < c->negress_policies; p++)
+			if (c->egress_policies[p].k.sector == id &&
+			    c->egress_policies[p].k.policy == best->policy[r])
+				return best->policy[r];
+		return -2;
+	}
+	return -1;
+}
+
+/*
  * The egress compiler as a property: for random ordered policy lists
  * (nested and overlapping destinations, excepts, protocols, ports) and
  * random packets, the compiled table's longest-prefix answer is the
- * policy that evaluating the list in order finds first.
+ * policy that evaluating the list in order finds first, and so is the
+ * answer of the map entries sg_compile writes for the datapath.
  */
 static void test_egress_property(void)
 {
@@ -463,7 +508,8 @@ static void test_egress_property(void)
 	struct sg_egress_def pol[6];
 	struct sg_cidr dests[6][3], except[6][2];
 	struct sg_port_range ports[6][2];
-	struct sg_sector_def s = { .egress = pol };
+	struct sg_sector_def s = { .name = "vm1", .id = 1, .egress = pol };
+	struct sg_model m = { .file = "t.yaml", .sectors = &s, .nsectors = 1 };
 	uint32_t seed = 777;
 	int lists = 0, packets = 0, refused = 0, steered = 0;
 
@@ -497,11 +543,16 @@ static void test_egress_property(void)
 					lo, lo + rnd32(&seed) % 3 * 1000 };
 			}
 		}
+		struct sg_compiled c;
+		struct sg_diags d = {};
+
 		if (sg_egress_compile(&s, &t, &nt, &pos)) {
 			refused++;
 			continue;
 		}
 		lists++;
+		CHECK(sg_compile(&m, NULL, 0, 0, &c, &d) == 0,
+		      "round %d: sg_compile refused the list", round);
 		for (int k = 0; k < 300; k++) {
 			uint32_t a = random_addr(&seed);
 			uint8_t proto = protos[1 + rnd32(&seed) % 3];
@@ -509,22 +560,28 @@ static void test_egress_property(void)
 					 rnd32(&seed) % 2;
 			int want = sg_egress_eval(&s, a, proto, dport);
 			int got = sg_egress_lookup(t, nt, a, proto, dport);
+			int in_maps = map_lookup(&c, 1, a, proto, dport);
 
 			packets++;
 			steered += want >= 0;
 			CHECK(got == want, "round %d: %08x proto %u port %u: "
 			      "table says %d, the list %d", round, a, proto,
 			      dport, got, want);
+			CHECK(in_maps == want, "round %d: %08x proto %u port "
+			      "%u: the maps say %d, the list %d", round, a,
+			      proto, dport, in_maps, want);
 		}
 		free(t);
+		sg_compiled_free(&c);
+		sg_diags_free(&d);
 	}
 	printf("    %d lists (%d over the rule limit), %d packets, %d of "
 	       "them steered\n", lists, refused, packets, steered);
 	CHECK(steered > packets / 10 && steered < packets - packets / 10,
 	      "the packets hardly test anything: %d of %d steered", steered,
 	      packets);
-	test_end("egress: the compiled table answers as the ordered list "
-		 "(first match, excepts, proto, ports)");
+	test_end("egress: the compiled table and the map entries answer as "
+		 "the ordered list (first match, excepts, proto, ports)");
 }
 
 int main(void)

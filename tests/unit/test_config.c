@@ -382,6 +382,9 @@ static bool compiled_meaning(const char *text, size_t len, uint64_t *digest,
 	static const struct sg_netdev devs[] = {
 		{ "wan0", 2, 0xc0000201 }, { "wan1", 3, 0xc0000301 },
 		{ "ts0", 4 }, { "br-vm1", 5 }, { "vm2-a", 6 },
+		{ "zt0", 7, 0x0a931105, .up = true },
+		{ "wg0", 8, 0x0a000001, .l3 = true, .up = true },
+		{ "wg1", 9, .l3 = true, .up = true },
 	};
 	struct sg_diags d = {};
 	struct sg_compiled c;
@@ -498,7 +501,7 @@ static void test_every_key_changes_the_maps(void)
 	}
 	yaml_parser_delete(&yp);
 	/* Every scalar value of the file, each walked once. */
-	CHECK(values == 36, "%d values walked, the file has 36", values);
+	CHECK(values == 47, "%d values walked, the file has 47", values);
 	free(text);
 	test_end("every key of enforced.yaml changes the maps or is refused");
 }
