@@ -104,8 +104,9 @@ static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
 				printf(",\"sector\":");
 				sg_json_str(stdout, sector);
 			}
-			printf(",\"xdp_xmit\":%s,\"hooks\":[",
-			       dev.flags & SG_DEV_XDP_XMIT ? "true" : "false");
+			printf(",\"xdp_xmit\":%s,\"egress\":%s,\"hooks\":[",
+			       dev.flags & SG_DEV_XDP_XMIT ? "true" : "false",
+			       dev.flags & SG_DEV_EGRESS ? "true" : "false");
 			for (int i = 0; i < nhooks; i++)
 				printf("%s\"%s\"", i ? "," : "", hooks[i]);
 			printf("],\"mode\":");
@@ -120,6 +121,7 @@ static void print_devices(const struct sg_instance *in, __u32 slot, bool json)
 			printf("}}");
 		} else {
 			printf("  %-15s %-8s %-15s", ifname,
+			       dev.flags & SG_DEV_EGRESS ? "egress" :
 			       sg_role_name(dev.role),
 			       dev.role == SG_ROLE_SECTOR ? sector : "-");
 			if (mode)
