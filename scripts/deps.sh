@@ -9,7 +9,7 @@ PACKAGES=(
 	make gcc clang llvm pkg-config
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libyaml-dev linux-libc-dev
 	libmnl-dev libmicrohttpd-dev libmd-dev
-	bpftool iproute2 ethtool iputils-ping netcat-openbsd socat jq
+	bpftool iproute2 ethtool iputils-ping netcat-openbsd socat jq tcpdump
 	curl python3-prometheus-client procps
 	dpkg-dev debhelper lintian
 )
