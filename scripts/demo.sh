@@ -47,9 +47,17 @@ for port in 8080 9090; do (in_ns vm2a nc -l -k 10.2.0.2 $port &) 2>/dev/null; do
 (in_ns inet socat TCP4-LISTEN:80,bind=192.0.2.2,fork,reuseaddr \
 	SYSTEM:'echo $SOCAT_PEERADDR port $SOCAT_PEERPORT' &) 2>/dev/null
 whoami() { in_ns "$1" socat -t 3 -T 3 - TCP4:192.0.2.2:80,connect-timeout=3 </dev/null; }
-# The topology's definitions, and a port forward into vm1.
+# A real L3 tunnel ts0 to "peer", which holds 203.0.113.10 behind it.
+topo_tunnel
+in_ns peer ip addr add 203.0.113.10/32 dev lo
+(in_ns peer socat TCP4-LISTEN:80,bind=203.0.113.10,fork,reuseaddr \
+	SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
+far() { in_ns "$1" socat -t 3 -T 3 - TCP4:203.0.113.10:80,connect-timeout=3 </dev/null; }
+# The topology's definitions, a port forward into vm1, and vm2's traffic
+# to 203.0.113.10 steered into the tunnel.
 topo_definitions |
-	sed 's|^    interfaces: \[v1\]$|&\n    forwards: [{proto: tcp, port: 2201, to: "10.1.0.2:8080"}]|' \
+	sed 's|^    interfaces: \[v1\]$|&\n    forwards: [{proto: tcp, port: 2201, to: "10.1.0.2:8080"}]|
+	     s|^    interfaces: \[br2\]$|&\n    egress: [{destinations: [203.0.113.10/32], interface: ts0}]|' \
 	>"$DEFS"
 
 step "The sector definitions ($DEFS)"
@@ -91,6 +99,8 @@ try "internet -> vm1 10.1.0.2 directly (unsolicited)" drop \
 	in_ns inet bash -c 'ip route add 10.1.0.0/24 via 192.0.2.1 &&
 		nc -z -w 1 10.1.0.2 8080; r=$?; ip route del 10.1.0.0/24; exit $r'
 try "vm4 -> 192.0.2.1:2201 from inside (hairpin)" drop tcp vm4 192.0.2.1 2201
+try "vm2a -> 203.0.113.10 (steered into ts0)" pass far vm2a
+try "vm1 -> 203.0.113.10 (no policy: no route)" drop far vm1
 sleep 0.5
 kill $mon 2>/dev/null; wait $mon 2>/dev/null
 
@@ -103,6 +113,8 @@ for vm in vm1 vm2a vm4 vm5; do
 		"$(in_ns $vm ip -4 -o addr show eth0 | awk 'NR == 1 {print $4}')" "$(whoami $vm)"
 done
 echo "  (vm4 and vm5 overlap: same sector CIDR, same address)"
+printf '  vm2a (10.2.0.2/24) is seen by 203.0.113.10, through the tunnel ts0, as %s\n' \
+	"$(far vm2a)"
 sg dump conntrack
 step "sectorgate dump policy: what each sector may open, and what may reach it"
 sg dump policy
