@@ -247,6 +247,19 @@ since() {
 	done
 	echo "none within 10 s"
 }
+# usable_after T0 DEV WANT: "N ms" from T0 until the datapath's policy
+# says DEV takes new flows (WANT true) or not (false): when run's apply
+# after the netlink notification has flipped the maps. The precise
+# delay; the probes' own, below, add their cadence.
+usable_after() {
+	local q='[.[] | select(.sector == "vm1") | .egress[].devices[] |
+		select(.interface == $d) | .usable] | first'
+	while [ "$(ms)" -lt $(($1 + 10000)) ]; do
+		[ "$(sg dump policy --json | jq --arg d "$2" "$q")" = "$3" ] &&
+			{ echo "$(($(ms) - $1)) ms"; return; }
+	done
+	echo "none within 10 s"
+}
 # delay MS: a delay measured by hand, "" when it was not seen.
 delay() { if [ -n "$1" ]; then echo "$1 ms"; else echo "none within 10 s"; fi; }
 
@@ -369,6 +382,7 @@ expect_eq "vm1's service saw no new client" "$(lines vm1-tcp-8080)" "$clients"
 e=$(egress_down)
 t0=$(ms)
 in_gw ip link set tA down
+echo "    delay tA down -> the datapath's policy says tA is down: $(usable_after "$t0" tA false)"
 t_new=
 t_drop=
 while [ "$(ms)" -lt $((t0 + 10000)) ] && { [ -z "$t_new" ] || [ -z "$t_drop" ]; }; do
@@ -398,6 +412,7 @@ sleep 0.5
 e=$(egress_down)
 t0=$(ms)
 in_gw ip link set tB down
+echo "    delay tB down -> the datapath's policy says tB is down: $(usable_after "$t0" tB false)"
 t_drop=
 while [ "$(ms)" -lt $((t0 + 10000)) ]; do
 	ask 0
@@ -431,6 +446,7 @@ expect_eq "and the mesh still carries its port" "$(get vm1 10.50.0.2 6333)" "rem
 # --- Recovery, with no apply (3.10, SPEC 2 run) ----------------------------------
 t0=$(ms)
 in_gw ip link set tB up
+echo "    delay tB up -> the datapath's policy says tB is up: $(usable_after "$t0" tB true)"
 # Going down took tB's routes with them (the kernel's doing); the device's
 # manager (zerotier-one, networkd) puts them back once it is up, and so
 # does this script, as part of "up".
@@ -440,6 +456,7 @@ expect_eq "tB up: new flows leave through tB again" "$(ask 2)" "far 100.64.2.1"
 expect_eq "the flow pinned on tB flows again" "$(ask 2 40002)" "far 100.64.2.1"
 t0=$(ms)
 in_gw ip link set tA up
+echo "    delay tA up -> the datapath's policy says tA is up: $(usable_after "$t0" tA true)"
 echo "    delay tA up -> new flows through tA: $(since "$t0" "far 100.64.1.1")"
 expect_eq "tA up: new flows take tA again, the first of the list" "$(ask 2)" "far 100.64.1.1"
 expect_eq "new TCP connections too" "$(get vm1 203.0.113.10 80)" "far 100.64.1.1"
