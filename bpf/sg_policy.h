@@ -158,9 +158,10 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 						 verdict;
 	}
 	/* Steering is a policy of its own, whatever `internet` says; the
-	 * host's uplink addresses stay the host's. */
+	 * host's addresses on uplinks and egress devices stay the host's. */
 	if ((info->flags & SG_SECTOR_EGRESS) &&
-	    !(dest && dest->kind == SG_DEST_UPLINK)) {
+	    !(dest && (dest->kind == SG_DEST_UPLINK ||
+		       dest->kind == SG_DEST_HOST))) {
 		verdict = sg_egress_decide(c, dev, p);
 		if (verdict != SG_NOT_MINE)
 			return verdict;

@@ -87,6 +87,8 @@ enum sg_dest_kind {
 				 * address:port from `imds: true` sectors */
 	SG_DEST_UPLINK = 5,	/* an uplink's snat-address (/32): the host's,
 				 * where forwards are published */
+	SG_DEST_HOST = 6,	/* the host's address on an egress device
+				 * (/32): never steered, the host answers */
 };
 
 /* sg_flow.dir */

@@ -55,6 +55,7 @@ static void add_device(struct sg_compiled *c, const struct sg_netdev *dev,
 	t = &c->targets[c->ntargets++];
 	memcpy(t->name, dev->name, sizeof(t->name));
 	t->ifindex = dev->ifindex;
+	t->addr = dev->addr;
 	t->role = role;
 	t->sector = sector;
 }
@@ -276,6 +277,20 @@ static void compile_dests(const struct sg_model *m, struct sg_compiled *c)
 		memcpy(&be, c->devices[d].v.snat_addr, 4);
 		up.addr = ntohl(be);
 		add_dest(c, &up, SG_DEST_UPLINK, 0);
+	}
+	/* The host's own address on each egress device: a sector calling
+	 * it reaches the host, as it would without steering. */
+	for (int t = 0; t < c->ntargets; t++) {
+		struct sg_cidr host = { .plen = 32 };
+		const struct sg_device *v = NULL;
+
+		for (int d = 0; d < c->ndevices; d++)
+			if (c->devices[d].k.ifindex ==
+			    (__u32)c->targets[t].ifindex)
+				v = &c->devices[d].v;
+		host.addr = c->targets[t].addr;
+		if (v && (v->flags & SG_DEV_EGRESS) && host.addr)
+			add_dest(c, &host, SG_DEST_HOST, 0);
 	}
 	for (int s = 0; s < m->nsectors; s++) {
 		const struct sg_sector_def *sec = &m->sectors[s];

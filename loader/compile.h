@@ -26,6 +26,7 @@ struct sg_netdev {
 struct sg_attach_target {
 	char name[16];
 	int ifindex;
+	uint32_t addr;		/* its first IPv4 address (host order), or 0 */
 	uint8_t role;		/* enum sg_role */
 	uint16_t sector;
 	bool steered;		/* a sector device whose sector has egress

@@ -274,6 +274,22 @@ static void test_except(void)
 	test_end("a destination in except leaves by the uplink, masqueraded");
 }
 
+/* The host's own address on an egress device is the host's to answer. */
+static void test_host_address(void)
+{
+	const struct pkt ping = PING(VM, E0_ADDR, 9);
+	uint8_t out[2048];
+	uint32_t len;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &ping, out, &len) ==
+	      TC_OK_V, "not left to the host");
+	CHECK(sent_as(&ping, 0, out, len), "changed");
+	test_end("the host's address on an egress device is not steered: "
+		 "the host answers it");
+}
+
 /* What the kernel would route to the uplink is never masqueraded there. */
 static void test_no_fallback(void)
 {
@@ -435,6 +451,7 @@ int main(void)
 	test_xdp_passes();
 	test_routed();
 	test_except();
+	test_host_address();
 	test_no_fallback();
 	test_failover();
 	test_no_route();
