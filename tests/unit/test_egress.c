@@ -48,6 +48,7 @@ static const char *const definitions =
 	"      - {destinations: [203.0.113.0/24], except: [203.0.113.128/25],\n"
 	"         interface: [e0, e1]}\n"
 	"      - {destinations: [198.18.0.0/15], interface: e2}\n"
+	"      - {destinations: [10.200.0.0/14], interface: e0}\n"
 	"  - {name: vm2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
 
 /* CHECK, and on failure also run `also` (mark a helper's result bad). */
@@ -278,6 +279,8 @@ static void test_except(void)
 static void test_host_address(void)
 {
 	const struct pkt ping = PING(VM, E0_ADDR, 9);
+	const struct pkt other = PING(VM, "10.203.0.9", 9);
+	const struct pkt other_sent = PING(E0_ADDR, "10.203.0.9", NAT_PORT);
 	uint8_t out[2048];
 	uint32_t len;
 
@@ -286,6 +289,8 @@ static void test_host_address(void)
 	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &ping, out, &len) ==
 	      TC_OK_V, "not left to the host");
 	CHECK(sent_as(&ping, 0, out, len), "changed");
+	/* The same policy steers its other addresses. */
+	CHECK(steered(&other, "e0", &other_sent), "10.203.0.9 not steered");
 	test_end("the host's address on an egress device is not steered: "
 		 "the host answers it");
 }
