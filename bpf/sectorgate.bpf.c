@@ -37,7 +37,6 @@ int sg_tc_sector_in(struct __sk_buff *skb)
 	struct sg_device *dev = NULL;
 	struct sg_pkt p = {};
 	struct sg_ctx c;
-
 	int verdict;
 
 	sg_ctx_from_skb(&c, skb);

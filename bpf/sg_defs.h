@@ -150,10 +150,10 @@ static __always_inline bool sg_admits_source(__u32 slot, __u16 sector,
 
 /*
  * The egress policy (sg_egress_policies) that a packet from `sector` to
- * daddr (proto, dport) meets first in the sector's list: 1 with *pol set; 0 when none applies (the
- * uplink's masquerade); -1 when the compiled entries disagree (a match
- * naming no policy), which must drop: steered traffic never falls back
- * to the uplink.
+ * daddr (proto, dport) meets first in the sector's list: 1 with *pol
+ * set; 0 when none applies (the uplink's masquerade); -1 when the
+ * compiled entries disagree (a match naming no policy), which must drop:
+ * steered traffic never falls back to the uplink.
  */
 static __always_inline int sg_egress_policy_of(__u32 slot, __u16 sector,
 					       __be32 daddr, __u8 proto,
