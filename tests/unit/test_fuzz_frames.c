@@ -9,32 +9,48 @@
  * the trusted t0 and the protected LAN by allow-from; vm2 has a forward
  * delivered by tc only. The metadata target changes every IMDS_BLOCK
  * episodes: another address and port, another port, the address itself.
+ * And egress steering (SPEC 3.10), in a sector of its own, vm7 on s7:
+ * TCP to 203.0.113.0/24 on 6333 and 7000-7010 leaves by e1 untranslated
+ * (snat-address: none), the rest of 203.0.113.0/24 and 198.51.100.0/24
+ * by e0 with e0's address, but for the except 203.0.113.128/25 (the
+ * uplink's masquerade). e0 and e1 are veths in the harness's namespace,
+ * as test_egress has them: an address, a permanent neighbour as next
+ * hop, a default route through each that loses to up0's.
  *
  * Each episode empties the flow table, opens a fixed set of flows (fast
  * path and tc path, masqueraded and between sectors, the metadata
  * service's at XDP and at tc, forwards, allow-from from t0 and from
- * behind up0; some answered already, a forward's by the VM at XDP, which
- * lets the fast path deliver the client's next packets, or at tc) and
- * then sends one to six frames, each through all eight programs in a
- * random order (the uplink's tc egress after the sector's tc ingress, and
- * on what that passed on: the metadata request with its destination
- * rewritten), with the device (and, for tc egress, the ingress device) a
- * frame of its kind would have, now and then a wrong one; between frames
- * the flows' clock may jump (stale fast-path decisions, expired flows).
- * The frames start from well-formed seeds (TCP, UDP, ICMP echo and other
- * types, ICMP errors embedding each, IP and TCP options, fragments,
- * padding, payload, unfinished checksums, VLAN, ARP, IPv6) about those
- * flows (the VM's packets and the remote's: a metadata request and the
- * service's reply, a client's packet to the published port and the VM's
- * reply, ICMP errors about each either way) and others (a client's new
+ * behind up0, steered out of e0 and e1 by s7's tc ingress; some answered
+ * already, a forward's by the VM at XDP, which lets the fast path
+ * deliver the client's next packets, or at tc, a steered flow's by the
+ * far end on its egress device) and then sends one to seven frames, each
+ * through all eight programs and the trusted devices' two on an egress
+ * device (tc_egress_in, tc_egress_out) in a random order (the uplink's
+ * and the egress devices' tc egress after the sector's tc ingress, and
+ * on what that passed on or redirected: the metadata request with its
+ * destination rewritten, a steered packet a hop on, to the device its
+ * policy names), with the device (and, for tc egress, the ingress
+ * device) a frame of its kind would have, now and then a wrong one;
+ * between frames the flows' clock may jump (stale fast-path decisions,
+ * expired flows). The frames start from well-formed seeds (TCP, UDP,
+ * ICMP echo and other types, ICMP errors embedding each, IP and TCP
+ * options, fragments, padding, payload, unfinished checksums, VLAN, ARP,
+ * IPv6) about those flows (the VM's packets and the remote's: a metadata
+ * request and the service's reply, a client's packet to the published
+ * port and the VM's reply, a steered packet and the far end's reply on
+ * the egress device, to e0's address and port or, routed, to the VM's,
+ * ICMP errors about each either way) and others (a client's new
  * connection to a published port or next to one, a sector calling the
- * metadata address or target on any port and protocol, hairpin), and are
- * then left alone, changed as a strange but honest sender or router
- * might (options, padding, shorter tot_len or UDP length, TTL), or
- * mutated: bits and bytes flipped, cut, padded, lengths and header fields
- * changed, embedded headers corrupted, other flows' addresses and ports
- * (published, metadata) written in, checksums mostly made right again so
- * that what is odd is the structure.
+ * metadata address or target on any port and protocol, hairpin, vm7
+ * calling either side of its policies' edges: the except, the routed
+ * ports and their neighbours, another protocol; the far end's packets on
+ * an egress device, the uplink or t0 to e0's address or a VM of vm7),
+ * and are then left alone, changed as a strange but honest sender or
+ * router might (options, padding, shorter tot_len or UDP length, TTL),
+ * or mutated: bits and bytes flipped, cut, padded, lengths and header
+ * fields changed, embedded headers corrupted, other flows' addresses and
+ * ports (published, metadata, e0's) written in, checksums mostly made
+ * right again so that what is odd is the structure.
  *
  * What comes out is judged by a checker of this file's own, independent of
  * the BPF parser and strict: Ethernet, IPv4 version 4, IHL >= 5, tot_len
@@ -61,25 +77,53 @@
  *      embedded header's), never the payload or the padding after tot_len;
  *      the TTL loses one hop at most, and none in the metadata service's
  *      replies (to the host's address, from the target) that the uplink's
- *      XDP or tc ingress delivers;
+ *      XDP or tc ingress delivers. Steering is held to the side it
+ *      translates: what the sector's tc ingress redirects (steers) only
+ *      loses a hop of TTL, its IP checksum following; an egress device's
+ *      tc egress changes the source only (address, port or echo id,
+ *      checksums), the TTL not at all (the sector's ingress lowered it);
+ *      its tc ingress the destination only, and an ICMP error's embedded
+ *      source, as a NAT reverses them, with one hop less of TTL in what
+ *      it redirects to the VM and none in what it passes on translated
+ *      to the kernel (too big for the sector device: the kernel forwards
+ *      it, a hop on);
  *  (d) every run succeeds (bpf_prog_test_run_opts returns 0; the kernel's
  *      own refusal of skb runs of IPv4 frames shorter than 34 bytes and
  *      IPv6 shorter than 54 aside) with a verdict the program may return;
  *  (e) a frame a program declines is untouched: XDP_PASS of the uplink,
  *      and every verdict of the programs that never translate (sector tc
- *      egress, trusted ingress and egress). What a sector's ingress
- *      passes on (tc, or XDP to the stack) it changes in one way only: a
- *      TCP/UDP request from the imds sector's device to address:port gets
- *      the target's address and port as destination, the checksums
- *      following; nothing else, and nothing at all when the target is the
- *      address;
+ *      egress; the trusted devices' programs on a trusted device, t0: on
+ *      an egress device they translate the steered flows, (c) and (g)).
+ *      What a sector's ingress passes on (tc, or XDP to the stack) it
+ *      changes in one way only: a TCP/UDP request from the imds sector's
+ *      device to address:port gets the target's address and port as
+ *      destination, the checksums following; nothing else, and nothing at
+ *      all when the target is the address. What its tc ingress redirects
+ *      (TC_ACT_REDIRECT: a steered packet) only loses a hop, (c);
  *  (f) what the XDP fast path redirects, tc translates alike (MACs, TTL
  *      aside): a sector's frame the sector device's XDP sends out
  *      (masquerade, the metadata request, a forward's reply), the
  *      uplink's tc egress passes with the same translation, for the
  *      metadata request on what the sector's tc ingress rewrote; a frame
  *      the uplink's XDP sends to a VM (a masquerade or metadata reply, a
- *      forward client's packet), its tc ingress translates alike.
+ *      forward client's packet), its tc ingress translates alike;
+ *  (g) steered traffic leaves and returns by its device only, as this
+ *      file's own model of vm7's policies (steered_to(), not the compiled
+ *      maps) says: the sector's XDP redirects nothing of vm7 (it passes
+ *      it up to tc); the sector's tc ingress redirects only a well-formed
+ *      TCP, UDP or echo request from s7 and vm7's CIDR that a policy
+ *      claims, with a hop to spare, and leaves none of those to the
+ *      kernel's routes (they lead to the uplink); the uplink's tc egress
+ *      passes nothing from s7 that a policy claims (no fallback); what
+ *      the sector's tc ingress redirected, the device its policy names
+ *      passes out at tc egress, with e0's address out of e0 and untouched
+ *      out of e1; an egress device's tc egress passes nothing from s7
+ *      that its policy does not claim, and nothing from another sector;
+ *      its tc ingress delivers only what is for e0's address (on e0) or a
+ *      VM of vm7 (on e1, untranslated), and to a VM of vm7; nothing from
+ *      the uplink (XDP or tc) or t0 reaches a VM of vm7 (a routed flow's
+ *      replies come back by e1 only) or is delivered for an egress
+ *      device's address.
  *
  * tc egress only ever sees what the kernel received and forwarded, whose
  * IPv4 header checksum ip_rcv() has verified: there a wrong one is no
@@ -90,7 +134,11 @@
  * violation is printed with the seed, episode, program, device and the
  * frame in hex (and the output frame), the first few of each kind in
  * full. Coverage of the DNAT paths (rewrites per program, comparisons of
- * (f)) is printed and must not be zero. Options: --frames N
+ * (f)) and of the egress paths (steered to e0 and e1, translated and
+ * passed untranslated at their tc egress, which ran on the redirected
+ * frame, replies and ICMP errors delivered back, what the uplink's tc
+ * egress kept off or masqueraded for vm7) is printed and must not be
+ * zero. Options: --frames N
  * (FUZZ_FRAMES), --seed S (FUZZ_SEED), --time SECONDS (stop earlier),
  * --episode E, --verbose.
  */
@@ -103,7 +151,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dp_lib.h"
 #include "sectorgate.skel.h"
@@ -112,7 +163,7 @@
 #define MAX_FLOWS	1024
 #define MAX_FRAME	1600
 #define OUT_SIZE	4096
-#define DEFAULT_FRAMES	100000	/* about 7 s on two cores */
+#define DEFAULT_FRAMES	100000	/* 7 s on 2 cores, 9.5 s in all */
 #define DEFAULT_SEED	0x5ec70f22ULL
 #define SNAT		"192.0.2.1"
 #define REPORT_FULL	3	/* reproducers printed in full per kind */
@@ -157,11 +208,28 @@ static uint64_t splitmix(uint64_t x)
 
 /* ---- Devices and programs ------------------------------------------ */
 
-enum { D_S1, D_S2, D_S3, D_S4, D_S5, D_S6, D_UP0, D_T0, D_NONE, ND };
+/*
+ * s1..s5 are the definitions' sector devices, s7 the steered sector's;
+ * s6 is a sector device of no sector (nobody's: left alone). e0 and e1
+ * are the egress devices, which run the trusted devices' programs.
+ */
+enum { D_S1, D_S2, D_S3, D_S4, D_S5, D_S6, D_S7, D_UP0, D_T0, D_E0, D_E1,
+       D_NONE, ND };
+#define NSECT	(D_S7 + 1)	/* the sector devices, ours or not */
 static const char *const dev_names[ND] = {
-	"s1", "s2", "s3", "s4", "s5", "s6", "up0", "t0", "-",
+	"s1", "s2", "s3", "s4", "s5", "s6", "s7", "up0", "t0", "e0", "e1", "-",
 };
 static int dev_if[ND];
+
+static bool is_sector_dev(int dev)
+{
+	return dev < NSECT;
+}
+
+static bool is_egress_dev(int dev)
+{
+	return dev == D_E0 || dev == D_E1;
+}
 
 static const char *const prog_names[SG_NPROGS] = {
 	[SG_PROG_XDP_SECTOR] = "xdp_sector",
@@ -182,6 +250,40 @@ static bool is_xdp(int prog)
 struct run {
 	int prog, dev, ingress;
 };
+
+/*
+ * What a run is, for its results and statistics: the program, or the
+ * trusted devices' programs on an egress device, which translate there
+ * (steered flows) and are told apart.
+ */
+enum { R_EGRESS_IN = SG_NPROGS, R_EGRESS_OUT, NSLOTS };
+static const char *const slot_names[NSLOTS] = {
+	[SG_PROG_XDP_SECTOR] = "xdp_sector",
+	[SG_PROG_TC_SECTOR_IN] = "tc_sector_in",
+	[SG_PROG_TC_SECTOR_OUT] = "tc_sector_out",
+	[SG_PROG_TC_UPLINK_IN] = "tc_uplink_in",
+	[SG_PROG_TC_UPLINK_OUT] = "tc_uplink_out",
+	[SG_PROG_XDP_UPLINK] = "xdp_uplink",
+	[SG_PROG_TC_TRUSTED_IN] = "tc_trusted_in",
+	[SG_PROG_TC_TRUSTED_OUT] = "tc_trusted_out",
+	[R_EGRESS_IN] = "tc_egress_in",
+	[R_EGRESS_OUT] = "tc_egress_out",
+};
+
+static int slot_prog(int slot)
+{
+	return slot == R_EGRESS_IN ? SG_PROG_TC_TRUSTED_IN :
+	       slot == R_EGRESS_OUT ? SG_PROG_TC_TRUSTED_OUT : slot;
+}
+
+static int slot_of(const struct run *r)
+{
+	if (is_egress_dev(r->dev) && r->prog == SG_PROG_TC_TRUSTED_IN)
+		return R_EGRESS_IN;
+	if (is_egress_dev(r->dev) && r->prog == SG_PROG_TC_TRUSTED_OUT)
+		return R_EGRESS_OUT;
+	return r->prog;
+}
 
 static int run_prog(const struct run *r, const uint8_t *in, int len,
 		    uint8_t *out, uint32_t *out_len, uint32_t *verdict)
@@ -604,6 +706,15 @@ static void unfinish(uint8_t *f, int len)
  * nat-ports, delivered by tc only (s2 takes no XDP frames). The target
  * changes with the episode (imds_variant()): another address and port,
  * another port, the address itself (nothing to rewrite).
+ *
+ * And egress steering, in a sector of its own (a steered sector's XDP
+ * passes everything up to tc: steering vm1 would lose its fast path):
+ * vm7 on s7 sends TCP to 203.0.113.0/24 on 6333 and 7000-7010 out of e1
+ * untranslated (snat-address: none), and everything else for
+ * 203.0.113.0/24 and 198.51.100.0/24 out of e0 with e0's address, but
+ * for 203.0.113.128/25 (except: the uplink's masquerade). e0 and e1 are
+ * veths with a route through each that loses to up0's default route
+ * (add_egress_devices(), as test_egress has them).
  */
 #define IMDS		"169.254.169.254"
 #define IMDS_PORT	80
@@ -611,6 +722,10 @@ static void unfinish(uint8_t *f, int len)
 #define PEER		"100.64.0.2"	/* behind the trusted t0 */
 #define MGMT		"192.168.1.5"	/* the protected LAN, into vm1 */
 #define IMDS_BLOCK	256		/* episodes per metadata target */
+#define E0_ADDR		"10.201.0.1"	/* e0's address: its SNAT */
+#define E0_GW		"10.201.0.2"	/* the next hop beyond e0 */
+#define E1_ADDR		"10.202.0.1"
+#define E1_GW		"10.202.0.2"
 
 static const char *const definitions_fmt =
 	"version: 1\n"
@@ -646,7 +761,16 @@ static const char *const definitions_fmt =
 	"    interfaces: [s4]\n"
 	"  - name: vm5\n"
 	"    cidrs: [10.4.0.0/24]\n"
-	"    interfaces: [s5]\n";
+	"    interfaces: [s5]\n"
+	"  - name: vm7\n"
+	"    cidrs: [10.7.0.0/24]\n"
+	"    interfaces: [s7]\n"
+	"    egress:\n"
+	"      - {destinations: [203.0.113.0/24], proto: tcp,\n"
+	"         ports: [6333, \"7000-7010\"], interface: e1,\n"
+	"         snat-address: none}\n"
+	"      - {destinations: [203.0.113.0/24, 198.51.100.0/24],\n"
+	"         except: [203.0.113.128/25], interface: e0}\n";
 
 static const struct {
 	const char *addr;
@@ -670,7 +794,7 @@ static int imds_variant(unsigned long e)
 
 static int load_definitions(int variant)
 {
-	char text[2048];
+	char text[4096];
 
 	if (variant == imds_loaded)
 		return 0;
@@ -701,8 +825,10 @@ static bool is_published(uint8_t proto, uint16_t port)
 }
 
 /* What a flow is: between sectors, masqueraded, the metadata rewrite, a
- * port forward, let in by allow-from. */
-enum flow_kind { K_SECTOR, K_SNAT, K_IMDS, K_FWD, K_ADMIT };
+ * port forward, let in by allow-from, steered out of e0 with its address
+ * or out of e1 untranslated. */
+enum flow_kind { K_SECTOR, K_SNAT, K_IMDS, K_FWD, K_ADMIT, K_STEER,
+		 K_ROUTED };
 
 struct flow_def {
 	int dev;		/* the VM's sector device */
@@ -768,6 +894,18 @@ static const struct flow_def flows[] = {
 	  SG_PROG_TC_TRUSTED_IN, K_ADMIT, D_T0 },
 	{ D_S1, "10.1.0.3", 8081, MGMT, 7001, 17,
 	  SG_PROG_TC_UPLINK_IN, K_ADMIT, D_UP0 },
+	/* Steered by the sector's tc ingress (translated at the egress
+	 * device's tc egress): with e0's address; routed untranslated by
+	 * e1, the first policy, where the second's except would leave the
+	 * destination to the uplink. */
+	{ D_S7, "10.7.0.2", 41000, "203.0.113.5", 443, 6,
+	  SG_PROG_TC_SECTOR_IN, K_STEER, D_E0 },
+	{ D_S7, "10.7.0.2", 41001, "203.0.113.5", 53, 17,
+	  SG_PROG_TC_SECTOR_IN, K_STEER, D_E0 },
+	{ D_S7, "10.7.0.3", 41002, "198.51.100.7", 0, 1,
+	  SG_PROG_TC_SECTOR_IN, K_STEER, D_E0 },
+	{ D_S7, "10.7.0.2", 41003, "203.0.113.200", 7005, 6,
+	  SG_PROG_TC_SECTOR_IN, K_ROUTED, D_E1 },
 };
 #define NFLOWS (int)(sizeof(flows) / sizeof(flows[0]))
 
@@ -783,6 +921,23 @@ static bool translated(const struct flow_def *fl)
 	return fl->kind == K_SNAT || fl->kind == K_IMDS || fl->kind == K_FWD;
 }
 
+static bool steered(const struct flow_def *fl)
+{
+	return fl->kind == K_STEER || fl->kind == K_ROUTED;
+}
+
+/* Are the remote's packets delivered to the VM by a redirect? */
+static bool delivered(const struct flow_def *fl)
+{
+	return translated(fl) || steered(fl);
+}
+
+/* The VM's address as the remote sees it. */
+static const char *wire_vm(const struct flow_def *fl)
+{
+	return translated(fl) ? SNAT : fl->kind == K_STEER ? E0_ADDR : fl->vm;
+}
+
 static const uint8_t tcp_flag_sets[] = {
 	SYN, ACK, SYN | ACK, ACK | 0x08, ACK | 0x01, 0x04, ACK | 0x04, 0,
 	0xff,
@@ -796,8 +951,8 @@ static struct pkt flow_pkt(const struct flow_def *fl, bool back, bool wire)
 	uint16_t vport = fl->vport, rport = fl->rport;
 	struct pkt p = { .proto = fl->proto };
 
-	if (wire && translated(fl))
-		vm = SNAT;	/* the host's address toward the target too */
+	if (wire)
+		vm = wire_vm(fl); /* the host's address toward the target too */
 	if (wire && fl->kind == K_FWD)
 		vport = fl->pub;
 	if (wire && fl->kind == K_IMDS) {
@@ -819,19 +974,19 @@ static struct pkt flow_pkt(const struct flow_def *fl, bool back, bool wire)
 
 static const char *const inet_addrs[] = {
 	"203.0.113.5", "203.0.113.6", "198.51.100.7", "198.51.100.1",
-	"8.8.8.8", "169.254.169.253",
+	"8.8.8.8", "169.254.169.253", "203.0.113.200",
 };
 static const char *const routers[] = {
 	"198.51.100.1", "203.0.113.254", "203.0.113.5",
 };
 static const char *const vm_addrs[] = {
 	"10.1.0.2", "10.1.0.3", "10.2.0.2", "10.3.0.2", "10.4.0.2",
-	"10.4.0.2", "10.9.0.2",
+	"10.4.0.2", "10.9.0.2", "10.7.0.2",
 };
 static const char *const odd_dsts[] = {
 	"10.1.0.1", "255.255.255.255", "224.0.0.251", "192.168.1.5",
 	"169.254.169.254", "10.2.0.2", "10.3.0.2", "10.4.0.2", "10.1.0.9",
-	SNAT,
+	SNAT, "10.7.0.1", "10.7.0.2", E0_ADDR,
 };
 static const uint8_t err_types[][2] = {
 	{ 3, 4 }, { 3, 3 }, { 3, 1 }, { 3, 13 }, { 11, 0 }, { 12, 0 },
@@ -867,6 +1022,8 @@ static const char *vm_of(int dev)
 	case D_S4:
 	case D_S5:
 		return "10.4.0.2";
+	case D_S7:
+		return chance(50) ? "10.7.0.2" : "10.7.0.3";
 	default:
 		return "10.9.0.2";
 	}
@@ -896,7 +1053,7 @@ static void seed_dnat(struct pkt *p, int *origin)
 			   (chance(80) ? 0 : (int)rn(3) - 1);
 		break;
 	case 1:
-		*origin = PICK(((const int[]){ D_S1, D_S1, D_S2, D_S4 }));
+		*origin = PICK(((const int[]){ D_S1, D_S1, D_S2, D_S4, D_S7 }));
 		p->src = vm_of(*origin);
 		p->dst = chance(70) ? IMDS : target;
 		p->proto = PICK(((const uint8_t[]){ 6, 17, 6, 17, 1, 47 }));
@@ -904,12 +1061,51 @@ static void seed_dnat(struct pkt *p, int *origin)
 			   some_port();
 		break;
 	default:
-		*origin = rn(6);
+		*origin = rn(NSECT);
 		p->src = vm_of(*origin);
 		p->dst = SNAT;
 		p->dport = published[pub].port;
 		break;
 	}
+}
+
+/*
+ * The edges of the egress policies: vm7 calling either side of the
+ * except's and the destinations' edges, the routed ports and their
+ * neighbours, another protocol on them; and the far end's packets on an
+ * egress device (or where they do not belong): to e0's address on any
+ * port (a reply, a new connection), to a VM of vm7 (a routed flow's
+ * reply, or nothing's).
+ */
+static void seed_steer(struct pkt *p, int *origin)
+{
+	static const char *const far[] = {
+		"203.0.113.127", "203.0.113.128", "203.0.113.0",
+		"203.0.113.255", "198.51.100.200", "198.51.99.255",
+		"203.0.114.1", "203.0.113.5", "203.0.113.200", "203.0.113.9",
+	};
+	static const uint16_t ports[] = {
+		6332, 6333, 6334, 6999, 7000, 7005, 7010, 7011, 443, 53,
+	};
+
+	p->proto = PICK(((const uint8_t[]){ 6, 6, 17, 1 }));
+	p->tcp_flags = PICK(((const uint8_t[]){ SYN, SYN, ACK, SYN | ACK }));
+	if (chance(60)) {
+		*origin = chance(90) ? D_S7 : (int)rn(NSECT);
+		p->src = vm_of(D_S7);
+		p->dst = PICK(far);
+		p->sport = some_port();
+		p->dport = PICK(ports);
+		p->icmp_type = 8;
+		return;
+	}
+	*origin = PICK(((const int[]){ D_E0, D_E0, D_E1, D_E1, D_UP0,
+				       D_T0 }));
+	p->src = PICK(far);
+	p->dst = chance(50) ? E0_ADDR : chance(70) ? vm_of(D_S7) : E1_ADDR;
+	p->sport = PICK(ports);
+	p->dport = chance(50) ? 41000 + rn(6) : some_port();
+	p->icmp_type = PICK(((const uint8_t[]){ 0, 0, 8 }));
 }
 
 /*
@@ -921,10 +1117,12 @@ static int seed_frame(uint8_t *f, int *origin)
 	const struct flow_def *fl = &flows[rn(NFLOWS)];
 	struct pkt p = {}, inner = {};
 	const uint8_t *et;
-	int len, kind = rn(112);
+	int len, kind = rn(124);
 
 	*origin = fl->dev;
-	if (kind >= 100) {		/* DNAT's edges */
+	if (kind >= 112) {		/* steering's edges */
+		seed_steer(&p, origin);
+	} else if (kind >= 100) {	/* DNAT's edges */
 		seed_dnat(&p, origin);
 	} else if (kind < 20) {		/* a flow's packet from its VM */
 		p = flow_pkt(fl, false, false);
@@ -941,8 +1139,10 @@ static int seed_frame(uint8_t *f, int *origin)
 			inner.tcp_flags = ACK;
 		et = PICK(err_types);
 		p = (struct pkt){ .src = fl->far == D_UP0 ? PICK(routers) :
-						fl->remote,
-				  .dst = translated(fl) ? SNAT : fl->vm,
+					 fl->far == D_T0 || chance(50) ?
+					 fl->remote : fl->far == D_E0 ?
+					 E0_GW : E1_GW,
+				  .dst = wire_vm(fl),
 				  .proto = 1, .icmp_type = et[0],
 				  .icmp_code = et[1], .inner = &inner,
 				  .inner_l4 = chance(50) ? 8 : 28 };
@@ -961,13 +1161,14 @@ static int seed_frame(uint8_t *f, int *origin)
 		if (chance(10))
 			inner.ihl = 6 + rn(3);
 	} else if (kind < 76) {		/* a new flow to the internet */
-		*origin = rn(6);
+		*origin = rn(NSECT);
 		p.src = PICK(vm_addrs);
 		p.dst = PICK(inet_addrs);
 		p.proto = PICK(((const uint8_t[]){ 6, 17, 1, 1, 47 }));
 		p.sport = some_port();
 		p.dport = chance(80) ? PICK(((const uint16_t[]){ 53, 80, 443,
-								22 })) :
+								22, 6333,
+								7005 })) :
 			  some_port();
 		p.tcp_flags = tcp_flag_sets[rn(sizeof(tcp_flag_sets))];
 		p.icmp_type = chance(70) ? 8 : PICK(other_icmp);
@@ -977,7 +1178,7 @@ static int seed_frame(uint8_t *f, int *origin)
 			*origin = fl->dev;
 		}
 	} else if (kind < 84) {		/* the gateway, policy */
-		*origin = rn(6);
+		*origin = rn(NSECT);
 		p.src = chance(90) ? PICK(vm_addrs) : "0.0.0.0";
 		p.dst = PICK(odd_dsts);
 		p.proto = PICK(((const uint8_t[]){ 6, 17, 1 }));
@@ -986,19 +1187,21 @@ static int seed_frame(uint8_t *f, int *origin)
 		p.tcp_flags = SYN;
 		p.icmp_type = 8;
 	} else if (kind < 90) {		/* unsolicited, the host's, trusted */
-		*origin = chance(70) ? D_UP0 : D_T0;
+		*origin = chance(60) ? D_UP0 :
+			  PICK(((const int[]){ D_T0, D_T0, D_E0, D_E1 }));
 		p.src = chance(50) ? PICK(inet_addrs) :
 			chance(50) ? "100.64.0.5" : "192.168.1.9";
 		p.dst = PICK(((const char *const[]){ SNAT, "10.1.0.2",
 						     "10.4.0.2", "10.2.0.9",
-						     "192.168.1.5" }));
+						     "192.168.1.5", "10.7.0.2",
+						     E0_ADDR }));
 		p.proto = PICK(((const uint8_t[]){ 6, 17, 1 }));
 		p.sport = PICK(((const uint16_t[]){ 443, 53, 80 }));
 		p.dport = chance(50) ? 40000 + rn(40) : rn(65536);
 		p.tcp_flags = PICK(((const uint8_t[]){ SYN, SYN | ACK, ACK }));
 		p.icmp_type = PICK(((const uint8_t[]){ 0, 8 }));
 	} else {			/* not IPv4 */
-		*origin = rn(8);
+		*origin = rn(D_NONE);
 		p.kind = PICK(((const enum frame_kind[]){
 			F_ARP, F_IPV6_TCP, F_IPV6_NS, F_VLAN, F_LLDP }));
 		return dp_build(&p, f);
@@ -1142,7 +1345,8 @@ static void mutate(uint8_t *f, int *lenp)
 					 chance(50) ? fl->pub : fl->vport);
 			else
 				inet_pton(AF_INET, chance(40) ? fl->vm :
-					  chance(60) ? SNAT :
+					  chance(50) ? SNAT :
+					  chance(30) ? E0_ADDR :
 					  chance(50) ? IMDS : target,
 					  f + 26 + rn(2) * 4);
 		}
@@ -1152,7 +1356,7 @@ static void mutate(uint8_t *f, int *lenp)
 
 /* ---- Violations ---------------------------------------------------- */
 
-enum prop { P_A, P_B, P_C, P_D, P_E, P_F, NPROPS };
+enum prop { P_A, P_B, P_C, P_D, P_E, P_F, P_G, NPROPS };
 static const char *const prop_names[NPROPS] = {
 	"(a) malformed, fragment or not IPv4: rewritten and let through",
 	"(b) checksums of a rewritten frame",
@@ -1160,6 +1364,7 @@ static const char *const prop_names[NPROPS] = {
 	"(d) the run itself",
 	"(e) declined frames untouched",
 	"(f) the XDP fast path and tc agree",
+	"(g) steered traffic leaves and returns by its device only",
 };
 
 #define MAX_KINDS 256
@@ -1175,7 +1380,8 @@ static unsigned long prop_count[NPROPS];
 /* What the current episode did so far, for the reproducer. */
 static uint64_t seed;
 static unsigned long episode;
-#define EPISODE_MAX 6
+/* Seven: opening an episode's flows costs more than its frames. */
+#define EPISODE_MAX 7
 static int frame_no, episode_frames;
 static uint8_t episode_frame[EPISODE_MAX][MAX_FRAME];
 static int episode_len[EPISODE_MAX];
@@ -1222,9 +1428,10 @@ static bool violation(enum prop pr, const struct run *r, uint32_t verdict,
 	if (k && k->count++ >= REPORT_FULL && !verbose)
 		return false;
 	printf("    %s: %s\n", prop_names[pr], what);
-	printf("      seed 0x%" PRIx64 " episode %lu frame %d: %s dev %s "
+	printf("      seed 0x%" PRIx64 " episode %lu frame %d%s: %s dev %s "
 	       "ingress %s, verdict %u (replay: --seed 0x%" PRIx64
 	       " --episode %lu --verbose)\n", seed, episode, frame_no,
+	       seeding ? " (opening the flows)" : "",
 	       prog_names[r->prog], dev_names[r->dev],
 	       is_xdp(r->prog) ? "-" : dev_names[r->ingress], verdict, seed,
 	       episode);
@@ -1245,7 +1452,7 @@ static struct {
 	 * checksum, an embedded L4 checksum. */
 	unsigned long tcp, udp, echo, errors, options, padded, unfinished,
 		      emb_sum;
-} stats[SG_NPROGS];
+} stats[NSLOTS];
 static unsigned long total_runs;
 
 /* Rewrites of the DNAT paths, and (f)'s comparisons of them. */
@@ -1255,9 +1462,27 @@ static const char *const dnat_names[NDN] = {
 	"metadata requests", "metadata replies", "forwards' client packets",
 	"forwards' replies", "ICMP errors about forwards",
 };
-static unsigned long dnat_stats[SG_NPROGS][NDN], dnat_compared[NDN];
+static unsigned long dnat_stats[NSLOTS][NDN], dnat_compared[NDN];
 /* Passed on to the stack by the sector's XDP, rewritten. */
 static unsigned long dnat_passed[NDN];
+
+/* The egress paths, on fuzzed frames (the openings aside). */
+enum eg_path { EG_STEER_SNAT, EG_STEER_ROUTED, EG_OUT_SNAT, EG_OUT_ROUTED,
+	       EG_FED, EG_BACK_SNAT, EG_BACK_ROUTED, EG_BACK_ICMP,
+	       EG_KEPT_OFF, EG_EXCEPT, NEG };
+static const char *const eg_names[NEG] = {
+	[EG_STEER_SNAT] = "tc_sector_in steered to e0",
+	[EG_STEER_ROUTED] = "tc_sector_in steered to e1 (routed)",
+	[EG_OUT_SNAT] = "e0's tc egress translated",
+	[EG_OUT_ROUTED] = "e1's tc egress passed untranslated",
+	[EG_FED] = "the device's tc egress on the redirected frame",
+	[EG_BACK_SNAT] = "e0's tc ingress translated back",
+	[EG_BACK_ROUTED] = "e1's tc ingress delivered untranslated",
+	[EG_BACK_ICMP] = "ICMP errors about steered flows delivered",
+	[EG_KEPT_OFF] = "the uplink's tc egress dropped what is steered",
+	[EG_EXCEPT] = "the uplink's tc egress masqueraded vm7's others",
+};
+static unsigned long eg_stats[NEG];
 
 static bool kernel_refuses(const struct run *r, const uint8_t *in, int len,
 			   int ret)
@@ -1272,10 +1497,12 @@ static bool kernel_refuses(const struct run *r, const uint8_t *in, int len,
 				    (type == 0x86dd && len < 54));
 }
 
-/* Does this program, with this verdict, ever translate? */
-static bool may_rewrite(int prog, uint32_t verdict)
+/* Does this program, on this device, with this verdict, ever translate?
+ * The trusted devices' programs do on an egress device only: steered
+ * flows; a sector's tc ingress redirects a steered packet a hop on. */
+static bool may_rewrite(const struct run *r, uint32_t verdict)
 {
-	switch (prog) {
+	switch (r->prog) {
 	case SG_PROG_XDP_SECTOR:
 	case SG_PROG_XDP_UPLINK:
 		return verdict == XDP_REDIRECT;
@@ -1283,6 +1510,13 @@ static bool may_rewrite(int prog, uint32_t verdict)
 		return verdict == TC_ACT_OK;
 	case SG_PROG_TC_UPLINK_IN:
 		return verdict == TC_ACT_OK || verdict == TC_ACT_REDIRECT;
+	case SG_PROG_TC_SECTOR_IN:
+		return verdict == TC_ACT_REDIRECT;
+	case SG_PROG_TC_TRUSTED_OUT:
+		return is_egress_dev(r->dev) && verdict == TC_ACT_OK;
+	case SG_PROG_TC_TRUSTED_IN:
+		return is_egress_dev(r->dev) &&
+		       (verdict == TC_ACT_OK || verdict == TC_ACT_REDIRECT);
 	default:
 		return false;
 	}
@@ -1453,6 +1687,368 @@ static void judge_sums(const struct run *r, uint32_t verdict,
 #undef V
 }
 
+/* ---- Judging the egress paths -------------------------------------- */
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+}
+
+/* Is the address at p in net/plen? */
+static bool in_net(const uint8_t *p, const char *net, int plen)
+{
+	struct in_addr n;
+
+	inet_pton(AF_INET, net, &n);
+	return !((rd32(p) ^ ntohl(n.s_addr)) & (~0U << (32 - plen)));
+}
+
+/* A VM of the steered sector (its gateway's address aside). */
+static bool vm7_addr(const uint8_t *p)
+{
+	return in_net(p, "10.7.0.0", 24) && !addr_is(p, "10.7.0.1");
+}
+
+/*
+ * Where vm7's egress policies send the packet at f (well-formed, or a
+ * fragment: a later one has no ports), first match wins: e1 for TCP to
+ * 203.0.113.0/24 on 6333 and 7000-7010, e0 for the rest of
+ * 203.0.113.0/24 but 203.0.113.128/25 and for 198.51.100.0/24; -1 for
+ * none (the uplink).
+ */
+static int steered_to(const uint8_t *f, const struct wf *w)
+{
+	const uint8_t *dst = f + 30;
+	int dport = !w->later && tcp_udp(w) ? rd16(f + w->l4 + 2) : 0;
+
+	if (in_net(dst, "203.0.113.0", 24) && w->proto == 6 &&
+	    (dport == 6333 || (dport >= 7000 && dport <= 7010)))
+		return D_E1;
+	if ((in_net(dst, "203.0.113.0", 24) &&
+	     !in_net(dst, "203.0.113.128", 25)) ||
+	    in_net(dst, "198.51.100.0", 24))
+		return D_E0;
+	return -1;
+}
+
+/* The device a policy sends the frame to, or -1. */
+static int steered_frame(const uint8_t *f, int len)
+{
+	struct wf w;
+
+	wf_check_as(f, len, &w, false);
+	return w.kind == WF_OK || w.kind == WF_FRAGMENT ? steered_to(f, &w) :
+							  -1;
+}
+
+/* What the NAT maps: whole TCP, UDP, ICMP echo requests. */
+static bool mappable(const uint8_t *f, const struct wf *w)
+{
+	return w->kind == WF_OK &&
+	       (tcp_udp(w) || (w->proto == 1 && f[w->l4] == 8));
+}
+
+/*
+ * May the translation of one side of a flow change the byte at off of
+ * this well-formed frame: the source side (dst false: address, port or
+ * echo id), as what leaves an egress device is translated, or the
+ * destination side, as its replies are, and for an ICMP error about
+ * what left the embedded packet's source side? Checksums either way;
+ * the TTL is judged apart.
+ */
+static bool side_field(const struct wf *w, int off, bool dst)
+{
+	int rel = off - 14, port = dst ? 2 : 0;
+
+	if (rel == 10 || rel == 11)
+		return true;
+	if (rel >= (dst ? 16 : 12) && rel < (dst ? 20 : 16))
+		return true;
+	rel = off - w->l4;
+	if (rel < 0 || off >= w->end)
+		return false;
+	switch (w->proto) {
+	case 6:
+		return rel == port || rel == port + 1 || rel == 16 || rel == 17;
+	case 17:
+		return rel == port || rel == port + 1 || rel == 6 || rel == 7;
+	case 1:
+		if (rel == 2 || rel == 3)
+			return true;
+		if (!w->err || !dst)
+			return !w->err && (rel == 4 || rel == 5);
+		break;
+	default:
+		return false;
+	}
+	/* The embedded packet went the other way: its source side. */
+	if (off < w->el4) {
+		rel = off - w->emb;
+		return rel == 10 || rel == 11 || (rel >= 12 && rel < 16);
+	}
+	rel = off - w->el4;
+	switch (w->eproto) {
+	case 6:
+		return rel < 2 || rel == 16 || rel == 17;
+	case 17:
+		return rel < 2 || rel == 6 || rel == 7;
+	case 1:
+		return rel >= 2 && rel < 6;
+	}
+	return false;
+}
+
+/* The first byte a side's translation may not change, or -1. */
+static int off_side(const uint8_t *in, int len, const uint8_t *out,
+		    const struct wf *w, bool dst)
+{
+	for (int i = 0; i < len; i++)
+		if (in[i] != out[i] && i != 14 + 8 && !side_field(w, i, dst))
+			return i;
+	return -1;
+}
+
+static const char *where(const struct wf *w, int off)
+{
+	return off < 14 ? "Ethernet header" : off >= w->end ?
+	       "Ethernet padding" : off < w->l4 ? "IP header" :
+	       w->err && off >= w->emb ? "embedded packet" : "L4 or payload";
+}
+
+/* A violation of property pr by the run being judged: r, verdict, in,
+ * len, out and out_len are the judge's arguments, down to judge_steering. */
+#define V(pr, ...) violation(pr, r, verdict, in, len, out, out_len, \
+			     __VA_ARGS__)
+
+/*
+ * The sector's tc ingress: it redirects only what a policy of the sector
+ * claims, from s7 (vm7's device, the one steered sector), from vm7's
+ * CIDR, that the NAT maps and whose TTL has a hop to spare, and changes
+ * nothing of it but the TTL (one hop) and the IP header checksum; what
+ * a policy claims it never leaves to the kernel's routes, which lead to
+ * the uplink, but to let the kernel answer one that expires.
+ */
+static void judge_steer(const struct run *r, uint32_t verdict,
+			const uint8_t *in, int len, const uint8_t *out,
+			uint32_t out_len)
+{
+	bool ours, claimed;
+	struct wf w;
+	int to;
+
+	wf_check(in, len, &w);
+	ours = r->dev == D_S7 && (w.kind == WF_OK || w.kind == WF_FRAGMENT) &&
+	       in_net(in + 26, "10.7.0.0", 24);
+	to = ours ? steered_to(in, &w) : -1;
+	claimed = to >= 0 && mappable(in, &w);
+	if (verdict == TC_ACT_OK && claimed && in[22] > 1)
+		V(P_G, "left what a policy claims to the kernel's routes");
+	if (verdict != TC_ACT_REDIRECT)
+		return;
+	if (w.kind != WF_OK && w.kind != WF_FRAGMENT) {
+		V(P_G, "redirected, and it is %s", w.why);
+		return;
+	}
+	if (r->dev != D_S7 || !ours) {
+		V(P_G, "redirected from a device or source no policy steers");
+		return;
+	}
+	if (!claimed || in[22] <= 1) {
+		V(P_G, "redirected what %s", to < 0 ? "no policy claims" :
+		  !mappable(in, &w) ? "the NAT does not map" :
+		  "expires on the way");
+		return;
+	}
+	if (out_len != (uint32_t)len || out[22] != in[22] - 1) {
+		V(P_C, "a steered packet redirected with a TTL not one hop "
+		  "less");
+		return;
+	}
+	for (int i = 0; i < len; i++) {
+		if (in[i] != out[i] && i != 22 && i != 24 && i != 25) {
+			V(P_C, "a steered packet redirected with more than its "
+			  "TTL changed (%s)", where(&w, i));
+			return;
+		}
+	}
+	if (!seeding)
+		eg_stats[to == D_E0 ? EG_STEER_SNAT : EG_STEER_ROUTED]++;
+}
+
+/*
+ * An egress device's tc egress: what it passes from the steered sector
+ * is a well-formed packet its policy claims; it leaves e0 with e0's
+ * address, e1 as the VM sent it (snat-address: none); a translation
+ * changes the source side only (address, port or echo id, checksums):
+ * the TTL was the sector's tc ingress's to lower. It passes nothing of
+ * another sector of ours.
+ */
+static void judge_steered_out(const struct run *r, uint32_t verdict,
+			      const uint8_t *in, int len, const uint8_t *out,
+			      uint32_t out_len)
+{
+	bool changed = out_len != (uint32_t)len || memcmp(in, out, len);
+	struct wf w;
+	int off;
+
+	if (verdict != TC_ACT_OK)
+		return;
+	wf_check_as(in, len, &w, false);
+	if (r->ingress != D_S7) {
+		if (is_sector_dev(r->ingress) && r->ingress != D_S6)
+			V(P_G, "an egress device passed what %s sent, which "
+			  "steers nothing there", dev_names[r->ingress]);
+		return;
+	}
+	if (w.kind != WF_OK) {
+		V(P_G, "passed from the steered sector, and it is %s", w.why);
+		return;
+	}
+	if (steered_to(in, &w) != r->dev)
+		V(P_G, "left %s, and no policy of it claims it",
+		  dev_names[r->dev]);
+	else if (r->dev == D_E0 && !addr_is(out + 26, E0_ADDR))
+		V(P_G, "left e0 without e0's address");
+	else if (r->dev == D_E1 && changed)
+		V(P_G, "translated at e1, whose policy routes untranslated");
+	else if (!seeding)
+		eg_stats[r->dev == D_E0 ? EG_OUT_SNAT : EG_OUT_ROUTED]++;
+	if (!changed || out_len != (uint32_t)len)
+		return;
+	if (in[22] != out[22])
+		V(P_C, "the egress device's tc egress changed the TTL");
+	off = off_side(in, len, out, &w, false);
+	if (off >= 0)
+		V(P_C, "the egress device's tc egress changed more than the "
+		  "source (%s)", where(&w, off));
+}
+
+/*
+ * An egress device's tc ingress: what it delivers (redirects) is a
+ * steered flow's reply or an ICMP error about one, for a VM of the
+ * steered sector: on e0 one to e0's address, translated back as a NAT
+ * reverses (the destination side, an ICMP error's embedded source
+ * side), on e1 one to the VM, untranslated; its TTL one hop less. What
+ * it passes on to the kernel translated (too big for the sector device:
+ * the kernel forwards it, a hop on) keeps its TTL.
+ */
+static void judge_steered_in(const struct run *r, uint32_t verdict,
+			     const uint8_t *in, int len, const uint8_t *out,
+			     uint32_t out_len)
+{
+	bool changed = out_len != (uint32_t)len || memcmp(in, out, len);
+	bool redirect = verdict == TC_ACT_REDIRECT;
+	struct wf w;
+	int off;
+
+	if (!redirect && (verdict != TC_ACT_OK || !changed))
+		return;
+	wf_check(in, len, &w);
+	if (w.kind != WF_OK) {
+		if (!changed)	/* (a) judges the rewritten ones */
+			V(P_G, "redirected, and it is %s", w.why);
+		return;
+	}
+	if (out_len != (uint32_t)len)
+		return;		/* (c) */
+	if (r->dev == D_E0 ? !addr_is(in + 30, E0_ADDR) : !vm7_addr(in + 30))
+		V(P_G, "%s delivered what is for no flow steered out of it",
+		  dev_names[r->dev]);
+	else if (!vm7_addr(out + 30))
+		V(P_G, "delivered to no VM of the steered sector");
+	if (redirect && (in[22] <= 1 || out[22] != in[22] - 1))
+		V(P_C, "a steered flow's packet delivered with a TTL not one "
+		  "hop less");
+	if (!redirect && out[22] != in[22])
+		V(P_C, "passed on to the kernel translated with another TTL");
+	off = off_side(in, len, out, &w, true);
+	if (off >= 0)
+		V(P_C, "the egress device's tc ingress changed more than the "
+		  "destination (%s)", where(&w, off));
+	if (r->dev == D_E1) {
+		for (int i = 0; i < len; i++) {
+			if (in[i] != out[i] && i != 22 && i != 24 && i != 25) {
+				V(P_G, "translated at e1, whose policy "
+				  "routes untranslated (%s)", where(&w, i));
+				break;
+			}
+		}
+	}
+	if (seeding || !redirect)
+		return;
+	eg_stats[r->dev == D_E0 ? EG_BACK_SNAT : EG_BACK_ROUTED]++;
+	eg_stats[EG_BACK_ICMP] += w.err;
+}
+
+/*
+ * (g) for every run: the sector's XDP takes no steered sector's packet
+ * (it passes them up to tc); its tc ingress, the egress devices' tc
+ * egress and ingress as above; the uplink's tc egress passes nothing a
+ * policy of the sector it came from claims (no fallback); nothing from
+ * the uplink or the trusted t0 reaches a VM of the steered sector, whose
+ * routed flows' replies come back by e1 only.
+ */
+static void judge_steering(const struct run *r, uint32_t verdict,
+			   const uint8_t *in, int len, const uint8_t *out,
+			   uint32_t out_len)
+{
+	bool pass = verdict == TC_ACT_OK || verdict == TC_ACT_REDIRECT;
+	struct wf w;
+
+	switch (r->prog) {
+	case SG_PROG_XDP_SECTOR:
+		if (r->dev == D_S7 && verdict == XDP_REDIRECT)
+			V(P_G, "the fast path took a steered sector's packet");
+		return;
+	case SG_PROG_TC_SECTOR_IN:
+		judge_steer(r, verdict, in, len, out, out_len);
+		return;
+	case SG_PROG_TC_UPLINK_OUT:
+		if (r->dev != D_UP0 || r->ingress != D_S7 ||
+		    steered_frame(in, len) < 0)
+			return;
+		wf_check_as(in, len, &w, false);
+		if (pass)
+			V(P_G, "the uplink's tc egress passed what a policy "
+			  "claims");
+		else if (!seeding && mappable(in, &w))
+			eg_stats[EG_KEPT_OFF]++;
+		return;
+	case SG_PROG_TC_TRUSTED_OUT:
+		if (is_egress_dev(r->dev))
+			judge_steered_out(r, verdict, in, len, out, out_len);
+		return;
+	case SG_PROG_TC_TRUSTED_IN:
+		if (is_egress_dev(r->dev)) {
+			judge_steered_in(r, verdict, in, len, out, out_len);
+			return;
+		}
+		if (r->dev != D_T0)
+			return;
+		break;
+	case SG_PROG_TC_UPLINK_IN:
+	case SG_PROG_XDP_UPLINK:
+		if (r->dev != D_UP0)
+			return;
+		if (r->prog == SG_PROG_XDP_UPLINK)
+			pass = verdict == XDP_REDIRECT;
+		break;
+	default:
+		return;
+	}
+	wf_check(in, len, &w);
+	if (!pass || (w.kind != WF_OK && w.kind != WF_FRAGMENT))
+		return;
+	if (vm7_addr(in + 30))
+		V(P_G, "let in for the steered sector from %s",
+		  dev_names[r->dev]);
+	else if ((addr_is(in + 30, E0_ADDR) || addr_is(in + 30, E1_ADDR)) &&
+		 (verdict != TC_ACT_OK || memcmp(in, out, len)))
+		V(P_G, "delivered from %s what is for an egress device",
+		  dev_names[r->dev]);
+#undef V
+}
+
 static void judge(const struct run *r, const uint8_t *in, int len,
 		  const uint8_t *out, uint32_t out_len, uint32_t verdict,
 		  int ret)
@@ -1462,14 +2058,15 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 	bool egress = r->prog == SG_PROG_TC_UPLINK_OUT ||
 		      r->prog == SG_PROG_TC_TRUSTED_OUT ||
 		      r->prog == SG_PROG_TC_SECTOR_OUT;
+	int slot = slot_of(r);
 	const char *field;
 	struct wf wi;
 
-	stats[r->prog].runs++;
+	stats[slot].runs++;
 	total_runs++;
 	if (ret) {
 		if (kernel_refuses(r, in, len, ret)) {
-			stats[r->prog].refused++;
+			stats[slot].refused++;
 			return;
 		}
 		violation(P_D, r, verdict, in, len, NULL, 0,
@@ -1490,15 +2087,16 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 		violation(P_D, r, verdict, in, len, out, out_len,
 			  "unexpected verdict %u", verdict);
 	if (!pass)
-		stats[r->prog].drop++;
+		stats[slot].drop++;
 	else if (verdict == XDP_REDIRECT || verdict == TC_ACT_REDIRECT)
-		stats[r->prog].redirect++;
+		stats[slot].redirect++;
 	else
-		stats[r->prog].pass++;
+		stats[slot].pass++;
+	judge_steering(r, verdict, in, len, out, out_len);
 	changed = out_len != (uint32_t)len || memcmp(in, out, len);
 	if (!pass || !changed)
 		return;
-	stats[r->prog].rewritten++;
+	stats[slot].rewritten++;
 	wf_check_as(in, len, &wi, !egress);
 	if (wi.kind != WF_OK) {
 		violation(P_A, r, verdict, in, len, out, out_len,
@@ -1507,7 +2105,7 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 			  verdict == TC_ACT_OK && !xdp ? "ok" : "redirect");
 		return;
 	}
-	if (!may_rewrite(r->prog, verdict) && !sector_pass(r->prog, verdict))
+	if (!may_rewrite(r, verdict) && !sector_pass(r->prog, verdict))
 		violation(P_E, r, verdict, in, len, out, out_len,
 			  "frame changed although the verdict is %u", verdict);
 	if (out_len != (uint32_t)len) {
@@ -1530,26 +2128,28 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 	judge_sums(r, verdict, in, len, out, out_len, &wi);
 	if (seeding)
 		return;
-	dnat_stats[r->prog][DN_IMDS_OUT] += imds_request(in, &wi) ||
+	dnat_stats[slot][DN_IMDS_OUT] += imds_request(in, &wi) ||
 		(r->prog == SG_PROG_TC_UPLINK_OUT && addr_is(in + 30, target) &&
 		 tcp_udp(&wi) && rd16(in + wi.l4 + 2) == target_port);
-	dnat_stats[r->prog][DN_IMDS_BACK] += imds_reply(in, &wi);
+	dnat_stats[slot][DN_IMDS_BACK] += imds_reply(in, &wi);
 	dnat_passed[DN_IMDS_OUT] += r->prog == SG_PROG_XDP_SECTOR &&
 				    verdict == XDP_PASS;
-	dnat_stats[r->prog][DN_FWD_IN] += published_at(in, &wi, false);
-	dnat_stats[r->prog][DN_FWD_OUT] += published_at(out, &wi, true);
-	dnat_stats[r->prog][DN_FWD_ICMP] += published_inside(in, &wi) ||
-					    published_inside(out, &wi);
-	stats[r->prog].tcp += wi.proto == 6;
-	stats[r->prog].udp += wi.proto == 17;
-	stats[r->prog].echo += wi.proto == 1 && !wi.err;
-	stats[r->prog].errors += wi.err;
-	stats[r->prog].options += wi.hlen > 20;
-	stats[r->prog].padded += wi.end < len;
-	stats[r->prog].unfinished += l4_unfinished(in, &wi) &&
-				     l4_sum_ok(in, &wi) != 1;
-	stats[r->prog].emb_sum += wi.err && emb_csum_off(&wi) >= 0 &&
-				  wi.el4 + emb_csum_off(&wi) + 2 <= wi.end;
+	dnat_stats[slot][DN_FWD_IN] += published_at(in, &wi, false);
+	dnat_stats[slot][DN_FWD_OUT] += published_at(out, &wi, true);
+	dnat_stats[slot][DN_FWD_ICMP] += published_inside(in, &wi) ||
+					 published_inside(out, &wi);
+	eg_stats[EG_EXCEPT] += r->prog == SG_PROG_TC_UPLINK_OUT &&
+			       r->ingress == D_S7;
+	stats[slot].tcp += wi.proto == 6;
+	stats[slot].udp += wi.proto == 17;
+	stats[slot].echo += wi.proto == 1 && !wi.err;
+	stats[slot].errors += wi.err;
+	stats[slot].options += wi.hlen > 20;
+	stats[slot].padded += wi.end < len;
+	stats[slot].unfinished += l4_unfinished(in, &wi) &&
+				  l4_sum_ok(in, &wi) != 1;
+	stats[slot].emb_sum += wi.err && emb_csum_off(&wi) >= 0 &&
+			       wi.el4 + emb_csum_off(&wi) + 2 <= wi.end;
 }
 
 /* ---- Episodes ------------------------------------------------------ */
@@ -1561,7 +2161,7 @@ static struct result {
 	struct run r;
 	uint32_t verdict, len;
 	uint8_t out[OUT_SIZE];
-} res[SG_NPROGS];
+} res[NSLOTS];
 
 /* This frame's uplink egress ran on the sector's tc ingress's rewrite. */
 static bool egress_fed;
@@ -1585,10 +2185,10 @@ static uint32_t run_judged(const struct run *r, const uint8_t *in, int len)
 			hex("out", out_buf, out_len);
 	}
 	judge(r, in, len, out_buf, out_len, verdict, ret);
-	res[r->prog].r = *r;
-	res[r->prog].verdict = ret ? (uint32_t)-1 : verdict;
-	res[r->prog].len = ret ? 0 : out_len;
-	memcpy(res[r->prog].out, out_buf, ret ? 0 : out_len);
+	res[slot_of(r)].r = *r;
+	res[slot_of(r)].verdict = ret ? (uint32_t)-1 : verdict;
+	res[slot_of(r)].len = ret ? 0 : out_len;
+	memcpy(res[slot_of(r)].out, out_buf, ret ? 0 : out_len);
 	return ret ? (uint32_t)-1 : verdict;
 }
 
@@ -1635,7 +2235,8 @@ static void judge_paths(const uint8_t *in, int len)
 		struct wf w;
 
 		if (x->verdict != XDP_REDIRECT || t->r.dev != D_UP0 ||
-		    (out ? x->r.dev > D_S6 || t->r.ingress != x->r.dev :
+		    (out ? !is_sector_dev(x->r.dev) ||
+			   t->r.ingress != x->r.dev :
 			   x->r.dev != D_UP0))
 			continue;
 		wf_check_as(in, len, &w, false);
@@ -1701,7 +2302,8 @@ static void seed_run(const struct run *r, const uint8_t *f, int len,
  * The VM's packet of flow fl (its first, or its answer), through what
  * carries it out: the sector's XDP (fast path), or tc (the sector's
  * ingress, which rewrites a metadata request's destination, then the
- * uplink's egress).
+ * uplink's egress; or steers it, a hop on, to the egress device, whose
+ * egress translates it unless it is routed).
  */
 static void seed_from_vm(const struct flow_def *fl, struct pkt *p, bool xdp)
 {
@@ -1710,14 +2312,26 @@ static void seed_from_vm(const struct flow_def *fl, struct pkt *p, bool xdp)
 	int len = dp_build(p, f);
 	bool imds = fl->kind == K_IMDS;
 
+	/* The sector's tc ingress opens the flow; the device's tc egress
+	 * only translates it, which the fuzzed frames see to (judge_fed()):
+	 * seeding is most of the fuzzer's time. */
+	if (steered(fl)) {
+		r.prog = SG_PROG_TC_SECTOR_IN;
+		seed_run(&r, f, len, TC_ACT_REDIRECT, true);
+		return;
+	}
 	if (xdp) {
 		/* allow-from's answers are the stack's: nothing to do. */
 		seed_run(&r, f, len, translated(fl) ? XDP_REDIRECT : XDP_PASS,
 			 translated(fl));
 		return;
 	}
+	/* A masquerade flow's packet the sector's tc ingress only judges
+	 * (nothing to open, answer or rewrite), as it does every fuzzed
+	 * frame: seeding is most of the fuzzer's time. */
 	r.prog = SG_PROG_TC_SECTOR_IN;
-	seed_run(&r, f, len, TC_ACT_OK, imds && imds_rewrites());
+	if (fl->kind != K_SNAT)
+		seed_run(&r, f, len, TC_ACT_OK, imds && imds_rewrites());
 	if (!translated(fl))
 		return;
 	if (imds)	/* on from the rewrite */
@@ -1736,16 +2350,16 @@ static void seed_from_remote(const struct flow_def *fl, struct pkt *p,
 	uint8_t f[MAX_FRAME];
 	int len = dp_build(p, f);
 
-	if (fl->far == D_T0)
+	if (fl->far == D_T0 || is_egress_dev(fl->far))
 		r.prog = SG_PROG_TC_TRUSTED_IN;
 	/* Only s1's peer takes XDP frames (GRO on): the uplink's XDP leaves
 	 * the others' to tc. */
 	if (xdp && fl->dev != D_S1)
 		seed_run(&r, f, len, XDP_PASS, false);
-	else
-		seed_run(&r, f, len, xdp ? XDP_REDIRECT : !translated(fl) ?
+	else	/* a steered flow's reply: a hop on, if nothing else */
+		seed_run(&r, f, len, xdp ? XDP_REDIRECT : !delivered(fl) ?
 				     TC_ACT_OK : TC_ACT_REDIRECT,
-			 translated(fl));
+			 delivered(fl));
 }
 
 /*
@@ -1783,16 +2397,21 @@ static void episode_flows(void)
 	seeding = false;
 }
 
-/* The devices a frame from `origin` meets, program by program, in a
- * random order. */
-static void plan(int origin, struct run *runs)
+/*
+ * The devices a frame from `origin` meets, program by program, in a
+ * random order: the egress device's tc egress is mostly the one a policy
+ * sends the frame to, fed by the sector's tc ingress (run_episode()),
+ * its tc ingress mostly the one the frame arrives on.
+ */
+static void plan(int origin, const uint8_t *f, int len, struct run *runs)
 {
-	int sector = origin <= D_S6 ? origin : (int)rn(6);
+	int sector = is_sector_dev(origin) ? origin : (int)rn(NSECT);
+	int to = steered_frame(f, len);
 
-	for (int p = 0; p < SG_NPROGS; p++) {
+	for (int p = 0; p < NSLOTS; p++) {
 		struct run *r = &runs[p];
 
-		r->prog = p;
+		r->prog = slot_prog(p);
 		r->ingress = D_NONE;
 		switch (p) {
 		case SG_PROG_XDP_SECTOR:
@@ -1800,7 +2419,7 @@ static void plan(int origin, struct run *runs)
 			r->dev = sector;
 			break;
 		case SG_PROG_TC_SECTOR_OUT:
-			r->dev = rn(6);
+			r->dev = rn(NSECT);
 			break;
 		case SG_PROG_TC_UPLINK_OUT:
 			r->dev = D_UP0;
@@ -1815,6 +2434,15 @@ static void plan(int origin, struct run *runs)
 		case SG_PROG_TC_TRUSTED_IN:
 			r->dev = D_T0;
 			break;
+		case R_EGRESS_IN:
+			r->dev = is_egress_dev(origin) && chance(90) ? origin :
+				 chance(50) ? D_E0 : D_E1;
+			break;
+		case R_EGRESS_OUT:
+			r->dev = to >= 0 && chance(90) ? to :
+				 chance(50) ? D_E0 : D_E1;
+			r->ingress = chance(90) ? sector : (int)rn(ND);
+			break;
 		default:
 			r->dev = D_UP0;
 		}
@@ -1823,16 +2451,18 @@ static void plan(int origin, struct run *runs)
 			r->ingress = rn(ND);
 		}
 	}
-	for (int i = SG_NPROGS - 1; i > 0; i--) {
+	for (int i = NSLOTS - 1; i > 0; i--) {
 		int j = rn(i + 1);
 		struct run t = runs[i];
 
 		runs[i] = runs[j];
 		runs[j] = t;
 	}
-	/* The uplink's egress sees what the sector's ingress passed on. */
-	for (int i = 0, out = -1; i < SG_NPROGS; i++) {
-		if (runs[i].prog == SG_PROG_TC_UPLINK_OUT)
+	/* The uplink's and the egress devices' tc egress see what the
+	 * sector's ingress passed on or redirected: it goes first. */
+	for (int i = 0, out = -1; i < NSLOTS; i++) {
+		if (out < 0 && (runs[i].prog == SG_PROG_TC_UPLINK_OUT ||
+				runs[i].prog == SG_PROG_TC_TRUSTED_OUT))
 			out = i;
 		if (runs[i].prog == SG_PROG_TC_SECTOR_IN && out >= 0) {
 			struct run t = runs[i];
@@ -1943,9 +2573,27 @@ static int make_frame(uint8_t *f, int *origin)
 	return len;
 }
 
+/*
+ * (g): what the sector's tc ingress steered to a device, that device's
+ * tc egress passes (translating it): were it to drop it, the packet
+ * would be lost between the two.
+ */
+static void judge_fed(const struct run *r, uint32_t verdict,
+		      const uint8_t *in, int len)
+{
+	if (r->dev != steered_frame(in, len) || verdict == (uint32_t)-1)
+		return;
+	if (!seeding)
+		eg_stats[EG_FED]++;
+	if (verdict != TC_ACT_OK)
+		violation(P_G, r, verdict, in, len, NULL, 0, "%s's tc egress "
+			  "drops what the sector's tc ingress steered to it",
+			  dev_names[r->dev]);
+}
+
 static int run_episode(unsigned long e, int max_frames)
 {
-	struct run runs[SG_NPROGS];
+	struct run runs[NSLOTS];
 	uint8_t f[MAX_FRAME];
 	int origin, len;
 
@@ -1975,11 +2623,15 @@ static int run_episode(unsigned long e, int max_frames)
 		}
 		if (verbose)
 			printf("# episode %lu frame %d\n", e, frame_no);
-		plan(origin, runs);
+		plan(origin, f, len, runs);
 		egress_fed = false;
-		for (int i = 0; i < SG_NPROGS; i++) {
+		/* No earlier frame's result feeds this one's. */
+		res[SG_PROG_TC_SECTOR_IN].verdict = (uint32_t)-1;
+		for (int i = 0; i < NSLOTS; i++) {
 			const struct result *si = &res[SG_PROG_TC_SECTOR_IN];
 			const uint8_t *in = f;
+			bool steer_fed = false;
+			uint32_t v;
 
 			/* What the sector's tc ingress rewrote (the metadata
 			 * request's destination), the kernel forwards so. */
@@ -1991,7 +2643,19 @@ static int run_episode(unsigned long e, int max_frames)
 				in = si->out;
 				egress_fed = true;
 			}
-			run_judged(&runs[i], in, len);
+			/* What it redirected (steered) reaches the egress
+			 * device as it left, a hop on. */
+			if (runs[i].prog == SG_PROG_TC_TRUSTED_OUT &&
+			    is_egress_dev(runs[i].dev) &&
+			    si->verdict == TC_ACT_REDIRECT &&
+			    si->r.dev == runs[i].ingress &&
+			    si->len == (uint32_t)len) {
+				in = si->out;
+				steer_fed = true;
+			}
+			v = run_judged(&runs[i], in, len);
+			if (steer_fed)
+				judge_fed(&runs[i], v, in, len);
 		}
 		judge_paths(f, len);
 		memcpy(episode_frame[frame_no], f, len);
@@ -2093,13 +2757,18 @@ static void report(void)
 		"fuzz (b): rewritten frames carry right checksums (IP, TCP/UDP, "
 		"ICMP, embedded)",
 		"fuzz (c): rewrites keep the length and change only what NAT "
-		"changes (TTL: a hop at most, none in metadata replies)",
+		"changes (TTL: a hop at most, none in metadata replies; "
+		"steering: one side only)",
 		"fuzz (d): every run succeeds with a verdict the program may "
 		"return",
 		"fuzz (e): frames a program declines are untouched; a "
-		"sector's ingress makes the metadata rewrite only",
+		"sector's ingress makes the metadata rewrite only, and "
+		"lowers the TTL of what it steers",
 		"fuzz (f): what the XDP fast path translates, tc translates "
 		"alike",
+		"fuzz (g): steered traffic leaves by its policy's device, "
+		"translated as the policy says, never by the uplink, and its "
+		"replies come back by that device only",
 	};
 
 	for (int i = 0; i < nkinds; i++)
@@ -2120,14 +2789,14 @@ static void test_coverage(unsigned long frames)
 {
 	static const int translating[] = {
 		SG_PROG_XDP_SECTOR, SG_PROG_XDP_UPLINK, SG_PROG_TC_UPLINK_IN,
-		SG_PROG_TC_UPLINK_OUT,
+		SG_PROG_TC_UPLINK_OUT, R_EGRESS_IN, R_EGRESS_OUT,
 	};
 
 	test_begin();
-	for (int p = 0; p < SG_NPROGS; p++)
+	for (int p = 0; p < NSLOTS; p++)
 		printf("# %-14s %8lu runs: %lu drop, %lu pass, %lu redirect, "
 		       "%lu rewritten, %lu refused by the kernel\n",
-		       prog_names[p], stats[p].runs, stats[p].drop,
+		       slot_names[p], stats[p].runs, stats[p].drop,
 		       stats[p].pass, stats[p].redirect, stats[p].rewritten,
 		       stats[p].refused);
 	for (size_t i = 0; i < sizeof(translating) / sizeof(int); i++) {
@@ -2135,7 +2804,7 @@ static void test_coverage(unsigned long frames)
 
 		printf("# %-14s fuzzed frames rewritten: %lu TCP, %lu UDP, %lu echo, %lu ICMP "
 		       "errors (%lu with the embedded checksum); %lu with IP "
-		       "options, %lu padded, %lu unfinished\n", prog_names[p],
+		       "options, %lu padded, %lu unfinished\n", slot_names[p],
 		       stats[p].tcp, stats[p].udp, stats[p].echo,
 		       stats[p].errors, stats[p].emb_sum, stats[p].options,
 		       stats[p].padded, stats[p].unfinished);
@@ -2149,6 +2818,8 @@ static void test_coverage(unsigned long frames)
 		       dnat_stats[SG_PROG_TC_UPLINK_OUT][d],
 		       dnat_stats[SG_PROG_XDP_UPLINK][d],
 		       dnat_stats[SG_PROG_TC_UPLINK_IN][d], dnat_compared[d]);
+	for (int g = 0; g < NEG; g++)
+		printf("# egress: %-48s %lu\n", eg_names[g], eg_stats[g]);
 	CHECK(!seed_bad, "%lu runs that open the flows went otherwise",
 	      seed_bad);
 	if (frames >= 10000) {
@@ -2175,25 +2846,73 @@ static void test_coverage(unsigned long frames)
 			      "on %s", dnat_names[d]);
 		CHECK(dnat_passed[DN_IMDS_OUT], "the sector's XDP passed no "
 		      "metadata request on rewritten");
+		for (int g = 0; g < NEG; g++)
+			CHECK(eg_stats[g], "egress: never %s", eg_names[g]);
 	}
 	for (size_t i = 0; i < sizeof(translating) / sizeof(int); i++) {
 		int p = translating[i];
 
 		CHECK(stats[p].rewritten > 0, "%s translated nothing",
-		      prog_names[p]);
+		      slot_names[p]);
 		/* Enough frames to expect every kind of them. */
 		if (frames < 10000)
 			continue;
 		CHECK(stats[p].tcp && stats[p].udp && stats[p].echo &&
 		      stats[p].options && stats[p].padded &&
 		      stats[p].unfinished, "%s: some kinds of fuzzed frames "
-		      "never translated", prog_names[p]);
-		if (p == SG_PROG_TC_UPLINK_IN || p == SG_PROG_TC_UPLINK_OUT)
+		      "never translated", slot_names[p]);
+		if (p == SG_PROG_TC_UPLINK_IN || p == SG_PROG_TC_UPLINK_OUT ||
+		    p == R_EGRESS_IN)
 			CHECK(stats[p].emb_sum, "%s: no ICMP error translated "
-			      "with its embedded checksum", prog_names[p]);
+			      "with its embedded checksum", slot_names[p]);
 	}
 	test_end("fuzz: the episodes' flows open as meant and every "
 		 "translating program translates");
+}
+
+/* Is dev up with carrier (IFF_RUNNING, which the kernel sets a moment
+ * after the link comes up)? The compiler takes only such a device for a
+ * policy's usable one. */
+static bool running(const char *dev)
+{
+	struct ifreq ifr = {};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool up;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	up = fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr) &&
+	     (ifr.ifr_flags & IFF_RUNNING);
+	if (fd >= 0)
+		close(fd);
+	return up;
+}
+
+/*
+ * The steered sector's device s7 (with the gateway's address, so that
+ * what is too big for it has a route to it) and the egress devices e0
+ * and e1 as test_egress has them: veths with an address, a permanent
+ * neighbour as next hop and a default route through it that loses to
+ * up0's (metric 1000, 1001): sg_steer's FIB lookup through the device
+ * finds it, the kernel's own routing never takes it.
+ */
+static int add_egress_devices(void)
+{
+	if (system("set -e; for d in s7 e0 e1; do "
+		   "ip link add $d type veth peer name p-$d; "
+		   "ip link set $d up; ip link set p-$d up; done; "
+		   "ip addr add 10.7.0.1/24 dev s7; "
+		   "ip addr add " E0_ADDR "/30 dev e0; "
+		   "ip addr add " E1_ADDR "/30 dev e1; "
+		   "ip neigh add " E0_GW " lladdr 02:00:00:00:fe:02 dev e0 "
+		   "nud permanent; "
+		   "ip neigh add " E1_GW " lladdr 02:00:00:00:fe:03 dev e1 "
+		   "nud permanent; "
+		   "ip route add default via " E0_GW " dev e0 metric 1000; "
+		   "ip route add default via " E1_GW " dev e1 metric 1001"))
+		return -1;
+	for (int i = 0; i < 200 && !(running("e0") && running("e1")); i++)
+		usleep(10000);
+	return running("e0") && running("e1") ? 0 : -1;
 }
 
 static uint64_t num(const char *s)
@@ -2241,7 +2960,7 @@ int main(int argc, char **argv)
 				  "namespace and load BPF");
 		return ret > 0 ? test_summary("test_fuzz_frames") : 1;
 	}
-	if (dp_setup_gateway(up0_mac)) {
+	if (dp_setup_gateway(up0_mac) || add_egress_devices()) {
 		printf("FAIL fuzz: cannot set up the gateway\n");
 		return 1;
 	}
