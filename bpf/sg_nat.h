@@ -593,8 +593,13 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 	if (!up || up->role != SG_ROLE_UPLINK || !cfg)
 		return TC_ACT_OK;
 	verdict = sg_parse(c, &p);
-	if (verdict != SG_PASS || p.kind != SG_PKT_IPV4)
+	if (p.kind != SG_PKT_IPV4)
 		return TC_ACT_OK;	/* the host's business */
+	/* The IPv4 header is known once kind says so, even when what
+	 * follows it is malformed: that never reaches a sector. */
+	if (verdict != SG_PASS)
+		return sg_drop_into_sector(c, &p, verdict) ? TC_ACT_SHOT :
+							     TC_ACT_OK;
 
 	now = sg_now();
 	sg_flow_key_of(&key, &p, 0);

@@ -734,6 +734,32 @@ static void test_management(void)
 		    "allow-from: the sector still cannot open one to the LAN");
 }
 
+/*
+ * What arrives on the uplink for a VM with its IPv4 header whole but what
+ * follows it cut is malformed, dropped: the kernel would forward it into
+ * the sector. (The frame fuzzer found it passed.)
+ */
+static void test_uplink_malformed(void)
+{
+	struct pkt cut = PING(CLIENT, VM, 7);
+	struct pkt host = PING(CLIENT, HOST, 7);
+
+	cut.l4_len = 3;
+	host.l4_len = 3;
+	expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &cut, 1,
+		    SG_DROP_MALFORMED, "uplink: a cut ICMP header for a VM "
+		    "is malformed, dropped");
+	test_begin();
+	{
+		uint8_t out[2048];
+		uint32_t len;
+
+		CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &host, out,
+			  &len) == TC_OK_V, "the host's own is not ours to drop");
+	}
+	test_end("uplink: a cut header for the host's address is the host's");
+}
+
 int main(void)
 {
 	int ret = dp_setup(1024);
@@ -764,6 +790,7 @@ int main(void)
 	test_imds_icmp();
 	test_trusted();
 	test_management();
+	test_uplink_malformed();
 	sg_instance_close(&dp_in);
 	return test_summary("test_dnat");
 }
