@@ -184,4 +184,46 @@ static __always_inline int sg_egress_policy_of(__u32 slot, __u16 sector,
 	return 0;
 }
 
+/* The source a flow from saddr leaves device i of pol with. */
+static __always_inline __be32 sg_egress_source(const struct sg_egress_policy *pol,
+					       __u32 i, __be32 saddr)
+{
+	__be32 snat;
+
+	if (pol->flags & SG_EGRESS_ROUTED)
+		return saddr;
+	__builtin_memcpy(&snat, pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].snat,
+			 sizeof(snat));
+	return snat;
+}
+
+/* Which device of its policy steered flow f (a primary) stays on. */
+static __always_inline __u32 sg_egress_slot(const struct sg_flow *f)
+{
+	return (f->flags & SG_FLOW_EGRESS_SLOT_MASK) >>
+	       SG_FLOW_EGRESS_SLOT_SHIFT;
+}
+
+/*
+ * Does the policy that steered flow f (primary key okey) meets now still
+ * send it by device ifindex, from the source it took? Definitions change
+ * under live flows: a device dropped from the list, another source, a
+ * policy gone; then its packets are no longer this flow's, either way.
+ */
+static __always_inline bool sg_egress_holds(__u32 slot,
+					    const struct sg_flow_key *okey,
+					    const struct sg_flow *f,
+					    __u32 ifindex)
+{
+	struct sg_egress_policy *pol = NULL;
+	__u32 i = sg_egress_slot(f);
+
+	if (sg_egress_policy_of(slot, okey->zone, okey->daddr, okey->proto,
+				okey->dport, &pol) != 1 || !pol ||
+	    i >= pol->ndevs)
+		return false;
+	return pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex == ifindex &&
+	       sg_egress_source(pol, i, okey->saddr) == f->xlate.saddr;
+}
+
 #endif /* SG_DEFS_H */

@@ -28,40 +28,16 @@
  * Failover. New flows take the first device of the policy that is
  * usable (up, with carrier and an address, as compiled: `run` applies
  * again at every link and address notification) and, for an Ethernet
- * one, has a route for the packet. A flow stays on its device: while
- * that one is not usable its packets are dropped (egress-down), never
- * moved to another source address.
+ * one, has a route for the packet. A flow stays on its device (the
+ * policy's slot, SG_FLOW_EGRESS_SLOT_MASK): while that one is gone or not
+ * usable its packets are dropped (egress-down), never moved to another
+ * source address. Replies are taken only on the device the policy names
+ * for the flow now (sg_egress_holds).
  */
 #ifndef SG_EGRESS_H
 #define SG_EGRESS_H
 
 #include "sg_nat.h"
-
-/* Which of pol's devices ifindex is, or -1. */
-static __always_inline int sg_egress_dev_index(const struct sg_egress_policy *pol,
-					       __u32 ifindex)
-{
-	int i;
-
-	for (i = 0; i < SG_MAX_EGRESS_DEVS; i++)
-		if (i < pol->ndevs && ifindex &&
-		    pol->devs[i].ifindex == ifindex)
-			return i;
-	return -1;
-}
-
-/* The source p leaves device i of pol with. */
-static __always_inline __be32 sg_egress_source(const struct sg_egress_policy *pol,
-					       int i, const struct sg_pkt *p)
-{
-	__be32 snat;
-
-	if (pol->flags & SG_EGRESS_ROUTED)
-		return p->saddr;
-	__builtin_memcpy(&snat, pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].snat,
-			 sizeof(snat));
-	return snat;
-}
 
 /*
  * Can p leave by device i of pol, and how? Its entry in *out, and for an
@@ -128,11 +104,19 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	now = sg_now();
 	sg_flow_key_of(&key, p, dev->sector);
 	f = bpf_map_lookup_elem(&sg_flows, &key);
-	/* A live flow stays on its device, with the source it took. */
+	/*
+	 * A live flow stays on its device, with the source it took: while
+	 * the device is gone or down it is dropped, never moved; if it came
+	 * back as another ifindex, the flow follows. A flow the policy no
+	 * longer matches (another source for that device, fewer devices)
+	 * is a new one.
+	 */
 	if (f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_EGRESS &&
-	    sg_flow_live(f, now)) {
-		i = sg_egress_dev_index(pol, f->out_ifindex);
-		found = i >= 0 && f->xlate.saddr == sg_egress_source(pol, i, p);
+	    sg_flow_live(f, now) && sg_egress_slot(f) < pol->ndevs) {
+		i = sg_egress_slot(f);
+		if (!pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex)
+			return SG_DROP_EGRESS_DOWN;
+		found = f->xlate.saddr == sg_egress_source(pol, i, p->saddr);
 	}
 	if (found) {
 		if (!(pol->usable & (1U << i)) ||
@@ -155,11 +139,13 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	ifindex = pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex;
 
 	if (found) {
+		f->out_ifindex = ifindex;
 		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
 	} else {
 		sg_snat_template(&t, SG_NAT_EGRESS,
-				 sg_egress_source(pol, i, p), p, dev->counters,
-				 c->ifindex, ifindex);
+				 sg_egress_source(pol, i, p->saddr), p,
+				 dev->counters, c->ifindex, ifindex);
+		t.flags = (__u32)i << SG_FLOW_EGRESS_SLOT_SHIFT;
 		verdict = sg_snat_flow(c, cfg, p, &key, &t,
 				       pol->flags & SG_EGRESS_ROUTED, now, &f);
 		if (verdict != SG_PASS)
@@ -215,7 +201,8 @@ static __always_inline int sg_steered_out(const struct sg_ctx *c,
 	sg_flow_key_of(&key, p, sector);
 	f = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_EGRESS ||
-	    f->out_ifindex != c->ifindex)
+	    f->out_ifindex != c->ifindex || !sg_flow_live(f, sg_now()) ||
+	    !sg_egress_holds(c->slot, &key, f, c->ifindex))
 		return SG_NOT_MINE;
 	return sg_xlate_apply(c, p, &f->xlate) ? SG_DROP_MALFORMED : SG_PASS;
 }

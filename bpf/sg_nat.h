@@ -165,21 +165,32 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 	return *out ? SG_PASS : SG_DROP_CONNTRACK_FULL;
 }
 
-/* Does an egress policy of `sector` (or a broken entry) claim p? */
-static __always_inline bool sg_egress_applies(const struct sg_ctx *c,
-					      __u16 sector,
-					      const struct sg_pkt *p)
+/*
+ * May p from `sector` be masqueraded behind an uplink? Not when an egress
+ * policy (or a broken entry) claims it, nor from an `internet: false`
+ * sector. The sector's ingress decided so already, but a steered
+ * sector's XDP passes everything up to its tc (sg_egress_decide), and
+ * what tc may not have judged (an apply moving the device) must not
+ * leave here. SG_PASS, or the reason.
+ */
+static __always_inline int sg_uplink_refuses(const struct sg_ctx *c,
+					     __u16 sector,
+					     const struct sg_pkt *p)
 {
-	struct sg_sector *info;
 	struct sg_egress_policy *pol;
+	struct sg_sector *info;
 
-	/* XDP passed up what a steered sector sends (sg_egress_decide). */
-	if (c->xdp)
-		return false;
+	if (c->xdp)	/* the fast path: after the whole decision */
+		return SG_PASS;
 	info = sg_sector_of(c->slot, sector);
-	return info && (info->flags & SG_SECTOR_EGRESS) &&
-	       sg_egress_policy_of(c->slot, sector, p->daddr, p->proto,
-				   p->dport, &pol);
+	if (!info)
+		return SG_DROP_NO_INTERNET;
+	if ((info->flags & SG_SECTOR_EGRESS) &&
+	    sg_egress_policy_of(c->slot, sector, p->daddr, p->proto,
+				p->dport, &pol))
+		return SG_DROP_EGRESS_DOWN;
+	return info->flags & SG_SECTOR_INTERNET ? SG_PASS :
+						  SG_DROP_NO_INTERNET;
 }
 
 /*
@@ -200,6 +211,7 @@ static __always_inline int sg_out_flow(const struct sg_ctx *c,
 {
 	struct sg_flow t;
 	__be32 snat;
+	int refused;
 
 	if (sg_imds_flow_key(c, p, from->sector, key)) {
 		if (!host)
@@ -209,11 +221,9 @@ static __always_inline int sg_out_flow(const struct sg_ctx *c,
 		sg_snat_template(&t, SG_NAT_IMDS, host, p, from->counters,
 				 in_ifindex, out_ifindex);
 	} else {
-		/* Steered traffic never falls back to an uplink: here only
-		 * when an XDP program passed it up with no tc to steer it
-		 * (sg_egress.h). */
-		if (sg_egress_applies(c, from->sector, p))
-			return SG_DROP_EGRESS_DOWN;
+		refused = sg_uplink_refuses(c, from->sector, p);
+		if (refused != SG_PASS)
+			return refused;
 		sg_flow_key_of(key, p, from->sector);
 		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 		sg_snat_template(&t, SG_NAT_SNAT, snat, p, from->counters,
@@ -397,17 +407,26 @@ static __always_inline int sg_deliver_by_route(const struct sg_ctx *c,
 }
 
 /*
- * Deliver a translated packet to the VM vm behind sector device ifindex:
- * TTL as a router does (unless hop is false), then straight to the
- * device, its neighbour table finding the VM.
+ * Deliver a translated packet to the VM vm behind sector device ifindex,
+ * which must still be sector zone's: TTL as a router does (unless hop is
+ * false), then straight to the device, its neighbour table finding the
+ * VM.
  */
 static __always_inline int sg_deliver(const struct sg_ctx *c,
 				      struct __sk_buff *skb,
 				      const struct sg_pkt *p, __u32 ifindex,
-				      __u16 counters, __be32 vm, bool hop)
+				      __u16 zone, __u16 counters, __be32 vm,
+				      bool hop)
 {
 	struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = vm };
+	struct sg_device *dev = sg_device_of(c->slot, ifindex);
 	__u32 mtu_len = 0;
+
+	/* The flow's device may have gone to another sector since. */
+	if (!dev || dev->role != SG_ROLE_SECTOR || dev->sector != zone) {
+		sg_drop(c, p, counters, 0, SG_DROP_UNTRANSLATABLE);
+		return TC_ACT_SHOT;
+	}
 
 	/* GRO'd packets count by their segments. */
 	if (bpf_check_mtu(skb, ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
@@ -445,7 +464,8 @@ sg_inbound_flow(const struct sg_ctx *c, const struct sg_flow_key *key,
 	if (e->nat == SG_NAT_EGRESS) {
 		f = e->dir == SG_FLOW_REPLY ?
 		    sg_flow_primary_of(key, e, &okey, now) : NULL;
-		return f && f->out_ifindex == c->ifindex ? f : NULL;
+		return f && sg_egress_holds(c->slot, &okey, f, c->ifindex) ?
+		       f : NULL;
 	}
 	if (!uplink)
 		return NULL;
@@ -504,8 +524,8 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(c, skb, p, sg_flow_sector_dev(f), f->counters,
-			  e->xlate.daddr, true);
+	return sg_deliver(c, skb, p, sg_flow_sector_dev(f), e->peer_zone,
+			  f->counters, e->xlate.daddr, true);
 }
 
 /*
@@ -541,8 +561,8 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(c, skb, p, sg_flow_sector_dev(f), f->counters,
-			  e->xlate.daddr, hop);
+	return sg_deliver(c, skb, p, sg_flow_sector_dev(f), e->peer_zone,
+			  f->counters, e->xlate.daddr, hop);
 }
 
 /*

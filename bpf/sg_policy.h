@@ -230,19 +230,27 @@ static __always_inline int sg_sector_egress(const struct sg_ctx *c,
 	struct sg_pkt p = {};
 	struct sg_ctx in = *c;
 
+	int reason = SG_DROP_UNSOLICITED;
+
 	if (!dev || dev->role != SG_ROLE_SECTOR)
 		return TC_ACT_OK;
+	/* The host's own, and IPv4 our programs judged where it came in:
+	 * forwarded IPv6 (or anything else) none of them judges. */
 	if (!skb->ingress_ifindex ||
-	    sg_device_of(c->slot, skb->ingress_ifindex)) {
+	    (sg_device_of(c->slot, skb->ingress_ifindex) &&
+	     skb->protocol == bpf_htons(ETH_P_IP))) {
 		sg_count_tx(dev->counters, c->len);
 		return TC_ACT_OK;
 	}
+	if (sg_device_of(c->slot, skb->ingress_ifindex))
+		reason = skb->protocol == bpf_htons(ETH_P_IPV6) ?
+			 SG_DROP_IPV6 : SG_DROP_UNSUPPORTED_L2;
 	/* The headers, for the event (the definitions as read already); it
 	 * came in on the foreign device. */
 	sg_ctx_skb_headers(&in, skb);
 	in.ifindex = skb->ingress_ifindex;
 	sg_parse(&in, &p);
-	sg_drop(&in, &p, dev->counters, dev->sector, SG_DROP_UNSOLICITED);
+	sg_drop(&in, &p, dev->counters, dev->sector, reason);
 	return TC_ACT_SHOT;
 }
 

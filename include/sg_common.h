@@ -435,6 +435,13 @@ struct sg_flow {
 #define SG_FLOW_L2_KNOWN	(1U << 0)	/* reply entry: kept.dmac and
 						 * kept.smac are the VM's and
 						 * its gateway's MACs */
+/*
+ * Primary of a steered flow (SG_NAT_EGRESS): the device of its policy it
+ * stays on, as an index into sg_egress_policy.devs (bits 3-4), whatever
+ * ifindex that device has now (a tunnel re-created gets another).
+ */
+#define SG_FLOW_EGRESS_SLOT_SHIFT	3
+#define SG_FLOW_EGRESS_SLOT_MASK	(3U << SG_FLOW_EGRESS_SLOT_SHIFT)
 #define SG_FLOW_REV_XDP		(1U << 1)	/* primary: at kept.generation,
 						 * in_ifindex was this sector's
 						 * and took XDP frames */
@@ -603,6 +610,7 @@ _Static_assert(sizeof(struct sg_egress_policy_key) == 8,
 	       "sg_egress_policy_key layout");
 _Static_assert(sizeof(struct sg_egress_policy) == 4 + 8 * SG_MAX_EGRESS_DEVS,
 	       "sg_egress_policy layout");
+_Static_assert(SG_MAX_EGRESS_DEVS <= 4, "SG_FLOW_EGRESS_SLOT_MASK holds it");
 _Static_assert(sizeof(struct sg_allow) == 8 + 8 * SG_MAX_ALLOW_RULES,
 	       "sg_allow layout");
 _Static_assert(sizeof(struct sg_flow_key) == 16, "sg_flow_key layout");

@@ -255,6 +255,18 @@ static void add_dest(struct sg_compiled *c, const struct sg_cidr *cidr,
 	c->dests[c->ndests - 1].k.slot = c->slot;
 }
 
+static bool in_protected_or_sector(const struct sg_model *m, uint32_t addr)
+{
+	for (int i = 0; i < m->nprotected; i++)
+		if (sg_cidr_contains(&m->protected_nets[i], addr))
+			return true;
+	for (int s = 0; s < m->nsectors; s++)
+		for (int i = 0; i < m->sectors[s].ncidrs; i++)
+			if (sg_cidr_contains(&m->sectors[s].cidrs[i], addr))
+				return true;
+	return false;
+}
+
 static void compile_dests(const struct sg_model *m, struct sg_compiled *c)
 {
 	struct sg_cidr imds = { .addr = m->imds_addr, .plen = 32 };
@@ -279,7 +291,9 @@ static void compile_dests(const struct sg_model *m, struct sg_compiled *c)
 		add_dest(c, &up, SG_DEST_UPLINK, 0);
 	}
 	/* The host's own address on each egress device: a sector calling
-	 * it reaches the host, as it would without steering. */
+	 * it reaches the host, as it would without steering; unless it is
+	 * protected, or a sector's (the more specific /32 would undo
+	 * that). */
 	for (int t = 0; t < c->ntargets; t++) {
 		struct sg_cidr host = { .plen = 32 };
 		const struct sg_device *v = NULL;
@@ -289,7 +303,8 @@ static void compile_dests(const struct sg_model *m, struct sg_compiled *c)
 			    (__u32)c->targets[t].ifindex)
 				v = &c->devices[d].v;
 		host.addr = c->targets[t].addr;
-		if (v && (v->flags & SG_DEV_EGRESS) && host.addr)
+		if (v && (v->flags & SG_DEV_EGRESS) && host.addr &&
+		    !in_protected_or_sector(m, host.addr))
 			add_dest(c, &host, SG_DEST_HOST, 0);
 	}
 	for (int s = 0; s < m->nsectors; s++) {

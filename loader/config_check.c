@@ -5,6 +5,7 @@
  * maps can hold). They run on a model parsed without errors, and name
  * each field by the path the parser recorded with its position.
  */
+#include <fnmatch.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,10 +298,121 @@ static bool is_uplink(const struct sg_model *m, const char *iface)
 	return false;
 }
 
+/* Does a (as a CIDR) lie within b? */
+static bool cidr_within(const struct sg_cidr *a, const struct sg_cidr *b)
+{
+	return a->plen >= b->plen &&
+	       ((a->addr ^ b->addr) & sg_cidr_mask(b->plen)) == 0;
+}
+
+/*
+ * What a destination of an egress policy can never be steered to,
+ * because an earlier step of the decision always takes it (docs/
+ * ARCHITECTURE.md): a sector's CIDR (isolation, or the sector's own
+ * subnet), host.protected, the metadata service. NULL, or what it is.
+ */
+static const char *never_steered(const struct sg_model *m,
+				 const struct sg_cidr *d, char *buf,
+				 size_t len)
+{
+	struct sg_cidr imds = { .addr = m->imds_addr, .plen = 32 };
+	struct sg_cidr target = { .addr = m->imds_target_addr, .plen = 32 };
+
+	for (int o = 0; o < m->nsectors; o++)
+		for (int k = 0; k < m->sectors[o].ncidrs; k++)
+			if (cidr_within(d, &m->sectors[o].cidrs[k])) {
+				snprintf(buf, len, "in the CIDRs of sector "
+					 "\"%s\"", m->sectors[o].name);
+				return buf;
+			}
+	for (int k = 0; k < m->nprotected; k++)
+		if (cidr_within(d, &m->protected_nets[k]))
+			return "in host.protected";
+	if (cidr_within(d, &imds) || cidr_within(d, &target))
+		return "the metadata service";
+	return NULL;
+}
+
+/* Does a sector's interface glob claim device `name`? */
+static const struct sg_name *glob_claims(const struct sg_model *m,
+					 const char *name)
+{
+	for (int o = 0; o < m->nsectors; o++)
+		for (int k = 0; k < m->sectors[o].nifaces; k++) {
+			const struct sg_name *n = &m->sectors[o].ifaces[k];
+
+			if (n->name && strpbrk(n->name, "*?[") &&
+			    !fnmatch(n->name, name, 0))
+				return n;
+		}
+	return NULL;
+}
+
+/* Policy e of sector s: its devices, its source, its destinations. */
+static void check_egress_policy(struct sg_parser *p,
+				const struct sg_sector_def *s,
+				const struct sg_egress_def *e)
+{
+	const struct sg_model *m = p->m;
+	const struct sg_pos *at;
+	const struct sg_name *g;
+	char buf[64], a[16];
+	const char *why;
+
+	if (e->nifaces > SG_MAX_EGRESS_DEVS)
+		cfg_verr(p, e->iface_pos, NULL, "%d devices; a policy may list "
+			 "at most %d", e->nifaces, SG_MAX_EGRESS_DEVS);
+	for (int d = 0; d < e->nifaces; d++) {
+		const char *dev = e->ifaces[d];
+
+		if (!dev)
+			continue;
+		if (is_uplink(m, dev))
+			cfg_verr(p, e->iface_pos, NULL, "\"%s\" is an uplink: "
+				 "steering into an uplink is not supported yet "
+				 "(what matches no policy leaves by the uplinks "
+				 "anyway)", dev);
+		else if ((at = device_owner(m, dev, NULL)) &&
+			 !is_trusted(m, dev))
+			cfg_verr(p, e->iface_pos, NULL, "\"%s\" is already "
+				 "listed as %.*s", dev, item_len(at->path),
+				 at->path);
+		else if ((g = glob_claims(m, dev)))
+			cfg_verr(p, e->iface_pos, NULL, "\"%s\" matches %s "
+				 "(\"%s\"): it would be a sector's device", dev,
+				 g->pos.path, g->name);
+	}
+	/* Untranslated replies are told apart by their destination alone. */
+	if (e->snat_mode == SG_SNAT_NONE && s->overlaps >= 0)
+		cfg_verr(p, e->snat_pos, NULL, "none: the CIDRs of this sector "
+			 "overlap those of \"%s\", so the replies would not say "
+			 "which sector they are for",
+			 m->sectors[s->overlaps].name);
+	if (e->snat_mode == SG_SNAT_ADDRESS) {
+		struct sg_cidr src = { .addr = e->snat_addr, .plen = 32 };
+
+		/* A tunnel's peer would take it for that tenant, the LAN or
+		 * the service. */
+		why = never_steered(m, &src, buf, sizeof(buf));
+		if (why)
+			cfg_verr(p, e->snat_pos, NULL, "%s is %s",
+				 sg_ipv4_str(e->snat_addr, a), why);
+	}
+	for (int k = 0; k < e->ndests; k++) {
+		why = never_steered(m, &e->dests[k], buf, sizeof(buf));
+		if (why)
+			cfg_verr(p, e->dests[k].pos, NULL, "%s/%u is %s: an "
+				 "earlier step decides it, never steering",
+				 sg_ipv4_str(e->dests[k].addr, a),
+				 e->dests[k].plen, why);
+	}
+}
+
 /*
  * The egress list of sector i: devices that are neither an uplink nor a
- * sector's, replies that say which sector they are for, and a list the
- * compiler can turn into lookups (loader/egress.h).
+ * sector's, replies that say which sector they are for, destinations it
+ * can steer, and a list the compiler can turn into lookups
+ * (loader/egress.h).
  */
 static void check_sector_egress(struct sg_parser *p, int i)
 {
@@ -314,37 +426,8 @@ static void check_sector_egress(struct sg_parser *p, int i)
 		cfg_verr(p, s->egress[SG_MAX_EGRESS_POLICIES].pos, NULL,
 			 "more than %d egress policies in one sector",
 			 SG_MAX_EGRESS_POLICIES);
-	for (int k = 0; k < s->negress; k++) {
-		struct sg_egress_def *e = &s->egress[k];
-
-		if (e->nifaces > SG_MAX_EGRESS_DEVS)
-			cfg_verr(p, e->pos, "interface", "%d devices; a policy "
-				 "may list at most %d", e->nifaces,
-				 SG_MAX_EGRESS_DEVS);
-		for (int d = 0; d < e->nifaces; d++) {
-			const char *dev = e->ifaces[d];
-
-			if (!dev)
-				continue;
-			if (is_uplink(m, dev))
-				cfg_verr(p, e->pos, "interface", "\"%s\" is an "
-					 "uplink: steering into an uplink is not "
-					 "supported yet (what matches no policy "
-					 "leaves by the uplinks anyway)", dev);
-			else if ((at = device_owner(m, dev, NULL)) &&
-				 !is_trusted(m, dev))
-				cfg_verr(p, e->pos, "interface", "\"%s\" is "
-					 "already listed as %.*s", dev,
-					 item_len(at->path), at->path);
-		}
-		/* Untranslated replies are told apart by their destination
-		 * alone. */
-		if (e->snat_mode == SG_SNAT_NONE && s->overlaps >= 0)
-			cfg_verr(p, e->pos, "snat-address", "none: the CIDRs of "
-				 "this sector overlap those of \"%s\", so the "
-				 "replies would not say which sector they are for",
-				 m->sectors[s->overlaps].name);
-	}
+	for (int k = 0; k < s->negress; k++)
+		check_egress_policy(p, s, &s->egress[k]);
 	if (!s->negress)
 		return;
 	if (sg_egress_compile(s, &t, &n, &at)) {
@@ -404,8 +487,9 @@ static bool check_capacity(struct sg_parser *p)
 {
 	struct sg_model *m = p->m;
 	int nets = 0, pairs = 0, devices = m->nuplinks + m->ntrusted;
-	int forwards = 0, admits = 0;
+	int forwards = 0, admits = 0, policies = 0, egress_nets = 0;
 	bool ok = true, forwards_full = false, admits_full = false;
+	bool egress_full = false;
 
 	for (int i = 0; i < m->nsectors; i++) {
 		const struct sg_sector_def *s = &m->sectors[i];
@@ -439,6 +523,23 @@ static bool check_capacity(struct sg_parser *p)
 				 "than sg_forwards holds: %d, on each of %d "
 				 "uplinks", SG_MAX_FORWARDS, m->nuplinks);
 			forwards_full = true;
+			ok = false;
+		}
+		/* Each policy an entry; each of its CIDRs a prefix at most;
+		 * its devices, if no other key names them, devices. */
+		policies += s->negress;
+		for (int k = 0; k < s->negress; k++) {
+			egress_nets += s->egress[k].ndests +
+				       s->egress[k].nexcept;
+			devices += s->egress[k].nifaces;
+		}
+		if (!egress_full && (policies > SG_MAX_SECTORS ||
+				     egress_nets > SG_MAX_NETS)) {
+			cfg_verr(p, s->egress[0].pos, NULL, "more egress "
+				 "policies (%d) or their CIDRs (%d) in all than "
+				 "the maps hold: %d and %d", policies,
+				 egress_nets, SG_MAX_SECTORS, SG_MAX_NETS);
+			egress_full = true;
 			ok = false;
 		}
 		if (!admits_full && admits > SG_MAX_NETS) {

@@ -401,6 +401,8 @@ static void f_egress_dests(struct sg_parser *p, yaml_node_t *n, void *obj)
 	struct sg_egress_def *e = obj;
 
 	CFG_LIST(p, n, e->dests, e->ndests, item_cidr);
+	if (n->type == YAML_SEQUENCE_NODE && !e->ndests)
+		cfg_perr(p, n, "needs at least one CIDR");
 }
 
 static void f_egress_except(struct sg_parser *p, yaml_node_t *n, void *obj)
@@ -426,8 +428,13 @@ static void item_egress_iface(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	struct sg_name name;
 
-	if (cfg_ifname(p, n, &name))
-		*(char **)obj = name.name;
+	if (!cfg_ifname(p, n, &name))
+		return;
+	*(char **)obj = name.name;
+	/* One device, named: a steered flow stays on it. */
+	if (strpbrk(name.name, "*?["))
+		cfg_perr(p, n, "\"%s\" is a pattern; egress names devices",
+			 name.name);
 }
 
 /* One device, or a list: the first that is up takes new flows. */
@@ -435,6 +442,7 @@ static void f_egress_iface(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	struct sg_egress_def *e = obj;
 
+	e->iface_pos = cfg_pos(p, n);
 	if (n->type == YAML_SCALAR_NODE) {
 		e->ifaces = sg_grow(NULL, 0, sizeof(*e->ifaces));
 		item_egress_iface(p, n, &e->ifaces[0]);
@@ -442,6 +450,8 @@ static void f_egress_iface(struct sg_parser *p, yaml_node_t *n, void *obj)
 		return;
 	}
 	CFG_LIST(p, n, e->ifaces, e->nifaces, item_egress_iface);
+	if (n->type == YAML_SEQUENCE_NODE && !e->nifaces)
+		cfg_perr(p, n, "needs at least one interface");
 }
 
 static void f_egress_snat(struct sg_parser *p, yaml_node_t *n, void *obj)
@@ -449,14 +459,18 @@ static void f_egress_snat(struct sg_parser *p, yaml_node_t *n, void *obj)
 	struct sg_egress_def *e = obj;
 	const char *s = cfg_scalar(p, n, "an IPv4 address or none");
 
+	e->snat_pos = cfg_pos(p, n);
 	if (!s)
 		return;
 	if (!strcmp(s, "none")) {
 		e->snat_mode = SG_SNAT_NONE;
 		return;
 	}
-	if (cfg_addr(p, n, &e->snat_addr))
-		e->snat_mode = SG_SNAT_ADDRESS;
+	if (!cfg_addr(p, n, &e->snat_addr))
+		return;
+	e->snat_mode = SG_SNAT_ADDRESS;
+	if (!e->snat_addr)
+		cfg_perr(p, n, "0.0.0.0 is no source address");
 }
 
 static void item_egress(struct sg_parser *p, yaml_node_t *n, void *obj)

@@ -74,6 +74,8 @@ struct sg_egress_def {
 	enum sg_snat_mode snat_mode;
 	uint32_t snat_addr;
 	struct sg_pos pos;
+	struct sg_pos iface_pos;	/* of interface: */
+	struct sg_pos snat_pos;		/* of snat-address: */
 };
 
 /* An allow-from entry: a trusted device or a source CIDR. */

@@ -224,20 +224,20 @@ static const struct bad_case bad_cases[] = {
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
 	  "    egress:\n      - {destinations: [0.0.0.0/0], interface: wan0}\n",
-	  "t.yaml:10:9: sectors[0].egress[0].interface: \"wan0\" is an uplink: "
+	  "t.yaml:10:48: sectors[0].egress[0].interface: \"wan0\" is an uplink: "
 	  "steering into an uplink is not supported yet" },
 	{ "egress into a sector's device",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
 	  "    egress:\n      - {destinations: [0.0.0.0/0], interface: tap1}\n",
-	  "t.yaml:10:9: sectors[0].egress[0].interface: \"tap1\" is already "
+	  "t.yaml:10:48: sectors[0].egress[0].interface: \"tap1\" is already "
 	  "listed as sectors[0].interfaces[0]" },
 	{ "egress through too many devices",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
 	  "    egress:\n      - {destinations: [0.0.0.0/0], "
 	  "interface: [a, b, c, d, e]}\n",
-	  "t.yaml:10:9: sectors[0].egress[0].interface: 5 devices; a policy "
+	  "t.yaml:10:48: sectors[0].egress[0].interface: 5 devices; a policy "
 	  "may list at most 4" },
 	{ "untranslated egress from overlapping sectors",
 	  BASE_HOST "sectors:\n"
@@ -245,8 +245,47 @@ static const struct bad_case bad_cases[] = {
 	  "    egress:\n      - {destinations: [0.0.0.0/0], interface: wg0, "
 	  "snat-address: none}\n"
 	  "  - name: vm2\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap2]\n",
-	  "t.yaml:10:9: sectors[0].egress[0].snat-address: none: the CIDRs of "
+	  "t.yaml:10:67: sectors[0].egress[0].snat-address: none: the CIDRs of "
 	  "this sector overlap those of \"vm2\"" },
+#define EGRESS_VM1(policy)						\
+	BASE_HOST "sectors:\n"						\
+	"  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n" \
+	"    egress:\n      - " policy "\n"				\
+	"  - {name: vm2, cidrs: [10.2.0.0/24], interfaces: [\"vm2-*\"]}\n"
+	{ "egress names a pattern",
+	  EGRESS_VM1("{destinations: [0.0.0.0/0], interface: \"wg*\"}"),
+	  "t.yaml:10:48: sectors[0].egress[0].interface: \"wg*\" is a "
+	  "pattern; egress names devices" },
+	{ "egress through no device",
+	  EGRESS_VM1("{destinations: [0.0.0.0/0], interface: []}"),
+	  "t.yaml:10:48: sectors[0].egress[0].interface: needs at least one "
+	  "interface" },
+	{ "egress to no destination",
+	  EGRESS_VM1("{destinations: [], interface: wg0}"),
+	  "t.yaml:10:24: sectors[0].egress[0].destinations: needs at least "
+	  "one CIDR" },
+	{ "egress into a device another sector's glob claims",
+	  EGRESS_VM1("{destinations: [0.0.0.0/0], interface: vm2-tun}"),
+	  "t.yaml:10:48: sectors[0].egress[0].interface: \"vm2-tun\" matches "
+	  "sectors[1].interfaces[0] (\"vm2-*\")" },
+	{ "egress from 0.0.0.0",
+	  EGRESS_VM1("{destinations: [0.0.0.0/0], interface: wg0, "
+		     "snat-address: 0.0.0.0}"),
+	  "t.yaml:10:67: sectors[0].egress[0].snat-address: 0.0.0.0 is no "
+	  "source address" },
+	{ "egress from another sector's address",
+	  EGRESS_VM1("{destinations: [0.0.0.0/0], interface: wg0, "
+		     "snat-address: 10.2.0.9}"),
+	  "t.yaml:10:67: sectors[0].egress[0].snat-address: 10.2.0.9 is in the "
+	  "CIDRs of sector \"vm2\"" },
+	{ "egress to another sector",
+	  EGRESS_VM1("{destinations: [10.2.0.128/25], interface: wg0}"),
+	  "t.yaml:10:25: sectors[0].egress[0].destinations[0]: 10.2.0.128/25 is "
+	  "in the CIDRs of sector \"vm2\": an earlier step decides it" },
+	{ "egress to the metadata service",
+	  EGRESS_VM1("{destinations: [169.254.169.254/32], interface: wg0}"),
+	  "t.yaml:10:25: sectors[0].egress[0].destinations[0]: "
+	  "169.254.169.254/32 is the metadata service" },
 	{ "egress rules past what one lookup holds",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
@@ -598,6 +637,43 @@ static void test_alias_bomb(void)
 }
 
 /* Needs the host: "lo" exists everywhere and is not Ethernet. */
+/*
+ * More egress policies than sg_egress_policies holds for a slot (17
+ * sectors of 64): check refuses them, or the second apply would fail
+ * and with it every later one (run's at each link change).
+ */
+static void test_egress_capacity(void)
+{
+	size_t cap = 1 << 20, n = 0;
+	char *y = malloc(cap);
+	struct sg_diags d = {};
+	struct sg_model m;
+
+	test_begin();
+	n += snprintf(y + n, cap - n, "version: 1\nhost:\n"
+		      "  uplinks: [{interface: up0}]\nsectors:\n");
+	for (int s = 0; s < 17; s++) {
+		n += snprintf(y + n, cap - n, "  - name: t%d\n    cidrs: "
+			      "[10.%d.0.0/24]\n    interfaces: [x%d]\n"
+			      "    egress:\n", s, 100 + s, s);
+		for (int k = 0; k < 64; k++)
+			n += snprintf(y + n, cap - n, "      - {destinations: "
+				      "[%d.%d.0.0/16], interface: e0}\n",
+				      120 + s, k);
+	}
+	CHECK(sg_config_parse("t.yaml", y, n, &m, &d) == -1,
+	      "1088 policies accepted");
+	CHECK(has_message(&d, "more egress policies (1088)"),
+	      "not refused for the egress policies");
+	if (sg_t_bad)
+		for (int i = 0; i < d.n; i++)
+			printf("    got: %s\n", d.msgs[i]);
+	sg_diags_free(&d);
+	sg_model_free(&m);
+	free(y);
+	test_end("more egress policies than the maps hold are refused");
+}
+
 static void test_uplink_not_ethernet(void)
 {
 	static const char yaml[] =
@@ -631,5 +707,6 @@ int main(void)
 	test_all_errors_reported();
 	test_alias_bomb();
 	test_uplink_not_ethernet();
+	test_egress_capacity();
 	return test_summary("test_config");
 }

@@ -420,6 +420,337 @@ static void test_unsolicited(void)
 		 "expects is unsolicited");
 }
 
+
+/* ---- Regressions of the review of the first version ---------------- */
+
+/* vm1 steers 203.0.113.0/24 into [e0, e1]; the host's address on e0
+ * (10.201.0.1) lies in `protected`. */
+static const char *const defs_a =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: up0}]\n"
+	"  nat-ports: 40500-40500\n"
+	"  protected: [10.200.0.0/14]\n"
+	"sectors:\n"
+	"  - name: vm1\n"
+	"    id: 1\n"
+	"    cidrs: [10.1.0.0/24]\n"
+	"    interfaces: [s1]\n"
+	"    egress:\n"
+	"      - {destinations: [203.0.113.0/24], interface: [e0, e1]}\n"
+	"  - {name: vm2, id: 2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
+
+/* The same without any egress policy. */
+static const char *const defs_a_plain =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: up0}]\n"
+	"  nat-ports: 40500-40500\n"
+	"  protected: [10.200.0.0/14]\n"
+	"sectors:\n"
+	"  - {name: vm1, id: 1, cidrs: [10.1.0.0/24], interfaces: [s1]}\n"
+	"  - {name: vm2, id: 2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
+
+/* s1 handed to a new tenant vm9 (same subnet, as every tenant gets);
+ * vm1 lives on s3 now, still steered into e0/e1. */
+static const char *const defs_b =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: up0}]\n"
+	"  nat-ports: 40500-40500\n"
+	"  protected: [10.200.0.0/14]\n"
+	"sectors:\n"
+	"  - name: vm1\n"
+	"    id: 1\n"
+	"    cidrs: [10.1.0.0/24]\n"
+	"    interfaces: [s3]\n"
+	"    egress:\n"
+	"      - {destinations: [203.0.113.0/24], interface: [e0, e1]}\n"
+	"  - {name: vm9, id: 9, cidrs: [10.1.0.0/24], interfaces: [s1]}\n"
+	"  - {name: vm2, id: 2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
+
+/* vm1's steering removed; e0 stays an egress device (vm2's). */
+static const char *const defs_d =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: up0}]\n"
+	"  nat-ports: 40500-40500\n"
+	"sectors:\n"
+	"  - {name: vm1, id: 1, cidrs: [10.1.0.0/24], interfaces: [s1]}\n"
+	"  - name: vm2\n"
+	"    id: 2\n"
+	"    cidrs: [10.2.0.0/24]\n"
+	"    interfaces: [s2]\n"
+	"    egress:\n"
+	"      - {destinations: [198.18.0.0/15], interface: e0}\n";
+
+/* Untranslated steering over [e0, e1]. */
+static const char *const defs_e =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: up0}]\n"
+	"  nat-ports: 40500-40500\n"
+	"sectors:\n"
+	"  - name: vm1\n"
+	"    id: 1\n"
+	"    cidrs: [10.1.0.0/24]\n"
+	"    interfaces: [s1]\n"
+	"    egress:\n"
+	"      - {destinations: [203.0.113.0/24], interface: [e0, e1],\n"
+	"         snat-address: none}\n";
+
+/* internet: false, steered only for 203.0.113.0/24. */
+static const char *const defs_c =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: up0}]\n"
+	"  nat-ports: 40500-40500\n"
+	"sectors:\n"
+	"  - name: vm1\n"
+	"    id: 1\n"
+	"    internet: false\n"
+	"    cidrs: [10.1.0.0/24]\n"
+	"    interfaces: [s1]\n"
+	"    egress:\n"
+	"      - {destinations: [203.0.113.0/24], interface: [e0, e1]}\n";
+
+static uint32_t src_of(const uint8_t *frame)
+{
+	uint32_t a;
+
+	memcpy(&a, frame + 14 + 12, 4);
+	return a;
+}
+
+/* SG_DEST_HOST /32 wins the LPM over a `protected` CIDR. */
+static void test_protected_host_address(void)
+{
+	const struct pkt ping = PING("10.2.0.2", E0_ADDR, 9);
+	const struct pkt ping_other = PING("10.2.0.2", "10.201.0.2", 9);
+	uint8_t out[2048];
+	uint32_t len;
+	int v_plain, v, v_other;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(dp_load_definitions(defs_a_plain) == 0, "load plain");
+	v_plain = run(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping, out, &len);
+	CHECK(dp_load_definitions(defs_a) == 0, "load with egress");
+	v = run(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping, out, &len);
+	v_other = run(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping_other, out, &len);
+	printf("  vm2 -> %s (host's, in protected): without egress %d, "
+	       "with egress in vm1 %d; -> 10.201.0.2: %d\n", E0_ADDR, v_plain,
+	       v, v_other);
+	CHECK(v_plain == TC_SHOT_V, "without egress: not protected");
+	CHECK(v == TC_SHOT_V, "an egress policy of vm1 lifts `protected` for "
+	      "the host's address on e0, for every sector (vm2 here)");
+	test_end("protected holds for the host's address on an egress device");
+}
+
+/* The flow's device disappears: the flow moves to e1 with e1's source. */
+static int add_e0(void)
+{
+	return system(
+		"set -e; ip link add e0 type veth peer name p-e0; "
+		"ip link set e0 up; ip link set p-e0 up; "
+		"ip addr add " E0_ADDR "/30 dev e0; "
+		"ip neigh add 10.201.0.2 lladdr 02:00:00:00:fe:02 dev e0 "
+		"nud permanent; "
+		"ip route add default via 10.201.0.2 dev e0 metric 1000");
+}
+
+static void test_missing_device_moves_flow(void)
+{
+	const struct pkt a = UDP(VM, 5100, FAR, 1100);
+	uint8_t mid[2048], out[2048];
+	uint32_t mlen, len, v;
+	__u64 before;
+	struct sg_flow f;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(dp_load_definitions(defs_a) == 0, "load");
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen) ==
+	      TC_REDIRECT_V, "first packet not steered");
+	CHECK(dp_flow_of(VM, 5100, FAR, 1100, 17, 1, &f) &&
+	      f.out_ifindex == if_nametoindex("e0"), "not on e0");
+	/* tailscaled/wg-quick restart: the device goes away (`run`
+	 * applies again at the notification). */
+	CHECK(!system("ip link del e0"), "del e0");
+	CHECK(dp_load_definitions(defs_a) == 0, "reload without e0");
+	before = drops(1, SG_DROP_EGRESS_DOWN);
+	v = run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
+	if (v == TC_REDIRECT_V &&
+	    dp_run(SG_PROG_TC_TRUSTED_OUT, "e1", "s1", mid, mlen, out, &len,
+		   &v) == 0) {
+		char s[16];
+
+		inet_ntop(AF_INET, (uint32_t[]){ src_of(out) }, s, sizeof(s));
+		printf("  the flow that started on e0 now leaves e1 from %s\n",
+		       s);
+		CHECK(false, "a flow was moved to another device and source "
+		      "address (SPEC 3.10: dropped while its device is missing "
+		      "or down)");
+	} else {
+		CHECK(drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
+		      "not egress-down");
+	}
+	CHECK(add_e0() == 0 && dp_load_definitions(defs_a) == 0,
+	      "e0 back");
+	test_end("a flow whose device is gone is egress-down, not moved");
+}
+
+/* A reply on an egress device goes into a device that now belongs to
+ * another sector (tc path does not check the device's sector). */
+static void test_reassigned_device(void)
+{
+	const struct pkt req = UDP(VM, 5200, FAR, 1200);
+	const struct pkt ans = UDP(FAR, 1200, E0_ADDR, NAT_PORT);
+	uint8_t out[2048];
+	uint32_t len;
+	int v;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(dp_load_definitions(defs_a) == 0, "load");
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, out, &len) ==
+	      TC_REDIRECT_V, "not steered");
+	CHECK(dp_load_definitions(defs_b) == 0, "s1 to vm9");
+	v = run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &ans, out, &len);
+	printf("  vm1's reply on e0 after s1 went to vm9: verdict %d "
+	       "(7 = redirected to s1)\n", v);
+	CHECK(v != TC_REDIRECT_V, "vm1's reply delivered into s1, now "
+	      "vm9's device (another tenant)");
+	test_end("replies never enter a device that is no longer their "
+		 "sector's");
+
+	/* The same on the uplink's tc path (masquerade, pre-existing). */
+	test_begin();
+	dp_flush_flows();
+	{
+		const struct pkt m = UDP(VM, 5201, "198.51.100.9", 1201);
+		const struct pkt mans = UDP("198.51.100.9", 1201, "192.0.2.1",
+					    NAT_PORT);
+		uint8_t fr[2048];
+		uint32_t vv;
+		int fl = dp_build(&m, fr);
+
+		CHECK(dp_load_definitions(defs_a) == 0, "load");
+		CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", fr, fl, out,
+			     &len, &vv) == 0 && vv == TC_OK_V, "masq out %u", vv);
+		CHECK(dp_load_definitions(defs_b) == 0, "s1 to vm9");
+		v = run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &mans, out, &len);
+		printf("  masquerade reply on up0 (tc) after s1 went to vm9: "
+		       "verdict %d\n", v);
+		CHECK(v != TC_REDIRECT_V, "pre-existing on the uplink tc path");
+	}
+	test_end("(pre-existing) uplink tc replies after reassignment");
+}
+
+/* XDP passes an internet:false steered sector's unclaimed packet up;
+ * with no tc under it the uplink masquerades it. */
+static void test_xdp_no_internet(void)
+{
+	const struct pkt req = UDP(VM, 5300, "198.51.100.7", 53);
+	uint8_t frame[2048], out[2048];
+	uint32_t len, v, vx;
+	int flen = dp_build(&req, frame);
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(dp_load_definitions(defs_c) == 0, "load");
+	CHECK(dp_run(SG_PROG_XDP_SECTOR, "s1", NULL, frame, flen, out, &len,
+		     &vx) == 0, "xdp run");
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", frame, flen, out,
+		     &len, &v) == 0, "uplink run");
+	printf("  internet:false, not claimed by a policy: XDP %u (1 drop, "
+	       "2 pass), then up0's tc egress %u (0 = masqueraded, source "
+	       "%s)\n", vx, v,
+	       inet_ntoa((struct in_addr){ src_of(out) }));
+	CHECK(vx == XDP_DROP_V || v == TC_SHOT_V,
+	      "no-internet is enforced neither by XDP nor by the uplink");
+	test_end("XDP of a steered sector still enforces internet: false");
+}
+
+/* Replies of a flow whose policy is gone keep coming in. */
+static void test_policy_removed(void)
+{
+	const struct pkt req = UDP(VM, 5500, FAR, 1500);
+	const struct pkt ans = UDP(FAR, 1500, E0_ADDR, NAT_PORT);
+	uint8_t out[2048];
+	uint32_t len;
+	int v;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(dp_load_definitions(defs_a) == 0, "load");
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, out, &len) ==
+	      TC_REDIRECT_V, "not steered");
+	CHECK(dp_load_definitions(defs_d) == 0, "vm1 unsteered");
+	v = run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &ans, out, &len);
+	printf("  reply on e0 after vm1's egress policy was removed: %d\n", v);
+	CHECK(v != TC_REDIRECT_V, "delivered: no policy of vm1 names e0");
+	test_end("replies of a steered flow need its policy still to name "
+		 "the device");
+}
+
+/* The same under snat-address: none: blackholed as untranslatable,
+ * even once the device is back (new ifindex), until the flow expires. */
+static void test_missing_device_none(void)
+{
+	const struct pkt a = UDP(VM, 5600, FAR, 1600);
+	uint8_t mid[2048];
+	uint32_t mlen;
+	int v1, v2;
+	__u64 u0, d0;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(dp_load_definitions(defs_e) == 0, "load");
+	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen) ==
+	      TC_REDIRECT_V, "not steered");
+	CHECK(!system("ip link del e0") && dp_load_definitions(defs_e) == 0,
+	      "e0 gone");
+	u0 = drops(1, SG_DROP_UNTRANSLATABLE);
+	d0 = drops(1, SG_DROP_EGRESS_DOWN);
+	v1 = run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
+	CHECK(add_e0() == 0 && dp_load_definitions(defs_e) == 0, "e0 back");
+	v2 = run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
+	printf("  none: e0 gone %d, e0 back (new ifindex) %d; untranslatable "
+	       "+%llu, egress-down +%llu\n", v1, v2,
+	       (unsigned long long)(drops(1, SG_DROP_UNTRANSLATABLE) - u0),
+	       (unsigned long long)(drops(1, SG_DROP_EGRESS_DOWN) - d0));
+	CHECK(v2 == TC_REDIRECT_V, "the flow does not come back with its "
+	      "device");
+	CHECK(drops(1, SG_DROP_EGRESS_DOWN) - d0 >= 1, "dropped as "
+	      "untranslatable, not egress-down");
+	test_end("none: a flow whose device went and came back flows again");
+}
+
+/* A device that becomes an egress device is "ours": what its tc
+ * ingress passes (IPv6, anything not IPv4) enters sectors unchecked;
+ * before, the sector's tc egress refused it as unsolicited. */
+static void test_ipv6_in(void)
+{
+	const struct pkt v6 = { .kind = F_IPV6_TCP };
+	uint8_t out[2048];
+	uint32_t len;
+	int vin, vout_e0, vout_plain;
+
+	test_begin();
+	CHECK(dp_load_definitions(defs_a_plain) == 0, "load plain");
+	vout_plain = run(SG_PROG_TC_SECTOR_OUT, "s1", "e0", &v6, out, &len);
+	CHECK(dp_load_definitions(defs_a) == 0, "load");
+	vin = run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &v6, out, &len);
+	vout_e0 = run(SG_PROG_TC_SECTOR_OUT, "s1", "e0", &v6, out, &len);
+	printf("  IPv6 from e0 into s1: e0 unknown -> s1 egress %d; e0 egress "
+	       "device -> e0 ingress %d, s1 egress %d\n", vout_plain, vin,
+	       vout_e0);
+	CHECK(vout_e0 == TC_SHOT_V || vin == TC_SHOT_V, "IPv6 from an egress "
+	      "device enters the sector");
+	test_end("naming a device in egress does not open sectors to it");
+}
+
 static int add_egress_devices(void)
 {
 	return system(
@@ -462,6 +793,14 @@ int main(void)
 	test_no_route();
 	test_icmp_error();
 	test_unsolicited();
+	test_protected_host_address();
+	test_reassigned_device();
+	test_xdp_no_internet();
+	test_policy_removed();
+	test_ipv6_in();
+	test_missing_device_moves_flow();
+	test_missing_device_none();
+	dp_load_definitions(definitions);
 	sg_instance_close(&dp_in);
 	return test_summary("test_egress");
 }
