@@ -136,6 +136,23 @@ static int attach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook,
 	return 0;
 }
 
+/* Detach our program id from hook, logged for undo like an attach. */
+static int detach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook,
+			 enum sg_prog prog, uint32_t id)
+{
+	int ret = sg_detach(ifindex, hook, id);
+
+	if (ret)
+		return ret;
+	a->undo = sg_grow(a->undo, a->nundo, sizeof(*a->undo));
+	a->undo[a->nundo].ifindex = ifindex;
+	a->undo[a->nundo].hook = hook;
+	a->undo[a->nundo].prog = prog;
+	a->undo[a->nundo].prev = id;
+	a->nundo++;
+	return 0;
+}
+
 /*
  * Sector ingress: XDP where the driver takes it, else tc; a device keeps
  * the hook it has. A steered sector's devices take tc, which alone can
@@ -152,8 +169,14 @@ static int attach_sector_ingress(struct sg_apply *a,
 
 	if (t->steered) {
 		a->ntc++;
-		return attach_logged(a, t->ifindex, SG_HOOK_TC_INGRESS,
-				     SG_PROG_TC_SECTOR_IN);
+		ret = attach_logged(a, t->ifindex, SG_HOOK_TC_INGRESS,
+				    SG_PROG_TC_SECTOR_IN);
+		/* Before the flip, not after it: our XDP program of another
+		 * build would not know the new definitions' steering. */
+		if (!ret && is_ours(a, xdp))
+			ret = detach_logged(a, t->ifindex, SG_HOOK_XDP,
+					    SG_PROG_XDP_SECTOR, xdp);
+		return ret;
 	}
 	if (is_ours(a, xdp)) {
 		a->nxdp++;

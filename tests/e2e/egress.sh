@@ -309,6 +309,14 @@ far_log0=$(lines far-udp-53)
 ssh0="$(captured remote 'tcp dst port 22') $(lines ssh-tcp-22)"
 rudp0=$(captured remote 'udp dst port 6333')
 
+# --- From XDP to tc -----------------------------------------------------------
+# vm1's device runs XDP while vm1 is not steered; steering moves it to tc
+# ingress, which alone can send a packet to a device of its choice.
+v1_hooks() { sg status --json | jq -c '[.devices[] | select(.name=="v1") | .hooks][0]'; }
+sed '/^    egress:$/,$d' "$DEFS" >"$work/plain.yaml"
+expect_ok "vm1 without egress policies applies" sg apply -c "$work/plain.yaml"
+expect_eq "v1 runs XDP" "$(v1_hooks)" '["xdp","tc-egress"]'
+
 # --- Under run ----------------------------------------------------------------
 expect_ok "check accepts the egress policies" sg check -c "$DEFS"
 # run, not apply: it follows the devices going down and up through
@@ -319,6 +327,8 @@ nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" -v run -c "$DEFS" 
 runner=$!
 if poll 10 'sg status --json || ! kill -0 "$runner"' && kill -0 "$runner" 2>/dev/null; then
 	pass "run applies the definitions at start"
+	expect_eq "v1 runs tc ingress now, its XDP detached" "$(v1_hooks)" \
+		'["tc-ingress","tc-egress"]'
 else
 	# Nothing below could mean anything without it.
 	fail "run applies the definitions at start"
