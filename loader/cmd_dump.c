@@ -501,7 +501,7 @@ static void egress_devices(struct dump_ctx *d, const char *name, int i,
 		} else {
 			printf("%s %s (%s, %s)", k ? "," : "", ifname,
 			       routed ? "untranslated" : snat,
-			       usable ? "up" : "down");
+			       usable ? "up" : "unusable");
 		}
 	}
 	if (!d->json)
