@@ -146,7 +146,7 @@ refused() {
 with_vm1() { sed "s|^    interfaces: \[v1\]\$|&\n    $2|" "$work/trusted.yaml" >"$work/$1.yaml"; }
 # Steering into the uplink: what matches no policy leaves there anyway.
 with_vm1 egress 'egress: [{destinations: [0.0.0.0/0], interface: wan0}]'
-refused egress 'sectors[0].egress[0].interface' 11 14
+refused egress 'sectors[0].egress[0].interface' 11 53
 with_vm1 imds-false 'imds: false'
 expect_ok "imds: false is the default, and accepted" sg check -c "$work/imds-false.yaml"
 
