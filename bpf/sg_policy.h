@@ -46,6 +46,12 @@ static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
 	}
 	if (!cfg)
 		return SG_DROP_INTER_SECTOR;
+	/* Most pairs have no exception either way: plain isolation, with
+	 * no flow to look for. */
+	if (dest->kind == SG_DEST_SECTOR &&
+	    !sg_allow_of(slot, from, dest->sector) &&
+	    !sg_allow_of(slot, dest->sector, from))
+		return SG_DROP_INTER_SECTOR;
 	now = sg_now();
 
 	/* A reply of a connection the other sector opened, while the
@@ -123,11 +129,16 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 						  SG_DROP_SPOOFED_SOURCE;
 
 	/* The gateway itself and the sector's own subnets: the host stack
-	 * answers (DNS, DHCP, ping) or hands it back to the same sector. */
-	if (sg_sector_owns(slot, sector, p->daddr) || sg_is_local_only(p->daddr))
+	 * answers (DNS, DHCP, ping) or hands it back to the same sector.
+	 * Every sector CIDR is a destination too: one lookup tells an own
+	 * one from another sector's, but for CIDRs several sectors share. */
+	dest = sg_dest_of(slot, p->daddr);
+	if ((dest && dest->kind == SG_DEST_SECTOR && dest->sector == sector) ||
+	    (dest && dest->kind == SG_DEST_SHARED &&
+	     sg_sector_owns(slot, sector, p->daddr)) ||
+	    sg_is_local_only(p->daddr))
 		return SG_PASS;
 
-	dest = sg_dest_of(slot, p->daddr);
 	if (dest && (dest->kind == SG_DEST_SECTOR ||
 		     dest->kind == SG_DEST_SHARED)) {
 		*to_sector = dest->sector;
