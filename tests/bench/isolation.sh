@@ -30,7 +30,7 @@ SECTORS=${SECTORS:-5 100 1000}
 NFT_MAX=${NFT_MAX:-100}
 
 DEFS=$(mktemp /tmp/sectorgate-bench.XXXXXX.yaml)
-trap 'sg unload >/dev/null 2>&1; in_gw nft delete table ip sgbench 2>/dev/null; topo_down; rm -f "$DEFS"' EXIT
+trap 'sg unload >/dev/null 2>&1; in_gw nft delete table ip sgbench 2>/dev/null || :; topo_down; rm -f "$DEFS"' EXIT
 topo_up
 in_gw ethtool -K v1 gro on >/dev/null
 v1_mac=$(in_gw ip -j link show v1 | jq -r '.[0].address')
