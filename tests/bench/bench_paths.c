@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dp_lib.h"
 #include "util.h"
@@ -96,6 +97,57 @@ static void flow_memory(void)
 	       (full - empty) / FILL + empty / (info.max_entries / 2));
 }
 
+/*
+ * Egress steering, all at tc: the sector's ingress redirecting an
+ * established steered flow into an Ethernet egress device e0, e0's tc
+ * egress translating it, e0's tc ingress translating a reply back and
+ * redirecting it to the VM.
+ */
+static int bench_egress(void)
+{
+	static const char *const defs =
+		"version: 1\n"
+		"host: {uplinks: [{interface: up0}]}\n"
+		"sectors:\n"
+		"  - name: vm1\n"
+		"    cidrs: [10.1.0.0/24]\n"
+		"    interfaces: [s1]\n"
+		"    egress: [{destinations: [203.0.113.0/24], interface: e0}]\n";
+	struct pkt out = UDP("10.1.0.2", 5000, "203.0.113.5", 53);
+	struct pkt in = UDP("203.0.113.5", 53, "10.201.0.1", 0);
+	uint8_t frame[256], mid[2048];
+	uint32_t mid_len, retval;
+	struct sg_flow f;
+
+	if (system("ip link add e0 type veth peer name p-e0 && "
+		   "ip link set e0 up && ip link set p-e0 up && "
+		   "ip addr add 10.201.0.1/30 dev e0 && "
+		   "ip neigh add 10.201.0.2 lladdr 02:00:00:00:fe:02 dev e0 "
+		   "nud permanent && "
+		   "ip route add default via 10.201.0.2 dev e0 metric 1000") ||
+	    (usleep(200000), dp_load_definitions(defs))) {
+		fprintf(stderr, "bench: cannot set up the egress device\n");
+		return 1;
+	}
+	dp_flush_flows();
+	if (dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, frame,
+		   dp_build(&out, frame), mid, &mid_len, &retval) ||
+	    retval != TC_REDIRECT_V ||
+	    !dp_flow_of("10.1.0.2", 5000, "203.0.113.5", 53, 17, 1, &f)) {
+		fprintf(stderr, "bench: the flow is not steered\n");
+		return 1;
+	}
+	in.dport = ntohs(f.xlate.sport);
+	bench("sector tc ingress: steered flow, redirect", SG_PROG_TC_SECTOR_IN,
+	      "s1", NULL, &out);
+	out.ttl = 63;
+	bench("egress tc egress: SNAT of a steered flow", SG_PROG_TC_TRUSTED_OUT,
+	      "e0", "s1", &out);
+	bench("egress tc ingress: reverse NAT + redirect", SG_PROG_TC_TRUSTED_IN,
+	      "e0", NULL, &in);
+	return 0;
+}
+
 int main(void)
 {
 	struct pkt out_syn = TCP("10.1.0.2", 40000, "203.0.113.5", 443, SYN);
@@ -139,5 +191,7 @@ int main(void)
 	bench("uplink XDP fast path: reply to the VM", SG_PROG_XDP_UPLINK,
 	      "up0", NULL, &fast_in);
 	flow_memory();
+	if (bench_egress())
+		return 1;
 	return 0;
 }
