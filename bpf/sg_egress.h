@@ -72,6 +72,25 @@ static __always_inline bool sg_egress_via(const struct sg_ctx *c,
 	return true;
 }
 
+/* Send p (as a router: TTL - 1) out of egress device out (ifindex): as it
+ * is to an L3 device, through next hop nh to an Ethernet one. */
+static __always_inline int sg_egress_send(const struct sg_ctx *c,
+					  const struct sg_pkt *p,
+					  const struct sg_device *out,
+					  __u32 ifindex,
+					  struct bpf_redir_neigh *nh)
+{
+	long rc;
+
+	if (sg_ttl_dec(c, p))
+		return SG_DROP_MALFORMED;
+	if (out->flags & SG_DEV_L3)
+		rc = bpf_redirect(ifindex, 0);
+	else
+		rc = bpf_redirect_neigh(ifindex, nh, sizeof(*nh), 0);
+	return rc == TC_ACT_REDIRECT ? SG_PASS_STEER : SG_DROP_EGRESS_DOWN;
+}
+
 /*
  * p from sector device dev meets policy pol: its flow stays on its
  * device; a new flow takes the first usable device with a route for it.
@@ -151,13 +170,58 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 		if (verdict != SG_PASS)
 			return verdict;
 	}
-	if (sg_ttl_dec(c, p))
+	return sg_egress_send(c, p, out, ifindex, &nh);
+}
+
+/*
+ * An ICMP error a VM sends about a packet of a steered flow it received
+ * (port unreachable for a late reply, fragmentation needed): found from
+ * the embedded header, it leaves as the flow's packets do, by the flow's
+ * device, its outer source and embedded destination translated (nothing
+ * under `none`). SG_NOT_MINE when it is about no steered flow.
+ */
+static __always_inline int sg_steer_icmp_error(const struct sg_ctx *c,
+					       const struct sg_device *dev,
+					       const struct sg_pkt *p)
+{
+	struct sg_egress_policy *pol = NULL;
+	struct bpf_redir_neigh nh = {};
+	struct sg_device *out = NULL;
+	struct sg_icmp_inner in;
+	struct sg_flow_key key;
+	struct sg_flow *f;
+	__u32 i;
+	int verdict = sg_icmp_inner_load(c, p, &in);
+
+	if (verdict != SG_PASS)
+		return verdict == SG_DROP_MALFORMED ? verdict : SG_NOT_MINE;
+	key = (struct sg_flow_key){
+		.saddr = in.ip.daddr, .daddr = in.ip.saddr,
+		.sport = in.port[1], .dport = in.port[0],
+		.proto = in.ip.protocol, .zone = dev->sector,
+	};
+	f = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_EGRESS ||
+	    !sg_flow_live(f, sg_now()))
+		return SG_NOT_MINE;
+	i = sg_egress_slot(f);
+	if (!sg_egress_holds(c->slot, &key, f, f->out_ifindex) ||
+	    sg_egress_policy_of(c->slot, key.zone, key.daddr, key.proto,
+				key.dport, &pol) != 1 || !pol)
+		return SG_DROP_UNTRANSLATABLE;
+	/* Untranslated, the error goes out as it was sent: from the VM the
+	 * flow is for, no other (it would leave with its own address). */
+	if ((pol->flags & SG_EGRESS_ROUTED) && p->saddr != key.saddr)
+		return SG_DROP_UNTRANSLATABLE;
+	if (p->ttl <= 1)
+		return SG_PASS;
+	if (!(pol->usable & (1U << i)) ||
+	    !sg_egress_via(c, p, pol, i, &out, &nh) || !out)
+		return SG_DROP_EGRESS_DOWN;
+	if (sg_icmp_error_rewrite(c, p, &in, false, f->xlate.saddr,
+				  f->xlate.sport))
 		return SG_DROP_MALFORMED;
-	if (out && (out->flags & SG_DEV_L3))
-		verdict = bpf_redirect(ifindex, 0);
-	else
-		verdict = bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0);
-	return verdict == TC_ACT_REDIRECT ? SG_PASS_STEER : SG_DROP_EGRESS_DOWN;
+	return sg_egress_send(c, p, out, f->out_ifindex, &nh);
 }
 
 /*
@@ -176,6 +240,12 @@ static __always_inline int sg_egress_decide(const struct sg_ctx *c,
 	/* Only while an apply moves the device to tc: tc decides all. */
 	if (c->xdp)
 		return SG_PASS_STEER;
+	/* Whichever policy its own destination meets: the flow's. */
+	if (sg_icmp_is_error(p)) {
+		found = sg_steer_icmp_error(c, dev, p);
+		if (found != SG_NOT_MINE)
+			return found;
+	}
 	found = sg_egress_policy_of(c->slot, dev->sector, p->daddr, p->proto,
 				    p->dport, &pol);
 	if (!found)
@@ -183,6 +253,34 @@ static __always_inline int sg_egress_decide(const struct sg_ctx *c,
 	if (found < 0 || !pol)
 		return SG_DROP_EGRESS_DOWN;
 	return sg_steer(c, dev, p, pol);
+}
+
+/*
+ * tc egress of an egress device: an ICMP error that a sector's tc ingress
+ * translated and steered here (sg_steer_icmp_error) is about a flow of
+ * that sector whose replies this device takes: its embedded header, now
+ * as the flow left, is the key of that flow's reply entry, and its outer
+ * source the flow's.
+ */
+static __always_inline int sg_steered_error_out(const struct sg_ctx *c,
+						const struct sg_pkt *p,
+						__u16 sector)
+{
+	struct sg_icmp_inner in;
+	struct sg_flow_key rkey;
+	struct sg_flow *e, *f;
+
+	if (sg_icmp_inner_load(c, p, &in) != SG_PASS)
+		return SG_NOT_MINE;
+	rkey = (struct sg_flow_key){
+		.saddr = in.ip.saddr, .daddr = in.ip.daddr,
+		.sport = in.port[0], .dport = in.port[1],
+		.proto = in.ip.protocol,
+	};
+	e = bpf_map_lookup_elem(&sg_flows, &rkey);
+	f = sg_inbound_flow(c, &rkey, e, false, sg_now());
+	return f && e->peer_zone == sector && p->saddr == f->xlate.saddr ?
+	       SG_PASS : SG_NOT_MINE;
 }
 
 /*
@@ -196,6 +294,8 @@ static __always_inline int sg_steered_out(const struct sg_ctx *c,
 	struct sg_flow_key key;
 	struct sg_flow *f;
 
+	if (sg_icmp_is_error(p))
+		return sg_steered_error_out(c, p, sector);
 	if (sg_nat_mappable(p) != SG_PASS)
 		return SG_NOT_MINE;
 	sg_flow_key_of(&key, p, sector);

@@ -403,6 +403,36 @@ static void test_icmp_error(void)
 		 "headers translated back");
 }
 
+/* An ICMP error the VM sends about a steered flow's reply. */
+static void test_icmp_error_out(void)
+{
+	const struct pkt req = UDP(VM, 5040, FAR, 1040);
+	const struct pkt sent = UDP(E0_ADDR, NAT_PORT, FAR, 1040);
+	const struct pkt got = { .src = FAR, .dst = VM, .proto = 17,
+		.sport = 1040, .dport = 5040, .ttl = 63 };
+	const struct pkt wire = { .src = FAR, .dst = E0_ADDR, .proto = 17,
+		.sport = 1040, .dport = NAT_PORT, .ttl = 63 };
+	const struct pkt err = { .src = VM, .dst = FAR, .proto = 1,
+		.icmp_type = 3, .icmp_code = 3, .inner = &got, .inner_l4 = 8 };
+	const struct pkt err_sent = { .src = E0_ADDR, .dst = FAR, .proto = 1,
+		.icmp_type = 3, .icmp_code = 3, .inner = &wire, .inner_l4 = 8 };
+	uint8_t mid[2048], out[2048];
+	uint32_t mlen, len, v;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(steered(&req, "e0", &sent), "out");
+	v = run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &err, mid, &mlen);
+	CHECK(v == TC_REDIRECT_V, "the error is not steered: verdict %u", v);
+	CHECK(sent_as(&err_sent, 1, mid, mlen),
+	      "not translated as the flow's packets are");
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "e0", "s1", mid, mlen, out, &len,
+		     &v) == 0 && v == TC_OK_V, "e0's tc egress: verdict %u", v);
+	CHECK(sent_as(&err_sent, 1, out, len), "e0's tc egress changed it");
+	test_end("an ICMP error the VM sends about a steered flow leaves by "
+		 "its device, both headers translated");
+}
+
 static void test_unsolicited(void)
 {
 	const struct pkt in = TCP(FAR, 7000, VM, 22, SYN);
@@ -792,6 +822,7 @@ int main(void)
 	test_failover();
 	test_no_route();
 	test_icmp_error();
+	test_icmp_error_out();
 	test_unsolicited();
 	test_protected_host_address();
 	test_reassigned_device();

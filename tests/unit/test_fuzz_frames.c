@@ -112,7 +112,10 @@
  *      maps) says: the sector's XDP redirects nothing of vm7 (it passes
  *      it up to tc); the sector's tc ingress redirects only a well-formed
  *      TCP, UDP or echo request from s7 and vm7's CIDR that a policy
- *      claims, with a hop to spare, and leaves none of those to the
+ *      claims, with a hop to spare (or an ICMP error about a steered
+ *      flow, its source side translated: from e0's address, or as sent,
+ *      and passed as it is by the device's tc egress), and leaves none
+ *      of those to the
  *      kernel's routes (they lead to the uplink); the uplink's tc egress
  *      passes nothing from s7 that a policy claims (no fallback); what
  *      the sector's tc ingress redirected, the device its policy names
@@ -1469,7 +1472,7 @@ static unsigned long dnat_passed[NDN];
 /* The egress paths, on fuzzed frames (the openings aside). */
 enum eg_path { EG_STEER_SNAT, EG_STEER_ROUTED, EG_OUT_SNAT, EG_OUT_ROUTED,
 	       EG_FED, EG_BACK_SNAT, EG_BACK_ROUTED, EG_BACK_ICMP,
-	       EG_KEPT_OFF, EG_EXCEPT, NEG };
+	       EG_KEPT_OFF, EG_EXCEPT, EG_STEER_ICMP, EG_OUT_ICMP, NEG };
 static const char *const eg_names[NEG] = {
 	[EG_STEER_SNAT] = "tc_sector_in steered to e0",
 	[EG_STEER_ROUTED] = "tc_sector_in steered to e1 (routed)",
@@ -1481,6 +1484,8 @@ static const char *const eg_names[NEG] = {
 	[EG_BACK_ICMP] = "ICMP errors about steered flows delivered",
 	[EG_KEPT_OFF] = "the uplink's tc egress dropped what is steered",
 	[EG_EXCEPT] = "the uplink's tc egress masqueraded vm7's others",
+	[EG_STEER_ICMP] = "tc_sector_in steered a VM's ICMP error",
+	[EG_OUT_ICMP] = "the device's tc egress passed a VM's ICMP error",
 };
 static unsigned long eg_stats[NEG];
 
@@ -1775,23 +1780,26 @@ static bool side_field(const struct wf *w, int off, bool dst)
 	case 1:
 		if (rel == 2 || rel == 3)
 			return true;
-		if (!w->err || !dst)
-			return !w->err && (rel == 4 || rel == 5);
+		if (!w->err)
+			return rel == 4 || rel == 5;
 		break;
 	default:
 		return false;
 	}
-	/* The embedded packet went the other way: its source side. */
+	/* The embedded packet went the other way: its source side for an
+	 * error coming in, its destination side for one going out. */
 	if (off < w->el4) {
 		rel = off - w->emb;
-		return rel == 10 || rel == 11 || (rel >= 12 && rel < 16);
+		return rel == 10 || rel == 11 ||
+		       (rel >= (dst ? 12 : 16) && rel < (dst ? 16 : 20));
 	}
 	rel = off - w->el4;
+	port = dst ? 0 : 2;
 	switch (w->eproto) {
 	case 6:
-		return rel < 2 || rel == 16 || rel == 17;
+		return rel == port || rel == port + 1 || rel == 16 || rel == 17;
 	case 17:
-		return rel < 2 || rel == 6 || rel == 7;
+		return rel == port || rel == port + 1 || rel == 6 || rel == 7;
 	case 1:
 		return rel >= 2 && rel < 6;
 	}
@@ -1853,6 +1861,27 @@ static void judge_steer(const struct run *r, uint32_t verdict,
 		V(P_G, "redirected from a device or source no policy steers");
 		return;
 	}
+	/* An ICMP error about a steered flow leaves by the flow's device,
+	 * translated as its packets are: the outer source and the embedded
+	 * destination (e0's address), or not at all (e1's routed flows). */
+	if (w.err) {
+		int off = off_side(in, len, out, &w, false);
+
+		if (out_len != (uint32_t)len || in[22] <= 1 ||
+		    out[22] != in[22] - 1)
+			V(P_C, "a steered ICMP error redirected with a TTL not "
+			  "one hop less");
+		else if (off >= 0)
+			V(P_C, "a steered ICMP error redirected with more than "
+			  "the source side changed (%s)", where(&w, off));
+		else if (!addr_is(out + 26, E0_ADDR) &&
+			 memcmp(in + 26, out + 26, 4))
+			V(P_G, "a steered ICMP error left with a source of no "
+			  "device");
+		else if (!seeding)
+			eg_stats[EG_STEER_ICMP]++;
+		return;
+	}
 	if (!claimed || in[22] <= 1) {
 		V(P_G, "redirected what %s", to < 0 ? "no policy claims" :
 		  !mappable(in, &w) ? "the NAT does not map" :
@@ -1902,6 +1931,21 @@ static void judge_steered_out(const struct run *r, uint32_t verdict,
 	}
 	if (w.kind != WF_OK) {
 		V(P_G, "passed from the steered sector, and it is %s", w.why);
+		return;
+	}
+	/* ICMP errors were translated by the sector's tc ingress (for the
+	 * flow they are about): they pass as they are, from the device's
+	 * address (e0) or the VM's (e1). */
+	if (w.err) {
+		if (changed)
+			V(P_C, "the egress device's tc egress changed a steered "
+			  "ICMP error");
+		else if (r->dev == D_E0 ? !addr_is(in + 26, E0_ADDR) :
+			 !vm7_addr(in + 26))
+			V(P_G, "%s passed an ICMP error from a source not its "
+			  "flows'", dev_names[r->dev]);
+		else if (!seeding)
+			eg_stats[EG_OUT_ICMP]++;
 		return;
 	}
 	if (steered_to(in, &w) != r->dev)
