@@ -72,6 +72,40 @@ static __always_inline bool sg_egress_via(const struct sg_ctx *c,
 	return true;
 }
 
+/*
+ * A TCP SYN of a steered flow announces no more than the egress device
+ * ifindex carries: its MSS option is cut to the device's MTU less 40
+ * bytes of IP and TCP header, as iptables' TCPMSS --clamp-mss-to-pmtu
+ * does on tunnels, so that neither end sends segments the tunnel would
+ * drop (a redirect past the MTU gets no "fragmentation needed" back).
+ * Only an MSS that is the first option, where Linux, Windows and the
+ * BSDs put it. 0, or -1 if the packet could not be changed.
+ */
+static __always_inline int sg_clamp_mss(const struct sg_ctx *c,
+					const struct sg_pkt *p, __u32 ifindex)
+{
+	__u32 mtu = 0;
+	__be16 old, new;
+	__u8 opt[4], doff;
+
+	if (p->proto != IPPROTO_TCP || !(p->tcp_flags & TCP_FLAG_SYN) ||
+	    sg_ctx_load(c, p->l4_off + 12, &doff, 1) || (doff >> 4) < 6 ||
+	    sg_ctx_load(c, p->l4_off + 20, opt, sizeof(opt)) ||
+	    opt[0] != 2 || opt[1] != 4)
+		return 0;
+	if (bpf_check_mtu(c->ctx, ifindex, &mtu, 0, 0) < 0 || mtu <= 40 + 536)
+		return 0;
+	__builtin_memcpy(&old, opt + 2, sizeof(old));
+	if (bpf_ntohs(old) <= mtu - 40)
+		return 0;
+	new = bpf_htons(mtu - 40);
+	if (sg_ctx_l4_csum_replace(c, p->l4_off + TCP_CSUM_OFF, old, new,
+				   sizeof(new)) ||
+	    sg_ctx_store(c, p->l4_off + 22, &new, sizeof(new)))
+		return -1;
+	return 0;
+}
+
 /* Send p (as a router: TTL - 1) out of egress device out (ifindex): as it
  * is to an L3 device, through next hop nh to an Ethernet one. */
 static __always_inline int sg_egress_send(const struct sg_ctx *c,
@@ -156,6 +190,8 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 			return SG_DROP_EGRESS_DOWN;
 	}
 	ifindex = pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex;
+	if (sg_clamp_mss(c, p, ifindex))
+		return SG_DROP_MALFORMED;
 
 	if (found) {
 		f->out_ifindex = ifindex;
@@ -324,6 +360,11 @@ static __always_inline int sg_steered_in(const struct sg_ctx *c,
 	sg_flow_key_of(&key, p, 0);
 	e = bpf_map_lookup_elem(&sg_flows, &key);
 	f = sg_inbound_flow(c, &key, e, false, now);
+	/* The other end's SYN-ACK too: the VM sends by the same tunnel. */
+	if (e && f && sg_clamp_mss(c, p, c->ifindex)) {
+		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
 	if (e && f)
 		return sg_reply_in(c, skb, p, cfg, e, f, now);
 	if (sg_icmp_is_error(p))

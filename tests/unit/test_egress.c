@@ -433,6 +433,70 @@ static void test_icmp_error_out(void)
 		 "its device, both headers translated");
 }
 
+/* The TCP frame of p with an MSS option (its only one). */
+static int tcp_with_mss(const struct pkt *p, uint16_t mss, uint8_t *b)
+{
+	int len = dp_build(p, b), tot;
+	uint16_t sum;
+
+	b[len] = 2;
+	b[len + 1] = 4;
+	b[len + 2] = mss >> 8;
+	b[len + 3] = mss & 0xff;
+	len += 4;
+	tot = len - 14;
+	b[14 + 2] = tot >> 8;
+	b[14 + 3] = tot & 0xff;
+	b[14 + 10] = b[14 + 11] = 0;
+	sum = dp_csum(b + 14, 20);
+	b[14 + 10] = sum >> 8;
+	b[14 + 11] = sum & 0xff;
+	b[14 + 20 + 12] = 6 << 4;
+	dp_fill_payload(b, 24, 0);	/* no payload: the checksum again */
+	return len;
+}
+
+/* A SYN's MSS is cut to what the egress device carries, both ways. */
+static void test_mss_clamp(void)
+{
+	const struct pkt syn = TCP(VM, 5050, FAR, 443, SYN);
+	struct pkt syn_mid = syn;
+	const struct pkt synack = TCP(FAR, 443, E0_ADDR, NAT_PORT, SYN | ACK);
+	struct pkt synack_back = TCP(FAR, 443, VM, 5050, SYN | ACK);
+	uint8_t in[256], want[256], out[2048];
+	uint32_t len, v;
+	int ilen, wlen;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(!system("ip link set e0 mtu 1400"), "mtu");
+	syn_mid.ttl = 63;
+	synack_back.ttl = 63;
+	ilen = tcp_with_mss(&syn, 1460, in);
+	wlen = tcp_with_mss(&syn_mid, 1360, want);
+	CHECK(dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen, out, &len,
+		     &v) == 0 && v == TC_REDIRECT_V, "SYN not steered: %u", v);
+	CHECK(dp_same_frame(want, wlen, out, len), "the SYN's MSS is not "
+	      "1360 (e0's MTU 1400)");
+	ilen = tcp_with_mss(&synack, 1460, in);
+	wlen = tcp_with_mss(&synack_back, 1360, want);
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, in, ilen, out, &len,
+		     &v) == 0 && v == TC_REDIRECT_V, "SYN-ACK not delivered: %u",
+	      v);
+	CHECK(dp_same_frame(want + 14, wlen - 14, out + 14, len - 14),
+	      "the SYN-ACK's MSS is not 1360");
+	/* Below the device's: left alone. */
+	ilen = tcp_with_mss(&syn, 1200, in);
+	wlen = tcp_with_mss(&syn_mid, 1200, want);
+	dp_flush_flows();
+	CHECK(dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen, out, &len,
+		     &v) == 0 && v == TC_REDIRECT_V &&
+	      dp_same_frame(want, wlen, out, len), "an MSS of 1200 changed");
+	CHECK(!system("ip link set e0 mtu 1500"), "mtu back");
+	test_end("a steered SYN's MSS, and the SYN-ACK's, is cut to the "
+		 "egress device's MTU less 40");
+}
+
 static void test_unsolicited(void)
 {
 	const struct pkt in = TCP(FAR, 7000, VM, 22, SYN);
@@ -823,6 +887,7 @@ int main(void)
 	test_no_route();
 	test_icmp_error();
 	test_icmp_error_out();
+	test_mss_clamp();
 	test_unsolicited();
 	test_protected_host_address();
 	test_reassigned_device();
