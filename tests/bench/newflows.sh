@@ -34,12 +34,14 @@ CT_MAX=/proc/sys/net/netfilter/nf_conntrack_max
 CT_HASH=/sys/module/nf_conntrack/parameters/hashsize
 ct_max0=
 ct_hash0=
+stats0=$(sysctl -n kernel.bpf_stats_enabled)
 DEFS=$(mktemp /tmp/sectorgate-bench.XXXXXX.yaml)
 cleanup() {
 	sg unload >/dev/null 2>&1 || :
 	in_gw nft delete table ip sgbench 2>/dev/null || :
 	[ -z "$ct_hash0" ] || echo "$ct_hash0" >"$CT_HASH" 2>/dev/null || :
 	[ -z "$ct_max0" ] || echo "$ct_max0" >"$CT_MAX" 2>/dev/null || :
+	sysctl -qw kernel.bpf_stats_enabled="$stats0" || :
 	topo_down || :
 	rm -f "$DEFS" || :
 }
