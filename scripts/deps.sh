@@ -1,7 +1,8 @@
 #!/bin/bash
 # Install what building and testing sectorgate needs (Debian 12), once:
 # packages already present are not touched. `deps.sh bench` adds what the
-# benchmarks compare against (nftables), `deps.sh fuzz` libFuzzer and the
+# benchmarks compare against and draw with (nftables, conntrack,
+# matplotlib), `deps.sh fuzz` libFuzzer and the
 # sanitizers' runtime for clang (`make fuzz`).
 set -euo pipefail
 
@@ -13,7 +14,7 @@ PACKAGES=(
 	curl python3-prometheus-client procps
 	dpkg-dev debhelper lintian
 )
-[ "${1:-}" != bench ] || PACKAGES+=(nftables)
+[ "${1:-}" != bench ] || PACKAGES+=(nftables conntrack python3-matplotlib)
 if [ "${1:-}" = fuzz ]; then
 	# The runtime of the clang that builds (14 on Debian 12).
 	v=$(${CLANG:-clang} --version 2>/dev/null |

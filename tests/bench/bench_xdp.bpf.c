@@ -24,6 +24,7 @@ const volatile __u32 source_ifindex;	/* ... out of this device */
 const volatile __u32 source_flows = 1;	/* ... cycling through this many
 					 * ports (source or, -r, destination) */
 const volatile bool source_vary_dst;
+const volatile bool source_unique;	/* never the same ports twice */
 const volatile __u8 bare_macs[12];	/* bare: new destination, source */
 const volatile __u32 bare_addr;	/* bare: new address (network order) */
 const volatile __u32 bare_dst;		/* bare: ... for the destination */
@@ -56,6 +57,25 @@ int bench_source(struct xdp_md *x)
 		old = *port;
 		new = bpf_htons(bpf_ntohs(old) + source_sent++ % source_flows);
 		*port = new;
+		*sum = sg_csum_replace2(*sum, old, new);
+	}
+	/* Every frame a new flow: frame n has destination port
+	 * 1 + n % 65535 and source port 1024 + n / 65535 (4.2e9 flows before
+	 * one comes again). The destination port first: a masquerade shares
+	 * its ports among the flows to one remote address and port, and a
+	 * flood of flows to one would measure the port search. */
+	if (source_unique) {
+		__u32 n = source_sent++;
+
+		port = (__u16 *)((__u8 *)data + ETH_HLEN + 20);
+		sum = (__u16 *)((__u8 *)data + UDP_CSUM_OFF);
+		old = port[0];
+		new = bpf_htons(1024 + n / 65535);
+		port[0] = new;
+		*sum = sg_csum_replace2(*sum, old, new);
+		old = port[1];
+		new = bpf_htons(1 + n % 65535);
+		port[1] = new;
 		*sum = sg_csum_replace2(*sum, old, new);
 	}
 	return bpf_redirect(source_ifindex, 0);

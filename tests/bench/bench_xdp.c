@@ -5,6 +5,7 @@
  *
  *   bench_xdp -s NS:DEV -k NS:DEV -m MAC -a SRC -d DST [-p SPORT:DPORT]
  *             [-n FLOWS] [-t SECONDS] [-b NS:IN:OUT:NEXTHOP_MAC:ADDR] [-r]
+ *             [-u -c FRAMES]
  *
  * The source (BPF_PROG_RUN in live-frames mode) sends out of -s to the
  * gateway MAC -m; an XDP sink on -k counts what arrives. With -b, the bare
@@ -16,6 +17,11 @@
  * destination ports from DPORT up. Frames a path cannot take push back
  * on the sender, and what the stack drops never reaches the sink: the
  * delivered rate is the path's capacity on the sending core.
+ *
+ * With -u, every frame is a new flow (a new destination and source port
+ * pair, never repeated within the run), and -c FRAMES sends that many
+ * in all, warm-up included, then stops (-t is then ignored): new flows
+ * per second until a table holds FRAMES flows.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -189,8 +195,10 @@ int main(int argc, char **argv)
 	int opt, prog;
 
 	unsigned int flows = 1;
+	unsigned long long count = 0;
+	bool unique = false;
 
-	while ((opt = getopt(argc, argv, "s:k:m:a:d:p:n:t:b:r")) != -1) {
+	while ((opt = getopt(argc, argv, "s:k:m:a:d:p:n:t:b:ruc:")) != -1) {
 		switch (opt) {
 		case 's': parse_ref(&src, optarg); break;
 		case 'k': parse_ref(&sink, optarg); break;
@@ -205,10 +213,13 @@ int main(int argc, char **argv)
 		case 'n': flows = atoi(optarg) ?: 1; break;
 		case 'b': bare = optarg; break;
 		case 'r': rewrite_dst = true; break;
+		case 'u': unique = true; break;
+		case 'c': count = strtoull(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}
-	if (!src.ns[0] || !sink.ns[0] || !saddr || !daddr) {
+	if (!src.ns[0] || !sink.ns[0] || !saddr || !daddr ||
+	    (unique && count < 20000)) {
 		fprintf(stderr, "usage: see the head of tests/bench/bench_xdp.c\n");
 		return 2;
 	}
@@ -223,6 +234,7 @@ int main(int argc, char **argv)
 	skel->rodata->source_ifindex = src.ifindex;
 	skel->rodata->source_flows = flows;
 	skel->rodata->source_vary_dst = rewrite_dst;
+	skel->rodata->source_unique = unique;
 	if (bare) {
 		/* NS:IN:OUT:NEXTHOP_MAC:ADDR, the MAC itself with colons */
 		f[0] = strtok(bare, ":");
@@ -256,6 +268,23 @@ int main(int argc, char **argv)
 
 	enter_ns(src.ns);
 	prog = bpf_program__fd(skel->progs.bench_source);
+	if (unique) {
+		/* A few new flows to resolve the neighbours, then the rest
+		 * in batches of up to 2^16 frames, timed. */
+		send_batch(prog, frame, 1000);
+		usleep(100000);
+		got = skel->bss->sink_packets;
+		sent = 1000;
+		while (sent < count) {
+			batch = count - sent < (1U << 16) ? count - sent : 1U << 16;
+			spent += send_batch(prog, frame, batch);
+			sent += batch;
+		}
+		usleep(100000);
+		got = skel->bss->sink_packets - got;
+		sent -= 1000;
+		goto out;
+	}
 	/* Warm up (flows, neighbours), then grow the batch to ~0.1 s a
 	 * call: every call sets up a page pool of its own. */
 	send_batch(prog, frame, 1000 + 2 * flows);
@@ -270,7 +299,7 @@ int main(int argc, char **argv)
 	}
 	usleep(100000);		/* let the last frames land */
 	got = skel->bss->sink_packets - got;
-
+out:
 	if (bare)
 		detach(&bare_in);
 	detach(&sink);

@@ -17,6 +17,8 @@
 # Frames come from tests/bench/bench_xdp (live frames). Medians of ROUNDS
 # rounds of SECS seconds, and the ratios issue 10 holds sectorgate to:
 # the same cost at 5, 100 and 1000 sectors (within 10%), >= 90% of bare.
+# CSV=FILE also writes the medians there, one line a number of sectors
+# (scripts/plot_isolation.py draws them).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 "$ROOT/scripts/deps.sh" bench
@@ -28,6 +30,7 @@ SECS=${SECS:-3}
 ROUNDS=${ROUNDS:-3}
 SECTORS=${SECTORS:-5 100 1000}
 NFT_MAX=${NFT_MAX:-100}
+CSV=${CSV:-}
 
 DEFS=$(mktemp /tmp/sectorgate-bench.XXXXXX.yaml)
 trap 'sg unload >/dev/null 2>&1; in_gw nft delete table ip sgbench 2>/dev/null || :; topo_down; rm -f "$DEFS"' EXIT
@@ -121,3 +124,9 @@ for n in $SECTORS; do
 		"$(echo "${results[nft-$n]:-}" | median)"
 done
 echo "  bare XDP_DROP: $bare Mpps"
+if [ -n "$CSV" ]; then
+	echo "sectors,sectorgate_mpps,sectorgate_ns_per_packet,nft_matrix_mpps,bare_xdp_drop_mpps" >"$CSV"
+	for n in $SECTORS; do
+		echo "$n,$(echo "${results[sg-$n]}" | median),$(echo "${results[ns-$n]}" | median),$(echo "${results[nft-$n]:-}" | median),$bare" >>"$CSV"
+	done
+fi
