@@ -12,8 +12,9 @@
  * an L3 device (tun, WireGuard: no MAC, no neighbour), or to an Ethernet
  * device (a veth, ZeroTier's tap) through the next hop that the kernel's
  * FIB names for that device (BPF_FIB_LOOKUP_OUTPUT), resolved by its
- * neighbour table. A MAC is never guessed: with no route through the
- * device the packet is dropped (egress-down). The device's tc egress
+ * neighbour table. A MAC is never guessed: a device with no route
+ * through it takes no new flow, and its flows are dropped (egress-down)
+ * while it has none. The device's tc egress
  * translates it (sg_steered_out), as an uplink's translates masquerade,
  * and its tc ingress translates the replies back and delivers them to
  * the VM (sg_steered_in).
@@ -23,7 +24,7 @@
  * tunnels take no XDP frames. An XDP program that meets a steered packet
  * (while an apply moves the device to tc) passes it up to tc ingress;
  * were there none, the kernel would route it to an uplink, whose tc
- * egress drops it (sg_egress_applies: egress-down).
+ * egress drops it (sg_uplink_refuses: egress-down).
  *
  * Failover. New flows take the first device of the policy that is
  * usable (up, with carrier and an address, as compiled: `run` applies
