@@ -157,8 +157,7 @@ static int detach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook,
  * Sector ingress: XDP where the driver takes it, else tc; a device keeps
  * the hook it has. A steered sector's devices take tc, which alone can
  * send a packet to the device its policy names (bpf/sg_egress.h); their
- * XDP is detached after the flip, and until then passes steered packets
- * up to it.
+ * XDP goes once tc is there, before the flip.
  */
 static int attach_sector_ingress(struct sg_apply *a,
 				 const struct sg_attach_target *t)
