@@ -50,6 +50,31 @@ static void print_sector(const struct sg_sector_def *s,
 			printf("    allow-from: %s/%u\n",
 			       sg_ipv4_str(src->cidr.addr, a), src->cidr.plen);
 	}
+	for (int i = 0; i < s->negress; i++) {
+		const struct sg_egress_def *e = &s->egress[i];
+
+		printf("    egress[%d]:", i);
+		for (int k = 0; k < e->ndests; k++)
+			printf(" %s/%u", sg_ipv4_str(e->dests[k].addr, a),
+			       e->dests[k].plen);
+		for (int k = 0; k < e->nexcept; k++)
+			printf(" -%s/%u", sg_ipv4_str(e->except[k].addr, a),
+			       e->except[k].plen);
+		printf(" %s", e->proto == 6 ? "tcp" : e->proto == 17 ? "udp" :
+		       e->proto == 1 ? "icmp" : "any");
+		for (int p = 0; p < e->nports; p++)
+			printf(p ? ",%u-%u" : " %u-%u", e->ports[p].lo,
+			       e->ports[p].hi);
+		printf(" via");
+		for (int k = 0; k < e->nifaces; k++)
+			printf("%s%s", k ? "," : " ", e->ifaces[k]);
+		if (e->snat_mode == SG_SNAT_NONE)
+			printf(" untranslated\n");
+		else if (e->snat_mode == SG_SNAT_ADDRESS)
+			printf(" from %s\n", sg_ipv4_str(e->snat_addr, a));
+		else
+			printf(" from the device's address\n");
+	}
 }
 
 int cmd_check(const struct sg_opts *o)
