@@ -33,7 +33,9 @@ NFT_MAX=${NFT_MAX:-100}
 CSV=${CSV:-}
 
 DEFS=$(mktemp /tmp/sectorgate-bench.XXXXXX.yaml)
-trap 'sg unload >/dev/null 2>&1; in_gw nft delete table ip sgbench 2>/dev/null || :; topo_down; rm -f "$DEFS"' EXIT
+stats0=$(sysctl -n kernel.bpf_stats_enabled)
+trap 'sg unload >/dev/null 2>&1; in_gw nft delete table ip sgbench 2>/dev/null || :
+	sysctl -qw kernel.bpf_stats_enabled="$stats0" || :; topo_down; rm -f "$DEFS"' EXIT
 topo_up
 in_gw ethtool -K v1 gro on >/dev/null
 v1_mac=$(in_gw ip -j link show v1 | jq -r '.[0].address')
