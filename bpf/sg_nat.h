@@ -87,6 +87,33 @@ static __always_inline bool sg_snat_live(const struct sg_flow *f, __u8 nat,
 }
 
 /*
+ * Primary o under key is being replaced by another mapping whose reply
+ * entry is now: o's own reply entry goes, so that nothing kept in it
+ * (the XDP fast path's delivery to the VM) outlives the mapping. Only
+ * if it still is o's: its tuple may have gone to another flow since.
+ */
+static __always_inline void sg_reply_forget(const struct sg_flow_key *key,
+					    const struct sg_flow *o,
+					    const struct sg_flow_key *now_key)
+{
+	struct sg_flow_key old = {
+		.saddr = o->xlate.daddr, .daddr = o->xlate.saddr,
+		.sport = o->xlate.dport, .dport = o->xlate.sport,
+		.proto = key->proto,
+	};
+	struct sg_flow *r;
+
+	if (old.saddr == now_key->saddr && old.daddr == now_key->daddr &&
+	    old.sport == now_key->sport && old.dport == now_key->dport)
+		return;
+	r = bpf_map_lookup_elem(&sg_flows, &old);
+	if (r && r->dir == SG_FLOW_REPLY && r->peer_zone == key->zone &&
+	    r->xlate.daddr == key->saddr && r->xlate.dport == key->sport &&
+	    sg_flow_reply_belongs(&old, r, o))
+		bpf_map_delete_elem(&sg_flows, &old);
+}
+
+/*
  * The source-translated flow of packet p (masquerade, the metadata
  * rewrite, egress steering) under primary key *key, created from
  * template *t if need be; keep_port: with the packet's own source port
@@ -152,6 +179,9 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 	if (err)
 		return SG_DROP_CONNTRACK_FULL;
 
+	if (f && f->dir == SG_FLOW_ORIG && f->nat != SG_NAT_NONE &&
+	    f->nat != SG_NAT_DNAT)
+		sg_reply_forget(key, f, &rkey);
 	t->dir = SG_FLOW_ORIG;
 	t->state = SG_FLOW_NEW;
 	t->xlate.sport = bpf_htons(port);

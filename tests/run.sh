@@ -45,6 +45,8 @@ run test_hooks build/test_hooks
 run test_dnat build/test_dnat
 run test_egress build/test_egress
 run test_fuzz_frames build/test_fuzz_frames
+# The seed that found a reply entry's kept delivery outliving its mapping.
+run test_fuzz_frames_seed7 build/test_fuzz_frames --seed 7
 run package tests/package/build.sh
 for t in tests/e2e/*.sh; do
 	[ "$(basename "$t")" = lib.sh ] && continue
