@@ -64,5 +64,7 @@ void sg_compile_live_counters(const struct sg_instance *in, __u32 live_slot,
 void sg_json_str(FILE *out, const char *s);
 const char *sg_drop_name(int reason);
 const char *sg_role_name(int role);
+/* tcp, udp, icmp; any for 0 (a rule's wildcard), other for the rest. */
+const char *sg_proto_name(__u8 proto);
 
 #endif /* SG_CLI_H */

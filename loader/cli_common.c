@@ -21,6 +21,22 @@ const char *sg_drop_name(int reason)
 	return reason >= 0 && reason < SG_DROP_MAX ? drop_names[reason] : "?";
 }
 
+const char *sg_proto_name(__u8 proto)
+{
+	switch (proto) {
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 1:
+		return "icmp";
+	case 0:
+		return "any";
+	default:
+		return "other";
+	}
+}
+
 const char *sg_role_name(int role)
 {
 	switch (role) {

@@ -115,6 +115,18 @@ static bool attached_as_wanted(const struct sg_apply *a,
 	return true;
 }
 
+/* What an attachment (or detach) at hook replaced: prev, 0 for none. */
+static void log_undo(struct sg_apply *a, int ifindex, enum sg_hook hook,
+		     enum sg_prog prog, uint32_t prev)
+{
+	a->undo = sg_grow(a->undo, a->nundo, sizeof(*a->undo));
+	a->undo[a->nundo].ifindex = ifindex;
+	a->undo[a->nundo].hook = hook;
+	a->undo[a->nundo].prog = prog;
+	a->undo[a->nundo].prev = prev;
+	a->nundo++;
+}
+
 static int attach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook,
 			 enum sg_prog prog)
 {
@@ -125,15 +137,9 @@ static int attach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook,
 		return 0;
 	ret = sg_attach(ifindex, hook, a->use_fd[prog],
 			is_ours(a, prev) ? prev : 0);
-	if (ret)
-		return ret;
-	a->undo = sg_grow(a->undo, a->nundo, sizeof(*a->undo));
-	a->undo[a->nundo].ifindex = ifindex;
-	a->undo[a->nundo].hook = hook;
-	a->undo[a->nundo].prog = prog;
-	a->undo[a->nundo].prev = prev;
-	a->nundo++;
-	return 0;
+	if (!ret)
+		log_undo(a, ifindex, hook, prog, prev);
+	return ret;
 }
 
 /* Detach our program id from hook, logged for undo like an attach. */
@@ -142,15 +148,9 @@ static int detach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook,
 {
 	int ret = sg_detach(ifindex, hook, id);
 
-	if (ret)
-		return ret;
-	a->undo = sg_grow(a->undo, a->nundo, sizeof(*a->undo));
-	a->undo[a->nundo].ifindex = ifindex;
-	a->undo[a->nundo].hook = hook;
-	a->undo[a->nundo].prog = prog;
-	a->undo[a->nundo].prev = id;
-	a->nundo++;
-	return 0;
+	if (!ret)
+		log_undo(a, ifindex, hook, prog, id);
+	return ret;
 }
 
 /*

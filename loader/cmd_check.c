@@ -5,6 +5,12 @@
 #include "cli.h"
 #include "util.h"
 
+static void print_ports(const struct sg_port_range *ports, int n)
+{
+	for (int p = 0; p < n; p++)
+		printf(p ? ",%u-%u" : " %u-%u", ports[p].lo, ports[p].hi);
+}
+
 static void print_sector(const struct sg_sector_def *s,
 			 const struct sg_compiled *c)
 {
@@ -26,12 +32,8 @@ static void print_sector(const struct sg_sector_def *s,
 	for (int i = 0; i < s->nallow; i++) {
 		const struct sg_allow_def *al = &s->allow[i];
 
-		printf("    allow: %s %s", al->sector,
-		       al->proto == 6 ? "tcp" : al->proto == 17 ? "udp" :
-		       al->proto == 1 ? "icmp" : "any");
-		for (int p = 0; p < al->nports; p++)
-			printf(p ? ",%u-%u" : " %u-%u", al->ports[p].lo,
-			       al->ports[p].hi);
+		printf("    allow: %s %s", al->sector, sg_proto_name(al->proto));
+		print_ports(al->ports, al->nports);
 		printf("\n");
 	}
 	for (int i = 0; i < s->nforwards; i++) {
@@ -60,11 +62,8 @@ static void print_sector(const struct sg_sector_def *s,
 		for (int k = 0; k < e->nexcept; k++)
 			printf(" -%s/%u", sg_ipv4_str(e->except[k].addr, a),
 			       e->except[k].plen);
-		printf(" %s", e->proto == 6 ? "tcp" : e->proto == 17 ? "udp" :
-		       e->proto == 1 ? "icmp" : "any");
-		for (int p = 0; p < e->nports; p++)
-			printf(p ? ",%u-%u" : " %u-%u", e->ports[p].lo,
-			       e->ports[p].hi);
+		printf(" %s", sg_proto_name(e->proto));
+		print_ports(e->ports, e->nports);
 		printf(" via");
 		for (int k = 0; k < e->nifaces; k++)
 			printf("%s%s", k ? "," : " ", e->ifaces[k]);

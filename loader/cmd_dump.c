@@ -23,21 +23,6 @@ struct dump_ctx {
 	bool first;
 };
 
-static const char *proto_name(__u8 proto)
-{
-	switch (proto) {
-	case 6:
-		return "tcp";
-	case 17:
-		return "udp";
-	case 1:
-		return "icmp";
-	case 0:
-		return "any";
-	default:
-		return "other";
-	}
-}
 
 static const char *state_name(__u8 state)
 {
@@ -170,7 +155,7 @@ static void dump_conntrack(struct dump_ctx *d)
 			       sector, sizeof(sector));
 		item_start(d);
 		field(d, "sector", sector, true);
-		field(d, "proto", proto_name(key.proto), false);
+		field(d, "proto", sg_proto_name(key.proto), false);
 		field(d, "src", endpoint(key.saddr, key.sport, src, sizeof(src)),
 		      false);
 		field(d, "dst", endpoint(key.daddr, key.dport, dst, sizeof(dst)),
@@ -231,7 +216,7 @@ static void dump_nat(struct dump_ctx *d)
 			       sizeof(sector));
 		item_start(d);
 		field(d, "sector", sector, true);
-		field(d, "proto", proto_name(key.proto), false);
+		field(d, "proto", sg_proto_name(key.proto), false);
 		field(d, "internal", endpoint(r.xlate.daddr, r.xlate.dport, inner,
 					      sizeof(inner)), false);
 		field(d, "external", endpoint(key.daddr, key.dport, ext,
@@ -334,7 +319,7 @@ static void policy_allow(struct dump_ctx *d, const char *name, __u16 id)
 
 			printf(d->json ? "%s{\"proto\":\"%s\",\"ports\":\"%u-%u\"}" :
 					 "%s%s/%u-%u", i ? "," : "",
-			       proto_name(r->proto), r->port_lo, r->port_hi);
+			       sg_proto_name(r->proto), r->port_lo, r->port_hi);
 		}
 		printf(d->json ? "]}" : "\n");
 		first = false;
@@ -364,10 +349,10 @@ static void policy_forwards(struct dump_ctx *d, const char *name, __u16 id)
 		endpoint(to_addr, f.to_port, to, sizeof(to));
 		if (d->json)
 			printf("%s{\"proto\":\"%s\",\"on\":\"%s\",\"to\":\"%s\"}",
-			       first ? "" : ",", proto_name(key.proto), on, to);
+			       first ? "" : ",", sg_proto_name(key.proto), on, to);
 		else
 			printf("%s forward %s %s -> %s\n", name,
-			       proto_name(key.proto), on, to);
+			       sg_proto_name(key.proto), on, to);
 		first = false;
 	}
 	printf(d->json ? "]" : "");
@@ -525,11 +510,11 @@ static void egress_compiled(struct dump_ctx *d, const char *name, int i,
 				printf("%s{\"prefix\":\"%s\",\"proto\":\"%s\","
 				       "\"ports\":\"%u-%u\"}",
 				       first ? "" : ",", t[e].cidr,
-				       proto_name(ru->proto), ru->port_lo,
+				       sg_proto_name(ru->proto), ru->port_lo,
 				       ru->port_hi);
 			else
 				printf("%s egress[%d]   %s %s/%u-%u\n", name, i,
-				       t[e].cidr, proto_name(ru->proto),
+				       t[e].cidr, sg_proto_name(ru->proto),
 				       ru->port_lo, ru->port_hi);
 			first = false;
 		}
