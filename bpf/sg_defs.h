@@ -206,14 +206,14 @@ static __always_inline __u32 sg_egress_slot(const struct sg_flow *f)
 
 /*
  * Does the policy that steered flow f (primary key okey) meets now still
- * send it by device ifindex, from the source it took? Definitions change
- * under live flows: a device dropped from the list, another source, a
- * policy gone; then its packets are no longer this flow's, either way.
+ * send it by device ifindex, from the source it took? That policy, or
+ * NULL. Definitions change under live flows: a device dropped from the
+ * list, another source, a policy gone; then its packets are no longer
+ * this flow's, either way.
  */
-static __always_inline bool sg_egress_holds(__u32 slot,
-					    const struct sg_flow_key *okey,
-					    const struct sg_flow *f,
-					    __u32 ifindex)
+static __always_inline struct sg_egress_policy *
+sg_egress_holds(__u32 slot, const struct sg_flow_key *okey,
+		const struct sg_flow *f, __u32 ifindex)
 {
 	struct sg_egress_policy *pol = NULL;
 	__u32 i = sg_egress_slot(f);
@@ -221,9 +221,10 @@ static __always_inline bool sg_egress_holds(__u32 slot,
 	if (sg_egress_policy_of(slot, okey->zone, okey->daddr, okey->proto,
 				okey->dport, &pol) != 1 || !pol ||
 	    i >= pol->ndevs)
-		return false;
+		return NULL;
 	return pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex == ifindex &&
-	       sg_egress_source(pol, i, okey->saddr) == f->xlate.saddr;
+	       sg_egress_source(pol, i, okey->saddr) == f->xlate.saddr ?
+	       pol : NULL;
 }
 
 #endif /* SG_DEFS_H */

@@ -242,9 +242,8 @@ static __always_inline int sg_steer_icmp_error(const struct sg_ctx *c,
 	    !sg_flow_live(f, sg_now()))
 		return SG_NOT_MINE;
 	i = sg_egress_slot(f);
-	if (!sg_egress_holds(c->slot, &key, f, f->out_ifindex) ||
-	    sg_egress_policy_of(c->slot, key.zone, key.daddr, key.proto,
-				key.dport, &pol) != 1 || !pol)
+	pol = sg_egress_holds(c->slot, &key, f, f->out_ifindex);
+	if (!pol)
 		return SG_DROP_UNTRANSLATABLE;
 	/* Untranslated, the error goes out as it was sent: from the VM the
 	 * flow is for, no other (it would leave with its own address). */
