@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dp_lib.h"
 #include "util.h"
@@ -119,13 +118,9 @@ static int bench_egress(void)
 	uint32_t mid_len, retval;
 	struct sg_flow f;
 
-	if (system("ip link add e0 type veth peer name p-e0 && "
-		   "ip link set e0 up && ip link set p-e0 up && "
-		   "ip addr add 10.201.0.1/30 dev e0 && "
-		   "ip neigh add 10.201.0.2 lladdr 02:00:00:00:fe:02 dev e0 "
-		   "nud permanent && "
-		   "ip route add default via 10.201.0.2 dev e0 metric 1000") ||
-	    (usleep(200000), dp_load_definitions(defs))) {
+	if (dp_add_egress_device("e0", "10.201.0.1", "10.201.0.2",
+				 "02:00:00:00:fe:02", 1000) ||
+	    dp_load_definitions(defs)) {
 		fprintf(stderr, "bench: cannot set up the egress device\n");
 		return 1;
 	}

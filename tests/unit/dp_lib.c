@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -440,4 +441,70 @@ int dp_setup(uint32_t max_flows)
 		return -1;
 	}
 	return 0;
+}
+
+int dp_run_pkt(enum sg_prog prog, const char *dev, const char *ingress_dev,
+	       const struct pkt *p, uint8_t *out, uint32_t *out_len)
+{
+	uint8_t frame[2048];
+	uint32_t retval;
+	int len = dp_build(p, frame);
+
+	if (dp_run(prog, dev, ingress_dev, frame, len, out, out_len, &retval))
+		return -1;
+	return retval;
+}
+
+bool dp_sent_as(const struct pkt *p, int hops, const uint8_t *got,
+		uint32_t got_len)
+{
+	uint8_t want[2048];
+	struct pkt w = *p;
+	int len;
+
+	w.ttl = (p->ttl ? p->ttl : 64) - hops;
+	len = dp_build(&w, want);
+	return got_len > 14 &&
+	       dp_same_frame(want + 14, len - 14, got + 14, got_len - 14);
+}
+
+__u64 dp_drops(__u32 sector, int reason)
+{
+	struct sg_counters c;
+
+	dp_counters(sector, &c);
+	return c.drops[reason];
+}
+
+bool dp_link_running(const char *dev)
+{
+	struct ifreq ifr = {};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool up;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	up = fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr) &&
+	     (ifr.ifr_flags & IFF_RUNNING);
+	if (fd >= 0)
+		close(fd);
+	return up;
+}
+
+int dp_add_egress_device(const char *dev, const char *addr, const char *gw,
+			 const char *mac, int metric)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; ip link add %1$s type veth peer name p-%1$s; "
+		 "ip link set %1$s up; ip link set p-%1$s up; "
+		 "ip addr add %2$s/30 dev %1$s; "
+		 "ip neigh add %3$s lladdr %4$s dev %1$s nud permanent; "
+		 "ip route add default via %3$s dev %1$s metric %5$d",
+		 dev, addr, gw, mac, metric);
+	if (system(cmd))
+		return -1;
+	for (int i = 0; i < 200 && !dp_link_running(dev); i++)
+		usleep(10000);
+	return dp_link_running(dev) ? 0 : -1;
 }

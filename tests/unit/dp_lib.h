@@ -98,6 +98,29 @@ int dp_run_timed(enum sg_prog prog, const char *dev, const char *ingress_dev,
 		 const uint8_t *data, int len, uint8_t *out,
 		 uint32_t *out_len, uint32_t *retval, uint32_t *ns);
 
+/* One run of prog (as dp_run) over the frame dp_build makes of p: the
+ * verdict, or -1 if the run failed. */
+int dp_run_pkt(enum sg_prog prog, const char *dev, const char *ingress_dev,
+	       const struct pkt *p, uint8_t *out, uint32_t *out_len);
+/* Is the frame got, from the IP header on, exactly p's with its TTL
+ * lowered by hops? */
+bool dp_sent_as(const struct pkt *p, int hops, const uint8_t *got,
+		uint32_t got_len);
+/* sg_counters drops[reason] of the sector's entry, summed over CPUs. */
+__u64 dp_drops(__u32 sector, int reason);
+/* Is dev up with carrier (IFF_RUNNING, which the kernel sets a moment
+ * after the link comes up: the compiler takes only such a device for an
+ * egress policy's usable one)? */
+bool dp_link_running(const char *dev);
+/*
+ * An egress device as a veth dev with addr/30, a permanent neighbour gw
+ * (MAC mac) and a default route through it at metric, which loses to
+ * up0's: the FIB lookup through the device finds it, the kernel's own
+ * routing never takes it. Waits for its carrier. 0 or -1.
+ */
+int dp_add_egress_device(const char *dev, const char *addr, const char *gw,
+			 const char *mac, int metric);
+
 /* The TCP/UDP source port of an IPv4 frame. */
 uint16_t dp_sport(const uint8_t *frame);
 /* Is got exactly want? If not, both are printed. */

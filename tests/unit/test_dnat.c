@@ -49,18 +49,6 @@ static const char *const definitions =
 static const uint8_t remote_mac[6] = { 2, 0, 0, 0, 0xfe, 1 };
 static uint8_t up0_mac[6];
 
-static int run(enum sg_prog prog, const char *dev, const char *in_dev,
-	       const struct pkt *p, uint8_t *out, uint32_t *out_len)
-{
-	uint8_t frame[2048];
-	uint32_t retval;
-	int len = dp_build(p, frame);
-
-	if (dp_run(prog, dev, in_dev, frame, len, out, out_len, &retval))
-		return -1;
-	return retval;
-}
-
 /* The frame p would be once routed out of up0: TTL - 1, next hop MACs. */
 static int routed(const struct pkt *p, uint8_t *b)
 {
@@ -74,28 +62,6 @@ static int routed(const struct pkt *p, uint8_t *b)
 	return len;
 }
 
-/* Is the frame got (from the IP header on) exactly p's, with TTL - hops? */
-static bool delivered_as(const struct pkt *p, int hops, const uint8_t *got,
-			 uint32_t got_len)
-{
-	uint8_t want[2048];
-	struct pkt w = *p;
-	int len;
-
-	w.ttl = (p->ttl ? p->ttl : 64) - hops;
-	len = dp_build(&w, want);
-	return got_len > 14 &&
-	       dp_same_frame(want + 14, len - 14, got + 14, got_len - 14);
-}
-
-static __u64 drops(__u32 sector, int reason)
-{
-	struct sg_counters c;
-
-	dp_counters(sector, &c);
-	return c.drops[reason];
-}
-
 /* Runs p at prog and checks it is dropped, counted on sector for reason. */
 static void expect_drop(enum sg_prog prog, const char *dev, const char *in,
 			const struct pkt *p, __u32 sector, int reason,
@@ -103,15 +69,15 @@ static void expect_drop(enum sg_prog prog, const char *dev, const char *in,
 {
 	uint8_t out[2048];
 	uint32_t len;
-	__u64 before = drops(sector, reason);
+	__u64 before = dp_drops(sector, reason);
 	int want = prog == SG_PROG_XDP_SECTOR || prog == SG_PROG_XDP_UPLINK ?
 		   XDP_DROP_V : TC_SHOT_V;
 	int v;
 
 	test_begin();
-	v = run(prog, dev, in, p, out, &len);
+	v = dp_run_pkt(prog, dev, in, p, out, &len);
 	CHECK(v == want, "verdict %d, want %d", v, want);
-	CHECK(drops(sector, reason) == before + 1, "not counted as %s",
+	CHECK(dp_drops(sector, reason) == before + 1, "not counted as %s",
 	      sg_drop_name(reason));
 	test_end(name);
 }
@@ -135,7 +101,7 @@ static void test_imds(bool ttl1)
 	dp_flush_flows();
 	/* Out: XDP translates both sides and sends it out of up0. */
 	wlen = routed(&sent, want);
-	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &req, xdp, &xlen) ==
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &req, xdp, &xlen) ==
 	      XDP_REDIRECT_V, "out: XDP does not redirect");
 	CHECK(dp_same_frame(want, wlen, xdp, xlen), "out: XDP's frame");
 	CHECK(dp_flow_of(VM, 5000, IMDS, 80, 6, 1, &f) &&
@@ -144,14 +110,14 @@ static void test_imds(bool ttl1)
 	/* In: the answer, to the host's address, goes back to the VM from
 	 * the address it called, with the TTL it came with: it was the
 	 * host's to receive (TTL 1 included). */
-	CHECK(run(SG_PROG_XDP_UPLINK, "up0", NULL, &ans, xdp, &xlen) ==
+	CHECK(dp_run_pkt(SG_PROG_XDP_UPLINK, "up0", NULL, &ans, xdp, &xlen) ==
 	      XDP_REDIRECT_V, "in: XDP does not redirect");
-	CHECK(delivered_as(&back, 0, xdp, xlen), "in: XDP's frame");
+	CHECK(dp_sent_as(&back, 0, xdp, xlen), "in: XDP's frame");
 
 	/* The same at tc: the destination at the sector's ingress, the
 	 * source at the uplink's egress, the answer at its ingress. */
 	dp_flush_flows();
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
 	      TC_OK_V, "out: tc ingress does not pass it");
 	{
 		struct pkt dnat = TCP(VM, 5000, IMDS, 8080, SYN);
@@ -166,9 +132,9 @@ static void test_imds(bool ttl1)
 		      "out: tc egress does not pass it");
 	}
 	CHECK(dp_same_frame(want, wlen, tc, tlen), "out: tc's frame");
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &ans, tc, &tlen) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &ans, tc, &tlen) ==
 	      TC_REDIRECT_V, "in: tc does not redirect");
-	CHECK(delivered_as(&back, 0, tc, tlen), "in: tc's frame");
+	CHECK(dp_sent_as(&back, 0, tc, tlen), "in: tc's frame");
 	test_end(ttl1 ? "metadata: an answer with TTL 1 reaches the VM as "
 			"it came, at both hooks" :
 			"metadata: out with both sides rewritten and back, "
@@ -282,7 +248,7 @@ static void test_imds_target_inbound(void)
 	expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &fwd, 1,
 		    SG_DROP_IMDS_DENIED, "metadata: ... nor by a forward");
 	test_begin();
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
 	      TC_OK_V, "the request dropped at the sector's ingress");
 	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", mid, mlen, out, &len,
 		     &v) == 0 && v == TC_OK_V,
@@ -344,24 +310,27 @@ static void test_forward(const struct fwd_case *c)
 	test_begin();
 	dp_flush_flows();
 	/* No flow yet: XDP leaves it to tc, which opens it. */
-	CHECK(run(SG_PROG_XDP_UPLINK, "up0", NULL, &c->in, xdp, &xlen) ==
+	CHECK(dp_run_pkt(SG_PROG_XDP_UPLINK, "up0", NULL, &c->in, xdp, &xlen) ==
 	      XDP_PASS_V, "in: XDP takes a connection it has no flow for");
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &c->in, tc, &tlen) ==
-	      TC_REDIRECT_V, "in: tc does not redirect it into the sector");
-	CHECK(delivered_as(&c->to_vm, 1, tc, tlen), "in: tc's frame");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &c->in, tc,
+			 &tlen) == TC_REDIRECT_V,
+	      "in: tc does not redirect it into the sector");
+	CHECK(dp_sent_as(&c->to_vm, 1, tc, tlen), "in: tc's frame");
 	CHECK(dp_flow_of(CLIENT, c->in.sport, HOST, c->in.dport, c->in.proto,
 			 0, &f) && f.nat == SG_NAT_DNAT && f.peer_zone == 1,
 	      "in: no forward flow in zone 0");
 
 	/* The reply, at XDP: translated and sent out of up0. */
 	wlen = routed(&c->out, want);
-	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &c->reply, xdp, &xlen) ==
-	      XDP_REDIRECT_V, "reply: XDP does not redirect");
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &c->reply, xdp,
+			 &xlen) == XDP_REDIRECT_V,
+	      "reply: XDP does not redirect");
 	CHECK(dp_same_frame(want, wlen, xdp, xlen), "reply: XDP's frame");
 	/* ... and at tc: passed at the sector's ingress, translated at the
 	 * uplink's egress. */
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &c->reply, tc, &tlen) ==
-	      TC_OK_V, "reply: tc ingress does not pass it");
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &c->reply, tc,
+			 &tlen) == TC_OK_V,
+	      "reply: tc ingress does not pass it");
 	blen = routed(&c->reply, b);
 	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen, tc, &tlen,
 		     &v) == 0 && v == TC_OK_V, "reply: tc egress drops it");
@@ -374,16 +343,16 @@ static void test_forward(const struct fwd_case *c)
 	 * from the reply; tc the same bytes. */
 	if (next.proto == IPPROTO_TCP)
 		next.tcp_flags = ACK;
-	CHECK(run(SG_PROG_XDP_UPLINK, "up0", NULL, &next, xdp, &xlen) ==
+	CHECK(dp_run_pkt(SG_PROG_XDP_UPLINK, "up0", NULL, &next, xdp, &xlen) ==
 	      XDP_REDIRECT_V, "next: XDP does not deliver it");
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &next, tc, &tlen) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &next, tc, &tlen) ==
 	      TC_REDIRECT_V, "next: tc does not deliver it");
 	{
 		struct pkt n = c->to_vm;
 
 		n.tcp_flags = next.tcp_flags;
-		CHECK(delivered_as(&n, 1, xdp, xlen) &&
-		      delivered_as(&n, 1, tc, tlen), "next: the frames");
+		CHECK(dp_sent_as(&n, 1, xdp, xlen) &&
+		      dp_sent_as(&n, 1, tc, tlen), "next: the frames");
 	}
 	test_end(c->name);
 }
@@ -414,7 +383,7 @@ static void test_forward_icmp(void)
 
 	test_begin();
 	dp_flush_flows();
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
 	      TC_REDIRECT_V, "the forward's datagram is not delivered");
 	/* The VM's "port unreachable" about it leaves from the published
 	 * address, the embedded datagram as the client sent it. */
@@ -425,9 +394,10 @@ static void test_forward_icmp(void)
 	CHECK(dp_same_frame(want, wlen, out, len), "out: translated error");
 	/* A router's "fragmentation needed" about the VM's reply goes to
 	 * the VM, the embedded reply as the VM sent it. */
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &net_err, out, &len) ==
-	      TC_REDIRECT_V, "in: the router's error is not delivered");
-	CHECK(delivered_as(&in_err, 1, out, len), "in: translated error");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &net_err, out,
+			 &len) == TC_REDIRECT_V,
+	      "in: the router's error is not delivered");
+	CHECK(dp_sent_as(&in_err, 1, out, len), "in: translated error");
 	test_end("forward: ICMP errors about it are translated both ways, "
 		 "inside and out");
 }
@@ -448,7 +418,7 @@ static void test_forward_fragment(void)
 
 	dp_flush_flows();
 	test_begin();
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
 	      TC_REDIRECT_V, "the forward's datagram is not delivered");
 	test_end("forward: opened for its first fragment's reply");
 	reply.frag = 0x2000;
@@ -477,7 +447,7 @@ static void test_too_big(void)
 
 	dp_flush_flows();
 	test_begin();
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
 	      TC_REDIRECT_V, "the forward's connection is not delivered");
 	CHECK(!system("ip link set up0 mtu 1400"), "up0's MTU");
 	reply.l4_len = req.l4_len = dnat.l4_len = 1480;
@@ -515,10 +485,12 @@ static void test_hairpin_and_ports(void)
 	expect_drop(SG_PROG_TC_SECTOR_IN, "s2", NULL, &hairpin, 2,
 		    SG_DROP_HAIRPIN, "hairpin: the same at tc");
 	test_begin();
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &not_fwd, out, &len) ==
-	      TC_OK_V, "a port no forward publishes is not taken from the host");
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &tcp_on_udp, out, &len) ==
-	      TC_OK_V, "TCP to a UDP forward's port is taken");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &not_fwd, out,
+			 &len) == TC_OK_V,
+	      "a port no forward publishes is not taken from the host");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &tcp_on_udp, out,
+			 &len) == TC_OK_V,
+	      "TCP to a UDP forward's port is taken");
 	test_end("forward: only its protocol and port are taken from the host");
 }
 
@@ -542,12 +514,12 @@ static void test_forward_port_reserved(void)
 	test_begin();
 	dp_flush_flows();
 	CHECK(!dp_load_definitions(defs), "definitions");
-	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &out, b, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &out, b, &len) ==
 	      XDP_REDIRECT_V, "not sent");
 	CHECK(dp_flow_of(VM, 2201, "203.0.113.9", 80, 6, 1, &f) &&
 	      ntohs(f.xlate.sport) == 2202, "TCP port %u, want 2202",
 	      ntohs(f.xlate.sport));
-	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &udp, b, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &udp, b, &len) ==
 	      XDP_REDIRECT_V, "UDP not sent");
 	CHECK(dp_flow_of(VM, 2201, "203.0.113.9", 53, 17, 1, &f) &&
 	      ntohs(f.xlate.sport) == 2201,
@@ -585,11 +557,11 @@ static void test_imds_icmp(void)
 	test_begin();
 	dp_flush_flows();
 	CHECK(!dp_load_definitions(defs), "definitions");
-	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &req, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &req, out, &len) ==
 	      XDP_REDIRECT_V, "the request is not sent");
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &err, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &err, out, &len) ==
 	      TC_REDIRECT_V, "the error is not delivered to the VM");
-	CHECK(delivered_as(&back, 1, out, len), "the translated error");
+	CHECK(dp_sent_as(&back, 1, out, len), "the translated error");
 	CHECK(!dp_load_definitions(definitions), "definitions back");
 	test_end("metadata: an ICMP error about a request goes back to the VM, "
 		 "translated inside and out");
@@ -615,20 +587,20 @@ static void test_forward_removed(void)
 
 	test_begin();
 	dp_flush_flows();
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
 	      TC_REDIRECT_V, "not delivered while the forward is there");
-	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
 	      XDP_REDIRECT_V, "the reply does not leave");
 	CHECK(!dp_load_definitions(defs), "definitions without the forward");
 	CHECK(dp_flow_of(CLIENT, 6010, HOST, 2201, 6, 0, &f), "flow gone");
-	CHECK(run(SG_PROG_XDP_UPLINK, "up0", NULL, &next, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_XDP_UPLINK, "up0", NULL, &next, out, &len) ==
 	      XDP_PASS_V, "XDP still delivers into vm1");
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &next, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &next, out, &len) ==
 	      TC_OK_V, "tc still delivers into vm1");
-	CHECK(delivered_as(&next, 0, out, len), "it was translated");
+	CHECK(dp_sent_as(&next, 0, out, len), "it was translated");
 	/* What the VM sends now is its own (masqueraded), not the
 	 * forward's: it no longer leaves from the published port. */
-	run(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len);
+	dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len);
 	CHECK(len < 14 + 20 + 4 || dp_sport(out) != 2201,
 	      "the VM's reply still leaves as the forward's");
 	CHECK(!dp_load_definitions(definitions), "definitions back");
@@ -650,15 +622,15 @@ static void test_trusted(void)
 
 	test_begin();
 	dp_flush_flows();
-	CHECK(run(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &in, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &in, out, &len) ==
 	      TC_OK_V, "in: dropped");
-	CHECK(delivered_as(&in, 0, out, len), "in: not left untranslated");
+	CHECK(dp_sent_as(&in, 0, out, len), "in: not left untranslated");
 	CHECK(dp_flow_of(PEER, 7000, VM, 8080, 6, 0, &f) &&
 	      f.nat == SG_NAT_NONE && f.peer_zone == 1,
 	      "in: no flow into vm1");
-	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
 	      XDP_PASS_V, "reply: XDP does not pass it to the stack");
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &reply, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &reply, out, &len) ==
 	      TC_OK_V, "reply: tc drops it");
 	blen = dp_build(&reply, b);
 	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "t0", "s1", b, blen, out, &len,
@@ -671,12 +643,12 @@ static void test_trusted(void)
 	blen = dp_build(&opened, b);
 	test_begin();
 	{
-		__u64 before = drops(1, SG_DROP_UNTRANSLATABLE);
+		__u64 before = dp_drops(1, SG_DROP_UNTRANSLATABLE);
 
 		CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "t0", "s1", b, blen, out,
 			     &len, &v) == 0 && v == TC_SHOT_V,
 		      "a connection vm1 opens leaves by the trusted device");
-		CHECK(drops(1, SG_DROP_UNTRANSLATABLE) == before + 1,
+		CHECK(dp_drops(1, SG_DROP_UNTRANSLATABLE) == before + 1,
 		      "not counted as untranslatable");
 	}
 	test_end("allow-from opens nothing the other way (untranslatable)");
@@ -699,10 +671,10 @@ static void test_management(void)
 
 	test_begin();
 	dp_flush_flows();
-	CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
 	      TC_OK_V, "in: dropped");
-	CHECK(delivered_as(&in, 0, out, len), "in: changed");
-	CHECK(run(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
+	CHECK(dp_sent_as(&in, 0, out, len), "in: changed");
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
 	      XDP_PASS_V, "reply: not passed (the LAN is protected)");
 	blen = routed(&reply, b);
 	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen, out, &len,
@@ -754,7 +726,7 @@ static void test_uplink_malformed(void)
 		uint8_t out[2048];
 		uint32_t len;
 
-		CHECK(run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &host, out,
+		CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &host, out,
 			  &len) == TC_OK_V, "the host's own is not ours to drop");
 	}
 	test_end("uplink: a cut header for the host's address is the host's");

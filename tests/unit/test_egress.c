@@ -17,8 +17,6 @@
  */
 #include <arpa/inet.h>
 #include <net/if.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,59 +58,9 @@ static const char *const definitions =
 			also;					\
 	} while (0)
 
-static int run(enum sg_prog prog, const char *dev, const char *in_dev,
-	       const struct pkt *p, uint8_t *out, uint32_t *out_len)
-{
-	uint8_t frame[2048];
-	uint32_t retval;
-	int len = dp_build(p, frame);
-
-	if (dp_run(prog, dev, in_dev, frame, len, out, out_len, &retval))
-		return -1;
-	return retval;
-}
-
-/* Is the frame got, from the IP header on, exactly p's with TTL - hops? */
-static bool sent_as(const struct pkt *p, int hops, const uint8_t *got,
-		    uint32_t got_len)
-{
-	uint8_t want[2048];
-	struct pkt w = *p;
-	int len;
-
-	w.ttl = (p->ttl ? p->ttl : 64) - hops;
-	len = dp_build(&w, want);
-	return got_len > 14 &&
-	       dp_same_frame(want + 14, len - 14, got + 14, got_len - 14);
-}
-
-static __u64 drops(__u32 sector, int reason)
-{
-	struct sg_counters c;
-
-	dp_counters(sector, &c);
-	return c.drops[reason];
-}
-
 static int ifindex(const char *name)
 {
 	return if_nametoindex(name);
-}
-
-/* Is dev up with carrier (IFF_RUNNING: the operstate, which the kernel
- * sets a moment after the link comes up)? */
-static bool running(const char *dev)
-{
-	struct ifreq ifr = {};
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	bool up;
-
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
-	up = fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr) &&
-	     (ifr.ifr_flags & IFF_RUNNING);
-	if (fd >= 0)
-		close(fd);
-	return up;
 }
 
 /* Set a device up or down and compile the definitions again, as `run`
@@ -125,7 +73,7 @@ static int link_set(const char *dev, bool up)
 		 up ? "up" : "down");
 	if (system(cmd))
 		return -1;
-	for (int i = 0; i < 200 && running(dev) != up; i++)
+	for (int i = 0; i < 200 && dp_link_running(dev) != up; i++)
 		usleep(10000);
 	return dp_load_definitions(definitions);
 }
@@ -141,17 +89,17 @@ static bool steered(const struct pkt *p, const char *dev,
 	uint32_t mlen, len, v;
 	bool ok = true;
 
-	v = run(SG_PROG_TC_SECTOR_IN, "s1", NULL, p, mid, &mlen);
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, p, mid, &mlen);
 	CHECK_OR(v == TC_REDIRECT_V, ok = false, "tc ingress: verdict %u, "
 		 "want the redirect", v);
-	CHECK_OR(sent_as(p, 1, mid, mlen), ok = false,
+	CHECK_OR(dp_sent_as(p, 1, mid, mlen), ok = false,
 		 "tc ingress: more than the TTL changed");
 	if (!ok)
 		return false;
 	CHECK_OR(dp_run(SG_PROG_TC_TRUSTED_OUT, dev, "s1", mid, mlen, out,
 			&len, &v) == 0 && v == TC_OK_V, ok = false,
 		 "%s's tc egress: verdict %u", dev, v);
-	CHECK_OR(sent_as(sent, 1, out, len), ok = false,
+	CHECK_OR(dp_sent_as(sent, 1, out, len), ok = false,
 		 "%s's tc egress: not the translated frame", dev);
 	return ok;
 }
@@ -162,12 +110,12 @@ static bool replied(const char *dev, const struct pkt *reply,
 {
 	uint8_t out[2048];
 	uint32_t len;
-	int v = run(SG_PROG_TC_TRUSTED_IN, dev, NULL, reply, out, &len);
+	int v = dp_run_pkt(SG_PROG_TC_TRUSTED_IN, dev, NULL, reply, out, &len);
 	bool ok = true;
 
 	CHECK_OR(v == TC_REDIRECT_V, ok = false, "reply on %s: verdict %d",
 		 dev, v);
-	CHECK_OR(sent_as(delivered, 1, out, len), ok = false,
+	CHECK_OR(dp_sent_as(delivered, 1, out, len), ok = false,
 		 "reply on %s: not translated back", dev);
 	return ok;
 }
@@ -244,13 +192,14 @@ static void test_routed(void)
 	/* Its reply arriving on another device is not its reply. */
 	test_begin();
 	{
-		__u64 before = drops(1, SG_DROP_UNSOLICITED);
+		__u64 before = dp_drops(1, SG_DROP_UNSOLICITED);
 		uint8_t out[2048];
 		uint32_t len;
 
-		CHECK(run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &synack, out,
+		CHECK(dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &synack,
+				 out,
 			  &len) == TC_SHOT_V, "delivered from e0");
-		CHECK(drops(1, SG_DROP_UNSOLICITED) == before + 1,
+		CHECK(dp_drops(1, SG_DROP_UNSOLICITED) == before + 1,
 		      "not counted as unsolicited");
 	}
 	test_end("a routed flow's reply on another device is unsolicited");
@@ -265,13 +214,13 @@ static void test_except(void)
 
 	test_begin();
 	dp_flush_flows();
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
 	      TC_OK_V, "tc ingress does not leave it to the kernel's route");
-	CHECK(sent_as(&req, 0, mid, mlen), "tc ingress changed it");
+	CHECK(dp_sent_as(&req, 0, mid, mlen), "tc ingress changed it");
 	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", mid, mlen, out, &len,
 		     &v) == 0 && v == TC_OK_V, "up0's tc egress: verdict %u",
 	      v);
-	CHECK(sent_as(&sent, 0, out, len), "not masqueraded behind up0");
+	CHECK(dp_sent_as(&sent, 0, out, len), "not masqueraded behind up0");
 	test_end("a destination in except leaves by the uplink, masqueraded");
 }
 
@@ -286,9 +235,9 @@ static void test_host_address(void)
 
 	test_begin();
 	dp_flush_flows();
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &ping, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &ping, out, &len) ==
 	      TC_OK_V, "not left to the host");
-	CHECK(sent_as(&ping, 0, out, len), "changed");
+	CHECK(dp_sent_as(&ping, 0, out, len), "changed");
 	/* The same policy steers its other addresses. */
 	CHECK(steered(&other, "e0", &other_sent), "10.203.0.9 not steered");
 	test_end("the host's address on an egress device is not steered: "
@@ -302,14 +251,14 @@ static void test_no_fallback(void)
 	uint8_t frame[2048], out[2048];
 	uint32_t len, v;
 	int flen = dp_build(&req, frame);
-	__u64 before = drops(1, SG_DROP_EGRESS_DOWN);
+	__u64 before = dp_drops(1, SG_DROP_EGRESS_DOWN);
 
 	test_begin();
 	dp_flush_flows();
 	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", frame, flen, out, &len,
 		     &v) == 0 && v == TC_SHOT_V, "up0's tc egress: verdict %u",
 	      v);
-	CHECK(drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
+	CHECK(dp_drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
 	      "not counted as egress-down");
 	test_end("a steered packet that reaches the uplink is dropped "
 		 "(egress-down), never masqueraded");
@@ -317,13 +266,14 @@ static void test_no_fallback(void)
 
 static void expect_down(const struct pkt *p, const char *why)
 {
-	__u64 before = drops(1, SG_DROP_EGRESS_DOWN);
+	__u64 before = dp_drops(1, SG_DROP_EGRESS_DOWN);
 	uint8_t out[2048];
 	uint32_t len;
 
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, p, out, &len) == TC_SHOT_V,
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, p, out,
+			 &len) == TC_SHOT_V,
 	      "%s: not dropped", why);
-	CHECK(drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
+	CHECK(dp_drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
 	      "%s: not counted as egress-down", why);
 }
 
@@ -422,13 +372,13 @@ static void test_icmp_error_out(void)
 	test_begin();
 	dp_flush_flows();
 	CHECK(steered(&req, "e0", &sent), "out");
-	v = run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &err, mid, &mlen);
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &err, mid, &mlen);
 	CHECK(v == TC_REDIRECT_V, "the error is not steered: verdict %u", v);
-	CHECK(sent_as(&err_sent, 1, mid, mlen),
+	CHECK(dp_sent_as(&err_sent, 1, mid, mlen),
 	      "not translated as the flow's packets are");
 	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "e0", "s1", mid, mlen, out, &len,
 		     &v) == 0 && v == TC_OK_V, "e0's tc egress: verdict %u", v);
-	CHECK(sent_as(&err_sent, 1, out, len), "e0's tc egress changed it");
+	CHECK(dp_sent_as(&err_sent, 1, out, len), "e0's tc egress changed it");
 	test_end("an ICMP error the VM sends about a steered flow leaves by "
 		 "its device, both headers translated");
 }
@@ -502,13 +452,13 @@ static void test_unsolicited(void)
 	const struct pkt in = TCP(FAR, 7000, VM, 22, SYN);
 	uint8_t out[2048];
 	uint32_t len;
-	__u64 before = drops(1, SG_DROP_UNSOLICITED);
+	__u64 before = dp_drops(1, SG_DROP_UNSOLICITED);
 
 	test_begin();
 	dp_flush_flows();
-	CHECK(run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &in, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &in, out, &len) ==
 	      TC_SHOT_V, "let in");
-	CHECK(drops(1, SG_DROP_UNSOLICITED) == before + 1,
+	CHECK(dp_drops(1, SG_DROP_UNSOLICITED) == before + 1,
 	      "not counted as unsolicited");
 	test_end("what an egress device sends to a sector that no flow "
 		 "expects is unsolicited");
@@ -628,10 +578,12 @@ static void test_protected_host_address(void)
 	test_begin();
 	dp_flush_flows();
 	CHECK(dp_load_definitions(defs_a_plain) == 0, "load plain");
-	v_plain = run(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping, out, &len);
+	v_plain = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping, out,
+			     &len);
 	CHECK(dp_load_definitions(defs_a) == 0, "load with egress");
-	v = run(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping, out, &len);
-	v_other = run(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping_other, out, &len);
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping, out, &len);
+	v_other = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping_other, out,
+			     &len);
 	printf("  vm2 -> %s (host's, in protected): without egress %d, "
 	       "with egress in vm1 %d; -> 10.201.0.2: %d\n", E0_ADDR, v_plain,
 	       v, v_other);
@@ -644,13 +596,8 @@ static void test_protected_host_address(void)
 /* The flow's device disappears: the flow moves to e1 with e1's source. */
 static int add_e0(void)
 {
-	return system(
-		"set -e; ip link add e0 type veth peer name p-e0; "
-		"ip link set e0 up; ip link set p-e0 up; "
-		"ip addr add " E0_ADDR "/30 dev e0; "
-		"ip neigh add 10.201.0.2 lladdr 02:00:00:00:fe:02 dev e0 "
-		"nud permanent; "
-		"ip route add default via 10.201.0.2 dev e0 metric 1000");
+	return dp_add_egress_device("e0", E0_ADDR, "10.201.0.2",
+				    "02:00:00:00:fe:02", 1000);
 }
 
 static void test_missing_device_moves_flow(void)
@@ -664,7 +611,7 @@ static void test_missing_device_moves_flow(void)
 	test_begin();
 	dp_flush_flows();
 	CHECK(dp_load_definitions(defs_a) == 0, "load");
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen) ==
 	      TC_REDIRECT_V, "first packet not steered");
 	CHECK(dp_flow_of(VM, 5100, FAR, 1100, 17, 1, &f) &&
 	      f.out_ifindex == if_nametoindex("e0"), "not on e0");
@@ -672,8 +619,8 @@ static void test_missing_device_moves_flow(void)
 	 * applies again at the notification). */
 	CHECK(!system("ip link del e0"), "del e0");
 	CHECK(dp_load_definitions(defs_a) == 0, "reload without e0");
-	before = drops(1, SG_DROP_EGRESS_DOWN);
-	v = run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
+	before = dp_drops(1, SG_DROP_EGRESS_DOWN);
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
 	if (v == TC_REDIRECT_V &&
 	    dp_run(SG_PROG_TC_TRUSTED_OUT, "e1", "s1", mid, mlen, out, &len,
 		   &v) == 0) {
@@ -686,7 +633,7 @@ static void test_missing_device_moves_flow(void)
 		      "address (SPEC 3.10: dropped while its device is missing "
 		      "or down)");
 	} else {
-		CHECK(drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
+		CHECK(dp_drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
 		      "not egress-down");
 	}
 	CHECK(add_e0() == 0 && dp_load_definitions(defs_a) == 0,
@@ -707,10 +654,10 @@ static void test_reassigned_device(void)
 	test_begin();
 	dp_flush_flows();
 	CHECK(dp_load_definitions(defs_a) == 0, "load");
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, out, &len) ==
 	      TC_REDIRECT_V, "not steered");
 	CHECK(dp_load_definitions(defs_b) == 0, "s1 to vm9");
-	v = run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &ans, out, &len);
+	v = dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &ans, out, &len);
 	printf("  vm1's reply on e0 after s1 went to vm9: verdict %d "
 	       "(7 = redirected to s1)\n", v);
 	CHECK(v != TC_REDIRECT_V, "vm1's reply delivered into s1, now "
@@ -733,7 +680,8 @@ static void test_reassigned_device(void)
 		CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", fr, fl, out,
 			     &len, &vv) == 0 && vv == TC_OK_V, "masq out %u", vv);
 		CHECK(dp_load_definitions(defs_b) == 0, "s1 to vm9");
-		v = run(SG_PROG_TC_UPLINK_IN, "up0", NULL, &mans, out, &len);
+		v = dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &mans, out,
+			       &len);
 		printf("  masquerade reply on up0 (tc) after s1 went to vm9: "
 		       "verdict %d\n", v);
 		CHECK(v != TC_REDIRECT_V, "pre-existing on the uplink tc path");
@@ -778,10 +726,10 @@ static void test_policy_removed(void)
 	test_begin();
 	dp_flush_flows();
 	CHECK(dp_load_definitions(defs_a) == 0, "load");
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, out, &len) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, out, &len) ==
 	      TC_REDIRECT_V, "not steered");
 	CHECK(dp_load_definitions(defs_d) == 0, "vm1 unsteered");
-	v = run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &ans, out, &len);
+	v = dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &ans, out, &len);
 	printf("  reply on e0 after vm1's egress policy was removed: %d\n", v);
 	CHECK(v != TC_REDIRECT_V, "delivered: no policy of vm1 names e0");
 	test_end("replies of a steered flow need its policy still to name "
@@ -801,22 +749,22 @@ static void test_missing_device_none(void)
 	test_begin();
 	dp_flush_flows();
 	CHECK(dp_load_definitions(defs_e) == 0, "load");
-	CHECK(run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen) ==
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen) ==
 	      TC_REDIRECT_V, "not steered");
 	CHECK(!system("ip link del e0") && dp_load_definitions(defs_e) == 0,
 	      "e0 gone");
-	u0 = drops(1, SG_DROP_UNTRANSLATABLE);
-	d0 = drops(1, SG_DROP_EGRESS_DOWN);
-	v1 = run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
+	u0 = dp_drops(1, SG_DROP_UNTRANSLATABLE);
+	d0 = dp_drops(1, SG_DROP_EGRESS_DOWN);
+	v1 = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
 	CHECK(add_e0() == 0 && dp_load_definitions(defs_e) == 0, "e0 back");
-	v2 = run(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
+	v2 = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
 	printf("  none: e0 gone %d, e0 back (new ifindex) %d; untranslatable "
 	       "+%llu, egress-down +%llu\n", v1, v2,
-	       (unsigned long long)(drops(1, SG_DROP_UNTRANSLATABLE) - u0),
-	       (unsigned long long)(drops(1, SG_DROP_EGRESS_DOWN) - d0));
+	       (unsigned long long)(dp_drops(1, SG_DROP_UNTRANSLATABLE) - u0),
+	       (unsigned long long)(dp_drops(1, SG_DROP_EGRESS_DOWN) - d0));
 	CHECK(v2 == TC_REDIRECT_V, "the flow does not come back with its "
 	      "device");
-	CHECK(drops(1, SG_DROP_EGRESS_DOWN) - d0 >= 1, "dropped as "
+	CHECK(dp_drops(1, SG_DROP_EGRESS_DOWN) - d0 >= 1, "dropped as "
 	      "untranslatable, not egress-down");
 	test_end("none: a flow whose device went and came back flows again");
 }
@@ -833,10 +781,11 @@ static void test_ipv6_in(void)
 
 	test_begin();
 	CHECK(dp_load_definitions(defs_a_plain) == 0, "load plain");
-	vout_plain = run(SG_PROG_TC_SECTOR_OUT, "s1", "e0", &v6, out, &len);
+	vout_plain = dp_run_pkt(SG_PROG_TC_SECTOR_OUT, "s1", "e0", &v6, out,
+				&len);
 	CHECK(dp_load_definitions(defs_a) == 0, "load");
-	vin = run(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &v6, out, &len);
-	vout_e0 = run(SG_PROG_TC_SECTOR_OUT, "s1", "e0", &v6, out, &len);
+	vin = dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &v6, out, &len);
+	vout_e0 = dp_run_pkt(SG_PROG_TC_SECTOR_OUT, "s1", "e0", &v6, out, &len);
 	printf("  IPv6 from e0 into s1: e0 unknown -> s1 egress %d; e0 egress "
 	       "device -> e0 ingress %d, s1 egress %d\n", vout_plain, vin,
 	       vout_e0);
@@ -847,18 +796,9 @@ static void test_ipv6_in(void)
 
 static int add_egress_devices(void)
 {
-	return system(
-		"set -e; for d in e0 e1; do "
-		"ip link add $d type veth peer name p-$d; "
-		"ip link set $d up; ip link set p-$d up; done; "
-		"ip addr add " E0_ADDR "/30 dev e0; "
-		"ip addr add " E1_ADDR "/30 dev e1; "
-		"ip neigh add 10.201.0.2 lladdr 02:00:00:00:fe:02 dev e0 "
-		"nud permanent; "
-		"ip neigh add 10.202.0.2 lladdr 02:00:00:00:fe:03 dev e1 "
-		"nud permanent; "
-		"ip route add default via 10.201.0.2 dev e0 metric 1000; "
-		"ip route add default via 10.202.0.2 dev e1 metric 1001");
+	return add_e0() ||
+	       dp_add_egress_device("e1", E1_ADDR, "10.202.0.2",
+				    "02:00:00:00:fe:03", 1001);
 }
 
 int main(void)

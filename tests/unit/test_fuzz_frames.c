@@ -154,10 +154,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "dp_lib.h"
 #include "sectorgate.skel.h"
@@ -2914,23 +2911,6 @@ static void test_coverage(unsigned long frames)
 		 "translating program translates");
 }
 
-/* Is dev up with carrier (IFF_RUNNING, which the kernel sets a moment
- * after the link comes up)? The compiler takes only such a device for a
- * policy's usable one. */
-static bool running(const char *dev)
-{
-	struct ifreq ifr = {};
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	bool up;
-
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
-	up = fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr) &&
-	     (ifr.ifr_flags & IFF_RUNNING);
-	if (fd >= 0)
-		close(fd);
-	return up;
-}
-
 /*
  * The steered sector's device s7 (with the gateway's address, so that
  * what is too big for it has a route to it) and the egress devices e0
@@ -2941,22 +2921,14 @@ static bool running(const char *dev)
  */
 static int add_egress_devices(void)
 {
-	if (system("set -e; for d in s7 e0 e1; do "
-		   "ip link add $d type veth peer name p-$d; "
-		   "ip link set $d up; ip link set p-$d up; done; "
-		   "ip addr add 10.7.0.1/24 dev s7; "
-		   "ip addr add " E0_ADDR "/30 dev e0; "
-		   "ip addr add " E1_ADDR "/30 dev e1; "
-		   "ip neigh add " E0_GW " lladdr 02:00:00:00:fe:02 dev e0 "
-		   "nud permanent; "
-		   "ip neigh add " E1_GW " lladdr 02:00:00:00:fe:03 dev e1 "
-		   "nud permanent; "
-		   "ip route add default via " E0_GW " dev e0 metric 1000; "
-		   "ip route add default via " E1_GW " dev e1 metric 1001"))
+	if (system("set -e; ip link add s7 type veth peer name p-s7; "
+		   "ip link set s7 up; ip link set p-s7 up; "
+		   "ip addr add 10.7.0.1/24 dev s7"))
 		return -1;
-	for (int i = 0; i < 200 && !(running("e0") && running("e1")); i++)
-		usleep(10000);
-	return running("e0") && running("e1") ? 0 : -1;
+	return dp_add_egress_device("e0", E0_ADDR, E0_GW,
+				    "02:00:00:00:fe:02", 1000) ||
+	       dp_add_egress_device("e1", E1_ADDR, E1_GW,
+				    "02:00:00:00:fe:03", 1001);
 }
 
 static uint64_t num(const char *s)

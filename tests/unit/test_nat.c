@@ -70,14 +70,6 @@ static uint16_t out_icmp_id(void)
 	return out[14 + 24] << 8 | out[14 + 25];
 }
 
-static __u64 drops(__u32 sector, int reason)
-{
-	struct sg_counters c;
-
-	dp_counters(sector, &c);
-	return c.drops[reason];
-}
-
 static void test_tcp_flow(void)
 {
 	struct pkt syn = TCP("10.1.0.2", 40000, "203.0.113.5", 443, SYN);
@@ -195,14 +187,15 @@ static void test_unsolicited(void)
 	struct pkt in = TCP("203.0.113.5", 443, "10.1.0.2", 40999, SYN);
 	struct pkt host = TCP("203.0.113.5", 5555, SNAT, 22, SYN);
 	struct pkt shared = UDP("203.0.113.5", 53, "10.4.0.9", 53);
-	__u64 before = drops(1, SG_DROP_UNSOLICITED);
-	__u64 before0 = drops(0, SG_DROP_UNSOLICITED);
+	__u64 before = dp_drops(1, SG_DROP_UNSOLICITED);
+	__u64 before0 = dp_drops(0, SG_DROP_UNSOLICITED);
 
 	test_begin();
 	rnat(&in, TC_SHOT_V, NULL);
-	CHECK(drops(1, SG_DROP_UNSOLICITED) == before + 1, "counted for vm1");
+	CHECK(dp_drops(1, SG_DROP_UNSOLICITED) == before + 1,
+		       "counted for vm1");
 	rnat(&shared, TC_SHOT_V, NULL);
-	CHECK(drops(0, SG_DROP_UNSOLICITED) == before0 + 1,
+	CHECK(dp_drops(0, SG_DROP_UNSOLICITED) == before0 + 1,
 	      "a shared CIDR counts for the host");
 	rnat(&host, TC_OK_V, &host);
 	test_end("unsolicited inbound to a sector is dropped; the host's own "
@@ -217,16 +210,16 @@ static void test_not_mapped(void)
 	struct pkt frag = { .src = "10.1.0.2", .dst = "203.0.113.5",
 			    .proto = 17, .frag = 100, .l4_len = 8 };
 	struct pkt late = TCP("203.0.113.5", 443, SNAT, 40000, ACK);
-	__u64 u = drops(1, SG_DROP_UNTRANSLATABLE);
-	__u64 fr = drops(1, SG_DROP_FRAGMENT);
+	__u64 u = dp_drops(1, SG_DROP_UNTRANSLATABLE);
+	__u64 fr = dp_drops(1, SG_DROP_FRAGMENT);
 
 	test_begin();
 	late.ttl = 1;
 	snat(NULL, &own, TC_OK_V, &own);
 	snat("s1", &tstamp, TC_SHOT_V, NULL);
-	CHECK(drops(1, SG_DROP_UNTRANSLATABLE) == u + 1, "untranslatable");
+	CHECK(dp_drops(1, SG_DROP_UNTRANSLATABLE) == u + 1, "untranslatable");
 	snat("s1", &frag, TC_SHOT_V, NULL);
-	CHECK(drops(1, SG_DROP_FRAGMENT) == fr + 1, "fragment");
+	CHECK(dp_drops(1, SG_DROP_FRAGMENT) == fr + 1, "fragment");
 	rnat(&late, TC_OK_V, &late);
 	test_end("host traffic, other ICMP, fragments and TTL 1 stay "
 		 "untranslated");
@@ -243,15 +236,15 @@ static void test_foreign_ingress(void)
 	struct pkt vm = TCP("10.1.0.2", 40000, "203.0.113.5", 443, SYN);
 	struct pkt shared = TCP("10.4.0.2", 40000, "203.0.113.5", 443, SYN);
 	struct pkt other = TCP("198.51.100.7", 40000, "203.0.113.5", 443, SYN);
-	__u64 u = drops(1, SG_DROP_UNTRANSLATABLE);
-	__u64 u0 = drops(0, SG_DROP_UNTRANSLATABLE);
+	__u64 u = dp_drops(1, SG_DROP_UNTRANSLATABLE);
+	__u64 u0 = dp_drops(0, SG_DROP_UNTRANSLATABLE);
 
 	test_begin();
 	snat("p-s1", &vm, TC_SHOT_V, NULL);
-	CHECK(drops(1, SG_DROP_UNTRANSLATABLE) == u + 1,
+	CHECK(dp_drops(1, SG_DROP_UNTRANSLATABLE) == u + 1,
 	      "untranslatable, counted for vm1");
 	snat("p-s1", &shared, TC_SHOT_V, NULL);
-	CHECK(drops(0, SG_DROP_UNTRANSLATABLE) == u0 + 1,
+	CHECK(dp_drops(0, SG_DROP_UNTRANSLATABLE) == u0 + 1,
 	      "a shared CIDR counts for the host");
 	snat("p-s1", &other, TC_OK_V, &other);
 	test_end("forwarded from an unknown device: a sector's source never "
@@ -314,8 +307,8 @@ static void test_icmp_errors_out(void)
 	struct pkt reply_wire = UDP("198.51.100.7", 53, SNAT, 40020);
 	struct pkt stranger = UDP("198.51.100.8", 53, "10.1.0.2", 40021);
 	struct pkt e, want;
-	__u64 u = drops(1, SG_DROP_UNTRANSLATABLE);
-	__u64 m = drops(1, SG_DROP_MALFORMED);
+	__u64 u = dp_drops(1, SG_DROP_UNTRANSLATABLE);
+	__u64 m = dp_drops(1, SG_DROP_MALFORMED);
 
 	test_begin();
 	snat("s1", &q, TC_OK_V, NULL);
@@ -326,11 +319,11 @@ static void test_icmp_errors_out(void)
 	/* About no flow: it would show the VM's address. */
 	e = icmp_error("10.1.0.2", "198.51.100.8", 3, 3, &stranger, 8);
 	snat("s1", &e, TC_SHOT_V, NULL);
-	CHECK(drops(1, SG_DROP_UNTRANSLATABLE) == u + 1, "untranslatable");
+	CHECK(dp_drops(1, SG_DROP_UNTRANSLATABLE) == u + 1, "untranslatable");
 	/* Truncated embedded header. */
 	e = icmp_error("10.1.0.2", "198.51.100.7", 3, 3, &reply_vm, 4);
 	snat("s1", &e, TC_SHOT_V, NULL);
-	CHECK(drops(1, SG_DROP_MALFORMED) == m + 1, "malformed");
+	CHECK(dp_drops(1, SG_DROP_MALFORMED) == m + 1, "malformed");
 	test_end("ICMP errors from a VM are translated, or dropped when they "
 		 "cannot be");
 }
@@ -341,7 +334,7 @@ static void test_icmp_errors_refused(void)
 	struct pkt sent = UDP(SNAT, 40011, "198.51.100.7", 53);
 	struct pkt e;
 	struct sg_flow before, after;
-	__u64 m = drops(0, SG_DROP_MALFORMED);
+	__u64 m = dp_drops(0, SG_DROP_MALFORMED);
 
 	test_begin();
 	CHECK(dp_flow_of("10.1.0.2", 40011, "198.51.100.7", 53, 17, 1, &before),
@@ -352,7 +345,7 @@ static void test_icmp_errors_refused(void)
 	/* Embedded header cut short. */
 	e = icmp_error("198.51.100.1", SNAT, 3, 4, &sent, 6);
 	rnat(&e, TC_SHOT_V, NULL);
-	CHECK(drops(0, SG_DROP_MALFORMED) == m + 1, "counted as malformed");
+	CHECK(dp_drops(0, SG_DROP_MALFORMED) == m + 1, "counted as malformed");
 	CHECK(dp_flow_of("10.1.0.2", 40011, "198.51.100.7", 53, 17, 1, &after) &&
 	      !memcmp(&before, &after, sizeof(before)), "the flow is unchanged");
 	test_end("inbound ICMP errors without a mapping pass untouched, "
@@ -371,7 +364,7 @@ static void test_bad_header_checksum(void)
 	struct sg_flow fl;
 	uint8_t f[2048];
 	int len;
-	__u64 m = drops(1, SG_DROP_MALFORMED);
+	__u64 m = dp_drops(1, SG_DROP_MALFORMED);
 
 	test_begin();
 	CHECK(dp_flow_of("10.1.0.2", 40011, "198.51.100.7", 53, 17, 1, &fl),
@@ -382,7 +375,7 @@ static void test_bad_header_checksum(void)
 	len = dp_build(&q, f);
 	f[14 + 11] ^= 0x10;
 	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", f, len, TC_SHOT_V, f, len);
-	CHECK(drops(1, SG_DROP_MALFORMED) == m + 1, "counted as malformed");
+	CHECK(dp_drops(1, SG_DROP_MALFORMED) == m + 1, "counted as malformed");
 	test_end("a wrong IPv4 header checksum is never translated");
 }
 
@@ -475,7 +468,7 @@ static void test_icmp_errors_padded_in(void)
 	uint8_t f[2048], w[2048];
 	struct sg_flow fl;
 	int len, wlen;
-	__u64 m = drops(0, SG_DROP_MALFORMED);
+	__u64 m = dp_drops(0, SG_DROP_MALFORMED);
 
 	test_begin();
 	CHECK(dp_flow_of("10.1.0.2", 40010, "203.0.113.5", 443, 6, 1, &fl),
@@ -526,8 +519,8 @@ static void test_icmp_errors_padded_in(void)
 	len = dp_build(&e, f);
 	set_tot_len(f, 28 + 22);
 	frame_check(SG_PROG_TC_UPLINK_IN, NULL, f, len, TC_SHOT_V, f, len);
-	CHECK(drops(0, SG_DROP_MALFORMED) == m + 4, "%llu malformed, want 4",
-	      (unsigned long long)(drops(0, SG_DROP_MALFORMED) - m));
+	CHECK(dp_drops(0, SG_DROP_MALFORMED) == m + 4, "%llu malformed, want 4",
+	      (unsigned long long)(dp_drops(0, SG_DROP_MALFORMED) - m));
 	test_end("inbound ICMP errors are read within the IP packet only, "
 		 "never in the Ethernet padding after it");
 }
@@ -541,7 +534,7 @@ static void test_icmp_errors_padded_out(void)
 	struct pkt e, want;
 	uint8_t f[2048], w[2048];
 	int len, wlen;
-	__u64 m = drops(1, SG_DROP_MALFORMED);
+	__u64 m = dp_drops(1, SG_DROP_MALFORMED);
 
 	test_begin();
 	e = icmp_error("10.1.0.2", "203.0.113.5", 3, 13, &rep_vm, 8);
@@ -562,8 +555,8 @@ static void test_icmp_errors_padded_out(void)
 	len = dp_build(&e, f);
 	set_tot_len(f, 28 + 20 + 4);
 	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", f, len, TC_SHOT_V, f, len);
-	CHECK(drops(1, SG_DROP_MALFORMED) == m + 2, "%llu malformed, want 2",
-	      (unsigned long long)(drops(1, SG_DROP_MALFORMED) - m));
+	CHECK(dp_drops(1, SG_DROP_MALFORMED) == m + 2, "%llu malformed, want 2",
+	      (unsigned long long)(dp_drops(1, SG_DROP_MALFORMED) - m));
 	test_end("outbound ICMP errors are read within the IP packet only, "
 		 "never in the Ethernet padding after it");
 }
@@ -816,7 +809,7 @@ static void test_exhaustion(void)
 		"nat-ports: 40100-40101}\nsectors:\n"
 		"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1]}\n";
 	struct pkt p = TCP("10.1.0.2", 1001, "198.51.100.9", 80, SYN);
-	__u64 before = drops(1, SG_DROP_NAT_PORTS_EXHAUSTED);
+	__u64 before = dp_drops(1, SG_DROP_NAT_PORTS_EXHAUSTED);
 	uint16_t first;
 
 	test_begin();
@@ -829,7 +822,7 @@ static void test_exhaustion(void)
 	      dp_sport(out) >= 40100 && dp_sport(out) <= 40101, "both ports used");
 	p.sport = 1003;
 	snat("s1", &p, TC_SHOT_V, NULL);
-	CHECK(drops(1, SG_DROP_NAT_PORTS_EXHAUSTED) == before + 1,
+	CHECK(dp_drops(1, SG_DROP_NAT_PORTS_EXHAUSTED) == before + 1,
 	      "counted as nat-ports-exhausted");
 	p.sport = 1001;
 	snat("s1", &p, TC_OK_V, NULL);
@@ -978,7 +971,7 @@ static void test_host_socket_held(void)
 	int t = host_socket(SOCK_STREAM, 45600);
 	int u = host_socket(SOCK_DGRAM, 45601);
 	int t2 = host_socket(SOCK_STREAM, 40201);
-	__u64 ex = drops(0, SG_DROP_NAT_PORTS_EXHAUSTED);
+	__u64 ex = dp_drops(0, SG_DROP_NAT_PORTS_EXHAUSTED);
 
 	test_begin();
 	CHECK(t >= 0 && u >= 0 && t2 >= 0, "host sockets");
@@ -1007,7 +1000,7 @@ static void test_host_socket_held(void)
 	snat("s1", &syn, TC_OK_V, NULL);
 	CHECK(dp_sport(out) == 40202, "and gets 40202 too");
 	snat(NULL, &host, TC_SHOT_V, NULL);
-	CHECK(drops(0, SG_DROP_NAT_PORTS_EXHAUSTED) == ex + 1,
+	CHECK(dp_drops(0, SG_DROP_NAT_PORTS_EXHAUSTED) == ex + 1,
 	      "a host connection that cannot be moved is dropped, counted");
 	CHECK(dp_load_definitions(NULL) == 0, "restore the fixture");
 	close(t);
