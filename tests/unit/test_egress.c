@@ -558,53 +558,44 @@ static const char *const defs_c =
 	"    egress:\n"
 	"      - {destinations: [203.0.113.0/24], interface: [e0, e1]}\n";
 
-static uint32_t src_of(const uint8_t *frame)
-{
-	uint32_t a;
-
-	memcpy(&a, frame + 14 + 12, 4);
-	return a;
-}
-
-/* SG_DEST_HOST /32 wins the LPM over a `protected` CIDR. */
+/* The host's address on e0 lies in `protected`: vm2's ping of it stays
+ * dropped when vm1 steers into e0, as the rest of the CIDR does. */
 static void test_protected_host_address(void)
 {
 	const struct pkt ping = PING("10.2.0.2", E0_ADDR, 9);
 	const struct pkt ping_other = PING("10.2.0.2", "10.201.0.2", 9);
 	uint8_t out[2048];
 	uint32_t len;
-	int v_plain, v, v_other;
 
 	test_begin();
 	dp_flush_flows();
 	CHECK(dp_load_definitions(defs_a_plain) == 0, "load plain");
-	v_plain = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping, out,
-			     &len);
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping, out,
+			 &len) == TC_SHOT_V, "without egress: not protected");
 	CHECK(dp_load_definitions(defs_a) == 0, "load with egress");
-	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping, out, &len);
-	v_other = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping_other, out,
-			     &len);
-	printf("  vm2 -> %s (host's, in protected): without egress %d, "
-	       "with egress in vm1 %d; -> 10.201.0.2: %d\n", E0_ADDR, v_plain,
-	       v, v_other);
-	CHECK(v_plain == TC_SHOT_V, "without egress: not protected");
-	CHECK(v == TC_SHOT_V, "an egress policy of vm1 lifts `protected` for "
-	      "the host's address on e0, for every sector (vm2 here)");
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping, out,
+			 &len) == TC_SHOT_V, "an egress policy of vm1 lifts "
+	      "`protected` for the host's address on e0, for every sector");
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s2", NULL, &ping_other, out,
+			 &len) == TC_SHOT_V, "the rest of the CIDR is not "
+	      "protected");
 	test_end("protected holds for the host's address on an egress device");
 }
 
-/* The flow's device disappears: the flow moves to e1 with e1's source. */
 static int add_e0(void)
 {
 	return dp_add_egress_device("e0", E0_ADDR, "10.201.0.2",
 				    "02:00:00:00:fe:02", 1000);
 }
 
+/* The flow's device goes away (a wg-quick or tailscaled restart; `run`
+ * applies again at the notification): the flow is dropped, not moved to
+ * e1 with e1's source. */
 static void test_missing_device_moves_flow(void)
 {
 	const struct pkt a = UDP(VM, 5100, FAR, 1100);
-	uint8_t mid[2048], out[2048];
-	uint32_t mlen, len, v;
+	uint8_t mid[2048];
+	uint32_t mlen;
 	__u64 before;
 	struct sg_flow f;
 
@@ -615,82 +606,69 @@ static void test_missing_device_moves_flow(void)
 	      TC_REDIRECT_V, "first packet not steered");
 	CHECK(dp_flow_of(VM, 5100, FAR, 1100, 17, 1, &f) &&
 	      f.out_ifindex == if_nametoindex("e0"), "not on e0");
-	/* tailscaled/wg-quick restart: the device goes away (`run`
-	 * applies again at the notification). */
 	CHECK(!system("ip link del e0"), "del e0");
 	CHECK(dp_load_definitions(defs_a) == 0, "reload without e0");
 	before = dp_drops(1, SG_DROP_EGRESS_DOWN);
-	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
-	if (v == TC_REDIRECT_V &&
-	    dp_run(SG_PROG_TC_TRUSTED_OUT, "e1", "s1", mid, mlen, out, &len,
-		   &v) == 0) {
-		char s[16];
-
-		inet_ntop(AF_INET, (uint32_t[]){ src_of(out) }, s, sizeof(s));
-		printf("  the flow that started on e0 now leaves e1 from %s\n",
-		       s);
-		CHECK(false, "a flow was moved to another device and source "
-		      "address (SPEC 3.10: dropped while its device is missing "
-		      "or down)");
-	} else {
-		CHECK(dp_drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
-		      "not egress-down");
-	}
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen) ==
+	      TC_SHOT_V, "a flow was moved to another device and source "
+	      "address (SPEC 3.10: dropped while its device is missing)");
+	CHECK(dp_drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
+	      "not egress-down");
 	CHECK(add_e0() == 0 && dp_load_definitions(defs_a) == 0,
 	      "e0 back");
 	test_end("a flow whose device is gone is egress-down, not moved");
 }
 
-/* A reply on an egress device goes into a device that now belongs to
- * another sector (tc path does not check the device's sector). */
+/* vm1's req steered under defs_a, then defs applied: the verdict of ans
+ * arriving on e0. */
+static int reply_after_apply(const struct pkt *req, const char *defs,
+			     const struct pkt *ans)
+{
+	uint8_t out[2048];
+	uint32_t len;
+
+	dp_flush_flows();
+	CHECK(dp_load_definitions(defs_a) == 0, "load");
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, req, out, &len) ==
+	      TC_REDIRECT_V, "not steered");
+	CHECK(dp_load_definitions(defs) == 0, "the new definitions");
+	return dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, ans, out, &len);
+}
+
+/* A reply is never delivered into a device that an apply gave to
+ * another sector, on an egress device as on the uplink. */
 static void test_reassigned_device(void)
 {
 	const struct pkt req = UDP(VM, 5200, FAR, 1200);
 	const struct pkt ans = UDP(FAR, 1200, E0_ADDR, NAT_PORT);
+	const struct pkt m = UDP(VM, 5201, "198.51.100.9", 1201);
+	const struct pkt mans = UDP("198.51.100.9", 1201, "192.0.2.1",
+				    NAT_PORT);
 	uint8_t out[2048];
 	uint32_t len;
-	int v;
+
+	test_begin();
+	CHECK(reply_after_apply(&req, defs_b, &ans) != TC_REDIRECT_V,
+	      "vm1's reply delivered into s1, now vm9's device (another "
+	      "tenant)");
+	test_end("replies never enter a device that is no longer their "
+		 "sector's");
 
 	test_begin();
 	dp_flush_flows();
 	CHECK(dp_load_definitions(defs_a) == 0, "load");
-	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, out, &len) ==
-	      TC_REDIRECT_V, "not steered");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_OUT, "up0", "s1", &m, out, &len) ==
+	      TC_OK_V, "not masqueraded");
 	CHECK(dp_load_definitions(defs_b) == 0, "s1 to vm9");
-	v = dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &ans, out, &len);
-	printf("  vm1's reply on e0 after s1 went to vm9: verdict %d "
-	       "(7 = redirected to s1)\n", v);
-	CHECK(v != TC_REDIRECT_V, "vm1's reply delivered into s1, now "
-	      "vm9's device (another tenant)");
-	test_end("replies never enter a device that is no longer their "
-		 "sector's");
-
-	/* The same on the uplink's tc path (masquerade, pre-existing). */
-	test_begin();
-	dp_flush_flows();
-	{
-		const struct pkt m = UDP(VM, 5201, "198.51.100.9", 1201);
-		const struct pkt mans = UDP("198.51.100.9", 1201, "192.0.2.1",
-					    NAT_PORT);
-		uint8_t fr[2048];
-		uint32_t vv;
-		int fl = dp_build(&m, fr);
-
-		CHECK(dp_load_definitions(defs_a) == 0, "load");
-		CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", fr, fl, out,
-			     &len, &vv) == 0 && vv == TC_OK_V, "masq out %u", vv);
-		CHECK(dp_load_definitions(defs_b) == 0, "s1 to vm9");
-		v = dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &mans, out,
-			       &len);
-		printf("  masquerade reply on up0 (tc) after s1 went to vm9: "
-		       "verdict %d\n", v);
-		CHECK(v != TC_REDIRECT_V, "pre-existing on the uplink tc path");
-	}
-	test_end("(pre-existing) uplink tc replies after reassignment");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &mans, out,
+			 &len) != TC_REDIRECT_V, "vm1's masquerade reply "
+	      "delivered into s1, now vm9's device");
+	test_end("the uplink's tc path neither, after a reassignment");
 }
 
-/* XDP passes an internet:false steered sector's unclaimed packet up;
- * with no tc under it the uplink masquerades it. */
+/* A steered sector's XDP passes what no policy claims up too; were there
+ * no tc under it, the uplink still masquerades nothing of an `internet:
+ * false` sector. */
 static void test_xdp_no_internet(void)
 {
 	const struct pkt req = UDP(VM, 5300, "198.51.100.7", 53);
@@ -705,46 +683,33 @@ static void test_xdp_no_internet(void)
 		     &vx) == 0, "xdp run");
 	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", frame, flen, out,
 		     &len, &v) == 0, "uplink run");
-	printf("  internet:false, not claimed by a policy: XDP %u (1 drop, "
-	       "2 pass), then up0's tc egress %u (0 = masqueraded, source "
-	       "%s)\n", vx, v,
-	       inet_ntoa((struct in_addr){ src_of(out) }));
 	CHECK(vx == XDP_DROP_V || v == TC_SHOT_V,
 	      "no-internet is enforced neither by XDP nor by the uplink");
 	test_end("XDP of a steered sector still enforces internet: false");
 }
 
-/* Replies of a flow whose policy is gone keep coming in. */
+/* Replies of a steered flow come in only while its policy names the
+ * device for it. */
 static void test_policy_removed(void)
 {
 	const struct pkt req = UDP(VM, 5500, FAR, 1500);
 	const struct pkt ans = UDP(FAR, 1500, E0_ADDR, NAT_PORT);
-	uint8_t out[2048];
-	uint32_t len;
-	int v;
 
 	test_begin();
-	dp_flush_flows();
-	CHECK(dp_load_definitions(defs_a) == 0, "load");
-	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, out, &len) ==
-	      TC_REDIRECT_V, "not steered");
-	CHECK(dp_load_definitions(defs_d) == 0, "vm1 unsteered");
-	v = dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &ans, out, &len);
-	printf("  reply on e0 after vm1's egress policy was removed: %d\n", v);
-	CHECK(v != TC_REDIRECT_V, "delivered: no policy of vm1 names e0");
+	CHECK(reply_after_apply(&req, defs_d, &ans) != TC_REDIRECT_V,
+	      "delivered: no policy of vm1 names e0");
 	test_end("replies of a steered flow need its policy still to name "
 		 "the device");
 }
 
-/* The same under snat-address: none: blackholed as untranslatable,
- * even once the device is back (new ifindex), until the flow expires. */
+/* The same under snat-address: none: dropped (egress-down) while the
+ * device is gone, flowing again once it is back as another ifindex. */
 static void test_missing_device_none(void)
 {
 	const struct pkt a = UDP(VM, 5600, FAR, 1600);
 	uint8_t mid[2048];
 	uint32_t mlen;
-	int v1, v2;
-	__u64 u0, d0;
+	__u64 d0;
 
 	test_begin();
 	dp_flush_flows();
@@ -753,44 +718,37 @@ static void test_missing_device_none(void)
 	      TC_REDIRECT_V, "not steered");
 	CHECK(!system("ip link del e0") && dp_load_definitions(defs_e) == 0,
 	      "e0 gone");
-	u0 = dp_drops(1, SG_DROP_UNTRANSLATABLE);
 	d0 = dp_drops(1, SG_DROP_EGRESS_DOWN);
-	v1 = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
-	CHECK(add_e0() == 0 && dp_load_definitions(defs_e) == 0, "e0 back");
-	v2 = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
-	printf("  none: e0 gone %d, e0 back (new ifindex) %d; untranslatable "
-	       "+%llu, egress-down +%llu\n", v1, v2,
-	       (unsigned long long)(dp_drops(1, SG_DROP_UNTRANSLATABLE) - u0),
-	       (unsigned long long)(dp_drops(1, SG_DROP_EGRESS_DOWN) - d0));
-	CHECK(v2 == TC_REDIRECT_V, "the flow does not come back with its "
-	      "device");
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen) ==
+	      TC_SHOT_V, "not dropped while e0 is gone");
 	CHECK(dp_drops(1, SG_DROP_EGRESS_DOWN) - d0 >= 1, "dropped as "
 	      "untranslatable, not egress-down");
+	CHECK(add_e0() == 0 && dp_load_definitions(defs_e) == 0, "e0 back");
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen) ==
+	      TC_REDIRECT_V, "the flow does not come back with its device");
 	test_end("none: a flow whose device went and came back flows again");
 }
 
-/* A device that becomes an egress device is "ours": what its tc
- * ingress passes (IPv6, anything not IPv4) enters sectors unchecked;
- * before, the sector's tc egress refused it as unsolicited. */
+/* Naming a device in egress makes it one of ours, whose tc ingress
+ * passes what is not IPv4: a sector's tc egress drops that when it was
+ * forwarded from there (IPv6 from a tunnel's peer), as it does from a
+ * device that is none of ours. */
 static void test_ipv6_in(void)
 {
 	const struct pkt v6 = { .kind = F_IPV6_TCP };
 	uint8_t out[2048];
 	uint32_t len;
-	int vin, vout_e0, vout_plain;
 
 	test_begin();
 	CHECK(dp_load_definitions(defs_a_plain) == 0, "load plain");
-	vout_plain = dp_run_pkt(SG_PROG_TC_SECTOR_OUT, "s1", "e0", &v6, out,
-				&len);
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_OUT, "s1", "e0", &v6, out, &len) ==
+	      TC_SHOT_V, "IPv6 from a device of no role enters the sector");
 	CHECK(dp_load_definitions(defs_a) == 0, "load");
-	vin = dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &v6, out, &len);
-	vout_e0 = dp_run_pkt(SG_PROG_TC_SECTOR_OUT, "s1", "e0", &v6, out, &len);
-	printf("  IPv6 from e0 into s1: e0 unknown -> s1 egress %d; e0 egress "
-	       "device -> e0 ingress %d, s1 egress %d\n", vout_plain, vin,
-	       vout_e0);
-	CHECK(vout_e0 == TC_SHOT_V || vin == TC_SHOT_V, "IPv6 from an egress "
-	      "device enters the sector");
+	CHECK(dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &v6, out,
+			 &len) == TC_SHOT_V ||
+	      dp_run_pkt(SG_PROG_TC_SECTOR_OUT, "s1", "e0", &v6, out,
+			 &len) == TC_SHOT_V,
+	      "IPv6 from an egress device enters the sector");
 	test_end("naming a device in egress does not open sectors to it");
 }
 
