@@ -231,17 +231,6 @@ static bool is_egress_dev(int dev)
 	return dev == D_E0 || dev == D_E1;
 }
 
-static const char *const prog_names[SG_NPROGS] = {
-	[SG_PROG_XDP_SECTOR] = "xdp_sector",
-	[SG_PROG_TC_SECTOR_IN] = "tc_sector_in",
-	[SG_PROG_TC_SECTOR_OUT] = "tc_sector_out",
-	[SG_PROG_TC_UPLINK_IN] = "tc_uplink_in",
-	[SG_PROG_TC_UPLINK_OUT] = "tc_uplink_out",
-	[SG_PROG_XDP_UPLINK] = "xdp_uplink",
-	[SG_PROG_TC_TRUSTED_IN] = "tc_trusted_in",
-	[SG_PROG_TC_TRUSTED_OUT] = "tc_trusted_out",
-};
-
 static bool is_xdp(int prog)
 {
 	return prog == SG_PROG_XDP_SECTOR || prog == SG_PROG_XDP_UPLINK;
@@ -254,7 +243,8 @@ struct run {
 /*
  * What a run is, for its results and statistics: the program, or the
  * trusted devices' programs on an egress device, which translate there
- * (steered flows) and are told apart.
+ * (steered flows) and are told apart. A program's own slot is its
+ * number, so slot_names names the programs too.
  */
 enum { R_EGRESS_IN = SG_NPROGS, R_EGRESS_OUT, NSLOTS };
 static const char *const slot_names[NSLOTS] = {
@@ -1432,7 +1422,7 @@ static bool violation(enum prop pr, const struct run *r, uint32_t verdict,
 	       "ingress %s, verdict %u (replay: --seed 0x%" PRIx64
 	       " --episode %lu --verbose)\n", seed, episode, frame_no,
 	       seeding ? " (opening the flows)" : "",
-	       prog_names[r->prog], dev_names[r->dev],
+	       slot_names[r->prog], dev_names[r->dev],
 	       is_xdp(r->prog) ? "-" : dev_names[r->ingress], verdict, seed,
 	       episode);
 	for (i = 0; i < frame_no; i++)
@@ -2215,7 +2205,7 @@ static uint32_t run_judged(const struct run *r, const uint8_t *in, int len)
 
 	if (verbose) {
 		printf("    %s dev %s ingress %s: ret %d verdict %u%s\n",
-		       prog_names[r->prog], dev_names[r->dev],
+		       slot_names[r->prog], dev_names[r->dev],
 		       is_xdp(r->prog) ? "-" : dev_names[r->ingress], ret,
 		       verdict, !ret && (out_len != (uint32_t)len ||
 					 memcmp(in, out_buf, len)) ?
@@ -2290,7 +2280,7 @@ static void judge_paths(const uint8_t *in, int len)
 		    !(!out && t->verdict == TC_ACT_REDIRECT)) {
 			violation(P_F, &x->r, x->verdict, in, len, x->out,
 				  x->len, "the fast path redirects what %s "
-				  "drops (verdict %d)", prog_names[t->r.prog],
+				  "drops (verdict %d)", slot_names[t->r.prog],
 				  (int)t->verdict);
 			continue;
 		}
@@ -2309,7 +2299,7 @@ static void judge_paths(const uint8_t *in, int len)
 			continue;
 		printed = violation(P_F, &x->r, x->verdict, in, len, x->out,
 				    x->len, "the fast path and %s translate "
-				    "differently", prog_names[t->r.prog]);
+				    "differently", slot_names[t->r.prog]);
 		if (printed)
 			hex("tc out", t->out, t->len);
 	}
@@ -2334,7 +2324,7 @@ static void seed_run(const struct run *r, const uint8_t *f, int len,
 	seed_bad++;
 	if (verbose || seed_bad <= REPORT_FULL)
 		printf("# opening the flows: %s dev %s ingress %s: verdict %d, "
-		       "want %d%s\n", prog_names[r->prog], dev_names[r->dev],
+		       "want %d%s\n", slot_names[r->prog], dev_names[r->dev],
 		       is_xdp(r->prog) ? "-" : dev_names[r->ingress], (int)v,
 		       (int)want, rewrite ? ", rewritten" : ", untouched");
 }
@@ -2814,7 +2804,7 @@ static void report(void)
 
 	for (int i = 0; i < nkinds; i++)
 		printf("#   %lu x %s [%s]: %s\n", kinds[i].count,
-		       prop_names[kinds[i].prop], prog_names[kinds[i].prog],
+		       prop_names[kinds[i].prop], slot_names[kinds[i].prog],
 		       kinds[i].what);
 	for (int p = 0; p < NPROPS; p++) {
 		test_begin();
@@ -2880,7 +2870,7 @@ static void test_coverage(unsigned long frames)
 
 		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 			CHECK(dnat_stats[want[i].prog][want[i].path],
-			      "%s: no %s rewritten", prog_names[want[i].prog],
+			      "%s: no %s rewritten", slot_names[want[i].prog],
 			      dnat_names[want[i].path]);
 		for (int d = DN_IMDS_OUT; d <= DN_FWD_OUT; d++)
 			CHECK(dnat_compared[d], "(f) never compared XDP and tc "
