@@ -322,7 +322,9 @@ static __always_inline int sg_steered_error_out(const struct sg_ctx *c,
 /*
  * tc egress of an egress device: a packet that sector `sector`'s tc
  * ingress steered here leaves as its flow says. SG_NOT_MINE for anything
- * else.
+ * else. The policy is not asked again: the ingress decided this packet
+ * by the definitions it read, and nothing the kernel routes here from a
+ * sector is steered (sg_route_out refuses it at the sector's ingress).
  */
 static __always_inline int sg_steered_out(const struct sg_ctx *c,
 					  const struct sg_pkt *p, __u16 sector)
@@ -337,8 +339,7 @@ static __always_inline int sg_steered_out(const struct sg_ctx *c,
 	sg_flow_key_of(&key, p, sector);
 	f = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_EGRESS ||
-	    f->out_ifindex != c->ifindex || !sg_flow_live(f, sg_now()) ||
-	    !sg_egress_holds(c->slot, &key, f, c->ifindex))
+	    f->out_ifindex != c->ifindex || !sg_flow_live(f, sg_now()))
 		return SG_NOT_MINE;
 	return sg_xlate_apply(c, p, &f->xlate) ? SG_DROP_MALFORMED : SG_PASS;
 }
