@@ -45,7 +45,8 @@
  * Ethernet device the next hop of the kernel's route through that device
  * in *nh (BPF_FIB_LOOKUP_OUTPUT: the device's own routes, which need not
  * win over the uplink's). An L3 device takes the packet as it is. false:
- * not present, not an egress device, or no route through it.
+ * not usable (down, or without an address), not present, not an egress
+ * device, or no route through it.
  */
 static __always_inline bool sg_egress_via(const struct sg_ctx *c,
 					  const struct sg_pkt *p,
@@ -57,6 +58,9 @@ static __always_inline bool sg_egress_via(const struct sg_ctx *c,
 	struct bpf_fib_lookup fib;
 	long rc;
 
+	*out = NULL;
+	if (!(pol->usable & (1U << i)))
+		return false;
 	*out = ifindex ? sg_device_of(c->slot, ifindex) : NULL;
 	if (!*out || !((*out)->flags & SG_DEV_EGRESS))
 		return false;
@@ -173,16 +177,14 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 		found = f->xlate.saddr == sg_egress_source(pol, i, p->saddr);
 	}
 	if (found) {
-		if (!(pol->usable & (1U << i)) ||
-		    !sg_egress_via(c, p, pol, i, &out, &nh))
+		if (!sg_egress_via(c, p, pol, i, &out, &nh))
 			return SG_DROP_EGRESS_DOWN;
 	} else {
 		i = -1;
 		for (k = 0; k < SG_MAX_EGRESS_DEVS; k++) {
 			if (k >= pol->ndevs)
 				break;
-			if ((pol->usable & (1U << k)) &&
-			    sg_egress_via(c, p, pol, k, &out, &nh)) {
+			if (sg_egress_via(c, p, pol, k, &out, &nh)) {
 				i = k;
 				break;
 			}
@@ -251,8 +253,7 @@ static __always_inline int sg_steer_icmp_error(const struct sg_ctx *c,
 		return SG_DROP_UNTRANSLATABLE;
 	if (p->ttl <= 1)
 		return SG_PASS;
-	if (!(pol->usable & (1U << i)) ||
-	    !sg_egress_via(c, p, pol, i, &out, &nh) || !out)
+	if (!sg_egress_via(c, p, pol, i, &out, &nh) || !out)
 		return SG_DROP_EGRESS_DOWN;
 	if (sg_icmp_error_rewrite(c, p, &in, false, f->xlate.saddr,
 				  f->xlate.sport))
