@@ -298,13 +298,6 @@ static bool is_uplink(const struct sg_model *m, const char *iface)
 	return false;
 }
 
-/* Does a (as a CIDR) lie within b? */
-static bool cidr_within(const struct sg_cidr *a, const struct sg_cidr *b)
-{
-	return a->plen >= b->plen &&
-	       ((a->addr ^ b->addr) & sg_cidr_mask(b->plen)) == 0;
-}
-
 /*
  * What a destination of an egress policy can never be steered to,
  * because an earlier step of the decision always takes it (docs/
@@ -320,15 +313,17 @@ static const char *never_steered(const struct sg_model *m,
 
 	for (int o = 0; o < m->nsectors; o++)
 		for (int k = 0; k < m->sectors[o].ncidrs; k++)
-			if (cidr_within(d, &m->sectors[o].cidrs[k])) {
+			if (sg_cidr_within(d->addr, d->plen,
+					   &m->sectors[o].cidrs[k])) {
 				snprintf(buf, len, "in the CIDRs of sector "
 					 "\"%s\"", m->sectors[o].name);
 				return buf;
 			}
 	for (int k = 0; k < m->nprotected; k++)
-		if (cidr_within(d, &m->protected_nets[k]))
+		if (sg_cidr_within(d->addr, d->plen, &m->protected_nets[k]))
 			return "in host.protected";
-	if (cidr_within(d, &imds) || cidr_within(d, &target))
+	if (sg_cidr_within(d->addr, d->plen, &imds) ||
+	    sg_cidr_within(d->addr, d->plen, &target))
 		return "the metadata service";
 	return NULL;
 }

@@ -60,17 +60,11 @@ int sg_egress_eval(const struct sg_sector_def *s, uint32_t daddr,
 	return -1;
 }
 
-/* Does a (as a prefix) lie within b? */
-static bool within(uint32_t a, uint8_t alen, const struct sg_cidr *b)
-{
-	return alen >= b->plen && ((a ^ b->addr) & sg_cidr_mask(b->plen)) == 0;
-}
-
 static bool any_within(uint32_t a, uint8_t alen, const struct sg_cidr *c,
 		       int n)
 {
 	for (int i = 0; i < n; i++)
-		if (within(a, alen, &c[i]))
+		if (sg_cidr_within(a, alen, &c[i]))
 			return true;
 	return false;
 }

@@ -30,6 +30,11 @@ bool sg_cidr_contains(const struct sg_cidr *c, uint32_t addr)
 	return ((addr ^ c->addr) & sg_cidr_mask(c->plen)) == 0;
 }
 
+bool sg_cidr_within(uint32_t addr, uint8_t plen, const struct sg_cidr *b)
+{
+	return plen >= b->plen && sg_cidr_contains(b, addr);
+}
+
 bool sg_cidr_overlap(const struct sg_cidr *a, const struct sg_cidr *b)
 {
 	uint8_t plen = a->plen < b->plen ? a->plen : b->plen;

@@ -179,6 +179,8 @@ void sg_model_overlaps(struct sg_model *m);
 /* Does any address of a lie in b, or of b in a? */
 bool sg_cidr_overlap(const struct sg_cidr *a, const struct sg_cidr *b);
 bool sg_cidr_contains(const struct sg_cidr *c, uint32_t addr);
+/* Does the prefix addr/plen lie within b? */
+bool sg_cidr_within(uint32_t addr, uint8_t plen, const struct sg_cidr *b);
 uint32_t sg_cidr_mask(uint8_t plen);
 
 #endif /* SG_MODEL_H */
