@@ -57,13 +57,65 @@ static __always_inline bool sg_sector_owns(__u32 slot, __u16 sector,
 	return sg_net_has(&sg_sector_nets, slot, sector, addr);
 }
 
-static __always_inline struct sg_dest *sg_dest_of(__u32 slot, __be32 addr)
+/*
+ * What addr is: into *out the answer of the longest prefix of
+ * sg_dest_nets holding it (kind 0: none, the internet), in at most three
+ * lookups of fixed strides (sg_common.h), however many prefixes there
+ * are. Returns out->kind.
+ *
+ * A global function: the verifier checks it once, and the three maps its
+ * answer may come from never multiply the states of its callers.
+ */
+__attribute__((noinline)) int sg_dest_find(__u32 slot, __be32 addr,
+					   struct sg_dest *out)
 {
-	struct sg_dest_key key = { .prefixlen = 64, .slot = slot };
+	struct sg_dest_cell_key key = { .slot = slot, .plen = 24 };
+	__u32 top = slot << SG_DEST_TOP_BITS |
+		    bpf_ntohl(addr) >> (32 - SG_DEST_TOP_BITS);
+	__be32 block = addr & bpf_htonl(0xffffff00);
+	struct sg_dest *d, *finer;
 
-	__builtin_memcpy(key.addr, &addr, 4);
+	if (!out)
+		return 0;
+	d = bpf_map_lookup_elem(&sg_dest_top, &top);
+	if (!d) {
+		__builtin_memset(out, 0, sizeof(*out));
+		return 0;
+	}
+	if (d->flags & SG_DEST_FINER) {
+		__builtin_memcpy(key.addr, &block, 4);
+		finer = bpf_map_lookup_elem(&sg_dest_cells, &key);
+		if (finer && (finer->flags & SG_DEST_FINER)) {
+			d = finer;
+			key.plen = 32;
+			__builtin_memcpy(key.addr, &addr, 4);
+			finer = bpf_map_lookup_elem(&sg_dest_cells, &key);
+		}
+		if (finer)
+			d = finer;
+	}
+	*out = *d;
+	return out->kind;
+}
 
-	return bpf_map_lookup_elem(&sg_dest_nets, &key);
+/*
+ * What addr is, in *buf: buf, or NULL when it is nothing the definitions
+ * name (the internet). Its fields are read from memory where they are
+ * used, as from a map value: the verifier keeps no bounds of them that
+ * would tell its states apart.
+ */
+static __always_inline struct sg_dest *sg_dest_of(__u32 slot, __be32 addr,
+						  struct sg_dest *buf)
+{
+	return sg_dest_find(slot, addr, buf) ? buf : NULL;
+}
+
+/* Is addr one sector's, or in a CIDR that sectors share? */
+__attribute__((noinline)) int sg_dest_in_sector(__u32 slot, __be32 addr)
+{
+	struct sg_dest buf, *d = sg_dest_of(slot, addr, &buf);
+
+	return d && (d->kind == SG_DEST_SECTOR || d->kind == SG_DEST_SHARED);
 }
 
 static __always_inline struct sg_allow *sg_allow_of(__u32 slot, __u16 from,

@@ -265,7 +265,7 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 				       const struct sg_config *cfg,
 				       __u16 sector, __u64 now)
 {
-	struct sg_dest *src = sg_dest_of(c->slot, p->saddr);
+	struct sg_dest buf, *src = sg_dest_of(c->slot, p->saddr, &buf);
 
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
@@ -289,7 +289,7 @@ static __always_inline int sg_uplink_admit(const struct sg_ctx *c,
 					   const struct sg_config *cfg,
 					   __u64 now)
 {
-	struct sg_dest *dest = sg_dest_of(c->slot, p->daddr);
+	struct sg_dest buf, *dest = sg_dest_of(c->slot, p->daddr, &buf);
 
 	if (!dest || dest->kind != SG_DEST_SECTOR ||
 	    !sg_admits_source(c->slot, dest->sector, p->saddr))
@@ -314,7 +314,7 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	struct sg_flow_key key, rkey;
 	struct sg_flow val = {}, rval = {};
 	struct sg_forward *fwd;
-	struct sg_dest *src;
+	struct sg_dest buf, *src;
 	__u32 dev, counters;
 	__be32 to;
 	int err;
@@ -330,7 +330,7 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	/* A forward's replies pass whatever their destination: a client in
 	 * a protected LAN may use it only where the sector admits that LAN
 	 * (allow-from). */
-	src = sg_dest_of(c->slot, p->saddr);
+	src = sg_dest_of(c->slot, p->saddr, &buf);
 	if (src && !(src->kind == SG_DEST_PROTECTED &&
 		     sg_admits_source(c->slot, fwd->sector, p->saddr)))
 		return sg_forged_source(src);

@@ -107,7 +107,7 @@ static __always_inline bool sg_drop_for_sector(const struct sg_ctx *c,
 					       __be32 addr, bool into,
 					       int reason)
 {
-	struct sg_dest *d = sg_dest_of(c->slot, addr);
+	struct sg_dest buf, *d = sg_dest_of(c->slot, addr, &buf);
 
 	if (!d || (d->kind != SG_DEST_SECTOR && d->kind != SG_DEST_SHARED))
 		return false;

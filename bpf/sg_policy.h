@@ -114,17 +114,38 @@ static __always_inline int sg_leave(const struct sg_ctx *c,
 	return c->xdp ? pass : sg_route_out(c, p, pass);
 }
 
+/*
+ * Does `sector` hold source address addr? What addr is tells, for one
+ * sector's CIDR and for an address in none; only a CIDR that sectors
+ * share (every CIDR that overlaps another sector's is marked so), or a
+ * host /32 inside a sector's, asks the sector's own prefixes.
+ *
+ * A global function, for the verifier: one answer of unknown value
+ * leaves it, not one state for each way to it.
+ */
+__attribute__((noinline)) int sg_sector_holds(__u32 slot, __u32 sector,
+					      __be32 addr)
+{
+	struct sg_dest buf, *d = sg_dest_of(slot, addr, &buf);
+
+	if (!d)
+		return 0;
+	if (d->kind == SG_DEST_SECTOR)
+		return d->sector == sector;
+	return sg_sector_owns(slot, sector, addr);
+}
+
 static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 					  const struct sg_device *dev,
 					  struct sg_pkt *p, __u16 *to_sector)
 {
 	__u16 sector = dev->sector;
 	__u32 slot = c->slot;
+	struct sg_dest buf, *dest;
 	struct sg_sector *info;
-	struct sg_dest *dest;
 	int verdict;
 
-	if (!sg_sector_owns(slot, sector, p->saddr))
+	if (!sg_sector_holds(slot, sector, p->saddr))
 		return sg_is_dhcp_discovery(p) ? SG_PASS :
 						  SG_DROP_SPOOFED_SOURCE;
 
@@ -132,7 +153,7 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	 * answers (DNS, DHCP, ping) or hands it back to the same sector.
 	 * Every sector CIDR is a destination too: one lookup tells an own
 	 * one from another sector's, but for CIDRs several sectors share. */
-	dest = sg_dest_of(slot, p->daddr);
+	dest = sg_dest_of(slot, p->daddr, &buf);
 	if ((dest && dest->kind == SG_DEST_SECTOR && dest->sector == sector) ||
 	    (dest && dest->kind == SG_DEST_SHARED &&
 	     sg_sector_owns(slot, sector, p->daddr)) ||

@@ -281,8 +281,32 @@ struct sg_dest_key {
 
 struct sg_dest {
 	__u16 sector;		/* owner when kind == SG_DEST_SECTOR */
-	__u8 kind;		/* enum sg_dest_kind */
+	__u8 kind;		/* enum sg_dest_kind, 0 = none (the internet) */
+	__u8 flags;		/* SG_DEST_FINER, in sg_dest_top and _cells */
+};
+
+/*
+ * sg_dest_nets compiled into three fixed strides, so that what an address
+ * is takes the same few lookups at 5 sectors as at 1,000 (an LPM trie
+ * walks deeper the more prefixes it holds). Each entry is the answer of
+ * the longest prefix holding its whole block:
+ *
+ *   sg_dest_top   (array)  index slot * 65536 + the address's top 16 bits
+ *   sg_dest_cells (hash)   the /24 (plen 24) or the address (plen 32)
+ *
+ * SG_DEST_FINER: a longer prefix lies inside the block; look at the next
+ * stride, and where it has no entry this answer stands.
+ */
+#define SG_DEST_FINER		(1U << 0)
+#define SG_DEST_TOP_BITS	16
+#define SG_DEST_TOP_ENTRIES	(1U << SG_DEST_TOP_BITS)
+#define SG_MAX_DEST_CELLS	262144	/* per slot */
+
+struct sg_dest_cell_key {
+	__u16 slot;
+	__u8 plen;		/* 24 or 32 */
 	__u8 pad;
+	__u8 addr[4];		/* the block's first address, bytes */
 };
 
 /* sg_allow: the `allow` exceptions from sector `from` to sector `to`. */
@@ -585,6 +609,7 @@ struct sg_event_budget {
 
 #ifndef __cplusplus
 _Static_assert(sizeof(struct sg_event) == 40, "sg_event layout");
+_Static_assert(sizeof(struct sg_dest) == 4, "sg_dest_find returns it as a __u32");
 _Static_assert(sizeof(struct sg_sector_flows) == 8 + 16 * SG_RECENT_FLOWS,
 	       "sg_sector_flows layout");
 _Static_assert(sizeof(struct sg_event_budget) == 24, "sg_event_budget layout");

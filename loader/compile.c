@@ -320,6 +320,32 @@ static void compile_dests(const struct sg_model *m, struct sg_compiled *c)
 	}
 }
 
+/* The destinations as the datapath looks them up (dest_strides.h). */
+static int compile_dest_strides(struct sg_compiled *c, struct sg_diags *d)
+{
+	struct sg_dest_prefix *prefixes = NULL;
+	int ret;
+
+	for (int i = 0; i < c->ndests; i++) {
+		uint32_t be;
+
+		memcpy(&be, c->dests[i].k.addr, 4);
+		prefixes = sg_grow(prefixes, i, sizeof(*prefixes));
+		prefixes[i] = (struct sg_dest_prefix){
+			.addr = ntohl(be),
+			.plen = c->dests[i].k.prefixlen - 32,
+			.v = c->dests[i].v,
+		};
+	}
+	ret = sg_dest_strides_build(&c->dest_strides, c->slot, prefixes,
+				    c->ndests);
+	free(prefixes);
+	if (ret)
+		sg_diag_add(d, "the destination networks take more than %d "
+			    "sg_dest_cells entries", SG_MAX_DEST_CELLS);
+	return ret;
+}
+
 static void compile_allows(const struct sg_model *m, int s,
 			   struct sg_compiled *c)
 {
@@ -555,6 +581,8 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 			ret = -1;
 	}
 	compile_dests(m, c);
+	if (compile_dest_strides(c, d))
+		ret = -1;
 	return ret;
 }
 
@@ -613,6 +641,7 @@ void sg_compiled_free(struct sg_compiled *c)
 	free(c->sectors);
 	free(c->nets);
 	free(c->dests);
+	sg_dest_strides_free(&c->dest_strides);
 	free(c->allows);
 	free(c->forwards);
 	free(c->admit_devs);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dest_strides.h"
 #include "diag.h"
 #include "model.h"
 
@@ -46,6 +47,7 @@ struct sg_compiled {
 	int nnets;
 	struct { struct sg_dest_key k; struct sg_dest v; } *dests;
 	int ndests;
+	struct sg_dest_strides dest_strides;	/* dests, for the datapath */
 	struct { struct sg_allow_key k; struct sg_allow v; } *allows;
 	int nallows;
 	struct { struct sg_forward_key k; struct sg_forward v; } *forwards;

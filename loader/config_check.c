@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config_parse.h"
+#include "dest_strides.h"
 #include "egress.h"
 #include "util.h"
 
@@ -484,12 +485,29 @@ static bool check_capacity(struct sg_parser *p)
 	int nets = 0, pairs = 0, devices = m->nuplinks + m->ntrusted;
 	int forwards = 0, admits = 0, policies = 0, egress_nets = 0;
 	bool ok = true, forwards_full = false, admits_full = false;
-	bool egress_full = false;
+	bool egress_full = false, cells_full = false;
+	/* sg_dest_cells: the metadata address and target take two each;
+	 * room is kept for the uplinks' and egress devices' /32s. */
+	long cells = 2 * sg_dest_cells_of(32);
+	const long max_cells = SG_MAX_DEST_CELLS - 2L * SG_MAX_DEVICES;
 
+	for (int i = 0; i < m->nprotected; i++)
+		cells += sg_dest_cells_of(m->protected_nets[i].plen);
 	for (int i = 0; i < m->nsectors; i++) {
 		const struct sg_sector_def *s = &m->sectors[i];
 
 		for (int k = 0; k < s->ncidrs; k++) {
+			cells += sg_dest_cells_of(s->cidrs[k].plen);
+			if (!cells_full && cells > max_cells) {
+				cfg_verr(p, s->cidrs[k].pos, NULL, "the "
+					 "destination networks take more "
+					 "than the %ld entries of sg_dest_cells "
+					 "(a /17 to /24 takes up to 128 of "
+					 "them, a /25 to /32 up to 129)",
+					 max_cells);
+				cells_full = true;
+				ok = false;
+			}
 			if (++nets != SG_MAX_NETS + 1)
 				continue;
 			cfg_verr(p, s->cidrs[k].pos, NULL, "more than %d "

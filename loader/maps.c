@@ -24,6 +24,9 @@ const struct sg_slot_field sg_slot_nets = {
 	sizeof(struct sg_net_key), offsetof(struct sg_net_key, slot), 2 };
 const struct sg_slot_field sg_slot_dests = {
 	sizeof(struct sg_dest_key), offsetof(struct sg_dest_key, slot), 4 };
+const struct sg_slot_field sg_slot_dest_cells = {
+	sizeof(struct sg_dest_cell_key),
+	offsetof(struct sg_dest_cell_key, slot), 2 };
 const struct sg_slot_field sg_slot_allow = {
 	sizeof(struct sg_allow_key), offsetof(struct sg_allow_key, slot), 2 };
 const struct sg_slot_field sg_slot_forwards = {
@@ -104,6 +107,25 @@ static int zero_counters(int fd, const __u32 *idx, int n)
 	return ret;
 }
 
+/* The slot's half of sg_dest_top, every entry written: one batch. */
+static int fill_dest_top(int fd, const struct sg_compiled *c)
+{
+	__u32 *keys = malloc(SG_DEST_TOP_ENTRIES * sizeof(*keys));
+	__u32 count = SG_DEST_TOP_ENTRIES;
+	int ret = 0;
+
+	if (!keys)
+		sg_oom();
+	for (__u32 i = 0; i < SG_DEST_TOP_ENTRIES; i++)
+		keys[i] = c->slot * SG_DEST_TOP_ENTRIES + i;
+	if (bpf_map_update_batch(fd, keys, c->dest_strides.top, &count, NULL))
+		ret = -errno;
+	else if (count != SG_DEST_TOP_ENTRIES)
+		ret = -EIO;
+	free(keys);
+	return ret;
+}
+
 int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 {
 	__u32 slot = c->slot;
@@ -113,6 +135,7 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	    (ret = clear_slot(fds->sectors, &sg_slot_sectors, slot)) ||
 	    (ret = clear_slot(fds->sector_nets, &sg_slot_nets, slot)) ||
 	    (ret = clear_slot(fds->dest_nets, &sg_slot_dests, slot)) ||
+	    (ret = clear_slot(fds->dest_cells, &sg_slot_dest_cells, slot)) ||
 	    (ret = clear_slot(fds->allow, &sg_slot_allow, slot)) ||
 	    (ret = clear_slot(fds->forwards, &sg_slot_forwards, slot)) ||
 	    (ret = clear_slot(fds->admit_devs, &sg_slot_admit_devs, slot)) ||
@@ -129,6 +152,9 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	FILL(fds->sectors, c->sectors, c->nsectors);
 	FILL(fds->sector_nets, c->nets, c->nnets);
 	FILL(fds->dest_nets, c->dests, c->ndests);
+	FILL(fds->dest_cells, c->dest_strides.cells, c->dest_strides.ncells);
+	if ((ret = fill_dest_top(fds->dest_top, c)))
+		return ret;
 	FILL(fds->allow, c->allows, c->nallows);
 	FILL(fds->forwards, c->forwards, c->nforwards);
 	FILL(fds->admit_devs, c->admit_devs, c->nadmit_devs);
