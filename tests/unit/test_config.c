@@ -674,6 +674,61 @@ static void test_egress_capacity(void)
 	test_end("more egress policies than the maps hold are refused");
 }
 
+/*
+ * CIDRs longer than /16 take cells of sg_dest_cells (a /17 takes 128):
+ * 1983 of them fill it, with room for the hosts' /32s; the next is
+ * refused where it is written.
+ */
+static char *many_17s(int count, size_t *len)
+{
+	size_t cap = 1 << 20, n = 0;
+	char *y = malloc(cap);
+
+	n += snprintf(y + n, cap - n, "version: 1\nhost:\n"
+		      "  uplinks: [{interface: up0}]\nsectors:\n");
+	for (int s = 0; s * 64 < count; s++) {
+		n += snprintf(y + n, cap - n, "  - name: t%d\n    interfaces: "
+			      "[x%d]\n    cidrs:\n", s, s);
+		for (int k = s * 64; k < count && k < (s + 1) * 64; k++)
+			n += snprintf(y + n, cap - n, "      - %d.%d.%d.0/17\n",
+				      10 + k / 512, k / 2 % 256, k % 2 * 128);
+	}
+	*len = n;
+	return y;
+}
+
+static void test_dest_cells_capacity(void)
+{
+	int fit = (SG_MAX_DEST_CELLS - 2 * SG_MAX_DEVICES - 4) / 128;
+	struct sg_diags d = {};
+	struct sg_model m;
+	size_t n;
+	char *y;
+
+	test_begin();
+	y = many_17s(fit, &n);
+	CHECK(sg_config_parse("t.yaml", y, n, &m, &d) == 0, "%d /17s refused",
+	      fit);
+	sg_diags_free(&d);
+	sg_model_free(&m);
+	free(y);
+	y = many_17s(fit + 1, &n);
+	CHECK(sg_config_parse("t.yaml", y, n, &m, &d) == -1,
+	      "%d /17s accepted", fit + 1);
+	CHECK(has_message(&d, "destination networks take more than the"),
+	      "not refused for sg_dest_cells");
+	CHECK(has_message(&d, "cidrs[") && has_message(&d, "t.yaml:"),
+	      "not where the CIDR is written");
+	if (sg_t_bad)
+		for (int i = 0; i < d.n; i++)
+			printf("    got: %s\n", d.msgs[i]);
+	sg_diags_free(&d);
+	sg_model_free(&m);
+	free(y);
+	test_end("more destination networks than sg_dest_cells holds are "
+		 "refused, at the CIDR that overfills it");
+}
+
 static void test_uplink_not_ethernet(void)
 {
 	static const char yaml[] =
@@ -708,5 +763,6 @@ int main(void)
 	test_alias_bomb();
 	test_uplink_not_ethernet();
 	test_egress_capacity();
+	test_dest_cells_capacity();
 	return test_summary("test_config");
 }
