@@ -59,42 +59,37 @@ static __always_inline bool sg_sector_owns(__u32 slot, __u16 sector,
 
 /*
  * What addr is: into *out the answer of the longest prefix of
- * sg_dest_nets holding it (kind 0: none, the internet), in at most three
- * lookups of fixed strides (sg_common.h), however many prefixes there
- * are. Returns out->kind.
+ * sg_dest_nets holding it (kind 0: none, the internet), from at most
+ * three array reads (sg_common.h), however many prefixes there are.
+ * Returns out->kind.
  *
- * A global function: the verifier checks it once, and the three maps its
+ * A global function: the verifier checks it once, and the maps its
  * answer may come from never multiply the states of its callers.
  */
 __attribute__((noinline)) int sg_dest_find(__u32 slot, __be32 addr,
 					   struct sg_dest *out)
 {
-	struct sg_dest_cell_key key = { .slot = slot, .plen = 24 };
-	__u32 top = slot << SG_DEST_TOP_BITS |
-		    bpf_ntohl(addr) >> (32 - SG_DEST_TOP_BITS);
-	__be32 block = addr & bpf_htonl(0xffffff00);
-	struct sg_dest *d, *finer;
+	__u32 a = bpf_ntohl(addr), idx = slot << SG_DEST_TOP_BITS | a >> 16;
+	struct sg_dest_stride *e;
 
 	if (!out)
 		return 0;
-	d = bpf_map_lookup_elem(&sg_dest_top, &top);
-	if (!d) {
+	e = bpf_map_lookup_elem(&sg_dest_top, &idx);
+	if (e && e->chunk) {
+		idx = (slot * SG_MAX_DEST_CHUNKS + e->chunk) << 8 | (a >> 8 & 0xff);
+		e = bpf_map_lookup_elem(&sg_dest_chunks, &idx);
+		if (e && e->chunk) {
+			idx = (slot * SG_MAX_DEST_CHUNKS + e->chunk) << 8 |
+			      (a & 0xff);
+			e = bpf_map_lookup_elem(&sg_dest_chunks, &idx);
+		}
+	}
+	/* A chunk index here would be the loader's mistake: nothing. */
+	if (!e || e->chunk) {
 		__builtin_memset(out, 0, sizeof(*out));
 		return 0;
 	}
-	if (d->flags & SG_DEST_FINER) {
-		__builtin_memcpy(key.addr, &block, 4);
-		finer = bpf_map_lookup_elem(&sg_dest_cells, &key);
-		if (finer && (finer->flags & SG_DEST_FINER)) {
-			d = finer;
-			key.plen = 32;
-			__builtin_memcpy(key.addr, &addr, 4);
-			finer = bpf_map_lookup_elem(&sg_dest_cells, &key);
-		}
-		if (finer)
-			d = finer;
-	}
-	*out = *d;
+	*out = e->dest;
 	return out->kind;
 }
 

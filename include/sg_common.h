@@ -282,31 +282,30 @@ struct sg_dest_key {
 struct sg_dest {
 	__u16 sector;		/* owner when kind == SG_DEST_SECTOR */
 	__u8 kind;		/* enum sg_dest_kind, 0 = none (the internet) */
-	__u8 flags;		/* SG_DEST_FINER, in sg_dest_top and _cells */
+	__u8 pad;
 };
 
 /*
- * sg_dest_nets compiled into three fixed strides, so that what an address
- * is takes the same few lookups at 5 sectors as at 1,000 (an LPM trie
- * walks deeper the more prefixes it holds). Each entry is the answer of
- * the longest prefix holding its whole block:
+ * sg_dest_nets compiled into fixed strides of arrays (DIR-16-8-8), so
+ * that what an address is takes the same three array reads at 5 sectors
+ * as at 1,000 (an LPM trie walks deeper the more prefixes it holds):
  *
- *   sg_dest_top   (array)  index slot * 65536 + the address's top 16 bits
- *   sg_dest_cells (hash)   the /24 (plen 24) or the address (plen 32)
+ *   sg_dest_top     index slot * 65536 + the address's top 16 bits
+ *   sg_dest_chunks  index (slot * SG_MAX_DEST_CHUNKS + chunk) * 256 + the
+ *                   address's next byte: a /16 split into its /24s, or a
+ *                   /24 split into its addresses
  *
- * SG_DEST_FINER: a longer prefix lies inside the block; look at the next
- * stride, and where it has no entry this answer stands.
+ * Each entry holds the answer of the longest prefix holding all of its
+ * block, or, where a longer prefix lies inside, the chunk that splits it.
  */
-#define SG_DEST_FINER		(1U << 0)
 #define SG_DEST_TOP_BITS	16
 #define SG_DEST_TOP_ENTRIES	(1U << SG_DEST_TOP_BITS)
-#define SG_MAX_DEST_CELLS	262144	/* per slot */
+#define SG_MAX_DEST_CHUNKS	2048	/* per slot; chunk 0 is none */
+#define SG_DEST_HOST_CHUNKS	64	/* kept for the hosts' /32s */
 
-struct sg_dest_cell_key {
-	__u16 slot;
-	__u8 plen;		/* 24 or 32 */
-	__u8 pad;
-	__u8 addr[4];		/* the block's first address, bytes */
+struct sg_dest_stride {
+	struct sg_dest dest;	/* the answer, when chunk is 0 */
+	__u32 chunk;		/* else where the block is split */
 };
 
 /* sg_allow: the `allow` exceptions from sector `from` to sector `to`. */

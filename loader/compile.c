@@ -337,12 +337,12 @@ static int compile_dest_strides(struct sg_compiled *c, struct sg_diags *d)
 			.v = c->dests[i].v,
 		};
 	}
-	ret = sg_dest_strides_build(&c->dest_strides, c->slot, prefixes,
-				    c->ndests);
+	ret = sg_dest_strides_build(&c->dest_strides, prefixes, c->ndests);
 	free(prefixes);
 	if (ret)
-		sg_diag_add(d, "the destination networks take more than %d "
-			    "sg_dest_cells entries", SG_MAX_DEST_CELLS);
+		sg_diag_add(d, "the destination networks (with the host's "
+			    "addresses) split more than the %d /16 and /24 "
+			    "blocks sg_dest_chunks holds", SG_MAX_DEST_CHUNKS - 1);
 	return ret;
 }
 

@@ -479,35 +479,65 @@ static void check_trusted_overlap(struct sg_parser *p)
  * the cross-checks, which are quadratic: a file that YAML aliases blow up
  * to a million CIDRs is refused here, by `check` as by `apply`.
  */
+/*
+ * sg_dest_chunks: every /16 that a prefix longer than /16 lies in takes
+ * a chunk, and every /24 that one longer than /24 lies in; room is kept
+ * for the host's /32s (uplinks, egress devices), which apply adds.
+ */
+static bool check_dest_chunks(struct sg_parser *p)
+{
+	const struct sg_model *m = p->m;
+	struct sg_dest_prefix *x = NULL;
+	int n = 0, chunks;
+
+	for (int i = 0; i < m->nprotected; i++) {
+		x = sg_grow(x, n, sizeof(*x));
+		x[n++] = (struct sg_dest_prefix){
+			.addr = m->protected_nets[i].addr,
+			.plen = m->protected_nets[i].plen,
+		};
+	}
+	for (int i = 0; i < m->nsectors; i++)
+		for (int k = 0; k < m->sectors[i].ncidrs; k++) {
+			x = sg_grow(x, n, sizeof(*x));
+			x[n++] = (struct sg_dest_prefix){
+				.addr = m->sectors[i].cidrs[k].addr,
+				.plen = m->sectors[i].cidrs[k].plen,
+			};
+		}
+	/* The metadata address and its target. */
+	for (int i = 0; i < 2; i++) {
+		x = sg_grow(x, n, sizeof(*x));
+		x[n++] = (struct sg_dest_prefix){
+			.addr = i ? m->imds_target_addr : m->imds_addr,
+			.plen = 32,
+		};
+	}
+	chunks = sg_dest_chunks_of(x, n);
+	free(x);
+	if (chunks <= SG_MAX_DEST_CHUNKS - 1 - SG_DEST_HOST_CHUNKS)
+		return true;
+	cfg_verr(p, (struct sg_pos){ .line = 1, .col = 1, .path = "sectors" },
+		 NULL, "the sector CIDRs and protected networks split %d /16 "
+		 "and /24 blocks (every /16 a CIDR longer than /16 lies in, "
+		 "every /24 one longer than /24 lies in); sg_dest_chunks "
+		 "holds %d", chunks,
+		 SG_MAX_DEST_CHUNKS - 1 - SG_DEST_HOST_CHUNKS);
+	return false;
+}
+
 static bool check_capacity(struct sg_parser *p)
 {
 	struct sg_model *m = p->m;
 	int nets = 0, pairs = 0, devices = m->nuplinks + m->ntrusted;
 	int forwards = 0, admits = 0, policies = 0, egress_nets = 0;
 	bool ok = true, forwards_full = false, admits_full = false;
-	bool egress_full = false, cells_full = false;
-	/* sg_dest_cells: the metadata address and target take two each;
-	 * room is kept for the uplinks' and egress devices' /32s. */
-	long cells = 2 * sg_dest_cells_of(32);
-	const long max_cells = SG_MAX_DEST_CELLS - 2L * SG_MAX_DEVICES;
+	bool egress_full = false;
 
-	for (int i = 0; i < m->nprotected; i++)
-		cells += sg_dest_cells_of(m->protected_nets[i].plen);
 	for (int i = 0; i < m->nsectors; i++) {
 		const struct sg_sector_def *s = &m->sectors[i];
 
 		for (int k = 0; k < s->ncidrs; k++) {
-			cells += sg_dest_cells_of(s->cidrs[k].plen);
-			if (!cells_full && cells > max_cells) {
-				cfg_verr(p, s->cidrs[k].pos, NULL, "the "
-					 "destination networks take more "
-					 "than the %ld entries of sg_dest_cells "
-					 "(a /17 to /24 takes up to 128 of "
-					 "them, a /25 to /32 up to 129)",
-					 max_cells);
-				cells_full = true;
-				ok = false;
-			}
 			if (++nets != SG_MAX_NETS + 1)
 				continue;
 			cfg_verr(p, s->cidrs[k].pos, NULL, "more than %d "
@@ -578,6 +608,8 @@ static bool check_capacity(struct sg_parser *p)
 			 "holds %d", nets + m->nprotected + 2, SG_MAX_NETS);
 		ok = false;
 	}
+	if (ok && !check_dest_chunks(p))
+		ok = false;
 	if (pairs > SG_MAX_ALLOW_PAIRS) {
 		struct sg_pos at = { .line = 1, .col = 1, .path = "sectors" };
 

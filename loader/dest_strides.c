@@ -1,43 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dest_strides.h"
 #include "util.h"
-
-#define TOP_SHIFT	(32 - SG_DEST_TOP_BITS)
-
-/* One prefix's part of a block of a stride: its answer there, or only
- * the news that something longer lies inside (finer). */
-struct part {
-	uint32_t block;
-	int plen;
-	bool finer;
-	struct sg_dest v;
-};
-
-struct parts {
-	struct part *p;
-	int n;
-};
-
-static void add_part(struct parts *ps, uint32_t block, int plen, bool finer,
-		     struct sg_dest v)
-{
-	ps->p = sg_grow(ps->p, ps->n, sizeof(*ps->p));
-	ps->p[ps->n++] = (struct part){ block, plen, finer, v };
-}
-
-/* By block; within one, shortest prefix first, so the longest comes last. */
-static int by_block(const void *a, const void *b)
-{
-	const struct part *x = a, *y = b;
-
-	if (x->block != y->block)
-		return x->block < y->block ? -1 : 1;
-	return x->plen - y->plen;
-}
 
 static int by_plen(const void *a, const void *b)
 {
@@ -45,168 +11,138 @@ static int by_plen(const void *a, const void *b)
 	       ((const struct sg_dest_prefix *)b)->plen;
 }
 
-int sg_dest_cells_of(int plen)
+static int by_value(const void *a, const void *b)
 {
-	if (plen <= SG_DEST_TOP_BITS)
-		return 0;
-	if (plen <= 24)
-		return 1 << (24 - plen);
-	return 1 + (1 << (32 - plen));
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
 }
 
-static void add_cell(struct sg_dest_strides *s, uint32_t slot, int plen,
-		     uint32_t block, struct sg_dest v)
+static int distinct(uint32_t *v, int n)
 {
-	uint32_t be = htonl(block);
+	int d = 0;
 
-	s->cells = sg_grow(s->cells, s->ncells, sizeof(*s->cells));
-	s->cells[s->ncells].k = (struct sg_dest_cell_key){
-		.slot = slot, .plen = plen,
-	};
-	memcpy(s->cells[s->ncells].k.addr, &be, 4);
-	s->cells[s->ncells].v = v;
-	s->ncells++;
+	qsort(v, n, sizeof(*v), by_value);
+	for (int i = 0; i < n; i++)
+		d += !i || v[i] != v[i - 1];
+	return d;
 }
 
-/*
- * The cells of one stride (24 or 32) from parts sorted by block: each
- * block's answer is the longest part's that has one, over what the
- * coarser strides, built already, answer there; FINER where a part says
- * so. (The cells of this stride come in address order, so the lookup of
- * the coarser answer never finds one of them.)
- */
-static void fold(struct sg_dest_strides *s, uint32_t slot, int stride,
-		 const struct parts *ps)
+int sg_dest_chunks_of(const struct sg_dest_prefix *prefixes, int n)
 {
-	for (int i = 0; i < ps->n;) {
-		uint32_t block = ps->p[i].block;
-		struct sg_dest v = sg_dest_strides_find(s, block);
+	uint32_t *b16 = calloc(n + 1, sizeof(*b16));
+	uint32_t *b24 = calloc(n + 1, sizeof(*b24));
+	int n16 = 0, n24 = 0, chunks;
 
-		v.flags = 0;
-		for (; i < ps->n && ps->p[i].block == block; i++) {
-			if (ps->p[i].finer)
-				v.flags |= SG_DEST_FINER;
-			else
-				v = (struct sg_dest){
-					.sector = ps->p[i].v.sector,
-					.kind = ps->p[i].v.kind,
-					.flags = v.flags,
-				};
-		}
-		add_cell(s, slot, stride, block, v);
+	if (!b16 || !b24)
+		sg_oom();
+	for (int i = 0; i < n; i++) {
+		if (prefixes[i].plen > 16)
+			b16[n16++] = prefixes[i].addr >> 16;
+		if (prefixes[i].plen > 24)
+			b24[n24++] = prefixes[i].addr >> 8;
 	}
+	chunks = distinct(b16, n16) + distinct(b24, n24);
+	free(b16);
+	free(b24);
+	return chunks;
 }
 
-int sg_dest_strides_build(struct sg_dest_strides *s, uint32_t slot,
+/* The chunk that splits entry e, made on first use and filled with the
+ * answer e had: the longest of the shorter prefixes, all painted by
+ * then. 0 when none is left. */
+static uint32_t split(struct sg_dest_strides *s, struct sg_dest_stride *top,
+		      uint32_t top_idx, uint32_t chunk, uint32_t idx)
+{
+	struct sg_dest_stride *e = chunk ? &s->chunks[chunk][idx] :
+					   &top[top_idx];
+	struct sg_dest_stride was = *e;
+
+	if (e->chunk)
+		return e->chunk;
+	if (s->nchunks >= SG_MAX_DEST_CHUNKS)
+		return 0;
+	s->chunks = realloc(s->chunks, (s->nchunks + 1) * sizeof(*s->chunks));
+	if (!s->chunks)
+		sg_oom();
+	for (int i = 0; i < 256; i++)
+		s->chunks[s->nchunks][i] = was;
+	/* realloc may have moved what e pointed into. */
+	e = chunk ? &s->chunks[chunk][idx] : &top[top_idx];
+	e->chunk = s->nchunks;
+	return s->nchunks++;
+}
+
+/* Paint prefix x (sorted: shorter ones painted before) into the strides. */
+static int paint(struct sg_dest_strides *s, const struct sg_dest_prefix *x)
+{
+	uint32_t first = x->plen ? x->addr & ~0U << (32 - x->plen) : 0;
+	struct sg_dest_stride v = { .dest = x->v };
+	uint32_t c16, c24, count;
+
+	if (x->plen <= 16) {
+		count = 1U << (16 - x->plen);
+		for (uint32_t b = 0; b < count; b++)
+			s->top[(first >> 16) + b] = v;
+		return 0;
+	}
+	c16 = split(s, s->top, first >> 16, 0, 0);
+	if (!c16)
+		return -1;
+	if (x->plen <= 24) {
+		count = 1U << (24 - x->plen);
+		for (uint32_t b = 0; b < count; b++)
+			s->chunks[c16][(first >> 8 & 0xff) + b] = v;
+		return 0;
+	}
+	c24 = split(s, NULL, 0, c16, first >> 8 & 0xff);
+	if (!c24)
+		return -1;
+	count = 1U << (32 - x->plen);
+	for (uint32_t b = 0; b < count; b++)
+		s->chunks[c24][(first & 0xff) + b] = v;
+	return 0;
+}
+
+int sg_dest_strides_build(struct sg_dest_strides *s,
 			  const struct sg_dest_prefix *prefixes, int n)
 {
-	struct sg_dest_prefix *sorted = NULL;
-	struct parts p24 = {}, p32 = {};
-	long cells = 0;
-	int i;
+	struct sg_dest_prefix *sorted;
+	int ret = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->top = calloc(SG_DEST_TOP_ENTRIES, sizeof(*s->top));
-	if (!s->top)
+	s->chunks = calloc(1, sizeof(*s->chunks));
+	sorted = malloc((size_t)(n > 0 ? n : 1) * sizeof(*sorted));
+	if (!s->top || !s->chunks || !sorted)
 		sg_oom();
-	for (i = 0; i < n; i++)
-		cells += sg_dest_cells_of(prefixes[i].plen);
-	if (cells > SG_MAX_DEST_CELLS)
-		return -1;
+	s->nchunks = 1;
 	if (n > 0) {
-		sorted = malloc((size_t)n * sizeof(*sorted));
-		if (!sorted)
-			sg_oom();
 		memcpy(sorted, prefixes, (size_t)n * sizeof(*sorted));
 		qsort(sorted, n, sizeof(*sorted), by_plen);
 	}
-
 	/* Shortest first: a longer prefix paints over what it lies in. */
-	for (i = 0; i < n; i++) {
-		const struct sg_dest_prefix *x = &sorted[i];
-		uint32_t first = x->plen ? x->addr & ~0U << (32 - x->plen) : 0;
-		struct sg_dest v = x->v;
-
-		v.flags = 0;
-		if (x->plen <= SG_DEST_TOP_BITS) {
-			uint32_t count = 1U << (SG_DEST_TOP_BITS - x->plen);
-
-			for (uint32_t b = 0; b < count; b++)
-				s->top[(first >> TOP_SHIFT) + b] = v;
-			continue;
-		}
-		s->top[first >> TOP_SHIFT].flags |= SG_DEST_FINER;
-		if (x->plen <= 24) {
-			for (uint32_t b = 0; b < 1U << (24 - x->plen); b++)
-				add_part(&p24, (first >> 8) + b, x->plen,
-					 false, v);
-			continue;
-		}
-		add_part(&p24, first >> 8, x->plen, true, v);
-		for (uint32_t a = 0; a < 1U << (32 - x->plen); a++)
-			add_part(&p32, first + a, x->plen, false, v);
-	}
+	for (int i = 0; i < n && !ret; i++)
+		ret = paint(s, &sorted[i]);
 	free(sorted);
-
-	/* /24 blocks are keyed by their first address. */
-	for (i = 0; i < p24.n; i++)
-		p24.p[i].block <<= 8;
-	if (p24.n)
-		qsort(p24.p, p24.n, sizeof(*p24.p), by_block);
-	fold(s, slot, 24, &p24);
-	if (p32.n)
-		qsort(p32.p, p32.n, sizeof(*p32.p), by_block);
-	fold(s, slot, 32, &p32);
-	free(p24.p);
-	free(p32.p);
-	return 0;
+	return ret;
 }
 
 void sg_dest_strides_free(struct sg_dest_strides *s)
 {
 	free(s->top);
-	free(s->cells);
+	free(s->chunks);
 	memset(s, 0, sizeof(*s));
-}
-
-static const struct sg_dest *find_cell(const struct sg_dest_strides *s,
-				       int plen, uint32_t block)
-{
-	/* Cells are in stride order, each stride by address. */
-	for (int lo = 0, hi = s->ncells; lo < hi;) {
-		int mid = (lo + hi) / 2;
-		const struct sg_dest_cell_key *k = &s->cells[mid].k;
-		uint32_t at;
-		int cmp;
-
-		memcpy(&at, k->addr, 4);
-		at = ntohl(at);
-		cmp = k->plen != plen ? k->plen - plen :
-		      at != block ? (at < block ? -1 : 1) : 0;
-		if (!cmp)
-			return &s->cells[mid].v;
-		if (cmp < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
 }
 
 struct sg_dest sg_dest_strides_find(const struct sg_dest_strides *s,
 				    uint32_t addr)
 {
-	struct sg_dest d = s->top[addr >> TOP_SHIFT];
-	const struct sg_dest *finer;
+	const struct sg_dest_stride *e = &s->top[addr >> 16];
 
-	if (!(d.flags & SG_DEST_FINER))
-		return d;
-	finer = find_cell(s, 24, addr & ~0xffU);
-	if (!finer)
-		return d;
-	d = *finer;
-	if (!(d.flags & SG_DEST_FINER))
-		return d;
-	finer = find_cell(s, 32, addr);
-	return finer ? *finer : d;
+	if (e->chunk)
+		e = &s->chunks[e->chunk][addr >> 8 & 0xff];
+	if (e->chunk)
+		e = &s->chunks[e->chunk][addr & 0xff];
+	return e->chunk ? (struct sg_dest){} : e->dest;
 }

@@ -24,9 +24,6 @@ const struct sg_slot_field sg_slot_nets = {
 	sizeof(struct sg_net_key), offsetof(struct sg_net_key, slot), 2 };
 const struct sg_slot_field sg_slot_dests = {
 	sizeof(struct sg_dest_key), offsetof(struct sg_dest_key, slot), 4 };
-const struct sg_slot_field sg_slot_dest_cells = {
-	sizeof(struct sg_dest_cell_key),
-	offsetof(struct sg_dest_cell_key, slot), 2 };
 const struct sg_slot_field sg_slot_allow = {
 	sizeof(struct sg_allow_key), offsetof(struct sg_allow_key, slot), 2 };
 const struct sg_slot_field sg_slot_forwards = {
@@ -107,22 +104,38 @@ static int zero_counters(int fd, const __u32 *idx, int n)
 	return ret;
 }
 
-/* The slot's half of sg_dest_top, every entry written: one batch. */
-static int fill_dest_top(int fd, const struct sg_compiled *c)
+/* n consecutive entries of an array from index first, in one batch. */
+static int fill_array(int fd, __u32 first, const void *values, __u32 n)
 {
-	__u32 *keys = malloc(SG_DEST_TOP_ENTRIES * sizeof(*keys));
-	__u32 count = SG_DEST_TOP_ENTRIES;
+	__u32 *keys = malloc(n * sizeof(*keys)), count = n;
 	int ret = 0;
 
 	if (!keys)
 		sg_oom();
-	for (__u32 i = 0; i < SG_DEST_TOP_ENTRIES; i++)
-		keys[i] = c->slot * SG_DEST_TOP_ENTRIES + i;
-	if (bpf_map_update_batch(fd, keys, c->dest_strides.top, &count, NULL))
+	for (__u32 i = 0; i < n; i++)
+		keys[i] = first + i;
+	if (bpf_map_update_batch(fd, keys, values, &count, NULL))
 		ret = -errno;
-	else if (count != SG_DEST_TOP_ENTRIES)
+	else if (count != n)
 		ret = -EIO;
 	free(keys);
+	return ret;
+}
+
+/* The slot's half of sg_dest_top, whole, and the chunks it uses (the
+ * others are never read). */
+static int fill_dest_strides(const struct sg_map_fds *fds,
+			     const struct sg_compiled *c)
+{
+	const struct sg_dest_strides *s = &c->dest_strides;
+	int ret;
+
+	ret = fill_array(fds->dest_top, c->slot * SG_DEST_TOP_ENTRIES, s->top,
+			 SG_DEST_TOP_ENTRIES);
+	if (!ret && s->nchunks > 1)
+		ret = fill_array(fds->dest_chunks,
+				 (c->slot * SG_MAX_DEST_CHUNKS + 1) * 256,
+				 s->chunks[1], (s->nchunks - 1) * 256);
 	return ret;
 }
 
@@ -135,7 +148,6 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	    (ret = clear_slot(fds->sectors, &sg_slot_sectors, slot)) ||
 	    (ret = clear_slot(fds->sector_nets, &sg_slot_nets, slot)) ||
 	    (ret = clear_slot(fds->dest_nets, &sg_slot_dests, slot)) ||
-	    (ret = clear_slot(fds->dest_cells, &sg_slot_dest_cells, slot)) ||
 	    (ret = clear_slot(fds->allow, &sg_slot_allow, slot)) ||
 	    (ret = clear_slot(fds->forwards, &sg_slot_forwards, slot)) ||
 	    (ret = clear_slot(fds->admit_devs, &sg_slot_admit_devs, slot)) ||
@@ -152,8 +164,7 @@ int sg_maps_fill_slot(const struct sg_map_fds *fds, const struct sg_compiled *c)
 	FILL(fds->sectors, c->sectors, c->nsectors);
 	FILL(fds->sector_nets, c->nets, c->nnets);
 	FILL(fds->dest_nets, c->dests, c->ndests);
-	FILL(fds->dest_cells, c->dest_strides.cells, c->dest_strides.ncells);
-	if ((ret = fill_dest_top(fds->dest_top, c)))
+	if ((ret = fill_dest_strides(fds, c)))
 		return ret;
 	FILL(fds->allow, c->allows, c->nallows);
 	FILL(fds->forwards, c->forwards, c->nforwards);

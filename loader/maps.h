@@ -16,7 +16,7 @@ struct sg_map_fds {
 	int sector_nets;
 	int dest_nets;
 	int dest_top;
-	int dest_cells;
+	int dest_chunks;
 	int allow;
 	int forwards;
 	int admit_devs;
@@ -37,7 +37,7 @@ struct sg_slot_field {
 	size_t width;
 };
 extern const struct sg_slot_field sg_slot_devices, sg_slot_sectors,
-	sg_slot_nets, sg_slot_dests, sg_slot_dest_cells, sg_slot_allow, sg_slot_forwards,
+	sg_slot_nets, sg_slot_dests, sg_slot_allow, sg_slot_forwards,
 	sg_slot_admit_devs, sg_slot_egress_policies;
 __u32 sg_key_slot(const void *key, const struct sg_slot_field *f);
 

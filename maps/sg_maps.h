@@ -74,16 +74,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2 * SG_DEST_TOP_ENTRIES);
 	__type(key, __u32);
-	__type(value, struct sg_dest);
+	__type(value, struct sg_dest_stride);
 } sg_dest_top SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 2 * SG_MAX_DEST_CELLS);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct sg_dest_cell_key);
-	__type(value, struct sg_dest);
-} sg_dest_cells SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * SG_MAX_DEST_CHUNKS * 256);
+	__type(key, __u32);
+	__type(value, struct sg_dest_stride);
+} sg_dest_chunks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

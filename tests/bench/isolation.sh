@@ -18,7 +18,8 @@
 # rounds of SECS seconds, and the ratios issue 10 holds sectorgate to:
 # the same cost at 5, 100 and 1000 sectors (within 10%), >= 90% of bare.
 # CSV=FILE also writes the medians there, one line a number of sectors
-# (scripts/plot_isolation.py draws them).
+# (scripts/plot_isolation.py draws them). PERF=PREFIX records a profile
+# of each sectorgate run into PREFIX.N (perf report -i PREFIX.N).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 "$ROOT/scripts/deps.sh" bench
@@ -88,7 +89,11 @@ for r in $(seq "$ROUNDS"); do
 		sg apply -c "$DEFS" >/dev/null 2>&1
 		d0=$(drops)
 		read -r t0 c0 < <(prog_stats)
+		# PERF=PREFIX: where the time goes, into PREFIX.N (perf report -i).
+		[ -z "${PERF:-}" ] ||
+			(sleep 0.5; perf record -a -g -o "$PERF.$n" -- sleep 1 >/dev/null 2>&1) &
 		send -k "$(ns vm3):eth0" >/dev/null
+		wait
 		d1=$(drops)
 		read -r t1 c1 < <(prog_stats)
 		sg unload >/dev/null

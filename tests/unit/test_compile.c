@@ -603,7 +603,7 @@ static struct sg_dest longest(const struct sg_dest_prefix *x, int n,
 }
 
 /*
- * The strides (sg_dest_top, sg_dest_cells) answer for every address what
+ * The strides (sg_dest_top, sg_dest_chunks) answer for every address what
  * the longest prefix answers: random sets of nested and overlapping
  * prefixes of every length, addresses near them and on their edges.
  */
@@ -636,8 +636,11 @@ static void test_dest_strides(void)
 			if (dup)
 				i--;
 		}
-		CHECK(!sg_dest_strides_build(&s, round & 1, x, n),
+		CHECK(!sg_dest_strides_build(&s, x, n),
 		      "round %d: %d prefixes fit", round, n);
+		CHECK(s.nchunks == 1 + sg_dest_chunks_of(x, n),
+		      "round %d: %d chunks, %d counted", round, s.nchunks - 1,
+		      sg_dest_chunks_of(x, n));
 		for (int k = 0; k < 400 && !sg_t_bad; k++) {
 			uint32_t a = random_addr(&seed);
 			struct sg_dest want, got;
@@ -659,34 +662,27 @@ static void test_dest_strides(void)
 			      a >> 16 & 0xff, a >> 8 & 0xff, a & 0xff, got.kind,
 			      got.sector, want.kind, want.sector);
 		}
-		for (int i = 0; i < s.ncells; i++)
-			CHECK(s.cells[i].k.slot == (round & 1) &&
-			      (s.cells[i].k.plen == 24 || s.cells[i].k.plen == 32),
-			      "cell %d keyed by the slot and a stride", i);
 		sg_dest_strides_free(&s);
 	}
-	/* What validation keeps out: more cells than the map holds. */
-	CHECK(sg_dest_cells_of(16) == 0 && sg_dest_cells_of(17) == 128 &&
-	      sg_dest_cells_of(24) == 1 && sg_dest_cells_of(25) == 129,
-	      "the cells a prefix takes");
+	/* What validation keeps out: more chunks than the map holds. */
 	{
-		int most = SG_MAX_DEST_CELLS / 128;
+		int most = SG_MAX_DEST_CHUNKS - 1;
 		struct sg_dest_prefix *many = calloc(most + 1, sizeof(*many));
 
 		for (int i = 0; i <= most; i++)
 			many[i] = (struct sg_dest_prefix){
-				.addr = 0x0a000000 + ((uint32_t)i << 15),
-				.plen = 17, .v = { .kind = SG_DEST_SECTOR },
+				.addr = 0x0a000000 + ((uint32_t)i << 16),
+				.plen = 24, .v = { .kind = SG_DEST_SECTOR },
 			};
-		CHECK(!sg_dest_strides_build(&s, 0, many, most) &&
-		      s.ncells == SG_MAX_DEST_CELLS, "%d /17s fit", most);
+		CHECK(!sg_dest_strides_build(&s, many, most) &&
+		      s.nchunks == SG_MAX_DEST_CHUNKS, "%d /16s split", most);
 		sg_dest_strides_free(&s);
-		CHECK(sg_dest_strides_build(&s, 0, many, most + 1),
-		      "one more does not");
+		CHECK(sg_dest_strides_build(&s, many, most + 1),
+		      "one more is not");
 		sg_dest_strides_free(&s);
 		free(many);
 	}
-	test_end("sg_dest_top and sg_dest_cells answer what the longest prefix "
+	test_end("sg_dest_top and sg_dest_chunks answer what the longest prefix "
 		 "of sg_dest_nets does (2000 random sets, 800000 addresses)");
 }
 

@@ -675,11 +675,12 @@ static void test_egress_capacity(void)
 }
 
 /*
- * CIDRs longer than /16 take cells of sg_dest_cells (a /17 takes 128):
- * 1983 of them fill it, with room for the hosts' /32s; the next is
- * refused where it is written.
+ * A sector CIDR longer than /16 splits its /16 into a chunk of
+ * sg_dest_chunks (the metadata address splits one /16 and one /24): so
+ * many sectors of a /24, each in a /16 of its own, fill it, with room
+ * kept for the host's /32s. One more is refused.
  */
-static char *many_17s(int count, size_t *len)
+static char *many_24s(int count, size_t *len)
 {
 	size_t cap = 1 << 20, n = 0;
 	char *y = malloc(cap);
@@ -690,43 +691,40 @@ static char *many_17s(int count, size_t *len)
 		n += snprintf(y + n, cap - n, "  - name: t%d\n    interfaces: "
 			      "[x%d]\n    cidrs:\n", s, s);
 		for (int k = s * 64; k < count && k < (s + 1) * 64; k++)
-			n += snprintf(y + n, cap - n, "      - %d.%d.%d.0/17\n",
-				      10 + k / 512, k / 2 % 256, k % 2 * 128);
+			n += snprintf(y + n, cap - n, "      - %d.%d.7.0/24\n",
+				      10 + k / 256, k % 256);
 	}
 	*len = n;
 	return y;
 }
 
-static void test_dest_cells_capacity(void)
+static void test_dest_chunks_capacity(void)
 {
-	int fit = (SG_MAX_DEST_CELLS - 2 * SG_MAX_DEVICES - 4) / 128;
+	int fit = SG_MAX_DEST_CHUNKS - 1 - SG_DEST_HOST_CHUNKS - 2;
 	struct sg_diags d = {};
 	struct sg_model m;
 	size_t n;
 	char *y;
 
 	test_begin();
-	y = many_17s(fit, &n);
-	CHECK(sg_config_parse("t.yaml", y, n, &m, &d) == 0, "%d /17s refused",
+	y = many_24s(fit, &n);
+	CHECK(sg_config_parse("t.yaml", y, n, &m, &d) == 0, "%d /24s refused",
 	      fit);
 	sg_diags_free(&d);
 	sg_model_free(&m);
 	free(y);
-	y = many_17s(fit + 1, &n);
+	y = many_24s(fit + 1, &n);
 	CHECK(sg_config_parse("t.yaml", y, n, &m, &d) == -1,
-	      "%d /17s accepted", fit + 1);
-	CHECK(has_message(&d, "destination networks take more than the"),
-	      "not refused for sg_dest_cells");
-	CHECK(has_message(&d, "cidrs[") && has_message(&d, "t.yaml:"),
-	      "not where the CIDR is written");
+	      "%d /24s accepted", fit + 1);
+	CHECK(has_message(&d, "split 1984 /16 and /24 blocks"),
+	      "not refused for sg_dest_chunks");
 	if (sg_t_bad)
 		for (int i = 0; i < d.n; i++)
 			printf("    got: %s\n", d.msgs[i]);
 	sg_diags_free(&d);
 	sg_model_free(&m);
 	free(y);
-	test_end("more destination networks than sg_dest_cells holds are "
-		 "refused, at the CIDR that overfills it");
+	test_end("more split blocks than sg_dest_chunks holds are refused");
 }
 
 static void test_uplink_not_ethernet(void)
@@ -763,6 +761,6 @@ int main(void)
 	test_alias_bomb();
 	test_uplink_not_ethernet();
 	test_egress_capacity();
-	test_dest_cells_capacity();
+	test_dest_chunks_capacity();
 	return test_summary("test_config");
 }
