@@ -355,8 +355,16 @@ expect_ok "0.0.0.0/0 steers nothing protected: 198.51.100.2 is protected-destina
 	test "$(moved vm1 protected-destination "$before")" -ge 1
 expect_eq "no egress-down so far" "$(egress_down)" 0
 # A UDP flow from a fixed source port is the same flow all along (its
-# twin from port 40002 starts on tB, below).
-expect_eq "a UDP flow from port 40001 starts on tA" "$(ask 2 40001)" "far 100.64.1.1"
+# twin from port 40002 starts on tB, below). A datagram through socat's
+# userspace tunnel may be lost on a loaded machine (CI lost one answer
+# twice once): a third try, and what the datapath saw if that fails too.
+a=$(ask 2 40001)
+[ -n "$a" ] || a=$(ask 2 40001)
+expect_eq "a UDP flow from port 40001 starts on tA" "$a" "far 100.64.1.1"
+if [ "$a" != "far 100.64.1.1" ]; then
+	sg dump conntrack | grep -E '40001|udp' | sed 's/^/    /'
+	echo "    vm1's drops: $(drops_of_vm1)"
+fi
 
 # --- The mesh: one port, untranslated; nothing else (3.10) ---------------------
 expect_eq "TCP to 10.50.0.2:6333 goes through mesh0 from vm1's own address, answered" \
