@@ -25,15 +25,21 @@ static __always_inline bool sg_is_local_only(__be32 daddr)
 }
 
 /* A packet from sector `from` to an address of sector dest->sector. */
-static __always_inline int sg_decide_cross(__u32 slot, __u16 from,
-					   __u16 counters,
+static __always_inline int sg_decide_cross(__u32 slot,
+					   const struct sg_device *dev,
 					   const struct sg_dest *dest,
 					   const struct sg_pkt *p)
 {
-	struct sg_config *cfg = sg_config_of(slot);
+	__u16 from = dev->sector, counters = dev->counters;
+	struct sg_config *cfg;
 	struct sg_flow *f;
 	struct sg_flow_key okey;
 	__u64 now;
+
+	/* A sector in no `allow` either way: plain isolation, no lookup. */
+	if (dest->kind == SG_DEST_SECTOR && !(dev->flags & SG_DEV_ALLOWS))
+		return SG_DROP_INTER_SECTOR;
+	cfg = sg_config_of(slot);
 
 	if (p->frag) {
 		/* No ports: neither a flow nor an allow rule can be matched.
@@ -163,7 +169,7 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	if (dest && (dest->kind == SG_DEST_SECTOR ||
 		     dest->kind == SG_DEST_SHARED)) {
 		*to_sector = dest->sector;
-		return sg_decide_cross(slot, sector, dev->counters, dest, p);
+		return sg_decide_cross(slot, dev, dest, p);
 	}
 
 	/* Answers to what was let in from outside, wherever they go (the
@@ -206,25 +212,19 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 }
 
 /*
- * Returns SG_PASS, an SG_PASS_* for an uplink (with *p parsed, and as
- * translated so far, and *devp the device) or the reason it was dropped
- * for. Counts either way. parsed >= 0: *p is parsed already, with that
- * verdict.
+ * A packet from sector device dev. Returns SG_PASS, an SG_PASS_* for an
+ * uplink (with *p parsed, and as translated so far) or the reason it was
+ * dropped for. Counts either way. parsed >= 0: *p is parsed already,
+ * with that verdict.
  */
-static __always_inline int sg_sector_ingress(struct sg_ctx *c,
-					     struct sg_pkt *p,
-					     struct sg_device **devp,
-					     int parsed)
+static __always_inline int sg_sector_decide(struct sg_ctx *c,
+					    struct sg_pkt *p,
+					    const struct sg_device *dev,
+					    int parsed)
 {
-	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
 	__u16 to_sector = 0;
 	int verdict;
 
-	/* Not (or no longer) a sector device of ours: leave it alone. */
-	if (!dev || dev->role != SG_ROLE_SECTOR)
-		return SG_PASS;
-
-	*devp = dev;
 	sg_count_rx(dev->counters, c->len);
 	verdict = parsed >= 0 ? parsed : sg_parse(c, p);
 	if (verdict == SG_PASS) {
@@ -246,6 +246,19 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 	if (verdict > SG_PASS)
 		sg_drop(c, p, dev->counters, to_sector, verdict);
 	return verdict;
+}
+
+static __always_inline int sg_sector_ingress(struct sg_ctx *c,
+					     struct sg_pkt *p,
+					     struct sg_device **devp,
+					     int parsed)
+{
+	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
+
+	if (!dev || dev->role != SG_ROLE_SECTOR)
+		return SG_PASS;
+	*devp = dev;
+	return sg_sector_decide(c, p, dev, parsed);
 }
 
 /*

@@ -202,6 +202,10 @@ struct sg_device {
  * come back by it (role SG_ROLE_TRUSTED: its programs are the trusted
  * devices'). */
 #define SG_DEV_EGRESS		(1U << 2)
+/* A sector device whose sector is in an `allow` either way (sg_allow):
+ * without it, a packet to another sector's address is dropped with no
+ * lookup of the pair. */
+#define SG_DEV_ALLOWS		(1U << 3)
 
 /*
  * sg_forwards: sectors[].forwards, one entry per uplink address it is

@@ -165,6 +165,18 @@ static void compile_trusted(const struct sg_model *m, struct sg_compiled *c,
 }
 
 /* Sector interfaces: exact names first, so a glob never steals them. */
+/* Does an `allow` name sector s, or s one? */
+static bool in_allow(const struct sg_model *m, int s)
+{
+	if (m->sectors[s].nallow)
+		return true;
+	for (int o = 0; o < m->nsectors; o++)
+		for (int a = 0; a < m->sectors[o].nallow; a++)
+			if (m->sectors[o].allow[a].target == s)
+				return true;
+	return false;
+}
+
 static int compile_sector_devices(const struct sg_model *m,
 				  struct sg_compiled *c,
 				  const struct sg_netdev *devs, int ndevs,
@@ -191,7 +203,8 @@ static int compile_sector_devices(const struct sg_model *m,
 				t = sg_compiled_target(c, devs[i].ifindex);
 				if (!t) {
 					add_device(c, &devs[i], SG_ROLE_SECTOR,
-						   sec->id, 0, 0);
+						   sec->id, 0, in_allow(m, s) ?
+						   SG_DEV_ALLOWS : 0);
 					c->targets[c->ntargets - 1].steered =
 						sec->negress > 0;
 				} else if (!globs || t->role != SG_ROLE_SECTOR ||

@@ -102,6 +102,11 @@ static void test_entries(void)
 	CHECK(device(&c, 4) && device(&c, 5) && device(&c, 4)->sector == 1,
 	      "the glob vm1-* claims vm1-a and vm1-b");
 	CHECK(device(&c, 6) && device(&c, 6)->sector == 7, "explicit id 7");
+	/* vm1 allows into vm2: both sides look the pair up; vm3 never. */
+	CHECK((device(&c, 3)->flags & SG_DEV_ALLOWS) &&
+	      (device(&c, 6)->flags & SG_DEV_ALLOWS) &&
+	      !(device(&c, 7)->flags & SG_DEV_ALLOWS),
+	      "SG_DEV_ALLOWS on the devices of the sectors an allow names");
 	CHECK(!device(&c, 1) && !device(&c, 9), "other devices are not ours");
 	for (int i = 0; i < c.ndevices; i++)
 		CHECK(c.devices[i].k.slot == 1, "slot stamped into every key");
