@@ -16,7 +16,9 @@
 #
 # Frames come from tests/bench/bench_xdp (live frames). Medians of ROUNDS
 # rounds of SECS seconds, and the ratios issue 10 holds sectorgate to:
-# the same cost at 5, 100 and 1000 sectors (within 10%), >= 90% of bare.
+# the same cost at 5, 100 and 1000 sectors (within 10%), >= 90% of bare
+# (each run against the bare drop measured right after it: this
+# machine's speed moves by 20% within minutes).
 # CSV=FILE also writes the medians there, one line a number of sectors
 # (scripts/plot_isolation.py draws them). PERF=PREFIX records a profile
 # of each sectorgate run into PREFIX.N (perf report -i PREFIX.N).
@@ -75,6 +77,8 @@ send() {	# bench_xdp options: vm1 -> vm3, 64-byte UDP
 		-p 9:9 -t "$SECS" "$@"
 }
 drops() { stat vm1 'drops["inter-sector"]'; }
+# The seconds bench_xdp took ("... in 2.04 s: ..."), SECS if it says none.
+secs_of() { echo "$1" | sed -n 's/.* in \([0-9.]*\) s.*/\1/p' | grep . || echo "$SECS"; }
 prog_stats() {	# run_time_ns run_cnt of sectorgate's XDP on v1
 	bpftool -j prog show pinned "$PIN/prog_xdp_sector" |
 		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
@@ -92,45 +96,51 @@ for r in $(seq "$ROUNDS"); do
 		# PERF=PREFIX: where the time goes, into PREFIX.N (perf report -i).
 		[ -z "${PERF:-}" ] ||
 			(sleep 0.5; perf record -a -g -o "$PERF.$n" -- sleep 1 >/dev/null 2>&1) &
-		send -k "$(ns vm3):eth0" >/dev/null
+		out=$(send -k "$(ns vm3):eth0")
 		wait
 		d1=$(drops)
 		read -r t1 c1 < <(prog_stats)
 		sg unload >/dev/null
-		mpps=$(awk -v d=$((d1 - d0)) -v s="$SECS" 'BEGIN {printf "%.3f", d / s / 1e6}')
+		# Over the time the frames took to send, not SECS: the source
+		# sends whole batches and its last one ends past SECS.
+		mpps=$(awk -v d=$((d1 - d0)) -v s="$(secs_of "$out")" 'BEGIN {printf "%.3f", d / s / 1e6}')
 		ns=$(awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.0f", c ? t / c : 0}')
-		echo "  sectorgate, $n sectors: $mpps Mpps dropped, $ns ns per packet" >&2
+		# The limit right after, so that the ratio compares two runs
+		# of the same minute (this machine's speed moves by 20%).
+		bare_out=$(send -k "$GW:v1")
+		bare=$(echo "$bare_out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p')
+		echo "  sectorgate, $n sectors: $mpps Mpps dropped, $ns ns per packet; bare XDP_DROP $bare Mpps" >&2
 		results[sg-$n]+="$mpps "
 		results[ns-$n]+="$ns "
+		results[bare]+="$bare "
+		results[ratio-$n]+="$(awk -v s="$mpps" -v b="$bare" 'BEGIN {print b ? 100 * s / b : 0}') "
 		if [ "$n" -le "$NFT_MAX" ]; then
 			nft_matrix "$n" | in_gw nft -f -
-			send -k "$(ns vm3):eth0" >/dev/null
+			out=$(send -k "$(ns vm3):eth0")
 			pk=$(in_gw nft -j list chain ip sgbench forward |
 				jq '[.nftables[] | .rule? | select(.) | .expr[] | .counter? | select(.) | .packets] | add')
 			in_gw nft delete table ip sgbench
-			mpps=$(awk -v d="$pk" -v s="$SECS" 'BEGIN {printf "%.3f", d / s / 1e6}')
+			mpps=$(awk -v d="$pk" -v s="$(secs_of "$out")" 'BEGIN {printf "%.3f", d / s / 1e6}')
 			echo "  nft matrix, $n sectors: $mpps Mpps dropped" >&2
 			results[nft-$n]+="$mpps "
 		fi
 	done
-	out=$(send -k "$GW:v1")
-	echo "  bare XDP_DROP: $out" >&2
-	results[bare]+="$(echo "$out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p') "
 done
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 bare=$(echo "${results[bare]}" | median)
 echo
 echo "inter-sector drop, 64-byte UDP, one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
+echo "(% of bare: the median of each run's ratio to the bare drop measured right after it)"
 printf '  %-8s %12s %14s %12s %12s\n' sectors sectorgate "ns/packet" "% of bare" "nft matrix"
 for n in $SECTORS; do
-	s=$(echo "${results[sg-$n]}" | median)
-	printf '  %-8s %12s %14s %11.0f%% %12s\n' "$n" "$s" \
+	printf '  %-8s %12s %14s %11.0f%% %12s\n' "$n" \
+		"$(echo "${results[sg-$n]}" | median)" \
 		"$(echo "${results[ns-$n]}" | median)" \
-		"$(awk -v s="$s" -v b="$bare" 'BEGIN {print b ? 100 * s / b : 0}')" \
+		"$(echo "${results[ratio-$n]}" | median)" \
 		"$(echo "${results[nft-$n]:-}" | median)"
 done
-echo "  bare XDP_DROP: $bare Mpps"
+echo "  bare XDP_DROP: $bare Mpps (median of all its runs)"
 if [ -n "$CSV" ]; then
 	echo "sectors,sectorgate_mpps,sectorgate_ns_per_packet,nft_matrix_mpps,bare_xdp_drop_mpps" >"$CSV"
 	for n in $SECTORS; do
