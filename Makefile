@@ -94,6 +94,7 @@ bench: sectorgate $(BUILD)/bench_paths $(BUILD)/bench_xdp
 	tests/bench/masquerade.sh
 	tests/bench/isolation.sh
 	tests/bench/newflows.sh
+	tests/bench/tcp.sh
 
 # libFuzzer on the definitions parser, apart from the tests: the parser's
 # sources compiled into the target with ASan (leaks too) and UBSan, run

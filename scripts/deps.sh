@@ -2,7 +2,7 @@
 # Install what building and testing sectorgate needs (Debian 12), once:
 # packages already present are not touched. `deps.sh bench` adds what the
 # benchmarks compare against and draw with (nftables, conntrack,
-# matplotlib), `deps.sh fuzz` libFuzzer and the
+# matplotlib, iperf3), `deps.sh fuzz` libFuzzer and the
 # sanitizers' runtime for clang (`make fuzz`).
 set -euo pipefail
 
@@ -14,7 +14,7 @@ PACKAGES=(
 	curl python3-prometheus-client procps
 	dpkg-dev debhelper lintian
 )
-[ "${1:-}" != bench ] || PACKAGES+=(nftables conntrack python3-matplotlib)
+[ "${1:-}" != bench ] || PACKAGES+=(nftables conntrack python3-matplotlib iperf3)
 if [ "${1:-}" = fuzz ]; then
 	# The runtime of the clang that builds (14 on Debian 12).
 	v=$(${CLANG:-clang} --version 2>/dev/null |
