@@ -12,6 +12,10 @@
 #                  replaces write it
 #   bare XDP       rewrite and redirect with nothing looked up: the limit
 #
+# FILL=N also measures sectorgate again with N other flows in its table
+# (new UDP flows vm1 -> inet, opened right before; the table sized for
+# them), beside the same flows measured with the table empty.
+#
 # 64-byte UDP frames of one flow (FLOWS=N: of N flows), sent by
 # tests/bench/bench_xdp (live frames) and counted by an XDP sink on the
 # receiving host. Prints the
@@ -27,11 +31,18 @@ BENCH=$ROOT/build/bench_xdp
 SECS=${SECS:-3}
 ROUNDS=${ROUNDS:-3}
 FLOWS=${FLOWS:-1}	# FLOWS=1024: as many flows, from source ports 20000 up (at most 12768)
+FILL=${FILL:-0}		# FILL=1048576: a million other flows in the table too
 
 DEFS=$(mktemp /tmp/sectorgate-bench.XXXXXX.yaml)
 trap 'sg unload >/dev/null 2>&1; topo_down; rm -f "$DEFS"' EXIT
 topo_up
-topo_definitions >"$DEFS"
+if [ "$FILL" -gt 0 ]; then
+	max=$((2 * (FILL + FLOWS + 4096)))
+	topo_definitions |
+		sed "s/^  protected: .*\$/&\n  conntrack: {max-flows: $max, max-flows-per-sector: $max}/" >"$DEFS"
+else
+	topo_definitions >"$DEFS"
+fi
 mac() { in_gw ip -j link show "$1" | jq -r '.[0].address'; }
 host_mac() { in_ns "$1" ip -j link show eth0 | jq -r '.[0].address'; }
 v1_mac=$(mac v1)
@@ -97,6 +108,15 @@ for r in $(seq "$ROUNDS"); do
 	sg apply -c "$DEFS" >/dev/null
 	add sectorgate out
 	add sectorgate in
+	if [ "$FILL" -gt 0 ]; then
+		# Source ports 1024 up, destination ports 1 up: no flow of
+		# the measured ones (source ports 20000 up).
+		"$BENCH" -s "$(ns vm1):eth0" -k "$(ns inet):eth0" -m "$v1_mac" \
+			-a 10.1.0.2 -d 192.0.2.2 -u -c "$FILL" >/dev/null
+		echo "  filled: $(sg status --json | jq '.maps.sg_flows.entries') flow table entries" >&2
+		add filled out
+		add filled in
+	fi
 	sg unload >/dev/null
 	for k in nftables matrix; do
 		nft_ruleset "$k" | in_gw nft -f -
@@ -111,10 +131,13 @@ done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 echo
 echo "masquerade, 64-byte UDP, $FLOWS flow(s), one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
-printf '  %-14s %8s %8s\n' "" out in
-for k in sectorgate nftables matrix bare; do
+printf '  %-24s %8s %8s\n' "" out in
+keys="sectorgate nftables matrix bare"
+[ "$FILL" -eq 0 ] || keys="sectorgate filled nftables matrix bare"
+for k in $keys; do
 	label=${k/matrix/nft + matrix}
-	printf '  %-14s %8s %8s\n' "${label/bare/bare XDP}" \
+	label=${label/filled/sg, $FILL more flows}
+	printf "  %-24s %8s %8s\n" "${label/bare/bare XDP}" \
 		"$(echo "${results[$k-out]}" | median)" \
 		"$(echo "${results[$k-in]}" | median)"
 done
@@ -126,3 +149,11 @@ for d in out in; do
 		printf "  %-3s sectorgate = %.1fx nftables (target >= 5x), %.1fx nft + matrix, %.0f%% of bare XDP (target >= 85%%)\n", d, s / n, s / m, 100 * s / b
 	}'
 done
+if [ "$FILL" -gt 0 ]; then
+	for d in out in; do
+		awk -v d="$d" -v f="$FILL" -v s="$(echo "${results[sectorgate-$d]}" | median)" \
+			-v x="$(echo "${results[filled-$d]}" | median)" 'BEGIN {
+			printf "  %-3s with %d more flows in the table, a packet costs %.2fx what it does in the empty one (target <= 1.5x)\n", d, f, x ? s / x : 0
+		}'
+	done
+fi
