@@ -321,10 +321,9 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c,
 	*parsed = sg_parse(c, p);
 	/* Only what the NAT maps: an ICMP message that is no echo request
 	 * has the key of an echo flow of id 0 (no ports), and would leave
-	 * translated as one, its bytes 4-5 overwritten. */
-	/* No flow the fast path keeps goes to a sector: an inter-sector
-	 * packet, dropped or allowed, is decided afresh with no flow
-	 * lookup here. */
+	 * translated as one, its bytes 4-5 overwritten. And no flow the
+	 * fast path keeps goes to a sector: an inter-sector packet,
+	 * dropped or allowed, is decided afresh with no flow lookup. */
 	if (*parsed != SG_PASS || p->kind != SG_PKT_IPV4 ||
 	    sg_nat_mappable(p) != SG_PASS || p->ttl <= 1 ||
 	    sg_dest_in_sector(c->slot, p->daddr))

@@ -212,19 +212,25 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 }
 
 /*
- * A packet from sector device dev. Returns SG_PASS, an SG_PASS_* for an
- * uplink (with *p parsed, and as translated so far) or the reason it was
- * dropped for. Counts either way. parsed >= 0: *p is parsed already,
- * with that verdict.
+ * Returns SG_PASS, an SG_PASS_* for an uplink (with *p parsed, and as
+ * translated so far, and *devp the device) or the reason it was dropped
+ * for. Counts either way. parsed >= 0: *p is parsed already, with that
+ * verdict.
  */
-static __always_inline int sg_sector_decide(struct sg_ctx *c,
-					    struct sg_pkt *p,
-					    const struct sg_device *dev,
-					    int parsed)
+static __always_inline int sg_sector_ingress(struct sg_ctx *c,
+					     struct sg_pkt *p,
+					     struct sg_device **devp,
+					     int parsed)
 {
+	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
 	__u16 to_sector = 0;
 	int verdict;
 
+	/* Not (or no longer) a sector device of ours: leave it alone. */
+	if (!dev || dev->role != SG_ROLE_SECTOR)
+		return SG_PASS;
+
+	*devp = dev;
 	sg_count_rx(dev->counters, c->len);
 	verdict = parsed >= 0 ? parsed : sg_parse(c, p);
 	if (verdict == SG_PASS) {
@@ -246,19 +252,6 @@ static __always_inline int sg_sector_decide(struct sg_ctx *c,
 	if (verdict > SG_PASS)
 		sg_drop(c, p, dev->counters, to_sector, verdict);
 	return verdict;
-}
-
-static __always_inline int sg_sector_ingress(struct sg_ctx *c,
-					     struct sg_pkt *p,
-					     struct sg_device **devp,
-					     int parsed)
-{
-	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
-
-	if (!dev || dev->role != SG_ROLE_SECTOR)
-		return SG_PASS;
-	*devp = dev;
-	return sg_sector_decide(c, p, dev, parsed);
 }
 
 /*

@@ -164,7 +164,6 @@ static void compile_trusted(const struct sg_model *m, struct sg_compiled *c,
 	}
 }
 
-/* Sector interfaces: exact names first, so a glob never steals them. */
 /* Does an `allow` name sector s, or s one? */
 static bool in_allow(const struct sg_model *m, int s)
 {
@@ -177,6 +176,7 @@ static bool in_allow(const struct sg_model *m, int s)
 	return false;
 }
 
+/* Sector interfaces: exact names first, so a glob never steals them. */
 static int compile_sector_devices(const struct sg_model *m,
 				  struct sg_compiled *c,
 				  const struct sg_netdev *devs, int ndevs,

@@ -475,11 +475,6 @@ static void check_trusted_overlap(struct sg_parser *p)
 }
 
 /*
- * What the maps can hold (each holds two slots of these). Checked before
- * the cross-checks, which are quadratic: a file that YAML aliases blow up
- * to a million CIDRs is refused here, by `check` as by `apply`.
- */
-/*
  * sg_dest_chunks: every /16 that a prefix longer than /16 lies in takes
  * a chunk, and every /24 that one longer than /24 lies in; room is kept
  * for the host's /32s (uplinks, egress devices), which apply adds.
@@ -526,6 +521,11 @@ static bool check_dest_chunks(struct sg_parser *p)
 	return false;
 }
 
+/*
+ * What the maps can hold (each holds two slots of these). Checked before
+ * the cross-checks, which are quadratic: a file that YAML aliases blow up
+ * to a million CIDRs is refused here, by `check` as by `apply`.
+ */
 static bool check_capacity(struct sg_parser *p)
 {
 	struct sg_model *m = p->m;
