@@ -32,6 +32,35 @@ static __always_inline struct sg_device *sg_device_of(__u32 slot, __u32 ifindex)
 	return bpf_map_lookup_elem(&sg_devices, &key);
 }
 
+/*
+ * The sector device entry, from the copy this CPU keeps of the one it
+ * looked up last (sg_device_recent) when it is for this device and this
+ * generation: NAPI hands XDP its frames device by device, in batches, so
+ * most packets of the fast path need no hash lookup for it. XDP runs with
+ * bottom halves off (NAPI, tun, live test runs): nothing else on this CPU
+ * writes the copy while a program reads it.
+ */
+static __always_inline struct sg_device *
+sg_device_cached(const struct sg_ctx *c)
+{
+	struct sg_device_recent *rc;
+	struct sg_device *dev;
+	__u32 zero = 0;
+
+	rc = bpf_map_lookup_elem(&sg_device_recent, &zero);
+	if (!rc)
+		return NULL;
+	if (rc->ifindex == c->ifindex && rc->generation == c->generation)
+		return &rc->dev;
+	dev = sg_device_of(c->slot, c->ifindex);
+	if (!dev)
+		return NULL;
+	rc->ifindex = c->ifindex;
+	rc->generation = c->generation;
+	rc->dev = *dev;
+	return &rc->dev;
+}
+
 static __always_inline struct sg_sector *sg_sector_of(__u32 slot, __u16 id)
 {
 	struct sg_sector_key key = { .slot = slot, .id = id };

@@ -222,7 +222,9 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 					     struct sg_device **devp,
 					     int parsed)
 {
-	struct sg_device *dev = sg_device_of(c->slot, c->ifindex);
+	/* XDP: the fast path has just looked it up (sg_device_cached). */
+	struct sg_device *dev = c->xdp ? sg_device_cached(c) :
+				sg_device_of(c->slot, c->ifindex);
 	__u16 to_sector = 0;
 	int verdict;
 

@@ -207,11 +207,17 @@ get() {
 # as lib.sh's udp() does: a datagram may be lost, or a fork of the
 # answering socat slow on a loaded machine.
 ask() {
-	local a
-	a=$(ask_once "$@")
-	if [ -z "$a" ] && [ "${1%.*}" -ge 1 ]; then
+	local a tries=1
+	# A datagram through socat's userspace tunnels is lost now and then
+	# on a loaded machine (both cores busy: a few a run): asks that wait
+	# a second or more try three times. Those that must get no answer
+	# are only the stricter for it.
+	[ "${1%.*}" -lt 1 ] || tries=3
+	while [ "$tries" -gt 0 ]; do
 		a=$(ask_once "$@")
-	fi
+		[ -z "$a" ] || break
+		tries=$((tries - 1))
+	done
 	echo "$a"
 }
 ask_once() {
@@ -355,11 +361,9 @@ expect_ok "0.0.0.0/0 steers nothing protected: 198.51.100.2 is protected-destina
 	test "$(moved vm1 protected-destination "$before")" -ge 1
 expect_eq "no egress-down so far" "$(egress_down)" 0
 # A UDP flow from a fixed source port is the same flow all along (its
-# twin from port 40002 starts on tB, below). A datagram through socat's
-# userspace tunnel may be lost on a loaded machine (CI lost one answer
-# twice once): a third try, and what the datapath saw if that fails too.
+# twin from port 40002 starts on tB, below). CI lost its answer twice
+# once: what the datapath saw, if it fails again.
 a=$(ask 2 40001)
-[ -n "$a" ] || a=$(ask 2 40001)
 expect_eq "a UDP flow from port 40001 starts on tA" "$a" "far 100.64.1.1"
 if [ "$a" != "far 100.64.1.1" ]; then
 	sg dump conntrack | grep -E '40001|udp' | sed 's/^/    /'
