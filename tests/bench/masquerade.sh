@@ -34,7 +34,9 @@ FLOWS=${FLOWS:-1}	# FLOWS=1024: as many flows, from source ports 20000 up (at mo
 FILL=${FILL:-0}		# FILL=1048576: a million other flows in the table too
 
 DEFS=$(mktemp /tmp/sectorgate-bench.XXXXXX.yaml)
-trap 'sg unload >/dev/null 2>&1; topo_down; rm -f "$DEFS"' EXIT
+stats0=$(sysctl -n kernel.bpf_stats_enabled)
+trap 'sg unload >/dev/null 2>&1; sysctl -qw kernel.bpf_stats_enabled="$stats0" || :
+	topo_down; rm -f "$DEFS"' EXIT
 topo_up
 if [ "$FILL" -gt 0 ]; then
 	max=$((2 * (FILL + FLOWS + 4096)))
@@ -81,6 +83,22 @@ add() {	# key out|in [bench_xdp options]
 	results[$key-$1]+="$(rate "$@") "
 }
 
+# add_sg out|in: add sectorgate, and the ns per packet (bpf_stats) of the
+# XDP program that took the frames: the sector's out, the uplink's in.
+add_sg() {
+	local prog=prog_xdp_sector t0 c0 t1 c1
+	[ "$1" = out ] || prog=prog_xdp_uplink
+	read -r t0 c0 < <(prog_stats "$prog")
+	add "${2:-sectorgate}" "$1"
+	read -r t1 c1 < <(prog_stats "$prog")
+	results[ns-${2:-sectorgate}-$1]+="$(awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) \
+		'BEGIN {printf "%.0f", c ? t / c : 0}') "
+}
+prog_stats() {	# run_time_ns run_cnt of a pinned program
+	bpftool -j prog show pinned "$PIN/$1" |
+		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
+}
+
 nft_ruleset() {	# with "matrix": the isolation matrix first
 	local devs=(v1 br2 v3 v4 v5) a b
 	echo "table ip sgbench {"
@@ -103,19 +121,20 @@ nft_ruleset() {	# with "matrix": the isolation matrix first
 }
 
 declare -A results
+sysctl -qw kernel.bpf_stats_enabled=1
 for r in $(seq "$ROUNDS"); do
 	echo "round $r" >&2
 	sg apply -c "$DEFS" >/dev/null
-	add sectorgate out
-	add sectorgate in
+	add_sg out
+	add_sg in
 	if [ "$FILL" -gt 0 ]; then
 		# Source ports 1024 up, destination ports 1 up: no flow of
 		# the measured ones (source ports 20000 up).
 		"$BENCH" -s "$(ns vm1):eth0" -k "$(ns inet):eth0" -m "$v1_mac" \
 			-a 10.1.0.2 -d 192.0.2.2 -u -c "$FILL" >/dev/null
 		echo "  filled: $(sg status --json | jq '.maps.sg_flows.entries') flow table entries" >&2
-		add filled out
-		add filled in
+		add_sg out filled
+		add_sg in filled
 	fi
 	sg unload >/dev/null
 	for k in nftables matrix; do
@@ -157,3 +176,7 @@ if [ "$FILL" -gt 0 ]; then
 		}'
 	done
 fi
+for k in sectorgate filled; do
+	[ "$k" = sectorgate ] || [ "$FILL" -gt 0 ] || continue
+	echo "  ${k/filled/with $FILL more flows}: per packet (bpf_stats) out $(echo "${results[ns-$k-out]}" | median) ns (sector XDP), in $(echo "${results[ns-$k-in]}" | median) ns (uplink XDP)"
+done
