@@ -19,11 +19,7 @@
 # and sectorgate's ratio to each.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-"$ROOT/scripts/deps.sh" bench
-. "$ROOT/tests/e2e/lib.sh"
-. "$ROOT/scripts/topology.sh"
-e2e_private_mounts "$@"
-BENCH=$ROOT/build/bench_xdp
+. "$ROOT/tests/bench/lib.sh"
 SECS=${SECS:-3}
 ROUNDS=${ROUNDS:-3}
 
@@ -36,8 +32,6 @@ topo_definitions |
 # The metadata service lives behind the uplink, as on a cloud host.
 in_ns inet ip addr add 169.254.169.254/32 dev lo
 in_gw ip route add 169.254.169.254/32 via 192.0.2.2
-mac() { in_gw ip -j link show "$1" | jq -r '.[0].address'; }
-host_mac() { in_ns "$1" ip -j link show eth0 | jq -r '.[0].address'; }
 v1_mac=$(mac v1)
 wan0_mac=$(mac wan0)
 vm1_mac=$(host_mac vm1)
@@ -108,7 +102,6 @@ for r in $(seq "$ROUNDS"); do
 	results[bare-forward]+="$(rate forward -r -b "$GW:wan0:v1:$vm1_mac:10.1.0.2") "
 done
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 echo
 echo "destination rewrites, 64-byte UDP, 1 flow, one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
 printf '  %-10s %12s %12s %12s %14s %12s\n' path sectorgate nftables "bare XDP" "× nftables" "% of bare"

@@ -24,11 +24,7 @@
 # of each sectorgate run into PREFIX.N (perf report -i PREFIX.N).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-"$ROOT/scripts/deps.sh" bench
-. "$ROOT/tests/e2e/lib.sh"
-. "$ROOT/scripts/topology.sh"
-e2e_private_mounts "$@"
-BENCH=$ROOT/build/bench_xdp
+. "$ROOT/tests/bench/lib.sh"
 SECS=${SECS:-3}
 ROUNDS=${ROUNDS:-3}
 SECTORS=${SECTORS:-5 100 1000}
@@ -79,10 +75,6 @@ send() {	# bench_xdp options: vm1 -> vm3, 64-byte UDP
 drops() { stat vm1 'drops["inter-sector"]'; }
 # The seconds bench_xdp took ("... in 2.04 s: ..."), SECS if it says none.
 secs_of() { echo "$1" | sed -n 's/.* in \([0-9.]*\) s.*/\1/p' | grep . || echo "$SECS"; }
-prog_stats() {	# run_time_ns run_cnt of sectorgate's XDP on v1
-	bpftool -j prog show pinned "$PIN/prog_xdp_sector" |
-		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
-}
 
 declare -A results
 sysctl -qw kernel.bpf_stats_enabled=1
@@ -92,14 +84,14 @@ for r in $(seq "$ROUNDS"); do
 		definitions "$n" >"$DEFS"
 		sg apply -c "$DEFS" >/dev/null 2>&1
 		d0=$(drops)
-		read -r t0 c0 < <(prog_stats)
+		read -r t0 c0 < <(prog_stats prog_xdp_sector)
 		# PERF=PREFIX: where the time goes, into PREFIX.N (perf report -i).
 		[ -z "${PERF:-}" ] ||
 			(sleep 0.5; perf record -a -g -o "$PERF.$n" -- sleep 1 >/dev/null 2>&1) &
 		out=$(send -k "$(ns vm3):eth0")
 		wait
 		d1=$(drops)
-		read -r t1 c1 < <(prog_stats)
+		read -r t1 c1 < <(prog_stats prog_xdp_sector)
 		sg unload >/dev/null
 		# Over the time the frames took to send, not SECS: the source
 		# sends whole batches and its last one ends past SECS.
@@ -127,7 +119,6 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 bare=$(echo "${results[bare]}" | median)
 echo
 echo "inter-sector drop, 64-byte UDP, one core: Mpps, median of $ROUNDS rounds of ${SECS} s"

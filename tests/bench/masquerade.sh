@@ -23,11 +23,7 @@
 # to (issue 10): >= 5x nftables, >= 85% of bare XDP.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-"$ROOT/scripts/deps.sh" bench
-. "$ROOT/tests/e2e/lib.sh"
-. "$ROOT/scripts/topology.sh"
-e2e_private_mounts "$@"
-BENCH=$ROOT/build/bench_xdp
+. "$ROOT/tests/bench/lib.sh"
 SECS=${SECS:-3}
 ROUNDS=${ROUNDS:-3}
 FLOWS=${FLOWS:-1}	# FLOWS=1024: as many flows, from source ports 20000 up (at most 12768)
@@ -45,8 +41,6 @@ if [ "$FILL" -gt 0 ]; then
 else
 	topo_definitions >"$DEFS"
 fi
-mac() { in_gw ip -j link show "$1" | jq -r '.[0].address'; }
-host_mac() { in_ns "$1" ip -j link show eth0 | jq -r '.[0].address'; }
 v1_mac=$(mac v1)
 wan0_mac=$(mac wan0)
 vm1_mac=$(host_mac vm1)
@@ -94,31 +88,6 @@ add_sg() {
 	results[ns-${2:-sectorgate}-$1]+="$(awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) \
 		'BEGIN {printf "%.0f", c ? t / c : 0}') "
 }
-prog_stats() {	# run_time_ns run_cnt of a pinned program
-	bpftool -j prog show pinned "$PIN/$1" |
-		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
-}
-
-nft_ruleset() {	# with "matrix": the isolation matrix first
-	local devs=(v1 br2 v3 v4 v5) a b
-	echo "table ip sgbench {"
-	echo "chain forward { type filter hook forward priority 0; policy drop;"
-	if [ "${1:-}" = matrix ]; then
-		for a in "${devs[@]}"; do
-			for b in "${devs[@]}"; do
-				[ "$a" = "$b" ] ||
-					echo "iifname \"$a\" oifname \"$b\" drop"
-			done
-		done
-	fi
-	echo "ct state established,related accept"
-	echo "iifname \"v1\" oifname \"wan0\" accept"
-	echo "}"
-	echo "chain postrouting { type nat hook postrouting priority 100;"
-	echo "oifname \"wan0\" masquerade"
-	echo "}"
-	echo "}"
-}
 
 declare -A results
 sysctl -qw kernel.bpf_stats_enabled=0
@@ -138,7 +107,7 @@ for r in $(seq "$ROUNDS"); do
 	fi
 	sg unload >/dev/null
 	for k in nftables matrix; do
-		nft_ruleset "$k" | in_gw nft -f -
+		nft_masquerade "$k" | in_gw nft -f -
 		add "$k" out
 		add "$k" in
 		in_gw nft delete table ip sgbench
@@ -158,7 +127,6 @@ add_sg in cost
 sg unload >/dev/null
 sysctl -qw kernel.bpf_stats_enabled=0
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 echo
 echo "masquerade, 64-byte UDP, $FLOWS flow(s), one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
 printf '  %-24s %8s %8s\n' "" out in

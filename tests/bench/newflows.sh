@@ -20,11 +20,7 @@
 # rounds, and the ratio issue 10 holds sectorgate to: >= 3x nftables.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-"$ROOT/scripts/deps.sh" bench
-. "$ROOT/tests/e2e/lib.sh"
-. "$ROOT/scripts/topology.sh"
-e2e_private_mounts "$@"
-BENCH=$ROOT/build/bench_xdp
+. "$ROOT/tests/bench/lib.sh"
 ROUNDS=${ROUNDS:-3}
 MAX_FLOWS=${MAX_FLOWS:-1048576}
 FRAMES=$((MAX_FLOWS / 2))
@@ -57,18 +53,6 @@ in_gw ethtool -K wan0 gro on >/dev/null
 in_gw ping -c 1 -W 1 192.0.2.2 >/dev/null
 in_gw ping -c 1 -W 1 10.1.0.2 >/dev/null
 
-nft_ruleset() {
-	echo "table ip sgbench {"
-	echo "chain forward { type filter hook forward priority 0; policy drop;"
-	echo "ct state established,related accept"
-	echo "iifname \"v1\" oifname \"wan0\" accept"
-	echo "}"
-	echo "chain postrouting { type nat hook postrouting priority 100;"
-	echo "oifname \"wan0\" masquerade"
-	echo "}"
-	echo "}"
-}
-
 # send [bench_xdp options]: FRAMES new flows vm1 -> inet; prints
 # "delivered seconds".
 send() {
@@ -79,15 +63,11 @@ send() {
 	echo "$out" | sed -n 's/^sent [0-9]* delivered \([0-9]*\) in \([0-9.]*\) s.*/\1 \2/p'
 }
 flows_vm1() { sg status --json | jq -r '.sectors[] | select(.name == "vm1") | .flows'; }
-prog_stats() {	# run_time_ns run_cnt of sectorgate's XDP on v1
-	bpftool -j prog show pinned "$PIN/prog_xdp_sector" |
-		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
-}
 per_s() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.1f", (s > 0 ? n / s / 1e3 : 0)}'; }
 
 # conntrack sized as sectorgate's table: restored on exit. The module is
 # there once a ruleset with ct has been loaded.
-nft_ruleset | in_gw nft -f -
+nft_masquerade | in_gw nft -f -
 in_gw nft delete table ip sgbench
 ct_max0=$(cat "$CT_MAX")
 ct_hash0=$(cat "$CT_HASH")
@@ -99,9 +79,9 @@ sysctl -qw kernel.bpf_stats_enabled=1
 for r in $(seq "$ROUNDS"); do
 	echo "round $r" >&2
 	sg apply -c "$DEFS" >/dev/null
-	read -r t0 c0 < <(prog_stats)
+	read -r t0 c0 < <(prog_stats prog_xdp_sector)
 	read -r got secs < <(send)
-	read -r t1 c1 < <(prog_stats)
+	read -r t1 c1 < <(prog_stats prog_xdp_sector)
 	n=$(($(flows_vm1) - WARM))
 	echo "  sectorgate's drops: $(sg stats --json | jq -c '.sectors.vm1.drops | with_entries(select(.value > 0))')" >&2
 	sg unload >/dev/null
@@ -109,7 +89,7 @@ for r in $(seq "$ROUNDS"); do
 	results[sg-ns]+="$(awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.0f", c ? t / c : 0}') "
 	echo "  sectorgate: $n new flows ($got delivered) in $secs s" >&2
 
-	nft_ruleset | in_gw nft -f -
+	nft_masquerade | in_gw nft -f -
 	in_gw conntrack -F >/dev/null 2>&1 || :
 	read -r got secs < <(send)
 	n=$(($(in_gw conntrack -C) - WARM))
@@ -123,7 +103,6 @@ for r in $(seq "$ROUNDS"); do
 	echo "  bare XDP: $got delivered in $secs s" >&2
 done
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 s=$(echo "${results[sg]}" | median)
 n=$(echo "${results[nft]}" | median)
 b=$(echo "${results[bare]}" | median)

@@ -15,10 +15,7 @@
 # cost of sectorgate's programs on the way out and back.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-"$ROOT/scripts/deps.sh" bench
-. "$ROOT/tests/e2e/lib.sh"
-. "$ROOT/scripts/topology.sh"
-e2e_private_mounts "$@"
+. "$ROOT/tests/bench/lib.sh"
 SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-3}
 
@@ -37,26 +34,9 @@ in_gw ethtool -K wan0 gro on >/dev/null
 poll 5 'in_ns inet ss -ltn | grep -q 192.0.2.2:5201'
 sysctl -qw kernel.bpf_stats_enabled=1
 
-nft_ruleset() {
-	echo "table ip sgbench {"
-	echo "chain forward { type filter hook forward priority 0; policy drop;"
-	echo "ct state established,related accept"
-	echo "iifname \"v1\" oifname \"wan0\" accept"
-	echo "}"
-	echo "chain postrouting { type nat hook postrouting priority 100;"
-	echo "oifname \"wan0\" masquerade"
-	echo "}"
-	echo "}"
-}
-
 gbps() {	# streams
 	in_ns vm1 iperf3 -c 192.0.2.2 -t "$SECS" -P "$1" -J |
 		jq '.end.sum_received.bits_per_second / 1e9 * 1000 | round / 1000'
-}
-
-prog_stats() {	# run_time_ns run_cnt of a pinned program
-	bpftool -j prog show pinned "$PIN/$1" |
-		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
 }
 
 declare -A results
@@ -79,7 +59,7 @@ for r in $(seq "$ROUNDS"); do
 		echo "  sectorgate, $p stream(s): $g Gbit/s; $costs" >&2
 		results[sg-$p]+="$g "
 
-		nft_ruleset | in_gw nft -f -
+		nft_masquerade | in_gw nft -f -
 		g=$(gbps "$p")
 		in_gw nft delete table ip sgbench
 		echo "  nftables, $p stream(s): $g Gbit/s" >&2
@@ -93,7 +73,6 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 echo
 echo "TCP vm1 -> inet through masquerade, TSO/GRO on: Gbit/s, median of $ROUNDS rounds of $SECS s"
 printf '  %-10s %12s %12s %12s %14s\n' streams sectorgate nftables forwarding "× nftables"

@@ -1,0 +1,46 @@
+# Sourced by the benchmarks (after `set -eu`, with ROOT set): what they
+# install, the namespace topology in a private mount namespace (the
+# script's own arguments pass on), and the helpers they share.
+"$ROOT/scripts/deps.sh" bench
+. "$ROOT/tests/e2e/lib.sh"
+. "$ROOT/scripts/topology.sh"
+e2e_private_mounts "$@"
+BENCH=$ROOT/build/bench_xdp
+
+# The median of the numbers on stdin (words or lines).
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# run_time_ns run_cnt of sectorgate's pinned program NAME (bpf_stats).
+prog_stats() {
+	bpftool -j prog show pinned "$PIN/$1" |
+		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
+}
+
+# The MAC of a gateway device, or of a host's eth0.
+mac() { in_gw ip -j link show "$1" | jq -r '.[0].address'; }
+host_mac() { in_ns "$1" ip -j link show eth0 | jq -r '.[0].address'; }
+
+# The cheapest nftables ruleset that does masquerade's job, vm1 -> wan0:
+# a forward chain with ct state established accept, and masquerade. With
+# "matrix": behind the N x N iifname/oifname drop matrix of the
+# topology's five sectors, as the hosts sectorgate replaces write it.
+nft_masquerade() {
+	local devs=(v1 br2 v3 v4 v5) a b
+	echo "table ip sgbench {"
+	echo "chain forward { type filter hook forward priority 0; policy drop;"
+	if [ "${1:-}" = matrix ]; then
+		for a in "${devs[@]}"; do
+			for b in "${devs[@]}"; do
+				[ "$a" = "$b" ] ||
+					echo "iifname \"$a\" oifname \"$b\" drop"
+			done
+		done
+	fi
+	echo "ct state established,related accept"
+	echo "iifname \"v1\" oifname \"wan0\" accept"
+	echo "}"
+	echo "chain postrouting { type nat hook postrouting priority 100;"
+	echo "oifname \"wan0\" masquerade"
+	echo "}"
+	echo "}"
+}
