@@ -31,11 +31,14 @@
 #define E1_ADDR		"10.202.0.1"
 #define NAT_PORT	40500
 
+/* The host of every definitions file here: one uplink, one NAT port. */
+#define HOST	"version: 1\n"					\
+		"host:\n"						\
+		"  uplinks: [{interface: up0}]\n"			\
+		"  nat-ports: 40500-40500\n"
+
 static const char *const definitions =
-	"version: 1\n"
-	"host:\n"
-	"  uplinks: [{interface: up0}]\n"
-	"  nat-ports: 40500-40500\n"
+	HOST
 	"sectors:\n"
 	"  - name: vm1\n"
 	"    cidrs: [10.1.0.0/24]\n"
@@ -470,10 +473,7 @@ static void test_unsolicited(void)
 /* vm1 steers 203.0.113.0/24 into [e0, e1]; the host's address on e0
  * (10.201.0.1) lies in `protected`. */
 static const char *const defs_a =
-	"version: 1\n"
-	"host:\n"
-	"  uplinks: [{interface: up0}]\n"
-	"  nat-ports: 40500-40500\n"
+	HOST
 	"  protected: [10.200.0.0/14]\n"
 	"sectors:\n"
 	"  - name: vm1\n"
@@ -486,10 +486,7 @@ static const char *const defs_a =
 
 /* The same without any egress policy. */
 static const char *const defs_a_plain =
-	"version: 1\n"
-	"host:\n"
-	"  uplinks: [{interface: up0}]\n"
-	"  nat-ports: 40500-40500\n"
+	HOST
 	"  protected: [10.200.0.0/14]\n"
 	"sectors:\n"
 	"  - {name: vm1, id: 1, cidrs: [10.1.0.0/24], interfaces: [s1]}\n"
@@ -498,10 +495,7 @@ static const char *const defs_a_plain =
 /* s1 handed to a new tenant vm9 (same subnet, as every tenant gets);
  * vm1 lives on s3 now, still steered into e0/e1. */
 static const char *const defs_b =
-	"version: 1\n"
-	"host:\n"
-	"  uplinks: [{interface: up0}]\n"
-	"  nat-ports: 40500-40500\n"
+	HOST
 	"  protected: [10.200.0.0/14]\n"
 	"sectors:\n"
 	"  - name: vm1\n"
@@ -515,10 +509,7 @@ static const char *const defs_b =
 
 /* vm1's steering removed; e0 stays an egress device (vm2's). */
 static const char *const defs_d =
-	"version: 1\n"
-	"host:\n"
-	"  uplinks: [{interface: up0}]\n"
-	"  nat-ports: 40500-40500\n"
+	HOST
 	"sectors:\n"
 	"  - {name: vm1, id: 1, cidrs: [10.1.0.0/24], interfaces: [s1]}\n"
 	"  - name: vm2\n"
@@ -530,10 +521,7 @@ static const char *const defs_d =
 
 /* Untranslated steering over [e0, e1]. */
 static const char *const defs_e =
-	"version: 1\n"
-	"host:\n"
-	"  uplinks: [{interface: up0}]\n"
-	"  nat-ports: 40500-40500\n"
+	HOST
 	"sectors:\n"
 	"  - name: vm1\n"
 	"    id: 1\n"
@@ -545,10 +533,7 @@ static const char *const defs_e =
 
 /* internet: false, steered only for 203.0.113.0/24. */
 static const char *const defs_c =
-	"version: 1\n"
-	"host:\n"
-	"  uplinks: [{interface: up0}]\n"
-	"  nat-ports: 40500-40500\n"
+	HOST
 	"sectors:\n"
 	"  - name: vm1\n"
 	"    id: 1\n"
