@@ -134,12 +134,18 @@ static __always_inline struct sg_dest *sg_dest_of(__u32 slot, __be32 addr,
 	return sg_dest_find(slot, addr, buf) ? buf : NULL;
 }
 
+/* Is d (NULL: nothing) one sector's CIDR, or one that sectors share? */
+static __always_inline bool sg_dest_is_sector(const struct sg_dest *d)
+{
+	return d && (d->kind == SG_DEST_SECTOR || d->kind == SG_DEST_SHARED);
+}
+
 /* Is addr one sector's, or in a CIDR that sectors share? */
 __attribute__((noinline)) int sg_dest_in_sector(__u32 slot, __be32 addr)
 {
-	struct sg_dest buf, *d = sg_dest_of(slot, addr, &buf);
+	struct sg_dest buf;
 
-	return d && (d->kind == SG_DEST_SECTOR || d->kind == SG_DEST_SHARED);
+	return sg_dest_is_sector(sg_dest_of(slot, addr, &buf));
 }
 
 static __always_inline struct sg_allow *sg_allow_of(__u32 slot, __u16 from,

@@ -109,7 +109,7 @@ static __always_inline bool sg_drop_for_sector(const struct sg_ctx *c,
 {
 	struct sg_dest buf, *d = sg_dest_of(c->slot, addr, &buf);
 
-	if (!d || (d->kind != SG_DEST_SECTOR && d->kind != SG_DEST_SHARED))
+	if (!sg_dest_is_sector(d))
 		return false;
 	sg_drop(c, p, d->kind == SG_DEST_SECTOR ?
 		sg_sector_counters(c->slot, d->sector) : 0,

@@ -24,6 +24,20 @@ static __always_inline bool sg_is_local_only(__be32 daddr)
 	       (bpf_ntohl(daddr) & 0xf0000000) == 0xe0000000;
 }
 
+/*
+ * Is there an `allow` between dev's sector and sector `to`, either way?
+ * A device whose sector is in none at all says so (SG_DEV_ALLOWS): no
+ * lookup.
+ */
+static __always_inline bool sg_pair_allows(__u32 slot,
+					   const struct sg_device *dev,
+					   __u16 to)
+{
+	return (dev->flags & SG_DEV_ALLOWS) &&
+	       (sg_allow_of(slot, dev->sector, to) ||
+		sg_allow_of(slot, to, dev->sector));
+}
+
 /* A packet from sector `from` to an address of sector dest->sector. */
 static __always_inline int sg_decide_cross(__u32 slot,
 					   const struct sg_device *dev,
@@ -36,27 +50,21 @@ static __always_inline int sg_decide_cross(__u32 slot,
 	struct sg_flow_key okey;
 	__u64 now;
 
-	/* A sector in no `allow` either way: plain isolation, no lookup. */
-	if (dest->kind == SG_DEST_SECTOR && !(dev->flags & SG_DEV_ALLOWS))
-		return SG_DROP_INTER_SECTOR;
-	cfg = sg_config_of(slot);
-
 	if (p->frag) {
 		/* No ports: neither a flow nor an allow rule can be matched.
 		 * Pairs with no exception at all are plain isolation. */
 		if (dest->kind == SG_DEST_SECTOR &&
-		    (sg_allow_of(slot, from, dest->sector) ||
-		     sg_allow_of(slot, dest->sector, from)))
+		    sg_pair_allows(slot, dev, dest->sector))
 			return SG_DROP_FRAGMENT;
 		return SG_DROP_INTER_SECTOR;
 	}
-	if (!cfg)
-		return SG_DROP_INTER_SECTOR;
 	/* Most pairs have no exception either way: plain isolation, with
 	 * no flow to look for. */
 	if (dest->kind == SG_DEST_SECTOR &&
-	    !sg_allow_of(slot, from, dest->sector) &&
-	    !sg_allow_of(slot, dest->sector, from))
+	    !sg_pair_allows(slot, dev, dest->sector))
+		return SG_DROP_INTER_SECTOR;
+	cfg = sg_config_of(slot);
+	if (!cfg)
 		return SG_DROP_INTER_SECTOR;
 	now = sg_now();
 
@@ -166,8 +174,7 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	    sg_is_local_only(p->daddr))
 		return SG_PASS;
 
-	if (dest && (dest->kind == SG_DEST_SECTOR ||
-		     dest->kind == SG_DEST_SHARED)) {
+	if (sg_dest_is_sector(dest)) {
 		*to_sector = dest->sector;
 		return sg_decide_cross(slot, dev, dest, p);
 	}
