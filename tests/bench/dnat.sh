@@ -32,14 +32,7 @@ topo_definitions |
 # The metadata service lives behind the uplink, as on a cloud host.
 in_ns inet ip addr add 169.254.169.254/32 dev lo
 in_gw ip route add 169.254.169.254/32 via 192.0.2.2
-v1_mac=$(mac v1)
-wan0_mac=$(mac wan0)
-vm1_mac=$(host_mac vm1)
-inet_mac=$(host_mac inet)
-in_gw ethtool -K v1 gro on >/dev/null
-in_gw ethtool -K wan0 gro on >/dev/null
-in_gw ping -c 1 -W 1 192.0.2.2 >/dev/null
-in_gw ping -c 1 -W 1 10.1.0.2 >/dev/null
+bench_path_ready
 
 # imds|forward [bench_xdp options]: one measurement in Mpps.
 rate() {

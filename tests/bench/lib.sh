@@ -20,6 +20,21 @@ prog_stats() {
 mac() { in_gw ip -j link show "$1" | jq -r '.[0].address'; }
 host_mac() { in_ns "$1" ip -j link show eth0 | jq -r '.[0].address'; }
 
+# vm1 <-> inet through the gateway, ready to measure: the MACs the frame
+# sources address (v1_mac, wan0_mac, vm1_mac, inet_mac); the gateway's
+# devices taking the sources' XDP frames even without an XDP program of
+# their own (nftables runs: GRO on); the neighbours resolved.
+bench_path_ready() {
+	v1_mac=$(mac v1)
+	wan0_mac=$(mac wan0)
+	vm1_mac=$(host_mac vm1)
+	inet_mac=$(host_mac inet)
+	in_gw ethtool -K v1 gro on >/dev/null
+	in_gw ethtool -K wan0 gro on >/dev/null
+	in_gw ping -c 1 -W 1 192.0.2.2 >/dev/null
+	in_gw ping -c 1 -W 1 10.1.0.2 >/dev/null
+}
+
 # The cheapest nftables ruleset that does masquerade's job, vm1 -> wan0:
 # a forward chain with ct state established accept, and masquerade. With
 # "matrix": behind the N x N iifname/oifname drop matrix of the

@@ -41,16 +41,7 @@ if [ "$FILL" -gt 0 ]; then
 else
 	topo_definitions >"$DEFS"
 fi
-v1_mac=$(mac v1)
-wan0_mac=$(mac wan0)
-vm1_mac=$(host_mac vm1)
-inet_mac=$(host_mac inet)
-# The gateway's devices take the sources' XDP frames even without an XDP
-# program of their own (nftables runs).
-in_gw ethtool -K v1 gro on >/dev/null
-in_gw ethtool -K wan0 gro on >/dev/null
-in_gw ping -c 1 -W 1 192.0.2.2 >/dev/null
-in_gw ping -c 1 -W 1 10.1.0.2 >/dev/null
+bench_path_ready
 
 # out|in [bench_xdp options]: one measurement in Mpps. "in" are the replies
 # of the flow "out" opened (sectorgate keeps the port, 20000 up: they lie in

@@ -46,12 +46,7 @@ topo_up
 topo_definitions |
 	sed "s/^  protected: .*\$/&\n  conntrack: {max-flows: $MAX_FLOWS, max-flows-per-sector: $MAX_FLOWS}/" \
 	>"$DEFS"
-inet_mac=$(in_ns inet ip -j link show eth0 | jq -r '.[0].address')
-v1_mac=$(in_gw ip -j link show v1 | jq -r '.[0].address')
-in_gw ethtool -K v1 gro on >/dev/null
-in_gw ethtool -K wan0 gro on >/dev/null
-in_gw ping -c 1 -W 1 192.0.2.2 >/dev/null
-in_gw ping -c 1 -W 1 10.1.0.2 >/dev/null
+bench_path_ready
 
 # send [bench_xdp options]: FRAMES new flows vm1 -> inet; prints
 # "delivered seconds".
