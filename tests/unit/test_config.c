@@ -319,6 +319,14 @@ static bool has_message(const struct sg_diags *d, const char *expect)
 	return false;
 }
 
+/* What was reported, under a test that failed. */
+static void print_if_failed(const struct sg_diags *d)
+{
+	if (sg_t_bad)
+		for (int i = 0; i < d->n; i++)
+			printf("    got: %s\n", d->msgs[i]);
+}
+
 static void test_bad(const struct bad_case *c)
 {
 	struct sg_diags d = {};
@@ -330,9 +338,7 @@ static void test_bad(const struct bad_case *c)
 	CHECK(ret == -1, "the file was accepted");
 	CHECK(has_message(&d, c->expect), "no message contains '%s'",
 	      c->expect);
-	if (sg_t_bad)
-		for (int i = 0; i < d.n; i++)
-			printf("    got: %s\n", d.msgs[i]);
+	print_if_failed(&d);
 	sg_diags_free(&d);
 	sg_model_free(&m);
 	test_end(c->name);
@@ -361,9 +367,7 @@ static void test_full_file(void)
 	CHECK(sg_config_parse("t.yaml", text, len, &m, &d) == 0,
 	      "every key of the full file is enforced, yet it was refused");
 	CHECK(d.n == 0, "%d messages, want none", d.n);
-	if (sg_t_bad)
-		for (int i = 0; i < d.n; i++)
-			printf("    got: %s\n", d.msgs[i]);
+	print_if_failed(&d);
 	/* The model is what the file says. */
 	CHECK(m.nuplinks == 2 && !strcmp(m.uplinks[0].iface, "wan0") &&
 	      m.uplinks[0].snat_given && m.uplinks[0].snat_addr == 0xc0000201 &&
@@ -665,9 +669,7 @@ static void test_egress_capacity(void)
 	      "1088 policies accepted");
 	CHECK(has_message(&d, "more egress policies (1088)"),
 	      "not refused for the egress policies");
-	if (sg_t_bad)
-		for (int i = 0; i < d.n; i++)
-			printf("    got: %s\n", d.msgs[i]);
+	print_if_failed(&d);
 	sg_diags_free(&d);
 	sg_model_free(&m);
 	free(y);
@@ -718,9 +720,7 @@ static void test_dest_chunks_capacity(void)
 	      "%d /24s accepted", fit + 1);
 	CHECK(has_message(&d, "split 1984 /16 and /24 blocks"),
 	      "not refused for sg_dest_chunks");
-	if (sg_t_bad)
-		for (int i = 0; i < d.n; i++)
-			printf("    got: %s\n", d.msgs[i]);
+	print_if_failed(&d);
 	sg_diags_free(&d);
 	sg_model_free(&m);
 	free(y);
