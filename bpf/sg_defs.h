@@ -140,13 +140,7 @@ static __always_inline bool sg_dest_is_sector(const struct sg_dest *d)
 	return d && (d->kind == SG_DEST_SECTOR || d->kind == SG_DEST_SHARED);
 }
 
-/* Is addr one sector's, or in a CIDR that sectors share? */
-__attribute__((noinline)) int sg_dest_in_sector(__u32 slot, __be32 addr)
-{
-	struct sg_dest buf;
 
-	return sg_dest_is_sector(sg_dest_of(slot, addr, &buf));
-}
 
 static __always_inline struct sg_allow *sg_allow_of(__u32 slot, __u16 from,
 						    __u16 to)

@@ -297,7 +297,7 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c,
 	 * dropped or allowed, is decided afresh with no flow lookup. */
 	if (*parsed != SG_PASS || p->kind != SG_PKT_IPV4 ||
 	    sg_nat_mappable(p) != SG_PASS || p->ttl <= 1 ||
-	    sg_dest_in_sector(c->slot, p->daddr))
+	    sg_dest_is_sector(sg_dest_known(c->slot, p)))
 		return -1;
 	sg_flow_key_of(&key, p, dev->sector);
 	e = bpf_map_lookup_elem(&sg_flows, &key);

@@ -32,11 +32,12 @@ struct sg_pkt {
 	__u16 l4_off;		/* from the start of the frame */
 	__u16 l4_len;		/* IP total length minus the IP header */
 	__u8 l3_off;		/* where the IP header starts */
-	__u8 pad;
+	__u8 dest_known;	/* dest is what daddr is (sg_dest_find) */
 	__be32 saddr;
 	__be32 daddr;
 	__be16 sport;		/* ICMP echo request: its id */
 	__be16 dport;		/* ICMP echo reply: its id */
+	struct sg_dest dest;
 };
 
 static __always_inline int sg_parse_l4(struct sg_ctx *c, struct sg_pkt *p,

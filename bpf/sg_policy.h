@@ -11,6 +11,21 @@
 #include "sg_dnat.h"
 #include "sg_egress.h"
 
+/*
+ * What p's destination is, or NULL for nothing the definitions name:
+ * looked up once for the packet and kept in it, for XDP asks before the
+ * decision does (sg_fast_again).
+ */
+static __always_inline struct sg_dest *sg_dest_known(__u32 slot,
+						     struct sg_pkt *p)
+{
+	if (!p->dest_known) {
+		sg_dest_find(slot, p->daddr, &p->dest);
+		p->dest_known = 1;
+	}
+	return p->dest.kind ? &p->dest : NULL;
+}
+
 static __always_inline bool sg_is_dhcp_discovery(const struct sg_pkt *p)
 {
 	return p->saddr == 0 && p->proto == IPPROTO_UDP && !p->frag &&
@@ -155,8 +170,8 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 {
 	__u16 sector = dev->sector;
 	__u32 slot = c->slot;
-	struct sg_dest buf, *dest;
 	struct sg_sector *info;
+	struct sg_dest *dest;
 	int verdict;
 
 	if (!sg_sector_holds(slot, sector, p->saddr))
@@ -167,7 +182,7 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	 * answers (DNS, DHCP, ping) or hands it back to the same sector.
 	 * Every sector CIDR is a destination too: one lookup tells an own
 	 * one from another sector's, but for CIDRs several sectors share. */
-	dest = sg_dest_of(slot, p->daddr, &buf);
+	dest = sg_dest_known(slot, p);
 	if ((dest && dest->kind == SG_DEST_SECTOR && dest->sector == sector) ||
 	    (dest && dest->kind == SG_DEST_SHARED &&
 	     sg_sector_owns(slot, sector, p->daddr)) ||
