@@ -299,8 +299,8 @@ static bool same_sizes(const struct bpf_map_info *info,
 	       info->value_size == bpf_map__value_size(map);
 }
 
-/* The flags too: a flow table that preallocates is replaced by one that
- * does not (its entries copied), as this build's programs rely on it. */
+/* The flags too: a flow table pinned by a build that did not preallocate
+ * it is replaced by a preallocated one, its entries copied. */
 static bool same_layout(const struct bpf_map_info *info,
 			const struct bpf_map *map)
 {

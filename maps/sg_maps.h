@@ -131,15 +131,16 @@ struct {
 
 /*
  * Sized from conntrack.max-flows by the loader (two entries per flow).
- * Not preallocated: an entry that the datapath deletes (to make room,
- * sg_quota.h) is freed after an RCU grace period, so a program still
- * reading it on another CPU never sees it reused for another flow; and
- * the memory follows the flows actually held.
+ * Preallocated: a new flow's two inserts then take entries from a free
+ * list, where a table that allocates as it grows spends most of a new
+ * flow's time allocating (docs/PERFORMANCE.md). Either way a deleted
+ * entry may be reused at once (since Linux 6.1 the allocating table frees
+ * into a per-CPU cache too), so a program never trusts an entry it read
+ * before an eviction beyond that packet (docs/ARCHITECTURE.md).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 2 * SG_DEFAULT_MAX_FLOWS);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct sg_flow_key);
 	__type(value, struct sg_flow);
 } sg_flows SEC(".maps");
