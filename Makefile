@@ -96,6 +96,7 @@ bench: sectorgate $(BUILD)/bench_paths $(BUILD)/bench_xdp
 	tests/bench/newflows.sh
 	tests/bench/tcp.sh
 	tests/bench/dnat.sh
+	tests/bench/egress.sh
 
 # libFuzzer on the definitions parser, apart from the tests: the parser's
 # sources compiled into the target with ASan (leaks too) and UBSan, run
