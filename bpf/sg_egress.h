@@ -342,7 +342,9 @@ static __always_inline int sg_steered_out(const struct sg_ctx *c,
 	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_EGRESS ||
 	    f->out_ifindex != c->ifindex || !sg_flow_live(f, sg_now()))
 		return SG_NOT_MINE;
-	return sg_xlate_apply(c, p, &f->xlate) ? SG_DROP_MALFORMED : SG_PASS;
+	if (sg_xlate_apply(c, p, &f->xlate))
+		return SG_DROP_MALFORMED;
+	return sg_flow_is(f, &key) ? SG_PASS : SG_DROP_CONNTRACK_FULL;
 }
 
 /*
@@ -368,7 +370,7 @@ static __always_inline int sg_steered_in(const struct sg_ctx *c,
 		return TC_ACT_SHOT;
 	}
 	if (e && f)
-		return sg_reply_in(c, skb, p, cfg, e, f, now);
+		return sg_reply_in(c, skb, p, cfg, &key, e, f, now);
 	if (sg_icmp_is_error(p))
 		return sg_icmp_error_in(c, skb, p, false, now);
 	return -1;

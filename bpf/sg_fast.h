@@ -245,6 +245,10 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 		sg_drop(c, p, dev->counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
+	if (!sg_flows_are(e, f, &key)) {
+		sg_drop(c, p, dev->counters, 0, SG_DROP_CONNTRACK_FULL);
+		return XDP_DROP;
+	}
 	sg_count_fast(dev->counters, true, false, 0);
 	return bpf_redirect(fib.ifindex, 0);
 }
@@ -282,6 +286,7 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c,
 	struct sg_flow_key key;
 	struct sg_flow *e;
 	bool primary;
+	__u32 out;
 	__u64 now;
 
 	dev = sg_device_cached(c);
@@ -325,8 +330,15 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c,
 		sg_drop(c, p, dev->counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
+	out = e->kept.ifindex;
+	/* Its entry was taken for another flow while this read it: the
+	 * flow was evicted for room, or collected. */
+	if (!sg_flow_is(e, &key)) {
+		sg_drop(c, p, dev->counters, 0, SG_DROP_CONNTRACK_FULL);
+		return XDP_DROP;
+	}
 	sg_count_fast(dev->counters, true, true, c->len);
-	return bpf_redirect(e->kept.ifindex, 0);
+	return bpf_redirect(out, 0);
 }
 
 /*
@@ -415,6 +427,12 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 		return XDP_DROP;
 	sg_mac_copy(eth->h_dest, e->kept.dmac);
 	sg_mac_copy(eth->h_source, e->kept.smac);
+	/* Taken for another flow while this read it (sg_flow_is): what it
+	 * read may be another sector's. */
+	if (!sg_flows_are(e, f ? f : e, &key)) {
+		sg_drop(c, &p, 0, 0, SG_DROP_CONNTRACK_FULL);
+		return XDP_DROP;
+	}
 	sg_count_fast(counters, false, true, c->len);
 	return bpf_redirect(ifindex, 0);
 }

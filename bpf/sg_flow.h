@@ -4,8 +4,8 @@
  * originator's zone and tuple, holds state and expiry; the reply entry,
  * keyed by the responder's zone and the reversed tuple, points back at it.
  * Expiry is checked on every lookup, so a stale entry is never trusted even
- * before anything removes it. A full table refuses new flows and never
- * evicts a live one (plain hash, not LRU).
+ * before anything removes it. Room is made only from flows never answered
+ * (sg_quota.h; plain hash, not LRU).
  */
 #ifndef SG_FLOW_H
 #define SG_FLOW_H
@@ -26,6 +26,37 @@ static __always_inline void sg_flow_key_of(struct sg_flow_key *k,
 	k->proto = p->proto;
 	k->pad = 0;
 	k->zone = zone;
+}
+
+/*
+ * Is e, looked up under key, still that key's entry? Asked after what the
+ * packet takes from e has been read (its translation, delivery, MACs):
+ * another CPU may have deleted e and written another flow into its place
+ * meanwhile (sg_flow_tag). An entry written before tags passes.
+ */
+static __always_inline bool sg_flow_is(const struct sg_flow *e,
+				       const struct sg_flow_key *key)
+{
+	__u16 tag;
+
+	asm volatile("" ::: "memory");
+	tag = *(volatile const __u16 *)&e->kept.key_tag;
+	return !tag || tag == sg_flow_tag(key);
+}
+
+/* The same for a reply entry e under key and f, its primary or e itself. */
+static __always_inline bool sg_flows_are(const struct sg_flow *e,
+					 const struct sg_flow *f,
+					 const struct sg_flow_key *key)
+{
+	struct sg_flow_key okey;
+
+	if (!sg_flow_is(e, key))
+		return false;
+	if (f == e)
+		return true;
+	sg_flow_primary_key(&okey, key, e);
+	return sg_flow_is(f, &okey);
 }
 
 static __always_inline void sg_flow_key_reverse(struct sg_flow_key *r,

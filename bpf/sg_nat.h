@@ -43,10 +43,11 @@ static __always_inline bool sg_nat_port_in_range(const struct sg_config *cfg,
  */
 static __always_inline int sg_nat_claim(const struct sg_ctx *c,
 					struct sg_flow_key *rkey,
-					const struct sg_flow *rval, __u16 port,
+					struct sg_flow *rval, __u16 port,
 					__u64 now)
 {
 	rkey->dport = bpf_htons(port);
+	rval->kept.key_tag = sg_flow_tag(rkey);
 	if (rkey->proto != IPPROTO_ICMP &&
 	    sg_forward_of(c->slot, rkey->daddr, rkey->proto, rkey->dport))
 		return -SG_EEXIST;
@@ -338,9 +339,12 @@ static __always_inline int sg_inbound_out(const struct sg_ctx *c,
 	 * rest could not follow it (as at the sector's ingress). */
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
-	if (r->nat == SG_NAT_DNAT)
-		return sg_xlate_apply(c, p, &r->xlate) ? SG_DROP_MALFORMED :
-							 SG_PASS;
+	if (r->nat == SG_NAT_DNAT) {
+		if (sg_xlate_apply(c, p, &r->xlate))
+			return SG_DROP_MALFORMED;
+		return sg_flows_are(r, f, key) ? SG_PASS :
+						 SG_DROP_CONNTRACK_FULL;
+	}
 	return f->in_ifindex == c->ifindex ? SG_PASS : SG_DROP_UNTRANSLATABLE;
 }
 
@@ -402,6 +406,8 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 translate:
 	if (verdict == SG_PASS && f && sg_xlate_apply(c, &p, &f->xlate))
 		verdict = SG_DROP_MALFORMED;
+	else if (verdict == SG_PASS && f && !sg_flow_is(f, &key))
+		verdict = SG_DROP_CONNTRACK_FULL;	/* taken meanwhile */
 out:
 	if (verdict == SG_PASS)
 		return TC_ACT_OK;
@@ -521,6 +527,9 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 	struct sg_flow_key key;
 	struct sg_icmp_inner in;
 	struct sg_flow *e, *f;
+	__u16 zone, counters;
+	__u32 ifindex;
+	__be32 vm;
 	int verdict = sg_icmp_inner_load(c, p, &in);
 
 	if (verdict == SG_DROP_MALFORMED) {
@@ -554,8 +563,15 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(c, skb, p, sg_flow_sector_dev(f), e->peer_zone,
-			  f->counters, e->xlate.daddr, true);
+	ifindex = sg_flow_sector_dev(f);
+	zone = e->peer_zone;
+	counters = f->counters;
+	vm = e->xlate.daddr;
+	if (!sg_flows_are(e, f, &key)) {	/* taken meanwhile */
+		sg_drop(c, p, 0, 0, SG_DROP_CONNTRACK_FULL);
+		return TC_ACT_SHOT;
+	}
+	return sg_deliver(c, skb, p, ifindex, zone, counters, vm, true);
 }
 
 /*
@@ -566,9 +582,13 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 				       struct __sk_buff *skb,
 				       const struct sg_pkt *p,
 				       const struct sg_config *cfg,
+				       const struct sg_flow_key *key,
 				       struct sg_flow *e, struct sg_flow *f,
 				       __u64 now)
 {
+	__u32 ifindex;
+	__u16 zone, counters;
+	__be32 vm;
 	bool hop;
 
 	if (p->frag) {
@@ -591,8 +611,17 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	return sg_deliver(c, skb, p, sg_flow_sector_dev(f), e->peer_zone,
-			  f->counters, e->xlate.daddr, hop);
+	ifindex = sg_flow_sector_dev(f);
+	zone = e->peer_zone;
+	counters = f->counters;
+	vm = e->xlate.daddr;
+	/* Taken for another flow while this read them (sg_flow_is): what
+	 * was read may be another sector's. */
+	if (!sg_flows_are(e, f, key)) {
+		sg_drop(c, p, 0, 0, SG_DROP_CONNTRACK_FULL);
+		return TC_ACT_SHOT;
+	}
+	return sg_deliver(c, skb, p, ifindex, zone, counters, vm, hop);
 }
 
 /*
@@ -670,7 +699,7 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 	}
 	if (!e || !f)
 		return TC_ACT_SHOT;
-	return sg_reply_in(c, skb, &p, cfg, e, f, now);
+	return sg_reply_in(c, skb, &p, cfg, &key, e, f, now);
 }
 
 #endif /* SG_NAT_H */

@@ -117,14 +117,17 @@ static __always_inline void sg_flow_counted(__u32 idx,
 }
 
 /*
- * Insert a flow entry, making room in a full table from the sector that
- * holds the most. bpf_map_update_elem()'s result.
+ * Insert a flow entry, tagged with its key, making room in a full table
+ * from the sector that holds the most. bpf_map_update_elem()'s result.
  */
 static __always_inline long sg_flow_insert(const struct sg_flow_key *key,
-					   const struct sg_flow *val,
+					   struct sg_flow *val,
 					   __u64 flags, __u64 now)
 {
-	long err = bpf_map_update_elem(&sg_flows, key, val, flags);
+	long err;
+
+	val->kept.key_tag = sg_flow_tag(key);
+	err = bpf_map_update_elem(&sg_flows, key, val, flags);
 
 	if (err != -SG_E2BIG || !sg_evict_unanswered(sg_heaviest))
 		return err;

@@ -425,7 +425,9 @@ struct sg_flow_kept {
 	__u16 mtu;
 	__u8 dmac[6];
 	__u8 smac[6];
-	__u16 pad;
+	__u16 key_tag;		/* of the whole entry, not the decision:
+				 * sg_flow_tag() of the key it was written
+				 * under; 0 in an entry written before tags */
 };
 
 /*
@@ -481,6 +483,28 @@ struct sg_flow {
  * points back at. Used by the datapath and by the loader's garbage
  * collection alike.
  */
+/*
+ * A 16-bit hash of a flow key, never 0, kept in the entry written under
+ * it (kept.key_tag). The kernel hands a deleted hash entry to the next
+ * insert on that CPU at once, so a program on another CPU that looked an
+ * entry up just before it was deleted (evicted for room, collected,
+ * replaced) may read another flow's in its place: before it uses what it
+ * read, it checks the tag against the key it looked up (sg_flow_is), and
+ * a flow of another sector's is not taken for its own but for 65,535 in
+ * 65,536 of such races.
+ */
+static inline __attribute__((always_inline)) __u16
+sg_flow_tag(const struct sg_flow_key *k)
+{
+	__u32 h = k->saddr * 0x9e3779b1U;
+
+	h = (h ^ k->daddr) * 0x85ebca6bU;
+	h = (h ^ (((__u32)k->sport << 16) | k->dport)) * 0xc2b2ae35U;
+	h = (h ^ (((__u32)k->proto << 16) | k->zone)) * 0x27d4eb2fU;
+	h ^= h >> 16;
+	return (__u16)h ? (__u16)h : 1;
+}
+
 static inline __attribute__((always_inline)) void
 sg_flow_primary_key(struct sg_flow_key *okey, const struct sg_flow_key *rkey,
 		    const struct sg_flow *r)

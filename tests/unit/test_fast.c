@@ -285,6 +285,106 @@ static void test_kept_reply(void)
 		 "through the flow");
 }
 
+/* Write tag into the entry under k, as if another flow had been written
+ * into its place (tag of another key) or it predated tags (0). */
+static bool retag(const struct sg_flow_key *k, __u16 tag)
+{
+	struct sg_flow f;
+
+	return !bpf_map_lookup_elem(dp_in.fds.flows, k, &f) &&
+	       ((f.kept.key_tag = tag), 1) &&
+	       !bpf_map_update_elem(dp_in.fds.flows, k, &f, BPF_EXIST);
+}
+
+static __u64 conntrack_full(__u32 counters)
+{
+	struct sg_counters c;
+
+	dp_counters(counters, &c);
+	return c.drops[SG_DROP_CONNTRACK_FULL];
+}
+
+/*
+ * An entry another CPU deleted and wrote another flow into while a
+ * program read it: the program finds the tag of another key in it
+ * (sg_flow_is) and uses nothing it read, at both fast paths and at tc.
+ * Every entry the datapath writes carries its key's tag; one written
+ * before tags (0) is used as it is.
+ */
+static void test_taken_entry(void)
+{
+	struct pkt syn = TCP("10.1.0.2", 40900, "203.0.113.5", 443, SYN);
+	struct pkt synack = TCP("203.0.113.5", 443, SNAT, 40900, SYN | ACK);
+	struct pkt ack = TCP("10.1.0.2", 40900, "203.0.113.5", 443, ACK);
+	struct pkt ack_out = TCP(SNAT, 40900, "203.0.113.5", 443, ACK);
+	struct pkt data = TCP("203.0.113.5", 443, SNAT, 40900, ACK);
+	struct pkt data_in = TCP("203.0.113.5", 443, "10.1.0.2", 40900, ACK);
+	struct sg_flow_key k = { .sport = htons(40900), .dport = htons(443),
+				 .proto = 6, .zone = 1 };
+	struct sg_flow_key rk = { .sport = htons(443), .dport = htons(40900),
+				  .proto = 6 };
+	struct sg_flow_key other = k;
+	__u32 vm1 = dp_sector_counters(1);
+	uint8_t in[2048];
+	struct sg_flow f;
+	__u64 full;
+	int len;
+
+	test_begin();
+	ack_out.ttl = data_in.ttl = 63;
+	inet_pton(AF_INET, "10.1.0.2", &k.saddr);
+	inet_pton(AF_INET, "203.0.113.5", &k.daddr);
+	inet_pton(AF_INET, "203.0.113.5", &rk.saddr);
+	inet_pton(AF_INET, SNAT, &rk.daddr);
+	other.sport = htons(40901);
+	run(SG_PROG_XDP_SECTOR, "s1", &syn, XDP_REDIRECT_V);
+	run(SG_PROG_XDP_UPLINK, "up0", &synack, XDP_REDIRECT_V);
+	CHECK(dp_flow_of("10.1.0.2", 40900, "203.0.113.5", 443, 6, 1, &f) &&
+	      f.kept.key_tag == sg_flow_tag(&k) && f.kept.key_tag,
+	      "the primary carries its key's tag (%u)", f.kept.key_tag);
+	CHECK(dp_flow_of("203.0.113.5", 443, SNAT, 40900, 6, 0, &f) &&
+	      f.kept.key_tag == sg_flow_tag(&rk),
+	      "and the reply entry its own (%u)", f.kept.key_tag);
+	CHECK(sg_flow_tag(&other) != sg_flow_tag(&k), "another key's differs");
+
+	/* Out: the primary taken. */
+	out_fast("s1", &ack, &ack_out);
+	full = conntrack_full(vm1);
+	CHECK(retag(&k, sg_flow_tag(&other)), "primary retagged");
+	run(SG_PROG_XDP_SECTOR, "s1", &ack, XDP_DROP_V);
+	len = dp_build(&ack, in);
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", in, len, out,
+		     &out_len, &retval) == 0 && retval == TC_SHOT_V,
+	      "tc egress of the uplink: verdict %u, want SHOT", retval);
+	CHECK(conntrack_full(vm1) == full + 2,
+	      "both counted conntrack-full on vm1 (%llu -> %llu)", full,
+	      conntrack_full(vm1));
+	CHECK(retag(&k, 0), "primary untagged");
+	out_fast("s1", &ack, &ack_out);
+
+	/* In: the reply entry taken, then the primary behind it. */
+	in_fast(&data, &data_in);
+	full = conntrack_full(0);
+	CHECK(retag(&rk, sg_flow_tag(&other)), "reply entry retagged");
+	run(SG_PROG_XDP_UPLINK, "up0", &data, XDP_DROP_V);
+	CHECK(retag(&rk, sg_flow_tag(&rk)) && retag(&k, sg_flow_tag(&other)),
+	      "reply entry back, primary retagged");
+	advance_ms(SG_FWD_RECHECK_MS + 50);	/* through the primary */
+	run(SG_PROG_XDP_UPLINK, "up0", &data, XDP_DROP_V);
+	len = dp_build(&data, in);
+	CHECK(dp_run(SG_PROG_TC_UPLINK_IN, "up0", NULL, in, len, out,
+		     &out_len, &retval) == 0 && retval == TC_SHOT_V,
+	      "tc ingress of the uplink: verdict %u, want SHOT", retval);
+	CHECK(conntrack_full(0) == full + 3,
+	      "counted conntrack-full on no sector (%llu -> %llu)", full,
+	      conntrack_full(0));
+	CHECK(retag(&k, sg_flow_tag(&k)), "primary back");
+	in_fast(&data, &data_in);
+	test_end("an entry written over by another flow while a program read "
+		 "it is not used: dropped conntrack-full at both fast paths "
+		 "and at tc");
+}
+
 /*
  * Run frame `p` (payload filled from seed, checksum left unfinished as by
  * a sender that offloads it) through prog; the output must be `want`
@@ -552,5 +652,6 @@ int main(void)
 	test_too_big_tc();
 	test_echo_id_zero();
 	test_host_socket_held();
+	test_taken_entry();
 	return test_summary("test_fast");
 }
