@@ -258,7 +258,10 @@ static __always_inline int sg_steer_icmp_error(const struct sg_ctx *c,
 	if (sg_icmp_error_rewrite(c, p, &in, false, f->xlate.saddr,
 				  f->xlate.sport))
 		return SG_DROP_MALFORMED;
-	return sg_egress_send(c, p, out, f->out_ifindex, &nh);
+	i = f->out_ifindex;
+	if (!sg_flow_is(f, &key))	/* taken meanwhile */
+		return SG_DROP_CONNTRACK_FULL;
+	return sg_egress_send(c, p, out, i, &nh);
 }
 
 /*

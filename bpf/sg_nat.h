@@ -316,7 +316,7 @@ static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 	if (sg_icmp_error_rewrite(c, p, &in, false, e->xlate.saddr,
 				  e->xlate.sport))
 		return SG_DROP_MALFORMED;
-	return SG_PASS;
+	return sg_flow_is(e, &key) ? SG_PASS : SG_DROP_CONNTRACK_FULL;
 }
 
 /*

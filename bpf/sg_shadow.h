@@ -159,6 +159,8 @@ static __always_inline int sg_host_egress(struct sg_ctx *c,
 	verdict = sg_snat_flow(c, cfg, &p, &key, &t, false, now, &f);
 	if (verdict == SG_PASS && f && sg_xlate_apply(c, &p, &f->xlate))
 		verdict = SG_DROP_MALFORMED;
+	else if (verdict == SG_PASS && f && !sg_flow_is(f, &key))
+		verdict = SG_DROP_CONNTRACK_FULL;	/* taken meanwhile */
 	if (verdict == SG_PASS)
 		return TC_ACT_OK;
 	sg_drop(c, &p, 0, 0, verdict);
@@ -188,6 +190,10 @@ static __always_inline int sg_host_reply_in(const struct sg_ctx *c,
 	sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
 	if (sg_xlate_apply(c, p, &r->xlate)) {
 		sg_drop(c, p, 0, 0, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	if (!sg_flows_are(r, f, key)) {		/* taken meanwhile */
+		sg_drop(c, p, 0, 0, SG_DROP_CONNTRACK_FULL);
 		return TC_ACT_SHOT;
 	}
 	return TC_ACT_OK;
