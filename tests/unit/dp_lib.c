@@ -235,15 +235,42 @@ int dp_build(const struct pkt *p, uint8_t *b)
 }
 
 
-bool dp_flow_of(const char *src, uint16_t sport, const char *dst,
-		uint16_t dport, uint8_t proto, uint16_t zone, struct sg_flow *f)
+struct sg_flow_key dp_flow_key(const char *src, uint16_t sport,
+			       const char *dst, uint16_t dport, uint8_t proto,
+			       uint16_t zone)
 {
 	struct sg_flow_key k = { .sport = htons(sport), .dport = htons(dport),
 				 .proto = proto, .zone = zone };
 
 	inet_pton(AF_INET, src, &k.saddr);
 	inet_pton(AF_INET, dst, &k.daddr);
+	return k;
+}
+
+bool dp_flow_of(const char *src, uint16_t sport, const char *dst,
+		uint16_t dport, uint8_t proto, uint16_t zone, struct sg_flow *f)
+{
+	struct sg_flow_key k = dp_flow_key(src, sport, dst, dport, proto, zone);
+
 	return !bpf_map_lookup_elem(dp_in.fds.flows, &k, f);
+}
+
+bool dp_flow_set_tag(const struct sg_flow_key *k, __u16 tag)
+{
+	struct sg_flow f;
+
+	if (bpf_map_lookup_elem(dp_in.fds.flows, k, &f))
+		return false;
+	f.kept.key_tag = tag;
+	return !bpf_map_update_elem(dp_in.fds.flows, k, &f, BPF_EXIST);
+}
+
+bool dp_flow_taken(const struct sg_flow_key *k)
+{
+	struct sg_flow_key other = *k;
+
+	other.sport ^= htons(1);
+	return dp_flow_set_tag(k, sg_flow_tag(&other));
 }
 
 void dp_flush_flows(void)

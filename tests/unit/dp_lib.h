@@ -136,9 +136,17 @@ void dp_counters(__u32 sector, struct sg_counters *sum);
 void dp_flush_flows(void);
 /* The sector's index in sg_counters and sg_sector_flows (0: none). */
 __u32 dp_sector_counters(__u32 sector);
-/* The flow entry under this key (addresses as text), if there is one. */
+/* A flow key (addresses as text), and the entry under it if there is one. */
+struct sg_flow_key dp_flow_key(const char *src, uint16_t sport,
+			       const char *dst, uint16_t dport, uint8_t proto,
+			       uint16_t zone);
 bool dp_flow_of(const char *src, uint16_t sport, const char *dst,
 		uint16_t dport, uint8_t proto, uint16_t zone, struct sg_flow *f);
+/* Write tag into the entry under k (kept.key_tag; 0: as written before
+ * tags); or, taken, another key's tag: as if another CPU had deleted it
+ * and written another flow into its place. */
+bool dp_flow_set_tag(const struct sg_flow_key *k, __u16 tag);
+bool dp_flow_taken(const struct sg_flow_key *k);
 void dp_dump_packet(const uint8_t *b, int len);
 
 #endif /* DP_LIB_H */

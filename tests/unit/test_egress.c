@@ -152,6 +152,47 @@ static void test_snat(void)
 		 "byte-exact");
 }
 
+/*
+ * A steered flow's entry written over by another flow while a program
+ * read it (test_fast has the masquerade paths): e0's tc egress and
+ * ingress use nothing they read from it.
+ */
+static void test_taken_entry(void)
+{
+	const struct pkt req = UDP(VM, 5001, FAR, 53);
+	const struct pkt back = UDP(FAR, 53, VM, 5001);
+	struct sg_flow_key k = dp_flow_key(VM, 5001, FAR, 53, 17, 1), rk;
+	uint8_t mid[2048], out[2048];
+	uint32_t mlen, len, v;
+	struct pkt ans;
+	struct sg_flow f;
+	uint16_t port;
+
+	test_begin();
+	CHECK(!dp_load_definitions(definitions), "definitions");
+	dp_flush_flows();
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen);
+	CHECK(v == TC_REDIRECT_V &&
+	      dp_run(SG_PROG_TC_TRUSTED_OUT, "e0", "s1", mid, mlen, out, &len,
+		     &v) == 0 && v == TC_OK_V, "steered out of e0");
+	CHECK(dp_flow_of(VM, 5001, FAR, 53, 17, 1, &f) &&
+	      f.kept.key_tag == sg_flow_tag(&k), "the primary's tag");
+	port = ntohs(f.xlate.sport);
+	ans = (struct pkt)UDP(FAR, 53, E0_ADDR, port);
+	rk = dp_flow_key(FAR, 53, E0_ADDR, port, 17, 0);
+	CHECK(replied("e0", &ans, &back), "and back");
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen);
+	CHECK(v == TC_REDIRECT_V && dp_flow_taken(&k), "steered, then taken");
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "e0", "s1", mid, mlen, out,
+		     &len, &v) == 0 && v == TC_SHOT_V,
+	      "e0's tc egress: verdict %u, want SHOT", v);
+	CHECK(dp_flow_taken(&rk), "reply entry taken");
+	v = dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "e0", NULL, &ans, out, &len);
+	CHECK(v == TC_SHOT_V, "e0's tc ingress: verdict %u, want SHOT", v);
+	test_end("a steered flow's entry written over by another flow is "
+		 "not used, out or back");
+}
+
 static void test_xdp_passes(void)
 {
 	const struct pkt req = UDP(VM, 5002, FAR, 53);
@@ -779,6 +820,7 @@ int main(void)
 	test_ipv6_in();
 	test_missing_device_moves_flow();
 	test_missing_device_none();
+	test_taken_entry();
 	dp_load_definitions(definitions);
 	sg_instance_close(&dp_in);
 	return test_summary("test_egress");

@@ -285,17 +285,6 @@ static void test_kept_reply(void)
 		 "through the flow");
 }
 
-/* Write tag into the entry under k, as if another flow had been written
- * into its place (tag of another key) or it predated tags (0). */
-static bool retag(const struct sg_flow_key *k, __u16 tag)
-{
-	struct sg_flow f;
-
-	return !bpf_map_lookup_elem(dp_in.fds.flows, k, &f) &&
-	       ((f.kept.key_tag = tag), 1) &&
-	       !bpf_map_update_elem(dp_in.fds.flows, k, &f, BPF_EXIST);
-}
-
 static __u64 conntrack_full(__u32 counters)
 {
 	struct sg_counters c;
@@ -319,11 +308,10 @@ static void test_taken_entry(void)
 	struct pkt ack_out = TCP(SNAT, 40900, "203.0.113.5", 443, ACK);
 	struct pkt data = TCP("203.0.113.5", 443, SNAT, 40900, ACK);
 	struct pkt data_in = TCP("203.0.113.5", 443, "10.1.0.2", 40900, ACK);
-	struct sg_flow_key k = { .sport = htons(40900), .dport = htons(443),
-				 .proto = 6, .zone = 1 };
-	struct sg_flow_key rk = { .sport = htons(443), .dport = htons(40900),
-				  .proto = 6 };
-	struct sg_flow_key other = k;
+	struct sg_flow_key k = dp_flow_key("10.1.0.2", 40900, "203.0.113.5",
+					   443, 6, 1);
+	struct sg_flow_key rk = dp_flow_key("203.0.113.5", 443, SNAT, 40900,
+					    6, 0);
 	__u32 vm1 = dp_sector_counters(1);
 	uint8_t in[2048];
 	struct sg_flow f;
@@ -332,11 +320,6 @@ static void test_taken_entry(void)
 
 	test_begin();
 	ack_out.ttl = data_in.ttl = 63;
-	inet_pton(AF_INET, "10.1.0.2", &k.saddr);
-	inet_pton(AF_INET, "203.0.113.5", &k.daddr);
-	inet_pton(AF_INET, "203.0.113.5", &rk.saddr);
-	inet_pton(AF_INET, SNAT, &rk.daddr);
-	other.sport = htons(40901);
 	run(SG_PROG_XDP_SECTOR, "s1", &syn, XDP_REDIRECT_V);
 	run(SG_PROG_XDP_UPLINK, "up0", &synack, XDP_REDIRECT_V);
 	CHECK(dp_flow_of("10.1.0.2", 40900, "203.0.113.5", 443, 6, 1, &f) &&
@@ -345,12 +328,11 @@ static void test_taken_entry(void)
 	CHECK(dp_flow_of("203.0.113.5", 443, SNAT, 40900, 6, 0, &f) &&
 	      f.kept.key_tag == sg_flow_tag(&rk),
 	      "and the reply entry its own (%u)", f.kept.key_tag);
-	CHECK(sg_flow_tag(&other) != sg_flow_tag(&k), "another key's differs");
 
 	/* Out: the primary taken. */
 	out_fast("s1", &ack, &ack_out);
 	full = conntrack_full(vm1);
-	CHECK(retag(&k, sg_flow_tag(&other)), "primary retagged");
+	CHECK(dp_flow_taken(&k), "primary taken");
 	run(SG_PROG_XDP_SECTOR, "s1", &ack, XDP_DROP_V);
 	len = dp_build(&ack, in);
 	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", in, len, out,
@@ -359,16 +341,16 @@ static void test_taken_entry(void)
 	CHECK(conntrack_full(vm1) == full + 2,
 	      "both counted conntrack-full on vm1 (%llu -> %llu)", full,
 	      conntrack_full(vm1));
-	CHECK(retag(&k, 0), "primary untagged");
+	CHECK(dp_flow_set_tag(&k, 0), "primary untagged");
 	out_fast("s1", &ack, &ack_out);
 
 	/* In: the reply entry taken, then the primary behind it. */
 	in_fast(&data, &data_in);
 	full = conntrack_full(0);
-	CHECK(retag(&rk, sg_flow_tag(&other)), "reply entry retagged");
+	CHECK(dp_flow_taken(&rk), "reply entry taken");
 	run(SG_PROG_XDP_UPLINK, "up0", &data, XDP_DROP_V);
-	CHECK(retag(&rk, sg_flow_tag(&rk)) && retag(&k, sg_flow_tag(&other)),
-	      "reply entry back, primary retagged");
+	CHECK(dp_flow_set_tag(&rk, sg_flow_tag(&rk)) && dp_flow_taken(&k),
+	      "reply entry back, primary taken");
 	advance_ms(SG_FWD_RECHECK_MS + 50);	/* through the primary */
 	run(SG_PROG_XDP_UPLINK, "up0", &data, XDP_DROP_V);
 	len = dp_build(&data, in);
@@ -378,7 +360,7 @@ static void test_taken_entry(void)
 	CHECK(conntrack_full(0) == full + 3,
 	      "counted conntrack-full on no sector (%llu -> %llu)", full,
 	      conntrack_full(0));
-	CHECK(retag(&k, sg_flow_tag(&k)), "primary back");
+	CHECK(dp_flow_set_tag(&k, sg_flow_tag(&k)), "primary back");
 	in_fast(&data, &data_in);
 	test_end("an entry written over by another flow while a program read "
 		 "it is not used: dropped conntrack-full at both fast paths "
