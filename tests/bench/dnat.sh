@@ -36,19 +36,15 @@ bench_path_ready
 
 # imds|forward [bench_xdp options]: one measurement in Mpps.
 rate() {
-	local path=$1 out
+	local path=$1
 	shift
 	if [ "$path" = imds ]; then
-		out=$("$BENCH" -s "$(ns vm1):eth0" -k "$(ns inet):eth0" \
-			-m "$v1_mac" -a 10.1.0.2 -d 169.254.169.254 -p 20000:80 \
-			-t "$SECS" "$@")
+		bench_mpps imds vm1 inet "$v1_mac" 10.1.0.2 169.254.169.254 \
+			20000:80 "$@"
 	else
-		out=$("$BENCH" -s "$(ns inet):eth0" -k "$(ns vm1):eth0" \
-			-m "$wan0_mac" -a 192.0.2.2 -d 192.0.2.1 -p 40000:5301 \
-			-t "$SECS" "$@")
+		bench_mpps forward inet vm1 "$wan0_mac" 192.0.2.2 192.0.2.1 \
+			40000:5301 "$@"
 	fi
-	echo "  $path: $out" >&2
-	echo "$out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p'
 }
 
 udp_from() {	# NS SRC SPORT DST DPORT: one datagram

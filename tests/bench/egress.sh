@@ -50,19 +50,14 @@ in_gw ping -c 1 -W 1 203.0.113.2 >/dev/null
 
 # out|in [bench_xdp options]: one measurement in Mpps.
 rate() {
-	local dir=$1 out
+	local dir=$1
 	shift
 	if [ "$dir" = out ]; then
-		out=$("$BENCH" -s "$(ns vm1):eth0" -k "$(ns ext):eth0" \
-			-m "$v1_mac" -a 10.1.0.2 -d 203.0.113.2 -p 20000:9 \
-			-t "$SECS" "$@")
+		bench_mpps out vm1 ext "$v1_mac" 10.1.0.2 203.0.113.2 20000:9 "$@"
 	else
-		out=$("$BENCH" -s "$(ns ext):eth0" -k "$(ns vm1):eth0" \
-			-m "$ex0_mac" -a 203.0.113.2 -d 203.0.113.1 -p 9:20000 \
-			-r -t "$SECS" "$@")
+		bench_mpps in ext vm1 "$ex0_mac" 203.0.113.2 203.0.113.1 9:20000 \
+			-r "$@"
 	fi
-	echo "  $dir: $out" >&2
-	echo "$out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p'
 }
 
 nft_ruleset() {

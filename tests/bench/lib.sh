@@ -16,6 +16,18 @@ prog_stats() {
 		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
 }
 
+# One measurement in Mpps, logged as LABEL: SECS seconds of 64-byte UDP
+# from host SRC's eth0 to MAC (the gateway's device), SADDR -> DADDR,
+# ports SPORT:DPORT, counted on host SINK's eth0.
+bench_mpps() {	# LABEL SRC SINK MAC SADDR DADDR SPORT:DPORT [bench_xdp options]
+	local label=$1 src=$2 sink=$3 mac=$4 saddr=$5 daddr=$6 ports=$7 out
+	shift 7
+	out=$("$BENCH" -s "$(ns "$src"):eth0" -k "$(ns "$sink"):eth0" \
+		-m "$mac" -a "$saddr" -d "$daddr" -p "$ports" -t "$SECS" "$@")
+	echo "  $label: $out" >&2
+	echo "$out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p'
+}
+
 # The MAC of a gateway device, or of a host's eth0.
 mac() { in_gw ip -j link show "$1" | jq -r '.[0].address'; }
 host_mac() { in_ns "$1" ip -j link show eth0 | jq -r '.[0].address'; }

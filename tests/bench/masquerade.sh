@@ -47,19 +47,15 @@ bench_path_ready
 # of the flow "out" opened (sectorgate keeps the port, 20000 up: they lie in
 # the default nat-ports).
 rate() {
-	local dir=$1 out
+	local dir=$1
 	shift
 	if [ "$dir" = out ]; then
-		out=$("$BENCH" -s "$(ns vm1):eth0" -k "$(ns inet):eth0" \
-			-m "$v1_mac" -a 10.1.0.2 -d 192.0.2.2 -p 20000:9 \
-			-n "$FLOWS" -t "$SECS" "$@")
+		bench_mpps out vm1 inet "$v1_mac" 10.1.0.2 192.0.2.2 20000:9 \
+			-n "$FLOWS" "$@"
 	else
-		out=$("$BENCH" -s "$(ns inet):eth0" -k "$(ns vm1):eth0" \
-			-m "$wan0_mac" -a 192.0.2.2 -d 192.0.2.1 -p 9:20000 \
-			-r -n "$FLOWS" -t "$SECS" "$@")
+		bench_mpps in inet vm1 "$wan0_mac" 192.0.2.2 192.0.2.1 9:20000 \
+			-r -n "$FLOWS" "$@"
 	fi
-	echo "  $dir: $out" >&2
-	echo "$out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p'
 }
 
 add() {	# key out|in [bench_xdp options]
