@@ -93,12 +93,4 @@ done
 
 echo
 echo "destination rewrites, 64-byte UDP, 1 flow, one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
-printf '  %-10s %12s %12s %12s %14s %12s\n' path sectorgate nftables "bare XDP" "× nftables" "% of bare"
-for p in imds forward; do
-	s=$(echo "${results[sg-$p]}" | median)
-	n=$(echo "${results[nft-$p]}" | median)
-	b=$(echo "${results[bare-$p]}" | median)
-	printf '  %-10s %12s %12s %12s %13.1fx %11.0f%%\n' "$p" "$s" "$n" "$b" \
-		"$(awk -v s="$s" -v n="$n" 'BEGIN {print n ? s / n : 0}')" \
-		"$(awk -v s="$s" -v b="$b" 'BEGIN {print b ? 100 * s / b : 0}')"
-done
+ratio_table imds forward

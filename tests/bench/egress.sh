@@ -120,13 +120,5 @@ sysctl -qw kernel.bpf_stats_enabled=0
 
 echo
 echo "egress steering, 64-byte UDP, 1 flow, one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
-printf '  %-4s %12s %12s %12s %14s %12s\n' "" sectorgate nftables "bare XDP" "× nftables" "% of bare"
-for d in out in; do
-	s=$(echo "${results[sg-$d]}" | median)
-	n=$(echo "${results[nft-$d]}" | median)
-	b=$(echo "${results[bare-$d]}" | median)
-	printf '  %-4s %12s %12s %12s %13.1fx %11.0f%%\n' "$d" "$s" "$n" "$b" \
-		"$(awk -v s="$s" -v n="$n" 'BEGIN {print n ? s / n : 0}')" \
-		"$(awk -v s="$s" -v b="$b" 'BEGIN {print b ? 100 * s / b : 0}')"
-done
+ratio_table out in
 echo "  per packet under this traffic (bpf_stats, one more run): out $steer ns (v1 tc ingress, steer) + $snat ns (ex0 tc egress, SNAT), in $back ns (ex0 tc ingress, reverse NAT + redirect)"

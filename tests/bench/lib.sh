@@ -28,6 +28,23 @@ bench_mpps() {	# LABEL SRC SINK MAC SADDR DADDR SPORT:DPORT [bench_xdp options]
 	echo "$out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p'
 }
 
+# The table of a side-by-side run: for each case NAME, the medians of
+# the caller's results[sg-NAME], results[nft-NAME] and results[bare-NAME]
+# (Mpps), and sectorgate's ratio to the other two.
+ratio_table() {	# NAME...
+	local k s n b
+	printf '  %-10s %12s %12s %12s %14s %12s\n' "" sectorgate nftables \
+		"bare XDP" "× nftables" "% of bare"
+	for k; do
+		s=$(echo "${results[sg-$k]}" | median)
+		n=$(echo "${results[nft-$k]}" | median)
+		b=$(echo "${results[bare-$k]}" | median)
+		printf '  %-10s %12s %12s %12s %13.1fx %11.0f%%\n' "$k" "$s" "$n" "$b" \
+			"$(awk -v s="$s" -v n="$n" 'BEGIN {print n ? s / n : 0}')" \
+			"$(awk -v s="$s" -v b="$b" 'BEGIN {print b ? 100 * s / b : 0}')"
+	done
+}
+
 # The MAC of a gateway device, or of a host's eth0.
 mac() { in_gw ip -j link show "$1" | jq -r '.[0].address'; }
 host_mac() { in_ns "$1" ip -j link show eth0 | jq -r '.[0].address'; }
