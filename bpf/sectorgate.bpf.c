@@ -37,10 +37,15 @@ int sg_tc_sector_in(struct __sk_buff *skb)
 	struct sg_device *dev = NULL;
 	struct sg_pkt p = {};
 	struct sg_ctx c;
-	int verdict;
+	int verdict, parsed;
 
 	sg_ctx_from_skb(&c, skb);
-	verdict = sg_sector_ingress(&c, &p, &dev, -1);
+	/* Parsed once, for both (one path for the verifier). */
+	parsed = sg_parse(&c, &p);
+	verdict = sg_steer_again(&c, &p, parsed);
+	if (verdict >= 0)
+		return verdict;
+	verdict = sg_sector_ingress(&c, &p, &dev, parsed);
 	if (verdict == SG_PASS_STEER)
 		return TC_ACT_REDIRECT;	/* set by sg_steer */
 	return verdict <= SG_PASS ? TC_ACT_OK : TC_ACT_SHOT;

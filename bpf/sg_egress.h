@@ -131,6 +131,25 @@ static __always_inline int sg_egress_send(const struct sg_ctx *c,
 }
 
 /*
+ * Keep in steered flow f the decision just made: out of ifindex, through
+ * next hop nh (0: an L3 device), for its next packets (sg_steer_again).
+ * Another CPU may be reading f: kept.ifindex, which makes the decision
+ * usable, goes last.
+ */
+static __always_inline void sg_steer_keep(struct sg_flow *f,
+					  const struct sg_ctx *c, __u64 now,
+					  __u32 ifindex, __be32 nh)
+{
+	f->kept.ifindex = 0;
+	asm volatile("" ::: "memory");
+	f->kept.generation = c->generation;
+	f->kept.checked = now >> 20;
+	__builtin_memcpy(f->kept.next_hop, &nh, sizeof(nh));
+	asm volatile("" ::: "memory");
+	f->kept.ifindex = ifindex;
+}
+
+/*
  * p from sector device dev meets policy pol: its flow stays on its
  * device; a new flow takes the first usable device with a route for it.
  * Then it is redirected there, TTL as a router leaves it. tc only (the
@@ -209,7 +228,66 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 		if (verdict != SG_PASS)
 			return verdict;
 	}
+	if (f)
+		sg_steer_keep(f, c, now, ifindex,
+			      out->flags & SG_DEV_L3 ? 0 : nh.ipv4_nh);
 	return sg_egress_send(c, p, out, ifindex, &nh);
+}
+
+/*
+ * tc ingress of a steered sector's device, before anything else: a
+ * packet of a steered flow whose decision is still good (kept at this
+ * generation of the definitions, within SG_FWD_RECHECK_MS) leaves by the
+ * device and next hop kept in its primary, as sg_steer would send it,
+ * without the policy, the choice of device or the route lookup: what
+ * changes those (an apply, a link or address that `run` applies again
+ * for) moves the generation. TCP SYN, FIN and RST (the MSS clamp, the
+ * state), ICMP errors and fragments are decided afresh. p is parsed
+ * (verdict `parsed`). Returns the tc verdict, or -1 to decide afresh.
+ */
+static __always_inline int sg_steer_again(struct sg_ctx *c,
+					  const struct sg_pkt *p, int parsed)
+{
+	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
+	struct sg_device *dev = sg_device_cached(c);
+	struct sg_config *cfg;
+	struct sg_flow_key key;
+	struct sg_flow *f;
+	__u32 ifindex;
+	__u64 now;
+	long rc;
+
+	if (!dev || dev->role != SG_ROLE_SECTOR ||
+	    !(dev->flags & SG_DEV_STEERED) || parsed != SG_PASS || p->kind != SG_PKT_IPV4 || p->frag ||
+	    p->ttl <= 1 || sg_nat_mappable(p) != SG_PASS ||
+	    (p->proto == IPPROTO_TCP &&
+	     (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))))
+		return -1;
+	sg_flow_key_of(&key, p, dev->sector);
+	f = bpf_map_lookup_elem(&sg_flows, &key);
+	now = sg_now();
+	cfg = sg_config_of(c->slot);
+	if (!f || !cfg || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_EGRESS ||
+	    !sg_kept_fresh(f, c, now) || !sg_flow_live(f, now))
+		return -1;
+	ifindex = f->kept.ifindex;
+	__builtin_memcpy(&nh.ipv4_nh, f->kept.next_hop, sizeof(nh.ipv4_nh));
+	/* Taken for another flow while this read it (sg_flow_is): decided
+	 * afresh, nothing changed yet. */
+	if (!sg_flow_is(f, &key))
+		return -1;
+	sg_count_rx(dev->counters, c->len);
+	sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
+	if (sg_ttl_dec(c, p)) {
+		sg_drop(c, p, dev->counters, 0, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	rc = nh.ipv4_nh ? bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0) :
+			  bpf_redirect(ifindex, 0);
+	if (rc == TC_ACT_REDIRECT)
+		return TC_ACT_REDIRECT;
+	sg_drop(c, p, dev->counters, 0, SG_DROP_EGRESS_DOWN);
+	return TC_ACT_SHOT;
 }
 
 /*

@@ -83,17 +83,6 @@ static __always_inline bool sg_reply_dev_ok(__u32 slot, __u32 ifindex,
 }
 
 /*
- * Is the decision kept in flow entry e still good: made at this
- * generation of the definitions, within SG_FWD_RECHECK_MS?
- */
-static __always_inline bool sg_kept_fresh(const struct sg_flow *e,
-					  const struct sg_ctx *c, __u64 now)
-{
-	return e->kept.ifindex && e->kept.generation == c->generation &&
-	       (__u32)(now >> 20) - e->kept.checked <= SG_FWD_RECHECK_MS;
-}
-
-/*
  * Keep in flow entry e a decision: send out of ifindex, to dmac from
  * smac, frames of up to mtu bytes. Another CPU may be reading e:
  * kept.ifindex, which makes the decision usable, goes last.

@@ -29,6 +29,17 @@ static __always_inline void sg_flow_key_of(struct sg_flow_key *k,
 }
 
 /*
+ * Is the decision kept in flow entry e still good: made at this
+ * generation of the definitions, within SG_FWD_RECHECK_MS?
+ */
+static __always_inline bool sg_kept_fresh(const struct sg_flow *e,
+					  const struct sg_ctx *c, __u64 now)
+{
+	return e->kept.ifindex && e->kept.generation == c->generation &&
+	       (__u32)(now >> 20) - e->kept.checked <= SG_FWD_RECHECK_MS;
+}
+
+/*
  * Is e, looked up under key, still that key's entry? Asked after what the
  * packet takes from e has been read (its translation, delivery, MACs):
  * another CPU may have deleted e and written another flow into its place

@@ -206,6 +206,9 @@ struct sg_device {
  * without it, a packet to another sector's address is dropped with no
  * lookup of the pair. */
 #define SG_DEV_ALLOWS		(1U << 3)
+/* A sector device whose sector has egress policies: its tc ingress first
+ * tries the decision kept in a steered flow (sg_steer_again). */
+#define SG_DEV_STEERED		(1U << 4)
 
 /*
  * sg_forwards: sectors[].forwards, one entry per uplink address it is
@@ -416,15 +419,23 @@ struct sg_flow_xlate {
  * to dmac from smac, frames of up to mtu bytes. A primary's is the route
  * out (the uplink, its next hop); a reply entry's the delivery to the VM
  * (the sector device, the VM's MAC and the gateway's it sent to: learnt
- * from its frames, SG_FLOW_L2_KNOWN, before a delivery is kept).
+ * from its frames, SG_FLOW_L2_KNOWN, before a delivery is kept). A
+ * steered flow's primary keeps tc's decision instead: out of its egress
+ * device `ifindex`, through `next_hop` (an Ethernet device's IPv4 next
+ * hop; 0 for an L3 device), with no MACs or MTU.
  */
 struct sg_flow_kept {
 	__u32 ifindex;
 	__u32 generation;
 	__u32 checked;		/* sg_now() >> 20 (~1 ms) */
 	__u16 mtu;
-	__u8 dmac[6];
-	__u8 smac[6];
+	union {
+		struct {
+			__u8 dmac[6];
+			__u8 smac[6];
+		};
+		__u8 next_hop[4];	/* network order */
+	};
 	__u16 key_tag;		/* of the whole entry, not the decision:
 				 * sg_flow_tag() of the key it was written
 				 * under; 0 in an entry written before tags */

@@ -120,7 +120,9 @@ static void flow_kept(const struct dump_ctx *d, const struct sg_flow_key *k,
 	sg_flow_primary_key(&rk, k, f);
 	rkept = !bpf_map_lookup_elem(d->in->fds.flows, &rk, &r) &&
 		r.dir == SG_FLOW_REPLY && kept(d, &r);
-	*out = f->nat == SG_NAT_DNAT ? rkept : kept(d, f);
+	/* A steered flow's kept decision is tc's, not XDP's. */
+	*out = f->nat == SG_NAT_DNAT ? rkept :
+	       f->nat != SG_NAT_EGRESS && kept(d, f);
 	*in = f->nat == SG_NAT_DNAT ? kept(d, f) : rkept;
 }
 

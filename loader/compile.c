@@ -203,8 +203,11 @@ static int compile_sector_devices(const struct sg_model *m,
 				t = sg_compiled_target(c, devs[i].ifindex);
 				if (!t) {
 					add_device(c, &devs[i], SG_ROLE_SECTOR,
-						   sec->id, 0, in_allow(m, s) ?
-						   SG_DEV_ALLOWS : 0);
+						   sec->id, 0,
+						   (in_allow(m, s) ?
+						    SG_DEV_ALLOWS : 0) |
+						   (sec->negress ?
+						    SG_DEV_STEERED : 0));
 					c->targets[c->ntargets - 1].steered =
 						sec->negress > 0;
 				} else if (!globs || t->role != SG_ROLE_SECTOR ||

@@ -23,6 +23,7 @@
 
 #include "cli.h"
 #include "dp_lib.h"
+#include "sectorgate.skel.h"
 #include "sg_test.h"
 
 #define VM		"10.1.0.2"
@@ -150,6 +151,54 @@ static void test_snat(void)
 	test_end("steered into e0 with its address: UDP and ping out "
 		 "translated at e0's tc egress, replies back to the VM, "
 		 "byte-exact");
+}
+
+/*
+ * The decision kept in a steered flow (sg_steer_again): its next packets
+ * leave by the device and next hop its first one found, without the
+ * route lookup (shown by removing the route: they still leave, the same
+ * bytes), until the recheck is due; TCP SYN, FIN and RST are decided
+ * afresh, and so is everything after an apply.
+ */
+static void test_kept_decision(void)
+{
+	const struct pkt a = UDP(VM, 5030, FAR, 1030);
+	const struct pkt a_sent = UDP(E0_ADDR, NAT_PORT, FAR, 1030);
+	const struct pkt syn = TCP(VM, 5031, FAR, 443, SYN);
+	const struct pkt fin = TCP(VM, 5031, FAR, 443, ACK | 1);
+	uint8_t mid[2048], gw[4];
+	uint32_t mlen, v;
+	struct sg_flow f;
+	__u64 full;
+
+	test_begin();
+	CHECK(!dp_load_definitions(definitions), "definitions");
+	dp_flush_flows();
+	inet_pton(AF_INET, "10.201.0.2", gw);
+	CHECK(steered(&a, "e0", &a_sent), "the first packet steered");
+	CHECK(dp_flow_of(VM, 5030, FAR, 1030, 17, 1, &f) &&
+	      f.kept.ifindex == (__u32)ifindex("e0") &&
+	      !memcmp(f.kept.next_hop, gw, 4),
+	      "its decision kept: out of e0 (%u), through 10.201.0.2",
+	      f.kept.ifindex);
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &syn, mid, &mlen);
+	CHECK(v == TC_REDIRECT_V, "a TCP flow opened (%u)", v);
+	CHECK(!system("ip route del default via 10.201.0.2 dev e0"),
+	      "route of e0 removed");
+	CHECK(steered(&a, "e0", &a_sent), "the next packet leaves as kept");
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &fin, mid, &mlen);
+	CHECK(v == TC_SHOT_V, "a FIN is decided afresh: no route (%u)", v);
+	dp_in.skel->bss->sg_clock_offset_ns += (SG_FWD_RECHECK_MS + 50) *
+					       1000000ULL;
+	full = dp_drops(1, SG_DROP_EGRESS_DOWN);
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
+	CHECK(v == TC_SHOT_V && dp_drops(1, SG_DROP_EGRESS_DOWN) == full + 1,
+	      "after the recheck, decided afresh: egress-down (%u)", v);
+	CHECK(!system("ip route add default via 10.201.0.2 dev e0 metric 1000"),
+	      "route of e0 back");
+	CHECK(steered(&a, "e0", &a_sent), "and steered again");
+	test_end("a steered flow's next packets use the decision kept in it "
+		 "until the recheck; TCP SYN, FIN and RST are decided afresh");
 }
 
 /*
@@ -821,6 +870,7 @@ int main(void)
 	test_missing_device_moves_flow();
 	test_missing_device_none();
 	test_taken_entry();
+	test_kept_decision();
 	dp_load_definitions(definitions);
 	sg_instance_close(&dp_in);
 	return test_summary("test_egress");
