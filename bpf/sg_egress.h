@@ -189,7 +189,8 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	 * is a new one.
 	 */
 	if (f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_EGRESS &&
-	    sg_flow_live(f, now) && sg_egress_slot(f) < pol->ndevs) {
+	    sg_flow_live(f, now) && sg_egress_slot(f) < pol->ndevs &&
+	    sg_flow_is(f, &key)) {
 		i = sg_egress_slot(f);
 		if (!pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex)
 			return SG_DROP_EGRESS_DOWN;
@@ -231,6 +232,11 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	if (f)
 		sg_steer_keep(f, c, now, ifindex,
 			      out->flags & SG_DEV_L3 ? 0 : nh.ipv4_nh);
+	/* Taken for another flow meanwhile: what was kept is not its. */
+	if (f && !sg_flow_is(f, &key)) {
+		f->kept.ifindex = 0;
+		return SG_DROP_CONNTRACK_FULL;
+	}
 	return sg_egress_send(c, p, out, ifindex, &nh);
 }
 

@@ -138,8 +138,12 @@ static __always_inline void sg_learn_other(const struct sg_flow_key *key,
 
 	sg_flow_primary_key(&okey, key, e);
 	o = bpf_map_lookup_elem(&sg_flows, &okey);
-	if (o && o->dir != e->dir)
-		sg_flow_learn_l2(o, eth);
+	if (!o || o->dir == e->dir || !sg_flow_is(o, &okey))
+		return;
+	sg_flow_learn_l2(o, eth);
+	/* Taken for another flow meanwhile: that one learns afresh. */
+	if (!sg_flow_is(o, &okey))
+		o->flags &= ~SG_FLOW_L2_KNOWN;
 }
 
 /*
@@ -213,12 +217,16 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 			return XDP_DROP;
 		}
 		f = e;
-		/* Kept for the replies. */
-		if (sg_reply_dev_ok(c->slot, f->in_ifindex, sector))
-			f->flags |= SG_FLOW_REV_XDP;
-		else
-			f->flags &= ~SG_FLOW_REV_XDP;
 	}
+	/* Taken for another flow meanwhile (sg_flow_is): nothing is
+	 * written into it, and the stack decides the packet. */
+	if (!sg_flows_are(e, f, &key))
+		return XDP_PASS;
+	/* Kept for the replies. */
+	if (f == e && sg_reply_dev_ok(c->slot, f->in_ifindex, sector))
+		f->flags |= SG_FLOW_REV_XDP;
+	else if (f == e)
+		f->flags &= ~SG_FLOW_REV_XDP;
 	/* What goes the other way is delivered to the device the flow
 	 * enters its sector by: learn from there. */
 	if (sg_flow_sector_dev(f) == c->ifindex &&
@@ -234,7 +242,9 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 		sg_drop(c, p, dev->counters, 0, SG_DROP_MALFORMED);
 		return XDP_DROP;
 	}
+	/* Taken meanwhile: the decision just kept is not that flow's. */
 	if (!sg_flows_are(e, f, &key)) {
+		e->kept.ifindex = 0;
 		sg_drop(c, p, dev->counters, 0, SG_DROP_CONNTRACK_FULL);
 		return XDP_DROP;
 	}
@@ -311,6 +321,10 @@ static __always_inline int sg_fast_again(struct xdp_md *x, struct sg_ctx *c,
 	cfg = sg_config_of(c->slot);
 	if (!cfg || p->l4_off - p->l3_off + p->l4_len > e->kept.mtu ||
 	    sg_csum_finish(x, c, p))
+		return -1;
+	/* Taken for another flow meanwhile (sg_flow_is): decided afresh,
+	 * nothing written into it. */
+	if (!sg_flow_is(e, &key))
 		return -1;
 
 	if (primary)
@@ -400,6 +414,10 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 	if (p.l4_off - p.l3_off + p.l4_len > mtu_len ||
 	    sg_csum_finish(x, c, &p))
 		return XDP_PASS;
+	/* Taken for another flow meanwhile (sg_flow_is): nothing written
+	 * into it, the stack decides. */
+	if (!sg_flows_are(e, f ? f : e, &key))
+		return XDP_PASS;
 	if (f && cfg) {
 		sg_flow_update(f, cfg, &p, e->dir, now);
 		/* The MACs are the ones learnt: keep them. */
@@ -417,8 +435,11 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 	sg_mac_copy(eth->h_dest, e->kept.dmac);
 	sg_mac_copy(eth->h_source, e->kept.smac);
 	/* Taken for another flow while this read it (sg_flow_is): what it
-	 * read may be another sector's. */
+	 * read may be another sector's, and a delivery it kept is not
+	 * that flow's. */
 	if (!sg_flows_are(e, f ? f : e, &key)) {
+		if (f && cfg)
+			e->kept.ifindex = 0;
 		sg_drop(c, &p, 0, 0, SG_DROP_CONNTRACK_FULL);
 		return XDP_DROP;
 	}

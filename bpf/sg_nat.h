@@ -345,7 +345,9 @@ static __always_inline int sg_inbound_out(const struct sg_ctx *c,
 		return sg_flows_are(r, f, key) ? SG_PASS :
 						 SG_DROP_CONNTRACK_FULL;
 	}
-	return f->in_ifindex == c->ifindex ? SG_PASS : SG_DROP_UNTRANSLATABLE;
+	if (f->in_ifindex != c->ifindex)
+		return SG_DROP_UNTRANSLATABLE;
+	return sg_flows_are(r, f, key) ? SG_PASS : SG_DROP_CONNTRACK_FULL;
 }
 
 /* tc egress of an uplink: masquerade what sectors send out. */
@@ -390,7 +392,8 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 		mappable = sg_nat_mappable(&p);
 		if (mappable == SG_PASS &&
-		    sg_snat_live(e, SG_NAT_SNAT, snat, now)) {
+		    sg_snat_live(e, SG_NAT_SNAT, snat, now) &&
+		    sg_flow_is(e, &key)) {
 			sg_flow_update(e, cfg, &p, SG_FLOW_ORIG, now);
 			f = e;
 			goto translate;
@@ -606,6 +609,10 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 	if (hop && p->ttl <= 1)
 		return TC_ACT_OK;
 
+	if (!sg_flows_are(e, f, key)) {		/* taken meanwhile */
+		sg_drop(c, p, 0, 0, SG_DROP_CONNTRACK_FULL);
+		return TC_ACT_SHOT;
+	}
 	sg_flow_update(f, cfg, p, e->dir, now);
 	if (sg_xlate_apply(c, p, &e->xlate)) {
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);

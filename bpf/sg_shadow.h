@@ -187,6 +187,10 @@ static __always_inline int sg_host_reply_in(const struct sg_ctx *c,
 
 	if (!f || p->frag)
 		return TC_ACT_OK;
+	if (!sg_flows_are(r, f, key)) {		/* taken meanwhile */
+		sg_drop(c, p, 0, 0, SG_DROP_CONNTRACK_FULL);
+		return TC_ACT_SHOT;
+	}
 	sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
 	if (sg_xlate_apply(c, p, &r->xlate)) {
 		sg_drop(c, p, 0, 0, SG_DROP_MALFORMED);
@@ -220,6 +224,10 @@ static __always_inline int sg_host_icmp_error_in(const struct sg_ctx *c,
 	if (sg_icmp_error_rewrite(c, p, in, true, r->xlate.daddr,
 				  r->xlate.dport)) {
 		sg_drop(c, p, 0, 0, SG_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	if (!sg_flow_is(r, key)) {		/* taken meanwhile */
+		sg_drop(c, p, 0, 0, SG_DROP_CONNTRACK_FULL);
 		return TC_ACT_SHOT;
 	}
 	return TC_ACT_OK;

@@ -490,19 +490,14 @@ struct sg_flow {
 #define SG_FWD_RECHECK_MS	1000
 
 /*
- * The key of the primary entry that a reply entry (r, found under rkey)
- * points back at. Used by the datapath and by the loader's garbage
- * collection alike.
- */
-/*
  * A 16-bit hash of a flow key, never 0, kept in the entry written under
  * it (kept.key_tag). The kernel hands a deleted hash entry to the next
  * insert on that CPU at once, so a program on another CPU that looked an
  * entry up just before it was deleted (evicted for room, collected,
  * replaced) may read another flow's in its place: before it uses what it
- * read, it checks the tag against the key it looked up (sg_flow_is), and
- * a flow of another sector's is not taken for its own but for 65,535 in
- * 65,536 of such races.
+ * read, and before it writes into the entry, it checks the tag against
+ * the key it looked it up by (sg_flow_is): a flow of another sector's is
+ * not taken for its own but for 65,535 in 65,536 of such races.
  */
 static inline __attribute__((always_inline)) __u16
 sg_flow_tag(const struct sg_flow_key *k)
@@ -516,6 +511,11 @@ sg_flow_tag(const struct sg_flow_key *k)
 	return (__u16)h ? (__u16)h : 1;
 }
 
+/*
+ * The key of the primary entry that a reply entry (r, found under rkey)
+ * points back at. Used by the datapath and by the loader's garbage
+ * collection alike.
+ */
 static inline __attribute__((always_inline)) void
 sg_flow_primary_key(struct sg_flow_key *okey, const struct sg_flow_key *rkey,
 		    const struct sg_flow *r)

@@ -135,8 +135,9 @@ struct {
  * list, where a table that allocates as it grows spends most of a new
  * flow's time allocating (docs/PERFORMANCE.md). Either way a deleted
  * entry may be reused at once (since Linux 6.1 the allocating table frees
- * into a per-CPU cache too), so a program never trusts an entry it read
- * before an eviction beyond that packet (docs/ARCHITECTURE.md).
+ * into a per-CPU cache too): a program checks the entry's key tag before
+ * it writes into it and after it has read it (sg_flow_is;
+ * docs/ARCHITECTURE.md, "Room, fairly").
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

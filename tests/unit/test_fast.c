@@ -293,10 +293,20 @@ static __u64 conntrack_full(__u32 counters)
 	return c.drops[SG_DROP_CONNTRACK_FULL];
 }
 
+/* Is the entry under k still exactly *was? */
+static bool unchanged(const struct sg_flow_key *k, const struct sg_flow *was)
+{
+	struct sg_flow now;
+
+	return !bpf_map_lookup_elem(dp_in.fds.flows, k, &now) &&
+	       !memcmp(&now, was, sizeof(now));
+}
+
 /*
  * An entry another CPU deleted and wrote another flow into while a
  * program read it: the program finds the tag of another key in it
- * (sg_flow_is) and uses nothing it read, at both fast paths and at tc.
+ * (sg_flow_is), writes nothing into it and uses nothing it read. The
+ * fast paths leave the packet to tc, which drops it (conntrack-full).
  * Every entry the datapath writes carries its key's tag; one written
  * before tags (0) is used as it is.
  */
@@ -313,8 +323,8 @@ static void test_taken_entry(void)
 	struct sg_flow_key rk = dp_flow_key("203.0.113.5", 443, SNAT, 40900,
 					    6, 0);
 	__u32 vm1 = dp_sector_counters(1);
+	struct sg_flow f, was;
 	uint8_t in[2048];
-	struct sg_flow f;
 	__u64 full;
 	int len;
 
@@ -332,14 +342,17 @@ static void test_taken_entry(void)
 	/* Out: the primary taken. */
 	out_fast("s1", &ack, &ack_out);
 	full = conntrack_full(vm1);
-	CHECK(dp_flow_taken(&k), "primary taken");
-	run(SG_PROG_XDP_SECTOR, "s1", &ack, XDP_DROP_V);
+	CHECK(dp_flow_taken(&k) &&
+	      !bpf_map_lookup_elem(dp_in.fds.flows, &k, &was), "primary taken");
+	run(SG_PROG_XDP_SECTOR, "s1", &ack, XDP_PASS_V);
+	check_untouched(&ack);
+	CHECK(unchanged(&k, &was), "XDP wrote into the taken primary");
 	len = dp_build(&ack, in);
 	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", in, len, out,
 		     &out_len, &retval) == 0 && retval == TC_SHOT_V,
 	      "tc egress of the uplink: verdict %u, want SHOT", retval);
-	CHECK(conntrack_full(vm1) == full + 2,
-	      "both counted conntrack-full on vm1 (%llu -> %llu)", full,
+	CHECK(conntrack_full(vm1) == full + 1,
+	      "counted conntrack-full on vm1 (%llu -> %llu)", full,
 	      conntrack_full(vm1));
 	CHECK(dp_flow_set_tag(&k, 0), "primary untagged");
 	out_fast("s1", &ack, &ack_out);
@@ -347,24 +360,31 @@ static void test_taken_entry(void)
 	/* In: the reply entry taken, then the primary behind it. */
 	in_fast(&data, &data_in);
 	full = conntrack_full(0);
-	CHECK(dp_flow_taken(&rk), "reply entry taken");
-	run(SG_PROG_XDP_UPLINK, "up0", &data, XDP_DROP_V);
-	CHECK(dp_flow_set_tag(&rk, sg_flow_tag(&rk)) && dp_flow_taken(&k),
+	CHECK(dp_flow_taken(&rk) &&
+	      !bpf_map_lookup_elem(dp_in.fds.flows, &rk, &was),
+	      "reply entry taken");
+	run(SG_PROG_XDP_UPLINK, "up0", &data, XDP_PASS_V);
+	check_untouched(&data);
+	CHECK(unchanged(&rk, &was), "XDP wrote into the taken reply entry");
+	CHECK(dp_flow_set_tag(&rk, sg_flow_tag(&rk)) && dp_flow_taken(&k) &&
+	      !bpf_map_lookup_elem(dp_in.fds.flows, &k, &was),
 	      "reply entry back, primary taken");
 	advance_ms(SG_FWD_RECHECK_MS + 50);	/* through the primary */
-	run(SG_PROG_XDP_UPLINK, "up0", &data, XDP_DROP_V);
+	run(SG_PROG_XDP_UPLINK, "up0", &data, XDP_PASS_V);
+	check_untouched(&data);
 	len = dp_build(&data, in);
 	CHECK(dp_run(SG_PROG_TC_UPLINK_IN, "up0", NULL, in, len, out,
 		     &out_len, &retval) == 0 && retval == TC_SHOT_V,
 	      "tc ingress of the uplink: verdict %u, want SHOT", retval);
-	CHECK(conntrack_full(0) == full + 3,
+	CHECK(unchanged(&k, &was), "a program wrote into the taken primary");
+	CHECK(conntrack_full(0) == full + 1,
 	      "counted conntrack-full on no sector (%llu -> %llu)", full,
 	      conntrack_full(0));
 	CHECK(dp_flow_set_tag(&k, sg_flow_tag(&k)), "primary back");
 	in_fast(&data, &data_in);
 	test_end("an entry written over by another flow while a program read "
-		 "it is not used: dropped conntrack-full at both fast paths "
-		 "and at tc");
+		 "it is neither used nor written: the fast paths leave the "
+		 "packet to tc, which drops it conntrack-full");
 }
 
 /*
