@@ -70,7 +70,9 @@ static __always_inline bool sg_egress_via(const struct sg_ctx *c,
 	fib.ifindex = ifindex;
 	rc = sg_fib_route(c->ctx, &fib, BPF_FIB_LOOKUP_OUTPUT |
 					BPF_FIB_LOOKUP_SKIP_NEIGH);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ifindex)
+	/* A next hop of 0 would read as an L3 device's (sg_steer_keep). */
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ifindex ||
+	    !fib.ipv4_dst)
 		return false;
 	nh->nh_family = AF_INET;
 	nh->ipv4_nh = fib.ipv4_dst;	/* the gateway, or p's destination */
@@ -217,6 +219,9 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 		return SG_DROP_MALFORMED;
 
 	if (found) {
+		/* Taken for another flow since it was found: not written. */
+		if (!sg_flow_is(f, &key))
+			return SG_DROP_CONNTRACK_FULL;
 		f->out_ifindex = ifindex;
 		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
 	} else {
@@ -229,7 +234,7 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 		if (verdict != SG_PASS)
 			return verdict;
 	}
-	if (f)
+	if (f && sg_flow_is(f, &key))
 		sg_steer_keep(f, c, now, ifindex,
 			      out->flags & SG_DEV_L3 ? 0 : nh.ipv4_nh);
 	/* Taken for another flow meanwhile: what was kept is not its. */

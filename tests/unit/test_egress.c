@@ -157,19 +157,24 @@ static void test_snat(void)
  * The decision kept in a steered flow (sg_steer_again): its next packets
  * leave by the device and next hop its first one found, without the
  * route lookup (shown by removing the route: they still leave, the same
- * bytes), until the recheck is due; TCP SYN, FIN and RST are decided
- * afresh, and so is everything after an apply.
+ * bytes, counted as received from the sector), until the recheck is due
+ * or the definitions are applied again; TCP SYN, FIN and RST are decided
+ * afresh.
  */
 static void test_kept_decision(void)
 {
 	const struct pkt a = UDP(VM, 5030, FAR, 1030);
 	const struct pkt a_sent = UDP(E0_ADDR, NAT_PORT, FAR, 1030);
 	const struct pkt syn = TCP(VM, 5031, FAR, 443, SYN);
-	const struct pkt fin = TCP(VM, 5031, FAR, 443, ACK | 1);
+	const struct pkt tcp[] = { TCP(VM, 5031, FAR, 443, SYN),
+				   TCP(VM, 5031, FAR, 443, ACK | 1),
+				   TCP(VM, 5031, FAR, 443, 4) };
+	__u64 *clock = &dp_in.skel->bss->sg_clock_offset_ns, clock0 = *clock;
+	struct sg_counters before, after;
 	uint8_t mid[2048], gw[4];
 	uint32_t mlen, v;
 	struct sg_flow f;
-	__u64 full;
+	__u64 down;
 
 	test_begin();
 	CHECK(!dp_load_definitions(definitions), "definitions");
@@ -185,20 +190,42 @@ static void test_kept_decision(void)
 	CHECK(v == TC_REDIRECT_V, "a TCP flow opened (%u)", v);
 	CHECK(!system("ip route del default via 10.201.0.2 dev e0"),
 	      "route of e0 removed");
+	dp_counters(1, &before);
 	CHECK(steered(&a, "e0", &a_sent), "the next packet leaves as kept");
-	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &fin, mid, &mlen);
-	CHECK(v == TC_SHOT_V, "a FIN is decided afresh: no route (%u)", v);
-	dp_in.skel->bss->sg_clock_offset_ns += (SG_FWD_RECHECK_MS + 50) *
-					       1000000ULL;
-	full = dp_drops(1, SG_DROP_EGRESS_DOWN);
+	dp_counters(1, &after);
+	CHECK(after.rx_packets == before.rx_packets + 1,
+	      "and is counted as received (%llu -> %llu)", before.rx_packets,
+	      after.rx_packets);
+	for (int i = 0; i < 3; i++) {
+		v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &tcp[i], mid,
+			       &mlen);
+		CHECK(v == TC_SHOT_V, "TCP flags %#x decided afresh: no route "
+		      "(%u)", tcp[i].tcp_flags, v);
+	}
+	/* An apply: decided afresh at once. */
+	CHECK(!dp_load_definitions(definitions), "applied again");
+	down = dp_drops(1, SG_DROP_EGRESS_DOWN);
 	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
-	CHECK(v == TC_SHOT_V && dp_drops(1, SG_DROP_EGRESS_DOWN) == full + 1,
+	CHECK(v == TC_SHOT_V && dp_drops(1, SG_DROP_EGRESS_DOWN) == down + 1,
+	      "after an apply, decided afresh: egress-down (%u)", v);
+	CHECK(!system("ip route add default via 10.201.0.2 dev e0 metric 1000"),
+	      "route of e0 back");
+	/* The recheck: decided afresh a second later. */
+	CHECK(steered(&a, "e0", &a_sent), "steered again, kept again");
+	CHECK(!system("ip route del default via 10.201.0.2 dev e0"),
+	      "route of e0 removed again");
+	*clock += (SG_FWD_RECHECK_MS + 50) * 1000000ULL;
+	down = dp_drops(1, SG_DROP_EGRESS_DOWN);
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
+	CHECK(v == TC_SHOT_V && dp_drops(1, SG_DROP_EGRESS_DOWN) == down + 1,
 	      "after the recheck, decided afresh: egress-down (%u)", v);
 	CHECK(!system("ip route add default via 10.201.0.2 dev e0 metric 1000"),
 	      "route of e0 back");
-	CHECK(steered(&a, "e0", &a_sent), "and steered again");
+	*clock = clock0;
+	CHECK(steered(&a, "e0", &a_sent), "and steered");
 	test_end("a steered flow's next packets use the decision kept in it "
-		 "until the recheck; TCP SYN, FIN and RST are decided afresh");
+		 "until the recheck or an apply; TCP SYN, FIN and RST are "
+		 "decided afresh");
 }
 
 /*
