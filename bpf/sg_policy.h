@@ -244,9 +244,9 @@ static __always_inline int sg_sector_ingress(struct sg_ctx *c,
 					     struct sg_device **devp,
 					     int parsed)
 {
-	/* XDP: the fast path has just looked it up (sg_device_cached). */
-	struct sg_device *dev = c->xdp ? sg_device_cached(c) :
-				sg_device_of(c->slot, c->ifindex);
+	/* Both hooks have just looked it up (sg_fast_again at XDP,
+	 * sg_steer_again at tc): the per-CPU copy. */
+	struct sg_device *dev = sg_device_cached(c);
 	__u16 to_sector = 0;
 	int verdict;
 
