@@ -222,11 +222,14 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	 * written into it, and the stack decides the packet. */
 	if (!sg_flows_are(e, f, &key))
 		return XDP_PASS;
-	/* Kept for the replies. */
-	if (f == e && sg_reply_dev_ok(c->slot, f->in_ifindex, sector))
-		f->flags |= SG_FLOW_REV_XDP;
-	else if (f == e)
-		f->flags &= ~SG_FLOW_REV_XDP;
+	/* Kept for the replies (a primary found by the policy: not a
+	 * forward's reply entry). */
+	if (f == e) {
+		if (sg_reply_dev_ok(c->slot, f->in_ifindex, sector))
+			f->flags |= SG_FLOW_REV_XDP;
+		else
+			f->flags &= ~SG_FLOW_REV_XDP;
+	}
 	/* What goes the other way is delivered to the device the flow
 	 * enters its sector by: learn from there. */
 	if (sg_flow_sector_dev(f) == c->ifindex &&
