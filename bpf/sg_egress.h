@@ -264,12 +264,13 @@ static __always_inline int sg_steer_again(struct sg_ctx *c,
 	struct sg_config *cfg;
 	struct sg_flow_key key;
 	struct sg_flow *f;
-	__u32 ifindex;
+	__u32 ifindex, checked;
 	__u64 now;
 	long rc;
 
 	if (!dev || dev->role != SG_ROLE_SECTOR ||
-	    !(dev->flags & SG_DEV_STEERED) || parsed != SG_PASS || p->kind != SG_PKT_IPV4 || p->frag ||
+	    !(dev->flags & SG_DEV_STEERED) || parsed != SG_PASS ||
+	    p->kind != SG_PKT_IPV4 || p->frag ||
 	    p->ttl <= 1 || sg_nat_mappable(p) != SG_PASS ||
 	    (p->proto == IPPROTO_TCP &&
 	     (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))))
@@ -282,10 +283,15 @@ static __always_inline int sg_steer_again(struct sg_ctx *c,
 	    !sg_kept_fresh(f, c, now) || !sg_flow_live(f, now))
 		return -1;
 	ifindex = f->kept.ifindex;
+	checked = f->kept.checked;
 	__builtin_memcpy(&nh.ipv4_nh, f->kept.next_hop, sizeof(nh.ipv4_nh));
-	/* Taken for another flow while this read it (sg_flow_is): decided
-	 * afresh, nothing changed yet. */
-	if (!sg_flow_is(f, &key))
+	/* Kept again meanwhile (sg_steer_keep clears ifindex first, and a
+	 * new decision has a new time), or taken for another flow
+	 * (sg_flow_is): decided afresh, nothing changed yet. */
+	asm volatile("" ::: "memory");
+	if (*(volatile __u32 *)&f->kept.ifindex != ifindex ||
+	    *(volatile __u32 *)&f->kept.checked != checked ||
+	    !sg_flow_is(f, &key))
 		return -1;
 	sg_count_rx(dev->counters, c->len);
 	sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
