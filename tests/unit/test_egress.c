@@ -124,6 +124,27 @@ static bool replied(const char *dev, const struct pkt *reply,
 	return ok;
 }
 
+static void expect_down(const struct pkt *p, const char *why)
+{
+	__u64 before = dp_drops(1, SG_DROP_EGRESS_DOWN);
+	uint8_t out[2048];
+	uint32_t len;
+
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, p, out,
+			 &len) == TC_SHOT_V,
+	      "%s: not dropped", why);
+	CHECK(dp_drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
+	      "%s: not counted as egress-down", why);
+}
+
+/* e0's route through 10.201.0.2 removed or back. */
+static bool e0_route(bool on)
+{
+	return !system(on ? "ip route add default via 10.201.0.2 dev e0 "
+			    "metric 1000" :
+			    "ip route del default via 10.201.0.2 dev e0");
+}
+
 static void test_snat(void)
 {
 	const struct pkt req = UDP(VM, 5000, FAR, 53);
@@ -174,7 +195,6 @@ static void test_kept_decision(void)
 	uint8_t mid[2048], gw[4];
 	uint32_t mlen, v;
 	struct sg_flow f;
-	__u64 down;
 
 	test_begin();
 	CHECK(!dp_load_definitions(definitions), "definitions");
@@ -188,8 +208,7 @@ static void test_kept_decision(void)
 	      f.kept.ifindex);
 	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &syn, mid, &mlen);
 	CHECK(v == TC_REDIRECT_V, "a TCP flow opened (%u)", v);
-	CHECK(!system("ip route del default via 10.201.0.2 dev e0"),
-	      "route of e0 removed");
+	CHECK(e0_route(false), "route of e0 removed");
 	dp_counters(1, &before);
 	CHECK(steered(&a, "e0", &a_sent), "the next packet leaves as kept");
 	dp_counters(1, &after);
@@ -204,23 +223,14 @@ static void test_kept_decision(void)
 	}
 	/* An apply: decided afresh at once. */
 	CHECK(!dp_load_definitions(definitions), "applied again");
-	down = dp_drops(1, SG_DROP_EGRESS_DOWN);
-	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
-	CHECK(v == TC_SHOT_V && dp_drops(1, SG_DROP_EGRESS_DOWN) == down + 1,
-	      "after an apply, decided afresh: egress-down (%u)", v);
-	CHECK(!system("ip route add default via 10.201.0.2 dev e0 metric 1000"),
-	      "route of e0 back");
+	expect_down(&a, "after an apply, decided afresh");
+	CHECK(e0_route(true), "route of e0 back");
 	/* The recheck: decided afresh a second later. */
 	CHECK(steered(&a, "e0", &a_sent), "steered again, kept again");
-	CHECK(!system("ip route del default via 10.201.0.2 dev e0"),
-	      "route of e0 removed again");
+	CHECK(e0_route(false), "route of e0 removed again");
 	*clock += (SG_FWD_RECHECK_MS + 50) * 1000000ULL;
-	down = dp_drops(1, SG_DROP_EGRESS_DOWN);
-	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &a, mid, &mlen);
-	CHECK(v == TC_SHOT_V && dp_drops(1, SG_DROP_EGRESS_DOWN) == down + 1,
-	      "after the recheck, decided afresh: egress-down (%u)", v);
-	CHECK(!system("ip route add default via 10.201.0.2 dev e0 metric 1000"),
-	      "route of e0 back");
+	expect_down(&a, "after the recheck, decided afresh");
+	CHECK(e0_route(true), "route of e0 back");
 	*clock = clock0;
 	CHECK(steered(&a, "e0", &a_sent), "and steered");
 	test_end("a steered flow's next packets use the decision kept in it "
@@ -384,19 +394,6 @@ static void test_no_fallback(void)
 		 "(egress-down), never masqueraded");
 }
 
-static void expect_down(const struct pkt *p, const char *why)
-{
-	__u64 before = dp_drops(1, SG_DROP_EGRESS_DOWN);
-	uint8_t out[2048];
-	uint32_t len;
-
-	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, p, out,
-			 &len) == TC_SHOT_V,
-	      "%s: not dropped", why);
-	CHECK(dp_drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
-	      "%s: not counted as egress-down", why);
-}
-
 static void test_failover(void)
 {
 	/* One remote port per flow: each may take the one NAT port. */
@@ -441,11 +438,9 @@ static void test_no_route(void)
 
 	test_begin();
 	dp_flush_flows();
-	CHECK(!system("ip route del default via 10.201.0.2 dev e0"),
-	      "route of e0 removed");
+	CHECK(e0_route(false), "route of e0 removed");
 	CHECK(steered(&a, "e1", &a_sent), "not steered into e1");
-	CHECK(!system("ip route add default via 10.201.0.2 dev e0 metric 1000"),
-	      "route of e0 back");
+	CHECK(e0_route(true), "route of e0 back");
 	test_end("a new flow skips an Ethernet device with no route for it");
 }
 
