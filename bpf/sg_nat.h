@@ -485,6 +485,29 @@ static __always_inline int sg_deliver(const struct sg_ctx *c,
 }
 
 /*
+ * Deliver p, translated back by reply entry e (looked up under key) of
+ * flow f, to its VM: the delivery read from the entries, then used only
+ * if they were not taken for another flow meanwhile (sg_flow_is).
+ */
+static __always_inline int sg_deliver_flow(const struct sg_ctx *c,
+					   struct __sk_buff *skb,
+					   const struct sg_pkt *p,
+					   const struct sg_flow_key *key,
+					   const struct sg_flow *e,
+					   const struct sg_flow *f, bool hop)
+{
+	__u32 ifindex = sg_flow_sector_dev(f);
+	__u16 zone = e->peer_zone, counters = f->counters;
+	__be32 vm = e->xlate.daddr;
+
+	if (!sg_flows_are(e, f, key)) {
+		sg_drop(c, p, 0, 0, SG_DROP_CONNTRACK_FULL);
+		return TC_ACT_SHOT;
+	}
+	return sg_deliver(c, skb, p, ifindex, zone, counters, vm, hop);
+}
+
+/*
  * The entry e (zone 0, under key) of a packet arriving on an uplink (or,
  * uplink false, an egress device) for a translated flow, and the flow's
  * live primary: a masquerade or metadata reply, or a forward's next
@@ -530,9 +553,6 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 	struct sg_flow_key key;
 	struct sg_icmp_inner in;
 	struct sg_flow *e, *f;
-	__u16 zone, counters;
-	__u32 ifindex;
-	__be32 vm;
 	int verdict = sg_icmp_inner_load(c, p, &in);
 
 	if (verdict == SG_DROP_MALFORMED) {
@@ -566,15 +586,7 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	ifindex = sg_flow_sector_dev(f);
-	zone = e->peer_zone;
-	counters = f->counters;
-	vm = e->xlate.daddr;
-	if (!sg_flows_are(e, f, &key)) {	/* taken meanwhile */
-		sg_drop(c, p, 0, 0, SG_DROP_CONNTRACK_FULL);
-		return TC_ACT_SHOT;
-	}
-	return sg_deliver(c, skb, p, ifindex, zone, counters, vm, true);
+	return sg_deliver_flow(c, skb, p, &key, e, f, true);
 }
 
 /*
@@ -589,9 +601,6 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 				       struct sg_flow *e, struct sg_flow *f,
 				       __u64 now)
 {
-	__u32 ifindex;
-	__u16 zone, counters;
-	__be32 vm;
 	bool hop;
 
 	if (p->frag) {
@@ -618,17 +627,7 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	ifindex = sg_flow_sector_dev(f);
-	zone = e->peer_zone;
-	counters = f->counters;
-	vm = e->xlate.daddr;
-	/* Taken for another flow while this read them (sg_flow_is): what
-	 * was read may be another sector's. */
-	if (!sg_flows_are(e, f, key)) {
-		sg_drop(c, p, 0, 0, SG_DROP_CONNTRACK_FULL);
-		return TC_ACT_SHOT;
-	}
-	return sg_deliver(c, skb, p, ifindex, zone, counters, vm, hop);
+	return sg_deliver_flow(c, skb, p, key, e, f, hop);
 }
 
 /*
