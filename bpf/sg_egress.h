@@ -234,13 +234,17 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 		if (verdict != SG_PASS)
 			return verdict;
 	}
-	if (f && sg_flow_is(f, &key))
+	if (f) {
+		/* Taken for another flow meanwhile (sg_flow_is): nothing kept
+		 * in it, or what was kept undone. */
+		if (!sg_flow_is(f, &key))
+			return SG_DROP_CONNTRACK_FULL;
 		sg_steer_keep(f, c, now, ifindex,
 			      out->flags & SG_DEV_L3 ? 0 : nh.ipv4_nh);
-	/* Taken for another flow meanwhile: what was kept is not its. */
-	if (f && !sg_flow_is(f, &key)) {
-		f->kept.ifindex = 0;
-		return SG_DROP_CONNTRACK_FULL;
+		if (!sg_flow_is(f, &key)) {
+			f->kept.ifindex = 0;
+			return SG_DROP_CONNTRACK_FULL;
+		}
 	}
 	return sg_egress_send(c, p, out, ifindex, &nh);
 }
