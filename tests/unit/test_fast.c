@@ -285,14 +285,6 @@ static void test_kept_reply(void)
 		 "through the flow");
 }
 
-static __u64 conntrack_full(__u32 counters)
-{
-	struct sg_counters c;
-
-	dp_counters(counters, &c);
-	return c.drops[SG_DROP_CONNTRACK_FULL];
-}
-
 /* Is the entry under k still exactly *was? */
 static bool unchanged(const struct sg_flow_key *k, const struct sg_flow *was)
 {
@@ -322,7 +314,6 @@ static void test_taken_entry(void)
 					   443, 6, 1);
 	struct sg_flow_key rk = dp_flow_key("203.0.113.5", 443, SNAT, 40900,
 					    6, 0);
-	__u32 vm1 = dp_sector_counters(1);
 	struct sg_flow f, was;
 	uint8_t in[2048];
 	__u64 full;
@@ -341,7 +332,7 @@ static void test_taken_entry(void)
 
 	/* Out: the primary taken. */
 	out_fast("s1", &ack, &ack_out);
-	full = conntrack_full(vm1);
+	full = dp_drops(1, SG_DROP_CONNTRACK_FULL);
 	CHECK(dp_flow_taken(&k) &&
 	      !bpf_map_lookup_elem(dp_in.fds.flows, &k, &was), "primary taken");
 	run(SG_PROG_XDP_SECTOR, "s1", &ack, XDP_PASS_V);
@@ -351,15 +342,15 @@ static void test_taken_entry(void)
 	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", in, len, out,
 		     &out_len, &retval) == 0 && retval == TC_SHOT_V,
 	      "tc egress of the uplink: verdict %u, want SHOT", retval);
-	CHECK(conntrack_full(vm1) == full + 1,
+	CHECK(dp_drops(1, SG_DROP_CONNTRACK_FULL) == full + 1,
 	      "counted conntrack-full on vm1 (%llu -> %llu)", full,
-	      conntrack_full(vm1));
+	      dp_drops(1, SG_DROP_CONNTRACK_FULL));
 	CHECK(dp_flow_set_tag(&k, 0), "primary untagged");
 	out_fast("s1", &ack, &ack_out);
 
 	/* In: the reply entry taken, then the primary behind it. */
 	in_fast(&data, &data_in);
-	full = conntrack_full(0);
+	full = dp_drops(0, SG_DROP_CONNTRACK_FULL);
 	CHECK(dp_flow_taken(&rk) &&
 	      !bpf_map_lookup_elem(dp_in.fds.flows, &rk, &was),
 	      "reply entry taken");
@@ -377,9 +368,9 @@ static void test_taken_entry(void)
 		     &out_len, &retval) == 0 && retval == TC_SHOT_V,
 	      "tc ingress of the uplink: verdict %u, want SHOT", retval);
 	CHECK(unchanged(&k, &was), "a program wrote into the taken primary");
-	CHECK(conntrack_full(0) == full + 1,
+	CHECK(dp_drops(0, SG_DROP_CONNTRACK_FULL) == full + 1,
 	      "counted conntrack-full on no sector (%llu -> %llu)", full,
-	      conntrack_full(0));
+	      dp_drops(0, SG_DROP_CONNTRACK_FULL));
 	CHECK(dp_flow_set_tag(&k, sg_flow_tag(&k)), "primary back");
 	in_fast(&data, &data_in);
 	test_end("an entry written over by another flow while a program read "
