@@ -140,8 +140,6 @@ static __always_inline bool sg_dest_is_sector(const struct sg_dest *d)
 	return d && (d->kind == SG_DEST_SECTOR || d->kind == SG_DEST_SHARED);
 }
 
-
-
 static __always_inline struct sg_allow *sg_allow_of(__u32 slot, __u16 from,
 						    __u16 to)
 {
