@@ -79,8 +79,10 @@ static bool is_ours(const struct sg_apply *a, uint32_t id)
 
 /*
  * The program id device t should carry at hook, 0 for none. A sector
- * device's ingress is XDP or tc, whichever it is on (XDP when neither).
- * An uplink's XDP is optional: wanted only where we could attach it.
+ * device's ingress is XDP or tc, whichever it is on (XDP when neither),
+ * and tc where the definitions keep it from XDP (t->xdp false). An
+ * uplink's XDP is optional: wanted only where t->xdp and we could attach
+ * it.
  */
 static uint32_t wanted(const struct sg_apply *a,
 		       const struct sg_attach_target *t, enum sg_hook hook)
@@ -91,10 +93,10 @@ static uint32_t wanted(const struct sg_apply *a,
 	if (p == SG_PROG_NONE)
 		return 0;
 	if (p == SG_PROG_XDP_UPLINK &&
-	    !is_ours(a, sg_attached_id(t->ifindex, SG_HOOK_XDP)))
+	    (!t->xdp || !is_ours(a, sg_attached_id(t->ifindex, SG_HOOK_XDP))))
 		return 0;
 	if (t->role == SG_ROLE_SECTOR && hook != SG_HOOK_TC_EGRESS) {
-		on_xdp = !t->steered &&
+		on_xdp = t->xdp &&
 			 sg_attached_id(t->ifindex, SG_HOOK_XDP) ==
 			 a->use_id[SG_PROG_XDP_SECTOR];
 		if (on_xdp != (hook == SG_HOOK_XDP))
@@ -154,10 +156,12 @@ static int detach_logged(struct sg_apply *a, int ifindex, enum sg_hook hook,
 }
 
 /*
- * Sector ingress: XDP where the driver takes it, else tc; a device keeps
- * the hook it has. A steered sector's devices take tc, which alone can
- * send a packet to the device its policy names (bpf/sg_egress.h); their
- * XDP goes once tc is there, before the flip.
+ * Sector ingress: XDP where the definitions want it (t->xdp) and the
+ * driver takes it, else tc. A device on tc ingress moves to XDP when an
+ * apply wants it there (the tc program goes after the flip, with the
+ * stale attachments); one that must leave XDP (steered: only tc can send
+ * a packet to the device its policy names, bpf/sg_egress.h; or `xdp`)
+ * gets tc first and loses XDP before the flip.
  */
 static int attach_sector_ingress(struct sg_apply *a,
 				 const struct sg_attach_target *t)
@@ -166,7 +170,7 @@ static int attach_sector_ingress(struct sg_apply *a,
 	uint32_t tc_in = sg_attached_id(t->ifindex, SG_HOOK_TC_INGRESS);
 	int ret;
 
-	if (t->steered) {
+	if (!t->xdp) {
 		a->ntc++;
 		ret = attach_logged(a, t->ifindex, SG_HOOK_TC_INGRESS,
 				    SG_PROG_TC_SECTOR_IN);
@@ -177,24 +181,18 @@ static int attach_sector_ingress(struct sg_apply *a,
 					    SG_PROG_XDP_SECTOR, xdp);
 		return ret;
 	}
-	if (is_ours(a, xdp)) {
+	ret = attach_logged(a, t->ifindex, SG_HOOK_XDP, SG_PROG_XDP_SECTOR);
+	if (!ret) {
 		a->nxdp++;
-		return attach_logged(a, t->ifindex, SG_HOOK_XDP,
-				     SG_PROG_XDP_SECTOR);
+		return 0;
 	}
-	if (!is_ours(a, tc_in)) {
-		ret = attach_logged(a, t->ifindex, SG_HOOK_XDP,
-				    SG_PROG_XDP_SECTOR);
-		if (!ret) {
-			a->nxdp++;
-			return 0;
-		}
-		pr_debug("%s: no native XDP (%s), using tc ingress\n",
-			 t->name, strerror(-ret));
-		if (ret == -EBUSY)
-			pr_warn("%s: another XDP program is attached; using "
-				"tc ingress after it\n", t->name);
-	}
+	if (is_ours(a, xdp))
+		return ret;	/* ours, and it could not be replaced */
+	pr_debug("%s: no native XDP (%s), using tc ingress\n",
+		 t->name, strerror(-ret));
+	if (ret == -EBUSY && !is_ours(a, tc_in))
+		pr_warn("%s: another XDP program is attached; using "
+			"tc ingress after it\n", t->name);
 	a->ntc++;
 	return attach_logged(a, t->ifindex, SG_HOOK_TC_INGRESS,
 			     SG_PROG_TC_SECTOR_IN);
@@ -210,7 +208,8 @@ static int attach_device(struct sg_apply *a, const struct sg_attach_target *t)
 		enum sg_prog prog = sg_role_prog(t->role, hook);
 
 		if (prog == SG_PROG_NONE ||
-		    (t->role == SG_ROLE_SECTOR && hook != SG_HOOK_TC_EGRESS))
+		    (t->role == SG_ROLE_SECTOR && hook != SG_HOOK_TC_EGRESS) ||
+		    (prog == SG_PROG_XDP_UPLINK && !t->xdp))
 			continue;
 		ret = attach_logged(a, t->ifindex, hook, prog);
 		if (ret && prog == SG_PROG_XDP_UPLINK) {

@@ -84,6 +84,21 @@ static const struct sg_netdev *find_dev(const struct sg_netdev *devs,
 	return NULL;
 }
 
+/*
+ * Whether a device's ingress takes XDP (where its driver has it) or tc.
+ * XDP costs a veth the most: while a program is attached the kernel
+ * takes GSO and TSO from its peer (veth_fix_features), so a container's
+ * bulk TCP crosses the gateway as 1,448-byte frames, each copied into a
+ * page for XDP, at 0.4 times the rate of tc (docs/PERFORMANCE.md); what
+ * a container sends from a socket crosses at the same rate either way.
+ * So "auto" leaves a veth to tc, and "on" is for sectors whose traffic
+ * arrives as XDP frames. A tap keeps its offloads under XDP.
+ */
+static bool sg_xdp_wanted(enum sg_xdp_mode mode, const struct sg_netdev *dev)
+{
+	return mode == SG_XDP_ON || (mode == SG_XDP_AUTO && !dev->veth);
+}
+
 /* Uplinks masquerade behind snat-address or the device's own address. */
 static int compile_uplinks(const struct sg_model *m, struct sg_compiled *c,
 			   const struct sg_netdev *devs, int ndevs,
@@ -109,6 +124,9 @@ static int compile_uplinks(const struct sg_model *m, struct sg_compiled *c,
 			continue;
 		}
 		add_device(c, dev, SG_ROLE_UPLINK, 0, snat, 0);
+		c->targets[c->ntargets - 1].xdp = sg_xdp_wanted(u->xdp, dev);
+		digest_add(&c->digest, &c->targets[c->ntargets - 1].xdp,
+			   sizeof(bool));
 	}
 	return ret;
 }
@@ -176,6 +194,24 @@ static bool in_allow(const struct sg_model *m, int s)
 	return false;
 }
 
+static void add_sector_device(const struct sg_model *m, int s,
+			      struct sg_compiled *c,
+			      const struct sg_netdev *dev)
+{
+	const struct sg_sector_def *sec = &m->sectors[s];
+	struct sg_attach_target *t;
+
+	add_device(c, dev, SG_ROLE_SECTOR, sec->id, 0,
+		   (in_allow(m, s) ? SG_DEV_ALLOWS : 0) |
+		   (sec->negress ? SG_DEV_STEERED : 0));
+	t = &c->targets[c->ntargets - 1];
+	t->steered = sec->negress > 0;
+	/* Steering needs tc (sg_egress.h). */
+	t->xdp = !t->steered && sg_xdp_wanted(sec->xdp, dev);
+	/* So that changing `xdp:` alone is a change to apply. */
+	digest_add(&c->digest, &t->xdp, sizeof(t->xdp));
+}
+
 /* Sector interfaces: exact names first, so a glob never steals them. */
 static int compile_sector_devices(const struct sg_model *m,
 				  struct sg_compiled *c,
@@ -202,14 +238,7 @@ static int compile_sector_devices(const struct sg_model *m,
 				matched++;
 				t = sg_compiled_target(c, devs[i].ifindex);
 				if (!t) {
-					add_device(c, &devs[i], SG_ROLE_SECTOR,
-						   sec->id, 0,
-						   (in_allow(m, s) ?
-						    SG_DEV_ALLOWS : 0) |
-						   (sec->negress ?
-						    SG_DEV_STEERED : 0));
-					c->targets[c->ntargets - 1].steered =
-						sec->negress > 0;
+					add_sector_device(m, s, c, &devs[i]);
 				} else if (!globs || t->role != SG_ROLE_SECTOR ||
 					   t->sector != sec->id) {
 					sg_diag_at(d, m->file,

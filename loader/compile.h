@@ -21,6 +21,7 @@ struct sg_netdev {
 	uint32_t xdp_xmit;	/* 1: takes XDP-redirected frames */
 	bool l3;		/* no link-layer header (tun, WireGuard) */
 	bool up;		/* IFF_UP with carrier (IFF_RUNNING) */
+	bool veth;		/* its peer loses TSO while XDP is attached */
 };
 
 /* A device the programs attach to, and why. */
@@ -31,7 +32,9 @@ struct sg_attach_target {
 	uint8_t role;		/* enum sg_role */
 	uint16_t sector;
 	bool steered;		/* a sector device whose sector has egress
-				 * policies: tc ingress, never XDP */
+				 * policies */
+	bool xdp;		/* its ingress takes XDP where the driver
+				 * has it (sg_xdp_wanted) */
 };
 
 struct sg_compiled {

@@ -426,6 +426,10 @@ static void check_sector_egress(struct sg_parser *p, int i)
 		check_egress_policy(p, s, &s->egress[k]);
 	if (!s->negress)
 		return;
+	if (s->xdp == SG_XDP_ON)
+		cfg_verr(p, s->xdp_pos, NULL, "on: a sector with egress "
+			 "policies is judged at tc ingress, which alone can "
+			 "steer; leave xdp out, or set it to auto or off");
 	if (sg_egress_compile(s, &t, &n, &at)) {
 		cfg_verr(p, *at, NULL, "more than %d rules (port ranges of "
 			 "the policies before and including this one) apply to "

@@ -80,6 +80,7 @@ bool cfg_endpoint(struct sg_parser *p, yaml_node_t *n, uint32_t *addr,
 		  uint16_t *port);
 bool cfg_cidr(struct sg_parser *p, yaml_node_t *n, struct sg_cidr *c);
 bool cfg_proto(struct sg_parser *p, yaml_node_t *n, uint8_t *proto);
+bool cfg_xdp_mode(struct sg_parser *p, yaml_node_t *n, enum sg_xdp_mode *mode);
 bool cfg_port_range(struct sg_parser *p, yaml_node_t *n,
 		    struct sg_port_range *r);
 bool cfg_ifname(struct sg_parser *p, yaml_node_t *n, struct sg_name *out);

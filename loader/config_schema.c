@@ -47,11 +47,17 @@ static void f_uplink_snat(struct sg_parser *p, yaml_node_t *n, void *obj)
 	u->snat_given = cfg_addr(p, n, &u->snat_addr);
 }
 
+static void f_uplink_xdp(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	cfg_xdp_mode(p, n, &((struct sg_uplink_def *)obj)->xdp);
+}
+
 static void item_uplink(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	static const struct sg_field fields[] = {
 		{ "interface", f_uplink_iface, true, false },
 		{ "snat-address", f_uplink_snat, false, false },
+		{ "xdp", f_uplink_xdp, false, false },
 		{ NULL },
 	};
 	struct sg_uplink_def *u = obj;
@@ -279,6 +285,14 @@ static void f_sector_internet(struct sg_parser *p, yaml_node_t *n, void *obj)
 static void f_sector_imds(struct sg_parser *p, yaml_node_t *n, void *obj)
 {
 	cfg_bool(p, n, &((struct sg_sector_def *)obj)->imds);
+}
+
+static void f_sector_xdp(struct sg_parser *p, yaml_node_t *n, void *obj)
+{
+	struct sg_sector_def *s = obj;
+
+	s->xdp_pos = cfg_pos(p, n);
+	cfg_xdp_mode(p, n, &s->xdp);
 }
 
 static void item_source(struct sg_parser *p, yaml_node_t *n, void *obj)
@@ -512,6 +526,7 @@ static void item_sector(struct sg_parser *p, yaml_node_t *n, void *obj)
 		{ "allow", f_sector_allow, false, false },
 		{ "forwards", f_sector_forwards, false, false },
 		{ "egress", f_sector_egress, false, false },
+		{ "xdp", f_sector_xdp, false, false },
 		{ NULL },
 	};
 	struct sg_sector_def *s = obj;

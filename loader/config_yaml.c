@@ -283,6 +283,25 @@ bool cfg_proto(struct sg_parser *p, yaml_node_t *n, uint8_t *proto)
 	return false;
 }
 
+bool cfg_xdp_mode(struct sg_parser *p, yaml_node_t *n, enum sg_xdp_mode *mode)
+{
+	static const char *const modes[] = {
+		[SG_XDP_AUTO] = "auto", [SG_XDP_ON] = "on", [SG_XDP_OFF] = "off",
+	};
+	const char *s = cfg_scalar(p, n, "auto, on or off");
+
+	if (!s)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+		if (!strcmp(s, modes[i])) {
+			*mode = i;
+			return true;
+		}
+	}
+	cfg_perr(p, n, "\"%s\" is not auto, on or off", s);
+	return false;
+}
+
 /* A port "22" or a range "8000-8100" (lo <= hi, both 1-65535). */
 bool cfg_port_range(struct sg_parser *p, yaml_node_t *n,
 		    struct sg_port_range *r)

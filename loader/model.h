@@ -55,6 +55,14 @@ struct sg_forward_def {
 	struct sg_pos to_pos;
 };
 
+/* `xdp:` of a sector or an uplink: whether its devices take XDP. */
+enum sg_xdp_mode {
+	SG_XDP_AUTO = 0,		/* where it costs the device nothing:
+					 * not on a veth (sg_xdp_wanted) */
+	SG_XDP_ON,			/* wherever the driver has it */
+	SG_XDP_OFF,			/* tc only */
+};
+
 enum sg_snat_mode {
 	SG_SNAT_DEFAULT = 0,		/* the device's own address */
 	SG_SNAT_ADDRESS,
@@ -108,6 +116,8 @@ struct sg_sector_def {
 	int nforwards;
 	struct sg_egress_def *egress;
 	int negress;
+	enum sg_xdp_mode xdp;
+	struct sg_pos xdp_pos;
 	struct sg_pos pos;
 	struct sg_pos name_pos;
 	struct sg_pos id_pos;
@@ -119,6 +129,7 @@ struct sg_uplink_def {
 	char *iface;
 	bool snat_given;
 	uint32_t snat_addr;
+	enum sg_xdp_mode xdp;
 	struct sg_pos pos;
 };
 

@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <stdio.h>
@@ -51,6 +53,24 @@ static int link_type(const char *name)
 	return ret;
 }
 
+/* A veth, by its driver's name as `ethtool -i` shows it. */
+static bool is_veth(const char *name)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = { .ifr_data = (void *)&info };
+	bool veth;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	veth = !ioctl(fd, SIOCETHTOOL, &ifr) &&
+	       !strncmp(info.driver, "veth", sizeof(info.driver));
+	close(fd);
+	return veth;
+}
+
 /* Up and with carrier: what can carry a steered flow (egress policies). */
 static bool link_up(const char *name)
 {
@@ -89,6 +109,7 @@ int sg_netdevs_list(struct sg_netdev **devs)
 		(*devs)[n].l3 = link_type(it->if_name) != ARPHRD_ETHER &&
 				link_type(it->if_name) != ARPHRD_LOOPBACK;
 		(*devs)[n].up = link_up(it->if_name);
+		(*devs)[n].veth = is_veth(it->if_name);
 		n++;
 	}
 	if_freenameindex(list);

@@ -21,6 +21,11 @@
 # other VMs keep veth's defaults: what they are sent takes the tc path,
 # and what they send is in part finished in XDP, in part (TSO) left to
 # the kernel.
+#
+# The definitions (topo_definitions) put the uplink and the devices of
+# vm1, vm4 and vm5 on XDP with `xdp: on`, as microVMs' taps would be; on
+# a veth, `xdp: auto` (vm3, and br2, a bridge) means tc ingress, which
+# keeps the peer's TSO (man sectorgate, XDP OR TC).
 
 SG_PREFIX=${SG_PREFIX:-sg$$}
 GW=$SG_PREFIX-gw
@@ -126,11 +131,13 @@ version: 1
 host:
   uplinks:
     - interface: wan0
+      xdp: on
   protected: [198.51.100.0/24]
 sectors:
   - name: vm1
     cidrs: [10.1.0.0/24]
     interfaces: [v1]
+    xdp: on
     allow:
       - {sector: vm2, proto: tcp, ports: [8080]}
       - {sector: vm2, proto: udp, ports: [5353]}
@@ -145,8 +152,10 @@ sectors:
   - name: vm4
     cidrs: [10.4.0.0/24]
     interfaces: [v4]
+    xdp: on
   - name: vm5
     cidrs: [10.4.0.0/24]
     interfaces: [v5]
+    xdp: on
 YAML
 }

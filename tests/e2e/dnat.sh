@@ -22,6 +22,7 @@ host:
   uplinks:
     - interface: wan0
       snat-address: 192.0.2.10
+      xdp: on
     - interface: mgmt0
   protected: [198.51.100.0/24]
   trusted: [{interface: ts0}]
@@ -29,6 +30,7 @@ sectors:
   - name: vm1
     cidrs: [10.1.0.0/24]
     interfaces: [v1]
+    xdp: on
     imds: true
     allow-from: [ts0, 198.51.100.0/24]
     forwards:

@@ -319,7 +319,7 @@ rudp0=$(captured remote 'udp dst port 6333')
 # vm1's device runs XDP while vm1 is not steered; steering moves it to tc
 # ingress, which alone can send a packet to a device of its choice.
 v1_hooks() { sg status --json | jq -c '[.devices[] | select(.name=="v1") | .hooks][0]'; }
-sed '/^    egress:$/,$d' "$DEFS" >"$work/plain.yaml"
+{ sed '/^    egress:$/,$d' "$DEFS"; echo "    xdp: on"; } >"$work/plain.yaml"
 expect_ok "vm1 without egress policies applies" sg apply -c "$work/plain.yaml"
 expect_eq "v1 runs XDP" "$(v1_hooks)" '["xdp","tc-egress"]'
 

@@ -36,9 +36,9 @@ expect_ok "before: vm2a reaches vm1 on tcp/8080" tcp vm2a 10.1.0.2 8080
 
 expect_ok "apply" sg apply -c "$DEFS"
 expect_eq "apply again is a no-op" "$(sg apply -c "$DEFS" | grep -c 'no changes')" 1
-expect_eq "the bridge runs tc, the veths XDP" \
+expect_eq "the bridge and v3 (xdp: auto) run tc, the veths with xdp: on XDP" \
 	"$(sg status --json | jq -cS '[.devices[] | select(.role=="sector") | {(.name): .hooks}] | add')" \
-	'{"br2":["tc-ingress","tc-egress"],"v1":["xdp","tc-egress"],"v3":["xdp","tc-egress"],"v4":["xdp","tc-egress"],"v5":["xdp","tc-egress"]}'
+	'{"br2":["tc-ingress","tc-egress"],"v1":["xdp","tc-egress"],"v3":["tc-ingress","tc-egress"],"v4":["xdp","tc-egress"],"v5":["xdp","tc-egress"]}'
 
 # The gateway itself (3.3).
 expect_ok "vm1 pings its gateway" ping1 vm1 10.1.0.1
@@ -112,7 +112,7 @@ exec 3>&-
 in_gw ip link add up-br type bridge
 in_gw ip addr add 203.0.113.1/24 dev up-br
 in_gw ip link set up-br up
-sed 's/^    - interface: wan0$/    - interface: wan0\n    - interface: up-br/' "$DEFS" \
+sed 's/^  protected:/    - interface: up-br\n&/' "$DEFS" \
 	>"$work/two-uplinks.yaml"
 expect_ok "apply with an uplink that has no native XDP" \
 	sg apply -c "$work/two-uplinks.yaml"

@@ -195,6 +195,71 @@ static void test_digest(void)
 	test_end("the digest tells whether apply has anything to do");
 }
 
+/* Which devices take XDP: sg_xdp_wanted, by `xdp:` and the driver. */
+static void test_xdp_hook(void)
+{
+	static const char text[] =
+		"version: 1\nhost:\n  uplinks:\n"
+		"    - {interface: wan0}\n"
+		"    - {interface: wan1, xdp: on}\n"
+		"    - {interface: nic0}\n"
+		"    - {interface: nic1, xdp: off}\n"
+		"sectors:\n"
+		"  - {name: a, cidrs: [10.1.0.0/24], interfaces: [va, tapa]}\n"
+		"  - {name: b, cidrs: [10.2.0.0/24], interfaces: [vb, tapb], "
+		"xdp: on}\n"
+		"  - {name: c, cidrs: [10.3.0.0/24], interfaces: [tapc], "
+		"xdp: off}\n"
+		"  - {name: d, cidrs: [10.4.0.0/24], interfaces: [tapd], "
+		"egress: [{destinations: [0.0.0.0/0], interface: zt0}]}\n";
+	static const struct sg_netdev hdevs[] = {
+		{ "wan0", 2, 0xc0000201, .veth = true },
+		{ "wan1", 3, 0xc0000301, .veth = true },
+		{ "nic0", 4, 0xc0000401 }, { "nic1", 5, 0xc0000501 },
+		{ "va", 6, .veth = true }, { "tapa", 7 },
+		{ "vb", 8, .veth = true }, { "tapb", 9 },
+		{ "tapc", 10 }, { "tapd", 11 }, { "zt0", 12, 0x0a000001 },
+	};
+	static const struct { const char *name; bool xdp; } want[] = {
+		{ "wan0", false }, { "wan1", true }, { "nic0", true },
+		{ "nic1", false }, { "va", false }, { "tapa", true },
+		{ "vb", true }, { "tapb", true }, { "tapc", false },
+		{ "tapd", false },
+	};
+	struct sg_compiled c, c2;
+	struct sg_diags d = {};
+	struct sg_model m, m2;
+	char *changed = strdup(text);
+
+	test_begin();
+	CHECK(parse(text, &m) == 0, "parse");
+	CHECK(sg_compile(&m, hdevs, ARRAY_SIZE(hdevs), 0, &c, &d) == 0,
+	      "compile");
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		const struct sg_attach_target *t = NULL;
+
+		for (int k = 0; k < c.ntargets; k++)
+			if (!strcmp(c.targets[k].name, want[i].name))
+				t = &c.targets[k];
+		CHECK(t && t->xdp == want[i].xdp, "%s: %s, want %s",
+		      want[i].name, !t ? "no target" : t->xdp ? "XDP" : "tc",
+		      want[i].xdp ? "XDP" : "tc");
+	}
+	/* `xdp:` alone changes nothing in the maps, yet is a change. */
+	memcpy(strstr(changed, "xdp: off}"), "xdp: on} ", 9);
+	CHECK(parse(changed, &m2) == 0, "parse the changed file");
+	sg_compile(&m2, hdevs, ARRAY_SIZE(hdevs), 0, &c2, &d);
+	CHECK(c.digest != c2.digest, "xdp: off -> on leaves the digest");
+	sg_diags_print(stdout, &d);
+	sg_diags_free(&d);
+	sg_compiled_free(&c);
+	sg_compiled_free(&c2);
+	sg_model_free(&m);
+	sg_model_free(&m2);
+	free(changed);
+	test_end("XDP where it keeps the device's offloads, tc on a veth");
+}
+
 static void test_glob_conflict(void)
 {
 	static const char two_globs[] =
@@ -702,5 +767,6 @@ int main(void)
 	test_counters();
 	test_digest();
 	test_glob_conflict();
+	test_xdp_hook();
 	return test_summary("test_compile");
 }

@@ -106,6 +106,18 @@ static const struct bad_case bad_cases[] = {
 	  "  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [tap2]\n",
 	  "t.yaml:11:16: sectors[0].allow[0].proto: \"sctp\" is not tcp, udp, "
 	  "icmp or any" },
+	{ "xdp neither auto, on nor off",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    xdp: native\n",
+	  "t.yaml:9:10: sectors[0].xdp: \"native\" is not auto, on or off" },
+	{ "xdp on for a steered sector",
+	  BASE_HOST "sectors:\n"
+	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
+	  "    xdp: on\n    egress:\n      - destinations: [0.0.0.0/0]\n"
+	  "        interface: zt0\n",
+	  "t.yaml:9:10: sectors[0].xdp: on: a sector with egress policies is "
+	  "judged at tc ingress" },
 	{ "reversed port range",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
@@ -372,6 +384,8 @@ static void test_full_file(void)
 	CHECK(m.nuplinks == 2 && !strcmp(m.uplinks[0].iface, "wan0") &&
 	      m.uplinks[0].snat_given && m.uplinks[0].snat_addr == 0xc0000201 &&
 	      !m.uplinks[1].snat_given, "uplinks");
+	CHECK(m.uplinks[0].xdp == SG_XDP_AUTO && m.uplinks[1].xdp == SG_XDP_OFF,
+	      "uplinks' xdp");
 	CHECK(m.nat_port_lo == 40000 && m.nat_port_hi == 49999, "nat-ports");
 	CHECK(m.nprotected == 2 && m.protected_nets[1].addr == 0xc6336480 &&
 	      m.protected_nets[1].plen == 25, "protected");
@@ -382,9 +396,11 @@ static void test_full_file(void)
 	CHECK(m.max_flows == 65536 && m.timeout_tcp_established == 7440 &&
 	      m.timeout_tcp_transitory == 240 && m.timeout_udp == 300 &&
 	      m.timeout_icmp == 60, "conntrack");
-	CHECK(m.nsectors == 2, "sectors");
-	if (m.nsectors != 2)
+	CHECK(m.nsectors == 3, "sectors");
+	if (m.nsectors != 3)
 		goto out;
+	CHECK(m.sectors[0].xdp == SG_XDP_AUTO && m.sectors[2].xdp == SG_XDP_ON,
+	      "sectors' xdp");
 	s1 = &m.sectors[0];
 	s2 = &m.sectors[1];
 	CHECK(!strcmp(s1->name, "vm1") && s1->id == 10 && s1->internet &&
@@ -428,6 +444,7 @@ static bool compiled_meaning(const char *text, size_t len, uint64_t *digest,
 		{ "zt0", 7, 0x0a931105, .up = true },
 		{ "wg0", 8, 0x0a000001, .l3 = true, .up = true },
 		{ "wg1", 9, .l3 = true, .up = true },
+		{ "veth-vm3", 10, .veth = true },
 	};
 	struct sg_diags d = {};
 	struct sg_compiled c;
@@ -455,6 +472,10 @@ static const char *mutate(const char *v, char *buf, size_t len)
 		return v[0] == 't' ? "false" : "true";
 	if (!strcmp(v, "tcp"))
 		return "udp";
+	if (!strcmp(v, "auto") || !strcmp(v, "on"))	/* xdp */
+		return "off";
+	if (!strcmp(v, "off"))
+		return "on";
 	if (sscanf(v, "%u.%u.%u.%u/%u%c", &a, &b, &c, &e, &n, &tail) == 5)
 		snprintf(buf, len, "%u.%u.%u.%u/%u", a, b, c, e, n + 1);
 	else if (sscanf(v, "%u.%u.%u.%u:%u%c", &a, &b, &c, &e, &n, &tail) == 5)
@@ -544,7 +565,7 @@ static void test_every_key_changes_the_maps(void)
 	}
 	yaml_parser_delete(&yp);
 	/* Every scalar value of the file, each walked once. */
-	CHECK(values == 47, "%d values walked, the file has 47", values);
+	CHECK(values == 52, "%d values walked, the file has 52", values);
 	free(text);
 	test_end("every key of enforced.yaml changes the maps or is refused");
 }
