@@ -105,6 +105,13 @@ static uint32_t wanted(const struct sg_apply *a,
 	return a->use_id[p];
 }
 
+/* A device without our XDP that an apply would try to move onto it. */
+static bool to_xdp(const struct sg_apply *a, const struct sg_attach_target *t)
+{
+	return t->xdp && t->role != SG_ROLE_TRUSTED &&
+	       !is_ours(a, sg_attached_id(t->ifindex, SG_HOOK_XDP));
+}
+
 static bool attached_as_wanted(const struct sg_apply *a,
 			       const struct sg_attach_target *t)
 {
@@ -346,13 +353,6 @@ static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,
 }
 
 /*
- * --dry-run: what this apply would do, judged from the pinned state
- * opened read-only (as status does): nothing is loaded, pinned, written
- * or attached. Programs of another build would replace the pinned ones
- * and be attached everywhere again, which is all it can say of them
- * without loading them.
- */
-/*
  * Compile the definitions for the slot after st's, with the counters the
  * running ones have; -1 (reported) when the devices make them invalid.
  */
@@ -374,6 +374,13 @@ static int compile_next(const struct sg_opts *o, struct sg_instance *in,
 	return 0;
 }
 
+/*
+ * --dry-run: what this apply would do, judged from the pinned state
+ * opened read-only (as status does): nothing is loaded, pinned, written
+ * or attached. Programs of another build would replace the pinned ones
+ * and be attached everywhere again, which is all it can say of them
+ * without loading them.
+ */
 static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 		   const struct sg_netdev *devs, int ndevs)
 {
@@ -381,7 +388,7 @@ static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 	struct sg_apply a = { .in = &in };
 	struct sg_compiled c = {};
 	struct sg_state st = {};
-	bool applied, same_build;
+	bool applied, same_build, changed;
 	int ret, n = 0, status = SG_EXIT_OK;
 
 	ret = sg_instance_open(&in, o->pin_dir, false);
@@ -402,7 +409,8 @@ static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 	}
 
 	printf("%s: dry run, nothing is changed\n", o->config);
-	if (!applied || c.digest != st.digest || !st.generation)
+	changed = !applied || c.digest != st.digest || !st.generation;
+	if (changed)
 		n += sg_plan_print(stdout, &in, st.slot, &c);
 	if (!same_build) {
 		printf("  programs: this build's %s\n", applied ?
@@ -413,7 +421,8 @@ static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 		const struct sg_attach_target *t = &c.targets[i];
 		char sector[40] = "";
 
-		if (same_build && attached_as_wanted(&a, t))
+		if (same_build && attached_as_wanted(&a, t) &&
+		    !(changed && to_xdp(&a, t)))
 			continue;
 		for (int j = 0; t->role == SG_ROLE_SECTOR && j < c.nsectors; j++)
 			if (c.sectors[j].k.id == t->sector)

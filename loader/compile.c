@@ -92,11 +92,13 @@ static const struct sg_netdev *find_dev(const struct sg_netdev *devs,
  * page for XDP, at 0.4 times the rate of tc (docs/PERFORMANCE.md); what
  * a container sends from a socket crosses at the same rate either way.
  * So "auto" leaves a veth to tc, and "on" is for sectors whose traffic
- * arrives as XDP frames. A tap keeps its offloads under XDP.
+ * arrives as XDP frames. A tap keeps its offloads under XDP. A driver
+ * without XDP of its own (a bridge; by the kernel's xdp-features) has tc.
  */
 static bool sg_xdp_wanted(enum sg_xdp_mode mode, const struct sg_netdev *dev)
 {
-	return mode == SG_XDP_ON || (mode == SG_XDP_AUTO && !dev->veth);
+	return dev->xdp_native &&
+	       (mode == SG_XDP_ON || (mode == SG_XDP_AUTO && !dev->veth));
 }
 
 /* Uplinks masquerade behind snat-address or the device's own address. */

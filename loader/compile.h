@@ -19,6 +19,7 @@ struct sg_netdev {
 	int ifindex;
 	uint32_t addr;		/* its first IPv4 address (host order), or 0 */
 	uint32_t xdp_xmit;	/* 1: takes XDP-redirected frames */
+	bool xdp_native;	/* its driver runs XDP programs */
 	bool l3;		/* no link-layer header (tun, WireGuard) */
 	bool up;		/* IFF_UP with carrier (IFF_RUNNING) */
 	bool veth;		/* its peer loses TSO while XDP is attached */

@@ -114,7 +114,11 @@ int sg_netdevs_list(struct sg_netdev **devs)
 	}
 	if_freenameindex(list);
 	first_addresses(*devs, n);
-	sg_netdevs_xdp_xmit(*devs, n);
+	/* Without xdp-features (Linux < 6.3) every Ethernet device is
+	 * tried: apply falls back to tc where the attach fails. */
+	if (sg_netdevs_xdp_features(*devs, n))
+		for (int i = 0; i < n; i++)
+			(*devs)[i].xdp_native = !(*devs)[i].l3;
 	return n;
 }
 

@@ -9,10 +9,11 @@
 int sg_netdevs_list(struct sg_netdev **devs);
 
 /*
- * Fill in xdp_xmit of each device from the kernel's xdp-features. 0, or
- * -errno (then every device keeps xdp_xmit 0: the fast path stays off).
+ * Fill in xdp_xmit and xdp_native of each device from the kernel's
+ * xdp-features. 0, or -errno (then every device keeps both 0: the fast
+ * path stays off).
  */
-int sg_netdevs_xdp_xmit(struct sg_netdev *devs, int n);
+int sg_netdevs_xdp_features(struct sg_netdev *devs, int n);
 
 /* Checks that need the host: an existing uplink must be Ethernet. */
 void sg_netdevs_check(const struct sg_model *m, const struct sg_netdev *devs,

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Which devices take frames that XDP redirects to them, as the kernel
- * reports it: the "netdev" generic netlink family (Linux 6.3+), attribute
- * xdp-features, bit NDO_XMIT. For a veth the kernel derives that bit from
- * the peer (GRO or an XDP program there), which the loader could not see
+ * Which devices take frames that XDP redirects to them, and which run XDP
+ * programs in their driver, as the kernel reports it: the "netdev"
+ * generic netlink family (Linux 6.3+), attribute xdp-features, bits
+ * NDO_XMIT and BASIC. For a veth the kernel derives NDO_XMIT from the
+ * peer (GRO or an XDP program there), which the loader could not see
  * itself: the peer usually lives in another network namespace.
  *
  * The uAPI constants are spelled out because Debian 12's headers (6.1)
@@ -24,6 +25,7 @@
 #define NETDEV_CMD_DEV_GET		1
 #define NETDEV_A_DEV_IFINDEX		1
 #define NETDEV_A_DEV_XDP_FEATURES	3
+#define NETDEV_XDP_ACT_BASIC		(1ULL << 0)
 #define NETDEV_XDP_ACT_NDO_XMIT		(1ULL << 2)
 
 struct genl_request {
@@ -114,9 +116,12 @@ static void dev_attr(const struct nlattr *a, void *arg, bool last)
 
 	if (last) {
 		for (int i = 0; i < w->n; i++)
-			if (w->devs[i].ifindex == (int)w->ifindex)
+			if (w->devs[i].ifindex == (int)w->ifindex) {
 				w->devs[i].xdp_xmit =
 					!!(w->features & NETDEV_XDP_ACT_NDO_XMIT);
+				w->devs[i].xdp_native =
+					!!(w->features & NETDEV_XDP_ACT_BASIC);
+			}
 		w->ifindex = 0;
 		w->features = 0;
 		return;
@@ -127,7 +132,7 @@ static void dev_attr(const struct nlattr *a, void *arg, bool last)
 		memcpy(&w->features, a + 1, sizeof(w->features));
 }
 
-int sg_netdevs_xdp_xmit(struct sg_netdev *devs, int n)
+int sg_netdevs_xdp_features(struct sg_netdev *devs, int n)
 {
 	char name[] = NETDEV_FAMILY_NAME;
 	struct nlattr fam = { .nla_len = NLA_HDRLEN + sizeof(name),

@@ -206,25 +206,28 @@ static void test_xdp_hook(void)
 		"    - {interface: nic1, xdp: off}\n"
 		"sectors:\n"
 		"  - {name: a, cidrs: [10.1.0.0/24], interfaces: [va, tapa]}\n"
-		"  - {name: b, cidrs: [10.2.0.0/24], interfaces: [vb, tapb], "
+		"  - {name: b, cidrs: [10.2.0.0/24], interfaces: [vb, tapb, brb], "
 		"xdp: on}\n"
 		"  - {name: c, cidrs: [10.3.0.0/24], interfaces: [tapc], "
 		"xdp: off}\n"
 		"  - {name: d, cidrs: [10.4.0.0/24], interfaces: [tapd], "
 		"egress: [{destinations: [0.0.0.0/0], interface: zt0}]}\n";
+#define NATIVE .xdp_native = true
 	static const struct sg_netdev hdevs[] = {
-		{ "wan0", 2, 0xc0000201, .veth = true },
-		{ "wan1", 3, 0xc0000301, .veth = true },
-		{ "nic0", 4, 0xc0000401 }, { "nic1", 5, 0xc0000501 },
-		{ "va", 6, .veth = true }, { "tapa", 7 },
-		{ "vb", 8, .veth = true }, { "tapb", 9 },
-		{ "tapc", 10 }, { "tapd", 11 }, { "zt0", 12, 0x0a000001 },
+		{ "wan0", 2, 0xc0000201, .veth = true, NATIVE },
+		{ "wan1", 3, 0xc0000301, .veth = true, NATIVE },
+		{ "nic0", 4, 0xc0000401, NATIVE }, { "nic1", 5, 0xc0000501, NATIVE },
+		{ "va", 6, .veth = true, NATIVE }, { "tapa", 7, NATIVE },
+		{ "vb", 8, .veth = true, NATIVE }, { "tapb", 9, NATIVE },
+		{ "brb", 10 }, { "tapc", 11, NATIVE }, { "tapd", 12, NATIVE },
+		{ "zt0", 13, 0x0a000001 },
 	};
+#undef NATIVE
 	static const struct { const char *name; bool xdp; } want[] = {
 		{ "wan0", false }, { "wan1", true }, { "nic0", true },
 		{ "nic1", false }, { "va", false }, { "tapa", true },
-		{ "vb", true }, { "tapb", true }, { "tapc", false },
-		{ "tapd", false },
+		{ "vb", true }, { "tapb", true }, { "brb", false },
+		{ "tapc", false }, { "tapd", false },
 	};
 	struct sg_compiled c, c2;
 	struct sg_diags d = {};
@@ -257,7 +260,8 @@ static void test_xdp_hook(void)
 	sg_model_free(&m);
 	sg_model_free(&m2);
 	free(changed);
-	test_end("XDP where it keeps the device's offloads, tc on a veth");
+	test_end("XDP where the driver has it and it keeps the device's "
+		 "offloads, tc on a veth");
 }
 
 static void test_glob_conflict(void)

@@ -439,12 +439,13 @@ static bool compiled_meaning(const char *text, size_t len, uint64_t *digest,
 			     uint32_t *max_flows)
 {
 	static const struct sg_netdev devs[] = {
-		{ "wan0", 2, 0xc0000201 }, { "wan1", 3, 0xc0000301 },
+		{ "wan0", 2, 0xc0000201, .xdp_native = true },
+		{ "wan1", 3, 0xc0000301, .xdp_native = true },
 		{ "ts0", 4 }, { "br-vm1", 5 }, { "vm2-a", 6 },
 		{ "zt0", 7, 0x0a931105, .up = true },
 		{ "wg0", 8, 0x0a000001, .l3 = true, .up = true },
 		{ "wg1", 9, .l3 = true, .up = true },
-		{ "veth-vm3", 10, .veth = true },
+		{ "veth-vm3", 10, .veth = true, .xdp_native = true },
 	};
 	struct sg_diags d = {};
 	struct sg_compiled c;
