@@ -2,8 +2,9 @@
 /*
  * Entry points. Each is a thin wrapper that builds an sg_ctx (which reads
  * the definitions' generation once for the whole run) and calls the shared
- * pipeline; XDP runs on devices whose driver takes it (veth, tap), tc
- * ingress on the others (bridges), with identical decisions. Only XDP
+ * pipeline; XDP runs on devices whose driver takes it and whose `xdp:`
+ * wants it (a tap; a veth only with `xdp: on`), tc ingress on the others
+ * (bridges, veths), with identical decisions. Only XDP
  * adds the fast path (sg_fast.h); tc leaves forwarding to the kernel.
  */
 #include "sg_policy.h"
