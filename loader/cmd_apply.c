@@ -108,8 +108,7 @@ static uint32_t wanted(const struct sg_apply *a,
 /* A device without our XDP that an apply would try to move onto it. */
 static bool to_xdp(const struct sg_apply *a, const struct sg_attach_target *t)
 {
-	return t->xdp && t->role != SG_ROLE_TRUSTED &&
-	       !is_ours(a, sg_attached_id(t->ifindex, SG_HOOK_XDP));
+	return t->xdp && !is_ours(a, sg_attached_id(t->ifindex, SG_HOOK_XDP));
 }
 
 static bool attached_as_wanted(const struct sg_apply *a,

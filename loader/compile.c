@@ -101,6 +101,16 @@ static bool sg_xdp_wanted(enum sg_xdp_mode mode, const struct sg_netdev *dev)
 	       (mode == SG_XDP_ON || (mode == SG_XDP_AUTO && !dev->veth));
 }
 
+/* The hook of the target just added, in the digest too: changing `xdp:`
+ * alone is a change to apply. */
+static void set_xdp(struct sg_compiled *c, bool xdp)
+{
+	struct sg_attach_target *t = &c->targets[c->ntargets - 1];
+
+	t->xdp = xdp;
+	digest_add(&c->digest, &t->xdp, sizeof(t->xdp));
+}
+
 /* Uplinks masquerade behind snat-address or the device's own address. */
 static int compile_uplinks(const struct sg_model *m, struct sg_compiled *c,
 			   const struct sg_netdev *devs, int ndevs,
@@ -126,9 +136,7 @@ static int compile_uplinks(const struct sg_model *m, struct sg_compiled *c,
 			continue;
 		}
 		add_device(c, dev, SG_ROLE_UPLINK, 0, snat, 0);
-		c->targets[c->ntargets - 1].xdp = sg_xdp_wanted(u->xdp, dev);
-		digest_add(&c->digest, &c->targets[c->ntargets - 1].xdp,
-			   sizeof(bool));
+		set_xdp(c, sg_xdp_wanted(u->xdp, dev));
 	}
 	return ret;
 }
@@ -209,9 +217,7 @@ static void add_sector_device(const struct sg_model *m, int s,
 	t = &c->targets[c->ntargets - 1];
 	t->steered = sec->negress > 0;
 	/* Steering needs tc (sg_egress.h). */
-	t->xdp = !t->steered && sg_xdp_wanted(sec->xdp, dev);
-	/* So that changing `xdp:` alone is a change to apply. */
-	digest_add(&c->digest, &t->xdp, sizeof(t->xdp));
+	set_xdp(c, !t->steered && sg_xdp_wanted(sec->xdp, dev));
 }
 
 /* Sector interfaces: exact names first, so a glob never steals them. */

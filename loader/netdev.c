@@ -37,20 +37,29 @@ static void first_addresses(struct sg_netdev *devs, int n)
 	freeifaddrs(ifa);
 }
 
-/* The link type from the kernel, not from /sys: sysfs shows the network
- * namespace it was mounted in, which under `nsenter --net` is another. */
-static int link_type(const char *name)
+/* One ioctl on device name with ifr, through a socket of its own: 0 or
+ * -errno. */
+static int dev_ioctl(const char *name, unsigned long req, struct ifreq *ifr)
 {
-	struct ifreq ifr = {};
 	int fd, ret;
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	ret = ioctl(fd, SIOCGIFHWADDR, &ifr) ? -errno : ifr.ifr_hwaddr.sa_family;
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", name);
+	ret = ioctl(fd, req, ifr) ? -errno : 0;
 	close(fd);
 	return ret;
+}
+
+/* The link type from the kernel, not from /sys: sysfs shows the network
+ * namespace it was mounted in, which under `nsenter --net` is another. */
+static int link_type(const char *name)
+{
+	struct ifreq ifr = {};
+	int ret = dev_ioctl(name, SIOCGIFHWADDR, &ifr);
+
+	return ret ? ret : ifr.ifr_hwaddr.sa_family;
 }
 
 /* A veth, by its driver's name as `ethtool -i` shows it. */
@@ -58,34 +67,18 @@ static bool is_veth(const char *name)
 {
 	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
 	struct ifreq ifr = { .ifr_data = (void *)&info };
-	bool veth;
-	int fd;
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	veth = !ioctl(fd, SIOCETHTOOL, &ifr) &&
+	return !dev_ioctl(name, SIOCETHTOOL, &ifr) &&
 	       !strncmp(info.driver, "veth", sizeof(info.driver));
-	close(fd);
-	return veth;
 }
 
 /* Up and with carrier: what can carry a steered flow (egress policies). */
 static bool link_up(const char *name)
 {
 	struct ifreq ifr = {};
-	int fd;
-	bool up;
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	up = !ioctl(fd, SIOCGIFFLAGS, &ifr) &&
-	     (ifr.ifr_flags & (IFF_UP | IFF_RUNNING)) == (IFF_UP | IFF_RUNNING);
-	close(fd);
-	return up;
+	return !dev_ioctl(name, SIOCGIFFLAGS, &ifr) &&
+	       (ifr.ifr_flags & (IFF_UP | IFF_RUNNING)) == (IFF_UP | IFF_RUNNING);
 }
 
 int sg_netdevs_list(struct sg_netdev **devs)
@@ -97,6 +90,8 @@ int sg_netdevs_list(struct sg_netdev **devs)
 	if (!list)
 		return -errno;
 	for (it = list; it->if_index; it++) {
+		int type = link_type(it->if_name);
+
 		*devs = sg_grow(*devs, n, sizeof(**devs));
 		/* Whole, padding too: run hashes these bytes. */
 		memset(&(*devs)[n], 0, sizeof(**devs));
@@ -106,8 +101,7 @@ int sg_netdevs_list(struct sg_netdev **devs)
 		(*devs)[n].addr = 0;
 		(*devs)[n].xdp_xmit = 0;
 		/* tun, WireGuard: packets start at the IP header. */
-		(*devs)[n].l3 = link_type(it->if_name) != ARPHRD_ETHER &&
-				link_type(it->if_name) != ARPHRD_LOOPBACK;
+		(*devs)[n].l3 = type != ARPHRD_ETHER && type != ARPHRD_LOOPBACK;
 		(*devs)[n].up = link_up(it->if_name);
 		(*devs)[n].veth = is_veth(it->if_name);
 		n++;
