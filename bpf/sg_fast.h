@@ -47,27 +47,6 @@ static __always_inline void sg_flow_learn_l2(struct sg_flow *r,
 }
 
 /*
- * The MTU of the route this packet takes from device `ifindex`, kept for
- * the flow's later packets: the route lookup of a 64 kB packet fails with
- * "fragmentation needed" and reports it.
- */
-static __always_inline __u16 sg_route_mtu(struct xdp_md *x,
-					  const struct sg_pkt *p, __u32 ifindex)
-{
-	struct bpf_fib_lookup probe = {
-		.family = AF_INET, .l4_protocol = p->proto,
-		.tot_len = 0xffff, .ipv4_src = p->saddr, .ipv4_dst = p->daddr,
-		.ifindex = ifindex,
-	};
-
-	if (bpf_fib_lookup(x, &probe, sizeof(probe),
-			   BPF_FIB_LOOKUP_SKIP_NEIGH) ==
-	    BPF_FIB_LKUP_RET_FRAG_NEEDED)
-		return probe.mtu_result;
-	return 0xffff;
-}
-
-/*
  * May packets of a flow of sector `zone` be delivered in XDP to its
  * sector device ifindex? Only if the device is still that sector's and
  * takes XDP frames: facts of the definitions' slot, so they hold for a
@@ -235,8 +214,10 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	if (sg_flow_sector_dev(f) == c->ifindex &&
 	    (void *)(eth + 1) <= c->data_end)
 		sg_learn_other(&key, e, eth);
-	sg_keep(e, c, now, fib.ifindex, sg_route_mtu(x, p, c->ifindex),
-		fib.dmac, fib.smac);
+	/* The route's MTU, kept for the flow's later packets: XDP's
+	 * lookup checks the packet against it, and one that succeeds
+	 * reports it in mtu_result (tot_len's place). */
+	sg_keep(e, c, now, fib.ifindex, fib.mtu_result, fib.dmac, fib.smac);
 	/* Not finished here: the stack, whose tc translation finds the
 	 * flow. */
 	if (sg_csum_finish(x, c, p))

@@ -439,6 +439,35 @@ static void test_unfinished_checksums(void)
 		 "both ways, any length");
 }
 
+/*
+ * The MTU kept in the flow is its route's, which may be below the
+ * uplink's (locked: forwarding ignores an unlocked route MTU, as the
+ * kernel's does): a later packet too big for the route goes up to the
+ * stack, which answers "fragmentation needed", never out in XDP.
+ */
+static void test_route_mtu(void)
+{
+	struct pkt first = UDP("10.1.0.2", 40500, "203.0.113.70", 53);
+	struct pkt fits = UDP("10.1.0.2", 40500, "203.0.113.70", 53);
+	struct pkt big = UDP("10.1.0.2", 40500, "203.0.113.70", 53);
+	struct sg_flow f;
+
+	test_begin();
+	CHECK(system("ip route add 203.0.113.64/26 via 192.0.2.254 mtu lock 1400") == 0,
+	      "a route with an MTU of its own");
+	run(SG_PROG_XDP_SECTOR, "s1", &first, XDP_REDIRECT_V);
+	CHECK(dp_flow_of("10.1.0.2", 40500, "203.0.113.70", 53, 17, 1, &f) &&
+	      f.kept.ifindex == if_nametoindex("up0") && f.kept.mtu == 1400,
+	      "the route's MTU kept: %u", f.kept.mtu);
+	fits.l4_len = 1400 - 20;
+	run(SG_PROG_XDP_SECTOR, "s1", &fits, XDP_REDIRECT_V);
+	big.l4_len = 1400 - 20 + 1;
+	run(SG_PROG_XDP_SECTOR, "s1", &big, XDP_PASS_V);
+	check_untouched(&big);
+	system("ip route del 203.0.113.64/26");
+	test_end("the kept MTU is the route's");
+}
+
 static void test_declined_out(void)
 {
 	struct pkt old = TCP("10.1.0.2", 40100, "203.0.113.5", 443, ACK);
@@ -640,6 +669,7 @@ int main(void)
 	test_cached_decision();
 	test_unfinished_checksums();
 	test_kept_reply();
+	test_route_mtu();
 	test_declined_out();
 	test_declined_in();
 	test_too_big_tc();
