@@ -111,6 +111,21 @@ static bool to_xdp(const struct sg_apply *a, const struct sg_attach_target *t)
 	return t->xdp && !is_ours(a, sg_attached_id(t->ifindex, SG_HOOK_XDP));
 }
 
+/*
+ * What hook of device t (NULL: a device left out) runs after an apply
+ * that changes something: as now (wanted()), except that a sector device
+ * moved onto XDP loses its tc ingress once XDP is on.
+ */
+static uint32_t wanted_after(const struct sg_apply *a,
+			     const struct sg_attach_target *t,
+			     enum sg_hook hook, bool changed)
+{
+	if (t && changed && t->role == SG_ROLE_SECTOR &&
+	    hook == SG_HOOK_TC_INGRESS && to_xdp(a, t))
+		return 0;
+	return wanted(a, t, hook);
+}
+
 static bool attached_as_wanted(const struct sg_apply *a,
 			       const struct sg_attach_target *t)
 {
@@ -194,8 +209,12 @@ static int attach_sector_ingress(struct sg_apply *a,
 	}
 	if (is_ours(a, xdp))
 		return ret;	/* ours, and it could not be replaced */
-	pr_debug("%s: no native XDP (%s), using tc ingress\n",
-		 t->name, strerror(-ret));
+	if (t->xdp_on && ret != -EBUSY)
+		pr_warn("%s: xdp: on, but the kernel refused XDP (%s); using "
+			"tc ingress\n", t->name, strerror(-ret));
+	else
+		pr_debug("%s: no native XDP (%s), using tc ingress\n",
+			 t->name, strerror(-ret));
 	if (ret == -EBUSY && !is_ours(a, tc_in))
 		pr_warn("%s: another XDP program is attached; using "
 			"tc ingress after it\n", t->name);
@@ -220,8 +239,13 @@ static int attach_device(struct sg_apply *a, const struct sg_attach_target *t)
 		ret = attach_logged(a, t->ifindex, hook, prog);
 		if (ret && prog == SG_PROG_XDP_UPLINK) {
 			/* Replies then take the tc path: slower, not wrong. */
-			pr_debug("%s: no native XDP (%s): replies take tc\n",
-				 t->name, strerror(-ret));
+			if (t->xdp_on)
+				pr_warn("%s: xdp: on, but the kernel refused "
+					"XDP (%s); replies take tc\n", t->name,
+					strerror(-ret));
+			else
+				pr_debug("%s: no native XDP (%s): replies "
+					 "take tc\n", t->name, strerror(-ret));
 			ret = 0;
 		}
 	}
@@ -432,7 +456,8 @@ static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 		n++;
 	}
 	/* Ours where they would not stay: devices left out of the
-	 * definitions (and, same build, a tc ingress left under XDP). */
+	 * definitions (and, same build, a tc ingress left under XDP, or
+	 * that a move onto XDP replaces if the kernel takes it). */
 	for (int i = 0; applied && i < ndevs; i++) {
 		const struct sg_attach_target *t =
 			sg_compiled_target(&c, devs[i].ifindex);
@@ -442,7 +467,8 @@ static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 		for (enum sg_hook hook = 0; hook < SG_NHOOKS; hook++) {
 			uint32_t id = sg_attached_id(devs[i].ifindex, hook);
 
-			if (!sg_instance_owns(&in, id) || id == wanted(&a, t, hook))
+			if (!sg_instance_owns(&in, id) ||
+			    id == wanted_after(&a, t, hook, changed))
 				continue;
 			printf("  detach %s %s (program %u)\n", devs[i].name,
 			       sg_hook_name(hook), id);

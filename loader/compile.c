@@ -103,11 +103,12 @@ static bool sg_xdp_wanted(enum sg_xdp_mode mode, const struct sg_netdev *dev)
 
 /* The hook of the target just added, in the digest too: changing `xdp:`
  * alone is a change to apply. */
-static void set_xdp(struct sg_compiled *c, bool xdp)
+static void set_xdp(struct sg_compiled *c, bool xdp, enum sg_xdp_mode mode)
 {
 	struct sg_attach_target *t = &c->targets[c->ntargets - 1];
 
 	t->xdp = xdp;
+	t->xdp_on = xdp && mode == SG_XDP_ON;
 	digest_add(&c->digest, &t->xdp, sizeof(t->xdp));
 }
 
@@ -136,7 +137,7 @@ static int compile_uplinks(const struct sg_model *m, struct sg_compiled *c,
 			continue;
 		}
 		add_device(c, dev, SG_ROLE_UPLINK, 0, snat, 0);
-		set_xdp(c, sg_xdp_wanted(u->xdp, dev));
+		set_xdp(c, sg_xdp_wanted(u->xdp, dev), u->xdp);
 	}
 	return ret;
 }
@@ -217,7 +218,7 @@ static void add_sector_device(const struct sg_model *m, int s,
 	t = &c->targets[c->ntargets - 1];
 	t->steered = sec->negress > 0;
 	/* Steering needs tc (sg_egress.h). */
-	set_xdp(c, !t->steered && sg_xdp_wanted(sec->xdp, dev));
+	set_xdp(c, !t->steered && sg_xdp_wanted(sec->xdp, dev), sec->xdp);
 }
 
 /* Sector interfaces: exact names first, so a glob never steals them. */

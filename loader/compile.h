@@ -36,6 +36,8 @@ struct sg_attach_target {
 				 * policies */
 	bool xdp;		/* its ingress takes XDP where the driver
 				 * has it (sg_xdp_wanted) */
+	bool xdp_on;		/* ... because `xdp: on` asks for it: a
+				 * kernel refusing it is worth a warning */
 };
 
 struct sg_compiled {

@@ -80,8 +80,13 @@ mkfifo "$work/in"
 exec 3>"$work/in"
 expect_ok "a TCP session through the NAT echoes" echoed one
 
+sg apply --dry-run -c "$work/on.yaml" >"$work/dry.out"
 expect_ok "dry run: xdp: on is a change" \
-	grep -q '^  attach v1 (sector vm1)$' <(sg apply --dry-run -c "$work/on.yaml")
+	grep -q '^  attach v1 (sector vm1)$' "$work/dry.out"
+expect_ok "dry run: v1's tc ingress goes once XDP is on" \
+	grep -q '^  detach v1 tc-ingress (program [0-9]*)$' "$work/dry.out"
+expect_eq "dry run: nothing else of v1's is detached" \
+	"$(grep -c '^  detach v1 ' "$work/dry.out")" 1
 expect_ok "apply xdp: on for vm1 and wan0" sg apply -c "$work/on.yaml"
 expect_eq "v1 runs XDP" "$(hooks v1)" '["xdp","tc-egress"]'
 expect_eq "wan0 runs XDP too" "$(hooks wan0)" '["xdp","tc-ingress","tc-egress"]'
@@ -102,6 +107,22 @@ expect_eq "no XDP left on the veths" \
 expect_eq "vm1's eth0 has TSO back" "$(tso vm1)" on
 expect_ok "the session goes on" echoed three
 moves "back to auto"
+
+# A kernel that refuses `xdp: on` (a veth whose peer's MTU is beyond
+# what XDP without frags takes): tc instead, and the operator is told.
+in_ns vm1 ip link set eth0 mtu 9000
+in_ns inet ip link set eth0 mtu 9000
+sg apply -c "$work/on.yaml" >"$work/apply.out" 2>&1 && ok=yes || ok=no
+expect_eq "xdp: on that the kernel refuses still applies" "$ok" yes
+expect_ok "and warns that v1 takes tc" \
+	grep -q "^sectorgate: v1: xdp: on, but the kernel refused XDP (.*); using tc ingress$" "$work/apply.out"
+expect_ok "and that wan0's replies take tc" \
+	grep -q "^sectorgate: wan0: xdp: on, but the kernel refused XDP (.*); replies take tc$" "$work/apply.out"
+expect_eq "v1 runs tc ingress" "$(hooks v1)" '["tc-ingress","tc-egress"]'
+expect_eq "wan0 runs tc only" "$(hooks wan0)" '["tc-ingress","tc-egress"]'
+expect_ok "the session goes on" echoed four
+in_ns vm1 ip link set eth0 mtu 1500
+in_ns inet ip link set eth0 mtu 1500
 exec 3>&-
 
 e2e_summary

@@ -223,16 +223,21 @@ static void test_xdp_hook(void)
 		{ "zt0", 13, 0x0a000001 },
 	};
 #undef NATIVE
-	static const struct { const char *name; bool xdp; } want[] = {
-		{ "wan0", false }, { "wan1", true }, { "nic0", true },
+	static const struct { const char *name; bool xdp, on; } want[] = {
+		{ "wan0", false }, { "wan1", true, true }, { "nic0", true },
 		{ "nic1", false }, { "va", false }, { "tapa", true },
-		{ "vb", true }, { "tapb", true }, { "brb", false },
+		{ "vb", true, true }, { "tapb", true, true }, { "brb", false },
 		{ "tapc", false }, { "tapd", false },
+	};
+	/* `xdp:` alone changes nothing in the maps, yet is a change: an
+	 * uplink's, and a sector's. */
+	static const char *const changes[][2] = {
+		{ "{interface: nic1, xdp: off}", "{interface: nic1, xdp: on} " },
+		{ "[tapc], xdp: off}", "[tapc], xdp: on} " },
 	};
 	struct sg_compiled c, c2;
 	struct sg_diags d = {};
 	struct sg_model m, m2;
-	char *changed = strdup(text);
 
 	test_begin();
 	CHECK(parse(text, &m) == 0, "parse");
@@ -247,19 +252,28 @@ static void test_xdp_hook(void)
 		CHECK(t && t->xdp == want[i].xdp, "%s: %s, want %s",
 		      want[i].name, !t ? "no target" : t->xdp ? "XDP" : "tc",
 		      want[i].xdp ? "XDP" : "tc");
+		CHECK(t && t->xdp_on == want[i].on,
+		      "%s: XDP asked for by `xdp: on`: %d, want %d",
+		      want[i].name, t && t->xdp_on, want[i].on);
 	}
-	/* `xdp:` alone changes nothing in the maps, yet is a change. */
-	memcpy(strstr(changed, "xdp: off}"), "xdp: on} ", 9);
-	CHECK(parse(changed, &m2) == 0, "parse the changed file");
-	sg_compile(&m2, hdevs, ARRAY_SIZE(hdevs), 0, &c2, &d);
-	CHECK(c.digest != c2.digest, "xdp: off -> on leaves the digest");
+	for (size_t i = 0; i < ARRAY_SIZE(changes); i++) {
+		char *changed = strdup(text);
+
+		memcpy(strstr(changed, changes[i][0]), changes[i][1],
+		       strlen(changes[i][1]));
+		CHECK(parse(changed, &m2) == 0, "parse the changed file");
+		CHECK(sg_compile(&m2, hdevs, ARRAY_SIZE(hdevs), 0, &c2, &d) == 0,
+		      "compile the changed file");
+		CHECK(c.digest != c2.digest, "%s -> %s leaves the digest",
+		      changes[i][0], changes[i][1]);
+		sg_compiled_free(&c2);
+		sg_model_free(&m2);
+		free(changed);
+	}
 	sg_diags_print(stdout, &d);
 	sg_diags_free(&d);
 	sg_compiled_free(&c);
-	sg_compiled_free(&c2);
 	sg_model_free(&m);
-	sg_model_free(&m2);
-	free(changed);
 	test_end("XDP where the driver has it and it keeps the device's "
 		 "offloads, tc on a veth");
 }

@@ -187,6 +187,10 @@ static const struct bad_case bad_cases[] = {
 	  "      snat-address: 192.0.2\nsectors: []\n",
 	  "t.yaml:5:21: host.uplinks[0].snat-address: \"192.0.2\" is not an "
 	  "IPv4 address" },
+	{ "uplink xdp neither auto, on nor off",
+	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
+	  "      xdp: yes\nsectors: []\n",
+	  "t.yaml:5:12: host.uplinks[0].xdp: \"yes\" is not auto, on or off" },
 	{ "protected overlaps a sector",
 	  "version: 1\nhost:\n  uplinks:\n    - interface: wan0\n"
 	  "  protected: [10.0.0.0/8]\nsectors:\n"
