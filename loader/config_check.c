@@ -364,10 +364,9 @@ static void check_egress_policy(struct sg_parser *p,
 		if (!dev)
 			continue;
 		if (is_uplink(m, dev))
-			cfg_verr(p, e->iface_pos, NULL, "\"%s\" is an uplink: "
-				 "steering into an uplink is not supported yet "
-				 "(what matches no policy leaves by the uplinks "
-				 "anyway)", dev);
+			cfg_verr(p, e->iface_pos, NULL, "not supported yet: "
+				 "steering into an uplink (\"%s\"); what matches "
+				 "no policy leaves by the uplinks anyway", dev);
 		else if ((at = device_owner(m, dev, NULL)) &&
 			 !is_trusted(m, dev))
 			cfg_verr(p, e->iface_pos, NULL, "\"%s\" is already "

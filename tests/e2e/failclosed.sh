@@ -124,18 +124,18 @@ expect_eq "vm1 is still masqueraded to the internet" "$(whoami vm1)" 192.0.2.1
 gen=$(sg status --json | jq .generation)
 sg dump sectors --json >"$work/sectors.json"
 # refused NAME FIELD LINE COL: the file $work/NAME.yaml is refused by check
-# and by apply with status 1, naming FILE:LINE:COL: FIELD, where LINE:COL
-# is what is not supported, and saying so.
+# and by apply with status 1, as FILE:LINE:COL: FIELD: not supported yet,
+# where LINE:COL is what is not supported.
 refused() {
 	local f=$work/$1.yaml cmd rc
 	for cmd in check apply; do
 		rc=0
 		sg "$cmd" -c "$f" >"$work/out" 2>"$work/err" || rc=$?
 		expect_eq "$cmd refuses $2 with status 1" "$rc" 1
-		if grep -F "$f:$3:$4: $2: " "$work/err" | grep -q "not supported yet"; then
-			pass "$cmd says $1.yaml:$3:$4: $2: ... not supported yet"
+		if grep -qF "$f:$3:$4: $2: not supported yet" "$work/err"; then
+			pass "$cmd says $1.yaml:$3:$4: $2: not supported yet"
 		else
-			fail "$cmd says $1.yaml:$3:$4: $2: ... not supported yet"
+			fail "$cmd says $1.yaml:$3:$4: $2: not supported yet"
 			sed 's/^/    /' "$work/err"
 		fi
 		expect_ok "$cmd says nothing was changed" \

@@ -240,8 +240,8 @@ static const struct bad_case bad_cases[] = {
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
 	  "    egress:\n      - {destinations: [0.0.0.0/0], interface: wan0}\n",
-	  "t.yaml:10:48: sectors[0].egress[0].interface: \"wan0\" is an uplink: "
-	  "steering into an uplink is not supported yet" },
+	  "t.yaml:10:48: sectors[0].egress[0].interface: not supported yet: "
+	  "steering into an uplink (\"wan0\")" },
 	{ "egress into a sector's device",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
