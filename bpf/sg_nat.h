@@ -13,7 +13,9 @@
  *
  * Mapping: address- and port-dependent, as Linux masquerade: a flow keeps
  * its source port (ICMP echo id) when it lies in nat-ports and is free
- * towards that remote endpoint, else a port is probed from a random start.
+ * towards that remote endpoint, else up to SG_NAT_PROBES consecutive ports
+ * are probed from a random start: a range that small is tried whole, as
+ * Linux's allocator tries one of up to 128.
  * The reply entry, inserted with BPF_NOEXIST, is the collision check;
  * a port on which a host socket would take the replies is never claimed
  * (sg_shadow.h).
@@ -27,7 +29,7 @@
 #include "sg_icmp.h"
 #include "sg_shadow.h"
 
-#define SG_NAT_PROBES	32	/* ports tried after the original one */
+#define SG_NAT_PROBES	128	/* ports tried after the original one */
 
 static __always_inline bool sg_nat_port_in_range(const struct sg_config *cfg,
 						 __u16 port)
@@ -39,23 +41,58 @@ static __always_inline bool sg_nat_port_in_range(const struct sg_config *cfg,
  * Claim port (host order) towards the reply key's remote: 0 or -errno.
  * A port that a forward publishes on this address is never handed out,
  * nor one the host's stack would take the replies of: the host and the
- * sectors share the address.
+ * sectors share the address. ctx is the program's, rval the reply entry
+ * to insert.
  */
-static __always_inline int sg_nat_claim(const struct sg_ctx *c,
-					struct sg_flow_key *rkey,
-					struct sg_flow *rval, __u16 port,
-					__u64 now)
+static __always_inline int sg_nat_claim_port(void *ctx,
+					     struct sg_flow_key *rkey,
+					     struct sg_flow *rval, __u32 slot,
+					     __u32 port)
 {
+	if (!rkey || !rval)
+		return -SG_EEXIST;
 	rkey->dport = bpf_htons(port);
 	rval->kept.key_tag = sg_flow_tag(rkey);
 	if (rkey->proto != IPPROTO_ICMP &&
-	    sg_forward_of(c->slot, rkey->daddr, rkey->proto, rkey->dport))
+	    sg_forward_of(slot, rkey->daddr, rkey->proto, rkey->dport))
 		return -SG_EEXIST;
-	if (sg_host_holds(c, rkey))
+	if (sg_host_holds(ctx, rkey))
 		return -SG_EEXIST;
 	return sg_reply_take_stale(rkey, rval,
 				   bpf_map_update_elem(&sg_flows, rkey, rval,
-						       BPF_NOEXIST), now);
+						       BPF_NOEXIST), sg_now());
+}
+
+/*
+ * The same as global functions, one per type of program (a global
+ * function's context has the program's type): the verifier checks each
+ * once, where SG_NAT_PROBES claims inlined would be beyond its limits.
+ */
+__attribute__((noinline)) int sg_nat_claim_xdp(struct xdp_md *ctx,
+					      struct sg_flow_key *rkey,
+					      struct sg_flow *rval,
+					      __u32 slot, __u32 port)
+{
+	return sg_nat_claim_port(ctx, rkey, rval, slot, port);
+}
+
+__attribute__((noinline)) int sg_nat_claim_skb(struct __sk_buff *ctx,
+					      struct sg_flow_key *rkey,
+					      struct sg_flow *rval,
+					      __u32 slot, __u32 port)
+{
+	return sg_nat_claim_port(ctx, rkey, rval, slot, port);
+}
+
+static __always_inline int sg_nat_claim(const struct sg_ctx *c,
+					struct sg_flow_key *rkey,
+					struct sg_flow *rval, __u16 port)
+{
+	/* c->xdp is a constant of the program: the other call is never
+	 * verified. */
+	if (c->xdp)
+		return sg_nat_claim_xdp(c->ctx, rkey, rval, c->slot, port);
+	return sg_nat_claim_skb(c->ctx, rkey, rval, c->slot, port);
 }
 
 /*
@@ -159,7 +196,7 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 		.xlate = { .saddr = key->daddr, .daddr = key->saddr,
 			   .sport = key->dport, .dport = key->sport } };
 	if (keep_port || sg_nat_port_in_range(cfg, orig)) {
-		err = sg_nat_claim(c, &rkey, rval, orig, now);
+		err = sg_nat_claim(c, &rkey, rval, orig);
 		port = orig;
 	}
 	range = keep_port ? 0 : cfg->nat_port_hi - cfg->nat_port_lo + 1;
@@ -168,12 +205,12 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 		if (i >= range)
 			break;
 		port = cfg->nat_port_lo + (start + i) % range;
-		err = sg_nat_claim(c, &rkey, rval, port, now);
+		err = sg_nat_claim(c, &rkey, rval, port);
 	}
 	/* A full table: room from the sector that holds the most, then the
 	 * last port tried again (once: the probes are many). */
 	if (err == -SG_E2BIG && sg_evict_unanswered(sg_heaviest))
-		err = sg_nat_claim(c, &rkey, rval, port, now);
+		err = sg_nat_claim(c, &rkey, rval, port);
 	if (err == -SG_EEXIST)
 		return keep_port ? SG_DROP_UNTRANSLATABLE :
 				   SG_DROP_NAT_PORTS_EXHAUSTED;

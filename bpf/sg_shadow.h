@@ -56,7 +56,7 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
  * rkey (remote -> snat address:port, zone 0)? The lookup runs in the
  * netns of the device the program runs on: the gateway's.
  */
-static __always_inline bool sg_host_holds(const struct sg_ctx *c,
+static __always_inline bool sg_host_holds(void *ctx,
 					  const struct sg_flow_key *rkey)
 {
 	struct bpf_sock_tuple t = {};
@@ -69,11 +69,11 @@ static __always_inline bool sg_host_holds(const struct sg_ctx *c,
 	switch (rkey->proto) {
 	case IPPROTO_TCP:
 		/* skc: a time-wait or request socket holds the tuple too. */
-		sk = bpf_skc_lookup_tcp(c->ctx, &t, sizeof(t.ipv4),
+		sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv4),
 					BPF_F_CURRENT_NETNS, 0);
 		break;
 	case IPPROTO_UDP:
-		sk = bpf_sk_lookup_udp(c->ctx, &t, sizeof(t.ipv4),
+		sk = bpf_sk_lookup_udp(ctx, &t, sizeof(t.ipv4),
 				       BPF_F_CURRENT_NETNS, 0);
 		break;
 	default:

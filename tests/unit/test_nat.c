@@ -837,6 +837,55 @@ static void test_exhaustion(void)
 
 
 /*
+ * Every port of a range of SG_NAT_PROBES is handed out before a new flow
+ * is refused, whatever the random start: each new flow probes the range
+ * from one, and 128 flows toward one remote endpoint take all 128 ports.
+ */
+static void test_exhaustion_whole_range(void)
+{
+	static const char range[] =
+		"version: 1\nhost: {uplinks: [{interface: up0}], "
+		"nat-ports: 40400-40527}\nsectors:\n"
+		"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1]}\n";
+	struct pkt p = UDP("10.1.0.2", 2000, "198.51.100.9", 53);
+	__u64 before = dp_drops(1, SG_DROP_NAT_PORTS_EXHAUSTED);
+	bool seen[128] = { false };
+	int used = 0, refused = 0;
+
+	test_begin();
+	CHECK(dp_load_definitions(range) == 0, "apply nat-ports 40400-40527");
+	for (int i = 0; i < 128; i++) {
+		uint8_t in[2048];
+		uint16_t port;
+		int len;
+
+		p.sport = 2000 + i;	/* outside the range: never kept */
+		len = dp_build(&p, in);
+		CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, UPLINK, "s1", in, len, out,
+			     &out_len, &retval) == 0, "test run");
+		if (retval != TC_OK_V) {
+			refused++;
+			continue;
+		}
+		port = dp_sport(out);
+		if (port >= 40400 && port <= 40527 && !seen[port - 40400]) {
+			seen[port - 40400] = true;
+			used++;
+		}
+	}
+	CHECK(!refused && used == 128, "%d of 128 ports handed out, %d flows "
+	      "refused", used, refused);
+	p.sport = 2200;
+	snat("s1", &p, TC_SHOT_V, NULL);
+	CHECK(dp_drops(1, SG_DROP_NAT_PORTS_EXHAUSTED) == before + 1,
+	      "the 129th: nat-ports-exhausted");
+	CHECK(dp_load_definitions(NULL) == 0, "restore the fixture");
+	test_end("a range of 128 ports is handed out whole before a flow is "
+		 "refused");
+}
+
+
+/*
  * Port shadowing (bpf/sg_shadow.h). A VM holds port P towards R; the
  * host's own packets from the uplink address and P towards R (no ingress
  * device) are moved to another port, their replies get P back and go to
@@ -1070,6 +1119,7 @@ int main(void)
 	test_gc();
 	test_remapped();
 	test_exhaustion();
+	test_exhaustion_whole_range();
 	test_host_shadowed();
 	test_host_socket_held();
 	test_host_forward_port();
