@@ -22,6 +22,11 @@ enum sg_exit {
 struct sg_opts {
 	const char *pin_dir;
 	const char *config;
+	const char *config_text;	/* run: the definitions as last read
+					 * (at start or SIGHUP), applied for
+					 * a device change instead of the file
+					 * as it is now; NULL: read config */
+	size_t config_len;
 	bool json;
 	bool prometheus;
 	bool keep_maps;

@@ -74,7 +74,9 @@ int sg_load_definitions(const struct sg_opts *o, struct sg_model *m,
 
 	*devs = NULL;
 	*ndevs = 0;
-	if (!sg_config_load(o->config, m, &d)) {
+	if (!(o->config_text ?
+	      sg_config_parse(o->config, o->config_text, o->config_len, m, &d) :
+	      sg_config_load(o->config, m, &d))) {
 		*ndevs = sg_netdevs_list(devs);
 		if (*ndevs < 0) {
 			sg_diag_add(&d, "cannot list network devices: %s",

@@ -11,7 +11,10 @@
  *    uplink refuses what the kernel forwards from a device it does not
  *    know, so the window is closed, not merely short;
  *  - SIGHUP reloads the definitions (an invalid file is reported and the
- *    running definitions stay);
+ *    running definitions stay). Only then is the file read: a device
+ *    change applies the definitions last read, never an edit not yet
+ *    HUPed (half-written, or invalid: the new device is attached all
+ *    the same);
  *  - every SG_GC_SECONDS expired flows are removed;
  *  - SIGTERM and SIGINT end it with status 0; the programs stay attached
  *    (fail closed: stopping the service lifts no isolation).
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "flows.h"
 #include "http.h"
 #include "netdev.h"
@@ -93,6 +97,39 @@ static void devices_changed(const struct sg_opts *o, uint64_t *devices,
 			 (unsigned long long)(mono_ms() - since_ms));
 }
 
+/*
+ * Read the definitions file and apply it: on success its text becomes
+ * run's (o->config_text), what device changes apply again; on failure
+ * (reported) the running definitions stay, and their text. cmd_apply's
+ * status.
+ */
+static int load_and_apply(struct sg_opts *o)
+{
+	struct sg_opts next = *o;
+	struct sg_diags d = {};
+	char *text;
+	size_t len;
+	int ret;
+
+	if (sg_config_read(o->config, &text, &len, &d)) {
+		sg_diags_print(stderr, &d);
+		sg_diags_free(&d);
+		fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
+		return SG_EXIT_INVALID;
+	}
+	next.config_text = text;
+	next.config_len = len;
+	ret = cmd_apply(&next);
+	if (ret) {
+		free(text);
+		return ret;
+	}
+	free((char *)o->config_text);
+	o->config_text = text;
+	o->config_len = len;
+	return 0;
+}
+
 static int signals_fd(void)
 {
 	sigset_t set;
@@ -113,8 +150,9 @@ static int next_signal(int fd)
 	return read(fd, &si, sizeof(si)) == sizeof(si) ? (int)si.ssi_signo : 0;
 }
 
-int cmd_run(const struct sg_opts *o)
+int cmd_run(const struct sg_opts *opts)
 {
+	struct sg_opts run = *opts, *o = &run;
 	struct MHD_Daemon *http = NULL;
 	struct pollfd pfd[3];
 	uint64_t devices, next_gc;
@@ -136,7 +174,7 @@ int cmd_run(const struct sg_opts *o)
 		return SG_EXIT_KERNEL;
 	}
 	devices = devices_signature();
-	ret = cmd_apply(o);
+	ret = load_and_apply(o);
 	if (ret)
 		goto out;
 	if (o->metrics_listen) {
@@ -169,7 +207,7 @@ int cmd_run(const struct sg_opts *o)
 				goto stop;
 			pr_info("SIGHUP: reloading %s\n", o->config);
 			devices = devices_signature();
-			if (cmd_apply(o))
+			if (load_and_apply(o))
 				pr_warn("reload failed; the running "
 					"definitions stay\n");
 		}
@@ -191,5 +229,6 @@ out:
 	sg_http_stop(http);
 	sg_nl_close(&nl);
 	close(sfd);
+	free((char *)run.config_text);
 	return ret;
 }

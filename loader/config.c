@@ -60,29 +60,42 @@ int sg_config_parse(const char *file, const char *text, size_t len,
 	return sg_diags_count(d) == before ? 0 : -1;
 }
 
-int sg_config_load(const char *path, struct sg_model *m, struct sg_diags *d)
+int sg_config_read(const char *path, char **text, size_t *len,
+		   struct sg_diags *d)
 {
 	FILE *f = fopen(path, "r");
-	char *text = NULL;
-	size_t len = 0, cap = 0, got;
-	int ret;
+	size_t cap = 0, got;
 
+	*text = NULL;
+	*len = 0;
 	if (!f) {
 		sg_diag_add(d, "%s: cannot open: %s", path, strerror(errno));
-		memset(m, 0, sizeof(*m));
 		return -1;
 	}
 	do {
-		if (len + 4096 > cap) {
+		if (*len + 4096 > cap) {
 			cap = cap ? cap * 2 : 8192;
-			text = realloc(text, cap);
-			if (!text)
+			*text = realloc(*text, cap);
+			if (!*text)
 				sg_oom();
 		}
-		got = fread(text + len, 1, cap - len, f);
-		len += got;
+		got = fread(*text + *len, 1, cap - *len, f);
+		*len += got;
 	} while (got);
 	fclose(f);
+	return 0;
+}
+
+int sg_config_load(const char *path, struct sg_model *m, struct sg_diags *d)
+{
+	char *text;
+	size_t len;
+	int ret;
+
+	if (sg_config_read(path, &text, &len, d)) {
+		memset(m, 0, sizeof(*m));
+		return -1;
+	}
 	ret = sg_config_parse(path, text, len, m, d);
 	free(text);
 	return ret;

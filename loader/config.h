@@ -17,5 +17,8 @@
 int sg_config_load(const char *path, struct sg_model *m, struct sg_diags *d);
 int sg_config_parse(const char *file, const char *text, size_t len,
 		    struct sg_model *m, struct sg_diags *d);
+/* The text of file path (*text to be freed), or -1 with the reason in *d. */
+int sg_config_read(const char *path, char **text, size_t *len,
+		   struct sg_diags *d);
 
 #endif /* SG_CONFIG_H */

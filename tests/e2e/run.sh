@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPEC 2 `run`: devices that appear later are attached, SIGHUP reloads the
-# definitions (and an invalid file changes nothing), expired flows are
-# removed, and SIGTERM leaves the programs attached.
+# definitions (and an invalid file changes nothing; only SIGHUP reads the
+# file), expired flows are removed, and SIGTERM leaves the programs
+# attached.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/scripts/topology.sh"
@@ -58,6 +59,25 @@ sleep 1
 expect_ok "an invalid file on SIGHUP is reported" grep -q 'unknown key "bogus"' "$work/log"
 expect_eq "and changes nothing" "$(generation)" $((gen + 1))
 expect_ok "run is still running" kill -0 "$runner"
+
+# A device change applies the definitions last read, not the file as it
+# is now: while it is invalid, a new x1-* device is attached all the
+# same; an edit not HUPed yet does not go live with a device change.
+in_gw ip link add x1-c type veth peer name x1-d
+in_gw ip link set x1-c up
+expect_ok "the file invalid, a new x1-* device is attached all the same" \
+	poll 10 '[ "$(hooks_of x1-c)" = "[\"xdp\",\"tc-egress\"]" ]'
+sed 's/^    internet: true$/    internet: false/' "$work/good.yaml" >"$DEFS"
+g=$(generation)
+in_gw ip link del x1-c
+expect_ok "a device going applies the running definitions" \
+	poll 10 '[ "$(generation)" -gt "$g" ]'
+expect_ok "not the edit not yet HUPed: vm3 still reaches the internet" \
+	in_ns vm3 ping -c 1 -W 1 192.0.2.2
+g=$(generation)
+kill -HUP "$runner"
+expect_ok "SIGHUP applies the edit" poll 10 '[ "$(generation)" -gt "$g" ]'
+expect_fail "vm3 no longer reaches the internet" in_ns vm3 ping -c 1 -W 1 192.0.2.2
 
 kill -TERM "$runner"
 rc=0; wait "$runner" || rc=$?
