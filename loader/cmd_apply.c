@@ -413,6 +413,7 @@ static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 	struct sg_state st = {};
 	bool applied, same_build, changed;
 	int ret, n = 0, status = SG_EXIT_OK;
+	uint32_t cap;
 
 	ret = sg_instance_open(&in, o->pin_dir, false);
 	if (ret && ret != -ENOENT) {
@@ -438,6 +439,12 @@ static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 	if (!same_build) {
 		printf("  programs: this build's %s\n", applied ?
 		       "replace the pinned ones" : "are loaded and pinned");
+		n++;
+	}
+	cap = applied ? sg_instance_pinned_max_flows(&in) : 0;
+	if (cap && cap != m->max_flows) {
+		printf("  flow table: room for %u flows, now %u (its flows "
+		       "move into a new table)\n", cap, m->max_flows);
 		n++;
 	}
 	for (int i = 0; i < c.ntargets; i++) {

@@ -14,6 +14,7 @@
 
 #include "instance.h"
 #include "map_table.h"
+#include "maps.h"
 #include "sectorgate.skel.h"
 #include "util.h"
 
@@ -354,7 +355,8 @@ static int plan_pins(struct sg_instance *in)
 			return -errno;
 		}
 		if (fd < 0 || (same_layout(&info, map) &&
-				in->old_layout >= d->since)) {
+				in->old_layout >= d->since &&
+				info.max_entries == bpf_map__max_entries(map))) {
 			if (fd >= 0)
 				close(fd);
 			if (bpf_map__set_pin_path(map, path))
@@ -372,16 +374,19 @@ static int plan_pins(struct sg_instance *in)
 			close(fd);
 			return -EEXIST;
 		}
-		pr_info("%s: another layout (%u-byte values, now %u): %s\n",
-			path, info.value_size, bpf_map__value_size(map),
-			d->keep == SG_KEEP_MIGRATED ?
-			"its entries move into a new map" :
-			"a new map replaces it");
+		if (same_sizes(&info, map) && in->old_layout >= d->since)
+			pr_info("%s: %u entries, now %u: its entries move "
+				"into a new map\n", path, info.max_entries,
+				bpf_map__max_entries(map));
+		else
+			pr_info("%s: another layout (%u-byte values, now %u): "
+				"%s\n", path, info.value_size,
+				bpf_map__value_size(map),
+				d->keep == SG_KEEP_MIGRATED ?
+				"its entries move into a new map" :
+				"a new map replaces it");
 		in->old_fd[i] = fd;
 		in->old_value_size[i] = info.value_size;
-		/* Resizing the flow table is unload's: it keeps its size. */
-		if (d->fd_off == offsetof(struct sg_map_fds, flows))
-			bpf_map__set_max_entries(map, info.max_entries);
 	}
 	return 0;
 }
@@ -512,19 +517,48 @@ static void close_map_fds(struct sg_instance *in)
 	}
 }
 
+/*
+ * A flow table pinned with room for `have` entries, where the definitions
+ * want `want`: may its entries move into a table of that size? Not when
+ * it holds more than that (the definitions wait, what runs keeps running).
+ */
+static bool flows_fit(struct sg_instance *in, uint32_t have, uint32_t want)
+{
+	char path[320];
+	int fd, n;
+
+	if (want >= have)
+		return true;
+	pin_path(in, "sg_flows", path, sizeof(path));
+	fd = bpf_obj_get(path);
+	n = fd < 0 ? 0 : sg_map_count(fd, sizeof(struct sg_flow_key));
+	if (fd >= 0)
+		close(fd);
+	if (n <= (int)want)
+		return true;
+	pr_warn("conntrack.max-flows %u: the flow table holds %d entries, "
+		"more than a table for %u flows takes (%u); what runs keeps "
+		"running until fewer flows are open\n", want / 2, n, want / 2,
+		want);
+	return false;
+}
+
+uint32_t sg_instance_pinned_max_flows(struct sg_instance *in)
+{
+	return pinned_max_entries(in, "sg_flows") / 2;
+}
+
 int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 {
 	uint32_t want = 2 * max_flows, have;
 	int ret;
 
+	/* Another conntrack.max-flows: a table of the new size, the flows
+	 * moved into it as in an upgrade (plan_pins, migrate_all). */
 	have = in->pin_dir[0] ? pinned_max_entries(in, "sg_flows") : 0;
-	if (have && have != want) {
-		pr_warn("conntrack.max-flows %u takes effect after `sectorgate "
-			"unload`; the flow table keeps %u flows until then\n",
-			max_flows, have / 2);
-		want = have;
-	}
-	if (in->pin_dir[0] && reuse_pinned(in)) {
+	if (have && have != want && !flows_fit(in, have, want))
+		return -EEXIST;
+	if (in->pin_dir[0] && (!have || have == want) && reuse_pinned(in)) {
 		pr_debug("the pinned programs are this build's: reused\n");
 		in->reused = true;
 		return 0;

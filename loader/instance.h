@@ -57,9 +57,14 @@ int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create);
  * Load the BPF object, reusing (or creating and pinning) every map; or,
  * when the pinned programs are this build's, reuse them as they are
  * (in->reused) and load nothing. Maps pinned in an older layout get a
- * successor, their entries migrated if they keep state.
+ * successor, their entries migrated if they keep state; so does a flow
+ * table of another max_flows, unless it holds more flows than the new
+ * size takes (-EEXIST, said).
  */
 int sg_instance_load(struct sg_instance *in, uint32_t max_flows);
+
+/* The conntrack.max-flows the pinned flow table was made for, or 0. */
+uint32_t sg_instance_pinned_max_flows(struct sg_instance *in);
 
 /* Does this load replace maps pinned in an older layout? */
 bool sg_instance_replaces_maps(const struct sg_instance *in);

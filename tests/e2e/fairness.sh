@@ -48,6 +48,28 @@ expect_ok "the table holds no more than it can" \
 	test "$(sg status --json | jq '.maps.sg_flows.entries')" -le 2048
 sent=$(stat vm1 rx_packets)
 expect_ok "vm1 did send its flood ($sent packets)" test "$sent" -ge 5000
+
+# conntrack.max-flows changed on a live apply: a table of the new size,
+# its flows moved into it; one too small for the flows open is refused.
+table() { sg status --json | jq -r ".maps.sg_flows.$1"; }
+entries=$(table entries)
+sed 's/max-flows: 1024,/max-flows: 4096,/' "$work/defs.yaml" >"$work/bigger.yaml"
+expect_ok "dry run: the table grows" \
+	grep -q '^  flow table: room for 1024 flows, now 4096 ' <(sg apply --dry-run -c "$work/bigger.yaml")
+expect_ok "apply max-flows 4096" sg apply -c "$work/bigger.yaml"
+expect_eq "the table has room for 4096 flows" "$(table max_entries)" 8192
+expect_ok "the $entries entries moved with it ($(table entries) now)" \
+	test "$(table entries)" -ge "$entries"
+expect_ok "vm4's session still echoes" echoed resized
+expect_ok "vm2a opens a connection" tcp vm2a 192.0.2.2 7
+sed 's/max-flows: 1024, max-flows-per-sector: 128/max-flows: 64, max-flows-per-sector: 16/' \
+	"$work/defs.yaml" >"$work/smaller.yaml"
+rc=0
+sg apply -c "$work/smaller.yaml" >/dev/null 2>"$work/err" || rc=$?
+expect_eq "a table too small for the flows open is refused (status 3)" "$rc" 3
+expect_ok "saying why" grep -q "the flow table holds [0-9]* entries, more than a table for 64 flows takes" "$work/err"
+expect_eq "the table keeps its size" "$(table max_entries)" 8192
+expect_ok "vm4's session still echoes" echoed refused
 exec 3>&-
 
 e2e_summary
