@@ -28,7 +28,9 @@
  *
  * Failover. New flows take the first device of the policy that is
  * usable (up, with carrier and an address, as compiled: `run` applies
- * again at every link and address notification) and, for an Ethernet
+ * again at every link and address notification; without it, a device
+ * down since the apply drops what reaches its tc egress, sg_dev_running)
+ * and, for an Ethernet
  * one, has a route for the packet. A flow stays on its device (the
  * policy's slot, SG_FLOW_EGRESS_SLOT_MASK): while that one is gone or not
  * usable its packets are dropped (egress-down), never moved to another

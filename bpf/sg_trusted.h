@@ -61,6 +61,28 @@ static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
 	       TC_ACT_SHOT : TC_ACT_OK;
 }
 
+/* The kernel's view of the packet (Linux 6.2): its device's state. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+#define SG_IFF_UP	0x1
+
+/*
+ * Is the device skb is being sent out of up, with carrier? `apply`
+ * compiles a device's state into its policies and `run` applies again
+ * when it changes; without `run` a device that went down since is still
+ * named, and the kernel would drop what is redirected to it unseen. So
+ * its own tc egress, which runs before the kernel looks at the state,
+ * drops it as egress-down.
+ */
+static __always_inline bool sg_dev_running(struct __sk_buff *skb)
+{
+	struct sk_buff *k = bpf_cast_to_kern_ctx(skb);
+	struct net_device *dev = k->dev;
+
+	return dev && (dev->flags & SG_IFF_UP) &&
+	       !(dev->state & (1UL << __LINK_STATE_NOCARRIER));
+}
+
 static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 					     struct __sk_buff *skb)
 {
@@ -82,6 +104,11 @@ static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 		return TC_ACT_SHOT;
 	if (!from || from->role != SG_ROLE_SECTOR)
 		return TC_ACT_OK;
+	if ((dev->flags & SG_DEV_EGRESS) && !sg_dev_running(skb)) {
+		sg_parse(c, &p);
+		sg_drop(c, &p, from->counters, 0, SG_DROP_EGRESS_DOWN);
+		return TC_ACT_SHOT;
+	}
 	if (sg_parse(c, &p) == SG_PASS && p.kind == SG_PKT_IPV4) {
 		/* What a sector's tc ingress steered here. */
 		verdict = sg_steered_out(c, &p, from->sector);

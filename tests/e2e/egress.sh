@@ -503,4 +503,22 @@ wait "$runner" || rc=$?
 runner=
 expect_eq "SIGTERM ends run with status 0" "$rc" 0
 
+# --- Without run (3.10) --------------------------------------------------------
+# The programs stay attached and nothing applies again: a device that goes
+# down now is still the one the policies name. Its own tc egress finds it
+# down and drops what is steered to it as egress-down, counted, where the
+# kernel would drop it unseen; nothing falls back to the uplink.
+e=$(egress_down)
+far0=$(captured far "$FAR")
+decoy=$(captured inet "$FAR")
+in_gw ip link set tA down
+expect_eq "without run, tA down: a new UDP flow gets no answer" "$(ask 1)" ""
+expect_eq "nor the flow pinned on tA" "$(ask 1 40001)" ""
+expect_ok "counted egress-down on vm1" test "$(egress_down)" -gt "$e"
+expect_eq "nothing of it reached the far host" "$(captured far "$FAR")" "$far0"
+expect_eq "nor the decoy behind the uplink" "$(captured inet "$FAR")" "$decoy"
+in_gw ip link set tA up
+expect_eq "tA up again: new flows leave through it, with no apply" \
+	"$(ask 2)" "far 100.64.1.1"
+
 e2e_summary

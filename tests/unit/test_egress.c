@@ -243,6 +243,42 @@ static void test_kept_decision(void)
  * read it (test_fast has the masquerade paths): e0's tc egress and
  * ingress use nothing they read from it.
  */
+/*
+ * A device that went down after the apply (no `run` to compile it again)
+ * is still named by the policies: its own tc egress finds it down and
+ * drops what was steered to it, egress-down, and passes it again once up.
+ */
+static void test_down_since_apply(void)
+{
+	const struct pkt req = UDP(VM, 5002, FAR, 53);
+	uint8_t mid[2048], out[2048];
+	uint32_t mlen, len, v;
+	__u64 before;
+
+	test_begin();
+	CHECK(!dp_load_definitions(definitions), "definitions");
+	dp_flush_flows();
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen);
+	CHECK(v == TC_REDIRECT_V, "steered: verdict %u", v);
+	CHECK(!system("ip link set e0 down"), "e0 down");
+	for (int i = 0; i < 200 && dp_link_running("e0"); i++)
+		usleep(10000);
+	before = dp_drops(1, SG_DROP_EGRESS_DOWN);
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "e0", "s1", mid, mlen, out, &len,
+		     &v) == 0 && v == TC_SHOT_V,
+	      "e0 down: its tc egress: verdict %u, want SHOT", v);
+	CHECK(dp_drops(1, SG_DROP_EGRESS_DOWN) == before + 1,
+	      "counted as egress-down on vm1");
+	CHECK(!system("ip link set e0 up") && e0_route(true), "e0 up");
+	for (int i = 0; i < 200 && !dp_link_running("e0"); i++)
+		usleep(10000);
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "e0", "s1", mid, mlen, out, &len,
+		     &v) == 0 && v == TC_OK_V,
+	      "e0 up again: verdict %u, want OK", v);
+	test_end("a device down since the apply drops what was steered to it "
+		 "at its tc egress, egress-down");
+}
+
 static void test_taken_entry(void)
 {
 	const struct pkt req = UDP(VM, 5001, FAR, 53);
@@ -891,6 +927,7 @@ int main(void)
 	test_ipv6_in();
 	test_missing_device_moves_flow();
 	test_missing_device_none();
+	test_down_since_apply();
 	test_taken_entry();
 	test_kept_decision();
 	dp_load_definitions(definitions);
