@@ -22,6 +22,7 @@
  * With --metrics-listen, /metrics is served from a thread of its own.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -173,17 +174,28 @@ int cmd_run(const struct sg_opts *opts)
 		close(sfd);
 		return SG_EXIT_KERNEL;
 	}
+	/* Listening before the first apply: an address that is no address
+	 * (a usage error) or that cannot be bound changes nothing. */
+	if (o->metrics_listen) {
+		struct sockaddr_in6 sa;
+		unsigned int len;
+
+		if (sg_http_parse_listen(o->metrics_listen, &sa, &len)) {
+			pr_warn("--metrics-listen %s: not ADDR:PORT\n",
+				o->metrics_listen);
+			ret = SG_EXIT_USAGE;
+			goto out;
+		}
+		http = sg_http_start(o->metrics_listen, o->pin_dir);
+		if (!http) {
+			ret = SG_EXIT_KERNEL;
+			goto out;
+		}
+	}
 	devices = devices_signature();
 	ret = load_and_apply(o);
 	if (ret)
 		goto out;
-	if (o->metrics_listen) {
-		http = sg_http_start(o->metrics_listen, o->pin_dir);
-		if (!http) {
-			ret = SG_EXIT_USAGE;
-			goto out;
-		}
-	}
 
 	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	nfds = 1;

@@ -26,8 +26,8 @@ enum {
 	OPT_PIN_DIR = 1 << 6,	/* global */
 	OPT_VERBOSE = 1 << 7,	/* global */
 	OPT_HELP = 1 << 8,	/* global */
-	OPT_VERSION = 1 << 9,	/* before the command only */
-	OPT_GLOBAL = OPT_PIN_DIR | OPT_VERBOSE | OPT_HELP,
+	OPT_VERSION = 1 << 9,	/* global */
+	OPT_GLOBAL = OPT_PIN_DIR | OPT_VERBOSE | OPT_HELP | OPT_VERSION,
 };
 
 static const struct sg_option {
@@ -130,7 +130,7 @@ static void usage(FILE *out)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
 	}
 	fprintf(out, "\nglobal options:\n");
-	option_lines(out, OPT_GLOBAL | OPT_VERSION);
+	option_lines(out, OPT_GLOBAL);
 	fprintf(out, "\n`sectorgate COMMAND --help` lists its options.\n");
 }
 
@@ -230,6 +230,13 @@ static void set_option(const struct sg_option *op, struct sg_opts *o)
 	}
 }
 
+static int print_version(void)
+{
+	printf("sectorgate %s (libbpf %s)\n", SG_VERSION,
+	       libbpf_version_string());
+	return SG_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	struct option longs[ARRAY_SIZE(options) + 1];
@@ -242,18 +249,15 @@ int main(int argc, char **argv)
 	const struct sg_option *op;
 	int c;
 
-	build_getopt(OPT_GLOBAL | OPT_VERSION, longs, shorts);
+	build_getopt(OPT_GLOBAL, longs, shorts);
 	while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
 		op = option_of(c);
 		if (op && op->id == OPT_HELP) {
 			usage(stdout);
 			return SG_EXIT_OK;
 		}
-		if (op && op->id == OPT_VERSION) {
-			printf("sectorgate %s (libbpf %s)\n", SG_VERSION,
-			       libbpf_version_string());
-			return SG_EXIT_OK;
-		}
+		if (op && op->id == OPT_VERSION)
+			return print_version();
 		if (!op) {
 			usage(stderr);
 			return SG_EXIT_USAGE;
@@ -290,6 +294,8 @@ int main(int argc, char **argv)
 			command_help(cmd);
 			return SG_EXIT_OK;
 		}
+		if (op && op->id == OPT_VERSION)
+			return print_version();
 		if (!op) {
 			command_usage(stderr, cmd);
 			return SG_EXIT_USAGE;

@@ -21,6 +21,10 @@ for c in $COMMANDS; do
 	expect_ok "sectorgate $c --help exits 0" "$SECTORGATE" "$c" --help
 done
 expect_ok "sectorgate --help exits 0" "$SECTORGATE" --help
+for c in "" check; do
+	expect_ok "sectorgate $c --version prints the version" \
+		bash -c "\"$SECTORGATE\" $c --version | grep -q '^sectorgate [0-9][0-9.]* (libbpf '"
+done
 expect_ok "dump nat --json parses (options after the argument)" \
 	bash -c "\"$SECTORGATE\" --pin-dir /nonexistent dump nat --json; [ \$? -eq 3 ]"
 rc=0; "$SECTORGATE" apply --bogus >/dev/null 2>&1 || rc=$?
@@ -137,6 +141,12 @@ nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" run -c "$DEFS" \
 runner=$!
 scrape() { in_gw curl -sf "http://127.0.0.1:$port/metrics"; }
 expect_ok "run serves /metrics" poll 10 'scrape >/dev/null'
+gen=$(sg status --json | jq .generation)
+rc=0; sg run -c "$DEFS" --metrics-listen 127.0.0.1:$port >/dev/null 2>&1 || rc=$?
+expect_eq "a second run on that port cannot bind it: status 3" "$rc" 3
+rc=0; sg run -c "$DEFS" --metrics-listen nowhere >/dev/null 2>&1 || rc=$?
+expect_eq "--metrics-listen that is no ADDR:PORT is a usage error (2)" "$rc" 2
+expect_eq "neither applied anything" "$(sg status --json | jq .generation)" "$gen"
 expect_ok "the content type is the text format's" \
 	bash -c "nsenter --net=/run/netns/$GW curl -sfI http://127.0.0.1:$port/metrics | grep -qi '^content-type: text/plain; version=0.0.4'"
 rc=0; in_gw curl -sf -o /dev/null "http://127.0.0.1:$port/other" || rc=$?
