@@ -53,13 +53,54 @@ static __always_inline bool sg_pair_allows(__u32 slot,
 		sg_allow_of(slot, to, dev->sector));
 }
 
+/*
+ * Is ICMP error p, from sector `from` to sector `to`, about a packet of a
+ * flow between the two that is still allowed, either way (port
+ * unreachable for a connection the other sector opened; time exceeded
+ * from a router inside `from` for one the other end answers)? Then it
+ * is a reply of that flow, as conntrack has it RELATED. The embedded
+ * header is the packet as the error's destination sent it: its tuple, in
+ * that sector's zone, is the flow's primary key or its reply key.
+ */
+static __always_inline bool sg_cross_error_of_flow(const struct sg_ctx *c,
+						   const struct sg_pkt *p,
+						   __u16 from, __u16 to,
+						   __u64 now)
+{
+	struct sg_flow_key key, okey;
+	struct sg_icmp_inner in;
+	struct sg_flow *e, *f;
+
+	if (sg_icmp_inner_load(c, p, &in) != SG_PASS ||
+	    in.ip.saddr != p->daddr)
+		return false;
+	key = (struct sg_flow_key){ .saddr = in.ip.saddr,
+		.daddr = in.ip.daddr, .sport = in.port[0],
+		.dport = in.port[1], .proto = in.ip.protocol, .zone = to };
+	e = bpf_map_lookup_elem(&sg_flows, &key);
+	if (!e || e->nat != SG_NAT_NONE)
+		return false;
+	if (e->dir == SG_FLOW_ORIG) {
+		f = sg_flow_live(e, now) ? e : NULL;
+		okey = key;
+	} else {
+		f = sg_flow_primary_of(&key, e, &okey, now);
+	}
+	return f && f->nat == SG_NAT_NONE &&
+	       ((okey.zone == to && f->peer_zone == from) ||
+		(okey.zone == from && f->peer_zone == to)) &&
+	       sg_allowed(c->slot, okey.zone, f->peer_zone, okey.proto,
+			  okey.dport);
+}
+
 /* A packet from sector `from` to an address of sector dest->sector. */
-static __always_inline int sg_decide_cross(__u32 slot,
+static __always_inline int sg_decide_cross(const struct sg_ctx *c,
 					   const struct sg_device *dev,
 					   const struct sg_dest *dest,
 					   const struct sg_pkt *p)
 {
 	__u16 from = dev->sector, counters = dev->counters;
+	__u32 slot = c->slot;
 	struct sg_config *cfg;
 	struct sg_flow *f;
 	struct sg_flow_key okey;
@@ -91,6 +132,9 @@ static __always_inline int sg_decide_cross(__u32 slot,
 		sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
 		return SG_PASS;
 	}
+	if (sg_icmp_is_error(p) && dest->kind == SG_DEST_SECTOR &&
+	    sg_cross_error_of_flow(c, p, from, dest->sector, now))
+		return SG_PASS;
 
 	/* Overlapping CIDRs cannot be named by `allow` (validation). */
 	if (dest->kind != SG_DEST_SECTOR ||
@@ -191,7 +235,7 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 
 	if (sg_dest_is_sector(dest)) {
 		*to_sector = dest->sector;
-		return sg_decide_cross(slot, dev, dest, p);
+		return sg_decide_cross(c, dev, dest, p);
 	}
 
 	/* Answers to what was let in from outside, wherever they go (the

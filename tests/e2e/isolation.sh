@@ -52,6 +52,15 @@ expect_fail "vm1 -> vm2a tcp/9090 is not" tcp vm1 10.2.0.2 9090
 expect_ok "vm1 -> vm2a udp/5353 is allowed, the reply returns" udp vm1 10.2.0.2 5353
 expect_fail "vm1 -> vm2a udp/5354 is not" udp vm1 10.2.0.2 5354
 expect_ok "vm1 -> vm2b icmp is allowed" ping1 vm1 10.2.0.3
+# An ICMP error about an allowed flow is one of its replies: vm2b's port
+# unreachable for udp/5353, where nothing listens, reaches vm1.
+expect_fail "vm2b has no UDP service on 5353" listening vm2b u 5353
+before=$(stat vm2 'drops["inter-sector"]')
+refused=$(echo x | in_ns vm1 socat -T 3 - UDP4:10.2.0.3:5353 2>&1 >/dev/null)
+expect_ok "vm1 -> vm2b udp/5353 (allowed, closed): connection refused" \
+	grep -q "Connection refused" <<<"$refused"
+expect_eq "vm2b's port unreachable was not dropped" \
+	"$(($(stat vm2 'drops["inter-sector"]') - before))" 0
 expect_fail "vm2a -> vm1 tcp/8080: allow is one way" tcp vm2a 10.1.0.2 8080
 expect_fail "vm3 -> vm1 is isolated" ping1 vm3 10.1.0.2
 expect_fail "vm3 -> the gateway of vm1 is isolated" ping1 vm3 10.1.0.1

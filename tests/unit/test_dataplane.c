@@ -35,6 +35,13 @@ struct dp_case {
 	bool xdp_only;
 };
 
+/* What the ICMP errors between sectors below are about. */
+static const struct pkt udp_1_to_3 = UDP("10.1.0.2", 1000, "10.3.0.2", 9999);
+static const struct pkt udp_1_to_3_no_flow =
+	UDP("10.1.0.2", 1001, "10.3.0.2", 9999);
+static const struct pkt synack_2_to_1 =
+	TCP("10.2.0.2", 5432, "10.1.0.2", 40000, SYN | ACK);
+
 static const struct dp_case cases[] = {
 	/* The gateway itself (SPEC 3.3) and link-level traffic. */
 	{ "ARP passes", "s1", { .kind = F_ARP }, SG_PASS },
@@ -79,6 +86,16 @@ static const struct dp_case cases[] = {
 	  SG_DROP_INTER_SECTOR },
 	{ "UDP allowed on every port", "s1",
 	  UDP("10.1.0.2", 1000, "10.3.0.2", 9999), SG_PASS },
+	{ "port unreachable for the allowed UDP flow passes back", "s3",
+	  { .src = "10.3.0.2", .dst = "10.1.0.2", .proto = 1, .icmp_type = 3,
+	    .icmp_code = 3, .inner = &udp_1_to_3, .inner_l4 = 8 }, SG_PASS },
+	{ "one about no flow is inter-sector", "s3",
+	  { .src = "10.3.0.2", .dst = "10.1.0.2", .proto = 1, .icmp_type = 3,
+	    .icmp_code = 3, .inner = &udp_1_to_3_no_flow, .inner_l4 = 8 },
+	  SG_DROP_INTER_SECTOR },
+	{ "an error about the allowed TCP flow's reply passes", "s1",
+	  { .src = "10.1.0.2", .dst = "10.2.0.2", .proto = 1, .icmp_type = 3,
+	    .icmp_code = 1, .inner = &synack_2_to_1, .inner_l4 = 8 }, SG_PASS },
 	{ "no allow between vm3 and vm2", "s3",
 	  UDP("10.3.0.2", 1000, "10.2.0.2", 53), SG_DROP_INTER_SECTOR },
 	/* Protected destinations (3.3) and the internet (3.4). */
