@@ -24,6 +24,7 @@
 #include "sg_drop.h"
 #include "sg_route.h"
 #include "sg_xlate.h"
+#include "sg_icmp.h"
 #include "sg_xdp_edit.h"
 
 /* Passed: what the XDP fast path may take on from a sector device. */
@@ -201,18 +202,34 @@ sg_inbound_entry(const struct sg_ctx *c, const struct sg_flow_key *key,
 	return *fp ? r : NULL;
 }
 
-/* The same, looked up for p from `zone`. */
+/*
+ * The same, looked up for p from `zone`. An ICMP error the VM sends back
+ * to the sender of a packet of an allow-from connection is one of that
+ * connection's answers (a forward's leaves translated instead, by
+ * sg_icmp_error_out at the uplink).
+ */
 static __always_inline struct sg_flow *sg_inbound_of(const struct sg_ctx *c,
 						     const struct sg_pkt *p,
 						     __u16 zone,
 						     struct sg_flow **fp,
 						     __u64 now)
 {
+	struct sg_icmp_inner in;
 	struct sg_flow_key key;
+	struct sg_flow *r;
 
-	sg_flow_key_of(&key, p, zone);
-	return sg_inbound_entry(c, &key, bpf_map_lookup_elem(&sg_flows, &key),
-				fp, now);
+	if (!sg_icmp_is_error(p)) {
+		sg_flow_key_of(&key, p, zone);
+		return sg_inbound_entry(c, &key,
+					bpf_map_lookup_elem(&sg_flows, &key),
+					fp, now);
+	}
+	if (sg_icmp_error_key(c, p, zone, &in, &key) != SG_PASS ||
+	    in.ip.saddr != p->daddr)
+		return NULL;
+	r = bpf_map_lookup_elem(&sg_flows, &key);
+	return r && r->nat == SG_NAT_NONE ?
+	       sg_inbound_entry(c, &key, r, fp, now) : NULL;
 }
 
 /*
@@ -236,7 +253,9 @@ static __always_inline int sg_inbound_reply(const struct sg_ctx *c,
 		return SG_NOT_MINE;
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
-	sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
+	/* An error is no answer: the flow's state stays. */
+	if (!sg_icmp_is_error(p))
+		sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
 	return r->nat == SG_NAT_DNAT ? SG_PASS_FWD_REPLY : SG_PASS;
 }
 

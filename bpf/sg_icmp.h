@@ -98,6 +98,30 @@ static __always_inline int sg_icmp_inner_load(const struct sg_ctx *c,
 }
 
 /*
+ * ICMP error p, sent from `zone` about a packet received there: the key
+ * of the entry that packet's answers take (its embedded header reversed,
+ * in that zone) in *key, the header in *in. SG_PASS, or the reason the
+ * header cannot be read.
+ */
+static __always_inline int sg_icmp_error_key(const struct sg_ctx *c,
+					     const struct sg_pkt *p,
+					     __u16 zone,
+					     struct sg_icmp_inner *in,
+					     struct sg_flow_key *key)
+{
+	int verdict = sg_icmp_inner_load(c, p, in);
+
+	if (verdict != SG_PASS)
+		return verdict;
+	*key = (struct sg_flow_key){
+		.saddr = in->ip.daddr, .daddr = in->ip.saddr,
+		.sport = in->port[1], .dport = in->port[0],
+		.proto = in->ip.protocol, .zone = zone,
+	};
+	return SG_PASS;
+}
+
+/*
  * Translate an ICMP error. inbound: it arrived on the uplink about a
  * packet we sent, so the outer destination and the embedded source become
  * addr/port (the VM's). Otherwise it leaves the uplink about a packet the

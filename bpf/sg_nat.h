@@ -321,7 +321,8 @@ static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
  * An ICMP error a VM sends about a packet it received of a masqueraded
  * or forwarded flow: found from the embedded header, whose destination
  * (the VM) becomes what the flow's packets leave with, as the outer
- * source does.
+ * source does. One about a connection allow-from let in through this
+ * uplink leaves untranslated, as that connection's answers do.
  */
 static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 					     const struct sg_pkt *p,
@@ -329,20 +330,22 @@ static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 {
 	struct sg_flow_key key, okey;
 	struct sg_icmp_inner in;
-	struct sg_flow *e;
+	struct sg_flow *e, *f = NULL;
 	bool ours;
-	int verdict = sg_icmp_inner_load(c, p, &in);
+	int verdict = sg_icmp_error_key(c, p, zone, &in, &key);
 
 	if (verdict != SG_PASS)
 		return verdict;
-	key = (struct sg_flow_key){
-		.saddr = in.ip.daddr, .daddr = in.ip.saddr,
-		.sport = in.port[1], .dport = in.port[0],
-		.proto = in.ip.protocol, .zone = zone,
-	};
 	e = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!e)
 		return SG_DROP_UNTRANSLATABLE;
+	if (e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_NONE) {
+		if (!sg_inbound_entry(c, &key, e, &f, now))
+			f = NULL;
+		return f && f->in_ifindex == c->ifindex &&
+		       in.ip.saddr == p->daddr ? SG_PASS :
+						 SG_DROP_UNTRANSLATABLE;
+	}
 	if (e->dir == SG_FLOW_ORIG)
 		ours = e->nat == SG_NAT_SNAT && sg_flow_live(e, now);
 	else

@@ -195,6 +195,13 @@ expect_ok "counted as hairpin on vm4" test "$(moved vm4 hairpin "$before")" -ge 
 expect_eq "peer reaches vm1 through the tunnel, untranslated" \
 	"$(get peer 10.1.0.2 8080)" 100.64.0.2
 expect_ok "peer pings vm1" ping1 peer 10.1.0.2
+# refused NODE ADDR PORT: a UDP datagram to a closed port gets the port
+# unreachable back: the ICMP error about an admitted flow is its reply.
+refused() {
+	echo x | in_ns "$1" socat -T 3 - "UDP4:$2:$3" 2>&1 >/dev/null |
+		grep -q "Connection refused"
+}
+expect_ok "peer -> vm1 udp/5999 (closed): connection refused" refused peer 10.1.0.2 5999
 before=$(stat vm3 'drops["unsolicited"]')
 expect_fail "peer does not reach vm3, which does not list ts0" get peer 10.3.0.2 8080
 expect_ok "counted as unsolicited on vm3" test "$(moved vm3 unsolicited "$before")" -ge 1
@@ -205,6 +212,7 @@ expect_ok "counted as untranslatable on vm1" test "$(moved vm1 untranslatable "$
 # The management LAN behind the uplink mgmt0.
 expect_eq "the management host reaches vm1, untranslated" \
 	"$(get mgmt 10.1.0.2 8080)" 198.51.100.2
+expect_ok "mgmt -> vm1 udp/5999 (closed): connection refused" refused mgmt 10.1.0.2 5999
 before=$(stat vm3 'drops["unsolicited"]')
 expect_fail "it does not reach vm3" get mgmt 10.3.0.2 8080
 expect_ok "counted as unsolicited on vm3" test "$(moved vm3 unsolicited "$before")" -ge 1

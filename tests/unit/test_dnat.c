@@ -707,6 +707,63 @@ static void test_management(void)
 }
 
 /*
+ * The VM's ICMP error about a packet of a connection allow-from let in
+ * (port unreachable for a closed UDP port) is one of its answers: out,
+ * untranslated, through the device it came in on, whether the LAN is
+ * protected or not; one about no flow, or from the wrong device, not.
+ */
+static void test_admitted_errors(void)
+{
+	static const struct pkt from_peer = UDP(PEER, 7100, VM, 5999);
+	static const struct pkt from_mgmt = UDP(MGMT, 7101, VM, 5999);
+	static const struct pkt no_flow = UDP(PEER, 7102, VM, 5999);
+	const struct pkt err_peer = { .src = VM, .dst = PEER, .proto = 1,
+		.icmp_type = 3, .icmp_code = 3, .inner = &from_peer,
+		.inner_l4 = 8 };
+	const struct pkt err_mgmt = { .src = VM, .dst = MGMT, .proto = 1,
+		.icmp_type = 3, .icmp_code = 3, .inner = &from_mgmt,
+		.inner_l4 = 8 };
+	const struct pkt err_none = { .src = VM, .dst = PEER, .proto = 1,
+		.icmp_type = 3, .icmp_code = 3, .inner = &no_flow,
+		.inner_l4 = 8 };
+	uint8_t out[2048], b[2048];
+	uint32_t len, v;
+	int blen;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &from_peer, out,
+			 &len) == TC_OK_V, "peer's datagram let in");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &from_mgmt, out,
+			 &len) == TC_OK_V, "the management host's let in");
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &err_peer, out,
+			 &len) == TC_OK_V, "the error to peer: dropped at s1");
+	blen = dp_build(&err_peer, b);
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "t0", "s1", b, blen, out, &len,
+		     &v) == 0 && v == TC_OK_V && dp_same_frame(b, blen, out, len),
+	      "the error to peer: not let out of t0 untranslated");
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen, out, &len,
+		     &v) == 0 && v == TC_SHOT_V,
+	      "the error to peer: let out of up0, where it did not come in");
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &err_mgmt, out,
+			 &len) == XDP_PASS_V,
+	      "the error to the (protected) management host: dropped at s1");
+	blen = routed(&err_mgmt, b);
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen, out, &len,
+		     &v) == 0 && v == TC_OK_V && dp_same_frame(b, blen, out, len),
+	      "the error to the management host: not out of up0 untranslated");
+	blen = dp_build(&err_none, b);
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "t0", "s1", b, blen, out, &len,
+		     &v) == 0 && v == TC_SHOT_V,
+	      "an error about no flow leaves by t0");
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen, out, &len,
+		     &v) == 0 && v == TC_SHOT_V,
+	      "an error about no flow leaves by up0");
+	test_end("the VM's ICMP errors about allow-from connections leave "
+		 "untranslated by the device they came in on, none other");
+}
+
+/*
  * What arrives on the uplink for a VM with its IPv4 header whole but what
  * follows it cut is malformed, dropped: the kernel would forward it into
  * the sector. (The frame fuzzer found it passed.)
@@ -762,6 +819,7 @@ int main(void)
 	test_imds_icmp();
 	test_trusted();
 	test_management();
+	test_admitted_errors();
 	test_uplink_malformed();
 	sg_instance_close(&dp_in);
 	return test_summary("test_dnat");
