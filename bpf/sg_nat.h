@@ -343,8 +343,8 @@ static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 		if (!sg_inbound_entry(c, &key, e, &f, now))
 			f = NULL;
 		return f && f->in_ifindex == c->ifindex &&
-		       in.ip.saddr == p->daddr ? SG_PASS :
-						 SG_DROP_UNTRANSLATABLE;
+		       in.ip.saddr == p->daddr && sg_flows_are(e, f, &key) ?
+		       SG_PASS : SG_DROP_UNTRANSLATABLE;
 	}
 	if (e->dir == SG_FLOW_ORIG)
 		ours = e->nat == SG_NAT_SNAT && sg_flow_live(e, now);

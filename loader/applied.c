@@ -35,14 +35,16 @@ static int pinned(const char *pin_dir, bool create)
 }
 
 int sg_applied_record(const char *pin_dir, const char *config,
-		      uint32_t generation)
+		      const char *text, size_t len, uint32_t generation)
 {
 	struct sg_applied a = {}, old = {};
 	char real[PATH_MAX];
 	__u32 zero = 0;
 	int fd, ret = 0;
 
-	if (!SHA256File(config, a.sha256))
+	if (text)
+		SHA256Data((const uint8_t *)text, len, a.sha256);
+	else if (!SHA256File(config, a.sha256))
 		return -errno;
 	snprintf(a.path, sizeof(a.path), "%.255s",
 		 realpath(config, real) ? real : config);

@@ -8,6 +8,7 @@
 #ifndef SG_APPLIED_H
 #define SG_APPLIED_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct sg_applied {
@@ -20,9 +21,13 @@ struct sg_applied {
 
 #define SG_APPLIED_PIN "sg_applied"
 
-/* Record that config is in force at generation (after an apply). */
+/*
+ * Record that config is in force at generation (after an apply): its
+ * path, and the SHA-256 of text (len bytes: what was applied, which `run`
+ * read at its start or SIGHUP) or, when text is NULL, of the file.
+ */
 int sg_applied_record(const char *pin_dir, const char *config,
-		      uint32_t generation);
+		      const char *text, size_t len, uint32_t generation);
 
 /* What the last apply recorded. 0, or -ENOENT when nothing did. */
 int sg_applied_read(const char *pin_dir, struct sg_applied *a);

@@ -120,8 +120,10 @@ static uint32_t wanted_after(const struct sg_apply *a,
 			     const struct sg_attach_target *t,
 			     enum sg_hook hook, bool changed)
 {
+	/* Not over another's XDP program: the move fails, tc stays. */
 	if (t && changed && t->role == SG_ROLE_SECTOR &&
-	    hook == SG_HOOK_TC_INGRESS && to_xdp(a, t))
+	    hook == SG_HOOK_TC_INGRESS && to_xdp(a, t) &&
+	    !sg_attached_id(t->ifindex, SG_HOOK_XDP))
 		return 0;
 	return wanted(a, t, hook);
 }
@@ -328,7 +330,8 @@ static void report_missing(const struct sg_compiled *c)
 /* For status; what it says is no part of the apply's success. */
 static void record_applied(const struct sg_opts *o, uint32_t generation)
 {
-	int ret = sg_applied_record(o->pin_dir, o->config, generation);
+	int ret = sg_applied_record(o->pin_dir, o->config, o->config_text,
+				    o->config_len, generation);
 
 	if (ret)
 		pr_debug("cannot record the apply in %s: %s\n", o->pin_dir,
@@ -443,8 +446,12 @@ static int dry_run(const struct sg_opts *o, const struct sg_model *m,
 	}
 	cap = applied ? sg_instance_pinned_max_flows(&in) : 0;
 	if (cap && cap != m->max_flows) {
-		printf("  flow table: room for %u flows, now %u (its flows "
-		       "move into a new table)\n", cap, m->max_flows);
+		if (!sg_instance_flows_fit(&in, m->max_flows))
+			status = SG_EXIT_KERNEL;	/* apply would refuse */
+		printf("  flow table: room for %u flows, now %u (%s)\n", cap,
+		       m->max_flows, status ? "refused: the flows open do "
+		       "not fit" : "its flows move into a new table, the "
+		       "programs are loaded anew");
 		n++;
 	}
 	for (int i = 0; i < c.ntargets; i++) {

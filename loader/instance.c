@@ -240,7 +240,7 @@ int sg_instance_open_pinned(struct sg_instance *in)
 	return open_pinned(in, true);
 }
 
-/* A pinned flow table keeps its size: resizing would drop every flow. */
+/* The max_entries of pinned map `name`, or 0 if there is none. */
 static uint32_t pinned_max_entries(struct sg_instance *in, const char *name)
 {
 	struct bpf_map_info info = {};
@@ -399,7 +399,8 @@ static int plan_pins(struct sg_instance *in)
  */
 static int migrate_entries(int from, int to, const struct bpf_map_info *info,
 			   __u32 old_size, __u32 new_size,
-			   const struct sg_map_desc *convert, bool only_new)
+			   const struct sg_map_desc *convert, bool only_new,
+			   int *lost)
 {
 	bool percpu = info->type == BPF_MAP_TYPE_PERCPU_ARRAY ||
 		      info->type == BPF_MAP_TYPE_PERCPU_HASH;
@@ -431,6 +432,8 @@ static int migrate_entries(int from, int to, const struct bpf_map_info *info,
 		if (!bpf_map_update_elem(to, key, nv,
 					 only_new ? BPF_NOEXIST : BPF_ANY))
 			n++;
+		else if (errno == E2BIG && only_new)
+			(*lost)++;	/* a smaller table, filled since */
 		else if (errno != EEXIST) {
 			ret = -errno;
 			break;
@@ -447,7 +450,7 @@ static int migrate_all(struct sg_instance *in, bool only_new)
 		const struct sg_map_desc *d = &sg_map_table[i];
 		struct bpf_map_info info = {};
 		__u32 len = sizeof(info);
-		int to = *sg_map_fd(&in->fds, d), n;
+		int to = *sg_map_fd(&in->fds, d), n, lost = 0;
 
 		if (in->old_fd[i] < 0 || d->keep != SG_KEEP_MIGRATED)
 			continue;
@@ -463,10 +466,23 @@ static int migrate_all(struct sg_instance *in, bool only_new)
 			continue;
 		n = migrate_entries(in->old_fd[i], to, &info,
 				    in->old_value_size[i], info.value_size,
-				    converted(in, d) ? d : NULL, only_new);
+				    converted(in, d) ? d : NULL, only_new,
+				    &lost);
+		/* Before the switch: nothing changed yet, and it stays so. */
+		if (n == -E2BIG) {
+			pr_warn("%s: the entries do not fit into a map of %u; "
+				"what runs keeps running\n", d->name,
+				info.max_entries);
+			return -EEXIST;
+		}
 		if (n < 0)
 			return n;
 		pr_info("%s: %d entries migrated\n", d->name, n);
+		/* After it: the new programs run on the new map already. */
+		if (lost)
+			pr_warn("%s: %d entries added since the first copy did "
+				"not fit into the map of %u and are gone\n",
+				d->name, lost, info.max_entries);
 	}
 	return 0;
 }
@@ -548,6 +564,14 @@ uint32_t sg_instance_pinned_max_flows(struct sg_instance *in)
 	return pinned_max_entries(in, "sg_flows") / 2;
 }
 
+bool sg_instance_flows_fit(struct sg_instance *in, uint32_t max_flows)
+{
+	uint32_t have = in->pin_dir[0] ? pinned_max_entries(in, "sg_flows") : 0;
+
+	return !have || have == 2 * max_flows ||
+	       flows_fit(in, have, 2 * max_flows);
+}
+
 int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 {
 	uint32_t want = 2 * max_flows, have;
@@ -556,7 +580,7 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 	/* Another conntrack.max-flows: a table of the new size, the flows
 	 * moved into it as in an upgrade (plan_pins, migrate_all). */
 	have = in->pin_dir[0] ? pinned_max_entries(in, "sg_flows") : 0;
-	if (have && have != want && !flows_fit(in, have, want))
+	if (!sg_instance_flows_fit(in, max_flows))
 		return -EEXIST;
 	if (in->pin_dir[0] && (!have || have == want) && reuse_pinned(in)) {
 		pr_debug("the pinned programs are this build's: reused\n");

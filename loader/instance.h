@@ -66,6 +66,9 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows);
 /* The conntrack.max-flows the pinned flow table was made for, or 0. */
 uint32_t sg_instance_pinned_max_flows(struct sg_instance *in);
 
+/* Do the pinned flows fit into a table for max_flows? Said when not. */
+bool sg_instance_flows_fit(struct sg_instance *in, uint32_t max_flows);
+
 /* Does this load replace maps pinned in an older layout? */
 bool sg_instance_replaces_maps(const struct sg_instance *in);
 

@@ -65,6 +65,10 @@ expect_ok "vm2a opens a connection" tcp vm2a 192.0.2.2 7
 sed 's/max-flows: 1024, max-flows-per-sector: 128/max-flows: 64, max-flows-per-sector: 16/' \
 	"$work/defs.yaml" >"$work/smaller.yaml"
 rc=0
+sg apply --dry-run -c "$work/smaller.yaml" >"$work/dry" 2>/dev/null || rc=$?
+expect_eq "dry run: a table too small is refused (status 3)" "$rc" 3
+expect_ok "and says so" grep -q '^  flow table: room for 4096 flows, now 64 (refused' "$work/dry"
+rc=0
 sg apply -c "$work/smaller.yaml" >/dev/null 2>"$work/err" || rc=$?
 expect_eq "a table too small for the flows open is refused (status 3)" "$rc" 3
 expect_ok "saying why" grep -q "the flow table holds [0-9]* entries, more than a table for 64 flows takes" "$work/err"

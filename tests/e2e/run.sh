@@ -74,6 +74,9 @@ expect_ok "a device going applies the running definitions" \
 	poll 10 '[ "$(generation)" -gt "$g" ]'
 expect_ok "not the edit not yet HUPed: vm3 still reaches the internet" \
 	in_ns vm3 ping -c 1 -W 1 192.0.2.2
+expect_eq "status names the definitions in force, not the edited file" \
+	"$(sg status --json | jq -r .applied.sha256)" \
+	"$(sha256sum "$work/good.yaml" | cut -d' ' -f1)"
 g=$(generation)
 kill -HUP "$runner"
 expect_ok "SIGHUP applies the edit" poll 10 '[ "$(generation)" -gt "$g" ]'
