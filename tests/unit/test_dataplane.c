@@ -341,6 +341,37 @@ static void test_apply_flip(void)
 	test_end("apply switches definitions at once; disallowed flows stop");
 }
 
+/*
+ * An ICMP error about an allowed flow passes only while the definitions
+ * still allow that flow: vm1 -> vm2 tcp/5432, then an apply that leaves
+ * the pair an allow of another port.
+ */
+static void test_error_after_flip(void)
+{
+	static const char narrower[] =
+		"version: 1\nhost: {uplinks: [{interface: up0}]}\nsectors:\n"
+		"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1], "
+		"allow: [{sector: vm2, proto: tcp, ports: [8080]}]}\n"
+		"  - {name: vm2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
+	static const struct pkt syn =
+		TCP("10.1.0.2", 42100, "10.2.0.2", 5432, SYN);
+	const struct pkt err = { .src = "10.2.0.2", .dst = "10.1.0.2",
+		.proto = 1, .icmp_type = 3, .icmp_code = 1, .inner = &syn,
+		.inner_l4 = 8 };
+	uint8_t a[2048], b[2048];
+	int alen = dp_build(&syn, a), blen = dp_build(&err, b);
+
+	test_begin();
+	check_packet(SG_PROG_XDP_SECTOR, "s1", a, alen, SG_PASS);
+	check_packet(SG_PROG_TC_SECTOR_IN, "s2", b, blen, SG_PASS);
+	CHECK(dp_load_definitions(narrower) == 0, "apply tcp/8080 only");
+	check_packet(SG_PROG_TC_SECTOR_IN, "s2", b, blen,
+		     SG_DROP_INTER_SECTOR);
+	CHECK(dp_load_definitions(NULL) == 0, "apply the fixture again");
+	check_packet(SG_PROG_XDP_SECTOR, "s2", b, blen, SG_PASS);
+	test_end("an ICMP error about an allowed flow stops with its allow");
+}
+
 /* vm1 opens a TCP connection to vm2:5432 from port; answered: vm2's
  * SYN-ACK too. The XDP verdict of vm1's SYN. */
 static __u32 open_flow(int port, bool answered)
@@ -750,6 +781,7 @@ int main(void)
 	test_bad_header_checksum();
 	test_counters_across_applies();
 	test_apply_flip();
+	test_error_after_flip();
 	test_conntrack_full();
 	test_flow_quota();
 	sg_instance_close(&dp_in);
