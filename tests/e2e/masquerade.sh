@@ -116,6 +116,18 @@ expect_eq "a 300 kB DF upload over a 1280-byte link completes" \
 expect_ok "vm1 learnt the path MTU from the translated ICMP error" \
 	sh -c "ip netns exec $(ns vm1) ip route get 203.0.113.10 | grep -q 'mtu 1280'"
 
+# Time exceeded (3.4). TTL 1: the gateway's own stack answers (the fast
+# path leaves it the packet). TTL 2: it expires at inet, the router after
+# the gateway, whose error to the uplink's address reaches vm1 translated
+# back (test_nat has TCP and UDP byte for byte).
+ttl_exceeded() {	# TTL FROM
+	ip netns exec "$(ns vm1)" ping -c 1 -W 2 -t "$1" 203.0.113.10 |
+		grep -q "^From $2 .*Time to live exceeded"
+}
+expect_ok "a TTL-1 ping: time exceeded from the gateway" ttl_exceeded 1 10.1.0.1
+expect_ok "a TTL-2 ping: time exceeded from inet, translated back to vm1" \
+	ttl_exceeded 2 192.0.2.2
+
 # The XDP fast path. vm1 and inet are NIC-like (scripts/topology.sh): once
 # a flow is established its packets never enter the gateway's stack, which
 # therefore forwards almost nothing while megabytes go through; vm5 is not,
