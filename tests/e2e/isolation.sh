@@ -70,6 +70,24 @@ in_ns vm1 ping -c 3 -i 0.2 -W 1 10.3.0.2 >/dev/null 2>&1
 expect_eq "3 pings vm1 -> vm3 count 3 inter-sector drops" \
 	"$(($(stat vm1 'drops["inter-sector"]') - before))" 3
 
+# VLAN-tagged frames (3.12), which this kernel has no VLAN devices to
+# make: three raw 802.1Q frames (VLAN 100, an IPv4 header after the tag)
+# from vm1 to the gateway's v1, each dropped and counted unsupported-l2.
+v1_mac=$(in_gw cat /sys/class/net/v1/address | tr -d ':')
+vm1_mac=$(in_ns vm1 cat /sys/class/net/eth0/address | tr -d ':')
+before=$(stat vm1 'drops["unsupported-l2"]')
+in_ns vm1 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+ip = bytes.fromhex("45000054000040004001" "0000" "0a010002" "0a010001")
+frame = bytes.fromhex(sys.argv[1] + sys.argv[2] + "8100" "0064" "0800") + ip
+for _ in range(3):
+    s.send(frame + bytes(64))
+' "$v1_mac" "$vm1_mac"
+expect_ok "three VLAN-tagged frames from vm1 are dropped as unsupported-l2" \
+	poll 3 '[ $(($(stat vm1 "drops[\"unsupported-l2\"]") - before)) -eq 3 ]'
+
 # Anti-spoofing (3.2): a source outside the sector's CIDRs.
 in_ns vm1 ip addr add 10.9.9.9/32 dev eth0
 before=$(stat vm1 'drops["spoofed-source"]')
