@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <linux/ethtool.h>
+#include <linux/rtnetlink.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "netdev.h"
+#include "netlink.h"
 #include "util.h"
 
 /* The first IPv4 address of each device: the default masquerade address
@@ -129,6 +131,59 @@ static bool local_port_range(unsigned int *lo, unsigned int *hi)
 	return ok;
 }
 
+/* Is the device of ifindex one of the uplinks? Its name, or NULL. */
+static const char *uplink_of(const struct sg_model *m,
+			     const struct sg_netdev *devs, int ndevs,
+			     int ifindex, bool *is_uplink)
+{
+	const char *name = NULL;
+
+	*is_uplink = false;
+	for (int j = 0; j < ndevs; j++)
+		if (devs[j].ifindex == ifindex)
+			name = devs[j].name;
+	for (int i = 0; name && i < m->nuplinks; i++)
+		if (!strcmp(m->uplinks[i].iface, name))
+			*is_uplink = true;
+	return name;
+}
+
+/*
+ * The metadata rewrite leaves by an uplink: its tc egress translates the
+ * source. A target the host routes elsewhere (another device, the host
+ * itself) would see every request dropped as untranslatable, so while a
+ * sector asks for it, that is refused as not supported yet. No route at
+ * all is not an error: like a device that does not exist yet.
+ */
+static void check_imds_route(const struct sg_model *m,
+			     const struct sg_netdev *devs, int ndevs,
+			     struct sg_diags *d)
+{
+	unsigned char type;
+	const char *dev;
+	bool wanted = false, is_uplink;
+	char a[16];
+	int oif;
+
+	for (int s = 0; s < m->nsectors; s++)
+		wanted |= m->sectors[s].imds;
+	if (!wanted || sg_nl_route_to(m->imds_target_addr, &oif, &type))
+		return;
+	sg_ipv4_str(m->imds_target_addr, a);
+	if (type == RTN_LOCAL) {
+		sg_diag_at(d, m->file, m->imds_target_pos, NULL,
+			   "not supported yet: %s is this host's own address "
+			   "(the metadata rewrite sends it out of an uplink)", a);
+		return;
+	}
+	dev = uplink_of(m, devs, ndevs, oif, &is_uplink);
+	if (type == RTN_UNICAST && !is_uplink)
+		sg_diag_at(d, m->file, m->imds_target_pos, NULL,
+			   "not supported yet: %s is reached through %s, which "
+			   "is not an uplink (the metadata rewrite leaves by "
+			   "an uplink)", a, dev ? dev : "a device of no name");
+}
+
 void sg_netdevs_check(const struct sg_model *m, const struct sg_netdev *devs,
 		      int ndevs, struct sg_diags *d)
 {
@@ -142,6 +197,7 @@ void sg_netdevs_check(const struct sg_model *m, const struct sg_netdev *devs,
 			"ip_local_port_range %u-%u; keep them apart\n",
 			m->file, m->nat_port_lo, m->nat_port_hi, lo, hi);
 
+	check_imds_route(m, devs, ndevs, d);
 	for (int i = 0; i < m->nuplinks; i++) {
 		const struct sg_uplink_def *u = &m->uplinks[i];
 		int type;

@@ -3,8 +3,10 @@
  * Netlink notifications through libmnl. The messages only say *that*
  * something changed: `run` then lists the devices again and compares,
  * so the only thing that must never happen here is a change that goes
- * unnoticed (a full buffer is reported as a change).
+ * unnoticed (a full buffer is reported as a change). And one question,
+ * the route to an address (sg_nl_route_to).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
@@ -229,4 +231,68 @@ void sg_nl_close(struct sg_nl *nl)
 	if (nl->netdev)
 		mnl_socket_close(nl->netdev);
 	nl->route = nl->netdev = NULL;
+}
+
+struct route_reply {
+	int oif;
+	unsigned char type;
+};
+
+static int route_reply_cb(const struct nlmsghdr *nh, void *data)
+{
+	struct route_reply *r = data;
+	struct rtmsg *rtm = mnl_nlmsg_get_payload(nh);
+	const struct nlattr *a;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE)
+		return MNL_CB_OK;
+	r->type = rtm->rtm_type;
+	mnl_attr_for_each(a, nh, sizeof(*rtm))
+		if (mnl_attr_get_type(a) == RTA_OIF &&
+		    !mnl_attr_validate(a, MNL_TYPE_U32))
+			r->oif = mnl_attr_get_u32(a);
+	return MNL_CB_OK;
+}
+
+int sg_nl_route_to(uint32_t daddr, int *oif, unsigned char *type)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct route_reply r = { 0 };
+	struct mnl_socket *s;
+	struct nlmsghdr *nh;
+	struct rtmsg *rtm;
+	unsigned int seq = time(NULL);
+	int ret, len;
+
+	s = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!s)
+		return -errno;
+	if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		mnl_socket_close(s);
+		return ret;
+	}
+	nh = mnl_nlmsg_put_header(buf);
+	nh->nlmsg_type = RTM_GETROUTE;
+	nh->nlmsg_flags = NLM_F_REQUEST;
+	nh->nlmsg_seq = seq;
+	rtm = mnl_nlmsg_put_extra_header(nh, sizeof(*rtm));
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = 32;
+	mnl_attr_put_u32(nh, RTA_DST, htonl(daddr));
+	ret = 0;
+	if (mnl_socket_sendto(s, nh, nh->nlmsg_len) < 0) {
+		ret = -errno;
+	} else {
+		len = mnl_socket_recvfrom(s, buf, sizeof(buf));
+		if (len < 0 || mnl_cb_run(buf, len, seq, mnl_socket_get_portid(s),
+					  route_reply_cb, &r) < 0)
+			ret = -errno;
+	}
+	mnl_socket_close(s);
+	if (!ret) {
+		*oif = r.oif;
+		*type = r.type;
+	}
+	return ret;
 }

@@ -9,6 +9,7 @@
 #define SG_NETLINK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct mnl_socket;
 
@@ -33,5 +34,12 @@ int sg_nl_fds(const struct sg_nl *nl, int fds[2]);
 int sg_nl_drain(const struct sg_nl *nl, int fd);
 
 void sg_nl_close(struct sg_nl *nl);
+
+/*
+ * The kernel's route to daddr (host order) in this network namespace: the
+ * device it leaves by (*oif, 0 for none) and its type (*type, RTN_*).
+ * 0, or -errno (-ENETUNREACH: no route).
+ */
+int sg_nl_route_to(uint32_t daddr, int *oif, unsigned char *type);
 
 #endif /* SG_NETLINK_H */

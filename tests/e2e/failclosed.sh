@@ -151,6 +151,19 @@ with_vm1() {
 # Steering into the uplink: what matches no policy leaves there anyway.
 with_vm1 egress 'egress: [{destinations: [0.0.0.0/0], interface: wan0}]'
 refused egress 'sectors[0].egress[0].interface' 11 53
+# The metadata rewrite leaves by an uplink: a target the host routes
+# through another device, or that is the host's own address, is refused
+# while a sector asks for it (the default target: its key is the one
+# left out, host.imds.address, at 1:1).
+with_vm1 imds-true 'imds: true'
+expect_ok "imds: true with the target behind the uplink is accepted" \
+	sg check -c "$work/imds-true.yaml"
+in_gw ip route replace 169.254.169.254/32 dev ts0
+refused imds-true 'host.imds.address' 1 1
+in_gw ip route replace 169.254.169.254/32 via 192.0.2.2 dev wan0
+in_gw ip addr add 169.254.169.254/32 dev lo
+refused imds-true 'host.imds.address' 1 1
+in_gw ip addr del 169.254.169.254/32 dev lo
 with_vm1 imds-false 'imds: false'
 expect_ok "imds: false is the default, and accepted" sg check -c "$work/imds-false.yaml"
 
