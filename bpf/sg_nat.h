@@ -330,7 +330,7 @@ static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 {
 	struct sg_flow_key key, okey;
 	struct sg_icmp_inner in;
-	struct sg_flow *e, *f = NULL;
+	struct sg_flow *e, *f;
 	bool ours;
 	int verdict = sg_icmp_error_key(c, p, zone, &in, &key);
 
@@ -339,13 +339,11 @@ static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 	e = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!e)
 		return SG_DROP_UNTRANSLATABLE;
-	if (e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_NONE) {
-		if (!sg_inbound_entry(c, &key, e, &f, now))
-			f = NULL;
-		return f && f->in_ifindex == c->ifindex &&
+	if (e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_NONE)
+		return sg_inbound_entry(c, &key, e, &f, now) &&
+		       f->in_ifindex == c->ifindex &&
 		       in.ip.saddr == p->daddr && sg_flows_are(e, f, &key) ?
 		       SG_PASS : SG_DROP_UNTRANSLATABLE;
-	}
 	if (e->dir == SG_FLOW_ORIG)
 		ours = e->nat == SG_NAT_SNAT && sg_flow_live(e, now);
 	else

@@ -59,8 +59,9 @@ static __always_inline bool sg_pair_allows(__u32 slot,
  * unreachable for a connection the other sector opened; time exceeded
  * from a router inside `from` for one the other end answers)? Then it
  * is a reply of that flow, as conntrack has it RELATED. The embedded
- * header is the packet as the error's destination sent it: its tuple, in
- * that sector's zone, is the flow's primary key or its reply key.
+ * header is the packet as the error's destination sent it: reversed, in
+ * the zone of `from` which received it (sg_icmp_error_key), it is the
+ * key of the flow's other entry, its primary or its reply entry.
  */
 static __always_inline bool sg_cross_error_of_flow(const struct sg_ctx *c,
 						   const struct sg_pkt *p,
@@ -71,12 +72,9 @@ static __always_inline bool sg_cross_error_of_flow(const struct sg_ctx *c,
 	struct sg_icmp_inner in;
 	struct sg_flow *e, *f;
 
-	if (sg_icmp_inner_load(c, p, &in) != SG_PASS ||
+	if (sg_icmp_error_key(c, p, from, &in, &key) != SG_PASS ||
 	    in.ip.saddr != p->daddr)
 		return false;
-	key = (struct sg_flow_key){ .saddr = in.ip.saddr,
-		.daddr = in.ip.daddr, .sport = in.port[0],
-		.dport = in.port[1], .proto = in.ip.protocol, .zone = to };
 	e = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!e || e->nat != SG_NAT_NONE)
 		return false;

@@ -291,14 +291,6 @@ static void check_sector_refs(struct sg_parser *p, int i)
 	}
 }
 
-static bool is_uplink(const struct sg_model *m, const char *iface)
-{
-	for (int i = 0; i < m->nuplinks; i++)
-		if (m->uplinks[i].iface && !strcmp(m->uplinks[i].iface, iface))
-			return true;
-	return false;
-}
-
 /*
  * What a destination of an egress policy can never be steered to,
  * because an earlier step of the decision always takes it (docs/
@@ -363,7 +355,7 @@ static void check_egress_policy(struct sg_parser *p,
 
 		if (!dev)
 			continue;
-		if (is_uplink(m, dev))
+		if (sg_model_is_uplink(m, dev))
 			cfg_verr(p, e->iface_pos, NULL, "not supported yet: "
 				 "steering into an uplink (\"%s\"); what matches "
 				 "no policy leaves by the uplinks anyway", dev);

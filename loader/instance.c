@@ -534,16 +534,17 @@ static void close_map_fds(struct sg_instance *in)
 }
 
 /*
- * A flow table pinned with room for `have` entries, where the definitions
- * want `want`: may its entries move into a table of that size? Not when
- * it holds more than that (the definitions wait, what runs keeps running).
+ * A flow table pinned with room for `have` entries (0: none), where the
+ * definitions want `want`: may its entries move into a table of that
+ * size? Not when it holds more than that (the definitions wait, what runs
+ * keeps running).
  */
 static bool flows_fit(struct sg_instance *in, uint32_t have, uint32_t want)
 {
 	char path[320];
 	int fd, n;
 
-	if (want >= have)
+	if (!have || want >= have)
 		return true;
 	pin_path(in, "sg_flows", path, sizeof(path));
 	fd = bpf_obj_get(path);
@@ -566,10 +567,9 @@ uint32_t sg_instance_pinned_max_flows(struct sg_instance *in)
 
 bool sg_instance_flows_fit(struct sg_instance *in, uint32_t max_flows)
 {
-	uint32_t have = in->pin_dir[0] ? pinned_max_entries(in, "sg_flows") : 0;
-
-	return !have || have == 2 * max_flows ||
-	       flows_fit(in, have, 2 * max_flows);
+	return flows_fit(in, in->pin_dir[0] ?
+			 pinned_max_entries(in, "sg_flows") : 0,
+			 2 * max_flows);
 }
 
 int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
@@ -580,7 +580,7 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 	/* Another conntrack.max-flows: a table of the new size, the flows
 	 * moved into it as in an upgrade (plan_pins, migrate_all). */
 	have = in->pin_dir[0] ? pinned_max_entries(in, "sg_flows") : 0;
-	if (!sg_instance_flows_fit(in, max_flows))
+	if (!flows_fit(in, have, want))
 		return -EEXIST;
 	if (in->pin_dir[0] && (!have || have == want) && reuse_pinned(in)) {
 		pr_debug("the pinned programs are this build's: reused\n");

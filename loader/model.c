@@ -97,6 +97,14 @@ const char *sg_model_path(struct sg_model *m, const char *path)
 	return copy;
 }
 
+bool sg_model_is_uplink(const struct sg_model *m, const char *iface)
+{
+	for (int i = 0; i < m->nuplinks; i++)
+		if (m->uplinks[i].iface && !strcmp(m->uplinks[i].iface, iface))
+			return true;
+	return false;
+}
+
 void sg_model_free(struct sg_model *m)
 {
 	while (m->paths) {

@@ -166,6 +166,8 @@ struct sg_model {
 };
 
 void sg_model_free(struct sg_model *m);
+/* Is device iface one of the uplinks? */
+bool sg_model_is_uplink(const struct sg_model *m, const char *iface);
 
 /*
  * An error about what was written at pos of file: "FILE:LINE:COL: field:

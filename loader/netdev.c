@@ -131,21 +131,14 @@ static bool local_port_range(unsigned int *lo, unsigned int *hi)
 	return ok;
 }
 
-/* Is the device of ifindex one of the uplinks? Its name, or NULL. */
-static const char *uplink_of(const struct sg_model *m,
-			     const struct sg_netdev *devs, int ndevs,
-			     int ifindex, bool *is_uplink)
+/* The name of the device of ifindex, or NULL. */
+static const char *name_of(const struct sg_netdev *devs, int ndevs,
+			   int ifindex)
 {
-	const char *name = NULL;
-
-	*is_uplink = false;
 	for (int j = 0; j < ndevs; j++)
 		if (devs[j].ifindex == ifindex)
-			name = devs[j].name;
-	for (int i = 0; name && i < m->nuplinks; i++)
-		if (!strcmp(m->uplinks[i].iface, name))
-			*is_uplink = true;
-	return name;
+			return devs[j].name;
+	return NULL;
 }
 
 /*
@@ -161,7 +154,7 @@ static void check_imds_route(const struct sg_model *m,
 {
 	unsigned char type;
 	const char *dev;
-	bool wanted = false, is_uplink;
+	bool wanted = false;
 	char a[16];
 	int oif;
 
@@ -176,8 +169,8 @@ static void check_imds_route(const struct sg_model *m,
 			   "(the metadata rewrite sends it out of an uplink)", a);
 		return;
 	}
-	dev = uplink_of(m, devs, ndevs, oif, &is_uplink);
-	if (type == RTN_UNICAST && !is_uplink)
+	dev = name_of(devs, ndevs, oif);
+	if (type == RTN_UNICAST && !(dev && sg_model_is_uplink(m, dev)))
 		sg_diag_at(d, m->file, m->imds_target_pos, NULL,
 			   "not supported yet: %s is reached through %s, which "
 			   "is not an uplink (the metadata rewrite leaves by "

@@ -264,14 +264,9 @@ int sg_nl_route_to(uint32_t daddr, int *oif, unsigned char *type)
 	unsigned int seq = time(NULL);
 	int ret, len;
 
-	s = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	s = nl_socket(NETLINK_ROUTE, 0);
 	if (!s)
-		return -errno;
-	if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		mnl_socket_close(s);
-		return ret;
-	}
+		return -EIO;
 	nh = mnl_nlmsg_put_header(buf);
 	nh->nlmsg_type = RTM_GETROUTE;
 	nh->nlmsg_flags = NLM_F_REQUEST;
