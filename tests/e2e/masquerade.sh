@@ -24,10 +24,12 @@ whoami() {
 	in_ns "$1" socat -t 3 -T 3 - "TCP4:192.0.2.2:80,connect-timeout=3${2:-}" </dev/null
 }
 seen_as_uplink() { whoami "$@" | grep -q '^192\.0\.2\.1 '; }
-# Asked again once when no answer comes, as a UDP client does.
+# Asked again when no answer comes, as a UDP client does (a datagram
+# through socat's forks is lost now and then on a loaded machine: seen
+# once in ten full runs with two tries).
 udp_whoami() {
 	local a _
-	for _ in 1 2; do
+	for _ in 1 2 3; do
 		a=$(echo x | in_ns "$1" socat -T 2 - UDP4:192.0.2.2:53)
 		[ -n "$a" ] && break
 	done
@@ -39,7 +41,12 @@ expect_ok "apply" sg apply -c "$DEFS"
 
 expect_ok "TCP from vm1 arrives as the uplink address" seen_as_uplink vm1
 expect_ok "TCP from vm2a behind the bridge too" seen_as_uplink vm2a
-expect_eq "UDP from vm1 arrives as the uplink address" "$(udp_whoami vm1)" 192.0.2.1
+got=$(udp_whoami vm1)
+expect_eq "UDP from vm1 arrives as the uplink address" "$got" 192.0.2.1
+[ "$got" = 192.0.2.1 ] || {
+	echo "    vm1's drops: $(sg stats --json | jq -c '.sectors.vm1.drops // {}')"
+	sg dump conntrack --json | jq -c '.[] | select(.proto == "udp")' | sed 's/^/    /'
+}
 expect_ok "ping from vm1" ping1 vm1 192.0.2.2
 expect_ok "ping from vm2b" ping1 vm2b 192.0.2.2
 expect_fail "vm3 (internet: false) gets nothing" whoami vm3
