@@ -37,6 +37,11 @@ struct sg_opts {
 
 int cmd_check(const struct sg_opts *o);
 int cmd_apply(const struct sg_opts *o);
+/*
+ * cmd_apply, telling in *in_force whether o's definitions are in force
+ * afterwards: on success, and after a failure past the switch to them.
+ */
+int sg_apply_definitions(const struct sg_opts *o, bool *in_force);
 int cmd_status(const struct sg_opts *o);
 int cmd_stats(const struct sg_opts *o);
 int cmd_unload(const struct sg_opts *o);

@@ -338,9 +338,15 @@ static void record_applied(const struct sg_opts *o, uint32_t generation)
 			 strerror(-ret));
 }
 
+/*
+ * Fill the next slot, attach, flip, then pin what changed. *in_force is
+ * set at the flip: a failure after it (pinning) leaves the new
+ * definitions running, not the old ones.
+ */
 static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,
 			  const struct sg_state *st,
-			  const struct sg_netdev *devs, int ndevs)
+			  const struct sg_netdev *devs, int ndevs,
+			  bool *in_force)
 {
 	struct sg_instance *in = a->in;
 	int ret;
@@ -364,6 +370,7 @@ static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,
 		undo_attachments(a);
 		return ret;
 	}
+	*in_force = true;
 	stale_attachments(a, c, devs, ndevs, true);
 	ret = sg_instance_commit(in);
 	if (ret) {
@@ -500,7 +507,7 @@ out:
 	return status;
 }
 
-int cmd_apply(const struct sg_opts *o)
+int sg_apply_definitions(const struct sg_opts *o, bool *in_force)
 {
 	struct sg_instance in;
 	struct sg_apply a = { .in = &in };
@@ -511,6 +518,7 @@ int cmd_apply(const struct sg_opts *o)
 	int ndevs, ret, status = SG_EXIT_OK, nuplinks = 0, ntunnels = 0;
 	bool attached = true;
 
+	*in_force = false;
 	if (sg_load_definitions(o, &m, &devs, &ndevs)) {
 		sg_model_free(&m);
 		free(devs);
@@ -551,14 +559,21 @@ int cmd_apply(const struct sg_opts *o)
 	    attached && !stale_attachments(&a, &c, devs, ndevs, false)) {
 		printf("%s: no changes (generation %u)\n", o->config,
 		       st.generation);
+		*in_force = true;
 		if (sg_instance_commit(&in))	/* records this build */
 			status = SG_EXIT_KERNEL;
 		record_applied(o, st.generation);
 		goto out;
 	}
 
-	if (apply_compiled(&a, &c, &st, devs, ndevs)) {
+	if (apply_compiled(&a, &c, &st, devs, ndevs, in_force)) {
 		status = SG_EXIT_KERNEL;
+		if (*in_force) {
+			record_applied(o, st.generation + 1);
+			pr_warn("%s: generation %u is in force all the same "
+				"(the switch was made); apply again\n",
+				o->config, st.generation + 1);
+		}
 		goto out;
 	}
 	record_applied(o, st.generation + 1);
@@ -577,4 +592,11 @@ out:
 	free(devs);
 	sg_model_free(&m);
 	return status;
+}
+
+int cmd_apply(const struct sg_opts *o)
+{
+	bool in_force;
+
+	return sg_apply_definitions(o, &in_force);
 }

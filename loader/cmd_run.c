@@ -86,25 +86,28 @@ static void devices_changed(const struct sg_opts *o, uint64_t *devices,
 			    uint64_t since_ms)
 {
 	uint64_t now = devices_signature();
+	bool in_force;
 
 	if (now == *devices)
 		return;
 	*devices = now;
 	pr_info("network devices changed: applying again\n");
-	if (cmd_apply(o))
-		pr_warn("apply failed; the running definitions stay\n");
+	if (sg_apply_definitions(o, &in_force))
+		pr_warn("apply failed%s\n", in_force ? "" :
+			"; the running definitions stay");
 	else
 		pr_debug("applied %llu ms after the notification\n",
 			 (unsigned long long)(mono_ms() - since_ms));
 }
 
 /*
- * Read the definitions file and apply it: on success its text becomes
- * run's (o->config_text), what device changes apply again; on failure
+ * Read the definitions file and apply it: once they are in force (even
+ * if the apply failed after switching to them) its text becomes run's
+ * (o->config_text), what device changes apply again; otherwise
  * (reported) the running definitions stay, and their text. cmd_apply's
- * status.
+ * status; *in_force as sg_apply_definitions says.
  */
-static int load_and_apply(struct sg_opts *o)
+static int load_and_apply(struct sg_opts *o, bool *in_force)
 {
 	struct sg_opts next = *o;
 	struct sg_diags d = {};
@@ -112,6 +115,7 @@ static int load_and_apply(struct sg_opts *o)
 	size_t len;
 	int ret;
 
+	*in_force = false;
 	if (sg_config_read(o->config, &text, &len, &d)) {
 		sg_diags_print(stderr, &d);
 		sg_diags_free(&d);
@@ -120,15 +124,15 @@ static int load_and_apply(struct sg_opts *o)
 	}
 	next.config_text = text;
 	next.config_len = len;
-	ret = cmd_apply(&next);
-	if (ret) {
+	ret = sg_apply_definitions(&next, in_force);
+	if (!*in_force) {
 		free(text);
 		return ret;
 	}
 	free((char *)o->config_text);
 	o->config_text = text;
 	o->config_len = len;
-	return 0;
+	return ret;
 }
 
 static int signals_fd(void)
@@ -159,6 +163,7 @@ int cmd_run(const struct sg_opts *opts)
 	uint64_t devices, next_gc;
 	struct sg_nl nl;
 	int sfd, nfds, ret;
+	bool in_force;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sfd = signals_fd();
@@ -193,7 +198,7 @@ int cmd_run(const struct sg_opts *opts)
 		}
 	}
 	devices = devices_signature();
-	ret = load_and_apply(o);
+	ret = load_and_apply(o, &in_force);
 	if (ret)
 		goto out;
 
@@ -219,7 +224,7 @@ int cmd_run(const struct sg_opts *opts)
 				goto stop;
 			pr_info("SIGHUP: reloading %s\n", o->config);
 			devices = devices_signature();
-			if (load_and_apply(o))
+			if (load_and_apply(o, &in_force) && !in_force)
 				pr_warn("reload failed; the running "
 					"definitions stay\n");
 		}

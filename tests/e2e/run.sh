@@ -82,11 +82,38 @@ kill -HUP "$runner"
 expect_ok "SIGHUP applies the edit" poll 10 '[ "$(generation)" -gt "$g" ]'
 expect_fail "vm3 no longer reaches the internet" in_ns vm3 ping -c 1 -W 1 192.0.2.2
 
+# An apply that fails after switching to the new definitions (a program
+# pin it cannot replace: a directory in its place) leaves them in force:
+# status names them, and they are what a device change applies again.
+broken=$PIN/prog_tc_trusted_out
+g=$(generation)
+rm "$broken" && mkdir "$broken"
+sed -i 's/^    internet: false$/    internet: true/' "$DEFS"
+kill -HUP "$runner"
+expect_ok "a SIGHUP failing after the switch says the edit is in force" \
+	poll 10 'grep -q "generation $((g + 1)) is in force all the same" "$work/log"'
+expect_ok "vm3 reaches the internet again" in_ns vm3 ping -c 1 -W 1 192.0.2.2
+expect_eq "status names the definitions in force" \
+	"$(sg status --json | jq -r .applied.sha256)" \
+	"$(sha256sum "$DEFS" | cut -d' ' -f1)"
+rmdir "$broken"
+cp "$DEFS" "$work/good.yaml"
+sed -i 's/^    internet: true$/    internet: false/' "$DEFS"
+g=$(generation)
+in_gw ip link add x1-e type veth peer name x1-f
+in_gw ip link set x1-e up
+expect_ok "a device change then applies them" \
+	poll 10 '[ "$(generation)" -gt "$g" ]'
+expect_ok "vm3 still reaches the internet: not the definitions before" \
+	in_ns vm3 ping -c 1 -W 1 192.0.2.2
+expect_ok "and the program's pin is back" [ -e "$broken" ]
+
 kill -TERM "$runner"
 rc=0; wait "$runner" || rc=$?
 runner=
 expect_eq "SIGTERM ends run with status 0" "$rc" 0
 expect_eq "the programs stay attached" "$(hooks_of v1)" '["xdp","tc-egress"]'
 expect_fail "isolation still holds" in_ns vm3 ping -c 1 -W 1 10.1.0.2
+expect_ok "vm3 still reaches the internet" in_ns vm3 ping -c 1 -W 1 192.0.2.2
 
 e2e_summary
