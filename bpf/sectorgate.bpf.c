@@ -57,6 +57,7 @@ SEC("tc")
 int sg_tc_sector_out(struct __sk_buff *skb)
 {
 	struct sg_ctx c = { .ctx = skb, .ifindex = skb->ifindex,
+			    .in_ifindex = skb->ingress_ifindex,
 			    .len = skb->len };
 
 	sg_ctx_defs(&c);
@@ -87,6 +88,7 @@ int sg_tc_uplink_out(struct __sk_buff *skb)
 	struct sg_ctx c;
 
 	sg_ctx_from_skb(&c, skb);
+	sg_ctx_at_egress(&c, skb);
 	return sg_uplink_egress(&c, skb);
 }
 
@@ -105,6 +107,7 @@ int sg_tc_trusted_out(struct __sk_buff *skb)
 	struct sg_ctx c;
 
 	sg_ctx_from_skb(&c, skb);
+	sg_ctx_at_egress(&c, skb);
 	return sg_trusted_egress(&c, skb);
 }
 

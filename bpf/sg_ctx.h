@@ -19,7 +19,9 @@ struct sg_ctx {
 	void *data;		/* XDP: valid throughout; tc: until a store */
 	void *data_end;
 	__u32 len;		/* whole frame, link-layer header included */
-	__u32 ifindex;		/* device the packet arrived on */
+	__u32 ifindex;		/* device the program runs on */
+	__u32 in_ifindex;	/* device the packet arrived on: ifindex but
+				 * at tc egress, where 0 is the host's own */
 	bool xdp;
 	__u8 vlan_offloaded;	/* tc: the tag sits in skb metadata */
 	__u8 l3_off;		/* ETH_HLEN, or 0 on a device without one */
@@ -59,6 +61,7 @@ static __always_inline void sg_ctx_from_xdp(struct sg_ctx *c, struct xdp_md *x)
 	c->data_end = (void *)(long)x->data_end;
 	c->len = c->data_end - c->data;
 	c->ifindex = x->ingress_ifindex;
+	c->in_ifindex = c->ifindex;
 	c->vlan_offloaded = 0;
 	c->l3_off = ETH_HLEN;
 	c->l3_proto = 0;
@@ -85,6 +88,7 @@ static __always_inline void sg_ctx_skb_headers(struct sg_ctx *c,
 	c->data_end = (void *)(long)skb->data_end;
 	c->len = len;
 	c->ifindex = skb->ifindex;
+	c->in_ifindex = c->ifindex;	/* at ingress; sg_ctx_at_egress */
 	c->vlan_offloaded = skb->vlan_present;
 	c->l3_off = ETH_HLEN;
 	c->l3_proto = 0;
@@ -95,6 +99,13 @@ static __always_inline void sg_ctx_from_skb(struct sg_ctx *c,
 {
 	sg_ctx_skb_headers(c, skb);
 	sg_ctx_defs(c);
+}
+
+/* At tc egress the packet came in on another device (0: the host's own). */
+static __always_inline void sg_ctx_at_egress(struct sg_ctx *c,
+					     struct __sk_buff *skb)
+{
+	c->in_ifindex = skb->ingress_ifindex;
 }
 
 /* A device without a link-layer header (SG_DEV_L3): tun, WireGuard. The

@@ -62,13 +62,14 @@ static __always_inline void sg_event_emit(const struct sg_ctx *c,
 		return;
 	}
 	e->time_ns = now;
-	e->ifindex = c->ifindex;
+	e->ifindex = c->in_ifindex;
+	e->out_ifindex = c->in_ifindex != c->ifindex ? c->ifindex : 0;
 	e->len = c->len;
 	e->counters = counters;
 	e->to_sector = to_sector;
 	e->reason = reason;
+	e->kind = p ? p->kind : 0;
 	e->pad = 0;
-	e->pad2 = 0;
 	if (p && p->kind == SG_PKT_IPV4) {
 		e->proto = p->proto;
 		e->saddr = p->saddr;

@@ -9,15 +9,6 @@
 
 #include "sg_ctx.h"
 
-enum sg_pkt_kind {
-	SG_PKT_OTHER = 0,	/* an EtherType the host does not route */
-	SG_PKT_IPV4,
-	SG_PKT_ARP,
-	SG_PKT_VLAN,		/* 802.1Q / 802.1ad tagged */
-	SG_PKT_IPV6,
-	SG_PKT_IPV6_ND,		/* ICMPv6 router/neighbour discovery */
-};
-
 /* sg_pkt.frag */
 #define SG_FRAG_FIRST	1	/* offset 0, more fragments follow */
 #define SG_FRAG_LATER	2	/* offset > 0: no L4 header */

@@ -352,7 +352,7 @@ static __always_inline int sg_sector_egress(const struct sg_ctx *c,
 	/* The headers, for the event (the definitions as read already); it
 	 * came in on the foreign device. */
 	sg_ctx_skb_headers(&in, skb);
-	in.ifindex = skb->ingress_ifindex;
+	sg_ctx_at_egress(&in, skb);
 	sg_parse(&in, &p);
 	sg_drop(&in, &p, dev->counters, dev->sector, reason);
 	return TC_ACT_SHOT;

@@ -613,25 +613,40 @@ struct sg_counters {
 	__u64 drops[SG_DROP_MAX];
 };
 
+/* What a frame was parsed as (the datapath's sg_pkt.kind, sg_event.kind). */
+enum sg_pkt_kind {
+	SG_PKT_OTHER = 0,	/* an EtherType the host does not route */
+	SG_PKT_IPV4,
+	SG_PKT_ARP,
+	SG_PKT_VLAN,		/* 802.1Q / 802.1ad tagged */
+	SG_PKT_IPV6,
+	SG_PKT_IPV6_ND,		/* ICMPv6 router/neighbour discovery */
+};
+
 /*
  * sg_events (ring buffer): one record per drop, for `sectorgate monitor`.
  * Rate-limited per CPU (sg_event_budget); what the limit or a full ring
  * keeps out is counted there, never lost silently.
  */
 struct sg_event {
-	__u64 time_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u32 ifindex;		/* where the packet came in */
+	__u64 time_ns;		/* bpf_ktime_get_coarse_ns() */
+	__u32 ifindex;		/* where the packet came in; 0: the host
+				 * sent it */
 	__u32 len;		/* frame length */
 	__u16 counters;		/* the sector's sg_counters index; 0: none */
 	__u16 to_sector;	/* the sector it was addressed to; 0: none */
 	__u8 reason;		/* enum sg_drop_reason */
 	__u8 proto;		/* IPv4 protocol; 0 when not IPv4 */
-	__u16 pad;
+	__u8 kind;		/* what the frame was parsed as (enum
+				 * sg_pkt_kind); 0: not parsed, or not even
+				 * its IPv4 header trusted */
+	__u8 pad;
 	__be32 saddr;
 	__be32 daddr;
 	__be16 sport;		/* ICMP echo: the id */
 	__be16 dport;
-	__u32 pad2;
+	__u32 out_ifindex;	/* dropped on its way out of this device
+				 * (tc egress); 0: where it came in */
 };
 
 /* Per CPU: the token bucket of drop events, and what it kept out. */

@@ -5,16 +5,22 @@
  * kept out is reported as a count of events lost, never silently.
  *
  * The pin directory's lock is released once the maps are open, so that
- * apply and run go on while a monitor is watching.
+ * apply and run go on while a monitor is watching. One monitor at a time:
+ * two readers of one ring would each get some of the events, without a
+ * word (a read lock on the pin directory's byte 0, an open file
+ * description's, says a monitor is reading; the kernel drops it with the
+ * monitor, however it ends).
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,6 +124,34 @@ static const char *sector_device(const struct monitor *mo, __u32 id,
 						  NULL;
 }
 
+/* For an event with no IPv4 addresses: what the frame was. */
+static const char *kind_name(__u8 kind)
+{
+	switch (kind) {
+	case SG_PKT_IPV4:
+		return "ipv4";
+	case SG_PKT_ARP:
+		return "arp";
+	case SG_PKT_VLAN:
+		return "vlan";
+	case SG_PKT_IPV6:
+	case SG_PKT_IPV6_ND:
+		return "ipv6";
+	default:	/* not parsed, or not even its IPv4 header trusted */
+		return "frame";
+	}
+}
+
+/* A device by index, into buf: "host" for 0 (what the host sent). */
+static const char *device_name(__u32 ifindex, char *buf)
+{
+	if (!ifindex)
+		return "host";
+	if (!if_indextoname(ifindex, buf))
+		snprintf(buf, IF_NAMESIZE, "if%u", ifindex);
+	return buf;
+}
+
 static const char *proto_name(__u8 proto)
 {
 	switch (proto) {
@@ -173,15 +207,18 @@ static void json_str_or_null(const char *s)
 
 static void print_event(struct monitor *mo, const struct sg_event *e)
 {
-	char in_dev[IF_NAMESIZE] = "?", out_buf[IF_NAMESIZE], proto_buf[8];
+	char in_buf[IF_NAMESIZE], out_buf[IF_NAMESIZE], proto_buf[8];
 	char src[24], dst[24], when[64];
 	const char *sector = sector_by_counters(mo, e->counters);
 	const char *to = sector_by_id(mo, e->to_sector);
-	const char *out_dev = sector_device(mo, e->to_sector, out_buf);
+	const char *in_dev = device_name(e->ifindex, in_buf);
+	/* The device it was leaving by, or the one of the sector it was
+	 * for: the nftables log line's oifname. */
+	const char *out_dev = e->out_ifindex ?
+			      device_name(e->out_ifindex, out_buf) :
+			      sector_device(mo, e->to_sector, out_buf);
 	const char *proto = proto_name(e->proto);
 
-	if (!if_indextoname(e->ifindex, in_dev))
-		snprintf(in_dev, sizeof(in_dev), "if%u", e->ifindex);
 	if (!proto && e->saddr) {
 		snprintf(proto_buf, sizeof(proto_buf), "%u", e->proto);
 		proto = proto_buf;
@@ -196,7 +233,7 @@ static void print_event(struct monitor *mo, const struct sg_event *e)
 		if (proto)
 			printf(" %s %s -> %s\n", proto, src, dst);
 		else
-			printf(" not-ipv4 %u bytes\n", e->len);
+			printf(" %s %u bytes\n", kind_name(e->kind), e->len);
 		return;
 	}
 	utc_time(when, sizeof(when), e->time_ns);
@@ -214,7 +251,8 @@ static void print_event(struct monitor *mo, const struct sg_event *e)
 	json_str_or_null(proto ? src : NULL);
 	printf(", \"dst\": ");
 	json_str_or_null(proto ? dst : NULL);
-	printf(", \"len\": %u}\n", e->len);
+	printf(", \"frame\": \"%s\", \"len\": %u}\n",
+	       kind_name(e->kind), e->len);
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -264,6 +302,22 @@ static void report_lost(struct monitor *mo)
 	mo->lost = lost;
 }
 
+/*
+ * Mark the instance as watched through its pin directory (lock_fd), which
+ * the caller holds locked, so that no other monitor comes between the
+ * test and the mark. False when another monitor has marked it.
+ */
+static bool watch_alone(int lock_fd)
+{
+	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+			   .l_len = 1 };
+
+	if (fcntl(lock_fd, F_OFD_GETLK, &l) || l.l_type != F_UNLCK)
+		return false;
+	l.l_type = F_RDLCK;
+	return !fcntl(lock_fd, F_OFD_SETLK, &l);
+}
+
 int cmd_monitor(const struct sg_opts *o)
 {
 	struct monitor mo = { .json = o->json };
@@ -272,9 +326,16 @@ int cmd_monitor(const struct sg_opts *o)
 
 	if (sg_open_applied(o, &mo.in))
 		return SG_EXIT_KERNEL;
-	/* The maps stay open; the lock is not needed to read them. */
-	close(mo.in.lock_fd);
-	mo.in.lock_fd = -1;
+	if (!watch_alone(mo.in.lock_fd)) {
+		pr_warn("another monitor is reading the drop events of %s: "
+			"a second would take some of its events away; one "
+			"at a time\n", o->pin_dir);
+		sg_instance_close(&mo.in);
+		return SG_EXIT_KERNEL;
+	}
+	/* The maps stay open; the lock is not needed to read them. The
+	 * directory stays open: it holds the mark. */
+	flock(mo.in.lock_fd, LOCK_UN);
 
 	rb = ring_buffer__new(mo.in.fds.events, on_event, &mo, NULL);
 	if (!rb) {

@@ -73,8 +73,9 @@ expect_eq "3 pings vm1 -> vm3 count 3 inter-sector drops" \
 # VLAN-tagged frames (3.12), which this kernel has no VLAN devices to
 # make: three raw 802.1Q frames (VLAN 100, an IPv4 header after the tag)
 # from vm1 to the gateway's v1, each dropped and counted unsupported-l2.
-v1_mac=$(in_gw cat /sys/class/net/v1/address | tr -d ':')
+v1_mac=$(in_gw ip -j link show v1 | jq -r ".[0].address" | tr -d :)
 vm1_mac=$(in_ns vm1 cat /sys/class/net/eth0/address | tr -d ':')
+expect_eq "the raw frames' MACs are known" "${#v1_mac}${#vm1_mac}" 1212
 before=$(stat vm1 'drops["unsupported-l2"]')
 in_ns vm1 python3 -c '
 import socket, sys
@@ -188,6 +189,17 @@ sleep 0.5
 ping1 vm3 10.1.0.2 >/dev/null
 expect_ok "monitor shows the drop as it happens" \
 	wait_for "$DEFS.mon" "^vm3 DROP inter-sector v3 -> v1 icmp 10.3.0.2 -> 10.1.0.2$"
+# One monitor at a time: a second would take some of the first's events.
+rc=0; in_gw timeout 5 "$SECTORGATE" --pin-dir "$PIN" monitor >/dev/null 2>"$DEFS.err" || rc=$?
+expect_eq "a second monitor is refused (exit 3)" "$rc" 3
+expect_ok "and says why" grep -q "another monitor is reading the drop events" "$DEFS.err"
+# A drop on the way out (fragments, at the uplink's tc egress) names the
+# device the packet came in on and the one it was leaving by. vm1 sends
+# a UDP datagram bigger than its MTU, which its stack fragments.
+in_ns vm1 python3 -c 'import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x" * 3000, ("192.0.2.2", 9))'
+expect_ok "a fragment dropped leaving the uplink: came in on v1, leaving by wan0" \
+	wait_for "$DEFS.mon" "^vm1 DROP fragment v1 -> wan0 udp 10.1.0.2:[0-9]* -> 192.0.2.2:9$"
 flood vm3 10.1.0.2
 expect_ok "under a flood it reports the events lost" \
 	wait_for "$DEFS.mon" "^[0-9]* events lost"
@@ -200,11 +212,28 @@ kill $mon; wait $mon 2>/dev/null
 monitor --json
 sleep 0.5
 in_ns vm1 nc -z -w 1 198.51.100.2 22
-expect_ok "monitor --json: one object per drop" \
+expect_ok "monitor --json, the first one gone: one object per drop" \
 	wait_for "$DEFS.mon" '"reason": "protected-destination"'
 expect_eq "with sector, devices, protocol and endpoints" \
 	"$(grep -m1 protected-destination "$DEFS.mon" | jq -c '{sector, in, out, proto, dst}')" \
 	'{"sector":"vm1","in":"v1","out":null,"proto":"tcp","dst":"198.51.100.2:22"}'
+# What a frame without IPv4 addresses to report was: an IPv4 header with
+# IHL 4 (not to be trusted), an IPv6 packet.
+in_ns vm1 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+eth = bytes.fromhex(sys.argv[1] + sys.argv[2])
+s.send(eth + bytes.fromhex("0800" "44000054000040004011" "0000" "0a010002" "c0000202") + bytes(64))
+s.send(eth + bytes.fromhex("86dd" "60000000" "0000" "3b" "40") + bytes(32))
+' "$v1_mac" "$vm1_mac"
+expect_ok "monitor --json reports the IPv6 packet" wait_for "$DEFS.mon" '"reason": "ipv6"'
+expect_eq "an IPv4 header not to be trusted: no protocol, no addresses" \
+	"$(grep -m1 '"reason": "malformed"' "$DEFS.mon" | jq -c '{in, proto, src, frame}')" \
+	'{"in":"v1","proto":null,"src":null,"frame":"frame"}'
+expect_eq "IPv6 is named so" \
+	"$(grep -m1 '"reason": "ipv6"' "$DEFS.mon" | jq -c '{in, proto, frame}')" \
+	'{"in":"v1","proto":null,"frame":"ipv6"}'
 kill $mon; wait $mon 2>/dev/null
 rm -f "$DEFS.mon"
 

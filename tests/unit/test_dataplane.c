@@ -668,6 +668,10 @@ static void test_drop_events(void)
 {
 	struct pkt cross = PING("10.1.0.2", "10.2.0.7", 9);
 	struct pkt spoof = UDP("10.9.0.2", 1000, "203.0.113.5", 53);
+	struct pkt frag = { .src = "10.1.0.2", .dst = "203.0.113.5",
+			    .proto = 17, .frag = 100, .l4_len = 8 };
+	struct pkt short_ihl = { .src = "10.1.0.2", .dst = "203.0.113.5",
+				 .proto = 17, .ihl = 4 };
 	struct seen_events seen = {};
 	uint8_t pkt[2048], out[2048];
 	__u32 out_len, retval;
@@ -704,6 +708,7 @@ static void test_drop_events(void)
 	CHECK(seen.last.reason == SG_DROP_INTER_SECTOR &&
 	      seen.last.counters == vm1.counters && seen.last.to_sector == 2 &&
 	      seen.last.ifindex == if_nametoindex("s1") &&
+	      !seen.last.out_ifindex && seen.last.kind == SG_PKT_IPV4 &&
 	      seen.last.proto == IPPROTO_ICMP &&
 	      seen.last.saddr == inet_addr("10.1.0.2") &&
 	      seen.last.daddr == inet_addr("10.2.0.7") &&
@@ -712,6 +717,30 @@ static void test_drop_events(void)
 	      seen.last.reason, seen.last.counters, seen.last.to_sector,
 	      seen.last.proto, seen.last.len);
 
+	/* Dropped on its way out of an uplink: where it came in, and the
+	 * device it was leaving by. */
+	seen.n = 0;
+	len = dp_build(&frag, pkt);
+	dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", pkt, len, out, &out_len,
+	       &retval);
+	ring_buffer__consume(rb);
+	CHECK(seen.n == 1 && seen.last.reason == SG_DROP_FRAGMENT &&
+	      seen.last.ifindex == if_nametoindex("s1") &&
+	      seen.last.out_ifindex == if_nametoindex("up0"),
+	      "%d events; reason %u in %u out %u", seen.n, seen.last.reason,
+	      seen.last.ifindex, seen.last.out_ifindex);
+	/* Not even its IPv4 header trusted: no kind, no addresses. */
+	seen.n = 0;
+	len = dp_build(&short_ihl, pkt);
+	dp_run(SG_PROG_XDP_SECTOR, "s1", NULL, pkt, len, out, &out_len,
+	       &retval);
+	ring_buffer__consume(rb);
+	CHECK(seen.n == 1 && seen.last.reason == SG_DROP_MALFORMED &&
+	      seen.last.kind == SG_PKT_OTHER && !seen.last.saddr,
+	      "%d events; reason %u kind %u", seen.n, seen.last.reason,
+	      seen.last.kind);
+
+	usleep(300 * 1000);	/* the bucket full again */
 	seen.n = 0;
 	lost = events_lost();
 	len = dp_build(&spoof, pkt);
