@@ -53,6 +53,10 @@ int cmd_monitor(const struct sg_opts *o);
 int sg_load_definitions(const struct sg_opts *o, struct sg_model *m,
 			struct sg_netdev **devs, int *ndevs);
 
+/* Print d's errors (and warnings), then that config changed nothing;
+ * frees d. */
+void sg_report_invalid(const char *config, struct sg_diags *d);
+
 /* Open an applied instance read-only (status, stats). */
 int sg_open_applied(const struct sg_opts *o, struct sg_instance *in);
 

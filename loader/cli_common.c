@@ -85,12 +85,20 @@ int sg_load_definitions(const struct sg_opts *o, struct sg_model *m,
 		}
 		sg_netdevs_check(m, *devs, *ndevs, &d);
 	}
-	sg_diags_print(stderr, &d);
-	if (!d.n)
+	if (!d.n) {
+		sg_diags_print(stderr, &d);	/* the warnings */
+		sg_diags_free(&d);
 		return 0;
-	fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
-	sg_diags_free(&d);
+	}
+	sg_report_invalid(o->config, &d);
 	return -1;
+}
+
+void sg_report_invalid(const char *config, struct sg_diags *d)
+{
+	sg_diags_print(stderr, d);
+	fprintf(stderr, "%s: invalid, nothing was changed\n", config);
+	sg_diags_free(d);
 }
 
 int sg_open_applied(const struct sg_opts *o, struct sg_instance *in)

@@ -397,9 +397,7 @@ static int compile_next(const struct sg_opts *o, struct sg_instance *in,
 	struct sg_diags d = {};
 
 	if (sg_compile(m, devs, ndevs, sg_next_slot(st), c, &d)) {
-		sg_diags_print(stderr, &d);
-		fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
-		sg_diags_free(&d);
+		sg_report_invalid(o->config, &d);
 		return -1;
 	}
 	sg_compile_live_counters(in, st->slot, c);

@@ -89,8 +89,7 @@ int cmd_check(const struct sg_opts *o)
 		goto out;
 	}
 	if (sg_compile(&m, devs, ndevs, 0, &c, &d)) {
-		sg_diags_print(stderr, &d);
-		sg_diags_free(&d);
+		sg_report_invalid(o->config, &d);
 		ret = SG_EXIT_INVALID;
 		goto out_compiled;
 	}

@@ -117,9 +117,7 @@ static int load_and_apply(struct sg_opts *o, bool *in_force)
 
 	*in_force = false;
 	if (sg_config_read(o->config, &text, &len, &d)) {
-		sg_diags_print(stderr, &d);
-		sg_diags_free(&d);
-		fprintf(stderr, "%s: invalid, nothing was changed\n", o->config);
+		sg_report_invalid(o->config, &d);
 		return SG_EXIT_INVALID;
 	}
 	next.config_text = text;

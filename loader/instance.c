@@ -92,6 +92,30 @@ static int ensure_bpffs(const char *pin_dir)
 	return 0;
 }
 
+/*
+ * Pins live on a BPF filesystem only: is pin_dir on one, or would it be
+ * made on one (its nearest existing ancestor)? -ENOTSUP, said, if not.
+ */
+static int check_bpffs(const char *pin_dir)
+{
+	struct statfs st;
+	char buf[256], *slash;
+
+	snprintf(buf, sizeof(buf), "%s", pin_dir);
+	while (statfs(buf, &st)) {
+		slash = strrchr(buf, '/');
+		if (errno != ENOENT || !slash || slash == buf)
+			return 0;	/* the mkdir says what is wrong */
+		*slash = '\0';
+	}
+	if (st.f_type == BPF_FS_MAGIC)
+		return 0;
+	pr_warn("%s is not on a BPF filesystem, where pins live: choose one "
+		"under /sys/fs/bpf, or mount one there (mount -t bpf bpf "
+		"DIR)\n", pin_dir);
+	return -ENOTSUP;
+}
+
 static int mkdir_p(const char *path)
 {
 	char buf[256];
@@ -126,6 +150,8 @@ int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create)
 
 	if (create) {
 		ret = ensure_bpffs(pin_dir);
+		if (!ret)
+			ret = check_bpffs(pin_dir);
 		if (!ret)
 			ret = mkdir_p(pin_dir);
 		if (ret)

@@ -148,6 +148,18 @@ with_vm1() {
 	sed -e '/^ *xdp: /d' -e "s|^    interfaces: \[v1\]\$|&\n    $2|" \
 		"$work/trusted.yaml" >"$work/$1.yaml"
 }
+# A glob that matches another sector's device is invalid, and says so
+# like every other error.
+sed -e '/^ *xdp: /d' -e 's|^    interfaces: \[v1\]$|    interfaces: [v1, "v3*"]|' \
+	"$work/trusted.yaml" >"$work/glob.yaml"
+for cmd in check apply; do
+	rc=0
+	sg "$cmd" -c "$work/glob.yaml" >"$work/out" 2>"$work/err" || rc=$?
+	expect_eq "$cmd refuses a glob matching another sector's device (1)" "$rc" 1
+	expect_ok "$cmd names it" grep -qF '"v3*" matches device v3, which is already claimed' "$work/err"
+	expect_ok "$cmd says nothing was changed" \
+		grep -qxF "$work/glob.yaml: invalid, nothing was changed" "$work/err"
+done
 # Steering into the uplink: what matches no policy leaves there anyway.
 with_vm1 egress 'egress: [{destinations: [0.0.0.0/0], interface: wan0}]'
 refused egress 'sectors[0].egress[0].interface' 11 53

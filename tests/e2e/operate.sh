@@ -113,6 +113,14 @@ sed -i '/^    cidrs: \[10.3.0.0\/24\]$/d' "$DEFS"	# vm3 without cidrs: invalid
 rc=0; sg apply --dry-run -c "$DEFS" >/dev/null 2>&1 || rc=$?
 expect_eq "a dry run of invalid definitions exits 1" "$rc" 1
 cp "$work/v1.yaml" "$DEFS"
+# Pins live on a BPF filesystem: a pin directory elsewhere is refused
+# with that word, and not made.
+rc=0; in_gw "$SECTORGATE" --pin-dir "$work/nobpffs/pins" apply -c "$DEFS" \
+	>/dev/null 2>"$work/err" || rc=$?
+expect_eq "apply with a pin directory off bpffs exits 3" "$rc" 3
+expect_ok "and says it is not on a BPF filesystem" \
+	grep -q "$work/nobpffs/pins is not on a BPF filesystem" "$work/err"
+expect_fail "and makes no directory" test -e "$work/nobpffs"
 
 # --- status ----------------------------------------------------------------
 st=$(sg status --json)
