@@ -82,11 +82,52 @@ static __always_inline int sg_xdp_unfinish(const struct sg_ctx *c,
 }
 
 /*
- * A packet from sector info for the metadata service (an SG_DEST_IMDS
- * address). From an `imds: true` sector, TCP or UDP to address:port goes
- * to the target: the destination is rewritten here, *p with it. Anything
- * else for the service is imds-denied; its target cannot be called
- * directly, so what leaves for the target is always the rewrite's.
+ * Is addr (port, proto) the metadata service's, at an SG_DEST_IMDS
+ * address: anything at its address, and TCP or UDP at the target's
+ * address:port? The target's other ports and protocols are not the
+ * service: its host (a proxy, a host behind the uplink) is an ordinary
+ * destination and source there. False too without the service (m).
+ */
+static __always_inline bool sg_imds_service(const struct sg_imds *m,
+					    __be32 addr, __be16 port,
+					    __u8 proto)
+{
+	__be32 service, target;
+
+	if (!m)
+		return false;
+	__builtin_memcpy(&service, m->addr, 4);
+	__builtin_memcpy(&target, m->target_addr, 4);
+	return addr == service ||
+	       (addr == target && port == m->target_port &&
+		(proto == IPPROTO_TCP || proto == IPPROTO_UDP));
+}
+
+/*
+ * The kind of p's source among the destinations (enum sg_dest_kind), 0
+ * for a source that is none of them, nor the metadata service's: what
+ * tells a forged source from outside.
+ */
+static __always_inline int sg_source_kind(const struct sg_ctx *c,
+					  const struct sg_pkt *p)
+{
+	struct sg_dest buf, *src = sg_dest_of(c->slot, p->saddr, &buf);
+	int kind = src ? src->kind : 0;
+
+	if (kind == SG_DEST_IMDS &&
+	    !sg_imds_service(sg_imds_of(c->slot), p->saddr, p->sport,
+			     p->proto))
+		return 0;
+	return kind;
+}
+
+/*
+ * A packet from sector info to an SG_DEST_IMDS address: SG_NOT_MINE when
+ * it is not for the service (sg_imds_service). From an `imds: true`
+ * sector, TCP or UDP to address:port goes to the target: the destination
+ * is rewritten here, *p with it. Anything else for the service is
+ * imds-denied; its target cannot be called directly, so what leaves for
+ * the target's address:port is always the rewrite's.
  */
 static __always_inline int sg_imds_request(const struct sg_ctx *c,
 					   const struct sg_sector *info,
@@ -97,6 +138,8 @@ static __always_inline int sg_imds_request(const struct sg_ctx *c,
 	bool unfinished;
 	__u32 off;
 
+	if (m && !sg_imds_service(m, p->daddr, p->dport, p->proto))
+		return SG_NOT_MINE;
 	if (!info || !(info->flags & SG_SECTOR_IMDS) || !m ||
 	    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
 		return SG_DROP_IMDS_DENIED;
@@ -267,10 +310,10 @@ static __always_inline int sg_inbound_reply(const struct sg_ctx *c,
  * answers would carry too) are imds-denied; a sector's, unsolicited.
  * Only a protected LAN's may open connections, where admitted.
  */
-static __always_inline int sg_forged_source(const struct sg_dest *src)
+static __always_inline int sg_forged_source(int kind)
 {
-	return src->kind == SG_DEST_IMDS ? SG_DROP_IMDS_DENIED :
-					   SG_DROP_UNSOLICITED;
+	return kind == SG_DEST_IMDS ? SG_DROP_IMDS_DENIED :
+				      SG_DROP_UNSOLICITED;
 }
 
 /*
@@ -284,13 +327,13 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 				       const struct sg_config *cfg,
 				       __u16 sector, __u64 now)
 {
-	struct sg_dest buf, *src = sg_dest_of(c->slot, p->saddr, &buf);
+	int src = sg_source_kind(c, p);
 
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
 	/* A management LAN behind an uplink may be `protected`: that is
 	 * what allow-from admits. */
-	if (src && src->kind != SG_DEST_PROTECTED)
+	if (src && src != SG_DEST_PROTECTED)
 		return sg_forged_source(src);
 	if (!sg_route_into(c, p, p->daddr, sector))
 		return SG_DROP_UNTRANSLATABLE;
@@ -333,7 +376,7 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	struct sg_flow_key key, rkey;
 	struct sg_flow val = {}, rval = {};
 	struct sg_forward *fwd;
-	struct sg_dest buf, *src;
+	int src;
 	__u32 dev, counters;
 	__be32 to;
 	int err;
@@ -349,8 +392,8 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	/* A forward's replies pass whatever their destination: a client in
 	 * a protected LAN may use it only where the sector admits that LAN
 	 * (allow-from). */
-	src = sg_dest_of(c->slot, p->saddr, &buf);
-	if (src && !(src->kind == SG_DEST_PROTECTED &&
+	src = sg_source_kind(c, p);
+	if (src && !(src == SG_DEST_PROTECTED &&
 		     sg_admits_source(c->slot, fwd->sector, p->saddr)))
 		return sg_forged_source(src);
 	__builtin_memcpy(&to, fwd->to_addr, 4);

@@ -256,8 +256,9 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	 * whatever `internet` says. */
 	if (dest && dest->kind == SG_DEST_IMDS) {
 		verdict = sg_imds_request(c, info, p);
-		return verdict == SG_PASS_IMDS ? sg_leave(c, p, verdict) :
-						 verdict;
+		if (verdict != SG_NOT_MINE)
+			return verdict == SG_PASS_IMDS ?
+			       sg_leave(c, p, verdict) : verdict;
 	}
 	/* Steering is a policy of its own, whatever `internet` says; the
 	 * host's addresses on uplinks and egress devices stay the host's. */

@@ -158,6 +158,21 @@ sed 's|^  trusted: .*|&\n  imds: {target: "169.254.169.254:81"}|' "$DEFS" >"$wor
 expect_ok "apply with the target on port 81 (TTL 1)" sg apply -c "$work/ttl1.yaml"
 expect_eq "vm1 gets the TTL-1 answer, port 81 called as 80" "$(imds vm1)" credentials
 expect_eq "vm2 gets it through tc as well" "$(imds vm2a)" credentials
+# A target on a host of its own (a metadata proxy behind the uplink): the
+# host's other ports stay an ordinary destination, masqueraded; only the
+# target's port is the service's, and called directly it is denied.
+(in_ns inet socat TCP4-LISTEN:8775,bind=192.0.2.2,fork,reuseaddr SYSTEM:"$answer" &) 2>/dev/null
+whoami_at inet 8776
+sed 's|^  trusted: .*|&\n  imds: {target: "192.0.2.2:8775"}|' "$DEFS" >"$work/proxy.yaml"
+expect_ok "the proxy listens" poll 5 'listening inet t 8775 && listening inet t 8776'
+expect_ok "apply with the target at inet's 192.0.2.2:8775" sg apply -c "$work/proxy.yaml"
+expect_eq "vm1 gets the credentials through the proxy" "$(imds vm1)" credentials
+expect_eq "vm1 still reaches another port of that host, masqueraded" \
+	"$(get vm1 192.0.2.2 8776)" 192.0.2.10
+expect_ok "and pings it" ping1 vm1 192.0.2.2
+before=$(stat vm1 'drops["imds-denied"]')
+expect_fail "but not the proxy's port directly" get vm1 192.0.2.2 8775
+expect_ok "that is counted as imds-denied" test "$(moved vm1 imds-denied "$before")" -ge 1
 expect_ok "apply the definitions again" sg apply -c "$DEFS"
 
 # --- Port forwards (3.8) ---------------------------------------------------

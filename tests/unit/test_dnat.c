@@ -279,6 +279,69 @@ static void test_imds_denied(void)
 		    "metadata: a sector with imds: false is imds-denied");
 }
 
+/*
+ * A target at another address than the service's: its host (a metadata
+ * proxy behind the uplink, say) is an ordinary destination but for the
+ * target's port, which no sector calls directly; the same as a source
+ * from outside.
+ */
+static void test_imds_target_host(void)
+{
+	static const char *const defs =
+		"version: 1\n"
+		"host:\n"
+		"  uplinks: [{interface: up0}]\n"
+		"  imds: {target: \"203.0.113.80:8775\"}\n"
+		"sectors:\n"
+		"  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [s1]\n"
+		"    imds: true\n"
+		"    forwards: [{proto: tcp, port: 2201, to: \"10.1.0.2:22\"}]\n"
+		"  - {name: vm2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
+	const struct pkt ssh = TCP(VM, 5101, "203.0.113.80", 22, SYN);
+	const struct pkt ping = PING(VM, "203.0.113.80", 11);
+	const struct pkt vm2 = TCP("10.2.0.2", 5102, "203.0.113.80", 22, SYN);
+	const struct pkt tcp = TCP(VM, 5103, "203.0.113.80", 8775, SYN);
+	const struct pkt udp = UDP(VM, 5104, "203.0.113.80", 8775);
+	const struct pkt client = TCP("203.0.113.80", 5555, HOST, 2201, SYN);
+	const struct pkt forged = TCP("203.0.113.80", 8775, HOST, 2201, SYN);
+	const struct pkt *passed[] = { &ssh, &ping, &vm2 };
+	struct sg_flow f;
+	uint8_t out[2048];
+	uint32_t len;
+	__u64 denied;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(!dp_load_definitions(defs), "definitions");
+	for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++) {
+		const char *dev = passed[i] == &vm2 ? "s2" : "s1";
+		__u32 sector = passed[i] == &vm2 ? 2 : 1;
+
+		denied = dp_drops(sector, SG_DROP_IMDS_DENIED);
+		CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, dev, NULL, passed[i],
+				 out, &len) == TC_OK_V &&
+		      dp_drops(sector, SG_DROP_IMDS_DENIED) == denied,
+		      "case %zu: the target's host not reached", i);
+	}
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &client, out,
+			 &len) != TC_SHOT_V &&
+	      dp_flow_of("203.0.113.80", 5555, HOST, 2201, 6, 0, &f),
+	      "a client on the target's host not forwarded");
+	test_end("metadata: the target's host is an ordinary destination and "
+		 "client, its other ports and ping");
+	expect_drop(SG_PROG_TC_SECTOR_IN, "s1", NULL, &tcp, 1,
+		    SG_DROP_IMDS_DENIED, "metadata: the target's port called "
+		    "directly is imds-denied (TCP)");
+	expect_drop(SG_PROG_XDP_SECTOR, "s1", NULL, &udp, 1,
+		    SG_DROP_IMDS_DENIED, "metadata: ... and UDP, at XDP");
+	expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &forged, 1,
+		    SG_DROP_IMDS_DENIED, "metadata: the target's port as a "
+		    "forward's client is imds-denied");
+	test_begin();
+	CHECK(!dp_load_definitions(definitions), "definitions back");
+	test_end("metadata: the definitions back");
+}
+
 /* --- Port forwards ---------------------------------------------------- */
 
 struct fwd_case {
@@ -807,6 +870,7 @@ int main(void)
 	test_imds(true);
 	test_imds_unfinished();
 	test_imds_target_inbound();
+	test_imds_target_host();
 	test_imds_denied();
 	for (size_t i = 0; i < sizeof(fwd_cases) / sizeof(fwd_cases[0]); i++)
 		test_forward(&fwd_cases[i]);
