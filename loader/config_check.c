@@ -105,7 +105,7 @@ static void check_host(struct sg_parser *p)
 		for (int j = 0; j < i; j++) {
 			if (u->iface && m->uplinks[j].iface &&
 			    !strcmp(u->iface, m->uplinks[j].iface))
-				cfg_verr(p, u->pos, "interface",
+				cfg_verr(p, u->iface_pos, NULL,
 					 "\"%s\" is already %s", u->iface,
 					 m->uplinks[j].pos.path);
 		}

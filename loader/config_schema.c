@@ -36,6 +36,7 @@ static void f_uplink_iface(struct sg_parser *p, yaml_node_t *n, void *obj)
 	struct sg_uplink_def *u = obj;
 	struct sg_name name;
 
+	u->iface_pos = cfg_pos(p, n);
 	if (cfg_ifname(p, n, &name))
 		u->iface = name.name;
 }

@@ -131,6 +131,7 @@ struct sg_uplink_def {
 	uint32_t snat_addr;
 	enum sg_xdp_mode xdp;
 	struct sg_pos pos;
+	struct sg_pos iface_pos;	/* of interface:'s value */
 };
 
 /* Where the field paths of the positions are kept (model.c). */

@@ -200,7 +200,7 @@ void sg_netdevs_check(const struct sg_model *m, const struct sg_netdev *devs,
 				continue;
 			type = link_type(u->iface);
 			if (type >= 0 && type != ARPHRD_ETHER)
-				sg_diag_at(d, m->file, u->pos, "interface",
+				sg_diag_at(d, m->file, u->iface_pos, NULL,
 					   "\"%s\" is not an Ethernet device",
 					   u->iface);
 		}

@@ -38,6 +38,10 @@ static const struct bad_case bad_cases[] = {
 	  "version: 1\nhost:\n  protected: []\nsectors: []\n",
 	  "t.yaml:3:3: host.uplinks: is required" },
 	{ "missing sectors", BASE_HOST, "t.yaml:1:1: sectors: is required" },
+	{ "uplink listed twice",
+	  BASE_HOST "    - interface: wan0\nsectors: []\n",
+	  "t.yaml:5:18: host.uplinks[1].interface: \"wan0\" is already "
+	  "host.uplinks[0]" },
 	{ "CIDR prefix too long",
 	  BASE_HOST "sectors:\n  - name: vm1\n    cidrs: [10.1.0.0/33]\n"
 	  "    interfaces: [tap1]\n",
@@ -768,7 +772,8 @@ static void test_uplink_not_ethernet(void)
 	      "parse");
 	ndevs = sg_netdevs_list(&devs);
 	sg_netdevs_check(&m, devs, ndevs, &d);
-	CHECK(has_message(&d, "t.yaml:4:7: host.uplinks[0].interface: \"lo\" "
+	/* At the value, as every error of a field. */
+	CHECK(has_message(&d, "t.yaml:4:18: host.uplinks[0].interface: \"lo\" "
 			  "is not an Ethernet device"), "no message");
 	free(devs);
 	sg_diags_free(&d);
