@@ -89,21 +89,12 @@ answer='if [ "$SOCAT_PEERADDR" = 192.0.2.1 ]; then echo credentials; fi; echo $S
 (in_ns inet socat UDP4-RECVFROM:80,bind=169.254.169.254,fork SYSTEM:"$answer" &) 2>/dev/null
 touch "$work/imds.log"
 imds() { in_ns "$1" timeout 4 socat -T 2 -u TCP4:169.254.169.254:80,connect-timeout=2 - 2>/dev/null; }
-# A UDP client asks again when no answer comes (a busy machine's fork of
-# the stub may take a while).
-imds_udp() {
-	local a
-	for _ in 1 2; do
-		a=$(echo q | in_ns "$1" timeout 4 socat -T 2 - UDP4:169.254.169.254:80 2>/dev/null)
-		[ -n "$a" ] && break
-	done
-	echo "$a"
-}
+imds_udp() { udp_ask "$1" 169.254.169.254 80 q; }
 get() {	# NS ADDR PORT: what a TCP service there answers
 	in_ns "$1" timeout 4 socat -T 2 -u TCP4:"$2:$3",connect-timeout=2 - 2>/dev/null
 }
 whoami_inet() { in_ns "$1" timeout 3 nc -z -w 2 192.0.2.2 81; }
-get_udp() { echo q | in_ns "$1" timeout 4 socat -T 2 - UDP4:"$2:$3" 2>/dev/null; }
+get_udp() { udp_ask "$1" "$2" "$3" q; }
 
 # fast_share NAME COMMAND...: run it, then print how many of vm1's
 # packets, each way, the XDP fast path carried; it must have carried some.

@@ -56,7 +56,7 @@ YAML
 (in_ns inet socat UDP4-RECVFROM:53,bind=192.0.2.2,fork SYSTEM:'echo inet $SOCAT_PEERADDR' &) 2>/dev/null
 (in_ns inet2 socat UDP4-RECVFROM:53,bind=192.0.2.2,fork SYSTEM:'echo inet2 $SOCAT_PEERADDR' &) 2>/dev/null
 expect_ok "the internet hosts listen" poll 5 'listening inet u 53 && listening inet2 u 53'
-ask() { echo x | in_ns "$1" socat -T 2 - UDP4:192.0.2.2:53 2>/dev/null; }
+ask() { udp_ask "$1" 192.0.2.2 53; }
 
 # Before: plain forwarding in gw2 lets c3 reach c1, so the check can fail.
 expect_ok "before: c3 pings c1 through gw2" ping1 c3 10.1.0.2
