@@ -113,6 +113,14 @@ sed -i '/^    cidrs: \[10.3.0.0\/24\]$/d' "$DEFS"	# vm3 without cidrs: invalid
 rc=0; sg apply --dry-run -c "$DEFS" >/dev/null 2>&1 || rc=$?
 expect_eq "a dry run of invalid definitions exits 1" "$rc" 1
 cp "$work/v1.yaml" "$DEFS"
+# A sector whose own entry stays but whose allow rules change is changed.
+sed -i 's/ports: \[5353\]}/ports: [5354]}/' "$DEFS"
+sg apply --dry-run -c "$DEFS" >"$work/dry" 2>&1
+expect_ok "an edit of vm1's allow rules alone: vm1 is listed as changed" \
+	grep -qx '  sector ~ vm1 (id 1)' "$work/dry"
+expect_ok "with its sg_allow entry" grep -Eqx '  sg_allow +\+0 -0 ~1 entries' "$work/dry"
+expect_fail "and no other sector" grep -v 'vm1' <(grep '^  sector ' "$work/dry")
+cp "$work/v1.yaml" "$DEFS"
 # Pins live on a BPF filesystem: a pin directory elsewhere is refused
 # with that word, and not made.
 rc=0; in_gw "$SECTORGATE" --pin-dir "$work/nobpffs/pins" apply -c "$DEFS" \
