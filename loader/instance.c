@@ -103,10 +103,13 @@ static int check_bpffs(const char *pin_dir)
 
 	snprintf(buf, sizeof(buf), "%s", pin_dir);
 	while (statfs(buf, &st)) {
-		slash = strrchr(buf, '/');
-		if (errno != ENOENT || !slash || slash == buf)
+		if (errno != ENOENT)
 			return 0;	/* the mkdir says what is wrong */
-		*slash = '\0';
+		slash = strrchr(buf, '/');
+		if (!slash)
+			snprintf(buf, sizeof(buf), ".");
+		else
+			slash[slash == buf] = '\0';	/* "/x": "/" */
 	}
 	if (st.f_type == BPF_FS_MAGIC)
 		return 0;
