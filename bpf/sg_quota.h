@@ -32,11 +32,11 @@ static __always_inline struct sg_sector_flows *sg_sector_flows_of(__u32 idx)
 }
 
 /*
- * Remove the oldest flow among the SG_EVICT_SCAN oldest of the recent ones
- * of the sector of index idx that was never answered (or is over), with
- * its reply entry. 1 if one was, else 0. The recent ones are the last
- * `count` it opened (its flows, when it opened them all lately), at most
- * SG_RECENT_FLOWS.
+ * Remove the oldest flow of the sector of index idx that was never
+ * answered (or is over) among its recent ones (the last SG_RECENT_FLOWS
+ * it opened), with its reply entry: SG_EVICT_SCAN of them looked at from
+ * its tail on. 1 if one was, else 0. The tail moves past what is no
+ * longer to be evicted: gone (evicted, collected), answered and live.
  *
  * A global function: the verifier checks it once, not at each of the many
  * places (every port probe of the NAT among them) that may need room.
@@ -46,23 +46,33 @@ __attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 	struct sg_sector_flows *s = sg_sector_flows_of(idx);
 	struct sg_flow_key *key, rkey;
 	struct sg_flow *f, *r;
-	__u32 start, i;
-	__u64 now;
+	__u32 next, tail, held, n, i;
 
 	if (!s)
 		return 0;
-	now = sg_now();
-	start = s->next - (s->count < SG_RECENT_FLOWS ? s->count :
-						       SG_RECENT_FLOWS);
+	next = READ_ONCE(s->next);
+	tail = READ_ONCE(s->tail);
+	held = READ_ONCE(s->count);
+	/* It holds `held` flows: none of those it opened before the last
+	 * `held` is likely to be among them (the ring holds fewer still). */
+	if (held > SG_RECENT_FLOWS)
+		held = SG_RECENT_FLOWS;
+	if ((__s32)(next - tail) > (__s32)held || (__s32)(next - tail) < 0)
+		tail = next - held;
+	n = next - tail < SG_EVICT_SCAN ? next - tail : SG_EVICT_SCAN;
 
-	/* Keys are looked up where they are: the stack is shared with the
-	 * programs that call this, and theirs is nearly all of it. */
-	for (i = 0; i < SG_EVICT_SCAN; i++) {
-		key = &s->recent[(start + i) & (SG_RECENT_FLOWS - 1)];
+	/* Keys are looked up where they are, and few values are kept
+	 * across the loop: the stack is shared with the programs that call
+	 * this, and theirs is nearly all of it. */
+	for (i = 0; i < SG_EVICT_SCAN && i < n; i++) {
+		key = &s->recent[(tail + i) & (SG_RECENT_FLOWS - 1)];
 		f = bpf_map_lookup_elem(&sg_flows, key);
-		/* Answered and live: never. */
+		/* Answered and live: never. (The clock is read only for
+		 * those, and before the expiry: nothing of the entry is
+		 * then kept across the call, and the stack stays small.) */
 		if (!f || f->dir != SG_FLOW_ORIG ||
-		    ((f->flags & SG_FLOW_ANSWERED) && f->expires_ns > now))
+		    ((f->flags & SG_FLOW_ANSWERED) &&
+		     sg_now() < f->expires_ns))
 			continue;
 		/* Its reply entry, if it is still its own: the key may have
 		 * been taken over by a newer flow (of another sector too). */
@@ -76,9 +86,12 @@ __attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 			bpf_map_delete_elem(&sg_flows, &rkey);
 		if (bpf_map_delete_elem(&sg_flows, key))
 			continue;
+		s->tail = tail + i + 1;
 		__sync_fetch_and_add(&s->count, -1);
 		return 1;
 	}
+	/* What it looked at is passed over from now on. */
+	s->tail = tail + i;
 	return 0;
 }
 

@@ -584,15 +584,22 @@ sg_flow_reply_belongs(const struct sg_flow_key *rkey, const struct sg_flow *r,
  * them, set to the exact number by `run`'s garbage collection) and the
  * ones it opened last, of which the oldest that were never answered make
  * room when the sector is at conntrack.max-flows-per-sector, or the table
- * is full and it holds the most. A bounded search, never a walk.
+ * is full and it holds the most. A bounded search, never a walk: from
+ * `tail`, the oldest of recent[] that may still be one, at most
+ * SG_EVICT_SCAN looked at, and `tail` moved past those that no longer
+ * are (gone, or answered), so that each is passed over once.
  */
-#define SG_RECENT_FLOWS		64	/* a power of two */
-#define SG_EVICT_SCAN		16	/* oldest of recent[] looked at */
+#define SG_RECENT_FLOWS		256	/* a power of two */
+#define SG_EVICT_SCAN		64	/* of recent[] looked at, from tail */
 
 struct sg_sector_flows {
 	__u32 count;
-	__u32 next;		/* where recent[] is written next: the
-				 * oldest entry (modulo SG_RECENT_FLOWS) */
+	__u32 next;		/* where recent[] is written next (modulo
+				 * SG_RECENT_FLOWS): a count of the flows
+				 * it opened */
+	__u32 tail;		/* where the search for room starts: before
+				 * it, none is to be evicted (a hint) */
+	__u32 pad;
 	struct sg_flow_key recent[SG_RECENT_FLOWS];
 };
 
@@ -663,7 +670,7 @@ struct sg_event_budget {
 #ifndef __cplusplus
 _Static_assert(sizeof(struct sg_event) == 40, "sg_event layout");
 _Static_assert(sizeof(struct sg_dest) == 4, "sg_dest_find returns it as a __u32");
-_Static_assert(sizeof(struct sg_sector_flows) == 8 + 16 * SG_RECENT_FLOWS,
+_Static_assert(sizeof(struct sg_sector_flows) == 16 + 16 * SG_RECENT_FLOWS,
 	       "sg_sector_flows layout");
 _Static_assert(sizeof(struct sg_event_budget) == 24, "sg_event_budget layout");
 _Static_assert(sizeof(struct sg_state) == 16, "sg_state layout");

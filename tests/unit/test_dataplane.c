@@ -417,7 +417,7 @@ static void flush_flows(void)
  */
 static void test_conntrack_full(void)
 {
-	uint8_t pkt[2048];
+	uint8_t pkt[2048], out_buf[2048];
 	int opened = 0, refused = 0, len;
 
 	test_begin();
@@ -452,6 +452,41 @@ static void test_conntrack_full(void)
 	}
 	test_end("a table full of answered flows drops new ones "
 		 "(conntrack-full)");
+
+	/* The flows a sector opened first were answered (half the table:
+	 * more than the search looked at before it had a tail), its later
+	 * ones were not, and they fill the table: each of the later ones
+	 * makes room for another sector's. */
+	test_begin();
+	flush_flows();
+	for (int port = 34000; port < 34000 + MAX_FLOWS; port++)
+		CHECK(open_flow(port, port < 34000 + MAX_FLOWS / 2) ==
+		      XDP_PASS_V, "vm1's flow %d", port);
+	{
+		__u64 full = dp_drops(2, SG_DROP_CONNTRACK_FULL);
+		int passed = 0;
+
+		for (int port = 35000;
+		     port < 35000 + MAX_FLOWS / 2; port++) {
+			struct pkt out = UDP("10.2.0.2", port, "203.0.113.5",
+					     53);
+			__u32 out_len, retval = 0;
+
+			len = dp_build(&out, pkt);
+			dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s2", pkt, len,
+			       out_buf, &out_len, &retval);
+			passed += retval == TC_OK_V;
+		}
+		CHECK(passed == MAX_FLOWS / 2 &&
+		      dp_drops(2, SG_DROP_CONNTRACK_FULL) == full,
+		      "%d of vm2's %d new flows passed, %llu conntrack-full",
+		      passed, MAX_FLOWS / 2,
+		      dp_drops(2, SG_DROP_CONNTRACK_FULL) - full);
+		CHECK(has_flow(34000) && has_flow(34000 + MAX_FLOWS / 2 - 1),
+		      "an answered flow of vm1's was evicted");
+	}
+	test_end("a full table makes room from all of the heaviest sector's "
+		 "unanswered flows, past its answered ones");
 	flush_flows();
 }
 
