@@ -164,6 +164,12 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	/* Warnings too only with -v: the loader says what failed itself. */
 	if (sg_verbose < 1)
 		return 0;
+	/* And the kernel's words on netlink errors only with -vv: most are
+	 * answers the loader expects and handles ("Exclusivity flag on",
+	 * a tc hook that exists; "Parent Qdisc doesn't exists", a device
+	 * without one yet), and would read as failures at every apply. */
+	if (sg_verbose < 2 && strstr(fmt, "Kernel error message"))
+		return 0;
 	return vfprintf(stderr, fmt, ap);
 }
 

@@ -82,7 +82,13 @@ expect_ok "and says which generation it would apply" \
 snapshot >"$work/none.after"
 expect_ok "and creates no pin, map or attachment" cmp -s "$work/none.before" "$work/none.after"
 
-expect_ok "apply" sg apply -c "$DEFS"
+sg -v apply -c "$DEFS" >"$work/apply.log" 2>&1
+expect_eq "apply -v" "$?" 0
+expect_ok "-v logs the apply" grep -q "applied generation 1" "$work/apply.log"
+# The kernel's words on the netlink answers the loader expects and
+# handles (a tc hook that exists, a device without one) are for -vv.
+expect_fail "-v shows no netlink message of an apply that succeeded" \
+	grep "Kernel error message" "$work/apply.log"
 expect_eq "a dry run now: no changes" \
 	"$(sg apply --dry-run -c "$DEFS" 2>&1 | tail -n 1)" "no changes (generation 1)"
 # The edit: vm3 gets the internet; a sixth sector on a new device v6.
