@@ -69,7 +69,7 @@ static __always_inline void sg_event_emit(const struct sg_ctx *c,
 	e->to_sector = to_sector;
 	e->reason = reason;
 	e->kind = p ? p->kind : 0;
-	e->pad = 0;
+	e->later_fragment = p && p->frag == SG_FRAG_LATER;
 	if (p && p->kind == SG_PKT_IPV4) {
 		e->proto = p->proto;
 		e->saddr = p->saddr;

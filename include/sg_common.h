@@ -647,7 +647,8 @@ struct sg_event {
 	__u8 kind;		/* what the frame was parsed as (enum
 				 * sg_pkt_kind); 0: not parsed, or not even
 				 * its IPv4 header trusted */
-	__u8 pad;
+	__u8 later_fragment;	/* 1: a fragment after the first, which
+				 * has no ports */
 	__be32 saddr;
 	__be32 daddr;
 	__be16 sport;		/* ICMP echo: the id */

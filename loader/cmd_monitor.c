@@ -166,14 +166,14 @@ static const char *proto_name(__u8 proto)
 	}
 }
 
-/* "a.b.c.d" or, for TCP and UDP, "a.b.c.d:port". */
+/* "a.b.c.d" or, for TCP and UDP with ports, "a.b.c.d:port". */
 static void endpoint(char *buf, size_t len, __be32 addr, __be16 port,
-		     __u8 proto)
+		     __u8 proto, bool ports)
 {
 	char a[16];
 
 	sg_ipv4_str(ntohl(addr), a);
-	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
+	if (ports && (proto == IPPROTO_TCP || proto == IPPROTO_UDP))
 		snprintf(buf, len, "%s:%u", a, ntohs(port));
 	else
 		snprintf(buf, len, "%s", a);
@@ -223,8 +223,11 @@ static void print_event(struct monitor *mo, const struct sg_event *e)
 		snprintf(proto_buf, sizeof(proto_buf), "%u", e->proto);
 		proto = proto_buf;
 	}
-	endpoint(src, sizeof(src), e->saddr, e->sport, e->proto);
-	endpoint(dst, sizeof(dst), e->daddr, e->dport, e->proto);
+	/* A later fragment has no ports to show. */
+	endpoint(src, sizeof(src), e->saddr, e->sport, e->proto,
+		 !e->later_fragment);
+	endpoint(dst, sizeof(dst), e->daddr, e->dport, e->proto,
+		 !e->later_fragment);
 	if (!mo->json) {
 		printf("%s DROP %s %s", sector ?: "-", sg_drop_name(e->reason),
 		       in_dev);

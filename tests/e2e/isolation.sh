@@ -200,6 +200,8 @@ in_ns vm1 python3 -c 'import socket
 socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x" * 3000, ("192.0.2.2", 9))'
 expect_ok "a fragment dropped leaving the uplink: came in on v1, leaving by wan0" \
 	wait_for "$DEFS.mon" "^vm1 DROP fragment v1 -> wan0 udp 10.1.0.2:[0-9]* -> 192.0.2.2:9$"
+expect_ok "a later fragment, which has no ports, is shown without" \
+	wait_for "$DEFS.mon" "^vm1 DROP fragment v1 -> wan0 udp 10.1.0.2 -> 192.0.2.2$"
 flood vm3 10.1.0.2
 expect_ok "under a flood it reports the events lost" \
 	wait_for "$DEFS.mon" "^[0-9]* events lost"

@@ -761,7 +761,8 @@ static void test_drop_events(void)
 	ring_buffer__consume(rb);
 	CHECK(seen.n == 1 && seen.last.reason == SG_DROP_FRAGMENT &&
 	      seen.last.ifindex == if_nametoindex("s1") &&
-	      seen.last.out_ifindex == if_nametoindex("up0"),
+	      seen.last.out_ifindex == if_nametoindex("up0") &&
+	      seen.last.later_fragment,
 	      "%d events; reason %u in %u out %u", seen.n, seen.last.reason,
 	      seen.last.ifindex, seen.last.out_ifindex);
 	/* Not even its IPv4 header trusted: no kind, no addresses. */
