@@ -149,6 +149,36 @@ static void uplink_of(const struct sg_instance *in, __u32 slot, __be32 addr,
 	}
 }
 
+/* Samples of 0 for the uplinks of the live slot whose address holds no
+ * port (none in u): a gauge's series is there before its first flow. */
+static void idle_uplinks(FILE *out, const struct sg_instance *in, __u32 slot,
+			 const struct nat_use *u, int n, const char *name)
+{
+	struct sg_device_key key, *prev = NULL;
+	struct sg_device dev;
+	char ifname[IF_NAMESIZE], addr[16];
+	__be32 snat;
+	int i;
+
+	while (!bpf_map_get_next_key(in->fds.devices, prev, &key)) {
+		prev = &key;
+		if (key.slot != slot ||
+		    bpf_map_lookup_elem(in->fds.devices, &key, &dev) ||
+		    dev.role != SG_ROLE_UPLINK)
+			continue;
+		memcpy(&snat, dev.snat_addr, sizeof(snat));
+		for (i = 0; i < n && u[i].addr != snat; i++)
+			;
+		if (i < n || !if_indextoname(key.ifindex, ifname))
+			continue;
+		sg_ipv4_str(ntohl(snat), addr);
+		fprintf(out, "sectorgate_%s{", name);
+		label(out, "uplink", ifname, true);
+		label(out, "address", addr, false);
+		fprintf(out, "} 0\n");
+	}
+}
+
 /* Ports in use per masquerade address, and the most that one remote
  * endpoint holds: a port is exhausted toward one endpoint at a time. */
 static void nat_ports(FILE *out, const struct sg_instance *in, __u32 slot,
@@ -192,6 +222,8 @@ static void nat_ports(FILE *out, const struct sg_instance *in, __u32 slot,
 			fprintf(out, "} %d\n", pass ? most : total);
 			start = end;
 		}
+		idle_uplinks(out, in, slot, u, n, pass ?
+			     "nat_ports_endpoint_max" : "nat_ports_in_use");
 	}
 }
 

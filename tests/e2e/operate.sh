@@ -89,6 +89,11 @@ expect_ok "-v logs the apply" grep -q "applied generation 1" "$work/apply.log"
 # handles (a tc hook that exists, a device without one) are for -vv.
 expect_fail "-v shows no netlink message of an apply that succeeded" \
 	grep "Kernel error message" "$work/apply.log"
+# An uplink's NAT gauges are there before its first flow, at 0.
+expect_eq "before any flow, sectorgate_nat_ports_in_use of wan0 is 0" \
+	"$(sg stats --prometheus | "$ROOT/tests/e2e/promcheck.py" |
+		grep -F 'sectorgate_nat_ports_in_use{address="192.0.2.1",uplink="wan0"} ')" \
+	'sectorgate_nat_ports_in_use{address="192.0.2.1",uplink="wan0"} 0'
 expect_eq "a dry run now: no changes" \
 	"$(sg apply --dry-run -c "$DEFS" 2>&1 | tail -n 1)" "no changes (generation 1)"
 # The edit: vm3 gets the internet; a sixth sector on a new device v6.
