@@ -589,16 +589,20 @@ static bool flows_fit(struct sg_instance *in, uint32_t have, uint32_t want)
 	return false;
 }
 
+/* The entries the pinned flow table has room for; 0 for none. */
+static uint32_t pinned_flow_entries(struct sg_instance *in)
+{
+	return in->pin_dir[0] ? pinned_max_entries(in, "sg_flows") : 0;
+}
+
 uint32_t sg_instance_pinned_max_flows(struct sg_instance *in)
 {
-	return pinned_max_entries(in, "sg_flows") / 2;
+	return pinned_flow_entries(in) / 2;
 }
 
 bool sg_instance_flows_fit(struct sg_instance *in, uint32_t max_flows)
 {
-	return flows_fit(in, in->pin_dir[0] ?
-			 pinned_max_entries(in, "sg_flows") : 0,
-			 2 * max_flows);
+	return flows_fit(in, pinned_flow_entries(in), 2 * max_flows);
 }
 
 int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
@@ -608,7 +612,7 @@ int sg_instance_load(struct sg_instance *in, uint32_t max_flows)
 
 	/* Another conntrack.max-flows: a table of the new size, the flows
 	 * moved into it as in an upgrade (plan_pins, migrate_all). */
-	have = in->pin_dir[0] ? pinned_max_entries(in, "sg_flows") : 0;
+	have = pinned_flow_entries(in);
 	if (!flows_fit(in, have, want))
 		return -EEXIST;
 	if (in->pin_dir[0] && (!have || have == want) && reuse_pinned(in)) {

@@ -128,20 +128,36 @@ static int by_endpoint(const void *a, const void *b)
 	return memcmp(x, y, sizeof(*x));
 }
 
+/*
+ * The next uplink of the live slot after prev (NULL: the first), into
+ * *key and *dev. key may be prev.
+ */
+static bool next_uplink(const struct sg_instance *in, __u32 slot,
+			const struct sg_device_key *prev,
+			struct sg_device_key *key, struct sg_device *dev)
+{
+	while (!bpf_map_get_next_key(in->fds.devices, prev, key)) {
+		prev = key;
+		if (key->slot == slot &&
+		    !bpf_map_lookup_elem(in->fds.devices, key, dev) &&
+		    dev->role == SG_ROLE_UPLINK)
+			return true;
+	}
+	return false;
+}
+
 /* The uplink that masquerades behind addr in the live slot, by name. */
 static void uplink_of(const struct sg_instance *in, __u32 slot, __be32 addr,
 		      char *name)
 {
-	struct sg_device_key key, *prev = NULL;
+	struct sg_device_key key;
 	struct sg_device dev;
+	bool more;
 
 	strcpy(name, "?");
-	while (!bpf_map_get_next_key(in->fds.devices, prev, &key)) {
-		prev = &key;
-		if (key.slot != slot ||
-		    bpf_map_lookup_elem(in->fds.devices, &key, &dev) ||
-		    dev.role != SG_ROLE_UPLINK ||
-		    memcmp(dev.snat_addr, &addr, sizeof(addr)))
+	for (more = next_uplink(in, slot, NULL, &key, &dev); more;
+	     more = next_uplink(in, slot, &key, &key, &dev)) {
+		if (memcmp(dev.snat_addr, &addr, sizeof(addr)))
 			continue;
 		if (if_indextoname(key.ifindex, name))
 			return;
@@ -154,18 +170,15 @@ static void uplink_of(const struct sg_instance *in, __u32 slot, __be32 addr,
 static void idle_uplinks(FILE *out, const struct sg_instance *in, __u32 slot,
 			 const struct nat_use *u, int n, const char *name)
 {
-	struct sg_device_key key, *prev = NULL;
+	struct sg_device_key key;
 	struct sg_device dev;
 	char ifname[IF_NAMESIZE], addr[16];
 	__be32 snat;
+	bool more;
 	int i;
 
-	while (!bpf_map_get_next_key(in->fds.devices, prev, &key)) {
-		prev = &key;
-		if (key.slot != slot ||
-		    bpf_map_lookup_elem(in->fds.devices, &key, &dev) ||
-		    dev.role != SG_ROLE_UPLINK)
-			continue;
+	for (more = next_uplink(in, slot, NULL, &key, &dev); more;
+	     more = next_uplink(in, slot, &key, &key, &dev)) {
 		memcpy(&snat, dev.snat_addr, sizeof(snat));
 		for (i = 0; i < n && u[i].addr != snat; i++)
 			;
