@@ -76,16 +76,21 @@ expect_eq "3 pings vm1 -> vm3 count 3 inter-sector drops" \
 v1_mac=$(in_gw ip -j link show v1 | jq -r ".[0].address" | tr -d :)
 vm1_mac=$(in_ns vm1 cat /sys/class/net/eth0/address | tr -d ':')
 expect_eq "the raw frames' MACs are known" "${#v1_mac}${#vm1_mac}" 1212
-before=$(stat vm1 'drops["unsupported-l2"]')
-in_ns vm1 python3 -c '
+# raw_from_vm1 HEX...: each a frame from vm1 to v1, from its EtherType on
+# (hex), sent as it is.
+raw_from_vm1() {
+	in_ns vm1 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(("eth0", 0))
-ip = bytes.fromhex("45000054000040004001" "0000" "0a010002" "0a010001")
-frame = bytes.fromhex(sys.argv[1] + sys.argv[2] + "8100" "0064" "0800") + ip
-for _ in range(3):
-    s.send(frame + bytes(64))
-' "$v1_mac" "$vm1_mac"
+for body in sys.argv[3:]:
+    s.send(bytes.fromhex(sys.argv[1] + sys.argv[2] + body))
+' "$v1_mac" "$vm1_mac" "$@"
+}
+zeros() { printf '%0*d' $((2 * $1)) 0; }	# N bytes of 0, in hex
+before=$(stat vm1 'drops["unsupported-l2"]')
+vlan="8100""0064""0800""45000054000040004001""0000""0a010002""0a010001$(zeros 64)"
+raw_from_vm1 "$vlan" "$vlan" "$vlan"
 expect_ok "three VLAN-tagged frames from vm1 are dropped as unsupported-l2" \
 	poll 3 '[ $(($(stat vm1 "drops[\"unsupported-l2\"]") - before)) -eq 3 ]'
 
@@ -221,14 +226,8 @@ expect_eq "with sector, devices, protocol and endpoints" \
 	'{"sector":"vm1","in":"v1","out":null,"proto":"tcp","dst":"198.51.100.2:22"}'
 # What a frame without IPv4 addresses to report was: an IPv4 header with
 # IHL 4 (not to be trusted), an IPv6 packet.
-in_ns vm1 python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
-eth = bytes.fromhex(sys.argv[1] + sys.argv[2])
-s.send(eth + bytes.fromhex("0800" "44000054000040004011" "0000" "0a010002" "c0000202") + bytes(64))
-s.send(eth + bytes.fromhex("86dd" "60000000" "0000" "3b" "40") + bytes(32))
-' "$v1_mac" "$vm1_mac"
+raw_from_vm1 "0800""44000054000040004011""0000""0a010002""c0000202$(zeros 64)" \
+	"86dd""60000000""0000""3b""40$(zeros 32)"
 expect_ok "monitor --json reports the IPv6 packet" wait_for "$DEFS.mon" '"reason": "ipv6"'
 expect_eq "an IPv4 header not to be trusted: no protocol, no addresses" \
 	"$(grep -m1 '"reason": "malformed"' "$DEFS.mon" | jq -c '{in, proto, src, frame}')" \
