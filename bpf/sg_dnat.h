@@ -26,6 +26,7 @@
 #include "sg_xlate.h"
 #include "sg_icmp.h"
 #include "sg_xdp_edit.h"
+#include "sg_frag.h"
 
 /* Passed: what the XDP fast path may take on from a sector device. */
 #define SG_PASS_OUT		(-1)	/* masquerade through an uplink */
@@ -289,13 +290,27 @@ static __always_inline int sg_inbound_reply(const struct sg_ctx *c,
 {
 	struct sg_config *cfg = sg_config_of(c->slot);
 	struct sg_flow *r, *f = NULL;
+	struct sg_flow_key key;
 	__u64 now = sg_now();
 
+	if (p->frag == SG_FRAG_LATER) {
+		/* The rest of a forward's answer, as its first fragment. */
+		r = cfg ? sg_frag_entry(c, p, sector, SG_FRAG_AT_SECTOR, now,
+					&key) : NULL;
+		return r && r->nat == SG_NAT_DNAT &&
+		       sg_inbound_entry(c, &key, r, &f, now) ?
+		       SG_PASS_FWD_REPLY : SG_NOT_MINE;
+	}
 	r = cfg ? sg_inbound_of(c, p, sector, &f, now) : NULL;
 	if (!r || !f)
 		return SG_NOT_MINE;
-	if (p->frag)
-		return SG_DROP_FRAGMENT;
+	if (p->frag) {
+		/* allow-from lets no fragments in, nor out. */
+		if (r->nat != SG_NAT_DNAT)
+			return SG_DROP_FRAGMENT;
+		sg_flow_key_of(&key, p, sector);
+		sg_frag_note(c, p, sector, SG_FRAG_AT_SECTOR, &key, now);
+	}
 	/* An error is no answer: the flow's state stays. */
 	if (!sg_icmp_is_error(p))
 		sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
@@ -387,8 +402,7 @@ static __always_inline int sg_forward_open(const struct sg_ctx *c,
 	if (!fwd)
 		return SG_NOT_MINE;
 	*sector = fwd->sector;
-	if (p->frag)
-		return SG_DROP_FRAGMENT;
+	/* A first fragment opens the flow, and the rest follow it. */
 	/* A forward's replies pass whatever their destination: a client in
 	 * a protected LAN may use it only where the sector admits that LAN
 	 * (allow-from). */

@@ -473,6 +473,12 @@ static __always_inline int sg_steered_in(const struct sg_ctx *c,
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
+	/* Steered flows are not followed in fragments (sg_frag.h): their
+	 * first would arrive without the rest. */
+	if (e && f && p->frag) {
+		sg_drop(c, p, f->counters, 0, SG_DROP_FRAGMENT);
+		return TC_ACT_SHOT;
+	}
 	if (e && f)
 		return sg_reply_in(c, skb, p, cfg, &key, e, f, now);
 	if (sg_icmp_is_error(p))

@@ -28,6 +28,7 @@
 #include "sg_dnat.h"
 #include "sg_icmp.h"
 #include "sg_shadow.h"
+#include "sg_frag.h"
 
 #define SG_NAT_PROBES	128	/* ports tried after the original one */
 
@@ -300,11 +301,9 @@ static __always_inline int sg_out_flow(const struct sg_ctx *c,
 	return sg_snat_flow(c, cfg, p, key, &t, false, now, out);
 }
 
-/* Which packets from a sector the NAT can map at all. */
-static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
+/* Which protocols the NAT can map at all. */
+static __always_inline int sg_nat_mappable_proto(const struct sg_pkt *p)
 {
-	if (p->frag)
-		return SG_DROP_FRAGMENT;
 	switch (p->proto) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
@@ -315,6 +314,29 @@ static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
 	default:
 		return SG_DROP_UNTRANSLATABLE;
 	}
+}
+
+/* Which packets from a sector a path without sg_frag.h can map. */
+static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
+{
+	return p->frag ? SG_DROP_FRAGMENT : sg_nat_mappable_proto(p);
+}
+
+/*
+ * Uplink egress: a fragment after the first leaves as the first did,
+ * with the addresses of the flow entry it was translated by.
+ */
+static __always_inline int sg_frag_out(const struct sg_ctx *c,
+				       const struct sg_pkt *p, __u16 zone,
+				       __u64 now)
+{
+	struct sg_flow_key key;
+	struct sg_flow *e = sg_frag_entry(c, p, zone, SG_FRAG_AT_UPLINK_OUT,
+					  now, &key);
+
+	if (!e)
+		return SG_DROP_FRAGMENT;
+	return sg_xlate_apply(c, p, &e->xlate) ? SG_DROP_MALFORMED : SG_PASS;
 }
 
 /*
@@ -373,16 +395,15 @@ static __always_inline int sg_inbound_out(const struct sg_ctx *c,
 	r = sg_inbound_entry(c, key, e, &f, now);
 	if (!r || !f)
 		return SG_NOT_MINE;
-	/* Only the first fragment has the ports to find the flow by: the
-	 * rest could not follow it (as at the sector's ingress). */
-	if (p->frag)
-		return SG_DROP_FRAGMENT;
 	if (r->nat == SG_NAT_DNAT) {
 		if (sg_xlate_apply(c, p, &r->xlate))
 			return SG_DROP_MALFORMED;
 		return sg_flows_are(r, f, key) ? SG_PASS :
 						 SG_DROP_CONNTRACK_FULL;
 	}
+	/* allow-from's connections are not let in in fragments either. */
+	if (p->frag)
+		return SG_DROP_FRAGMENT;
 	if (f->in_ifindex != c->ifindex)
 		return SG_DROP_UNTRANSLATABLE;
 	return sg_flows_are(r, f, key) ? SG_PASS : SG_DROP_CONNTRACK_FULL;
@@ -422,13 +443,17 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 		verdict = sg_icmp_error_out(c, &p, from->sector, now);
 		goto out;
 	}
+	if (verdict == SG_PASS && p.frag == SG_FRAG_LATER) {
+		verdict = sg_frag_out(c, &p, from->sector, now);
+		goto out;
+	}
 	if (verdict == SG_PASS) {
 		/* One lookup for the common cases: an established
 		 * masquerade flow, and the answer to one let in. */
 		sg_flow_key_of(&key, &p, from->sector);
 		e = bpf_map_lookup_elem(&sg_flows, &key);
 		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
-		mappable = sg_nat_mappable(&p);
+		mappable = sg_nat_mappable_proto(&p);
 		if (mappable == SG_PASS &&
 		    sg_snat_live(e, SG_NAT_SNAT, snat, now) &&
 		    sg_flow_is(e, &key)) {
@@ -438,7 +463,7 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 		}
 		verdict = sg_inbound_out(c, &p, &key, e, now);
 		if (verdict != SG_NOT_MINE)
-			goto out;
+			goto noted;
 		verdict = mappable;
 	}
 	if (verdict == SG_PASS)
@@ -449,6 +474,10 @@ translate:
 		verdict = SG_DROP_MALFORMED;
 	else if (verdict == SG_PASS && f && !sg_flow_is(f, &key))
 		verdict = SG_DROP_CONNTRACK_FULL;	/* taken meanwhile */
+noted:
+	if (verdict == SG_PASS)
+		sg_frag_note(c, &p, from->sector, SG_FRAG_AT_UPLINK_OUT, &key,
+			     now);
 out:
 	if (verdict == SG_PASS)
 		return TC_ACT_OK;
@@ -641,10 +670,6 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 {
 	bool hop;
 
-	if (p->frag) {
-		sg_drop(c, p, f->counters, 0, SG_DROP_FRAGMENT);
-		return TC_ACT_SHOT;
-	}
 	/*
 	 * Expiring on the way: the kernel answers with time exceeded. Not
 	 * so the metadata service's replies: addressed to the host, they
@@ -665,6 +690,7 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
+	sg_frag_note(c, p, 0, SG_FRAG_AT_UPLINK_IN, key, now);
 	return sg_deliver_flow(c, skb, p, key, e, f, hop);
 }
 
@@ -725,6 +751,14 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 							     TC_ACT_OK;
 
 	now = sg_now();
+	if (p.frag == SG_FRAG_LATER) {
+		/* The rest of a datagram whose first went to a VM follows
+		 * it; the rest of the host's is the host's. */
+		e = sg_frag_entry(c, &p, 0, SG_FRAG_AT_UPLINK_IN, now, &key);
+		f = sg_inbound_flow(c, &key, e, true, now);
+		if (e && f)
+			return sg_reply_in(c, skb, &p, cfg, &key, e, f, now);
+	}
 	sg_flow_key_of(&key, &p, 0);
 	e = bpf_map_lookup_elem(&sg_flows, &key);
 	if (e && e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_HOST)

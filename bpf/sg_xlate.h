@@ -48,7 +48,9 @@ static __always_inline __u32 sg_l4_port_off(__u8 proto, bool dst)
 
 /*
  * Rewrite the source (dst false) or destination address and port of the
- * IPv4 packet p, with the IP and L4 checksums updated incrementally.
+ * IPv4 packet p, with the IP and L4 checksums updated incrementally. A
+ * fragment after the first gets the address only: the ports and the L4
+ * checksum, which covers the whole datagram, are in the first.
  */
 static __always_inline int sg_rewrite(const struct sg_ctx *c,
 				      const struct sg_pkt *p, bool dst,
@@ -59,6 +61,8 @@ static __always_inline int sg_rewrite(const struct sg_ctx *c,
 	__u32 csum_off;
 	__u64 flags;
 
+	if (p->frag == SG_FRAG_LATER)
+		goto l3;
 	if (sg_l4_csum_of(p->proto, &csum_off, &flags))
 		return -1;
 	csum_off += p->l4_off;
@@ -73,6 +77,7 @@ static __always_inline int sg_rewrite(const struct sg_ctx *c,
 	     sg_ctx_store(c, p->l4_off + sg_l4_port_off(p->proto, dst),
 			  &port, sizeof(port))))
 		return -1;
+l3:
 	if (sg_ctx_l3_csum_replace(c, p->l3_off + IP_CSUM_OFF, old_addr, addr,
 				   sizeof(addr)))
 		return -1;

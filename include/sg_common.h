@@ -604,6 +604,41 @@ struct sg_sector_flows {
 };
 
 /*
+ * sg_frags (LRU hash): the datagrams whose first fragment a hook let
+ * through on a flow's account, so that the fragments after it, which
+ * carry no ports, follow it (bpf/sg_frag.h). The key is RFC 791's
+ * reassembly key (addresses, id, protocol) as the fragments arrive, in
+ * the zone of their side (a sector's id; 0 for what comes from outside)
+ * and for one hook; the value the key of the flow entry whose decision
+ * and translation the first fragment took, and until when the rest may
+ * follow it. The last fragment removes it.
+ */
+#define SG_FRAG_ENTRIES		16384
+#define SG_FRAG_TIMEOUT_NS	(30ULL * 1000000000)	/* Linux's ipfrag_time */
+
+enum sg_frag_hook {
+	SG_FRAG_AT_UPLINK_OUT = 1,	/* masquerade, a forward's answers */
+	SG_FRAG_AT_UPLINK_IN,		/* their replies, a forward's clients */
+	SG_FRAG_AT_SECTOR,		/* a sector's ingress: allowed between
+					 * sectors, a forward's answers */
+};
+
+struct sg_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 hook;		/* enum sg_frag_hook */
+	__u16 zone;
+	__u16 pad;
+};
+
+struct sg_frag {
+	struct sg_flow_key flow;
+	__u64 expires_ns;	/* sg_now() after which none follows */
+};
+
+/*
  * sg_counters (per-CPU array): one entry per sector, at the index the
  * loader gave it (sg_sector.counters), and entry 0 for what belongs to no
  * sector. An array, not a hash keyed by sector id: the fast path counts
@@ -703,6 +738,8 @@ _Static_assert(sizeof(struct sg_flow_key) == 16, "sg_flow_key layout");
 _Static_assert(sizeof(struct sg_flow_xlate) == 12, "sg_flow_xlate layout");
 _Static_assert(sizeof(struct sg_flow_kept) == 28, "sg_flow_kept layout");
 _Static_assert(sizeof(struct sg_flow) == 64, "sg_flow layout");
+_Static_assert(sizeof(struct sg_frag_key) == 16, "sg_frag_key layout");
+_Static_assert(sizeof(struct sg_frag) == 24, "sg_frag layout");
 #endif
 
 #endif /* SG_COMMON_H */

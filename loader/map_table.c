@@ -52,6 +52,8 @@ const struct sg_map_desc sg_map_table[] = {
 	  1, NULL, true },
 	MAP(sg_sector_flows, sector_flows, NOTHING, false, __u32,
 	    struct sg_sector_flows),
+	MAP(sg_frags, frags, NOTHING, true, struct sg_frag_key,
+	    struct sg_frag),
 	{ "sg_events", offsetof(struct sg_map_fds, events), SG_KEEP_NOTHING,
 	  false, 0, 0, 1, NULL, false },
 	MAP(sg_event_budget, event_budget, NOTHING, false, __u32,

@@ -26,6 +26,7 @@ struct sg_map_fds {
 	int flows;
 	int counters;
 	int sector_flows;
+	int frags;
 	int events;
 	int event_budget;
 };

@@ -160,6 +160,14 @@ struct {
 	__type(value, struct sg_sector_flows);
 } sg_sector_flows SEC(".maps");
 
+/* The fragments after a datagram's first follow it (bpf/sg_frag.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SG_FRAG_ENTRIES);
+	__type(key, struct sg_frag_key);
+	__type(value, struct sg_frag);
+} sg_frags SEC(".maps");
+
 /* Drop events for `sectorgate monitor`, and their rate limit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -78,6 +78,59 @@ bool dp_checksums_ok(const uint8_t *frame, int len)
 	return true;
 }
 
+/* Give the IPv4 header of frame its total length, frag_off and a right
+ * checksum. */
+static void ip_header_set(uint8_t *frame, int tot, uint16_t frag_off)
+{
+	uint8_t *ip = frame + 14;
+
+	put16(ip + 2, tot);
+	put16(ip + 6, frag_off);
+	ip[10] = ip[11] = 0;
+	put16(ip + 10, dp_csum(ip, (ip[0] & 15) * 4));
+}
+
+int dp_big_udp(struct pkt *p, int l4, uint8_t *frame)
+{
+	int len;
+
+	p->l4_len = l4;
+	len = dp_build(p, frame);
+	put16(frame + 14 + (frame[14] & 15) * 4 + 4, l4);
+	dp_fill_payload(frame, 8, 5);
+	return len;
+}
+
+void dp_fragment(const uint8_t *frame, int len, int first_l4, uint16_t id,
+		 uint8_t *first, int *first_len, uint8_t *later,
+		 int *later_len)
+{
+	int hdrs = 14 + (frame[14] & 15) * 4, rest = len - hdrs - first_l4;
+
+	memcpy(first, frame, hdrs + first_l4);
+	put16(first + 14 + 4, id);
+	ip_header_set(first, hdrs - 14 + first_l4, 0x2000);	/* MF */
+	*first_len = hdrs + first_l4;
+
+	memcpy(later, frame, hdrs);
+	memcpy(later + hdrs, frame + hdrs + first_l4, rest);
+	put16(later + 14 + 4, id);
+	ip_header_set(later, hdrs - 14 + rest, first_l4 / 8);
+	*later_len = hdrs + rest;
+}
+
+int dp_reassemble(const uint8_t *first, int first_len, const uint8_t *later,
+		  int later_len, uint8_t *frame)
+{
+	int hdrs = 14 + (later[14] & 15) * 4, len;
+
+	memcpy(frame, first, first_len);
+	memcpy(frame + first_len, later + hdrs, later_len - hdrs);
+	len = first_len + later_len - hdrs;
+	ip_header_set(frame, len - 14, 0);
+	return len;
+}
+
 /* Offset of the L4 checksum in an IPv4 frame, or 0 (not TCP/UDP). */
 static int l4_csum_off(const uint8_t *frame)
 {

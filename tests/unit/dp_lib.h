@@ -87,6 +87,22 @@ void dp_fill_payload(uint8_t *frame, int hdrs, uint8_t seed);
 void dp_unfinish_checksum(uint8_t *frame);
 /* Do the IP and L4 checksums of this frame verify? */
 bool dp_checksums_ok(const uint8_t *frame, int len);
+/* A UDP datagram of l4 bytes (header and payload) as p says, built
+ * whole with a payload and its checksum; returns its length. */
+int dp_big_udp(struct pkt *p, int l4, uint8_t *frame);
+/*
+ * Split a built, unfragmented IPv4 frame in two, as a router would: the
+ * first fragment carries `first_l4` bytes of what follows the IP header
+ * (a multiple of 8) and says "more fragments", the second the rest at
+ * that offset; both get IP id `id` and a right header checksum.
+ */
+void dp_fragment(const uint8_t *frame, int len, int first_l4, uint16_t id,
+		 uint8_t *first, int *first_len, uint8_t *later,
+		 int *later_len);
+/* Put the two halves back into one unfragmented frame (the first's
+ * Ethernet and IP headers); returns its length. */
+int dp_reassemble(const uint8_t *first, int first_len, const uint8_t *later,
+		  int later_len, uint8_t *frame);
 
 /* One run (repeat = 1) of prog with the packet arriving on dev (and, for
  * tc egress, having come in on ingress_dev, NULL for none). */

@@ -465,29 +465,87 @@ static void test_forward_icmp(void)
 		 "inside and out");
 }
 
+/* Runs frame f at prog and wants verdict; the output in o. */
+static void run_frame(enum sg_prog prog, const char *dev, const char *in,
+		      const uint8_t *f, int len, uint32_t verdict, uint8_t *o,
+		      uint32_t *olen, const char *what)
+{
+	uint32_t v = -1;
+
+	CHECK(dp_run(prog, dev, in, f, len, o, olen, &v) == 0 && v == verdict,
+	      "%s: verdict %u, want %u", what, v, verdict);
+}
+
 /*
- * The VM's reply of a forward as a first fragment (the kernel fragments
- * what leaves by a smaller MTU): dropped at the uplink's egress, as at the
- * sector's ingress, not sent out translated ahead of fragments that
- * cannot follow. (The frame fuzzer found it: seed 0x5ec70f22 episode 5198
- * frame 1, tc_uplink_out.)
+ * A forward's datagrams in two fragments, both ways: the client's is
+ * delivered to the VM, the VM's answer leaves from the published address,
+ * each put back together the datagram translated. The rest of the answer
+ * follows its first fragment at the sector's ingress too: with `internet:
+ * false` it is not taken for a new packet to the internet, which another
+ * datagram's fragment still is. (A first fragment of the answer used to
+ * be dropped at the uplink's egress, which the frame fuzzer found: seed
+ * 0x5ec70f22 episode 5198 frame 1: it left ahead of fragments that could
+ * not follow.)
  */
 static void test_forward_fragment(void)
 {
-	const struct pkt in = UDP(CLIENT, 6005, HOST, 5301);
+	struct pkt in = UDP(CLIENT, 6005, HOST, 5301);
 	struct pkt reply = UDP(VM, 53, CLIENT, 6005);
-	uint8_t out[2048];
-	uint32_t len;
+	char defs[2048];
+	static uint8_t d[2048], f1[2048], f2[2048], o1[2048], o2[2048],
+		       whole[2048];
+	uint32_t n1, n2;
+	int len, l1, l2, n;
+	__u64 dropped;
 
+	snprintf(defs, sizeof(defs), "%.*sinternet: false\n    %s",
+		 (int)(strstr(definitions, "imds: true") - definitions),
+		 definitions, strstr(definitions, "imds: true"));
 	dp_flush_flows();
 	test_begin();
-	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &in, out, &len) ==
-	      TC_REDIRECT_V, "the forward's datagram is not delivered");
-	test_end("forward: opened for its first fragment's reply");
-	reply.frag = 0x2000;
-	expect_drop(SG_PROG_TC_UPLINK_OUT, "up0", "s1", &reply, 1,
-		    SG_DROP_FRAGMENT, "forward: a first fragment of the VM's "
-		    "reply is a fragment at the uplink's egress");
+	CHECK(!dp_load_definitions(defs), "definitions");
+	len = dp_big_udp(&in, 1400, d);
+	dp_fragment(d, len, 1000, 0x7001, f1, &l1, f2, &l2);
+	run_frame(SG_PROG_TC_UPLINK_IN, "up0", NULL, f1, l1, TC_REDIRECT_V,
+		  o1, &n1, "the client's first fragment");
+	run_frame(SG_PROG_TC_UPLINK_IN, "up0", NULL, f2, l2, TC_REDIRECT_V,
+		  o2, &n2, "the client's second fragment");
+	n = dp_reassemble(o1, n1, o2, n2, whole);
+	CHECK(n == len && dp_checksums_ok(whole, n) &&
+	      !memcmp(whole + 14 + 16, (uint8_t[]){ 10, 1, 0, 2 }, 4) &&
+	      (whole[14 + 20 + 2] << 8 | whole[14 + 20 + 3]) == 53,
+	      "in: the datagram reassembled is not the one forwarded");
+	test_end("forward: a client's datagram in fragments reaches the VM");
+
+	test_begin();
+	len = dp_big_udp(&reply, 1400, d);
+	dp_fragment(d, len, 1000, 0x7002, f1, &l1, f2, &l2);
+	run_frame(SG_PROG_TC_SECTOR_IN, "s1", NULL, f1, l1, TC_OK_V, o1, &n1,
+		  "the answer's first fragment at the sector");
+	run_frame(SG_PROG_TC_SECTOR_IN, "s1", NULL, f2, l2, TC_OK_V, o2, &n2,
+		  "the answer's second fragment at the sector");
+	run_frame(SG_PROG_TC_UPLINK_OUT, "up0", "s1", f1, l1, TC_OK_V, o1,
+		  &n1, "the answer's first fragment at the uplink");
+	run_frame(SG_PROG_TC_UPLINK_OUT, "up0", "s1", f2, l2, TC_OK_V, o2,
+		  &n2, "the answer's second fragment at the uplink");
+	n = dp_reassemble(o1, n1, o2, n2, whole);
+	CHECK(n == len && dp_checksums_ok(whole, n) &&
+	      !memcmp(whole + 14 + 12, (uint8_t[]){ 192, 0, 2, 1 }, 4) &&
+	      dp_sport(whole) == 5301,
+	      "out: the datagram reassembled is not the answer translated");
+	test_end("forward: the VM's answer in fragments leaves from the "
+		 "published port, past internet: false");
+	/* Of a datagram whose first fragment was not seen: the internet. */
+	test_begin();
+	dropped = dp_drops(1, SG_DROP_NO_INTERNET);
+	dp_fragment(d, len, 1000, 0x7003, f1, &l1, f2, &l2);
+	run_frame(SG_PROG_TC_SECTOR_IN, "s1", NULL, f2, l2, TC_SHOT_V, o2,
+		  &n2, "a fragment of no answer");
+	CHECK(dp_drops(1, SG_DROP_NO_INTERNET) == dropped + 1,
+	      "not counted as no-internet");
+	CHECK(!dp_load_definitions(definitions), "definitions back");
+	test_end("forward: a fragment whose first was not seen is judged as "
+		 "a packet of its own: no-internet");
 }
 
 /*

@@ -59,8 +59,14 @@
  * within, 8 bytes of ICMP) and an ICMP error's embedded IP header and 8
  * bytes within tot_len. Properties:
  *
- *  (a) a frame the checker calls malformed, a fragment or not IPv4 is
- *      never rewritten and let through (pass or redirect), on every path;
+ *  (a) a frame the checker calls malformed or not IPv4 is never
+ *      rewritten and let through (pass or redirect), on every path; nor
+ *      is a fragment, but by the NAT at the uplink (tc egress and
+ *      ingress), which follows a datagram's first fragment with the rest:
+ *      there a fragment keeps its length and changes only the fields a
+ *      NAT changes (a later one: its IP header's), with its IP header
+ *      checksum right, and a first fragment's L4 checksum changes by
+ *      exactly what the rewrite changed of what it covers;
  *  (b) a rewritten frame has its IPv4 header checksum right, and every
  *      checksum that was right in the input is right in the output: TCP,
  *      UDP (over the pseudo header; zero stays zero, and only zero),
@@ -557,6 +563,8 @@ static const char *nat_field(const struct wf *w, int off)
 	rel = off - 14;
 	if (rel == 8 || rel == 10 || rel == 11 || (rel >= 12 && rel < 20))
 		return "IP";
+	if (w->later)
+		return NULL;	/* payload: the L4 header is in the first */
 	rel = off - w->l4;
 	if (rel < 0)
 		return NULL;
@@ -1348,7 +1356,8 @@ static void mutate(uint8_t *f, int *lenp)
 
 enum prop { P_A, P_B, P_C, P_D, P_E, P_F, P_G, NPROPS };
 static const char *const prop_names[NPROPS] = {
-	"(a) malformed, fragment or not IPv4: rewritten and let through",
+	"(a) malformed, not IPv4 or a fragment: rewritten and let through "
+	"(fragments: but as the uplink's NAT follows them)",
 	"(b) checksums of a rewritten frame",
 	"(c) length and fields of a rewritten frame",
 	"(d) the run itself",
@@ -1374,7 +1383,7 @@ static unsigned long episode;
 #define EPISODE_MAX 7
 static int frame_no, episode_frames;
 static uint8_t episode_frame[EPISODE_MAX][MAX_FRAME];
-static int episode_len[EPISODE_MAX];
+static int episode_len[EPISODE_MAX], episode_origin[EPISODE_MAX];
 static bool seeding;		/* opening the episode's flows */
 static bool verbose;
 
@@ -1442,6 +1451,8 @@ static struct {
 	 * checksum, an embedded L4 checksum. */
 	unsigned long tcp, udp, echo, errors, options, padded, unfinished,
 		      emb_sum;
+	/* Fragments the uplink's NAT rewrote: first ones, later ones. */
+	unsigned long frag_first, frag_later;
 } stats[NSLOTS];
 static unsigned long total_runs;
 
@@ -2080,6 +2091,55 @@ static void judge_steering(const struct run *r, uint32_t verdict,
 #undef V
 }
 
+/*
+ * What a first fragment's TCP/UDP/ICMP checksum covers of it (the pseudo
+ * header's addresses, the L4 bytes it carries) summed with the checksum:
+ * an update made for the whole datagram keeps it, 0 and 0xffff alike.
+ */
+static uint16_t frag_l4_sum(const uint8_t *f, const struct wf *w)
+{
+	uint32_t s = w->proto == 1 ? 0 : add_bytes(0, f + 14 + 12, 8);
+	uint16_t v = fold(add_bytes(s, f + w->l4, w->end - w->l4));
+
+	return v == 0xffff ? 0 : v;
+}
+
+/* (a): a fragment the uplink's NAT rewrote, as it followed its first. */
+static void judge_fragment(const struct run *r, uint32_t verdict,
+			   const uint8_t *in, int len, const uint8_t *out,
+			   uint32_t out_len, const struct wf *wi)
+{
+	int uoff = wi->l4 + 6;
+
+	stats[slot_of(r)].frag_first += wi->first;
+	stats[slot_of(r)].frag_later += wi->later;
+#define V(...) violation(P_A, r, verdict, in, len, out, out_len, __VA_ARGS__)
+	if (out_len != (uint32_t)len) {
+		V("a fragment's length changed");
+		return;
+	}
+	for (int i = 0; i < len; i++)
+		if (in[i] != out[i] && !nat_field(wi, i)) {
+			V("a fragment's byte no NAT changes was changed (%s)",
+			  i >= wi->end ? "Ethernet padding" :
+			  i < wi->l4 ? "IP header" : "L4 or payload");
+			break;
+		}
+	if (!csum(in + 14, wi->hlen) && csum(out + 14, wi->hlen))
+		V("a fragment's IP header checksum broken by the rewrite");
+	if (wi->first && wi->proto == 17 && !rd16(in + uoff) != !rd16(out + uoff))
+		V("a first fragment's zero (no) UDP checksum changed, or "
+		  "became zero");
+	else if (wi->first && (wi->proto == 6 || wi->proto == 17 ||
+			       wi->proto == 1) &&
+		 !(wi->proto == 17 && !rd16(in + uoff)) &&
+		 frag_l4_sum(in, wi) != frag_l4_sum(out, wi))
+		V("a first fragment's L4 checksum not updated with what it "
+		  "covers");
+	judge_ttl(r, verdict, in, len, out, wi);
+#undef V
+}
+
 static void judge(const struct run *r, const uint8_t *in, int len,
 		  const uint8_t *out, uint32_t out_len, uint32_t verdict,
 		  int ret)
@@ -2129,6 +2189,11 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 		return;
 	stats[slot].rewritten++;
 	wf_check_as(in, len, &wi, !egress);
+	if (wi.kind == WF_FRAGMENT && (r->prog == SG_PROG_TC_UPLINK_OUT ||
+				       r->prog == SG_PROG_TC_UPLINK_IN)) {
+		judge_fragment(r, verdict, in, len, out, out_len, &wi);
+		return;
+	}
 	if (wi.kind != WF_OK) {
 		violation(P_A, r, verdict, in, len, out, out_len,
 			  "%s frame changed, verdict %s", wi.why,
@@ -2622,6 +2687,34 @@ static void judge_fed(const struct run *r, uint32_t verdict,
 			  dev_names[r->dev]);
 }
 
+/*
+ * Make f the rest of the episode's latest first fragment, from the same
+ * device: its headers at an offset, the last fragment or not, so that
+ * the NAT's following of a datagram is fuzzed too. Returns the length,
+ * 0 when the episode has sent no first fragment yet.
+ */
+static int later_fragment(uint8_t *f, int *origin)
+{
+	struct wf w;
+	int len;
+
+	for (int i = frame_no - 1; i >= 0; i--) {
+		if (wf_check(episode_frame[i], episode_len[i], &w) !=
+		    WF_FRAGMENT || !w.first)
+			continue;
+		len = episode_len[i];
+		memcpy(f, episode_frame[i], len);
+		wr16(f + 14 + 6, (chance(50) ? 0x2000 : 0) | (1 + rn(180)));
+		if (chance(30))
+			f[w.l4 + rn(w.end - w.l4 > 0 ? w.end - w.l4 : 1)] ^=
+				1 << rn(8);
+		fix_sums(f, len);
+		*origin = episode_origin[i];
+		return len;
+	}
+	return 0;
+}
+
 static int run_episode(unsigned long e, int max_frames)
 {
 	struct run runs[NSLOTS];
@@ -2641,7 +2734,9 @@ static int run_episode(unsigned long e, int max_frames)
 	episode_flows();
 	for (frame_no = 0; frame_no < episode_frames; frame_no++) {
 		memset(f, 0, sizeof(f));
-		len = make_frame(f, &origin);
+		len = chance(25) ? later_fragment(f, &origin) : 0;
+		if (!len)
+			len = make_frame(f, &origin);
 		/* Time passes: kept decisions go stale (1 s), flows expire
 		 * (icmp 60 s, tcp-transitory 240 s, udp 300 s). */
 		if (frame_no && chance(10)) {
@@ -2691,6 +2786,7 @@ static int run_episode(unsigned long e, int max_frames)
 		judge_paths(f, len);
 		memcpy(episode_frame[frame_no], f, len);
 		episode_len[frame_no] = len;
+		episode_origin[frame_no] = origin;
 	}
 	return episode_frames;
 }
@@ -2783,8 +2879,9 @@ static unsigned long until_frames(unsigned long frames, double max_secs,
 static void report(void)
 {
 	static const char *const tests[NPROPS] = {
-		"fuzz (a): malformed, fragmented and non-IPv4 frames are "
-		"never rewritten and let through",
+		"fuzz (a): malformed and non-IPv4 frames are never rewritten "
+		"and let through, nor fragments but as the uplink's NAT "
+		"follows a datagram's first (fields, lengths, checksums)",
 		"fuzz (b): rewritten frames carry right checksums (IP, TCP/UDP, "
 		"ICMP, embedded)",
 		"fuzz (c): rewrites keep the length and change only what NAT "
@@ -2840,6 +2937,12 @@ static void test_coverage(unsigned long frames)
 		       stats[p].errors, stats[p].emb_sum, stats[p].options,
 		       stats[p].padded, stats[p].unfinished);
 	}
+	printf("# fragments rewritten: %lu first and %lu later ones at "
+	       "tc_uplink_out, %lu and %lu at tc_uplink_in\n",
+	       stats[SG_PROG_TC_UPLINK_OUT].frag_first,
+	       stats[SG_PROG_TC_UPLINK_OUT].frag_later,
+	       stats[SG_PROG_TC_UPLINK_IN].frag_first,
+	       stats[SG_PROG_TC_UPLINK_IN].frag_later);
 	for (int d = 0; d < NDN; d++)
 		printf("# %-27s rewritten: %lu xdp_sector (%lu passed on), "
 		       "%lu tc_sector_in, %lu tc_uplink_out, %lu xdp_uplink, "
@@ -2879,6 +2982,11 @@ static void test_coverage(unsigned long frames)
 		      "metadata request on rewritten");
 		for (int g = 0; g < NEG; g++)
 			CHECK(eg_stats[g], "egress: never %s", eg_names[g]);
+		CHECK(stats[SG_PROG_TC_UPLINK_OUT].frag_first &&
+		      stats[SG_PROG_TC_UPLINK_OUT].frag_later &&
+		      stats[SG_PROG_TC_UPLINK_IN].frag_first &&
+		      stats[SG_PROG_TC_UPLINK_IN].frag_later,
+		      "the uplink's NAT never followed a datagram's fragments");
 	}
 	for (size_t i = 0; i < sizeof(translating) / sizeof(int); i++) {
 		int p = translating[i];

@@ -225,6 +225,79 @@ static void test_not_mapped(void)
 		 "untranslated");
 }
 
+/* Run both fragments through prog; put what came out back together. */
+static int both_halves(enum sg_prog prog, const char *from,
+		       const uint8_t *f1, int l1, const uint8_t *f2, int l2,
+		       uint32_t verdict, uint8_t *whole)
+{
+	uint8_t o1[2048];
+	int n1;
+
+	frame_check(prog, from, f1, l1, verdict, NULL, 0);
+	memcpy(o1, out, out_len);
+	n1 = out_len;
+	frame_check(prog, from, f2, l2, verdict, NULL, 0);
+	CHECK(out_len == (uint32_t)l2 &&
+	      !memcmp(out + 14 + 20, f2 + 14 + 20, l2 - 14 - 20) &&
+	      !memcmp(out + 14 + 4, f2 + 14 + 4, 4),
+	      "the later fragment's id, offset or payload changed");
+	CHECK(dp_csum(out + 14, 20) == 0, "later fragment's IP checksum");
+	return dp_reassemble(o1, n1, out, out_len, whole);
+}
+
+/*
+ * A datagram in two fragments, out and back. The first is translated as
+ * the flow's packets are; the second follows it (its addresses only); put
+ * back together, each is the datagram translated, with its UDP checksum
+ * right over the whole. The last fragment forgets the note: once more it
+ * is a fragment without its first. So is one that another sector's
+ * device brings, with the same addresses and id.
+ */
+static void test_fragments(void)
+{
+	struct pkt q = UDP("10.1.0.2", 41000, "198.51.100.9", 53);
+	struct pkt a = UDP("198.51.100.9", 53, SNAT, 41000);
+	struct pkt o = UDP("10.4.0.2", 41001, "198.51.100.9", 53);
+	uint8_t dgram[2048], f1[2048], f2[2048], whole[2048];
+	int len, l1, l2, n;
+	__u64 fr = dp_drops(1, SG_DROP_FRAGMENT);
+	__u64 fr5 = dp_drops(5, SG_DROP_FRAGMENT);
+
+	test_begin();
+	len = dp_big_udp(&q, 1208, dgram);
+	dp_fragment(dgram, len, 800, 0x1234, f1, &l1, f2, &l2);
+	n = both_halves(SG_PROG_TC_UPLINK_OUT, "s1", f1, l1, f2, l2, TC_OK_V,
+			whole);
+	CHECK(n == len && dp_checksums_ok(whole, n) &&
+	      !memcmp(whole + 14 + 12, (uint8_t[]){ 192, 0, 2, 1 }, 4) &&
+	      dp_sport(whole) == 41000,
+	      "out: the datagram reassembled is not the one translated");
+	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", f2, l2, TC_SHOT_V, NULL, 0);
+	CHECK(dp_drops(1, SG_DROP_FRAGMENT) == fr + 1,
+	      "the last fragment again: counted as a fragment");
+
+	len = dp_big_udp(&a, 1208, dgram);
+	dp_fragment(dgram, len, 1000, 0x4321, f1, &l1, f2, &l2);
+	n = both_halves(SG_PROG_TC_UPLINK_IN, NULL, f1, l1, f2, l2,
+			TC_REDIRECT_V, whole);
+	CHECK(n == len && dp_checksums_ok(whole, n) &&
+	      !memcmp(whole + 14 + 16, (uint8_t[]){ 10, 1, 0, 2 }, 4) &&
+	      (whole[14 + 20 + 2] << 8 | whole[14 + 20 + 3]) == 41000 &&
+	      whole[14 + 8] == 63,
+	      "in: the datagram reassembled is not the reply translated");
+
+	/* Overlapping sectors: the note is vm4's, not vm5's. */
+	len = dp_big_udp(&o, 1208, dgram);
+	dp_fragment(dgram, len, 800, 0x5555, f1, &l1, f2, &l2);
+	frame_check(SG_PROG_TC_UPLINK_OUT, "s4", f1, l1, TC_OK_V, NULL, 0);
+	frame_check(SG_PROG_TC_UPLINK_OUT, "s5", f2, l2, TC_SHOT_V, NULL, 0);
+	CHECK(dp_drops(5, SG_DROP_FRAGMENT) == fr5 + 1,
+	      "vm5's fragment did not follow vm4's first");
+	frame_check(SG_PROG_TC_UPLINK_OUT, "s4", f2, l2, TC_OK_V, NULL, 0);
+	test_end("fragments: the rest of a datagram follows its first fragment "
+		 "through the NAT both ways, in its sector's zone only");
+}
+
 /*
  * What the kernel forwards to the uplink from a device the definitions do
  * not know (p-s1 stands for a tap matching a glob that `run` has not
@@ -1106,6 +1179,7 @@ int main(void)
 	test_overlap();
 	test_unsolicited();
 	test_not_mapped();
+	test_fragments();
 	test_foreign_ingress();
 	test_icmp_errors_in();
 	test_icmp_errors_out();

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Fragments. Only the first fragment of a datagram carries its ports, so
+ * only it can find a flow. A hook that lets a first fragment through on a
+ * flow's account notes the datagram (sg_frags: its reassembly key, in the
+ * zone of its side, for that hook), and the fragments after it follow
+ * that decision: the same flow entry, whose addresses they get (the ports
+ * and the L4 checksum are in the first). Nothing is reassembled, and
+ * nothing is held: a fragment that arrives before its first, or after
+ * SG_FRAG_TIMEOUT_NS, or whose flow is gone, is dropped as `fragment`, as
+ * every fragment was before this. The last fragment (no "more fragments")
+ * removes the note; an LRU bounds those whose last never came.
+ */
+#ifndef SG_FRAG_H
+#define SG_FRAG_H
+
+#include "sg_flow.h"
+
+/* p's reassembly key at hook, in zone; *last: no fragment follows it. */
+static __always_inline int sg_frag_key_of(const struct sg_ctx *c,
+					  const struct sg_pkt *p, __u16 zone,
+					  enum sg_frag_hook hook,
+					  struct sg_frag_key *k, bool *last)
+{
+	__be16 id_frag[2];	/* the IPv4 header's id and frag_off */
+
+	if (sg_ctx_load(c, p->l3_off + 4, id_frag, sizeof(id_frag)))
+		return -1;
+	*k = (struct sg_frag_key){
+		.saddr = p->saddr, .daddr = p->daddr, .id = id_frag[0],
+		.proto = p->proto, .hook = hook, .zone = zone,
+	};
+	*last = !(id_frag[1] & bpf_htons(IP_MF));
+	return 0;
+}
+
+/* A first fragment let through on the account of the entry at flow. */
+static __always_inline void sg_frag_note(const struct sg_ctx *c,
+					 const struct sg_pkt *p, __u16 zone,
+					 enum sg_frag_hook hook,
+					 const struct sg_flow_key *flow,
+					 __u64 now)
+{
+	struct sg_frag_key k;
+	struct sg_frag v = { .flow = *flow };
+	bool last;
+
+	if (p->frag != SG_FRAG_FIRST || sg_frag_key_of(c, p, zone, hook, &k,
+						      &last))
+		return;
+	v.expires_ns = now + SG_FRAG_TIMEOUT_NS;
+	bpf_map_update_elem(&sg_frags, &k, &v, BPF_ANY);
+}
+
+/*
+ * A fragment after the first: the key of the flow entry its first was
+ * let through by (-1: none, or no longer). The last one forgets it.
+ */
+static __always_inline int sg_frag_follow(const struct sg_ctx *c,
+					  const struct sg_pkt *p, __u16 zone,
+					  enum sg_frag_hook hook, __u64 now,
+					  struct sg_flow_key *flow)
+{
+	struct sg_frag_key k;
+	struct sg_frag *v;
+	bool last;
+
+	if (p->frag != SG_FRAG_LATER || sg_frag_key_of(c, p, zone, hook, &k,
+						      &last))
+		return -1;
+	v = bpf_map_lookup_elem(&sg_frags, &k);
+	if (!v || now > v->expires_ns)
+		return -1;
+	*flow = v->flow;
+	if (last)
+		bpf_map_delete_elem(&sg_frags, &k);
+	return 0;
+}
+
+/*
+ * The flow entry a fragment after the first follows, as the first found
+ * it (NULL: none), with its key in *key.
+ */
+static __always_inline struct sg_flow *
+sg_frag_entry(const struct sg_ctx *c, const struct sg_pkt *p, __u16 zone,
+	      enum sg_frag_hook hook, __u64 now, struct sg_flow_key *key)
+{
+	struct sg_flow *e;
+
+	if (sg_frag_follow(c, p, zone, hook, now, key))
+		return NULL;
+	e = bpf_map_lookup_elem(&sg_flows, key);
+	return e && sg_flow_is(e, key) ? e : NULL;
+}
+
+#endif /* SG_FRAG_H */
