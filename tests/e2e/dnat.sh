@@ -49,6 +49,7 @@ sectors:
     internet: false
     forwards:
       - {proto: tcp, port: 3022, to: "10.3.0.2:22"}
+      - {proto: udp, port: 3053, to: "10.3.0.2:53"}
   - name: vm4
     cidrs: [10.4.0.0/24]
     interfaces: [v4]
@@ -75,6 +76,7 @@ whoami_at vm5 22 vm5
 (in_ns vm1 socat TCP4-LISTEN:2202,fork,reuseaddr SYSTEM:'head -c 2000000 /dev/zero' &) 2>/dev/null
 (in_ns vm1 socat TCP4-LISTEN:8080,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
 (in_ns vm3 socat TCP4-LISTEN:8080,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
+(in_ns vm3 socat -b 65536 UDP4-RECVFROM:53,fork SYSTEM:cat &) 2>/dev/null
 (in_ns mgmt socat TCP4-LISTEN:9000,fork,reuseaddr SYSTEM:'echo mgmt' &) 2>/dev/null
 
 # The metadata service behind the uplink, as a cloud host has it: it
@@ -177,6 +179,14 @@ expect_eq "tcp 192.0.2.10:4022 reaches vm5, not vm4 of the same address" \
 	"$(get inet 192.0.2.10 4022)" "192.0.2.2 vm5"
 expect_eq "a forward into vm3 (internet: false) works: its replies are answers" \
 	"$(get inet 192.0.2.10 3022)" 192.0.2.2
+# Bigger than the MTU, both ways in fragments: the client's and the
+# answer's after the first follow it, past vm3's internet: false too.
+head -c 3000 /dev/urandom >"$work/dgram"
+reasm=$(reassembled vm3)
+expect_eq "a 3000-byte UDP datagram through vm3's forward comes back whole" \
+	"$(udp_echo inet 192.0.2.10 3053 "$work/dgram" | sha256sum)" \
+	"$(sha256sum <"$work/dgram")"
+expect_ok "it reached vm3 in fragments" test "$(reassembled vm3)" -gt "$reasm"
 before=$(stat vm3 'drops["no-internet"]')
 expect_fail "while vm3 itself still reaches nothing outside" whoami_inet vm3
 expect_ok "counted as no-internet" test "$(moved vm3 no-internet "$before")" -ge 1

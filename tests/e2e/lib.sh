@@ -96,6 +96,17 @@ poll() {
 	return 1
 }
 ms() { echo $(($(date +%s%N) / 1000000)); }
+# reassembled NS: the datagrams NS has put together from fragments
+# (ReasmOKs of its /proc/net/snmp).
+reassembled() {
+	in_ns "$1" awk '/^Ip:/ { if (!n++) { for (i = 2; i <= NF; i++) col[$i] = i }
+		else print $col["ReasmOKs"] }' /proc/net/snmp
+}
+# udp_echo NS ADDR PORT FILE: what a UDP echo service there sends back of
+# FILE, sent as one datagram (it may be bigger than the MTU).
+udp_echo() {
+	in_ns "$1" socat -b 65536 -t 3 -T 3 - "UDP4:$2:$3" <"$4"
+}
 
 e2e_summary() {
 	echo "# $(basename "$0"): $E2E_PASSED passed, $E2E_FAILED failed"
