@@ -103,24 +103,24 @@ static __always_inline int sg_decide_cross(const struct sg_ctx *c,
 	struct sg_flow *f;
 	struct sg_flow_key okey;
 	__u64 now;
+	int verdict;
 
-	if (p->frag) {
-		/* No ports: neither a flow nor an allow rule can be matched.
-		 * Pairs with no exception at all are plain isolation. */
-		if (dest->kind == SG_DEST_SECTOR &&
-		    sg_pair_allows(slot, dev, dest->sector))
-			return SG_DROP_FRAGMENT;
-		return SG_DROP_INTER_SECTOR;
-	}
 	/* Most pairs have no exception either way: plain isolation, with
-	 * no flow to look for. */
-	if (dest->kind == SG_DEST_SECTOR &&
-	    !sg_pair_allows(slot, dev, dest->sector))
+	 * no flow to look for. Nor are fragments followed into a CIDR that
+	 * sectors share. */
+	if ((dest->kind == SG_DEST_SECTOR &&
+	     !sg_pair_allows(slot, dev, dest->sector)) ||
+	    (dest->kind != SG_DEST_SECTOR && p->frag))
 		return SG_DROP_INTER_SECTOR;
 	cfg = sg_config_of(slot);
 	if (!cfg)
 		return SG_DROP_INTER_SECTOR;
 	now = sg_now();
+	/* No ports: the rest of a datagram whose first was let through
+	 * follows it, while its flow lasts. */
+	if (p->frag == SG_FRAG_LATER)
+		return sg_frag_entry(c, p, from, SG_FRAG_AT_SECTOR, now,
+				     &okey) ? SG_PASS : SG_DROP_FRAGMENT;
 
 	/* A reply of a connection the other sector opened, while the
 	 * current definitions still allow that connection. */
@@ -128,6 +128,7 @@ static __always_inline int sg_decide_cross(const struct sg_ctx *c,
 	if (f && f->nat == SG_NAT_NONE &&
 	    sg_allowed(slot, okey.zone, from, okey.proto, okey.dport)) {
 		sg_flow_update(f, cfg, p, SG_FLOW_REPLY, now);
+		sg_frag_note(c, p, from, SG_FRAG_AT_SECTOR, &okey, now);
 		return SG_PASS;
 	}
 	if (sg_icmp_is_error(p) && dest->kind == SG_DEST_SECTOR &&
@@ -138,7 +139,12 @@ static __always_inline int sg_decide_cross(const struct sg_ctx *c,
 	if (dest->kind != SG_DEST_SECTOR ||
 	    !sg_allowed(slot, from, dest->sector, p->proto, p->dport))
 		return SG_DROP_INTER_SECTOR;
-	return sg_flow_open(cfg, p, from, dest->sector, 0, counters, now);
+	verdict = sg_flow_open(cfg, p, from, dest->sector, 0, counters, now);
+	if (verdict == SG_PASS && p->frag) {
+		sg_flow_key_of(&okey, p, from);
+		sg_frag_note(c, p, from, SG_FRAG_AT_SECTOR, &okey, now);
+	}
+	return verdict;
 }
 
 /*

@@ -173,13 +173,18 @@ static const struct dp_case cases[] = {
 	{ "truncated ICMP header", "s1",
 	  { .src = "10.1.0.2", .dst = "10.3.0.2", .proto = 1, .icmp_type = 8,
 	    .l4_len = 4 }, SG_DROP_MALFORMED },
-	/* Fragments: no ports, so nothing that needs them can match. */
-	{ "later fragment between allowed sectors", "s1",
+	/* Fragments: no ports after the first, so only the rest of a
+	 * datagram whose first was let through can pass
+	 * (test_fragments_between_sectors). */
+	{ "later fragment between allowed sectors, without its first", "s1",
 	  { .src = "10.1.0.2", .dst = "10.2.0.2", .proto = 6, .frag = 100,
 	    .l4_len = 20 }, SG_DROP_FRAGMENT },
-	{ "first fragment between allowed sectors", "s1",
+	{ "first fragment between allowed sectors, to an allowed port", "s1",
 	  { .src = "10.1.0.2", .dst = "10.2.0.2", .proto = 6, .dport = 5432,
-	    .tcp_flags = SYN, .frag = 0x2000 }, SG_DROP_FRAGMENT },
+	    .tcp_flags = SYN, .frag = 0x2000 }, SG_PASS },
+	{ "first fragment between allowed sectors, to another port", "s1",
+	  { .src = "10.1.0.2", .dst = "10.2.0.2", .proto = 6, .dport = 22,
+	    .tcp_flags = SYN, .frag = 0x2000 }, SG_DROP_INTER_SECTOR },
 	{ "fragment between isolated sectors", "s3",
 	  { .src = "10.3.0.2", .dst = "10.2.0.2", .proto = 17, .frag = 100,
 	    .l4_len = 8 }, SG_DROP_INTER_SECTOR },
@@ -257,6 +262,47 @@ static void test_case(const struct dp_case *c)
 	test_end(c->name);
 }
 
+
+/*
+ * A UDP datagram in two fragments between sectors that allow it, both
+ * ways, at both hooks: the first is judged by its ports (the allow
+ * rule, the reply of its flow), the second follows it. Once the last has
+ * passed, or when the first was refused (UDP to vm2, which vm1 may reach
+ * over TCP only), the rest is a fragment without its first: `fragment`.
+ */
+static void test_fragments_between_sectors(void)
+{
+	struct pkt q = UDP("10.1.0.2", 1500, "10.3.0.2", 9999);
+	struct pkt a = UDP("10.3.0.2", 9999, "10.1.0.2", 1500);
+	struct pkt refused = UDP("10.1.0.2", 1500, "10.2.0.2", 5432);
+	uint8_t d[2048], f1[2048], f2[2048];
+	int len, l1, l2;
+
+	dp_flush_flows();
+	test_begin();
+	for (int xdp = 0; xdp < 2; xdp++) {
+		enum sg_prog prog = xdp ? SG_PROG_XDP_SECTOR :
+					  SG_PROG_TC_SECTOR_IN;
+
+		len = dp_big_udp(&q, 1208, d);
+		dp_fragment(d, len, 800, 0x2222 + xdp, f1, &l1, f2, &l2);
+		check_packet(prog, "s1", f1, l1, SG_PASS);
+		check_packet(prog, "s1", f2, l2, SG_PASS);
+		check_packet(prog, "s1", f2, l2, SG_DROP_FRAGMENT);
+		/* The rest of one whose first was refused. */
+		len = dp_big_udp(&refused, 1208, d);
+		dp_fragment(d, len, 800, 0x2300 + xdp, f1, &l1, f2, &l2);
+		check_packet(prog, "s1", f1, l1, SG_DROP_INTER_SECTOR);
+		check_packet(prog, "s1", f2, l2, SG_DROP_FRAGMENT);
+
+		len = dp_big_udp(&a, 1208, d);
+		dp_fragment(d, len, 800, 0x2400 + xdp, f1, &l1, f2, &l2);
+		check_packet(prog, "s3", f1, l1, SG_PASS);
+		check_packet(prog, "s3", f2, l2, SG_PASS);
+	}
+	test_end("fragments between sectors: the rest of an allowed datagram "
+		 "follows its first, both ways, at XDP and tc");
+}
 
 static void test_tx_counter(void)
 {
@@ -839,6 +885,7 @@ int main(void)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
 		test_case(&cases[i]);
+	test_fragments_between_sectors();
 	test_tx_counter();
 	test_trusted_device();
 	test_drop_events();
