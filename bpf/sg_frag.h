@@ -7,9 +7,10 @@
  * that decision: the same flow entry, whose addresses they get (the ports
  * and the L4 checksum are in the first). Nothing is reassembled, and
  * nothing is held: a fragment that arrives before its first, or after
- * SG_FRAG_TIMEOUT_NS, or whose flow is gone, is dropped as `fragment`, as
- * every fragment was before this. The last fragment (no "more fragments")
- * removes the note; an LRU bounds those whose last never came.
+ * its expiry, or whose flow is no longer what the first went by, is
+ * judged as a packet of its own (`fragment` where ports would be needed).
+ * The last fragment (no "more fragments") leaves the note a second for
+ * one that overtook it; an LRU bounds those whose last never came.
  */
 #ifndef SG_FRAG_H
 #define SG_FRAG_H
@@ -52,45 +53,73 @@ static __always_inline void sg_frag_note(const struct sg_ctx *c,
 	bpf_map_update_elem(&sg_frags, &k, &v, BPF_ANY);
 }
 
-/*
- * A fragment after the first: the key of the flow entry its first was
- * let through by (-1: none, or no longer). The last one forgets it.
- */
-static __always_inline int sg_frag_follow(const struct sg_ctx *c,
-					  const struct sg_pkt *p, __u16 zone,
-					  enum sg_frag_hook hook, __u64 now,
+/* The note under k: the flow key (-1: none, or expired). After the last
+ * fragment, it lasts only as long as one that overtook it may take. */
+static __always_inline int sg_frag_lookup(const struct sg_frag_key *k,
+					  bool last, __u64 now,
 					  struct sg_flow_key *flow)
 {
-	struct sg_frag_key k;
-	struct sg_frag *v;
-	bool last;
+	struct sg_frag *v = bpf_map_lookup_elem(&sg_frags, k);
 
-	if (p->frag != SG_FRAG_LATER || sg_frag_key_of(c, p, zone, hook, &k,
-						      &last))
-		return -1;
-	v = bpf_map_lookup_elem(&sg_frags, &k);
 	if (!v || now > v->expires_ns)
 		return -1;
 	*flow = v->flow;
-	if (last)
-		bpf_map_delete_elem(&sg_frags, &k);
+	if (last && v->expires_ns > now + SG_FRAG_LAST_NS)
+		v->expires_ns = now + SG_FRAG_LAST_NS;
 	return 0;
 }
 
+/* The flow entry under a noted key, if no other flow's took its place. */
+static __always_inline struct sg_flow *
+sg_frag_flow_entry(const struct sg_flow_key *key)
+{
+	struct sg_flow *e = bpf_map_lookup_elem(&sg_flows, key);
+
+	return e && sg_flow_is(e, key) ? e : NULL;
+}
+
 /*
- * The flow entry a fragment after the first follows, as the first found
- * it (NULL: none), with its key in *key.
+ * The flow entry a fragment after the first follows (NULL: none), with
+ * its key in *key: the caller checks it is still what the first went by.
  */
 static __always_inline struct sg_flow *
 sg_frag_entry(const struct sg_ctx *c, const struct sg_pkt *p, __u16 zone,
 	      enum sg_frag_hook hook, __u64 now, struct sg_flow_key *key)
 {
-	struct sg_flow *e;
+	struct sg_frag_key k;
+	bool last;
 
-	if (sg_frag_follow(c, p, zone, hook, now, key))
+	if (p->frag != SG_FRAG_LATER ||
+	    sg_frag_key_of(c, p, zone, hook, &k, &last) ||
+	    sg_frag_lookup(&k, last, now, key))
 		return NULL;
-	e = bpf_map_lookup_elem(&sg_flows, key);
-	return e && sg_flow_is(e, key) ? e : NULL;
+	return sg_frag_flow_entry(key);
+}
+
+/*
+ * The same at an uplink's ingress, where a first fragment also takes
+ * away what an older datagram with its key noted: sg_reply_in notes it
+ * anew if it goes to a VM, and one for the host or dropped is not that
+ * datagram's. (One function for both, one key on the stack: the uplink's
+ * ingress has none to spare.)
+ */
+static __always_inline struct sg_flow *
+sg_frag_entry_in(const struct sg_ctx *c, const struct sg_pkt *p, __u64 now,
+		 struct sg_flow_key *key)
+{
+	struct sg_frag_key k;
+	bool last;
+
+	if (!p->frag ||
+	    sg_frag_key_of(c, p, 0, SG_FRAG_AT_UPLINK_IN, &k, &last))
+		return NULL;
+	if (p->frag == SG_FRAG_FIRST) {
+		bpf_map_delete_elem(&sg_frags, &k);
+		return NULL;
+	}
+	if (sg_frag_lookup(&k, last, now, key))
+		return NULL;
+	return sg_frag_flow_entry(key);
 }
 
 #endif /* SG_FRAG_H */

@@ -324,17 +324,24 @@ static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
 
 /*
  * Uplink egress: a fragment after the first leaves as the first did,
- * with the addresses of the flow entry it was translated by.
+ * with the addresses of the flow entry it was translated by, while that
+ * is still a masquerade flow from this uplink's address (snat) or a
+ * forward's answer: what took its key since (a steered flow, untranslated)
+ * never lends it its addresses.
  */
 static __always_inline int sg_frag_out(const struct sg_ctx *c,
 				       const struct sg_pkt *p, __u16 zone,
-				       __u64 now)
+				       __be32 snat, __u64 now)
 {
 	struct sg_flow_key key;
-	struct sg_flow *e = sg_frag_entry(c, p, zone, SG_FRAG_AT_UPLINK_OUT,
-					  now, &key);
+	struct sg_flow *f, *e = sg_frag_entry(c, p, zone,
+					      SG_FRAG_AT_UPLINK_OUT, now,
+					      &key);
 
-	if (!e)
+	if (!e || !(e->dir == SG_FLOW_ORIG ?
+		    sg_snat_live(e, SG_NAT_SNAT, snat, now) :
+		    e->nat == SG_NAT_DNAT &&
+		    sg_inbound_entry(c, &key, e, &f, now)))
 		return SG_DROP_FRAGMENT;
 	return sg_xlate_apply(c, p, &e->xlate) ? SG_DROP_MALFORMED : SG_PASS;
 }
@@ -444,7 +451,8 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 		goto out;
 	}
 	if (verdict == SG_PASS && p.frag == SG_FRAG_LATER) {
-		verdict = sg_frag_out(c, &p, from->sector, now);
+		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
+		verdict = sg_frag_out(c, &p, from->sector, snat, now);
 		goto out;
 	}
 	if (verdict == SG_PASS) {
@@ -751,12 +759,12 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 							     TC_ACT_OK;
 
 	now = sg_now();
-	if (p.frag == SG_FRAG_LATER) {
-		/* The rest of a datagram whose first went to a VM follows
-		 * it; the rest of the host's is the host's. */
-		e = sg_frag_entry(c, &p, 0, SG_FRAG_AT_UPLINK_IN, now, &key);
+	/* The rest of a datagram whose first went to a VM follows it; the
+	 * rest of the host's is the host's. */
+	e = sg_frag_entry_in(c, &p, now, &key);
+	if (e) {
 		f = sg_inbound_flow(c, &key, e, true, now);
-		if (e && f)
+		if (f)
 			return sg_reply_in(c, skb, &p, cfg, &key, e, f, now);
 	}
 	sg_flow_key_of(&key, &p, 0);

@@ -117,10 +117,12 @@ static __always_inline int sg_decide_cross(const struct sg_ctx *c,
 		return SG_DROP_INTER_SECTOR;
 	now = sg_now();
 	/* No ports: the rest of a datagram whose first was let through
-	 * follows it, while its flow lasts. */
-	if (p->frag == SG_FRAG_LATER)
-		return sg_frag_entry(c, p, from, SG_FRAG_AT_SECTOR, now,
-				     &okey) ? SG_PASS : SG_DROP_FRAGMENT;
+	 * follows it, while its flow (the primary noted) lasts. */
+	if (p->frag == SG_FRAG_LATER) {
+		f = sg_frag_entry(c, p, from, SG_FRAG_AT_SECTOR, now, &okey);
+		return f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_NONE &&
+		       sg_flow_live(f, now) ? SG_PASS : SG_DROP_FRAGMENT;
+	}
 
 	/* A reply of a connection the other sector opened, while the
 	 * current definitions still allow that connection. */

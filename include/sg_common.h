@@ -611,10 +611,14 @@ struct sg_sector_flows {
  * the zone of their side (a sector's id; 0 for what comes from outside)
  * and for one hook; the value the key of the flow entry whose decision
  * and translation the first fragment took, and until when the rest may
- * follow it. The last fragment removes it.
+ * follow it: SG_FRAG_TIMEOUT_NS, and SG_FRAG_LAST_NS once the last has
+ * passed (one before it may come late).
  */
 #define SG_FRAG_ENTRIES		16384
-#define SG_FRAG_TIMEOUT_NS	(30ULL * 1000000000)	/* Linux's ipfrag_time */
+/* A datagram's fragments arrive within milliseconds of each other; what
+ * is later is more likely another datagram's with its id come round. */
+#define SG_FRAG_TIMEOUT_NS	(5ULL * 1000000000)
+#define SG_FRAG_LAST_NS		(1ULL * 1000000000)	/* after the last */
 
 enum sg_frag_hook {
 	SG_FRAG_AT_UPLINK_OUT = 1,	/* masquerade, a forward's answers */

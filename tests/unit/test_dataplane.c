@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "flows.h"
 #include "dp_lib.h"
+#include "sectorgate.skel.h"
 #include "sg_test.h"
 #include "util.h"
 
@@ -266,8 +267,8 @@ static void test_case(const struct dp_case *c)
 /*
  * A UDP datagram in two fragments between sectors that allow it, both
  * ways, at both hooks: the first is judged by its ports (the allow
- * rule, the reply of its flow), the second follows it. Once the last has
- * passed, or when the first was refused (UDP to vm2, which vm1 may reach
+ * rule, the reply of its flow), the second follows it. A second after the
+ * last has passed, or when the first was refused (UDP to vm2, which vm1 may reach
  * over TCP only), the rest is a fragment without its first: `fragment`.
  */
 static void test_fragments_between_sectors(void)
@@ -288,6 +289,7 @@ static void test_fragments_between_sectors(void)
 		dp_fragment(d, len, 800, 0x2222 + xdp, f1, &l1, f2, &l2);
 		check_packet(prog, "s1", f1, l1, SG_PASS);
 		check_packet(prog, "s1", f2, l2, SG_PASS);
+		dp_in.skel->bss->sg_clock_offset_ns += 1100 * 1000000ULL;
 		check_packet(prog, "s1", f2, l2, SG_DROP_FRAGMENT);
 		/* The rest of one whose first was refused. */
 		len = dp_big_udp(&refused, 1208, d);

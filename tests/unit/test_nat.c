@@ -258,8 +258,10 @@ static void test_fragments(void)
 	struct pkt q = UDP("10.1.0.2", 41000, "198.51.100.9", 53);
 	struct pkt a = UDP("198.51.100.9", 53, SNAT, 41000);
 	struct pkt o = UDP("10.4.0.2", 41001, "198.51.100.9", 53);
-	uint8_t dgram[2048], f1[2048], f2[2048], whole[2048];
-	int len, l1, l2, n;
+	struct pkt host = UDP("198.51.100.9", 53, SNAT, 22);
+	uint8_t dgram[2048], f1[2048], f2[2048], h1[2048], h2[2048],
+		whole[2048], mid[2048];
+	int len, l1, l2, n, hl1, hl2;
 	__u64 fr = dp_drops(1, SG_DROP_FRAGMENT);
 	__u64 fr5 = dp_drops(5, SG_DROP_FRAGMENT);
 
@@ -272,9 +274,19 @@ static void test_fragments(void)
 	      !memcmp(whole + 14 + 12, (uint8_t[]){ 192, 0, 2, 1 }, 4) &&
 	      dp_sport(whole) == 41000,
 	      "out: the datagram reassembled is not the one translated");
+	/* One before the last may come after it, within a second. */
+	memcpy(mid, f2, l2);
+	mid[14 + 6] = 0x20;	/* MF, at offset 100 * 8 */
+	mid[14 + 10] = mid[14 + 11] = 0;
+	mid[14 + 10] = dp_csum(mid + 14, 20) >> 8;
+	mid[14 + 11] = dp_csum(mid + 14, 20) & 0xff;
+	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", mid, l2, TC_OK_V, NULL, 0);
+	CHECK(!memcmp(out + 14 + 12, (uint8_t[]){ 192, 0, 2, 1 }, 4),
+	      "a fragment overtaken by the last is not translated");
+	dp_in.skel->bss->sg_clock_offset_ns += 1100 * 1000000ULL;
 	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", f2, l2, TC_SHOT_V, NULL, 0);
 	CHECK(dp_drops(1, SG_DROP_FRAGMENT) == fr + 1,
-	      "the last fragment again: counted as a fragment");
+	      "a second after the last: counted as a fragment");
 
 	len = dp_big_udp(&a, 1208, dgram);
 	dp_fragment(dgram, len, 1000, 0x4321, f1, &l1, f2, &l2);
@@ -286,6 +298,16 @@ static void test_fragments(void)
 	      whole[14 + 8] == 63,
 	      "in: the datagram reassembled is not the reply translated");
 
+	/* The host's datagram with the same id after vm1's, which lost its
+	 * last fragment: its rest is the host's, untouched. */
+	len = dp_big_udp(&a, 1208, dgram);
+	dp_fragment(dgram, len, 1000, 0x4444, f1, &l1, f2, &l2);
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, f1, l1, TC_REDIRECT_V, NULL, 0);
+	len = dp_big_udp(&host, 1208, dgram);
+	dp_fragment(dgram, len, 1000, 0x4444, h1, &hl1, h2, &hl2);
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, h1, hl1, TC_OK_V, h1, hl1);
+	frame_check(SG_PROG_TC_UPLINK_IN, NULL, h2, hl2, TC_OK_V, h2, hl2);
+
 	/* Overlapping sectors: the note is vm4's, not vm5's. */
 	len = dp_big_udp(&o, 1208, dgram);
 	dp_fragment(dgram, len, 800, 0x5555, f1, &l1, f2, &l2);
@@ -295,7 +317,8 @@ static void test_fragments(void)
 	      "vm5's fragment did not follow vm4's first");
 	frame_check(SG_PROG_TC_UPLINK_OUT, "s4", f2, l2, TC_OK_V, NULL, 0);
 	test_end("fragments: the rest of a datagram follows its first fragment "
-		 "through the NAT both ways, in its sector's zone only");
+		 "through the NAT both ways (one overtaken by the last too), in "
+		 "its sector's zone only, never into the host's datagram");
 }
 
 /*
