@@ -316,7 +316,8 @@ static __always_inline int sg_nat_mappable_proto(const struct sg_pkt *p)
 	}
 }
 
-/* Which packets from a sector a path without sg_frag.h can map. */
+/* Which packets from a sector the paths that follow no fragments (the
+ * fast path, steering) can map. */
 static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
 {
 	return p->frag ? SG_DROP_FRAGMENT : sg_nat_mappable_proto(p);
@@ -450,8 +451,8 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 		verdict = sg_icmp_error_out(c, &p, from->sector, now);
 		goto out;
 	}
+	__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 	if (verdict == SG_PASS && p.frag == SG_FRAG_LATER) {
-		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 		verdict = sg_frag_out(c, &p, from->sector, snat, now);
 		goto out;
 	}
@@ -460,7 +461,6 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 		 * masquerade flow, and the answer to one let in. */
 		sg_flow_key_of(&key, &p, from->sector);
 		e = bpf_map_lookup_elem(&sg_flows, &key);
-		__builtin_memcpy(&snat, up->snat_addr, sizeof(snat));
 		mappable = sg_nat_mappable_proto(&p);
 		if (mappable == SG_PASS &&
 		    sg_snat_live(e, SG_NAT_SNAT, snat, now) &&

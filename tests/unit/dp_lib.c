@@ -78,9 +78,7 @@ bool dp_checksums_ok(const uint8_t *frame, int len)
 	return true;
 }
 
-/* Give the IPv4 header of frame its total length, frag_off and a right
- * checksum. */
-static void ip_header_set(uint8_t *frame, int tot, uint16_t frag_off)
+void dp_ip_header_set(uint8_t *frame, int tot, uint16_t frag_off)
 {
 	uint8_t *ip = frame + 14;
 
@@ -109,13 +107,13 @@ void dp_fragment(const uint8_t *frame, int len, int first_l4, uint16_t id,
 
 	memcpy(first, frame, hdrs + first_l4);
 	put16(first + 14 + 4, id);
-	ip_header_set(first, hdrs - 14 + first_l4, 0x2000);	/* MF */
+	dp_ip_header_set(first, hdrs - 14 + first_l4, 0x2000);	/* MF */
 	*first_len = hdrs + first_l4;
 
 	memcpy(later, frame, hdrs);
 	memcpy(later + hdrs, frame + hdrs + first_l4, rest);
 	put16(later + 14 + 4, id);
-	ip_header_set(later, hdrs - 14 + rest, first_l4 / 8);
+	dp_ip_header_set(later, hdrs - 14 + rest, first_l4 / 8);
 	*later_len = hdrs + rest;
 }
 
@@ -127,7 +125,7 @@ int dp_reassemble(const uint8_t *first, int first_len, const uint8_t *later,
 	memcpy(frame, first, first_len);
 	memcpy(frame + first_len, later + hdrs, later_len - hdrs);
 	len = first_len + later_len - hdrs;
-	ip_header_set(frame, len - 14, 0);
+	dp_ip_header_set(frame, len - 14, 0);
 	return len;
 }
 

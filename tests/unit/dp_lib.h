@@ -87,6 +87,9 @@ void dp_fill_payload(uint8_t *frame, int hdrs, uint8_t seed);
 void dp_unfinish_checksum(uint8_t *frame);
 /* Do the IP and L4 checksums of this frame verify? */
 bool dp_checksums_ok(const uint8_t *frame, int len);
+/* Give the IPv4 header of frame total length tot, frag_off (host order)
+ * and a right checksum. */
+void dp_ip_header_set(uint8_t *frame, int tot, uint16_t frag_off);
 /* A UDP datagram of l4 bytes (header and payload) as p says, built
  * whole with a payload and its checksum; returns its length. */
 int dp_big_udp(struct pkt *p, int l4, uint8_t *frame);

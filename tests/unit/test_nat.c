@@ -249,9 +249,11 @@ static int both_halves(enum sg_prog prog, const char *from,
  * A datagram in two fragments, out and back. The first is translated as
  * the flow's packets are; the second follows it (its addresses only); put
  * back together, each is the datagram translated, with its UDP checksum
- * right over the whole. The last fragment forgets the note: once more it
- * is a fragment without its first. So is one that another sector's
- * device brings, with the same addresses and id.
+ * right over the whole. One the last overtook still follows; a second
+ * after the last, none does: once more it is a fragment without its
+ * first. So is one that another sector's device brings, with the same
+ * addresses and id; and the host's datagram that reuses vm1's id is the
+ * host's.
  */
 static void test_fragments(void)
 {
@@ -276,10 +278,7 @@ static void test_fragments(void)
 	      "out: the datagram reassembled is not the one translated");
 	/* One before the last may come after it, within a second. */
 	memcpy(mid, f2, l2);
-	mid[14 + 6] = 0x20;	/* MF, at offset 100 * 8 */
-	mid[14 + 10] = mid[14 + 11] = 0;
-	mid[14 + 10] = dp_csum(mid + 14, 20) >> 8;
-	mid[14 + 11] = dp_csum(mid + 14, 20) & 0xff;
+	dp_ip_header_set(mid, l2 - 14, 0x2000 | 100);	/* MF, at 100 * 8 */
 	frame_check(SG_PROG_TC_UPLINK_OUT, "s1", mid, l2, TC_OK_V, NULL, 0);
 	CHECK(!memcmp(out + 14 + 12, (uint8_t[]){ 192, 0, 2, 1 }, 4),
 	      "a fragment overtaken by the last is not translated");
