@@ -45,7 +45,9 @@ definitions() {
 	echo "version: 1"
 	echo "host: {uplinks: [{interface: wan0}]}"
 	echo "sectors:"
-	echo "  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [v1]}"
+	# vm1 on XDP, as a microVM's tap would be (on a veth, `xdp: auto`
+	# is tc ingress: not the path this measures).
+	echo "  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [v1], xdp: on}"
 	echo "  - {name: vm3, cidrs: [10.3.0.0/24], interfaces: [v3]}"
 	for i in $(seq 3 "$1"); do
 		echo "  - {name: s$i, cidrs: [10.$((100 + i / 256)).$((i % 256)).0/24], interfaces: [sb$i]}"
@@ -93,6 +95,11 @@ for r in $(seq "$ROUNDS"); do
 		d1=$(drops)
 		read -r t1 c1 < <(prog_stats prog_xdp_sector)
 		sg unload >/dev/null
+		# The drops must be the sector XDP program's, not tc's.
+		if [ "$c1" -le "$c0" ]; then
+			echo "isolation.sh: v1's XDP program did not run (is vm1 on tc?)" >&2
+			exit 1
+		fi
 		# Over the time the frames took to send, not SECS: the source
 		# sends whole batches and its last one ends past SECS.
 		mpps=$(awk -v d=$((d1 - d0)) -v s="$(secs_of "$out")" 'BEGIN {printf "%.3f", d / s / 1e6}')
