@@ -210,7 +210,7 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 	}
 	/* A full table: room from the sector that holds the most, then the
 	 * last port tried again (once: the probes are many). */
-	if (err == -SG_E2BIG && sg_evict_unanswered(sg_heaviest))
+	if (err == -SG_E2BIG && sg_make_room(sg_heaviest))
 		err = sg_nat_claim(c, &rkey, rval, port);
 	if (err == -SG_EEXIST)
 		return keep_port ? SG_DROP_UNTRANSLATABLE :

@@ -32,11 +32,41 @@ static __always_inline struct sg_sector_flows *sg_sector_flows_of(__u32 idx)
 }
 
 /*
+ * Evict the flow under key if it is the sector's of index idx and was
+ * never answered (or is over), with its reply entry. 1 if it was, else 0.
+ */
+static __always_inline int sg_evict_flow(__u32 idx,
+					 const struct sg_flow_key *key)
+{
+	struct sg_flow_key rkey;
+	struct sg_flow *f, *r;
+
+	f = bpf_map_lookup_elem(&sg_flows, key);
+	/* Answered and live: never. (The clock is read only for those, and
+	 * before the expiry: nothing of the entry is then kept across the
+	 * call, and the stack stays small.) A key from the collection's
+	 * list may have been taken by another sector's flow since. */
+	if (!f || f->dir != SG_FLOW_ORIG || f->counters != idx ||
+	    ((f->flags & SG_FLOW_ANSWERED) && sg_now() < f->expires_ns))
+		return 0;
+	/* Its reply entry, if it is still its own: the key may have been
+	 * taken over by a newer flow (of another sector too). */
+	sg_flow_primary_key(&rkey, key, f);
+	r = bpf_map_lookup_elem(&sg_flows, &rkey);
+	if (r && r->dir == SG_FLOW_REPLY && sg_flow_reply_belongs(&rkey, r, f) &&
+	    r->xlate.saddr == key->daddr && r->xlate.daddr == key->saddr &&
+	    r->xlate.sport == key->dport && r->xlate.dport == key->sport &&
+	    r->peer_zone == key->zone)
+		bpf_map_delete_elem(&sg_flows, &rkey);
+	return !bpf_map_delete_elem(&sg_flows, key);
+}
+
+/*
  * Remove the oldest flow of the sector of index idx that was never
  * answered (or is over) among its recent ones (the last SG_RECENT_FLOWS
  * it opened), with its reply entry: SG_EVICT_SCAN of them looked at from
- * its tail on. 1 if one was, else 0. The tail moves past what is no
- * longer to be evicted: gone (evicted, collected), answered and live.
+ * its tail on. 1 if one was, else 0. The tail moves past what is no longer to be evicted:
+ * gone (evicted, collected), answered and live.
  *
  * A global function: the verifier checks it once, not at each of the many
  * places (every port probe of the NAT among them) that may need room.
@@ -44,8 +74,6 @@ static __always_inline struct sg_sector_flows *sg_sector_flows_of(__u32 idx)
 __attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 {
 	struct sg_sector_flows *s = sg_sector_flows_of(idx);
-	struct sg_flow_key *key, rkey;
-	struct sg_flow *f, *r;
 	__u32 next, tail, held, n, i;
 
 	if (!s)
@@ -65,26 +93,8 @@ __attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 	 * across the loop: the stack is shared with the programs that call
 	 * this, and theirs is nearly all of it. */
 	for (i = 0; i < SG_EVICT_SCAN && i < n; i++) {
-		key = &s->recent[(tail + i) & (SG_RECENT_FLOWS - 1)];
-		f = bpf_map_lookup_elem(&sg_flows, key);
-		/* Answered and live: never. (The clock is read only for
-		 * those, and before the expiry: nothing of the entry is
-		 * then kept across the call, and the stack stays small.) */
-		if (!f || f->dir != SG_FLOW_ORIG ||
-		    ((f->flags & SG_FLOW_ANSWERED) &&
-		     sg_now() < f->expires_ns))
-			continue;
-		/* Its reply entry, if it is still its own: the key may have
-		 * been taken over by a newer flow (of another sector too). */
-		sg_flow_primary_key(&rkey, key, f);
-		r = bpf_map_lookup_elem(&sg_flows, &rkey);
-		if (r && r->dir == SG_FLOW_REPLY &&
-		    sg_flow_reply_belongs(&rkey, r, f) &&
-		    r->xlate.saddr == key->daddr && r->xlate.daddr == key->saddr &&
-		    r->xlate.sport == key->dport && r->xlate.dport == key->sport &&
-		    r->peer_zone == key->zone)
-			bpf_map_delete_elem(&sg_flows, &rkey);
-		if (bpf_map_delete_elem(&sg_flows, key))
+		if (!sg_evict_flow(idx, &s->recent[(tail + i) &
+						   (SG_RECENT_FLOWS - 1)]))
 			continue;
 		s->tail = tail + i + 1;
 		__sync_fetch_and_add(&s->count, -1);
@@ -93,6 +103,47 @@ __attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 	/* What it looked at is passed over from now on. */
 	s->tail = tail + i;
 	return 0;
+}
+
+/*
+ * The same among the flows the sector opened before its recent ones, as
+ * `run`'s collection listed them (sg_unanswered): up to SG_EVICT_SCAN of
+ * them from where the last search stopped, each looked at once a listing.
+ * A function of its own, called after sg_evict_unanswered: the stack of
+ * both together would be beyond what their callers leave.
+ */
+__attribute__((noinline)) int sg_evict_listed(__u32 idx)
+{
+	struct sg_unanswered_span *span;
+	struct sg_sector_flows *s;
+	struct sg_flow_key *key;
+	__u32 at, i;
+
+	span = bpf_map_lookup_elem(&sg_unanswered_spans, &idx);
+	if (!span)
+		return 0;
+	for (i = 0; i < SG_EVICT_SCAN; i++) {
+		at = READ_ONCE(span->next);
+		if (at >= READ_ONCE(span->len))
+			return 0;
+		span->next = at + 1;
+		at += READ_ONCE(span->start);
+		key = bpf_map_lookup_elem(&sg_unanswered, &at);
+		if (key && sg_evict_flow(idx, key))
+			break;
+	}
+	if (i == SG_EVICT_SCAN)
+		return 0;
+	s = sg_sector_flows_of(idx);
+	if (s)
+		__sync_fetch_and_add(&s->count, -1);
+	return 1;
+}
+
+/* Room from the sector of index idx: 1 if a flow of its was evicted. */
+static __always_inline int sg_make_room(__u32 idx)
+{
+	return sg_evict_unanswered(idx) || sg_evict_listed(idx);
 }
 
 /*
@@ -109,7 +160,7 @@ static __always_inline int sg_flow_quota(const struct sg_config *cfg,
 	if (!s || !cfg->max_flows_per_sector ||
 	    (__s32)s->count < (__s32)cfg->max_flows_per_sector)
 		return 0;
-	return sg_evict_unanswered(idx) ? 0 : SG_DROP_CONNTRACK_FULL;
+	return sg_make_room(idx) ? 0 : SG_DROP_CONNTRACK_FULL;
 }
 
 /* A new flow (primary key *key) of the sector of index idx is in. */
@@ -142,7 +193,7 @@ static __always_inline long sg_flow_insert(const struct sg_flow_key *key,
 	val->kept.key_tag = sg_flow_tag(key);
 	err = bpf_map_update_elem(&sg_flows, key, val, flags);
 
-	if (err != -SG_E2BIG || !sg_evict_unanswered(sg_heaviest))
+	if (err != -SG_E2BIG || !sg_make_room(sg_heaviest))
 		return err;
 	return bpf_map_update_elem(&sg_flows, key, val, flags);
 }

@@ -604,6 +604,28 @@ struct sg_sector_flows {
 };
 
 /*
+ * sg_unanswered (array) and sg_unanswered_spans (array, indexed as
+ * sg_counters): the keys of the flows each sector holds that were never
+ * answered, oldest first, as `run`'s garbage collection found them on its
+ * last walk of the table (every few seconds). Room is made from here when
+ * a sector's recent[] has none left: what it opened before its last
+ * SG_RECENT_FLOWS stays within reach. A sector's keys are
+ * sg_unanswered[start, start + len); the search goes on from `next`, and
+ * moves it past what it looked at, as recent[]'s tail. The sectors that
+ * hold the most come first, as many as SG_UNANSWERED_KEYS holds. A key
+ * is a hint: the entry it finds is evicted only if it is still the
+ * sector's, unanswered (or over).
+ */
+#define SG_UNANSWERED_KEYS	262144	/* 4 MB: the default max-flows */
+
+struct sg_unanswered_span {
+	__u32 start;
+	__u32 len;
+	__u32 next;		/* where the next search starts, from 0 */
+	__u32 pad;
+};
+
+/*
  * sg_frags (LRU hash): the datagrams whose first fragment a hook let
  * through on a flow's account, so that the fragments after it, which
  * carry no ports, follow it (bpf/sg_frag.h). The key is RFC 791's
@@ -712,6 +734,8 @@ _Static_assert(sizeof(struct sg_event) == 40, "sg_event layout");
 _Static_assert(sizeof(struct sg_dest) == 4, "sg_dest_find returns it as a __u32");
 _Static_assert(sizeof(struct sg_sector_flows) == 16 + 16 * SG_RECENT_FLOWS,
 	       "sg_sector_flows layout");
+_Static_assert(sizeof(struct sg_unanswered_span) == 16,
+	       "sg_unanswered_span layout");
 _Static_assert(sizeof(struct sg_event_budget) == 24, "sg_event_budget layout");
 _Static_assert(sizeof(struct sg_state) == 16, "sg_state layout");
 _Static_assert(sizeof(struct sg_config) == 24, "sg_config layout");

@@ -57,6 +57,7 @@ static uint64_t devices_signature(void)
 
 static void collect_garbage(const struct sg_opts *o)
 {
+	struct sg_flow_fds fds;
 	struct sg_instance in;
 	int removed;
 
@@ -64,8 +65,8 @@ static void collect_garbage(const struct sg_opts *o)
 		sg_instance_close(&in);
 		return;
 	}
-	removed = sg_flows_gc(in.fds.flows, in.fds.sector_flows, sg_ktime_now(),
-			      SG_GC_GRACE_NS);
+	fds = sg_flow_fds_of(&in.fds);
+	removed = sg_flows_gc(&fds, sg_ktime_now(), SG_GC_GRACE_NS);
 	if (removed > 0)
 		pr_debug("removed %d expired flow entries\n", removed);
 	sg_instance_close(&in);

@@ -65,12 +65,84 @@ static int write_counts(int sector_flows_fd, const __u32 *counts)
 	return 0;
 }
 
-int sg_flows_gc(int fd, int sector_flows_fd, uint64_t now, uint64_t grace)
+/* A flow that was never answered (or is over): where room may be made. */
+struct sg_unanswered {
+	__u32 counters;
+	__u64 expires_ns;
+	struct sg_flow_key key;
+};
+
+static const __u32 *sort_counts;	/* for by_holder_then_age */
+
+/* The sectors that hold the most first, then each one's oldest first. */
+static int by_holder_then_age(const void *a, const void *b)
+{
+	const struct sg_unanswered *x = a, *y = b;
+
+	if (x->counters != y->counters) {
+		if (sort_counts[x->counters] != sort_counts[y->counters])
+			return sort_counts[x->counters] >
+			       sort_counts[y->counters] ? -1 : 1;
+		return x->counters < y->counters ? -1 : 1;
+	}
+	if (x->expires_ns != y->expires_ns)
+		return x->expires_ns < y->expires_ns ? -1 : 1;
+	return 0;
+}
+
+/*
+ * List the unanswered flows for the datapath's search for room
+ * (sg_unanswered, sg_unanswered_spans): each sector's in a span of its
+ * own, the sectors holding the most first, as many as the list holds.
+ * Every span is written, empty ones too, and each search starts over.
+ */
+static int write_unanswered(int keys_fd, int spans_fd,
+			    struct sg_unanswered *u, int n, const __u32 *counts)
+{
+	static struct sg_unanswered_span spans[SG_COUNTER_ENTRIES];
+	static __u32 idx[SG_COUNTER_ENTRIES];
+	struct sg_flow_key *keys;
+	__u32 *at, count, used;
+	int ret = 0;
+
+	sort_counts = counts;
+	qsort(u, n, sizeof(*u), by_holder_then_age);
+	used = n < SG_UNANSWERED_KEYS ? n : SG_UNANSWERED_KEYS;
+	keys = calloc(used ? used : 1, sizeof(*keys));
+	at = calloc(used ? used : 1, sizeof(*at));
+	if (!keys || !at)
+		sg_oom();
+	memset(spans, 0, sizeof(spans));
+	for (__u32 i = 0; i < used; i++) {
+		struct sg_unanswered_span *sp = &spans[u[i].counters];
+
+		if (!sp->len)
+			sp->start = i;
+		sp->len++;
+		keys[i] = u[i].key;
+		at[i] = i;
+	}
+	count = used;
+	if (used && bpf_map_update_batch(keys_fd, at, keys, &count, NULL))
+		ret = -errno;
+	for (__u32 i = 0; i < SG_COUNTER_ENTRIES; i++)
+		idx[i] = i;
+	count = SG_COUNTER_ENTRIES;
+	if (!ret && bpf_map_update_batch(spans_fd, idx, spans, &count, NULL))
+		ret = -errno;
+	free(keys);
+	free(at);
+	return ret;
+}
+
+int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 {
 	static __u32 counts[SG_COUNTER_ENTRIES];
+	struct sg_unanswered *unanswered = NULL;
 	struct sg_flow_key *keys, okey;
+	int fd = fds->flows, n, nu = 0, removed = 0, ret;
+	bool list = fds->unanswered >= 0 && fds->unanswered_spans >= 0;
 	struct sg_flow f, o;
-	int n, removed = 0, ret;
 
 	keys = flow_keys(fd, &n);
 	memset(counts, 0, sizeof(counts));
@@ -79,10 +151,22 @@ int sg_flows_gc(int fd, int sector_flows_fd, uint64_t now, uint64_t grace)
 			continue;	/* already gone */
 		if (f.dir == SG_FLOW_ORIG) {
 			if (expired(&f, now, grace) &&
-			    !bpf_map_delete_elem(fd, &keys[i]))
+			    !bpf_map_delete_elem(fd, &keys[i])) {
 				removed++;
-			else if (f.counters < SG_COUNTER_ENTRIES)
-				counts[f.counters]++;
+				continue;
+			}
+			if (f.counters >= SG_COUNTER_ENTRIES)
+				continue;
+			counts[f.counters]++;
+			if (list && (!(f.flags & SG_FLOW_ANSWERED) ||
+			     expired(&f, now, 0))) {
+				unanswered = sg_grow(unanswered, nu,
+						     sizeof(*unanswered));
+				unanswered[nu++] = (struct sg_unanswered){
+					.counters = f.counters,
+					.expires_ns = f.expires_ns,
+					.key = keys[i] };
+			}
 			continue;
 		}
 		/* A reply entry lives as long as its primary (once it is
@@ -97,16 +181,20 @@ int sg_flows_gc(int fd, int sector_flows_fd, uint64_t now, uint64_t grace)
 			removed++;
 	}
 	free(keys);
-	if (sector_flows_fd >= 0 &&
-	    (ret = write_counts(sector_flows_fd, counts)))
-		return ret;
-	return removed;
+	ret = 0;
+	if (fds->sector_flows >= 0)
+		ret = write_counts(fds->sector_flows, counts);
+	if (!ret && list)
+		ret = write_unanswered(fds->unanswered, fds->unanswered_spans,
+				       unanswered, nu, counts);
+	free(unanswered);
+	return ret ? ret : removed;
 }
 
-int sg_flows_recount(int flows_fd, int sector_flows_fd)
+int sg_flows_recount(const struct sg_flow_fds *fds)
 {
 	/* At time 0 nothing has expired. */
-	int ret = sg_flows_gc(flows_fd, sector_flows_fd, 0, 0);
+	int ret = sg_flows_gc(fds, 0, 0);
 
 	return ret < 0 ? ret : 0;
 }

@@ -26,6 +26,8 @@ struct sg_map_fds {
 	int flows;
 	int counters;
 	int sector_flows;
+	int unanswered;
+	int unanswered_spans;
 	int frags;
 	int events;
 	int event_budget;

@@ -160,6 +160,21 @@ struct {
 	__type(value, struct sg_sector_flows);
 } sg_sector_flows SEC(".maps");
 
+/* Each sector's unanswered flows beyond recent[], from `run` (sg_quota.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SG_UNANSWERED_KEYS);
+	__type(key, __u32);
+	__type(value, struct sg_flow_key);
+} sg_unanswered SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SG_COUNTER_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct sg_unanswered_span);
+} sg_unanswered_spans SEC(".maps");
+
 /* The fragments after a datagram's first follow it (bpf/sg_frag.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

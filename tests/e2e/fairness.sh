@@ -99,4 +99,37 @@ done
 expect_eq "vm2a opens all of 30 new connections" "$opened" 30
 expect_eq "none of them was conntrack-full" "$(moved vm2 conntrack-full "$full")" 0
 
+# A flood that stopped, far larger than the ring of the last 256 flows a
+# sector opened: under `run`, whose collection lists each sector's older
+# unanswered flows every 5 s, all of them make room for another sector's
+# connections (before, what the flooder opened before its last 256 was
+# out of reach until it expired, 300 s for UDP).
+sg unload >/dev/null
+sed 's/max-flows: 1024, max-flows-per-sector: 128/max-flows: 1000, max-flows-per-sector: 1000/' \
+	"$work/defs.yaml" >"$work/stopped.yaml"
+nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" run \
+	-c "$work/stopped.yaml" >"$work/run.log" 2>&1 &
+runner=$!
+trap 'kill "$runner" 2>/dev/null; wait "$runner" 2>/dev/null; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
+expect_ok "run applies a table of 1000 flows, 1000 a sector" \
+	poll 10 'sg status --json >/dev/null'
+in_ns vm1 bash -c 'for i in $(seq 1200); do
+	echo x >/dev/udp/192.0.2.2/9999; done' 2>/dev/null
+flood_held=$(sg status --json | jq '.sectors[] | select(.name=="vm1") | .flows')
+expect_ok "vm1's flood stopped with the table full ($flood_held flows)" \
+	test "$flood_held" -ge 990
+# One collection at least (every 5 s) after the flood.
+sleep 6
+full=$(stat vm2 'drops["conntrack-full"]')
+opened=0
+for i in $(seq 420); do
+	tcp vm2a 192.0.2.2 7 && opened=$((opened + 1))
+done
+expect_eq "vm2a opens all of 420 new connections" "$opened" 420
+expect_eq "none of them was conntrack-full" "$(moved vm2 conntrack-full "$full")" 0
+expect_ok "vm1 makes room for them ($(sg status --json | jq '.sectors[] | select(.name=="vm1") | .flows') flows left)" \
+	test "$(sg status --json | jq '.sectors[] | select(.name=="vm1") | .flows')" -le $((flood_held - 400))
+kill "$runner" 2>/dev/null
+wait "$runner" 2>/dev/null
+
 e2e_summary

@@ -16,6 +16,7 @@
 #include "compile.h"
 #include "config.h"
 #include "dp_lib.h"
+#include "flows.h"
 #include "netdev.h"
 #include "util.h"
 
@@ -344,6 +345,13 @@ void dp_flush_flows(void)
 		bpf_map_delete_elem(dp_in.fds.flows, &k);
 	for (__u32 i = 0; i < DP_SECTORS; i++)
 		bpf_map_update_elem(dp_in.fds.sector_flows, &i, &none, BPF_ANY);
+}
+
+int dp_collect(uint64_t now_ns, uint64_t grace_ns)
+{
+	struct sg_flow_fds fds = sg_flow_fds_of(&dp_in.fds);
+
+	return sg_flows_gc(&fds, now_ns, grace_ns);
 }
 
 __u32 dp_sector_counters(__u32 sector)

@@ -155,6 +155,9 @@ void dp_counters(__u32 sector, struct sg_counters *sum);
 void dp_flush_flows(void);
 /* The sector's index in sg_counters and sg_sector_flows (0: none). */
 __u32 dp_sector_counters(__u32 sector);
+/* What `run` does every few seconds (sg_flows_gc on all of its maps), at
+ * now_ns with grace_ns: the entries removed, or -errno. */
+int dp_collect(uint64_t now_ns, uint64_t grace_ns);
 /* A flow key (addresses as text), and the entry under it if there is one. */
 struct sg_flow_key dp_flow_key(const char *src, uint16_t sport,
 			       const char *dst, uint16_t dport, uint8_t proto,

@@ -454,8 +454,7 @@ static void flush_flows(void)
 
 	while (!bpf_map_get_next_key(dp_in.fds.flows, NULL, &k))
 		bpf_map_delete_elem(dp_in.fds.flows, &k);
-	CHECK(!sg_flows_recount(dp_in.fds.flows, dp_in.fds.sector_flows),
-	      "recount");
+	CHECK(!dp_collect(0, 0), "recount");
 }
 
 /*
@@ -535,6 +534,110 @@ static void test_conntrack_full(void)
 	}
 	test_end("a full table makes room from all of the heaviest sector's "
 		 "unanswered flows, past its answered ones");
+	flush_flows();
+}
+
+/*
+ * vm1's flow from port ended and was collected: both of its entries gone
+ * (what `run` does to a closed flow after its timeout), its count left.
+ */
+static void end_flow(int port)
+{
+	struct sg_flow_key k = dp_flow_key("10.1.0.2", port, "10.2.0.2",
+					   5432, 6, 1);
+	struct sg_flow_key r = dp_flow_key("10.2.0.2", 5432, "10.1.0.2",
+					   port, 6, 2);
+
+	bpf_map_delete_elem(dp_in.fds.flows, &k);
+	bpf_map_delete_elem(dp_in.fds.flows, &r);
+}
+
+/*
+ * Room is made from unanswered flows that a sector opened before its last
+ * SG_RECENT_FLOWS (sg_sector_flows.recent no longer holds them), once
+ * `run`'s collection has listed them (sg_unanswered): at its quota, and in
+ * a full table for another sector. Until then only the ring is searched,
+ * and the new flow is refused.
+ */
+static void test_room_beyond_recent(void)
+{
+	static const char *const quota =
+		"version: 1\n"
+		"host:\n"
+		"  uplinks: [{interface: up0}]\n"
+		"  conntrack: {max-flows-per-sector: 8}\n"
+		"sectors:\n"
+		"  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [s1]\n"
+		"    allow: [{sector: vm2, proto: tcp}]\n"
+		"  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [s2]\n"
+		"    allow: [{sector: vm1, proto: tcp}]\n";
+	struct pkt internet = UDP("10.2.0.2", 40100, "203.0.113.5", 53);
+	uint8_t pkt[2048], out[2048];
+	__u32 out_len, retval;
+	int port, len, opened = 0;
+
+	/* Four unanswered, then as many short connections as the ring
+	 * holds, then four answered that stay: eight, vm1's quota. */
+	test_begin();
+	flush_flows();
+	for (port = 36000; port < 36004; port++) {
+		/* Oldest first: apart on the coarse clock. */
+		dp_in.skel->bss->sg_clock_offset_ns += 10 * 1000000ULL;
+		CHECK(open_flow(port, false) == XDP_PASS_V, "flow %d", port);
+	}
+	for (port = 36100; port < 36100 + SG_RECENT_FLOWS; port++) {
+		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
+		end_flow(port);
+	}
+	for (port = 36004; port < 36008; port++)
+		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
+	CHECK(!dp_load_definitions(quota), "definitions");
+	len = dp_build(&(struct pkt)TCP("10.1.0.2", 36008, "10.2.0.2", 5432,
+					SYN), pkt);
+	/* Nothing listed yet (and the count still has the short ones):
+	 * the ring alone has no room. */
+	check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len,
+		     SG_DROP_CONNTRACK_FULL);
+	CHECK(dp_collect(0, 0) == 0, "collected");
+	check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len, SG_PASS);
+	CHECK(!has_flow(36000) && has_flow(36001) && has_flow(36003),
+	      "not the oldest unanswered flow evicted");
+	for (port = 36004; port < 36008; port++)
+		CHECK(has_flow(port), "answered flow %d evicted", port);
+	test_end("at its quota, a sector makes room from unanswered flows "
+		 "older than the last it opened, once run has listed them");
+
+	/* The table full: vm1's unanswered flows of before its ring make
+	 * room for vm2's connection. */
+	test_begin();
+	CHECK(!dp_load_definitions(NULL), "the fixture again");
+	flush_flows();
+	for (port = 37000; port < 37016; port++) {
+		dp_in.skel->bss->sg_clock_offset_ns += 10 * 1000000ULL;
+		CHECK(open_flow(port, false) == XDP_PASS_V, "flow %d", port);
+	}
+	for (port = 37100; port < 37100 + SG_RECENT_FLOWS; port++) {
+		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
+		end_flow(port);
+	}
+	for (port = 38000; port < 38000 + 2 * MAX_FLOWS; port++) {
+		if (open_flow(port, true) != XDP_PASS_V)
+			break;
+		opened++;
+	}
+	CHECK(opened < 2 * MAX_FLOWS, "the table never filled");
+	CHECK(!dp_collect(0, 0), "collected");
+	len = dp_build(&internet, pkt);
+	dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s2", pkt, len, out, &out_len,
+	       &retval);
+	CHECK(retval == TC_OK_V, "vm2's new flow refused in a full table");
+	CHECK(!has_flow(37000) && has_flow(37001),
+	      "not vm1's oldest unanswered flow evicted");
+	CHECK(has_flow(38000) && has_flow(38000 + opened - 1),
+	      "an answered flow of vm1's evicted");
+	test_end("a full table makes room from the heaviest sector's unanswered "
+		 "flows older than the last it opened, once run has listed "
+		 "them");
 	flush_flows();
 }
 
@@ -898,6 +1001,7 @@ int main(void)
 	test_error_after_flip();
 	test_conntrack_full();
 	test_flow_quota();
+	test_room_beyond_recent();
 	sg_instance_close(&dp_in);
 	return test_summary("test_dataplane");
 }

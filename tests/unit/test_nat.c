@@ -857,7 +857,7 @@ static void test_remapped(void)
 	      "remap");
 	rnat(&old, TC_OK_V, &old);	/* the host's: nothing maps it */
 	advance(3);			/* past the reply entry's own life */
-	CHECK(sg_flows_gc(dp_in.fds.flows, -1, now + 3000000000ULL, 0) >= 1,
+	CHECK(dp_collect(now + 3000000000ULL, 0) >= 1,
 	      "collected");
 	CHECK(!dp_flow_of("203.0.113.12", 80, SNAT, 44000, 6, 0, &r),
 	      "the old mapping is gone");
@@ -880,7 +880,7 @@ static void test_gc(void)
 	test_begin();
 	snat("s1", &live, TC_OK_V, NULL);
 	before = sg_map_count(dp_in.fds.flows, sizeof(struct sg_flow_key));
-	removed = sg_flows_gc(dp_in.fds.flows, -1, now, 0);
+	removed = dp_collect(now, 0);
 	CHECK(removed > 0, "nothing removed of %d entries", before);
 	CHECK(sg_map_count(dp_in.fds.flows, sizeof(key)) == before - removed,
 	      "count");
@@ -892,7 +892,7 @@ static void test_gc(void)
 	}
 	CHECK(!stale, "%d expired flows left", stale);
 	rnat(&live_back, TC_REDIRECT_V, NULL);
-	CHECK(sg_flows_gc(dp_in.fds.flows, -1, now, 0) == 0, "a second pass "
+	CHECK(dp_collect(now, 0) == 0, "a second pass "
 	      "finds nothing");
 	test_end("garbage collection removes expired flows, keeps live ones");
 }
