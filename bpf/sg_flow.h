@@ -126,8 +126,10 @@ static __always_inline void sg_flow_update(struct sg_flow *f,
 	} else if (dir == SG_FLOW_REPLY) {
 		state = SG_FLOW_ESTABLISHED;
 	}
-	if (dir == SG_FLOW_REPLY && !(f->flags & SG_FLOW_ANSWERED))
+	if (dir == SG_FLOW_REPLY && !(f->flags & SG_FLOW_ANSWERED)) {
 		f->flags |= SG_FLOW_ANSWERED;
+		sg_flow_answered(f->counters);
+	}
 	f->state = state;
 	f->expires_ns = now + sg_flow_lifetime(cfg, p->proto, state);
 }

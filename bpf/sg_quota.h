@@ -21,9 +21,10 @@
 
 #define SG_E2BIG	7	/* a full hash map */
 
-/* The sg_counters index of the sector that held the most flows when it
- * last opened one: where a full table makes room. A hint, per program
- * object. */
+/* The sg_counters index of the sector that held the most unanswered
+ * flows when it last opened one: where a full table makes room (the
+ * sector holding the most may hold only answered ones). A hint, per
+ * program object. */
 volatile __u32 sg_heaviest;
 
 static __always_inline struct sg_sector_flows *sg_sector_flows_of(__u32 idx)
@@ -31,15 +32,20 @@ static __always_inline struct sg_sector_flows *sg_sector_flows_of(__u32 idx)
 	return bpf_map_lookup_elem(&sg_sector_flows, &idx);
 }
 
+#define SG_EVICTED_UNANSWERED	1
+#define SG_EVICTED_OVER		2	/* answered once, expired since */
+
 /*
  * Evict the flow under key if it is the sector's of index idx and was
- * never answered (or is over), with its reply entry. 1 if it was, else 0.
+ * never answered (or is over), with its reply entry. SG_EVICTED_* if it
+ * was, else 0.
  */
 static __always_inline int sg_evict_flow(__u32 idx,
 					 const struct sg_flow_key *key)
 {
 	struct sg_flow_key rkey;
 	struct sg_flow *f, *r;
+	bool answered;
 
 	f = bpf_map_lookup_elem(&sg_flows, key);
 	/* Answered and live: never. (The clock is read only for those, and
@@ -58,7 +64,19 @@ static __always_inline int sg_evict_flow(__u32 idx,
 	    r->xlate.sport == key->dport && r->xlate.dport == key->sport &&
 	    r->peer_zone == key->zone)
 		bpf_map_delete_elem(&sg_flows, &rkey);
-	return !bpf_map_delete_elem(&sg_flows, key);
+	answered = f->flags & SG_FLOW_ANSWERED;
+	if (bpf_map_delete_elem(&sg_flows, key))
+		return 0;
+	return answered ? SG_EVICTED_OVER : SG_EVICTED_UNANSWERED;
+}
+
+/* A flow of the sector s held was evicted, as sg_evict_flow said. */
+static __always_inline void sg_flow_uncounted(struct sg_sector_flows *s,
+					      int evicted)
+{
+	__sync_fetch_and_add(&s->count, -1);
+	if (evicted == SG_EVICTED_UNANSWERED)
+		__sync_fetch_and_add(&s->unanswered, -1);
 }
 
 /*
@@ -75,6 +93,7 @@ __attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 {
 	struct sg_sector_flows *s = sg_sector_flows_of(idx);
 	__u32 next, tail, held, n, i;
+	int evicted;
 
 	if (!s)
 		return 0;
@@ -93,11 +112,12 @@ __attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 	 * across the loop: the stack is shared with the programs that call
 	 * this, and theirs is nearly all of it. */
 	for (i = 0; i < SG_EVICT_SCAN && i < n; i++) {
-		if (!sg_evict_flow(idx, &s->recent[(tail + i) &
-						   (SG_RECENT_FLOWS - 1)]))
+		evicted = sg_evict_flow(idx, &s->recent[(tail + i) &
+							(SG_RECENT_FLOWS - 1)]);
+		if (!evicted)
 			continue;
 		s->tail = tail + i + 1;
-		__sync_fetch_and_add(&s->count, -1);
+		sg_flow_uncounted(s, evicted);
 		return 1;
 	}
 	/* What it looked at is passed over from now on. */
@@ -117,26 +137,26 @@ __attribute__((noinline)) int sg_evict_listed(__u32 idx)
 	struct sg_unanswered_span *span;
 	struct sg_sector_flows *s;
 	struct sg_flow_key *key;
+	int evicted = 0;
 	__u32 at, i;
 
 	span = bpf_map_lookup_elem(&sg_unanswered_spans, &idx);
 	if (!span)
 		return 0;
-	for (i = 0; i < SG_EVICT_SCAN; i++) {
+	for (i = 0; i < SG_EVICT_SCAN && !evicted; i++) {
 		at = READ_ONCE(span->next);
 		if (at >= READ_ONCE(span->len))
 			return 0;
 		span->next = at + 1;
 		at += READ_ONCE(span->start);
 		key = bpf_map_lookup_elem(&sg_unanswered, &at);
-		if (key && sg_evict_flow(idx, key))
-			break;
+		if (key)
+			evicted = sg_evict_flow(idx, key);
 	}
-	if (i == SG_EVICT_SCAN)
-		return 0;
 	s = sg_sector_flows_of(idx);
-	if (s)
-		__sync_fetch_and_add(&s->count, -1);
+	if (!evicted || !s)
+		return evicted;
+	sg_flow_uncounted(s, evicted);
 	return 1;
 }
 
@@ -175,9 +195,19 @@ static __always_inline void sg_flow_counted(__u32 idx,
 	at = __sync_fetch_and_add(&s->next, 1);
 	s->recent[at & (SG_RECENT_FLOWS - 1)] = *key;
 	__sync_fetch_and_add(&s->count, 1);
+	__sync_fetch_and_add(&s->unanswered, 1);
 	h = sg_sector_flows_of(sg_heaviest);
-	if (!h || s->count > h->count)
+	if (!h || s->unanswered > h->unanswered)
 		sg_heaviest = idx;
+}
+
+/* A flow of the sector of index idx saw its first answer. */
+static __always_inline void sg_flow_answered(__u32 idx)
+{
+	struct sg_sector_flows *s = sg_sector_flows_of(idx);
+
+	if (s)
+		__sync_fetch_and_add(&s->unanswered, -1);
 }
 
 /*

@@ -599,7 +599,9 @@ struct sg_sector_flows {
 				 * it opened */
 	__u32 tail;		/* where the search for room starts: before
 				 * it, none is to be evicted (a hint) */
-	__u32 pad;
+	__u32 unanswered;	/* of count, the flows never answered: who
+				 * can make room in a full table (kept as
+				 * count is) */
 	struct sg_flow_key recent[SG_RECENT_FLOWS];
 };
 

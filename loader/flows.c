@@ -49,16 +49,18 @@ static struct sg_flow_key *flow_keys(int fd, int *n)
 }
 
 /* Write the counts where they differ: the datapath writes these too. */
-static int write_counts(int sector_flows_fd, const __u32 *counts)
+static int write_counts(int sector_flows_fd, const __u32 *counts,
+			const __u32 *unanswered)
 {
 	struct sg_sector_flows sf;
 
 	for (__u32 i = 0; i < SG_COUNTER_ENTRIES; i++) {
 		if (bpf_map_lookup_elem(sector_flows_fd, &i, &sf))
 			return -errno;
-		if (sf.count == counts[i])
+		if (sf.count == counts[i] && sf.unanswered == unanswered[i])
 			continue;
 		sf.count = counts[i];
+		sf.unanswered = unanswered[i];
 		if (bpf_map_update_elem(sector_flows_fd, &i, &sf, BPF_ANY))
 			return -errno;
 	}
@@ -138,6 +140,7 @@ static int write_unanswered(int keys_fd, int spans_fd,
 int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 {
 	static __u32 counts[SG_COUNTER_ENTRIES];
+	static __u32 unanswered_counts[SG_COUNTER_ENTRIES];
 	struct sg_unanswered *unanswered = NULL;
 	struct sg_flow_key *keys, okey;
 	int fd = fds->flows, n, nu = 0, removed = 0, ret;
@@ -146,6 +149,7 @@ int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 
 	keys = flow_keys(fd, &n);
 	memset(counts, 0, sizeof(counts));
+	memset(unanswered_counts, 0, sizeof(unanswered_counts));
 	for (int i = 0; i < n; i++) {
 		if (bpf_map_lookup_elem(fd, &keys[i], &f))
 			continue;	/* already gone */
@@ -158,6 +162,8 @@ int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 			if (f.counters >= SG_COUNTER_ENTRIES)
 				continue;
 			counts[f.counters]++;
+			if (!(f.flags & SG_FLOW_ANSWERED))
+				unanswered_counts[f.counters]++;
 			if (list && (!(f.flags & SG_FLOW_ANSWERED) ||
 			     expired(&f, now, 0))) {
 				unanswered = sg_grow(unanswered, nu,
@@ -183,7 +189,8 @@ int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 	free(keys);
 	ret = 0;
 	if (fds->sector_flows >= 0)
-		ret = write_counts(fds->sector_flows, counts);
+		ret = write_counts(fds->sector_flows, counts,
+				   unanswered_counts);
 	if (!ret && list)
 		ret = write_unanswered(fds->unanswered, fds->unanswered_spans,
 				       unanswered, nu, counts);

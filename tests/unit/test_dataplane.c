@@ -534,6 +534,45 @@ static void test_conntrack_full(void)
 	}
 	test_end("a full table makes room from all of the heaviest sector's "
 		 "unanswered flows, past its answered ones");
+
+	/* vm1 holds the most, all of them answered; vm4 fills the rest of
+	 * the table with flows never answered: they make room for vm2's. */
+	test_begin();
+	flush_flows();
+	for (int port = 39000; port < 39000 + MAX_FLOWS / 2 + 8; port++)
+		CHECK(open_flow(port, true) == XDP_PASS_V, "vm1's flow %d",
+		      port);
+	for (int port = 39000; port < 39000 + MAX_FLOWS; port++) {
+		struct pkt out = UDP("10.4.0.2", port, "203.0.113.9", 53);
+		__u32 out_len, retval = 0;
+
+		len = dp_build(&out, pkt);
+		dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s4", pkt, len, out_buf,
+		       &out_len, &retval);
+	}
+	{
+		struct pkt out = UDP("10.2.0.2", 39000, "203.0.113.5", 53);
+		struct sg_sector_flows one, four;
+		__u32 out_len, retval = 0, i1 = dp_sector_counters(1),
+		      i4 = dp_sector_counters(4);
+
+		CHECK(!bpf_map_lookup_elem(dp_in.fds.sector_flows, &i1, &one) &&
+		      !bpf_map_lookup_elem(dp_in.fds.sector_flows, &i4, &four) &&
+		      one.count > four.count && four.unanswered == four.count &&
+		      !one.unanswered, "vm1 holds %u flows (%u unanswered), "
+		      "vm4 %u (%u)", one.count, one.unanswered, four.count,
+		      four.unanswered);
+		len = dp_build(&out, pkt);
+		dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s2", pkt, len, out_buf,
+		       &out_len, &retval);
+		CHECK(retval == TC_OK_V, "vm2's new flow refused");
+		for (int port = 39000; port < 39000 + MAX_FLOWS / 2 + 8; port++)
+			CHECK(has_flow(port), "vm1's answered flow %d evicted",
+			      port);
+	}
+	test_end("a full table makes room from the sector with unanswered "
+		 "flows, not the one holding the most if all of its are "
+		 "answered");
 	flush_flows();
 }
 
