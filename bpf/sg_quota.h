@@ -83,8 +83,8 @@ static __always_inline void sg_flow_uncounted(struct sg_sector_flows *s,
  * Remove the oldest flow of the sector of index idx that was never
  * answered (or is over) among its recent ones (the last SG_RECENT_FLOWS
  * it opened), with its reply entry: SG_EVICT_SCAN of them looked at from
- * its tail on. 1 if one was, else 0. The tail moves past what is no longer to be evicted:
- * gone (evicted, collected), answered and live.
+ * its tail on. 1 if one was, else 0. The tail moves past what is no
+ * longer to be evicted: gone (evicted, collected), answered and live.
  *
  * A global function: the verifier checks it once, not at each of the many
  * places (every port probe of the NAT among them) that may need room.
@@ -197,7 +197,10 @@ static __always_inline void sg_flow_counted(__u32 idx,
 	__sync_fetch_and_add(&s->count, 1);
 	__sync_fetch_and_add(&s->unanswered, 1);
 	h = sg_sector_flows_of(sg_heaviest);
-	if (!h || s->unanswered > h->unanswered)
+	/* Signed, as the count: a flow opened before this field was
+	 * counted takes it below 0 when it is answered, until `run`'s
+	 * recount. */
+	if (!h || (__s32)s->unanswered > (__s32)h->unanswered)
 		sg_heaviest = idx;
 }
 

@@ -68,7 +68,7 @@ static int write_counts(int sector_flows_fd, const __u32 *counts,
 }
 
 /* A flow that was never answered (or is over): where room may be made. */
-struct sg_unanswered {
+struct listed_flow {
 	__u32 counters;
 	__u64 expires_ns;
 	struct sg_flow_key key;
@@ -79,7 +79,7 @@ static const __u32 *sort_counts;	/* for by_holder_then_age */
 /* The sectors that hold the most first, then each one's oldest first. */
 static int by_holder_then_age(const void *a, const void *b)
 {
-	const struct sg_unanswered *x = a, *y = b;
+	const struct listed_flow *x = a, *y = b;
 
 	if (x->counters != y->counters) {
 		if (sort_counts[x->counters] != sort_counts[y->counters])
@@ -99,7 +99,7 @@ static int by_holder_then_age(const void *a, const void *b)
  * Every span is written, empty ones too, and each search starts over.
  */
 static int write_unanswered(int keys_fd, int spans_fd,
-			    struct sg_unanswered *u, int n, const __u32 *counts)
+			    struct listed_flow *u, int n, const __u32 *counts)
 {
 	static struct sg_unanswered_span spans[SG_COUNTER_ENTRIES];
 	static __u32 idx[SG_COUNTER_ENTRIES];
@@ -141,7 +141,7 @@ int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 {
 	static __u32 counts[SG_COUNTER_ENTRIES];
 	static __u32 unanswered_counts[SG_COUNTER_ENTRIES];
-	struct sg_unanswered *unanswered = NULL;
+	struct listed_flow *unanswered = NULL;
 	struct sg_flow_key *keys, okey;
 	int fd = fds->flows, n, nu = 0, removed = 0, ret;
 	bool list = fds->unanswered >= 0 && fds->unanswered_spans >= 0;
@@ -168,7 +168,7 @@ int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 			     expired(&f, now, 0))) {
 				unanswered = sg_grow(unanswered, nu,
 						     sizeof(*unanswered));
-				unanswered[nu++] = (struct sg_unanswered){
+				unanswered[nu++] = (struct listed_flow){
 					.counters = f.counters,
 					.expires_ns = f.expires_ns,
 					.key = keys[i] };
@@ -196,12 +196,4 @@ int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 				       unanswered, nu, counts);
 	free(unanswered);
 	return ret ? ret : removed;
-}
-
-int sg_flows_recount(const struct sg_flow_fds *fds)
-{
-	/* At time 0 nothing has expired. */
-	int ret = sg_flows_gc(fds, 0, 0);
-
-	return ret < 0 ? ret : 0;
 }
