@@ -24,25 +24,33 @@ mkfifo "$work/in"
 exec 3>"$work/in"
 expect_ok "vm4's TCP session echoes" echoed before
 
-# The flood: each datagram from a new socket, so a new port, a new flow.
-flood() {
-	in_ns vm1 bash -c 'for i in $(seq 3000); do
-		echo x >/dev/udp/192.0.2.2/9999; done' 2>/dev/null
+# sends N: N datagrams from vm1 to the sink, each from a new socket, so a
+# new port, a new flow. vm1_flows: the flows vm1 holds. connections N:
+# how many of N new TCP connections vm2a opens.
+sends() {
+	in_ns vm1 bash -c "for i in \$(seq $1); do
+		echo x >/dev/udp/192.0.2.2/9999; done" 2>/dev/null
+}
+flood() { sends 3000; }
+vm1_flows() { sg status --json | jq '.sectors[] | select(.name=="vm1") | .flows'; }
+connections() {
+	local i opened=0
+	for i in $(seq "$1"); do
+		tcp vm2a 192.0.2.2 7 && opened=$((opened + 1))
+	done
+	echo "$opened"
 }
 flood &
 flooding=$!
 full=$(stat vm2 'drops["conntrack-full"]')
-opened=0
-for i in $(seq 20); do
-	tcp vm2a 192.0.2.2 7 && opened=$((opened + 1))
-done
+opened=$(connections 20)
 wait "$flooding"
 flood
 expect_eq "vm2a opened all its 20 connections during the flood" "$opened" 20
 expect_eq "none of them was conntrack-full" "$(moved vm2 conntrack-full "$full")" 0
 expect_ok "vm2a opens one after it too" tcp vm2a 192.0.2.2 7
 expect_ok "vm4's session still echoes" echoed after
-flows=$(sg status --json | jq '.sectors[] | select(.name=="vm1") | .flows')
+flows=$(vm1_flows)
 expect_ok "vm1 holds no more than its quota ($flows flows)" test "$flows" -le 130
 expect_ok "the table holds no more than it can" \
 	test "$(sg status --json | jq '.maps.sg_flows.entries')" -le 2048
@@ -85,18 +93,13 @@ sed 's/max-flows: 1024, max-flows-per-sector: 128/max-flows: 256, max-flows-per-
 	"$work/defs.yaml" >"$work/full.yaml"
 expect_ok "apply a table of 256 flows, 240 a sector" sg apply -c "$work/full.yaml"
 for i in $(seq 40); do tcp vm2a 192.0.2.2 7; done
-in_ns vm1 bash -c 'for i in $(seq 400); do
-	echo x >/dev/udp/192.0.2.2/9999; done' 2>/dev/null
+sends 400
 held=$(sg status --json | jq '[.sectors[] | .flows] | add')
-flood_held=$(sg status --json | jq '.sectors[] | select(.name=="vm1") | .flows')
+flood_held=$(vm1_flows)
 expect_ok "the table is full ($held flows, $flood_held of them vm1's)" \
 	test "$held" -ge 250 -a "$flood_held" -ge 200
 full=$(stat vm2 'drops["conntrack-full"]')
-opened=0
-for i in $(seq 30); do
-	tcp vm2a 192.0.2.2 7 && opened=$((opened + 1))
-done
-expect_eq "vm2a opens all of 30 new connections" "$opened" 30
+expect_eq "vm2a opens all of 30 new connections" "$(connections 30)" 30
 expect_eq "none of them was conntrack-full" "$(moved vm2 conntrack-full "$full")" 0
 
 # A flood that stopped, far larger than the ring of the last 256 flows a
@@ -113,22 +116,18 @@ runner=$!
 trap 'kill "$runner" 2>/dev/null; wait "$runner" 2>/dev/null; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
 expect_ok "run applies a table of 1000 flows, 1000 a sector" \
 	poll 10 'sg status --json >/dev/null'
-in_ns vm1 bash -c 'for i in $(seq 1200); do
-	echo x >/dev/udp/192.0.2.2/9999; done' 2>/dev/null
-flood_held=$(sg status --json | jq '.sectors[] | select(.name=="vm1") | .flows')
+sends 1200
+flood_held=$(vm1_flows)
 expect_ok "vm1's flood stopped with the table full ($flood_held flows)" \
 	test "$flood_held" -ge 990
 # One collection at least (every 5 s) after the flood.
 sleep 6
 full=$(stat vm2 'drops["conntrack-full"]')
-opened=0
-for i in $(seq 420); do
-	tcp vm2a 192.0.2.2 7 && opened=$((opened + 1))
-done
-expect_eq "vm2a opens all of 420 new connections" "$opened" 420
+expect_eq "vm2a opens all of 420 new connections" "$(connections 420)" 420
 expect_eq "none of them was conntrack-full" "$(moved vm2 conntrack-full "$full")" 0
-expect_ok "vm1 makes room for them ($(sg status --json | jq '.sectors[] | select(.name=="vm1") | .flows') flows left)" \
-	test "$(sg status --json | jq '.sectors[] | select(.name=="vm1") | .flows')" -le $((flood_held - 400))
+left=$(vm1_flows)
+expect_ok "vm1 made room for them ($left flows left)" \
+	test "$left" -le $((flood_held - 400))
 kill "$runner" 2>/dev/null
 wait "$runner" 2>/dev/null
 

@@ -75,7 +75,15 @@ expect_ok "and gw's v1 instance 1's" test \
 	"$(sg2 status --json | jq -r '.devices[] | select(.name=="v1") | .program_ids."tc-egress"')"
 
 expect_eq "vm1 (gw) reaches its internet, masqueraded" "$(ask vm1)" "inet 192.0.2.1"
-expect_eq "c1 (gw2, the same address) reaches its own, masqueraded" "$(ask c1)" "inet2 192.0.2.1"
+got=$(ask c1)
+expect_eq "c1 (gw2, the same address) reaches its own, masqueraded" "$got" "inet2 192.0.2.1"
+# What to look at when it does not (seen once in a full run, three asks
+# in a row unanswered; never by itself).
+[ "$got" = "inet2 192.0.2.1" ] || {
+	echo "    c1's counters: $(sg2 stats --json | jq -c '.sectors.c1')"
+	sg2 dump conntrack --json | jq -c '.[] | select(.proto == "udp")' | sed 's/^/    /'
+	in_gw2 ip neigh | sed 's/^/    gw2 neigh: /'
+}
 d1=$(stat vm1 'drops["inter-sector"]')
 d2=$(stat2 c3 'drops["inter-sector"]')
 expect_fail "c3 -> c1 is isolated by instance 2" ping1 c3 10.1.0.2

@@ -576,6 +576,18 @@ static void test_conntrack_full(void)
 	flush_flows();
 }
 
+/* vm1 and vm2, each allowed TCP to the other, 8 flows a sector. */
+static const char *const quota_defs =
+	"version: 1\n"
+	"host:\n"
+	"  uplinks: [{interface: up0}]\n"
+	"  conntrack: {max-flows-per-sector: 8}\n"
+	"sectors:\n"
+	"  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [s1]\n"
+	"    allow: [{sector: vm2, proto: tcp}]\n"
+	"  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [s2]\n"
+	"    allow: [{sector: vm1, proto: tcp}]\n";
+
 /*
  * vm1's flow from port ended and was collected: both of its entries gone
  * (what `run` does to a closed flow after its timeout), its count left.
@@ -600,16 +612,6 @@ static void end_flow(int port)
  */
 static void test_room_beyond_recent(void)
 {
-	static const char *const quota =
-		"version: 1\n"
-		"host:\n"
-		"  uplinks: [{interface: up0}]\n"
-		"  conntrack: {max-flows-per-sector: 8}\n"
-		"sectors:\n"
-		"  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [s1]\n"
-		"    allow: [{sector: vm2, proto: tcp}]\n"
-		"  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [s2]\n"
-		"    allow: [{sector: vm1, proto: tcp}]\n";
 	struct pkt internet = UDP("10.2.0.2", 40100, "203.0.113.5", 53);
 	uint8_t pkt[2048], out[2048];
 	__u32 out_len, retval;
@@ -630,7 +632,7 @@ static void test_room_beyond_recent(void)
 	}
 	for (port = 36004; port < 36008; port++)
 		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
-	CHECK(!dp_load_definitions(quota), "definitions");
+	CHECK(!dp_load_definitions(quota_defs), "definitions");
 	len = dp_build(&(struct pkt)TCP("10.1.0.2", 36008, "10.2.0.2", 5432,
 					SYN), pkt);
 	/* Nothing listed yet (and the count still has the short ones):
@@ -687,16 +689,6 @@ static void test_room_beyond_recent(void)
  */
 static void test_flow_quota(void)
 {
-	static const char *const defs =
-		"version: 1\n"
-		"host:\n"
-		"  uplinks: [{interface: up0}]\n"
-		"  conntrack: {max-flows-per-sector: 8}\n"
-		"sectors:\n"
-		"  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [s1]\n"
-		"    allow: [{sector: vm2, proto: tcp}]\n"
-		"  - name: vm2\n    cidrs: [10.2.0.0/24]\n    interfaces: [s2]\n"
-		"    allow: [{sector: vm1, proto: tcp}]\n";
 	struct pkt other = TCP("10.2.0.2", 40000, "10.1.0.2", 22, SYN);
 	struct sg_sector_flows sf;
 	uint8_t pkt[2048], out[2048];
@@ -705,7 +697,7 @@ static void test_flow_quota(void)
 
 	test_begin();
 	flush_flows();
-	CHECK(!dp_load_definitions(defs), "definitions");
+	CHECK(!dp_load_definitions(quota_defs), "definitions");
 	for (int port = 32000; port < 32010; port++)
 		CHECK(open_flow(port, false) == XDP_PASS_V, "flow %d", port);
 	CHECK(!has_flow(32000) && !has_flow(32001) && has_flow(32002) &&
