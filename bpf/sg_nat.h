@@ -434,10 +434,13 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 		return TC_ACT_OK;
 	/* Only what the kernel forwarded from a sector device is
 	 * translated: the host's own traffic keeps its addresses, and its
-	 * port unless a sector's flow holds it. */
+	 * port unless a sector's flow holds it. What it forwarded from any
+	 * other device (one the definitions do not know, a trusted or
+	 * egress device, an uplink) never leaves with a sector's address:
+	 * it is no VM's, and would speak for one. */
 	from = sg_device_of(c->slot, skb->ingress_ifindex);
-	if (!from && skb->ingress_ifindex && sg_parse(c, &p) == SG_PASS &&
-	    p.kind == SG_PKT_IPV4 &&
+	if ((!from || from->role != SG_ROLE_SECTOR) && skb->ingress_ifindex &&
+	    sg_parse(c, &p) == SG_PASS && p.kind == SG_PKT_IPV4 &&
 	    sg_drop_from_sector(c, &p, SG_DROP_UNTRANSLATABLE))
 		return TC_ACT_SHOT;
 	if (!from || from->role != SG_ROLE_SECTOR)

@@ -132,7 +132,18 @@
  *      VM of vm7 (on e1, untranslated), and to a VM of vm7; nothing from
  *      the uplink (XDP or tc) or t0 reaches a VM of vm7 (a routed flow's
  *      replies come back by e1 only) or is delivered for an egress
- *      device's address.
+ *      device's address;
+ *  (h) nothing the kernel forwarded leaves the uplink with a sector's
+ *      address (untranslatable, SPEC 3.4): a frame the uplink's tc
+ *      egress passes from another device, to an address off the
+ *      sectors and with its IP header checksum right (as the kernel
+ *      forwards it), has no sector address as its source (whatever device it
+ *      came from: a trusted device's or an uplink's would speak for a
+ *      VM), nor, in a VM's ICMP error, as the embedded destination (the
+ *      VM the error is about); but what vm1 answers to its management
+ *      LAN (allow-from 192.168.1.0/24, behind the uplink), which leaves
+ *      untranslated from s1. The same at the trusted device t0's tc
+ *      egress for what came from any device but a sector's.
  *
  * tc egress only ever sees what the kernel received and forwarded, whose
  * IPv4 header checksum ip_rcv() has verified: there a wrong one is no
@@ -1354,7 +1365,7 @@ static void mutate(uint8_t *f, int *lenp)
 
 /* ---- Violations ---------------------------------------------------- */
 
-enum prop { P_A, P_B, P_C, P_D, P_E, P_F, P_G, NPROPS };
+enum prop { P_A, P_B, P_C, P_D, P_E, P_F, P_G, P_H, NPROPS };
 static const char *const prop_names[NPROPS] = {
 	"(a) malformed, not IPv4 or a fragment: rewritten and let through "
 	"(fragments: but as the uplink's NAT follows them)",
@@ -1364,6 +1375,7 @@ static const char *const prop_names[NPROPS] = {
 	"(e) declined frames untouched",
 	"(f) the XDP fast path and tc agree",
 	"(g) steered traffic leaves and returns by its device only",
+	"(h) no sector address leaves the uplink or t0",
 };
 
 #define MAX_KINDS 256
@@ -2140,6 +2152,76 @@ static void judge_fragment(const struct run *r, uint32_t verdict,
 #undef V
 }
 
+/* An address of one of the definitions' sectors (their CIDRs). */
+static bool sector_addr(const uint8_t *p)
+{
+	static const char *const nets[] = {
+		"10.1.0.0", "10.2.0.0", "10.3.0.0", "10.4.0.0", "10.7.0.0",
+	};
+
+	for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++)
+		if (in_net(p, nets[i], 24))
+			return true;
+	return false;
+}
+
+/* A sector device of the definitions' (s6 is nobody's). */
+static bool ours_sector_dev(int d)
+{
+	return d < D_S6 || d == D_S7;
+}
+
+/* Of (h): forwarded frames the uplink's tc egress passed (and t0's, of
+ * what no sector device sent), and of the uplink's vm1's answers to its
+ * management LAN. */
+static unsigned long leak_judged[2], leak_mgmt;
+
+/*
+ * (h): what the uplink's tc egress passes of what the kernel forwarded
+ * (an ingress device) to an address off the sectors, IPv4 as the kernel
+ * forwards it (its header checksum right), has no sector's address as
+ * its source, nor (from a VM) as the embedded destination of an ICMP
+ * error: the VM it is about; what vm1 sends its management LAN leaves
+ * untranslated. The same at t0's tc egress for what came from any device
+ * but a sector's (what a VM sends t0 is allow-from's, and (g)'s).
+ */
+static void judge_leak(const struct run *r, uint32_t verdict,
+		       const uint8_t *in, int len, const uint8_t *out,
+		       uint32_t out_len)
+{
+	bool uplink = r->prog == SG_PROG_TC_UPLINK_OUT && r->dev == D_UP0;
+	bool trusted = r->prog == SG_PROG_TC_TRUSTED_OUT && r->dev == D_T0;
+	bool mgmt;
+	struct wf w;
+
+	if (!(uplink || (trusted && !ours_sector_dev(r->ingress))) ||
+	    r->ingress == D_NONE ||
+	    (verdict != TC_ACT_OK && verdict != TC_ACT_REDIRECT))
+		return;
+	/* As the kernel forwards it: its IP header checksum verified, and
+	 * not for a sector's address (routed to a sector device). */
+	wf_check_as(in, len, &w, true);
+	if ((w.kind != WF_OK && w.kind != WF_FRAGMENT) || sector_addr(in + 30))
+		return;
+	wf_check_as(out, out_len, &w, false);
+	mgmt = uplink && r->ingress == D_S1 &&
+	       in_net(out + 30, "192.168.1.0", 24);
+	if (!seeding) {
+		leak_judged[trusted]++;
+		leak_mgmt += mgmt;
+	}
+	if (mgmt)
+		return;
+	if (sector_addr(out + 26))
+		violation(P_H, r, verdict, in, len, out, out_len,
+			  "left %s from a sector's address", dev_names[r->dev]);
+	else if (uplink && w.err && ours_sector_dev(r->ingress) &&
+		 sector_addr(out + w.emb + 16))
+		violation(P_H, r, verdict, in, len, out, out_len,
+			  "a VM's ICMP error left the uplink about its own "
+			  "address");
+}
+
 static void judge(const struct run *r, const uint8_t *in, int len,
 		  const uint8_t *out, uint32_t out_len, uint32_t verdict,
 		  int ret)
@@ -2184,6 +2266,7 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 	else
 		stats[slot].pass++;
 	judge_steering(r, verdict, in, len, out, out_len);
+	judge_leak(r, verdict, in, len, out, out_len);
 	changed = out_len != (uint32_t)len || memcmp(in, out, len);
 	if (!pass || !changed)
 		return;
@@ -2897,6 +2980,9 @@ static void report(void)
 		"fuzz (g): steered traffic leaves by its policy's device, "
 		"translated as the policy says, never by the uplink, and its "
 		"replies come back by that device only",
+		"fuzz (h): nothing forwarded leaves the uplink or a trusted "
+		"device with a sector's address but allow-from's answers to "
+		"the management LAN",
 	};
 
 	for (int i = 0; i < nkinds; i++)
@@ -2954,6 +3040,12 @@ static void test_coverage(unsigned long frames)
 		       dnat_stats[SG_PROG_TC_UPLINK_IN][d], dnat_compared[d]);
 	for (int g = 0; g < NEG; g++)
 		printf("# egress: %-48s %lu\n", eg_names[g], eg_stats[g]);
+	printf("# (h) forwarded frames tc_uplink_out passed: %lu, %lu of "
+	       "them vm1's answers to its management LAN; t0's tc egress "
+	       "from no sector device: %lu\n", leak_judged[0], leak_mgmt,
+	       leak_judged[1]);
+	CHECK(leak_judged[0] && leak_judged[1], "(h) judged no frame an "
+	      "uplink's or a trusted device's tc egress passed");
 	CHECK(!seed_bad, "%lu runs that open the flows went otherwise",
 	      seed_bad);
 	if (frames >= 10000) {

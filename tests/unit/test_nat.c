@@ -333,6 +333,8 @@ static void test_foreign_ingress(void)
 	struct pkt other = TCP("198.51.100.7", 40000, "203.0.113.5", 443, SYN);
 	__u64 u = dp_drops(1, SG_DROP_UNTRANSLATABLE);
 	__u64 u0 = dp_drops(0, SG_DROP_UNTRANSLATABLE);
+	uint8_t in[2048];
+	int len;
 
 	test_begin();
 	snat("p-s1", &vm, TC_SHOT_V, NULL);
@@ -344,6 +346,32 @@ static void test_foreign_ingress(void)
 	snat("p-s1", &other, TC_OK_V, &other);
 	test_end("forwarded from an unknown device: a sector's source never "
 		 "leaves untranslated, another network's passes");
+
+	/* The same from the devices of ours that are no sector's: a trusted
+	 * device's network, or what came in on the uplink itself, with a
+	 * VM's address would speak for the VM (the frame fuzzer's (h)). */
+	test_begin();
+	u = dp_drops(1, SG_DROP_UNTRANSLATABLE);
+	snat("t0", &vm, TC_SHOT_V, NULL);
+	snat("up0", &vm, TC_SHOT_V, NULL);
+	CHECK(dp_drops(1, SG_DROP_UNTRANSLATABLE) == u + 2,
+	      "untranslatable, counted for vm1");
+	snat("t0", &other, TC_OK_V, &other);
+	snat("up0", &other, TC_OK_V, &other);
+	/* Out of the trusted device t0, from the uplink. */
+	len = dp_build(&vm, in);
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "t0", "up0", in, len, out,
+		     &out_len, &retval) == 0 && retval == TC_SHOT_V,
+	      "t0 passed vm1's address from the uplink: %u", retval);
+	CHECK(dp_drops(1, SG_DROP_UNTRANSLATABLE) == u + 3,
+	      "untranslatable at t0, counted for vm1");
+	len = dp_build(&other, in);
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "t0", "up0", in, len, out,
+		     &out_len, &retval) == 0 && retval == TC_OK_V,
+	      "t0 dropped another network's: %u", retval);
+	test_end("forwarded from a trusted device or the uplink: a sector's "
+		 "source never leaves untranslated (out of the uplink or a "
+		 "trusted device), another network's passes");
 }
 
 /* An ICMP error from router R about `about`, embedding inner_l4 bytes. */
