@@ -346,6 +346,10 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 
 	if (p->frag)
 		return SG_DROP_FRAGMENT;
+	/* An error is no connection: one about an admitted connection's
+	 * answer was let in before (sg_admitted_error_in). */
+	if (sg_icmp_is_error(p))
+		return SG_DROP_UNSOLICITED;
 	/* A management LAN behind an uplink may be `protected`: that is
 	 * what allow-from admits. */
 	if (src && src != SG_DEST_PROTECTED)
@@ -354,6 +358,38 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 		return SG_DROP_UNTRANSLATABLE;
 	return sg_flow_open(cfg, p, 0, sector, c->ifindex,
 			    sg_sector_counters(c->slot, sector), now);
+}
+
+/*
+ * An ICMP error from outside (the device of c) about a VM's answer on a
+ * connection allow-from let in: f, the connection's primary, found under
+ * the embedded answer's tuple reversed in zone 0 (key, in). It enters
+ * untranslated, as the connection's packets do (a router's "fragmentation
+ * needed" on the way to a management host among them), from wherever it
+ * comes, and opens or refreshes nothing: an error is no answer. SG_PASS
+ * or the reason to drop it.
+ */
+static __always_inline int sg_admitted_error_in(const struct sg_ctx *c,
+					       const struct sg_pkt *p,
+					       const struct sg_icmp_inner *in,
+					       const struct sg_flow_key *key,
+					       const struct sg_flow *f,
+					       __u64 now)
+{
+	if (!sg_flow_live(f, now) || f->in_ifindex != c->ifindex ||
+	    in->ip.saddr != p->daddr)
+		return SG_DROP_UNSOLICITED;
+	if (p->frag)
+		return SG_DROP_FRAGMENT;
+	if (!sg_route_into(c, p, p->daddr, f->peer_zone))
+		return SG_DROP_UNTRANSLATABLE;
+	return sg_flow_is(f, key) ? SG_PASS : SG_DROP_UNSOLICITED;
+}
+
+/* Is f the primary of a connection allow-from let in (zone 0, as is)? */
+static __always_inline bool sg_admitted_flow(const struct sg_flow *f)
+{
+	return f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_NONE;
 }
 
 /*

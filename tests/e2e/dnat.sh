@@ -229,6 +229,46 @@ expect_ok "counted as untranslatable on vm1" test "$(moved vm1 untranslatable "$
 expect_eq "the management host reaches vm1, untranslated" \
 	"$(get mgmt 10.1.0.2 8080)" 198.51.100.2
 expect_ok "mgmt -> vm1 udp/5999 (closed): connection refused" refused mgmt 10.1.0.2 5999
+# A router's "fragmentation needed" about vm1's answer to the management
+# host (path MTU discovery on the way back), from an address outside the
+# management LAN: it reaches vm1 as sent, and opens no flow of its own.
+echo x | in_ns mgmt timeout 3 socat -T 1 - UDP4:10.1.0.2:7777,sourceport=47777 >/dev/null 2>&1
+in_ns vm1 timeout 5 python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(4)
+try:
+    while True:
+        d, a = s.recvfrom(2048)
+        l4 = (d[0] & 15) * 4
+        if d[l4] == 3 and d[l4 + 1] == 4:
+            print(a[0])
+            break
+except socket.timeout:
+    pass' >"$work/pmtu" &
+listener=$!
+sleep 0.5
+in_ns mgmt python3 -c '
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+def ip(src, dst, proto, payload):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, 64,
+                    proto, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
+answer = ip("10.1.0.2", "198.51.100.2", 17, struct.pack("!HHHH", 7777, 47777, 9, 0))
+icmp = struct.pack("!BBHHH", 3, 4, 0, 0, 1300) + answer[:28]
+icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+s.sendto(ip("203.0.113.99", "10.1.0.2", 1, icmp), ("10.1.0.2", 0))'
+wait "$listener"
+expect_eq "a router's fragmentation-needed about vm1's answer to the management host reaches vm1" \
+	"$(cat "$work/pmtu")" 203.0.113.99
+expect_eq "and opens no flow of its own" \
+	"$(sg dump conntrack --json | jq '[.[] | select(.src | startswith("203.0.113.99"))] | length')" 0
 before=$(stat vm3 'drops["unsolicited"]')
 expect_fail "it does not reach vm3" get mgmt 10.3.0.2 8080
 expect_ok "counted as unsolicited on vm3" test "$(moved vm3 unsolicited "$before")" -ge 1

@@ -885,6 +885,66 @@ static void test_admitted_errors(void)
 }
 
 /*
+ * An ICMP error from outside about one of the VM's answers on a
+ * connection allow-from let in (a router's "fragmentation needed" on the
+ * way to the management host or the peer) enters untranslated through
+ * the device the connection came in on, from wherever it comes, and opens
+ * nothing; an error about no such connection, or arriving elsewhere, is
+ * unsolicited. (They were judged as connections of their own: a router
+ * outside the management CIDR was refused, and one inside it, or the
+ * trusted side, opened a flow for the error.)
+ */
+static void test_admitted_errors_in(void)
+{
+	static const struct pkt from_peer = UDP(PEER, 7200, VM, 5999);
+	static const struct pkt from_mgmt = UDP(MGMT, 7201, VM, 5999);
+	static const struct pkt answer_peer = UDP(VM, 5999, PEER, 7200);
+	static const struct pkt answer_mgmt = UDP(VM, 5999, MGMT, 7201);
+	static const struct pkt answer_none = UDP(VM, 5999, MGMT, 7299);
+	const struct pkt frag_mgmt = { .src = "203.0.113.77", .dst = VM,
+		.proto = 1, .icmp_type = 3, .icmp_code = 4,
+		.inner = &answer_mgmt, .inner_l4 = 8 };
+	const struct pkt frag_peer = { .src = "100.64.0.9", .dst = VM,
+		.proto = 1, .icmp_type = 3, .icmp_code = 4,
+		.inner = &answer_peer, .inner_l4 = 8 };
+	const struct pkt frag_none = { .src = "198.51.100.9", .dst = VM,
+		.proto = 1, .icmp_type = 3, .icmp_code = 4,
+		.inner = &answer_none, .inner_l4 = 8 };
+	uint8_t out[2048];
+	uint32_t len;
+	int flows;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &from_peer, out,
+			 &len) == TC_OK_V, "peer's datagram let in");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &from_mgmt, out,
+			 &len) == TC_OK_V, "the management host's let in");
+	flows = sg_map_count(dp_in.fds.flows, sizeof(struct sg_flow_key));
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &frag_mgmt, out,
+			 &len) == TC_OK_V && dp_sent_as(&frag_mgmt, 0, out, len),
+	      "a router's error about the answer to the management host: "
+	      "not let in untranslated");
+	CHECK(dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &frag_peer, out,
+			 &len) == TC_OK_V && dp_sent_as(&frag_peer, 0, out, len),
+	      "an error about the answer to the peer: not let in "
+	      "untranslated");
+	CHECK(sg_map_count(dp_in.fds.flows, sizeof(struct sg_flow_key)) ==
+	      flows, "the errors opened flows (%d entries, were %d)",
+	      sg_map_count(dp_in.fds.flows, sizeof(struct sg_flow_key)),
+	      flows);
+	test_end("allow-from: an error from outside about the VM's answer "
+		 "enters untranslated by the device the connection came in "
+		 "on, and opens nothing");
+	expect_drop(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &frag_mgmt, 1,
+		    SG_DROP_UNSOLICITED, "allow-from: an error about a "
+		    "connection that came in on up0 arrives on t0");
+	expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &frag_none, 1,
+		    SG_DROP_UNSOLICITED, "allow-from: an error from the "
+		    "management LAN about no connection is unsolicited");
+}
+
+/*
  * What arrives on the uplink for a VM with its IPv4 header whole but what
  * follows it cut is malformed, dropped: the kernel would forward it into
  * the sector. (The frame fuzzer found it passed.)
@@ -942,6 +1002,7 @@ int main(void)
 	test_trusted();
 	test_management();
 	test_admitted_errors();
+	test_admitted_errors_in();
 	test_uplink_malformed();
 	sg_instance_close(&dp_in);
 	return test_summary("test_dnat");
