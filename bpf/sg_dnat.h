@@ -361,23 +361,29 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 }
 
 /*
- * An ICMP error from outside (the device of c) about a VM's answer on a
- * connection allow-from let in: f, the connection's primary, found under
- * the embedded answer's tuple reversed in zone 0 (key, in). It enters
- * untranslated, as the connection's packets do (a router's "fragmentation
- * needed" on the way to a management host among them), from wherever it
- * comes, and opens or refreshes nothing: an error is no answer. SG_PASS
- * or the reason to drop it.
+ * An ICMP error from outside (the device of c: an uplink, or a trusted
+ * device) about a VM's answer on a connection allow-from let in: f, the
+ * connection's primary, found under the embedded answer's tuple reversed
+ * in zone 0 (key, in). While the sector still admits the connection, it
+ * enters untranslated, as the connection's packets do (a router's
+ * "fragmentation needed" on the way to a management host among them),
+ * from wherever it comes, and opens or refreshes nothing: an error is no
+ * answer. SG_PASS or the reason to drop it.
  */
 static __always_inline int sg_admitted_error_in(const struct sg_ctx *c,
 					       const struct sg_pkt *p,
 					       const struct sg_icmp_inner *in,
 					       const struct sg_flow_key *key,
 					       const struct sg_flow *f,
-					       __u64 now)
+					       bool uplink, __u64 now)
 {
 	if (!sg_flow_live(f, now) || f->in_ifindex != c->ifindex ||
 	    in->ip.saddr != p->daddr)
+		return SG_DROP_UNSOLICITED;
+	/* An apply may have taken the allow-from away since. */
+	if (uplink ? !sg_admits_source(c->slot, f->peer_zone, key->saddr) :
+		     sg_admitted_from_dev(c->slot, c->ifindex, p->daddr) !=
+		     f->peer_zone)
 		return SG_DROP_UNSOLICITED;
 	if (p->frag)
 		return SG_DROP_FRAGMENT;

@@ -128,10 +128,11 @@ static __always_inline bool sg_drop_into_sector(const struct sg_ctx *c,
 }
 
 /*
- * A packet the kernel forwarded from a device the definitions do not
- * know (a tap matching a glob that `run` has not attached yet, or one no
- * glob matches) that carries a sector's source address would leave with
- * it untranslated. False for any other source: the host may route other
+ * A packet the kernel forwarded from a device that is no sector's (one
+ * the definitions do not know, such as a tap matching a glob that `run`
+ * has not attached yet; a trusted device; an uplink) that carries a
+ * sector's source address would leave with it untranslated, and speak
+ * for a VM. False for any other source: the host may route other
  * networks.
  */
 static __always_inline bool sg_drop_from_sector(const struct sg_ctx *c,

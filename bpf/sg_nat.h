@@ -208,9 +208,10 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 		port = cfg->nat_port_lo + (start + i) % range;
 		err = sg_nat_claim(c, &rkey, rval, port);
 	}
-	/* A full table: room from the sector that holds the most, then the
-	 * last port tried again (once: the probes are many). */
-	if (err == -SG_E2BIG && sg_make_room(sg_heaviest))
+	/* A full table: room from the sector that holds the most
+	 * unanswered flows, then the last port tried again (once: the
+	 * probes are many). */
+	if (err == -SG_E2BIG && sg_make_room_in_table())
 		err = sg_nat_claim(c, &rkey, rval, port);
 	if (err == -SG_EEXIST)
 		return keep_port ? SG_DROP_UNTRANSLATABLE :
@@ -649,7 +650,8 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 	    in.ip.saddr == p->daddr)
 		return sg_host_icmp_error_in(c, p, &in, &key, e, now);
 	if (sg_admitted_flow(e)) {
-		verdict = sg_admitted_error_in(c, p, &in, &key, e, now);
+		verdict = sg_admitted_error_in(c, p, &in, &key, e, uplink,
+					       now);
 		if (verdict == SG_PASS)
 			return TC_ACT_OK;
 		sg_drop(c, p, e->counters, e->peer_zone, verdict);

@@ -3,16 +3,20 @@
  * Room in the flow table, fairly (SPEC 3.11). Every sector may hold up to
  * conntrack.max-flows-per-sector flows; one at its quota makes room from
  * its own oldest flows that were never answered, and a full table from
- * those of the sector that holds the most; only then is a new flow
- * dropped (conntrack-full). A flow that has been answered is never
- * evicted, so one sector's flood of new flows neither refuses another's
- * connection nor breaks an established one.
+ * those of the sector that holds the most unanswered ones; only then is a
+ * new flow dropped (conntrack-full). A flow that has been answered is
+ * never evicted, so one sector's flood of new flows neither refuses
+ * another's connection nor breaks an established one.
  *
  * Bounded: each sector keeps the keys of the flows it opened last
- * (sg_sector_flows.recent, a ring), and room is made from the
- * SG_EVICT_SCAN oldest of them; the table is never walked. Counts are kept
- * with atomic adds as flows are opened and evicted here, and set to the
- * exact number by `run`'s garbage collection, which sees every removal.
+ * (sg_sector_flows.recent, a ring), and room is made from up to
+ * SG_EVICT_SCAN of them, oldest first; then from up to as many of the
+ * unanswered flows `run`'s collection listed (sg_unanswered), which
+ * reach past the ring. The datapath never walks the table. Counts are
+ * kept with atomic adds as flows are opened, answered and evicted here
+ * (two CPUs may both count a flow's first answer, or an answer and its
+ * eviction), and set to the exact number by `run`'s garbage collection,
+ * which sees every removal.
  */
 #ifndef SG_QUOTA_H
 #define SG_QUOTA_H
@@ -125,23 +129,36 @@ __attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 	return 0;
 }
 
+#define SG_LISTED_WALK	8	/* sectors of the list looked at for room */
+
 /*
- * The same among the flows the sector opened before its recent ones, as
- * `run`'s collection listed them (sg_unanswered): up to SG_EVICT_SCAN of
- * them from where the last search stopped, each looked at once a listing.
- * A function of its own, called after sg_evict_unanswered: the stack of
- * both together would be beyond what their callers leave.
+ * The same among the sector's unanswered flows as `run`'s collection
+ * listed them (sg_unanswered), which reach past its recent ones: up to
+ * SG_EVICT_SCAN of them from where the last search stopped, each looked
+ * at once a listing. idx 0: the first sector of the list (the most
+ * unanswered first) that has some left, of the first SG_LISTED_WALK;
+ * it becomes the full table's hint. A function of its own, called after
+ * sg_evict_unanswered: the stack of both together would be beyond what
+ * their callers leave.
  */
 __attribute__((noinline)) int sg_evict_listed(__u32 idx)
 {
 	struct sg_unanswered_span *span;
 	struct sg_sector_flows *s;
 	struct sg_flow_key *key;
+	bool walk = !idx;
 	int evicted = 0;
 	__u32 at, i;
 
 	span = bpf_map_lookup_elem(&sg_unanswered_spans, &idx);
-	if (!span)
+	for (i = 0; walk && span && i < SG_LISTED_WALK; i++) {
+		idx = READ_ONCE(span->after);
+		span = idx ? bpf_map_lookup_elem(&sg_unanswered_spans, &idx) :
+			     NULL;
+		if (span && READ_ONCE(span->next) < READ_ONCE(span->len))
+			break;
+	}
+	if (!span || !idx)
 		return 0;
 	for (i = 0; i < SG_EVICT_SCAN && !evicted; i++) {
 		at = READ_ONCE(span->next);
@@ -157,6 +174,8 @@ __attribute__((noinline)) int sg_evict_listed(__u32 idx)
 	if (!evicted || !s)
 		return evicted;
 	sg_flow_uncounted(s, evicted);
+	if (walk)
+		sg_heaviest = idx;
 	return 1;
 }
 
@@ -164,6 +183,17 @@ __attribute__((noinline)) int sg_evict_listed(__u32 idx)
 static __always_inline int sg_make_room(__u32 idx)
 {
 	return sg_evict_unanswered(idx) || sg_evict_listed(idx);
+}
+
+/*
+ * Room in a full table: from the hint, the sector with the most
+ * unanswered flows when it last opened one; else from the list's (the
+ * hint moves only as flows are opened, and may name a sector that has
+ * none left).
+ */
+static __always_inline int sg_make_room_in_table(void)
+{
+	return sg_make_room(sg_heaviest) || sg_evict_listed(0);
 }
 
 /*
@@ -215,7 +245,7 @@ static __always_inline void sg_flow_answered(__u32 idx)
 
 /*
  * Insert a flow entry, tagged with its key, making room in a full table
- * from the sector that holds the most. bpf_map_update_elem()'s result.
+ * (sg_make_room_in_table). bpf_map_update_elem()'s result.
  */
 static __always_inline long sg_flow_insert(const struct sg_flow_key *key,
 					   struct sg_flow *val,
@@ -226,7 +256,7 @@ static __always_inline long sg_flow_insert(const struct sg_flow_key *key,
 	val->kept.key_tag = sg_flow_tag(key);
 	err = bpf_map_update_elem(&sg_flows, key, val, flags);
 
-	if (err != -SG_E2BIG || !sg_make_room(sg_heaviest))
+	if (err != -SG_E2BIG || !sg_make_room_in_table())
 		return err;
 	return bpf_map_update_elem(&sg_flows, key, val, flags);
 }

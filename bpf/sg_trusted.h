@@ -39,7 +39,7 @@ static __always_inline int sg_trusted_error_in(const struct sg_ctx *c,
 	f = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!sg_admitted_flow(f))
 		return SG_NOT_MINE;
-	verdict = sg_admitted_error_in(c, p, &in, &key, f, sg_now());
+	verdict = sg_admitted_error_in(c, p, &in, &key, f, false, sg_now());
 	if (verdict != SG_PASS)
 		sg_drop(c, p, f->counters, f->peer_zone, verdict);
 	return verdict;

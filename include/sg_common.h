@@ -614,9 +614,11 @@ struct sg_sector_flows {
  * SG_RECENT_FLOWS stays within reach. A sector's keys are
  * sg_unanswered[start, start + len); the search goes on from `next`, and
  * moves it past what it looked at, as recent[]'s tail. The sectors that
- * hold the most come first, as many as SG_UNANSWERED_KEYS holds. A key
- * is a hint: the entry it finds is evicted only if it is still the
- * sector's, unanswered (or over).
+ * hold the most unanswered flows come first, as many as
+ * SG_UNANSWERED_KEYS holds, chained in that order from entry 0 (`after`):
+ * a full table whose hint (sg_heaviest) has no room left takes it from
+ * the first of them that has. A key is a hint: the entry it finds is
+ * evicted only if it is still the sector's, unanswered (or over).
  */
 #define SG_UNANSWERED_KEYS	262144	/* 4 MB: the default max-flows */
 
@@ -624,7 +626,10 @@ struct sg_unanswered_span {
 	__u32 start;
 	__u32 len;
 	__u32 next;		/* where the next search starts, from 0 */
-	__u32 pad;
+	__u32 after;		/* the sector listed after this one (its
+				 * sg_counters index; 0: none). Entry 0,
+				 * no sector's, holds the first in after:
+				 * the sector with the most unanswered */
 };
 
 /*

@@ -69,6 +69,10 @@ static void collect_garbage(const struct sg_opts *o)
 	removed = sg_flows_gc(&fds, sg_ktime_now(), SG_GC_GRACE_NS);
 	if (removed > 0)
 		pr_debug("removed %d expired flow entries\n", removed);
+	/* The counts and the list for room are written after the walk:
+	 * without them, room is made from each sector's last flows only. */
+	if (removed < 0)
+		pr_warn("flow collection: %s\n", strerror(-removed));
 	sg_instance_close(&in);
 }
 

@@ -76,7 +76,8 @@ struct listed_flow {
 
 static const __u32 *sort_counts;	/* for by_holder_then_age */
 
-/* The sectors that hold the most first, then each one's oldest first. */
+/* The sectors that hold the most unanswered flows first, then each
+ * one's oldest first. */
 static int by_holder_then_age(const void *a, const void *b)
 {
 	const struct listed_flow *x = a, *y = b;
@@ -95,8 +96,9 @@ static int by_holder_then_age(const void *a, const void *b)
 /*
  * List the unanswered flows for the datapath's search for room
  * (sg_unanswered, sg_unanswered_spans): each sector's in a span of its
- * own, the sectors holding the most first, as many as the list holds.
- * Every span is written, empty ones too, and each search starts over.
+ * own, the sectors holding the most unanswered flows first (counts),
+ * chained in that order from entry 0, as many as the list holds. Every
+ * span is written, empty ones too, and each search starts over.
  */
 static int write_unanswered(int keys_fd, int spans_fd,
 			    struct listed_flow *u, int n, const __u32 *counts)
@@ -104,11 +106,12 @@ static int write_unanswered(int keys_fd, int spans_fd,
 	static struct sg_unanswered_span spans[SG_COUNTER_ENTRIES];
 	static __u32 idx[SG_COUNTER_ENTRIES];
 	struct sg_flow_key *keys;
-	__u32 *at, count, used;
+	__u32 *at, count, used, last = 0;
 	int ret = 0;
 
 	sort_counts = counts;
-	qsort(u, n, sizeof(*u), by_holder_then_age);
+	if (n)
+		qsort(u, n, sizeof(*u), by_holder_then_age);
 	used = n < SG_UNANSWERED_KEYS ? n : SG_UNANSWERED_KEYS;
 	keys = calloc(used ? used : 1, sizeof(*keys));
 	at = calloc(used ? used : 1, sizeof(*at));
@@ -118,8 +121,11 @@ static int write_unanswered(int keys_fd, int spans_fd,
 	for (__u32 i = 0; i < used; i++) {
 		struct sg_unanswered_span *sp = &spans[u[i].counters];
 
-		if (!sp->len)
+		if (!sp->len) {
 			sp->start = i;
+			spans[last].after = u[i].counters;
+			last = u[i].counters;
+		}
 		sp->len++;
 		keys[i] = u[i].key;
 		at[i] = i;
@@ -164,7 +170,10 @@ int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 			counts[f.counters]++;
 			if (!(f.flags & SG_FLOW_ANSWERED))
 				unanswered_counts[f.counters]++;
-			if (list && (!(f.flags & SG_FLOW_ANSWERED) ||
+			/* Room is made from a sector's flows: entry 0 is
+			 * no sector's, and heads the list. */
+			if (list && f.counters &&
+			    (!(f.flags & SG_FLOW_ANSWERED) ||
 			     expired(&f, now, 0))) {
 				unanswered = sg_grow(unanswered, nu,
 						     sizeof(*unanswered));
@@ -193,7 +202,7 @@ int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 				   unanswered_counts);
 	if (!ret && list)
 		ret = write_unanswered(fds->unanswered, fds->unanswered_spans,
-				       unanswered, nu, counts);
+				       unanswered, nu, unanswered_counts);
 	free(unanswered);
 	return ret ? ret : removed;
 }

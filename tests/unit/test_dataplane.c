@@ -679,6 +679,57 @@ static void test_room_beyond_recent(void)
 	test_end("a full table makes room from the heaviest sector's unanswered "
 		 "flows older than the last it opened, once run has listed "
 		 "them");
+
+	/* The hint names a sector with no room left (it moves only as flows
+	 * are opened): the first listed sector that has some gives it, and
+	 * becomes the hint. */
+	test_begin();
+	dp_in.skel->bss->sg_heaviest = dp_sector_counters(3);	/* none */
+	len = dp_build(&(struct pkt)UDP("10.2.0.2", 40101, "203.0.113.5", 53),
+		       pkt);
+	dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s2", pkt, len, out, &out_len,
+	       &retval);
+	CHECK(retval == TC_OK_V, "vm2's new flow refused in a full table");
+	CHECK(!has_flow(37001), "not vm1's oldest unanswered flow evicted");
+	CHECK(dp_in.skel->bss->sg_heaviest == dp_sector_counters(1),
+	      "the hint is %u, not vm1's %u", dp_in.skel->bss->sg_heaviest,
+	      dp_sector_counters(1));
+	test_end("a full table whose hint has no room left takes it from the "
+		 "listed sector with the most unanswered flows");
+
+	/* A listed key whose entry is another sector's flow by now (the
+	 * list is a walk's of up to 5 s before) is not evicted for room. */
+	test_begin();
+	CHECK(!dp_load_definitions(quota_defs), "definitions");
+	flush_flows();
+	for (port = 36500; port < 36508; port++)
+		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
+	len = dp_build(&(struct pkt)TCP("10.2.0.2", 36600, "10.1.0.2", 22,
+					SYN), pkt);
+	dp_run(SG_PROG_TC_SECTOR_IN, "s2", NULL, pkt, len, out, &out_len,
+	       &retval);
+	CHECK(retval == TC_OK_V, "vm2's flow");
+	{
+		struct sg_flow_key theirs = dp_flow_key("10.2.0.2", 36600,
+							"10.1.0.2", 22, 6, 2);
+		__u32 i1 = dp_sector_counters(1), zero = 0;
+		struct sg_unanswered_span span = { .start = 0, .len = 1 };
+		struct sg_flow f;
+
+		CHECK(!bpf_map_update_elem(dp_in.fds.unanswered, &zero,
+					   &theirs, BPF_ANY) &&
+		      !bpf_map_update_elem(dp_in.fds.unanswered_spans, &i1,
+					   &span, BPF_ANY), "the list");
+		len = dp_build(&(struct pkt)TCP("10.1.0.2", 36508, "10.2.0.2",
+						5432, SYN), pkt);
+		check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len,
+			     SG_DROP_CONNTRACK_FULL);
+		CHECK(bpf_map_lookup_elem(dp_in.fds.flows, &theirs, &f) == 0,
+		      "vm2's flow was evicted for vm1");
+	}
+	test_end("a listed key now another sector's flow is not evicted for "
+		 "room");
+	CHECK(!dp_load_definitions(NULL), "the fixture again");
 	flush_flows();
 }
 

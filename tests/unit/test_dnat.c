@@ -942,6 +942,35 @@ static void test_admitted_errors_in(void)
 	expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &frag_none, 1,
 		    SG_DROP_UNSOLICITED, "allow-from: an error from the "
 		    "management LAN about no connection is unsolicited");
+
+	/* An apply that takes the allow-from away: the errors about the
+	 * connections it admitted stop with it, as their packets do. */
+	{
+		static const char *const revoked =
+			"version: 1\n"
+			"host:\n"
+			"  uplinks: [{interface: up0}]\n"
+			"  protected: [198.51.100.0/24]\n"
+			"  trusted: [{interface: t0}]\n"
+			"sectors:\n"
+			"  - {name: vm1, cidrs: [10.1.0.0/24], "
+			"interfaces: [s1]}\n";
+
+		test_begin();
+		CHECK(!dp_load_definitions(revoked), "definitions");
+		test_end("allow-from: taken away");
+		expect_drop(SG_PROG_TC_UPLINK_IN, "up0", NULL, &frag_mgmt, 1,
+			    SG_DROP_UNSOLICITED, "allow-from: taken away, an "
+			    "error about a connection it admitted from a CIDR "
+			    "is unsolicited");
+		expect_drop(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &frag_peer, 1,
+			    SG_DROP_UNSOLICITED, "allow-from: taken away, an "
+			    "error about a connection it admitted from t0 is "
+			    "unsolicited");
+		test_begin();
+		CHECK(!dp_load_definitions(definitions), "definitions back");
+		test_end("allow-from: the definitions back");
+	}
 }
 
 /*
