@@ -827,6 +827,20 @@ static void test_management(void)
 		    "allow-from: the sector still cannot open one to the LAN");
 }
 
+/* With the flow table empty, allow-from lets in a datagram from the
+ * trusted peer and one from the management host: two connections. */
+static void admit_both(const struct pkt *from_peer, const struct pkt *from_mgmt)
+{
+	uint8_t out[2048];
+	uint32_t len;
+
+	dp_flush_flows();
+	CHECK(dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "t0", NULL, from_peer, out,
+			 &len) == TC_OK_V, "peer's datagram let in");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, from_mgmt, out,
+			 &len) == TC_OK_V, "the management host's let in");
+}
+
 /*
  * The VM's ICMP error about a packet of a connection allow-from let in
  * (port unreachable for a closed UDP port) is one of its answers: out,
@@ -852,11 +866,7 @@ static void test_admitted_errors(void)
 	int blen;
 
 	test_begin();
-	dp_flush_flows();
-	CHECK(dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &from_peer, out,
-			 &len) == TC_OK_V, "peer's datagram let in");
-	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &from_mgmt, out,
-			 &len) == TC_OK_V, "the management host's let in");
+	admit_both(&from_peer, &from_mgmt);
 	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &err_peer, out,
 			 &len) == TC_OK_V, "the error to peer: dropped at s1");
 	blen = dp_build(&err_peer, b);
@@ -915,11 +925,7 @@ static void test_admitted_errors_in(void)
 	int flows;
 
 	test_begin();
-	dp_flush_flows();
-	CHECK(dp_run_pkt(SG_PROG_TC_TRUSTED_IN, "t0", NULL, &from_peer, out,
-			 &len) == TC_OK_V, "peer's datagram let in");
-	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &from_mgmt, out,
-			 &len) == TC_OK_V, "the management host's let in");
+	admit_both(&from_peer, &from_mgmt);
 	flows = sg_map_count(dp_in.fds.flows, sizeof(struct sg_flow_key));
 	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &frag_mgmt, out,
 			 &len) == TC_OK_V && dp_sent_as(&frag_mgmt, 0, out, len),
