@@ -368,7 +368,8 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
  * enters untranslated, as the connection's packets do (a router's
  * "fragmentation needed" on the way to a management host among them),
  * from wherever it comes, and opens or refreshes nothing: an error is no
- * answer. SG_PASS or the reason to drop it.
+ * answer. SG_PASS, or the reason it was dropped for (counted on the
+ * sector).
  */
 static __always_inline int sg_admitted_error_in(const struct sg_ctx *c,
 					       const struct sg_pkt *p,
@@ -377,19 +378,26 @@ static __always_inline int sg_admitted_error_in(const struct sg_ctx *c,
 					       const struct sg_flow *f,
 					       bool uplink, __u64 now)
 {
+	int verdict = SG_PASS;
+
 	if (!sg_flow_live(f, now) || f->in_ifindex != c->ifindex ||
 	    in->ip.saddr != p->daddr)
-		return SG_DROP_UNSOLICITED;
+		verdict = SG_DROP_UNSOLICITED;
 	/* An apply may have taken the allow-from away since. */
-	if (uplink ? !sg_admits_source(c->slot, f->peer_zone, key->saddr) :
-		     sg_admitted_from_dev(c->slot, c->ifindex, p->daddr) !=
-		     f->peer_zone)
-		return SG_DROP_UNSOLICITED;
-	if (p->frag)
-		return SG_DROP_FRAGMENT;
-	if (!sg_route_into(c, p, p->daddr, f->peer_zone))
-		return SG_DROP_UNTRANSLATABLE;
-	return sg_flow_is(f, key) ? SG_PASS : SG_DROP_UNSOLICITED;
+	else if (uplink ?
+		 !sg_admits_source(c->slot, f->peer_zone, key->saddr) :
+		 sg_admitted_from_dev(c->slot, c->ifindex, p->daddr) !=
+		 f->peer_zone)
+		verdict = SG_DROP_UNSOLICITED;
+	else if (p->frag)
+		verdict = SG_DROP_FRAGMENT;
+	else if (!sg_route_into(c, p, p->daddr, f->peer_zone))
+		verdict = SG_DROP_UNTRANSLATABLE;
+	else if (!sg_flow_is(f, key))
+		verdict = SG_DROP_UNSOLICITED;
+	if (verdict != SG_PASS)
+		sg_drop(c, p, f->counters, f->peer_zone, verdict);
+	return verdict;
 }
 
 /* Is f the primary of a connection allow-from let in (zone 0, as is)? */

@@ -649,14 +649,9 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 	if (uplink && e && e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_HOST &&
 	    in.ip.saddr == p->daddr)
 		return sg_host_icmp_error_in(c, p, &in, &key, e, now);
-	if (sg_admitted_flow(e)) {
-		verdict = sg_admitted_error_in(c, p, &in, &key, e, uplink,
-					       now);
-		if (verdict == SG_PASS)
-			return TC_ACT_OK;
-		sg_drop(c, p, e->counters, e->peer_zone, verdict);
-		return TC_ACT_SHOT;
-	}
+	if (sg_admitted_flow(e))
+		return sg_admitted_error_in(c, p, &in, &key, e, uplink, now) ==
+		       SG_PASS ? TC_ACT_OK : TC_ACT_SHOT;
 	f = sg_inbound_flow(c, &key, e, uplink, now);
 	if (!e || !f || in.ip.saddr != p->daddr)
 		return -1;

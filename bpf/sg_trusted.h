@@ -22,8 +22,8 @@
 
 /*
  * A trusted device's ICMP error about a VM's answer on a connection
- * allow-from let in through it (sg_admitted_error_in), counted where it
- * is dropped. SG_PASS, SG_NOT_MINE when it is about no such connection,
+ * allow-from let in through it (sg_admitted_error_in, which counts what
+ * it drops). SG_PASS, SG_NOT_MINE when it is about no such connection,
  * or the reason it was dropped for.
  */
 static __always_inline int sg_trusted_error_in(const struct sg_ctx *c,
@@ -32,17 +32,13 @@ static __always_inline int sg_trusted_error_in(const struct sg_ctx *c,
 	struct sg_icmp_inner in;
 	struct sg_flow_key key;
 	struct sg_flow *f;
-	int verdict;
 
 	if (sg_icmp_error_key(c, p, 0, &in, &key) != SG_PASS)
 		return SG_NOT_MINE;
 	f = bpf_map_lookup_elem(&sg_flows, &key);
 	if (!sg_admitted_flow(f))
 		return SG_NOT_MINE;
-	verdict = sg_admitted_error_in(c, p, &in, &key, f, false, sg_now());
-	if (verdict != SG_PASS)
-		sg_drop(c, p, f->counters, f->peer_zone, verdict);
-	return verdict;
+	return sg_admitted_error_in(c, p, &in, &key, f, false, sg_now());
 }
 
 static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
@@ -71,12 +67,10 @@ static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
 			return tc;
 	}
 	if (verdict == SG_PASS && sg_icmp_is_error(&p)) {
-		verdict = sg_trusted_error_in(c, &p);
-		if (verdict == SG_PASS)
-			return TC_ACT_OK;
-		if (verdict != SG_NOT_MINE)
-			return TC_ACT_SHOT;
-		verdict = SG_PASS;
+		int error = sg_trusted_error_in(c, &p);
+
+		if (error != SG_NOT_MINE)
+			return error == SG_PASS ? TC_ACT_OK : TC_ACT_SHOT;
 	}
 	sector = verdict == SG_PASS ?
 		 sg_admitted_from_dev(c->slot, c->ifindex, p.daddr) : 0;
