@@ -55,6 +55,11 @@ struct pkt {
 	{ .src = s, .dst = d, .proto = 1, .icmp_type = 8, .sport = id }
 #define PONG(s, d, id) \
 	{ .src = s, .dst = d, .proto = 1, .icmp_type = 0, .sport = id }
+/* An ICMP error from s to d about packet *about, embedding l4 bytes of
+ * its L4 header. */
+#define ICMP_ERR(s, d, type, code, about, l4) \
+	{ .src = s, .dst = d, .proto = 1, .icmp_type = type, \
+	  .icmp_code = code, .inner = about, .inner_l4 = l4 }
 
 extern struct sg_instance dp_in;
 

@@ -604,6 +604,24 @@ static void end_flow(int port)
 }
 
 /*
+ * vm1 opens n unanswered flows from port first on, each a step later on
+ * the coarse clock (so that their age orders them), then as many short
+ * connections as its ring of recent flows holds, from port churn on,
+ * each answered and collected: the first n are older than the ring.
+ */
+static void open_before_ring(int first, int n, int churn)
+{
+	for (int port = first; port < first + n; port++) {
+		dp_in.skel->bss->sg_clock_offset_ns += 10 * 1000000ULL;
+		CHECK(open_flow(port, false) == XDP_PASS_V, "flow %d", port);
+	}
+	for (int port = churn; port < churn + SG_RECENT_FLOWS; port++) {
+		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
+		end_flow(port);
+	}
+}
+
+/*
  * Room is made from unanswered flows that a sector opened before its last
  * SG_RECENT_FLOWS (sg_sector_flows.recent no longer holds them), once
  * `run`'s collection has listed them (sg_unanswered): at its quota, and in
@@ -621,15 +639,7 @@ static void test_room_beyond_recent(void)
 	 * holds, then four answered that stay: eight, vm1's quota. */
 	test_begin();
 	flush_flows();
-	for (port = 36000; port < 36004; port++) {
-		/* Oldest first: apart on the coarse clock. */
-		dp_in.skel->bss->sg_clock_offset_ns += 10 * 1000000ULL;
-		CHECK(open_flow(port, false) == XDP_PASS_V, "flow %d", port);
-	}
-	for (port = 36100; port < 36100 + SG_RECENT_FLOWS; port++) {
-		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
-		end_flow(port);
-	}
+	open_before_ring(36000, 4, 36100);
 	for (port = 36004; port < 36008; port++)
 		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
 	CHECK(!dp_load_definitions(quota_defs), "definitions");
@@ -653,14 +663,7 @@ static void test_room_beyond_recent(void)
 	test_begin();
 	CHECK(!dp_load_definitions(NULL), "the fixture again");
 	flush_flows();
-	for (port = 37000; port < 37016; port++) {
-		dp_in.skel->bss->sg_clock_offset_ns += 10 * 1000000ULL;
-		CHECK(open_flow(port, false) == XDP_PASS_V, "flow %d", port);
-	}
-	for (port = 37100; port < 37100 + SG_RECENT_FLOWS; port++) {
-		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
-		end_flow(port);
-	}
+	open_before_ring(37000, 16, 37100);
 	for (port = 38000; port < 38000 + 2 * MAX_FLOWS; port++) {
 		if (open_flow(port, true) != XDP_PASS_V)
 			break;

@@ -852,15 +852,9 @@ static void test_admitted_errors(void)
 	static const struct pkt from_peer = UDP(PEER, 7100, VM, 5999);
 	static const struct pkt from_mgmt = UDP(MGMT, 7101, VM, 5999);
 	static const struct pkt no_flow = UDP(PEER, 7102, VM, 5999);
-	const struct pkt err_peer = { .src = VM, .dst = PEER, .proto = 1,
-		.icmp_type = 3, .icmp_code = 3, .inner = &from_peer,
-		.inner_l4 = 8 };
-	const struct pkt err_mgmt = { .src = VM, .dst = MGMT, .proto = 1,
-		.icmp_type = 3, .icmp_code = 3, .inner = &from_mgmt,
-		.inner_l4 = 8 };
-	const struct pkt err_none = { .src = VM, .dst = PEER, .proto = 1,
-		.icmp_type = 3, .icmp_code = 3, .inner = &no_flow,
-		.inner_l4 = 8 };
+	const struct pkt err_peer = ICMP_ERR(VM, PEER, 3, 3, &from_peer, 8);
+	const struct pkt err_mgmt = ICMP_ERR(VM, MGMT, 3, 3, &from_mgmt, 8);
+	const struct pkt err_none = ICMP_ERR(VM, PEER, 3, 3, &no_flow, 8);
 	uint8_t out[2048], b[2048];
 	uint32_t len, v;
 	int blen;
@@ -911,15 +905,12 @@ static void test_admitted_errors_in(void)
 	static const struct pkt answer_peer = UDP(VM, 5999, PEER, 7200);
 	static const struct pkt answer_mgmt = UDP(VM, 5999, MGMT, 7201);
 	static const struct pkt answer_none = UDP(VM, 5999, MGMT, 7299);
-	const struct pkt frag_mgmt = { .src = "203.0.113.77", .dst = VM,
-		.proto = 1, .icmp_type = 3, .icmp_code = 4,
-		.inner = &answer_mgmt, .inner_l4 = 8 };
-	const struct pkt frag_peer = { .src = "100.64.0.9", .dst = VM,
-		.proto = 1, .icmp_type = 3, .icmp_code = 4,
-		.inner = &answer_peer, .inner_l4 = 8 };
-	const struct pkt frag_none = { .src = "198.51.100.9", .dst = VM,
-		.proto = 1, .icmp_type = 3, .icmp_code = 4,
-		.inner = &answer_none, .inner_l4 = 8 };
+	const struct pkt frag_mgmt =
+		ICMP_ERR("203.0.113.77", VM, 3, 4, &answer_mgmt, 8);
+	const struct pkt frag_peer =
+		ICMP_ERR("100.64.0.9", VM, 3, 4, &answer_peer, 8);
+	const struct pkt frag_none =
+		ICMP_ERR("198.51.100.9", VM, 3, 4, &answer_none, 8);
 	uint8_t out[2048];
 	uint32_t len;
 	int flows;

@@ -379,9 +379,7 @@ static struct pkt icmp_error(const char *from, const char *to, uint8_t type,
 			     uint8_t code, const struct pkt *about,
 			     int inner_l4)
 {
-	return (struct pkt){ .src = from, .dst = to, .proto = 1,
-			     .icmp_type = type, .icmp_code = code,
-			     .inner = about, .inner_l4 = inner_l4 };
+	return (struct pkt)ICMP_ERR(from, to, type, code, about, inner_l4);
 }
 
 static void test_icmp_errors_in(void)
