@@ -31,10 +31,10 @@ static inline struct sg_flow_fds sg_flow_fds_of(const struct sg_map_fds *m)
  * sector_flows, set each sector's count in sg_sector_flows to the
  * primaries it still holds: the datapath counts what it opens and
  * evicts, this whatever else removed them (and how many of them were
- * never answered); with unanswered, list the
- * flows that were never answered (or are over), each sector's oldest
- * first, for the datapath's search for room beyond the ones it opened
- * last (sg_unanswered). Returns the number of entries removed, or -errno.
+ * never answered); with unanswered, list the flows that were never
+ * answered (or are over), each sector's oldest first, for the datapath's
+ * search for room beyond the ones it opened last (sg_unanswered).
+ * Returns the number of entries removed, or -errno.
  */
 int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now,
 		uint64_t grace_ns);
