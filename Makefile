@@ -89,7 +89,12 @@ $(BUILD)/bench_xdp.skel.h: $(BUILD)/bench_xdp.bpf.o
 $(BUILD)/bench_xdp: tests/bench/bench_xdp.c $(BUILD)/bench_xdp.skel.h
 	$(CC) $(CFLAGS) -o $@ $< -lbpf -lelf -lz
 
-bench: sectorgate $(BUILD)/bench_paths $(BUILD)/bench_xdp
+# Samples of a loaded program by its source lines (tests/bench/bpf_lines.c).
+$(BUILD)/bpf_lines: tests/bench/bpf_lines.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf -lelf -lz
+
+bench: sectorgate $(BUILD)/bench_paths $(BUILD)/bench_xdp $(BUILD)/bpf_lines
 	$(BUILD)/bench_paths
 	tests/bench/masquerade.sh
 	tests/bench/isolation.sh

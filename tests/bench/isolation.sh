@@ -7,7 +7,8 @@
 #   sectorgate     with SECTORS=5,100,1000 sectors defined (vm1 and vm3 on
 #                  their devices, the others with CIDRs and devices not
 #                  present): drops per second from its inter-sector
-#                  counter, and ns per packet from bpf_stats
+#                  counter, and ns per packet from bpf_stats (in a run
+#                  of its own: the clock reads cost the rate)
 #   nft matrix     the kernel's forwarding through the seeds' N x N
 #                  iifname/oifname drop matrix (up to NFT_MAX sectors: a
 #                  thousand sectors would be a million rules), vm1 -> vm3's
@@ -78,39 +79,54 @@ drops() { stat vm1 'drops["inter-sector"]'; }
 # The seconds bench_xdp took ("... in 2.04 s: ..."), SECS if it says none.
 secs_of() { echo "$1" | sed -n 's/.* in \([0-9.]*\) s.*/\1/p' | grep . || echo "$SECS"; }
 
+# sg_cost N: ns per packet of the sector XDP dropping with N sectors
+# defined (bpf_stats on), into results[ns-N].
+sg_cost() {
+	local t0 c0 t1 c1
+
+	definitions "$1" >"$DEFS"
+	sg apply -c "$DEFS" >/dev/null 2>&1
+	read -r t0 c0 < <(prog_stats prog_xdp_sector)
+	send -k "$(ns vm3):eth0" >/dev/null
+	read -r t1 c1 < <(prog_stats prog_xdp_sector)
+	sg unload >/dev/null
+	# The drops must be the sector XDP program's, not tc's.
+	if [ "$c1" -le "$c0" ]; then
+		echo "isolation.sh: v1's XDP program did not run (is vm1 on tc?)" >&2
+		exit 1
+	fi
+	results[ns-$1]+="$(awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.0f", c ? t / c : 0}') "
+}
+
 declare -A results
+echo "cost (bpf_stats on)" >&2
 sysctl -qw kernel.bpf_stats_enabled=1
+for n in $SECTORS; do sg_cost "$n"; done
+# The rates with bpf_stats off: it reads the clock twice around every
+# program run, sectorgate's and the bare drop's alike.
+sysctl -qw kernel.bpf_stats_enabled=0
 for r in $(seq "$ROUNDS"); do
 	echo "round $r" >&2
 	for n in $SECTORS; do
 		definitions "$n" >"$DEFS"
 		sg apply -c "$DEFS" >/dev/null 2>&1
 		d0=$(drops)
-		read -r t0 c0 < <(prog_stats prog_xdp_sector)
 		# PERF=PREFIX: where the time goes, into PREFIX.N (perf report -i).
 		[ -z "${PERF:-}" ] ||
 			(sleep 0.5; perf record -a -g -o "$PERF.$n" -- sleep 1 >/dev/null 2>&1) &
 		out=$(send -k "$(ns vm3):eth0")
 		wait
 		d1=$(drops)
-		read -r t1 c1 < <(prog_stats prog_xdp_sector)
 		sg unload >/dev/null
-		# The drops must be the sector XDP program's, not tc's.
-		if [ "$c1" -le "$c0" ]; then
-			echo "isolation.sh: v1's XDP program did not run (is vm1 on tc?)" >&2
-			exit 1
-		fi
 		# Over the time the frames took to send, not SECS: the source
 		# sends whole batches and its last one ends past SECS.
 		mpps=$(awk -v d=$((d1 - d0)) -v s="$(secs_of "$out")" 'BEGIN {printf "%.3f", d / s / 1e6}')
-		ns=$(awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.0f", c ? t / c : 0}')
 		# The limit right after, so that the ratio compares two runs
 		# of the same minute (this machine's speed moves by 20%).
 		bare_out=$(send -k "$GW:v1")
 		bare=$(echo "$bare_out" | sed -n 's/.*: \([0-9.]*\) Mpps delivered$/\1/p')
-		echo "  sectorgate, $n sectors: $mpps Mpps dropped, $ns ns per packet; bare XDP_DROP $bare Mpps" >&2
+		echo "  sectorgate, $n sectors: $mpps Mpps dropped; bare XDP_DROP $bare Mpps" >&2
 		results[sg-$n]+="$mpps "
-		results[ns-$n]+="$ns "
 		results[bare]+="$bare "
 		results[ratio-$n]+="$(awk -v s="$mpps" -v b="$bare" 'BEGIN {print b ? 100 * s / b : 0}') "
 		if [ "$n" -le "$NFT_MAX" ]; then
@@ -130,6 +146,7 @@ bare=$(echo "${results[bare]}" | median)
 echo
 echo "inter-sector drop, 64-byte UDP, one core: Mpps, median of $ROUNDS rounds of ${SECS} s"
 echo "(% of bare: the median of each run's ratio to the bare drop measured right after it)"
+echo "(ns/packet: bpf_stats, in one more run of each)"
 printf '  %-8s %12s %14s %12s %12s\n' sectors sectorgate "ns/packet" "% of bare" "nft matrix"
 for n in $SECTORS; do
 	printf '  %-8s %12s %14s %11.0f%% %12s\n' "$n" \
