@@ -22,7 +22,7 @@
 # machine's speed moves by 20% within minutes).
 # CSV=FILE also writes the medians there, one line a number of sectors
 # (scripts/plot_isolation.py draws them). PERF=PREFIX records a profile
-# of each sectorgate run into PREFIX.N (perf report -i PREFIX.N).
+# of each sectorgate run into PREFIX.N and PREFIX.N.lines (lib.sh).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/bench/lib.sh"
@@ -111,11 +111,9 @@ for r in $(seq "$ROUNDS"); do
 		definitions "$n" >"$DEFS"
 		sg apply -c "$DEFS" >/dev/null 2>&1
 		d0=$(drops)
-		# PERF=PREFIX: where the time goes, into PREFIX.N (perf report -i).
-		[ -z "${PERF:-}" ] ||
-			(sleep 0.5; perf record -a -g -o "$PERF.$n" -- sleep 1 >/dev/null 2>&1) &
+		perf_start "$n"
 		out=$(send -k "$(ns vm3):eth0")
-		wait
+		perf_lines "$n" prog_xdp_sector
 		d1=$(drops)
 		sg unload >/dev/null
 		# Over the time the frames took to send, not SECS: the source

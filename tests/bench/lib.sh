@@ -16,6 +16,24 @@ prog_stats() {
 		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
 }
 
+# PERF=PREFIX: where the time goes. perf_start NAME records the whole
+# machine for a second, half a second into the measurement that follows
+# (in the background); perf_lines NAME PROG then writes PREFIX.NAME
+# (perf report -i) and PREFIX.NAME.lines: the samples inside pinned
+# program PROG by source line (build/bpf_lines), while it is loaded.
+# Neither does anything without PERF.
+perf_start() {
+	[ -n "${PERF:-}" ] || return 0
+	(sleep 0.5; perf record -a -g -o "$PERF.$1" -- sleep 1 >/dev/null 2>&1) &
+	perf_pid=$!
+}
+perf_lines() {
+	[ -n "${PERF:-}" ] || return 0
+	wait "$perf_pid"
+	perf script -i "$PERF.$1" -F ip 2>/dev/null |
+		"$ROOT/build/bpf_lines" "$PIN/$2" >"$PERF.$1.lines"
+}
+
 # One measurement in Mpps, logged as LABEL: SECS seconds of 64-byte UDP
 # from host SRC's eth0 to MAC (the gateway's device), SADDR -> DADDR,
 # ports SPORT:DPORT, counted on host SINK's eth0.

@@ -21,6 +21,8 @@
 # receiving host. Prints the
 # medians of interleaved rounds in Mpps, and the ratios sectorgate is held
 # to (issue 10): >= 5x nftables, >= 85% of bare XDP.
+# PERF=PREFIX: a profile of each sectorgate measurement, PREFIX.out.R
+# and PREFIX.in.R with their .lines (tests/bench/lib.sh).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/bench/lib.sh"
@@ -81,8 +83,12 @@ sysctl -qw kernel.bpf_stats_enabled=0
 for r in $(seq "$ROUNDS"); do
 	echo "round $r" >&2
 	sg apply -c "$DEFS" >/dev/null
+	perf_start "out.$r"
 	add sectorgate out
+	perf_lines "out.$r" prog_xdp_sector
+	perf_start "in.$r"
 	add sectorgate in
+	perf_lines "in.$r" prog_xdp_uplink
 	if [ "$FILL" -gt 0 ]; then
 		# Source ports 1024 up, destination ports 1 up: no flow of
 		# the measured ones (source ports 20000 up).
