@@ -79,8 +79,10 @@ static __always_inline void sg_flow_uncounted(struct sg_sector_flows *s,
 					      int evicted)
 {
 	__sync_fetch_and_add(&s->count, -1);
-	if (evicted == SG_EVICTED_UNANSWERED)
-		__sync_fetch_and_add(&s->unanswered, -1);
+	if (evicted != SG_EVICTED_UNANSWERED)
+		return;		/* over anyway: nothing was taken from it */
+	__sync_fetch_and_add(&s->unanswered, -1);
+	__sync_fetch_and_add(&s->evicted, 1);
 }
 
 /*

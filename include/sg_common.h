@@ -603,6 +603,10 @@ struct sg_sector_flows {
 				 * can make room in a full table (kept as
 				 * count is) */
 	struct sg_flow_key recent[SG_RECENT_FLOWS];
+	__u64 evicted;		/* its flows evicted unanswered to make
+				 * room (for its quota or a full table)
+				 * since the map was made: `stats`'
+				 * flows_evicted */
 };
 
 /*
@@ -739,7 +743,7 @@ struct sg_event_budget {
 #ifndef __cplusplus
 _Static_assert(sizeof(struct sg_event) == 40, "sg_event layout");
 _Static_assert(sizeof(struct sg_dest) == 4, "sg_dest_find returns it as a __u32");
-_Static_assert(sizeof(struct sg_sector_flows) == 16 + 16 * SG_RECENT_FLOWS,
+_Static_assert(sizeof(struct sg_sector_flows) == 16 + 16 * SG_RECENT_FLOWS + 8,
 	       "sg_sector_flows layout");
 _Static_assert(sizeof(struct sg_unanswered_span) == 16,
 	       "sg_unanswered_span layout");

@@ -26,10 +26,11 @@ static void print_json(const struct sg_sector_stats *s, int n)
 		printf(":{\"id\":%u,\"rx_packets\":%llu,\"rx_bytes\":%llu,"
 		       "\"tx_packets\":%llu,\"tx_bytes\":%llu,"
 		       "\"fast_out_packets\":%llu,\"fast_in_packets\":%llu,"
-		       "\"drops\":{",
+		       "\"flows_evicted\":%llu,\"drops\":{",
 		       s[i].id, s[i].c.rx_packets, s[i].c.rx_bytes,
 		       s[i].c.tx_packets, s[i].c.tx_bytes,
-		       s[i].c.fast_out_packets, s[i].c.fast_in_packets);
+		       s[i].c.fast_out_packets, s[i].c.fast_in_packets,
+		       s[i].flows_evicted);
 		for (int r = 1; r < SG_DROP_MAX; r++)
 			printf("%s\"%s\":%llu", r > 1 ? "," : "",
 			       sg_drop_name(r), s[i].c.drops[r]);
@@ -45,14 +46,15 @@ static void print_json(const struct sg_sector_stats *s, int n)
 
 static void print_text(const struct sg_sector_stats *s, int n)
 {
-	printf("%-15s %12s %14s %12s %14s %10s %10s  drops\n", "sector",
+	printf("%-15s %12s %14s %12s %14s %10s %10s %8s  drops\n", "sector",
 	       "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "fast_out",
-	       "fast_in");
+	       "fast_in", "evicted");
 	for (int i = 0; i < n; i++) {
-		printf("%-15s %12llu %14llu %12llu %14llu %10llu %10llu ",
+		printf("%-15s %12llu %14llu %12llu %14llu %10llu %10llu %8llu ",
 		       s[i].name, s[i].c.rx_packets, s[i].c.rx_bytes,
 		       s[i].c.tx_packets, s[i].c.tx_bytes,
-		       s[i].c.fast_out_packets, s[i].c.fast_in_packets);
+		       s[i].c.fast_out_packets, s[i].c.fast_in_packets,
+		       s[i].flows_evicted);
 		for (int r = 1; r < SG_DROP_MAX; r++)
 			if (s[i].c.drops[r])
 				printf(" %s=%llu", sg_drop_name(r),

@@ -78,6 +78,16 @@ static void counters(FILE *out, const struct sg_sector_stats *s, int n)
 			fprintf(out, "} %llu\n", v);
 		}
 	}
+	family(out, "flows_evicted_total", "counter",
+	       "Flows of each sector evicted before any answer, to make "
+	       "room for a new flow (its quota reached, or the table full).");
+	for (int i = 0; i < n; i++) {
+		if (!s[i].id)
+			continue;	/* "host" holds no flows */
+		fprintf(out, "sectorgate_flows_evicted_total{");
+		label(out, "sector", s[i].name, true);
+		fprintf(out, "} %llu\n", s[i].flows_evicted);
+	}
 	family(out, "drops_total", "counter",
 	       "Packets dropped, per sector and reason (sector=\"host\": "
 	       "none could be named).");

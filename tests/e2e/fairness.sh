@@ -56,6 +56,15 @@ expect_ok "the table holds no more than it can" \
 	test "$(sg status --json | jq '.maps.sg_flows.entries')" -le 2048
 sent=$(stat vm1 rx_packets)
 expect_ok "vm1 did send its flood ($sent packets)" test "$sent" -ge 5000
+# What an operator sees of it: the flooder's flows evicted for room, and
+# none of the others'.
+evicted=$(stat vm1 flows_evicted)
+expect_ok "stats: vm1's flows evicted for room ($evicted)" test "$evicted" -ge 4000
+expect_eq "stats: none of vm2's or vm4's" \
+	"$(stat vm2 flows_evicted) $(stat vm4 flows_evicted)" "0 0"
+expect_ok "metrics: sectorgate_flows_evicted_total of vm1" \
+	grep -qx "sectorgate_flows_evicted_total{sector=\"vm1\"} [1-9][0-9]*" \
+	<(sg stats --prometheus)
 
 # conntrack.max-flows changed on a live apply: a table of the new size,
 # its flows moved into it; one too small for the flows open is refused.

@@ -447,6 +447,17 @@ static bool has_flow(int port)
 	return dp_flow_of("10.1.0.2", port, "10.2.0.2", 5432, 6, 1, &f);
 }
 
+/* The flows of sector id's evicted unanswered for room (stats'
+ * flows_evicted). */
+static __u64 flows_evicted(__u32 sector)
+{
+	struct sg_sector_flows sf;
+	__u32 idx = dp_sector_counters(sector);
+
+	return bpf_map_lookup_elem(dp_in.fds.sector_flows, &idx, &sf) ? ~0ULL :
+								     sf.evicted;
+}
+
 /* Empty the flow table, leaving the counts to `run`'s recount. */
 static void flush_flows(void)
 {
@@ -562,6 +573,8 @@ static void test_conntrack_full(void)
 		      !one.unanswered, "vm1 holds %u flows (%u unanswered), "
 		      "vm4 %u (%u)", one.count, one.unanswered, four.count,
 		      four.unanswered);
+		__u64 evicted1 = flows_evicted(1), evicted4 = flows_evicted(4);
+
 		len = dp_build(&out, pkt);
 		dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s2", pkt, len, out_buf,
 		       &out_len, &retval);
@@ -569,6 +582,11 @@ static void test_conntrack_full(void)
 		for (int port = 39000; port < 39000 + MAX_FLOWS / 2 + 8; port++)
 			CHECK(has_flow(port), "vm1's answered flow %d evicted",
 			      port);
+		CHECK(flows_evicted(4) - evicted4 == 1 &&
+		      flows_evicted(1) == evicted1,
+		      "evicted: vm4's %llu more, want 1; vm1's %llu more",
+		      flows_evicted(4) - evicted4,
+		      flows_evicted(1) - evicted1);
 	}
 	test_end("a full table makes room from the sector with unanswered "
 		 "flows, not the one holding the most if all of its are "
@@ -749,9 +767,13 @@ static void test_flow_quota(void)
 	__u32 out_len, retval, idx;
 	int len;
 
+	__u64 evicted, evicted2;
+
 	test_begin();
 	flush_flows();
 	CHECK(!dp_load_definitions(quota_defs), "definitions");
+	evicted = flows_evicted(1);
+	evicted2 = flows_evicted(2);
 	for (int port = 32000; port < 32010; port++)
 		CHECK(open_flow(port, false) == XDP_PASS_V, "flow %d", port);
 	CHECK(!has_flow(32000) && !has_flow(32001) && has_flow(32002) &&
@@ -759,13 +781,18 @@ static void test_flow_quota(void)
 	idx = dp_sector_counters(1);
 	CHECK(!bpf_map_lookup_elem(dp_in.fds.sector_flows, &idx, &sf) &&
 	      sf.count == 8, "vm1 holds %u flows, want 8", sf.count);
+	CHECK(flows_evicted(1) - evicted == 2 &&
+	      flows_evicted(2) == evicted2,
+	      "vm1's flows evicted: %llu, want 2; vm2's %llu",
+	      flows_evicted(1) - evicted, flows_evicted(2) - evicted2);
 	test_end("a sector at its quota makes room from its own oldest "
-		 "unanswered flows");
+		 "unanswered flows, and counts them evicted");
 
 	test_begin();
 	flush_flows();
 	for (int port = 33000; port < 33008; port++)
 		CHECK(open_flow(port, true) == XDP_PASS_V, "flow %d", port);
+	evicted = flows_evicted(1);
 	{
 		struct pkt ninth = TCP("10.1.0.2", 33008, "10.2.0.2", 5432,
 				       SYN);
@@ -774,7 +801,8 @@ static void test_flow_quota(void)
 		check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len,
 			     SG_DROP_CONNTRACK_FULL);
 	}
-	CHECK(has_flow(33000), "an answered flow was evicted");
+	CHECK(has_flow(33000) && flows_evicted(1) == evicted,
+	      "an answered flow was evicted");
 	len = dp_build(&other, pkt);
 	dp_run(SG_PROG_TC_SECTOR_IN, "s2", NULL, pkt, len, out, &out_len,
 	       &retval);
