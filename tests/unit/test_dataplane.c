@@ -566,6 +566,7 @@ static void test_conntrack_full(void)
 		struct sg_sector_flows one, four;
 		__u32 out_len, retval = 0, i1 = dp_sector_counters(1),
 		      i4 = dp_sector_counters(4);
+		__u64 evicted1 = flows_evicted(1), evicted4 = flows_evicted(4);
 
 		CHECK(!bpf_map_lookup_elem(dp_in.fds.sector_flows, &i1, &one) &&
 		      !bpf_map_lookup_elem(dp_in.fds.sector_flows, &i4, &four) &&
@@ -573,8 +574,6 @@ static void test_conntrack_full(void)
 		      !one.unanswered, "vm1 holds %u flows (%u unanswered), "
 		      "vm4 %u (%u)", one.count, one.unanswered, four.count,
 		      four.unanswered);
-		__u64 evicted1 = flows_evicted(1), evicted4 = flows_evicted(4);
-
 		len = dp_build(&out, pkt);
 		dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s2", pkt, len, out_buf,
 		       &out_len, &retval);
@@ -765,9 +764,8 @@ static void test_flow_quota(void)
 	struct sg_sector_flows sf;
 	uint8_t pkt[2048], out[2048];
 	__u32 out_len, retval, idx;
-	int len;
-
 	__u64 evicted, evicted2;
+	int len;
 
 	test_begin();
 	flush_flows();

@@ -105,17 +105,20 @@ static void test_tcp_flow(void)
 
 static void test_udp(void)
 {
-	struct pkt q = UDP("10.1.0.2", 5000, "198.51.100.7", 53);
-	struct pkt q_out = UDP(SNAT, 5000, "198.51.100.7", 53);
-	struct pkt z = UDP("10.1.0.2", 5001, "198.51.100.7", 53);
-	struct pkt z_out = UDP(SNAT, 5001, "198.51.100.7", 53);
-	struct pkt a = UDP("198.51.100.7", 53, SNAT, 5000);
-	struct pkt a_in = UDP("198.51.100.7", 53, "10.1.0.2", 5000);
+	struct pkt q = UDP("10.1.0.2", 5000, "198.51.100.17", 53);
+	struct pkt q_out = UDP(SNAT, 5000, "198.51.100.17", 53);
+	struct pkt z = UDP("10.1.0.2", 5001, "198.51.100.17", 53);
+	struct pkt z_out = UDP(SNAT, 5001, "198.51.100.17", 53);
+	struct pkt a = UDP("198.51.100.17", 53, SNAT, 5000);
+	struct pkt a_in = UDP("198.51.100.17", 53, "10.1.0.2", 5000);
 	uint16_t port;
 
 	test_begin();
 	a_in.ttl = 63;
-	/* 5000 lies outside nat-ports (32768-60999): a port is picked. */
+	/* 5000 lies outside nat-ports (32768-60999): a port is picked, at
+	 * random. A remote of their own: toward 198.51.100.7, the port
+	 * picked could be the one a later test's flow keeps (40011), which
+	 * would then not be kept. */
 	snat("s1", &q, TC_OK_V, NULL);
 	port = dp_sport(out);
 	CHECK(port >= 32768 && port <= 60999, "port %u outside nat-ports",
@@ -154,26 +157,28 @@ static void test_icmp_echo(void)
 
 static void test_overlap(void)
 {
-	struct pkt a = TCP("10.4.0.2", 45000, "203.0.113.5", 443, SYN);
-	struct pkt back = TCP("203.0.113.5", 443, SNAT, 45000, SYN | ACK);
-	struct pkt back_in = TCP("203.0.113.5", 443, "10.4.0.2", 45000,
+	struct pkt a = TCP("10.4.0.2", 45000, "203.0.113.15", 443, SYN);
+	struct pkt back = TCP("203.0.113.15", 443, SNAT, 45000, SYN | ACK);
+	struct pkt back_in = TCP("203.0.113.15", 443, "10.4.0.2", 45000,
 				 SYN | ACK);
 	struct sg_flow f4, f5, r;
 	uint16_t p4, p5;
 
 	test_begin();
 	back_in.ttl = 63;
+	/* A remote of their own: vm5's port is picked at random, and
+	 * toward 203.0.113.5:443 it could be one a later test keeps. */
 	snat("s4", &a, TC_OK_V, NULL);
 	p4 = dp_sport(out);
 	snat("s5", &a, TC_OK_V, NULL);
 	p5 = dp_sport(out);
 	CHECK(p4 == 45000 && p5 != 45000, "ports %u and %u", p4, p5);
-	CHECK(dp_flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 4, &f4) &&
-	      dp_flow_of("10.4.0.2", 45000, "203.0.113.5", 443, 6, 5, &f5),
+	CHECK(dp_flow_of("10.4.0.2", 45000, "203.0.113.15", 443, 6, 4, &f4) &&
+	      dp_flow_of("10.4.0.2", 45000, "203.0.113.15", 443, 6, 5, &f5),
 	      "one flow per sector");
 	CHECK(f4.in_ifindex == if_nametoindex("s4") &&
 	      f5.in_ifindex == if_nametoindex("s5"), "each back to its device");
-	CHECK(dp_flow_of("203.0.113.5", 443, SNAT, p5, 6, 0, &r) &&
+	CHECK(dp_flow_of("203.0.113.15", 443, SNAT, p5, 6, 0, &r) &&
 	      r.peer_zone == 5, "the second port leads to sector vm5");
 
 	rnat(&back, TC_REDIRECT_V, &back_in);
