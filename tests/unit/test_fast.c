@@ -168,10 +168,11 @@ static void test_udp_icmp(void)
 	run(SG_PROG_XDP_SECTOR, "s1", &q, XDP_REDIRECT_V);
 	CHECK(!out[14 + 26] && !out[14 + 27], "zero UDP checksum kept");
 
-	/* IP options move the L4 header. */
-	q = (struct pkt)UDP("10.1.0.2", 33001, "203.0.113.9", 53);
+	/* IP options move the L4 header. Toward another remote: toward
+	 * 203.0.113.9:53, the ports picked above could be 33001. */
+	q = (struct pkt)UDP("10.1.0.2", 33001, "203.0.113.29", 53);
 	q.ihl = 7;
-	q_out = (struct pkt)UDP(SNAT, 33001, "203.0.113.9", 53);
+	q_out = (struct pkt)UDP(SNAT, 33001, "203.0.113.29", 53);
 	q_out.ihl = 7;
 	q_out.ttl = 63;
 	out_fast("s1", &q, &q_out);
