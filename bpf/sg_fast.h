@@ -37,13 +37,13 @@ static __always_inline void sg_flow_learn_l2(struct sg_flow *r,
 	    sg_mac_equal(r->kept.dmac, eth->h_source) &&
 	    sg_mac_equal(r->kept.smac, eth->h_dest))
 		return;
-	r->flags &= ~SG_FLOW_L2_KNOWN;
+	sg_flow_flags_clear(r, SG_FLOW_L2_KNOWN);
 	r->kept.ifindex = 0;
 	asm volatile("" ::: "memory");
 	sg_mac_copy(r->kept.dmac, eth->h_source);
 	sg_mac_copy(r->kept.smac, eth->h_dest);
 	asm volatile("" ::: "memory");
-	r->flags |= SG_FLOW_L2_KNOWN;
+	sg_flow_flags_set(r, SG_FLOW_L2_KNOWN);
 }
 
 /*
@@ -122,7 +122,7 @@ static __always_inline void sg_learn_other(const struct sg_flow_key *key,
 	sg_flow_learn_l2(o, eth);
 	/* Taken for another flow meanwhile: that one learns afresh. */
 	if (!sg_flow_is(o, &okey))
-		o->flags &= ~SG_FLOW_L2_KNOWN;
+		sg_flow_flags_clear(o, SG_FLOW_L2_KNOWN);
 }
 
 /*
@@ -205,9 +205,9 @@ static __always_inline int sg_fast_out(struct xdp_md *x, struct sg_ctx *c,
 	 * forward's reply entry). */
 	if (f == e) {
 		if (sg_reply_dev_ok(c->slot, f->in_ifindex, sector))
-			f->flags |= SG_FLOW_REV_XDP;
+			sg_flow_flags_set(f, SG_FLOW_REV_XDP);
 		else
-			f->flags &= ~SG_FLOW_REV_XDP;
+			sg_flow_flags_clear(f, SG_FLOW_REV_XDP);
 	}
 	/* What goes the other way is delivered to the device the flow
 	 * enters its sector by: learn from there. */

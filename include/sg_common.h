@@ -748,6 +748,12 @@ _Static_assert(sizeof(struct sg_sector_flows) == 16 + 16 * SG_RECENT_FLOWS + 8,
 _Static_assert(sizeof(struct sg_unanswered_span) == 16,
 	       "sg_unanswered_span layout");
 _Static_assert(sizeof(struct sg_event_budget) == 24, "sg_event_budget layout");
+/* The datapath changes flags atomically in the word they share with dir,
+ * state and nat (bpf/sg_flow.h). */
+_Static_assert(__builtin_offsetof(struct sg_flow, dir) % 4 == 0 &&
+	       __builtin_offsetof(struct sg_flow, flags) ==
+	       __builtin_offsetof(struct sg_flow, dir) + 3,
+	       "sg_flow.flags' word");
 _Static_assert(sizeof(struct sg_state) == 16, "sg_state layout");
 _Static_assert(sizeof(struct sg_config) == 24, "sg_config layout");
 _Static_assert(sizeof(struct sg_build) == 16, "sg_build layout");
