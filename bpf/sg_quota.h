@@ -14,9 +14,9 @@
  * unanswered flows `run`'s collection listed (sg_unanswered), which
  * reach past the ring. The datapath never walks the table. Counts are
  * kept with atomic adds as flows are opened, answered and evicted here
- * (two CPUs may both count a flow's first answer, or an answer and its
- * eviction), and set to the exact number by `run`'s garbage collection,
- * which sees every removal.
+ * (a first answer is counted by the CPU that set SG_FLOW_ANSWERED, but
+ * one may race the flow's eviction on another), and set to the exact
+ * number by `run`'s garbage collection, which sees every removal.
  */
 #ifndef SG_QUOTA_H
 #define SG_QUOTA_H
