@@ -74,8 +74,18 @@ static __always_inline void sg_count_drop(__u32 idx, __u32 reason)
 {
 	struct sg_counters *cnt = sg_counters_at(idx);
 
-	if (cnt && reason < SG_DROP_MAX)
+	/* drops[0] is flows_evicted. */
+	if (cnt && reason && reason < SG_DROP_MAX)
 		cnt->drops[reason]++;
+}
+
+/* A live flow of the sector, never answered, was evicted for room. */
+static __always_inline void sg_count_evicted(__u32 idx)
+{
+	struct sg_counters *cnt = sg_counters_at(idx);
+
+	if (cnt)
+		cnt->flows_evicted++;
 }
 
 #endif /* SG_COUNTERS_H */

@@ -21,7 +21,7 @@
 #ifndef SG_QUOTA_H
 #define SG_QUOTA_H
 
-#include "sg_defs.h"
+#include "sg_counters.h"
 
 #define SG_E2BIG	7	/* a full hash map */
 
@@ -36,7 +36,7 @@ static __always_inline struct sg_sector_flows *sg_sector_flows_of(__u32 idx)
 	return bpf_map_lookup_elem(&sg_sector_flows, &idx);
 }
 
-#define SG_EVICTED_UNANSWERED	1
+#define SG_EVICTED_UNANSWERED	1	/* never answered */
 #define SG_EVICTED_OVER		2	/* answered once, expired since */
 
 /*
@@ -49,7 +49,7 @@ static __always_inline int sg_evict_flow(__u32 idx,
 {
 	struct sg_flow_key rkey;
 	struct sg_flow *f, *r;
-	bool answered;
+	int kind;
 
 	f = bpf_map_lookup_elem(&sg_flows, key);
 	/* Answered and live: never. (The clock is read only for those, and
@@ -68,21 +68,29 @@ static __always_inline int sg_evict_flow(__u32 idx,
 	    r->xlate.sport == key->dport && r->xlate.dport == key->sport &&
 	    r->peer_zone == key->zone)
 		bpf_map_delete_elem(&sg_flows, &rkey);
-	answered = f->flags & SG_FLOW_ANSWERED;
+	/* Not told apart from one never answered that expired meanwhile:
+	 * reading the clock for those too takes the stack, or the
+	 * verifier's states, beyond their limits. */
+	kind = f->flags & SG_FLOW_ANSWERED ? SG_EVICTED_OVER :
+					     SG_EVICTED_UNANSWERED;
 	if (bpf_map_delete_elem(&sg_flows, key))
 		return 0;
-	return answered ? SG_EVICTED_OVER : SG_EVICTED_UNANSWERED;
+	return kind;
 }
 
-/* A flow of the sector s held was evicted, as sg_evict_flow said. */
-static __always_inline void sg_flow_uncounted(struct sg_sector_flows *s,
+/*
+ * A flow of the sector of index idx (its sg_sector_flows s) was evicted,
+ * as sg_evict_flow said: one never answered is counted evicted.
+ */
+static __always_inline void sg_flow_uncounted(__u32 idx,
+					      struct sg_sector_flows *s,
 					      int evicted)
 {
 	__sync_fetch_and_add(&s->count, -1);
 	if (evicted != SG_EVICTED_UNANSWERED)
-		return;		/* over anyway: nothing was taken from it */
+		return;
 	__sync_fetch_and_add(&s->unanswered, -1);
-	__sync_fetch_and_add(&s->evicted, 1);
+	sg_count_evicted(idx);
 }
 
 /*
@@ -123,7 +131,7 @@ __attribute__((noinline)) int sg_evict_unanswered(__u32 idx)
 		if (!evicted)
 			continue;
 		s->tail = tail + i + 1;
-		sg_flow_uncounted(s, evicted);
+		sg_flow_uncounted(idx, s, evicted);
 		return 1;
 	}
 	/* What it looked at is passed over from now on. */
@@ -175,7 +183,7 @@ __attribute__((noinline)) int sg_evict_listed(__u32 idx)
 	s = sg_sector_flows_of(idx);
 	if (!evicted || !s)
 		return evicted;
-	sg_flow_uncounted(s, evicted);
+	sg_flow_uncounted(idx, s, evicted);
 	if (walk)
 		sg_heaviest = idx;
 	return 1;

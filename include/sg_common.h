@@ -603,10 +603,6 @@ struct sg_sector_flows {
 				 * can make room in a full table (kept as
 				 * count is) */
 	struct sg_flow_key recent[SG_RECENT_FLOWS];
-	__u64 evicted;		/* its flows evicted unanswered to make
-				 * room (for its quota or a full table)
-				 * since the map was made: `stats`'
-				 * flows_evicted */
 };
 
 /*
@@ -689,7 +685,14 @@ struct sg_counters {
 	__u64 tx_bytes;
 	__u64 fast_out_packets;	/* sent to an uplink by the XDP fast path */
 	__u64 fast_in_packets;	/* replies delivered by the XDP fast path */
-	__u64 drops[SG_DROP_MAX];
+	union {
+		__u64 drops[SG_DROP_MAX];	/* by reason, from 1 */
+		/* drops[0], which no reason uses (SG_PASS): its flows
+		 * evicted never answered, to make room for a new flow
+		 * (its quota reached, or the table full and it held
+		 * the most unanswered) */
+		__u64 flows_evicted;
+	};
 };
 
 /* What a frame was parsed as (the datapath's sg_pkt.kind, sg_event.kind). */
@@ -743,7 +746,7 @@ struct sg_event_budget {
 #ifndef __cplusplus
 _Static_assert(sizeof(struct sg_event) == 40, "sg_event layout");
 _Static_assert(sizeof(struct sg_dest) == 4, "sg_dest_find returns it as a __u32");
-_Static_assert(sizeof(struct sg_sector_flows) == 16 + 16 * SG_RECENT_FLOWS + 8,
+_Static_assert(sizeof(struct sg_sector_flows) == 16 + 16 * SG_RECENT_FLOWS,
 	       "sg_sector_flows layout");
 _Static_assert(sizeof(struct sg_unanswered_span) == 16,
 	       "sg_unanswered_span layout");

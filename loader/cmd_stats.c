@@ -30,7 +30,7 @@ static void print_json(const struct sg_sector_stats *s, int n)
 		       s[i].id, s[i].c.rx_packets, s[i].c.rx_bytes,
 		       s[i].c.tx_packets, s[i].c.tx_bytes,
 		       s[i].c.fast_out_packets, s[i].c.fast_in_packets,
-		       s[i].flows_evicted);
+		       s[i].c.flows_evicted);
 		for (int r = 1; r < SG_DROP_MAX; r++)
 			printf("%s\"%s\":%llu", r > 1 ? "," : "",
 			       sg_drop_name(r), s[i].c.drops[r]);
@@ -54,7 +54,7 @@ static void print_text(const struct sg_sector_stats *s, int n)
 		       s[i].name, s[i].c.rx_packets, s[i].c.rx_bytes,
 		       s[i].c.tx_packets, s[i].c.tx_bytes,
 		       s[i].c.fast_out_packets, s[i].c.fast_in_packets,
-		       s[i].flows_evicted);
+		       s[i].c.flows_evicted);
 		for (int r = 1; r < SG_DROP_MAX; r++)
 			if (s[i].c.drops[r])
 				printf(" %s=%llu", sg_drop_name(r),

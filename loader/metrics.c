@@ -86,7 +86,7 @@ static void counters(FILE *out, const struct sg_sector_stats *s, int n)
 			continue;	/* "host" holds no flows */
 		fprintf(out, "sectorgate_flows_evicted_total{");
 		label(out, "sector", s[i].name, true);
-		fprintf(out, "} %llu\n", s[i].flows_evicted);
+		fprintf(out, "} %llu\n", s[i].c.flows_evicted);
 	}
 	family(out, "drops_total", "counter",
 	       "Packets dropped, per sector and reason (sector=\"host\": "

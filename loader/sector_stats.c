@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-#include <bpf/bpf.h>
 #include <stdlib.h>
 
 #include "cli.h"
@@ -39,19 +38,9 @@ int sg_sector_stats_collect(const struct sg_instance *in, __u32 slot,
 
 	*out = NULL;
 	nlive = sg_live_sectors(in, slot, &live);
-	for (int i = 0; i < nlive; i++) {
-		struct sg_sector_stats *s = add_row(out, &n, in, slot,
-						    live[i].id);
-		struct sg_sector_flows sf;
-		__u32 idx = live[i].s.counters;
-
-		sg_counters_read(in->fds.counters, idx, &s->c);
-		/* Not there (pinned by another layout, before an apply
-		 * replaces it): none counted. */
-		if (in->fds.sector_flows >= 0 &&
-		    !bpf_map_lookup_elem(in->fds.sector_flows, &idx, &sf))
-			s->flows_evicted = sf.evicted;
-	}
+	for (int i = 0; i < nlive; i++)
+		sg_counters_read(in->fds.counters, live[i].s.counters,
+				 &add_row(out, &n, in, slot, live[i].id)->c);
 	free(live);
 	if (!sg_counters_read(in->fds.counters, 0, &host) && any_counts(&host))
 		add_row(out, &n, in, slot, 0)->c = host;

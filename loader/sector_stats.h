@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The counters of every live sector, summed over the CPUs, and the flows
- * evicted from it: what `stats` prints and /metrics serves. */
+/* The counters of every live sector, summed over the CPUs: what `stats`
+ * prints and /metrics serves. */
 #ifndef SG_SECTOR_STATS_H
 #define SG_SECTOR_STATS_H
 
@@ -11,7 +11,6 @@ struct sg_sector_stats {
 	__u32 id;		/* 0: what belongs to no sector ("host") */
 	char name[32];
 	struct sg_counters c;
-	__u64 flows_evicted;	/* sg_sector_flows.evicted */
 };
 
 /* Every sector of the live slot (zeros until its first packet), then the

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Where a loaded BPF program's time goes, line by line: reads sample
- * addresses (hex, one a line: `perf script -F ip`) on stdin and counts
+ * addresses (hex, one a line: `perf script -G -F ip`, the call graph
+ * left out) on stdin and counts
  * them by the source line of the program's JIT line info that holds them.
  * Needed where bpftool was built without a disassembler (no `dump jited`)
  * and perf cannot annotate BPF.
@@ -45,19 +46,20 @@ static int by_hits(const void *a, const void *b)
 	return x->hits < y->hits ? 1 : x->hits > y->hits ? -1 : 0;
 }
 
-/* The name of the function whose code starts at addr (BTF func info). */
+/* The name of the function whose code holds addr (BTF func info). */
 static const char *func_at(const struct btf *btf, const uint64_t *ksyms,
-			   const struct bpf_func_info *fi, unsigned int nr,
-			   uint64_t addr)
+			   const __u32 *lens, const struct bpf_func_info *fi,
+			   unsigned int nr, uint64_t addr)
 {
 	const struct btf_type *t;
-	unsigned int i, best = 0;
 
-	for (i = 0; i < nr; i++)
-		if (ksyms[i] <= addr && ksyms[i] >= ksyms[best])
-			best = i;
-	t = btf__type_by_id(btf, fi[best].type_id);
-	return t ? btf__name_by_offset(btf, t->name_off) : "?";
+	for (unsigned int i = 0; i < nr; i++) {
+		if (addr < ksyms[i] || addr >= ksyms[i] + lens[i])
+			continue;
+		t = btf__type_by_id(btf, fi[i].type_id);
+		return t ? btf__name_by_offset(btf, t->name_off) : "?";
+	}
+	return "?";
 }
 
 int main(int argc, char **argv)
@@ -128,7 +130,7 @@ int main(int argc, char **argv)
 		lines[i].file = btf__name_by_offset(btf, li[i].file_name_off);
 		lines[i].src = btf__name_by_offset(btf, li[i].line_off);
 		lines[i].nr = BPF_LINE_INFO_LINE_NUM(li[i].line_col);
-		lines[i].func = func_at(btf, ksyms, fi, nfunc, jli[i]);
+		lines[i].func = func_at(btf, ksyms, flens, fi, nfunc, jli[i]);
 	}
 	qsort(lines, n, sizeof(*lines), by_addr);
 	for (i = 0; i < n; i++) {
@@ -143,9 +145,12 @@ int main(int argc, char **argv)
 				lines[i].end = ksyms[f] + flens[f];
 	}
 	while (fgets(buf, sizeof(buf), stdin)) {
-		uint64_t ip = strtoull(buf, NULL, 16);
+		char *end;
+		uint64_t ip = strtoull(buf, &end, 16);
 		unsigned int lo = 0, hi = n;
 
+		if (end == buf)
+			continue;	/* not an address */
 		total++;
 		/* The last line that starts at or before ip. */
 		while (lo < hi) {
@@ -162,6 +167,10 @@ int main(int argc, char **argv)
 		}
 	}
 	qsort(lines, n, sizeof(*lines), by_hits);
+	if (!jli[0])
+		fprintf(stderr, "%s: the kernel hides its addresses "
+			"(kernel.kptr_restrict): nothing can be counted\n",
+			argv[1]);
 	printf("%lu of %lu samples inside the program\n", inside, total);
 	for (i = 0; i < n && lines[i].hits; i++) {
 		const char *file = strrchr(lines[i].file, '/');

@@ -22,7 +22,7 @@
 # machine's speed moves by 20% within minutes).
 # CSV=FILE also writes the medians there, one line a number of sectors
 # (scripts/plot_isolation.py draws them). PERF=PREFIX records a profile
-# of each sectorgate run into PREFIX.N and PREFIX.N.lines (lib.sh).
+# of each sectorgate run into PREFIX.N.ROUND and its .lines (lib.sh).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/tests/bench/lib.sh"
@@ -111,9 +111,9 @@ for r in $(seq "$ROUNDS"); do
 		definitions "$n" >"$DEFS"
 		sg apply -c "$DEFS" >/dev/null 2>&1
 		d0=$(drops)
-		perf_start "$n"
+		perf_start "$n.$r"
 		out=$(send -k "$(ns vm3):eth0")
-		perf_lines "$n" prog_xdp_sector
+		perf_lines "$n.$r" prog_xdp_sector
 		d1=$(drops)
 		sg unload >/dev/null
 		# Over the time the frames took to send, not SECS: the source

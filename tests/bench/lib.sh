@@ -19,9 +19,14 @@ prog_stats() {
 # PERF=PREFIX: where the time goes. perf_start NAME records the whole
 # machine for a second, half a second into the measurement that follows
 # (in the background); perf_lines NAME PROG then writes PREFIX.NAME
-# (perf report -i) and PREFIX.NAME.lines: the samples inside pinned
-# program PROG by source line (build/bpf_lines), while it is loaded.
-# Neither does anything without PERF.
+# (perf report -i) and PREFIX.NAME.lines: the samples that fell inside
+# pinned program PROG, by source line (build/bpf_lines: the call graph
+# left out, so a helper's time is not its caller's), while it is
+# loaded. Neither does anything without PERF.
+if [ -n "${PERF:-}" ]; then
+	command -v perf >/dev/null || { echo "PERF: no perf (linux-perf)" >&2; exit 1; }
+	[ -x "$ROOT/build/bpf_lines" ] || { echo "PERF: make build/bpf_lines first" >&2; exit 1; }
+fi
 perf_start() {
 	[ -n "${PERF:-}" ] || return 0
 	(sleep 0.5; perf record -a -g -o "$PERF.$1" -- sleep 1 >/dev/null 2>&1) &
@@ -29,8 +34,8 @@ perf_start() {
 }
 perf_lines() {
 	[ -n "${PERF:-}" ] || return 0
-	wait "$perf_pid"
-	perf script -i "$PERF.$1" -F ip 2>/dev/null |
+	wait "$perf_pid" || { echo "  perf record failed: no $PERF.$1" >&2; return 0; }
+	perf script -i "$PERF.$1" -G -F ip 2>/dev/null |
 		"$ROOT/build/bpf_lines" "$PIN/$2" >"$PERF.$1.lines"
 }
 

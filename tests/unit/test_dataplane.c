@@ -447,15 +447,14 @@ static bool has_flow(int port)
 	return dp_flow_of("10.1.0.2", port, "10.2.0.2", 5432, 6, 1, &f);
 }
 
-/* The flows of sector id's evicted unanswered for room (stats'
+/* The live flows of sector id's evicted unanswered for room (stats'
  * flows_evicted). */
 static __u64 flows_evicted(__u32 sector)
 {
-	struct sg_sector_flows sf;
-	__u32 idx = dp_sector_counters(sector);
+	struct sg_counters c;
 
-	return bpf_map_lookup_elem(dp_in.fds.sector_flows, &idx, &sf) ? ~0ULL :
-								     sf.evicted;
+	dp_counters(sector, &c);
+	return c.flows_evicted;
 }
 
 /* Empty the flow table, leaving the counts to `run`'s recount. */
