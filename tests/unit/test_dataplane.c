@@ -753,6 +753,42 @@ static void test_room_beyond_recent(void)
 }
 
 /*
+ * A flow's first answer takes it off its sector's unanswered count once,
+ * however many answers follow, and marks it answered for good.
+ */
+static void test_first_answer(void)
+{
+	struct pkt ack = TCP("10.2.0.2", 5432, "10.1.0.2", 36000, SYN | ACK);
+	struct sg_sector_flows before, after;
+	uint8_t pkt[2048], out[2048];
+	__u32 out_len, retval, idx = dp_sector_counters(1);
+	struct sg_flow f;
+	int len;
+
+	test_begin();
+	flush_flows();
+	CHECK(open_flow(36000, false) == XDP_PASS_V, "vm1's flow");
+	CHECK(!bpf_map_lookup_elem(dp_in.fds.sector_flows, &idx, &before),
+	      "vm1's counts");
+	len = dp_build(&ack, pkt);
+	for (int i = 0; i < 3; i++) {
+		dp_run(SG_PROG_TC_SECTOR_IN, "s2", NULL, pkt, len, out,
+		       &out_len, &retval);
+		CHECK(retval == TC_OK_V, "answer %d refused", i);
+	}
+	CHECK(!bpf_map_lookup_elem(dp_in.fds.sector_flows, &idx, &after) &&
+	      (__s32)(before.unanswered - after.unanswered) == 1 &&
+	      after.count == before.count,
+	      "unanswered went from %u to %u over three answers",
+	      before.unanswered, after.unanswered);
+	CHECK(dp_flow_of("10.1.0.2", 36000, "10.2.0.2", 5432, 6, 1, &f) &&
+	      (f.flags & SG_FLOW_ANSWERED), "not marked answered");
+	test_end("a flow's first answer is counted once, however many "
+		 "follow");
+	flush_flows();
+}
+
+/*
  * conntrack.max-flows-per-sector (SPEC 3.11): a sector at its quota makes
  * room from its own oldest unanswered flows; at its quota with answered
  * ones only, its new flow is dropped, and another sector's is not.
@@ -1110,6 +1146,7 @@ int main(void)
 	test_apply_flip();
 	test_error_after_flip();
 	test_conntrack_full();
+	test_first_answer();
 	test_flow_quota();
 	test_room_beyond_recent();
 	sg_instance_close(&dp_in);
