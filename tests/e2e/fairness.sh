@@ -3,8 +3,10 @@
 # sector's new connection and never breaks an established flow. vm1 sends
 # thousands of UDP datagrams from new ports to a sink that never answers,
 # into a flow table of 1024 flows with a quota of 128 per sector, while
-# vm4 keeps a TCP session open and vm2a opens new connections. Real
-# traffic, no nftables rules anywhere.
+# vm4 keeps a TCP session open and vm2a opens new connections; stats
+# counts the flooder's flows evicted. Flooding an echo service instead,
+# whose answered flows give no room, it is refused (conntrack-full).
+# Real traffic, no nftables rules anywhere.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/scripts/topology.sh"
@@ -139,5 +141,26 @@ expect_ok "vm1 made room for them ($left flows left)" \
 	test "$left" -le $((flood_held - 400))
 kill "$runner" 2>/dev/null
 wait "$runner" 2>/dev/null
+
+# A flood whose flows are answered (UDP to an echo service, a datagram
+# every 10 ms, each answered within a few): answered flows give no room,
+# so at its quota the flooder's new flows are dropped as conntrack-full,
+# which stats shows (a late answer's flow is evicted instead: at least
+# 100 of the 172 past the quota are refused); another sector still opens
+# its connections.
+sg unload >/dev/null
+(in_ns inet socat UDP4-RECVFROM:9997,fork PIPE &) 2>/dev/null
+expect_ok "an echo service listens" poll 5 'listening inet u 9997'
+expect_ok "apply a quota of 128" sg apply -c "$work/defs.yaml"
+full=$(stat vm1 'drops["conntrack-full"]')
+in_ns vm1 bash -c 'for i in $(seq 300); do
+	echo x >/dev/udp/192.0.2.2/9997; sleep 0.01; done' 2>/dev/null
+refused=$(moved vm1 conntrack-full "$full")
+expect_ok "stats: vm1's flood past its quota was refused ($refused conntrack-full)" \
+	test "$refused" -ge 100
+expect_ok "vm1 holds no more than its quota" test "$(vm1_flows)" -le 130
+full=$(stat vm2 'drops["conntrack-full"]')
+expect_eq "vm2a opens all of 20 new connections" "$(connections 20)" 20
+expect_eq "none of them was conntrack-full" "$(moved vm2 conntrack-full "$full")" 0
 
 e2e_summary
