@@ -16,32 +16,6 @@
 
 #define SG_EEXIST	17	/* the key is taken (BPF_NOEXIST) */
 
-/*
- * The flags of an entry in the table change by atomic operations on the
- * aligned word they share with dir, state and nat: two CPUs may change
- * them at once (a flow's first answer on one, a decision kept on the
- * other), and a plain read-modify-write of the byte could lose the other
- * CPU's bit: an answered flow taken for unanswered, evictable. Set
- * returns the flags as they were.
- */
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define SG_FLOW_FLAGS_SHIFT	24
-#else
-#define SG_FLOW_FLAGS_SHIFT	0
-#endif
-static __always_inline __u8 sg_flow_flags_set(struct sg_flow *f, __u8 bits)
-{
-	return __sync_fetch_and_or((__u32 *)&f->dir,
-				   (__u32)bits << SG_FLOW_FLAGS_SHIFT) >>
-	       SG_FLOW_FLAGS_SHIFT;
-}
-
-static __always_inline void sg_flow_flags_clear(struct sg_flow *f, __u8 bits)
-{
-	__sync_fetch_and_and((__u32 *)&f->dir,
-			     ~((__u32)bits << SG_FLOW_FLAGS_SHIFT));
-}
-
 static __always_inline void sg_flow_key_of(struct sg_flow_key *k,
 					   const struct sg_pkt *p, __u16 zone)
 {
@@ -152,9 +126,11 @@ static __always_inline void sg_flow_update(struct sg_flow *f,
 	} else if (dir == SG_FLOW_REPLY) {
 		state = SG_FLOW_ESTABLISHED;
 	}
-	/* Counted by the one CPU that set it. */
+	/* Counted by the one CPU that set it, unless an eviction claimed
+	 * the flow first (sg_evict_flow): that counts it gone. */
 	if (dir == SG_FLOW_REPLY && !(f->flags & SG_FLOW_ANSWERED) &&
-	    !(sg_flow_flags_set(f, SG_FLOW_ANSWERED) & SG_FLOW_ANSWERED))
+	    !(sg_flow_flags_set(f, SG_FLOW_ANSWERED) &
+	      (SG_FLOW_ANSWERED | SG_FLOW_EVICTING)))
 		sg_flow_answered(f->counters);
 	f->state = state;
 	f->expires_ns = now + sg_flow_lifetime(cfg, p->proto, state);

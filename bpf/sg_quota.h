@@ -14,14 +14,16 @@
  * unanswered flows `run`'s collection listed (sg_unanswered), which
  * reach past the ring. The datapath never walks the table. Counts are
  * kept with atomic adds as flows are opened, answered and evicted here
- * (a first answer is counted by the CPU that set SG_FLOW_ANSWERED, but
- * one may race the flow's eviction on another), and set to the exact
- * number by `run`'s garbage collection, which sees every removal.
+ * (a first answer is counted by the CPU that set SG_FLOW_ANSWERED, and
+ * an eviction claims its flow first, so the two never both win), and set
+ * to the exact number by `run`'s garbage collection, which sees every
+ * removal.
  */
 #ifndef SG_QUOTA_H
 #define SG_QUOTA_H
 
 #include "sg_counters.h"
+#include "sg_flow_flags.h"
 
 #define SG_E2BIG	7	/* a full hash map */
 
@@ -59,6 +61,13 @@ static __always_inline int sg_evict_flow(__u32 idx,
 	if (!f || f->dir != SG_FLOW_ORIG || f->counters != idx ||
 	    ((f->flags & SG_FLOW_ANSWERED) && sg_now() < f->expires_ns))
 		return 0;
+	/* Claimed against a first answer on another CPU: whichever of the
+	 * two sets its bit first wins (sg_flow_update). */
+	if (!(f->flags & SG_FLOW_ANSWERED) &&
+	    (sg_flow_flags_set(f, SG_FLOW_EVICTING) & SG_FLOW_ANSWERED)) {
+		sg_flow_flags_clear(f, SG_FLOW_EVICTING);
+		return 0;
+	}
 	/* Its reply entry, if it is still its own: the key may have been
 	 * taken over by a newer flow (of another sector too). */
 	sg_flow_primary_key(&rkey, key, f);

@@ -485,6 +485,9 @@ struct sg_flow {
 #define SG_FLOW_REV_XDP		(1U << 1)	/* primary: at kept.generation,
 						 * in_ifindex was this sector's
 						 * and took XDP frames */
+#define SG_FLOW_EVICTING	(1U << 5)	/* primary: being evicted for
+						 * room, never answered: an
+						 * answer now is too late */
 
 /* How long (in units of 2^20 ns, ~1 ms) a flow's cached route holds. */
 #define SG_FWD_RECHECK_MS	1000

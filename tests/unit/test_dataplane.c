@@ -785,6 +785,35 @@ static void test_first_answer(void)
 	      (f.flags & SG_FLOW_ANSWERED), "not marked answered");
 	test_end("a flow's first answer is counted once, however many "
 		 "follow");
+
+	/* An eviction that claimed the flow first counts it gone: the
+	 * answer that came too late takes nothing off. */
+	test_begin();
+	ack.dport = 36001;
+	CHECK(open_flow(36001, false) == XDP_PASS_V, "vm1's flow");
+	{
+		struct sg_flow_key k = dp_flow_key("10.1.0.2", 36001,
+						   "10.2.0.2", 5432, 6, 1);
+
+		CHECK(!bpf_map_lookup_elem(dp_in.fds.flows, &k, &f), "flow");
+		f.flags |= SG_FLOW_EVICTING;
+		CHECK(!bpf_map_update_elem(dp_in.fds.flows, &k, &f, BPF_EXIST),
+		      "claimed");
+	}
+	CHECK(!bpf_map_lookup_elem(dp_in.fds.sector_flows, &idx, &before),
+	      "vm1's counts");
+	len = dp_build(&ack, pkt);
+	dp_run(SG_PROG_TC_SECTOR_IN, "s2", NULL, pkt, len, out, &out_len,
+	       &retval);
+	CHECK(retval == TC_OK_V && dp_flow_of("10.1.0.2", 36001, "10.2.0.2",
+					     5432, 6, 1, &f) &&
+	      (f.flags & SG_FLOW_ANSWERED), "the answer passed, marked");
+	CHECK(!bpf_map_lookup_elem(dp_in.fds.sector_flows, &idx, &after) &&
+	      after.unanswered == before.unanswered,
+	      "unanswered went from %u to %u", before.unanswered,
+	      after.unanswered);
+	test_end("an answer to a flow an eviction claimed first takes "
+		 "nothing off its sector's unanswered count");
 	flush_flows();
 }
 
