@@ -7,10 +7,10 @@
 /*
  * The flags of an entry in the table change by atomic operations on the
  * aligned word they share with dir, state and nat: two CPUs may change
- * them at once (a flow's first answer on one, a decision kept on the
- * other), and a plain read-modify-write of the byte could lose the other
- * CPU's bit: an answered flow taken for unanswered, evictable. Set
- * returns the flags as they were.
+ * them at once (a flow's first answer on one, a decision kept or an
+ * eviction's claim on the other), and a plain read-modify-write of the
+ * byte could lose the other CPU's bit: an answered flow taken for
+ * unanswered, evictable. Set returns the flags as they were.
  */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define SG_FLOW_FLAGS_SHIFT	24

@@ -52,6 +52,7 @@ static __always_inline int sg_evict_flow(__u32 idx,
 	struct sg_flow_key rkey;
 	struct sg_flow *f, *r;
 	int kind;
+	__u8 flags;
 
 	f = bpf_map_lookup_elem(&sg_flows, key);
 	/* Answered and live: never. (The clock is read only for those, and
@@ -62,11 +63,16 @@ static __always_inline int sg_evict_flow(__u32 idx,
 	    ((f->flags & SG_FLOW_ANSWERED) && sg_now() < f->expires_ns))
 		return 0;
 	/* Claimed against a first answer on another CPU: whichever of the
-	 * two sets its bit first wins (sg_flow_update). */
-	if (!(f->flags & SG_FLOW_ANSWERED) &&
-	    (sg_flow_flags_set(f, SG_FLOW_EVICTING) & SG_FLOW_ANSWERED)) {
-		sg_flow_flags_clear(f, SG_FLOW_EVICTING);
-		return 0;
+	 * two sets its bit first wins (sg_flow_update). The claim is undone
+	 * only by the CPU that made it (two may claim: the primary's
+	 * delete tells which evicted it). */
+	if (!(f->flags & SG_FLOW_ANSWERED)) {
+		flags = sg_flow_flags_set(f, SG_FLOW_EVICTING);
+		if (flags & SG_FLOW_ANSWERED) {
+			if (!(flags & SG_FLOW_EVICTING))
+				sg_flow_flags_clear(f, SG_FLOW_EVICTING);
+			return 0;
+		}
 	}
 	/* Its reply entry, if it is still its own: the key may have been
 	 * taken over by a newer flow (of another sector too). */
@@ -77,11 +83,13 @@ static __always_inline int sg_evict_flow(__u32 idx,
 	    r->xlate.sport == key->dport && r->xlate.dport == key->sport &&
 	    r->peer_zone == key->zone)
 		bpf_map_delete_elem(&sg_flows, &rkey);
-	/* Not told apart from one never answered that expired meanwhile:
+	/* Claimed, it goes unanswered, whatever answer came since. (Not
+	 * told apart from a flow never answered that expired meanwhile:
 	 * reading the clock for those too takes the stack, or the
-	 * verifier's states, beyond their limits. */
-	kind = f->flags & SG_FLOW_ANSWERED ? SG_EVICTED_OVER :
-					     SG_EVICTED_UNANSWERED;
+	 * verifier's states, beyond their limits.) Read after the calls
+	 * above: nothing of the entry is kept across them. */
+	kind = f->flags & SG_FLOW_EVICTING ? SG_EVICTED_UNANSWERED :
+					     SG_EVICTED_OVER;
 	if (bpf_map_delete_elem(&sg_flows, key))
 		return 0;
 	return kind;
