@@ -79,7 +79,7 @@ static __always_inline void sg_count_drop(__u32 idx, __u32 reason)
 		cnt->drops[reason]++;
 }
 
-/* A live flow of the sector, never answered, was evicted for room. */
+/* A flow of the sector, never answered, was evicted for room. */
 static __always_inline void sg_count_evicted(__u32 idx)
 {
 	struct sg_counters *cnt = sg_counters_at(idx);

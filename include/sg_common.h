@@ -755,7 +755,7 @@ _Static_assert(sizeof(struct sg_unanswered_span) == 16,
 	       "sg_unanswered_span layout");
 _Static_assert(sizeof(struct sg_event_budget) == 24, "sg_event_budget layout");
 /* The datapath changes flags atomically in the word they share with dir,
- * state and nat (bpf/sg_flow.h). */
+ * state and nat (bpf/sg_flow_flags.h). */
 _Static_assert(__builtin_offsetof(struct sg_flow, dir) % 4 == 0 &&
 	       __builtin_offsetof(struct sg_flow, flags) ==
 	       __builtin_offsetof(struct sg_flow, dir) + 3,
