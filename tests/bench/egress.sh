@@ -41,7 +41,9 @@ in_ns ext ethtool -K eth0 gro on tx off >/dev/null
 in_gw ip addr add 203.0.113.1/24 dev ex0
 in_gw ip link set ex0 up
 in_gw ethtool -K ex0 gro on >/dev/null
+# vm1 steered, so at tc ingress (a steered sector is refused `xdp: on`).
 topo_definitions |
+	sed '/^    interfaces: \[v1\]$/{n;/^    xdp: on$/d}' |
 	sed 's/^    interfaces: \[v1\]$/&\n    egress: [{destinations: [203.0.113.0\/24], interface: ex0}]/' >"$DEFS"
 bench_path_ready
 ex0_mac=$(mac ex0)
@@ -80,16 +82,6 @@ nft_down() {
 	in_gw ip rule del from 10.1.0.0/24 to 203.0.113.0/24 lookup 100
 	in_gw ip route flush table 100
 	in_gw nft delete table ip sgbench
-}
-
-# ns per run of pinned program $1 over the command that follows.
-cost() {
-	local prog=$1 t0 c0 t1 c1
-	shift
-	read -r t0 c0 < <(prog_stats "$prog")
-	"$@" >/dev/null
-	read -r t1 c1 < <(prog_stats "$prog")
-	awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.0f", c ? t / c : 0}'
 }
 
 declare -A results
