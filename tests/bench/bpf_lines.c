@@ -24,7 +24,7 @@
 
 struct line {
 	uint64_t addr;		/* first JIT address of the line's code */
-	uint64_t end;		/* the next line's, or the function's end */
+	uint64_t end;		/* the next line's, or its function's end */
 	const char *func;
 	const char *file;
 	const char *src;
@@ -46,20 +46,14 @@ static int by_hits(const void *a, const void *b)
 	return x->hits < y->hits ? 1 : x->hits > y->hits ? -1 : 0;
 }
 
-/* The name of the function whose code holds addr (BTF func info). */
-static const char *func_at(const struct btf *btf, const uint64_t *ksyms,
-			   const __u32 *lens, const struct bpf_func_info *fi,
-			   unsigned int nr, uint64_t addr)
+/* The index of the function whose code holds addr, or -1. */
+static int func_at(const uint64_t *ksyms, const __u32 *lens, unsigned int nr,
+		   uint64_t addr)
 {
-	const struct btf_type *t;
-
-	for (unsigned int i = 0; i < nr; i++) {
-		if (addr < ksyms[i] || addr >= ksyms[i] + lens[i])
-			continue;
-		t = btf__type_by_id(btf, fi[i].type_id);
-		return t ? btf__name_by_offset(btf, t->name_off) : "?";
-	}
-	return "?";
+	for (unsigned int i = 0; i < nr; i++)
+		if (addr >= ksyms[i] && addr < ksyms[i] + lens[i])
+			return i;
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -125,25 +119,27 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: no BTF\n", argv[1]);
 		return 1;
 	}
+	if (!jli[0])
+		fprintf(stderr, "%s: the kernel hides its addresses "
+			"(kernel.kptr_restrict): nothing can be counted\n",
+			argv[1]);
 	for (i = 0; i < n; i++) {
+		int f = func_at(ksyms, flens, nfunc, jli[i]);
+		const struct btf_type *t =
+			f < 0 ? NULL : btf__type_by_id(btf, fi[f].type_id);
+
 		lines[i].addr = jli[i];
+		/* At most to its function's end: the last line of each. */
+		lines[i].end = f < 0 ? jli[i] : ksyms[f] + flens[f];
 		lines[i].file = btf__name_by_offset(btf, li[i].file_name_off);
 		lines[i].src = btf__name_by_offset(btf, li[i].line_off);
 		lines[i].nr = BPF_LINE_INFO_LINE_NUM(li[i].line_col);
-		lines[i].func = func_at(btf, ksyms, flens, fi, nfunc, jli[i]);
+		lines[i].func = t ? btf__name_by_offset(btf, t->name_off) : "?";
 	}
 	qsort(lines, n, sizeof(*lines), by_addr);
-	for (i = 0; i < n; i++) {
-		unsigned int f;
-
-		lines[i].end = i + 1 < n ? lines[i + 1].addr : 0;
-		/* The last line of a function ends where the function does. */
-		for (f = 0; f < nfunc; f++)
-			if (ksyms[f] <= lines[i].addr &&
-			    lines[i].addr < ksyms[f] + flens[f] &&
-			    (!lines[i].end || lines[i].end > ksyms[f] + flens[f]))
-				lines[i].end = ksyms[f] + flens[f];
-	}
+	for (i = 0; i + 1 < n; i++)
+		if (lines[i + 1].addr < lines[i].end)
+			lines[i].end = lines[i + 1].addr;
 	while (fgets(buf, sizeof(buf), stdin)) {
 		char *end;
 		uint64_t ip = strtoull(buf, &end, 16);
@@ -167,10 +163,6 @@ int main(int argc, char **argv)
 		}
 	}
 	qsort(lines, n, sizeof(*lines), by_hits);
-	if (!jli[0])
-		fprintf(stderr, "%s: the kernel hides its addresses "
-			"(kernel.kptr_restrict): nothing can be counted\n",
-			argv[1]);
 	printf("%lu of %lu samples inside the program\n", inside, total);
 	for (i = 0; i < n && lines[i].hits; i++) {
 		const char *file = strrchr(lines[i].file, '/');

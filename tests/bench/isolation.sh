@@ -82,20 +82,18 @@ secs_of() { echo "$1" | sed -n 's/.* in \([0-9.]*\) s.*/\1/p' | grep . || echo "
 # sg_cost N: ns per packet of the sector XDP dropping with N sectors
 # defined (bpf_stats on), into results[ns-N].
 sg_cost() {
-	local t0 c0 t1 c1
+	local ns
 
 	definitions "$1" >"$DEFS"
 	sg apply -c "$DEFS" >/dev/null 2>&1
-	read -r t0 c0 < <(prog_stats prog_xdp_sector)
-	send -k "$(ns vm3):eth0" >/dev/null
-	read -r t1 c1 < <(prog_stats prog_xdp_sector)
+	ns=$(cost prog_xdp_sector send -k "$(ns vm3):eth0")
 	sg unload >/dev/null
 	# The drops must be the sector XDP program's, not tc's.
-	if [ "$c1" -le "$c0" ]; then
+	if [ "$ns" = 0 ]; then
 		echo "isolation.sh: v1's XDP program did not run (is vm1 on tc?)" >&2
 		exit 1
 	fi
-	results[ns-$1]+="$(awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.0f", c ? t / c : 0}') "
+	results[ns-$1]+="$ns "
 }
 
 declare -A results

@@ -16,6 +16,17 @@ prog_stats() {
 		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
 }
 
+# cost PROG COMMAND...: ns per run of pinned program PROG over COMMAND
+# (bpf_stats on; its output dropped), 0 if PROG did not run.
+cost() {
+	local prog=$1 t0 c0 t1 c1
+	shift
+	read -r t0 c0 < <(prog_stats "$prog")
+	"$@" >/dev/null
+	read -r t1 c1 < <(prog_stats "$prog")
+	awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.0f", c ? t / c : 0}'
+}
+
 # PERF=PREFIX: where the time goes. perf_start NAME records the whole
 # machine for a second, half a second into the measurement that follows
 # (in the background); perf_lines NAME PROG then writes PREFIX.NAME
