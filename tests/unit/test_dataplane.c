@@ -447,7 +447,7 @@ static bool has_flow(int port)
 	return dp_flow_of("10.1.0.2", port, "10.2.0.2", 5432, 6, 1, &f);
 }
 
-/* The live flows of sector id's evicted unanswered for room (stats'
+/* The flows of sector id's evicted unanswered for room (stats'
  * flows_evicted). */
 static __u64 flows_evicted(__u32 sector)
 {
