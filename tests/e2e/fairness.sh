@@ -4,7 +4,7 @@
 # thousands of UDP datagrams from new ports to a sink that never answers,
 # into a flow table of 1024 flows with a quota of 128 per sector, while
 # vm4 keeps a TCP session open and vm2a opens new connections; stats
-# counts the flooder's flows evicted. Flooding an echo service instead,
+# counts the flooder's flows evicted. Flooding a resolver instead,
 # whose answered flows give no room, it is refused (conntrack-full).
 # Real traffic, no nftables rules anywhere.
 set -u
@@ -142,46 +142,55 @@ expect_ok "vm1 made room for them ($left flows left)" \
 kill "$runner" 2>/dev/null
 wait "$runner" 2>/dev/null
 
-# A flood whose flows are answered (UDP to an echo service): answered
+# A flood whose flows are answered (DNS queries to a resolver): answered
 # flows give no room, so with its quota full of them the flooder's new
 # flows are dropped as conntrack-full, which stats shows; another sector
-# still opens its connections. The quota is filled by a client that waits
-# for each answer, retrying from the same port (the same flow): a
-# datagram through socat's forks is lost now and then on a loaded
-# machine, and a flow left unanswered would make room for each next one.
+# still opens its connections. dnsmasq answers every query from one
+# socket (socat's UDP forks lost datagrams, and once stalled for good, on
+# a loaded machine); the client waits for each answer, retrying from the
+# same port (the same flow), since a flow left unanswered would make room
+# for each next one.
 sg unload >/dev/null
 cat >"$work/ask_all.py" <<'PY'
-# ask_all.py ADDR PORT FIRST N: from N sockets bound to ports FIRST on,
-# each sends a datagram and waits for its echo, up to three times from
-# the same port; prints how many were answered.
-import socket, sys
+# ask_all.py ADDR FIRST N: from N sockets bound to ports FIRST on, each
+# asks ADDR's resolver for an A record and waits for its answer, up to
+# five times from the same port, within 60 s in all; prints how many
+# were answered.
+import socket, struct, sys, time
 
-addr, port, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+addr, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+deadline = time.monotonic() + 60
 answered = 0
 for p in range(first, first + n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", p))
-    s.settimeout(1)
-    for _ in range(3):
-        s.sendto(b"x", (addr, port))
-        try:
-            s.recv(16)
-            answered += 1
+    s.settimeout(0.5)
+    name = b"".join(bytes([len(l)]) + l for l in (b"q%d" % p, b"sg", b"test"))
+    query = struct.pack("!6H", p, 0x0100, 1, 0, 0, 0) + name + b"\0\0\1\0\1"
+    for _ in range(5):
+        if time.monotonic() > deadline:
             break
+        s.sendto(query, (addr, 53))
+        try:
+            if struct.unpack("!H", s.recv(512)[:2])[0] == p:
+                answered += 1
+                break
         except socket.timeout:
             pass
     s.close()
 print(answered)
 PY
-(in_ns inet socat UDP4-RECVFROM:9997,fork PIPE &) 2>/dev/null
-expect_ok "an echo service listens" poll 5 'listening inet u 9997'
+(in_ns inet dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv \
+	--no-hosts --pid-file= --listen-address=192.0.2.2 --bind-interfaces \
+	--address=/sg.test/192.0.2.9 &) 2>/dev/null
+expect_ok "a resolver listens" poll 5 'listening inet u 53'
 expect_ok "apply a quota of 128" sg apply -c "$work/defs.yaml"
 # Ports below vm1's ephemeral range: the flood's own never meet them.
 expect_eq "vm1's quota is full of answered flows" \
-	"$(in_ns vm1 python3 "$work/ask_all.py" 192.0.2.2 9997 20000 128)" 128
+	"$(in_ns vm1 python3 "$work/ask_all.py" 192.0.2.2 20000 128)" 128
 full=$(stat vm1 'drops["conntrack-full"]')
 evicted=$(stat vm1 flows_evicted)
-sends 50 9997
+sends 50 53
 expect_eq "stats: vm1's 50 flows more were refused (conntrack-full)" \
 	"$(moved vm1 conntrack-full "$full")" 50
 expect_eq "stats: none of its answered flows was evicted" \
