@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "netdev.h"
 #include "util.h"
 
 struct dump_ctx {
@@ -464,6 +465,19 @@ static int egress_nets(struct dump_ctx *d, __u16 id, struct egress_net **out)
 	return n;
 }
 
+/*
+ * How a device of an egress policy stands: usable for new flows in the
+ * datapath (as of the last apply), and up with carrier now. Without
+ * `run`, which applies again at every link change, the two can differ:
+ * a device gone down since still reads usable in the map.
+ */
+static const char *egress_dev_state(bool usable, bool link_up)
+{
+	if (!usable)
+		return "unusable";
+	return link_up ? "up" : "down since the last apply";
+}
+
 /* Policy i's devices: name, the source it gives, usable for new flows. */
 static void egress_devices(struct dump_ctx *d, const char *name, int i,
 			   const struct sg_egress_policy *p)
@@ -474,21 +488,23 @@ static void egress_devices(struct dump_ctx *d, const char *name, int i,
 		printf("%s egress[%d] via", name, i);
 	for (int k = 0; k < p->ndevs && k < SG_MAX_EGRESS_DEVS; k++) {
 		char ifname[IF_NAMESIZE] = "(not present)", snat[16];
-		bool usable = p->usable & (1U << k);
+		bool usable = p->usable & (1U << k), link_up = false;
 
-		if (p->devs[k].ifindex)
-			if_indextoname(p->devs[k].ifindex, ifname);
+		if (p->devs[k].ifindex &&
+		    if_indextoname(p->devs[k].ifindex, ifname))
+			link_up = sg_netdev_up(ifname);
 		inet_ntop(AF_INET, p->devs[k].snat, snat, sizeof(snat));
 		if (d->json) {
 			printf("%s{\"interface\":", k ? "," : "");
 			sg_json_str(stdout, ifname);
-			printf(",\"snat\":%s%s%s,\"usable\":%s}",
+			printf(",\"snat\":%s%s%s,\"usable\":%s,\"link_up\":%s}",
 			       routed ? "" : "\"", routed ? "null" : snat,
-			       routed ? "" : "\"", usable ? "true" : "false");
+			       routed ? "" : "\"", usable ? "true" : "false",
+			       link_up ? "true" : "false");
 		} else {
 			printf("%s %s (%s, %s)", k ? "," : "", ifname,
 			       routed ? "untranslated" : snat,
-			       usable ? "up" : "unusable");
+			       egress_dev_state(usable, link_up));
 		}
 	}
 	if (!d->json)

@@ -74,8 +74,7 @@ static bool is_veth(const char *name)
 	       !strncmp(info.driver, "veth", sizeof(info.driver));
 }
 
-/* Up and with carrier: what can carry a steered flow (egress policies). */
-static bool link_up(const char *name)
+bool sg_netdev_up(const char *name)
 {
 	struct ifreq ifr = {};
 
@@ -104,7 +103,7 @@ int sg_netdevs_list(struct sg_netdev **devs)
 		(*devs)[n].xdp_xmit = 0;
 		/* tun, WireGuard: packets start at the IP header. */
 		(*devs)[n].l3 = type != ARPHRD_ETHER && type != ARPHRD_LOOPBACK;
-		(*devs)[n].up = link_up(it->if_name);
+		(*devs)[n].up = sg_netdev_up(it->if_name);
 		(*devs)[n].veth = is_veth(it->if_name);
 		n++;
 	}

@@ -8,6 +8,9 @@
 /* All devices, in ifindex order. Returns the count or -errno. */
 int sg_netdevs_list(struct sg_netdev **devs);
 
+/* Up and with carrier now: what can carry a steered flow (egress). */
+bool sg_netdev_up(const char *name);
+
 /*
  * Fill in xdp_xmit and xdp_native of each device from the kernel's
  * xdp-features. 0, or -errno (then every device keeps both 0: the fast
