@@ -26,9 +26,17 @@ static __always_inline struct sg_dest *sg_dest_known(__u32 slot,
 	return p->dest.kind ? &p->dest : NULL;
 }
 
+/*
+ * A DHCP client's message before it has an address: from 0.0.0.0 to the
+ * limited broadcast, port 67 (RFC 2131 4.1: a client without an address
+ * broadcasts; once bound it renews from its own). From 0.0.0.0 to
+ * anywhere else is spoofed: the kernel would drop it as a martian, but
+ * unseen and uncounted, and isolation is not the kernel's to keep.
+ */
 static __always_inline bool sg_is_dhcp_discovery(const struct sg_pkt *p)
 {
-	return p->saddr == 0 && p->proto == IPPROTO_UDP && !p->frag &&
+	return p->saddr == 0 && p->daddr == 0xffffffff &&
+	       p->proto == IPPROTO_UDP && !p->frag &&
 	       p->dport == bpf_htons(67);
 }
 

@@ -57,6 +57,14 @@ static const struct dp_case cases[] = {
 	/* Anti-spoofing (3.2). */
 	{ "0.0.0.0 other than DHCP is spoofed", "s1",
 	  TCP("0.0.0.0", 1000, "10.2.0.2", 5432, SYN), SG_DROP_SPOOFED_SOURCE },
+	/* A client without an address broadcasts (RFC 2131 4.1): from
+	 * 0.0.0.0 to port 67 of anything else is no discovery. */
+	{ "0.0.0.0 to another sector's port 67 is spoofed", "s1",
+	  UDP("0.0.0.0", 68, "10.2.0.2", 67), SG_DROP_SPOOFED_SOURCE },
+	{ "0.0.0.0 to the internet's port 67 is spoofed", "s1",
+	  UDP("0.0.0.0", 68, "192.0.2.2", 67), SG_DROP_SPOOFED_SOURCE },
+	{ "0.0.0.0 to the gateway's port 67 is spoofed", "s1",
+	  UDP("0.0.0.0", 68, "10.1.0.1", 67), SG_DROP_SPOOFED_SOURCE },
 	{ "foreign source is spoofed", "s1",
 	  UDP("10.9.9.9", 1000, "10.1.0.1", 53), SG_DROP_SPOOFED_SOURCE },
 	{ "another sector's source is spoofed", "s1",
