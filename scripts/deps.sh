@@ -11,7 +11,7 @@ PACKAGES=(
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libyaml-dev linux-libc-dev
 	libmnl-dev libmicrohttpd-dev libmd-dev
 	bpftool iproute2 ethtool iputils-ping netcat-openbsd socat jq tcpdump
-	curl python3-prometheus-client procps dnsmasq-base
+	curl python3-prometheus-client procps dnsmasq-base busybox
 	dpkg-dev debhelper lintian
 )
 [ "${1:-}" != bench ] || PACKAGES+=(nftables conntrack python3-matplotlib iperf3)
