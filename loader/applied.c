@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "applied.h"
+#include "config.h"
 
 static int pinned(const char *pin_dir, bool create)
 {
@@ -81,4 +82,24 @@ int sg_applied_read(const char *pin_dir, struct sg_applied *a)
 	close(fd);
 	a->sha256[sizeof(a->sha256) - 1] = a->path[sizeof(a->path) - 1] = '\0';
 	return ret;
+}
+
+int sg_applied_model(const char *pin_dir, struct sg_model *m)
+{
+	struct sg_diags diags = {};
+	struct sg_applied a;
+	char sha[sizeof(a.sha256)];
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	if (sg_applied_read(pin_dir, &a) || !SHA256File(a.path, sha) ||
+	    strcmp(sha, a.sha256))
+		return -1;
+	ret = sg_config_load(a.path, m, &diags);
+	sg_diags_free(&diags);
+	if (ret) {
+		sg_model_free(m);
+		memset(m, 0, sizeof(*m));
+	}
+	return ret ? -1 : 0;
 }

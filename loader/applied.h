@@ -32,4 +32,12 @@ int sg_applied_record(const char *pin_dir, const char *config,
 /* What the last apply recorded. 0, or -ENOENT when nothing did. */
 int sg_applied_read(const char *pin_dir, struct sg_applied *a);
 
+struct sg_model;
+/*
+ * The definitions the last apply recorded, parsed into m, when the file
+ * still holds them (the same SHA-256): what the maps do not keep, such
+ * as the names of devices not present. 0, or -1 (m is then empty).
+ */
+int sg_applied_model(const char *pin_dir, struct sg_model *m);
+
 #endif /* SG_APPLIED_H */

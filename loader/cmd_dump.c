@@ -12,12 +12,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "applied.h"
 #include "cli.h"
 #include "netdev.h"
 #include "util.h"
 
 struct dump_ctx {
 	const struct sg_instance *in;
+	/* The applied definitions, when the file still holds them (for
+	 * names the maps do not keep); else empty. */
+	struct sg_model model;
 	__u32 slot;
 	__u32 generation;
 	bool json;
@@ -478,6 +482,24 @@ static const char *egress_dev_state(bool usable, bool link_up)
 	return link_up ? "up" : "down since the last apply";
 }
 
+/*
+ * The name the definitions give device k of sector's egress policy i
+ * (the maps keep its ifindex, 0 for one not present), or NULL when the
+ * applied definitions are not at hand.
+ */
+static const char *egress_dev_named(const struct dump_ctx *d,
+				    const char *sector, int i, int k)
+{
+	for (int s = 0; s < d->model.nsectors; s++) {
+		const struct sg_sector_def *sec = &d->model.sectors[s];
+
+		if (!strcmp(sec->name, sector) && i < sec->negress &&
+		    k < sec->egress[i].nifaces)
+			return sec->egress[i].ifaces[k];
+	}
+	return NULL;
+}
+
 /* Policy i's devices: name, the source it gives, usable for new flows. */
 static void egress_devices(struct dump_ctx *d, const char *name, int i,
 			   const struct sg_egress_policy *p)
@@ -487,20 +509,30 @@ static void egress_devices(struct dump_ctx *d, const char *name, int i,
 	if (!d->json)
 		printf("%s egress[%d] via", name, i);
 	for (int k = 0; k < p->ndevs && k < SG_MAX_EGRESS_DEVS; k++) {
-		char ifname[IF_NAMESIZE] = "(not present)", snat[16];
+		char ifname[IF_NAMESIZE] = "", snat[16];
 		bool usable = p->usable & (1U << k), link_up = false;
+		bool present = p->devs[k].ifindex &&
+			       if_indextoname(p->devs[k].ifindex, ifname);
+		const char *named = present ? ifname :
+				    egress_dev_named(d, name, i, k);
 
-		if (p->devs[k].ifindex &&
-		    if_indextoname(p->devs[k].ifindex, ifname))
+		if (present)
 			link_up = sg_netdev_up(ifname);
 		inet_ntop(AF_INET, p->devs[k].snat, snat, sizeof(snat));
 		if (d->json) {
 			printf("%s{\"interface\":", k ? "," : "");
-			sg_json_str(stdout, ifname);
+			if (named)
+				sg_json_str(stdout, named);
+			else
+				printf("null");
+			printf(",\"present\":%s", present ? "true" : "false");
 			printf(",\"snat\":%s%s%s,\"usable\":%s,\"link_up\":%s}",
 			       routed ? "" : "\"", routed ? "null" : snat,
 			       routed ? "" : "\"", usable ? "true" : "false",
 			       link_up ? "true" : "false");
+		} else if (!present) {
+			printf("%s %s%s(not present)", k ? "," : "",
+			       named ? named : "", named ? " " : "");
 		} else {
 			printf("%s %s (%s, %s)", k ? "," : "", ifname,
 			       routed ? "untranslated" : snat,
@@ -638,6 +670,8 @@ int cmd_dump(const struct sg_opts *o)
 		return SG_EXIT_KERNEL;
 	}
 	sg_maps_read_state(&in.fds, &st);
+	if (!strcmp(o->what, "policy"))
+		sg_applied_model(o->pin_dir, &d.model);
 	d.in = &in;
 	d.slot = st.slot;
 	d.generation = st.generation;
@@ -646,6 +680,7 @@ int cmd_dump(const struct sg_opts *o)
 	tables[i].dump(&d);
 	if (d.json)
 		printf("]\n");
+	sg_model_free(&d.model);
 	sg_instance_close(&in);
 	return SG_EXIT_OK;
 }

@@ -538,4 +538,31 @@ in_gw ip link set tA up
 expect_eq "tA up again: new flows leave through it, with no apply" \
 	"$(ask 2)" "far 100.64.1.1"
 
+# --- A device that is not there (3.10) ------------------------------------------
+# The first device of the list does not exist: new flows take the next;
+# with it alone, they are egress-down, and nothing falls back to the
+# uplink. dump policy names it from the definitions applied.
+sed 's/interface: \[tA, tB\]/interface: [gone0, tB]/' "$DEFS" >"$work/gone.yaml"
+expect_ok "apply a list whose first device is not present" sg apply -c "$work/gone.yaml"
+expect_ok "dump policy names it, not present" \
+	grep -q 'vm1 egress\[1\] via gone0 (not present), tB ([0-9.]*, up)' <(sg dump policy)
+expect_eq "dump policy --json too" \
+	"$(sg dump policy --json | jq -c '[.[] | select(.sector == "vm1") |
+		.egress[1].devices[] | [.interface, .present, .usable]]')" \
+	'[["gone0",false,false],["tB",true,true]]'
+expect_eq "a new UDP flow leaves through tB" "$(ask 2)" "far 100.64.2.1"
+sed 's/interface: \[tA, tB\]/interface: gone0/' "$DEFS" >"$work/gone1.yaml"
+expect_ok "apply a policy whose only device is not present" sg apply -c "$work/gone1.yaml"
+e=$(egress_down)
+far0=$(captured far "$FAR")
+decoy=$(captured inet "$FAR")
+expect_eq "a new UDP flow gets no answer" "$(ask 1)" ""
+expect_fail "a new TCP connection fails" get vm1 203.0.113.10 80
+expect_ok "counted egress-down on vm1" test "$(egress_down)" -ge $((e + 2))
+expect_eq "nothing of it reached the far host" "$(captured far "$FAR")" "$far0"
+expect_eq "nor the decoy behind the uplink" "$(captured inet "$FAR")" "$decoy"
+echo "# a comment: the file no longer holds what was applied" >>"$work/gone1.yaml"
+expect_ok "edited since, the file no longer names it" \
+	grep -q 'vm1 egress\[1\] via (not present)$' <(sg dump policy)
+
 e2e_summary
