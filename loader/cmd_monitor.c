@@ -223,11 +223,13 @@ static void print_event(struct monitor *mo, const struct sg_event *e)
 		snprintf(proto_buf, sizeof(proto_buf), "%u", e->proto);
 		proto = proto_buf;
 	}
-	/* A later fragment has no ports to show. */
-	endpoint(src, sizeof(src), e->saddr, e->sport, e->proto,
-		 !e->later_fragment);
-	endpoint(dst, sizeof(dst), e->daddr, e->dport, e->proto,
-		 !e->later_fragment);
+	/* A later fragment has no ports to show, nor a malformed packet
+	 * whose TCP or UDP header could not be read (both left 0). */
+	bool ports = !e->later_fragment &&
+		     !(e->reason == SG_DROP_MALFORMED && !e->sport && !e->dport);
+
+	endpoint(src, sizeof(src), e->saddr, e->sport, e->proto, ports);
+	endpoint(dst, sizeof(dst), e->daddr, e->dport, e->proto, ports);
 	if (!mo->json) {
 		printf("%s DROP %s %s", sector ?: "-", sg_drop_name(e->reason),
 		       in_dev);

@@ -221,6 +221,18 @@ print(h.hex() + "00" * 28)')
 raw_from_vm1 "0800$later"
 expect_ok "a fragment without its first, dropped leaving the uplink: came in on v1, leaving by wan0, no ports" \
 	wait_for "$DEFS.mon" "^vm1 DROP fragment v1 -> wan0 udp 10.1.0.2 -> 192.0.2.2$"
+# A UDP datagram whose header the IP length cuts to 4 bytes: malformed,
+# with no ports to show (none could be read).
+cut=$(python3 -c 'import socket, struct
+h = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 24, 0x4343, 0, 64, 17,
+    0, socket.inet_aton("10.1.0.2"), socket.inet_aton("192.0.2.2")))
+s = sum(struct.unpack("!10H", h))
+s = (s >> 16) + (s & 0xffff)
+h[10:12] = struct.pack("!H", ~(s + (s >> 16)) & 0xffff)
+print(h.hex() + "9c400035" + "00" * 28)')
+raw_from_vm1 "0800$cut"
+expect_ok "a UDP header cut short: malformed, no ports" \
+	wait_for "$DEFS.mon" "^vm1 DROP malformed v1 udp 10.1.0.2 -> 192.0.2.2$"
 flood vm3 10.1.0.2
 expect_ok "under a flood it reports the events lost" \
 	wait_for "$DEFS.mon" "^[0-9]* events lost"
