@@ -171,6 +171,26 @@ int sg_live_sectors(const struct sg_instance *in, __u32 slot,
 			       slot, out);
 }
 
+void sg_keep_live_ids(const struct sg_instance *in, __u32 live_slot,
+		      struct sg_model *m)
+{
+	const struct sg_map_desc *d = sg_map_desc_of("sg_sectors");
+	struct sg_sector_id *ids = NULL;
+	struct sg_live_sector *live;
+	__u32 size;
+	int fd = sg_instance_live_fd(in, d, &size);
+	int n = live_sectors_of(fd, size, live_slot, &live);
+
+	for (int i = 0; i < n; i++) {
+		ids = sg_grow(ids, i, sizeof(*ids));
+		ids[i].id = live[i].id;
+		memcpy(ids[i].name, live[i].s.name, SG_NAME_LEN);
+	}
+	sg_model_keep_ids(m, ids, n);
+	free(ids);
+	free(live);
+}
+
 /* Read from the running sg_sectors: the one pinned in an older layout
  * while apply replaces it, so that sectors keep their counters. */
 void sg_compile_live_counters(const struct sg_instance *in, __u32 live_slot,

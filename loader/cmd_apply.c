@@ -386,16 +386,18 @@ static int apply_compiled(struct sg_apply *a, struct sg_compiled *c,
 }
 
 /*
- * Compile the definitions for the slot after st's, with the counters the
- * running ones have; -1 (reported) when the devices make them invalid.
+ * Compile the definitions for the slot after st's, with the ids and the
+ * counters the running ones give their sectors; -1 (reported) when the
+ * devices make them invalid.
  */
 static int compile_next(const struct sg_opts *o, struct sg_instance *in,
-			const struct sg_model *m, const struct sg_netdev *devs,
+			struct sg_model *m, const struct sg_netdev *devs,
 			int ndevs, const struct sg_state *st,
 			struct sg_compiled *c)
 {
 	struct sg_diags d = {};
 
+	sg_keep_live_ids(in, st->slot, m);
 	if (sg_compile(m, devs, ndevs, sg_next_slot(st), c, &d)) {
 		sg_report_invalid(o->config, &d);
 		return -1;
@@ -412,7 +414,7 @@ static int compile_next(const struct sg_opts *o, struct sg_instance *in,
  * and be attached everywhere again, which is all it can say of them
  * without loading them.
  */
-static int dry_run(const struct sg_opts *o, const struct sg_model *m,
+static int dry_run(const struct sg_opts *o, struct sg_model *m,
 		   const struct sg_netdev *devs, int ndevs)
 {
 	struct sg_instance in;

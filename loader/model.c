@@ -214,3 +214,73 @@ void sg_model_overlaps(struct sg_model *m)
 	free(open);
 	free(refs);
 }
+
+#define SG_IDS (UINT16_MAX + 1)
+
+static bool id_taken(const uint8_t *taken, uint16_t id)
+{
+	return taken[id / 8] & (1U << (id % 8));
+}
+
+static void take_id(uint8_t *taken, uint16_t id)
+{
+	taken[id / 8] |= 1U << (id % 8);
+}
+
+/* The lowest id taken in neither (reserved may be NULL), or 0. */
+static uint16_t free_id(const uint8_t *taken, const uint8_t *reserved)
+{
+	for (uint32_t id = 1; id < SG_IDS; id++)
+		if (!id_taken(taken, id) && !(reserved && id_taken(reserved, id)))
+			return id;
+	return 0;
+}
+
+void sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
+		       int nlive)
+{
+	/* Taken: ids the file gives, then the ones kept. Reserved too:
+	 * every running sector's, which a new sector does not inherit. */
+	uint8_t *taken = calloc(SG_IDS / 8, 1), *live_ids = calloc(SG_IDS / 8, 1);
+	bool *kept = calloc(m->nsectors ? m->nsectors : 1, sizeof(*kept));
+
+	if (!taken || !live_ids || !kept)
+		sg_oom();
+	take_id(taken, 0);
+	for (int i = 0; i < nlive; i++)
+		take_id(live_ids, live[i].id);
+	for (int s = 0; s < m->nsectors; s++)
+		if (m->sectors[s].id_given)
+			take_id(taken, m->sectors[s].id);
+	for (int s = 0; s < m->nsectors; s++) {
+		struct sg_sector_def *sec = &m->sectors[s];
+
+		for (int i = 0; !sec->id_given && i < nlive; i++) {
+			if (strncmp(live[i].name, sec->name, SG_NAME_LEN) ||
+			    id_taken(taken, live[i].id))
+				continue;
+			sec->id = live[i].id;
+			take_id(taken, sec->id);
+			kept[s] = true;
+			break;
+		}
+	}
+	for (int s = 0; s < m->nsectors; s++) {
+		struct sg_sector_def *sec = &m->sectors[s];
+		uint16_t id = s + 1;
+
+		if (sec->id_given || kept[s])
+			continue;
+		if (id_taken(taken, id) || id_taken(live_ids, id))
+			id = free_id(taken, live_ids);
+		/* Every id reserved: one no sector of the file holds (one is
+		 * free: at most 65,535 sectors, and 0 is none's). */
+		if (!id)
+			id = free_id(taken, NULL);
+		sec->id = id;
+		take_id(taken, id);
+	}
+	free(kept);
+	free(live_ids);
+	free(taken);
+}

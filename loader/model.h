@@ -184,6 +184,24 @@ void sg_diag_at(struct sg_diags *d, const char *file, struct sg_pos pos,
 /* A copy of path that lives as long as m, for a struct sg_pos. */
 const char *sg_model_path(struct sg_model *m, const char *path);
 
+/* A sector of the running definitions: its name and id. */
+struct sg_sector_id {
+	char name[SG_NAME_LEN];
+	uint16_t id;
+};
+
+/*
+ * Sectors whose id the file leaves to its default (the position) keep
+ * the id the running definitions (live, nlive) give a sector of the same
+ * name, unless the file gives that id to another: flows, counters and
+ * the datapath know a sector by its id, and deleting or moving a sector
+ * in the file must not hand its flows to a neighbour. The others take
+ * their position when no sector holds it, in the file or running, else
+ * the lowest id none does: a new sector inherits nothing of a removed one.
+ */
+void sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
+		       int nlive);
+
 /*
  * Fill in which sector CIDRs overlap another sector's (sg_cidr.shared)
  * and, for each sector, one other sector it overlaps (overlaps).

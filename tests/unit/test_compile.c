@@ -343,6 +343,79 @@ static void test_counters(void)
 		 "the lowest free and are zeroed");
 }
 
+/* The ids of m's sectors, "name=id ..." */
+static const char *ids_of(const struct sg_model *m)
+{
+	static char buf[256];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < m->nsectors && n < sizeof(buf); i++)
+		n += snprintf(buf + n, sizeof(buf) - n, "%s%s=%u", i ? " " : "",
+			      m->sectors[i].name, m->sectors[i].id);
+	return buf;
+}
+
+/* ids_after(file, live...): the ids the file's sectors take, running
+ * beside live. */
+static const char *ids_after(const char *sectors,
+			     const struct sg_sector_id *live, int nlive)
+{
+	char text[1024];
+	struct sg_model m;
+	const char *ids;
+
+	snprintf(text, sizeof(text), "version: 1\nhost: {uplinks: "
+		 "[{interface: wan0}]}\nsectors:\n%s", sectors);
+	if (parse(text, &m)) {
+		sg_model_free(&m);
+		return "(invalid)";
+	}
+	sg_model_keep_ids(&m, live, nlive);
+	ids = ids_of(&m);
+	sg_model_free(&m);
+	return ids;
+}
+
+#define SECTOR(name, net) \
+	"  - {name: " name ", cidrs: [" net "], interfaces: [t-" name "]}\n"
+#define SECTOR_ID(name, id, net) \
+	"  - {name: " name ", id: " id ", cidrs: [" net "], " \
+	"interfaces: [t-" name "]}\n"
+
+static void test_kept_ids(void)
+{
+	static const struct sg_sector_id live[] = {
+		{ "sa", 1 }, { "sb", 2 }, { "s4", 3 }, { "s5", 4 },
+	};
+	const char *got;
+
+	test_begin();
+	got = ids_after(SECTOR("sa", "10.1.0.0/24") SECTOR("sb", "10.2.0.0/24")
+			SECTOR("s4", "10.4.0.0/24"), NULL, 0);
+	CHECK(!strcmp(got, "sa=1 sb=2 s4=3"), "nothing running: positions (%s)",
+	      got);
+	got = ids_after(SECTOR("sa", "10.1.0.0/24") SECTOR("s4", "10.4.0.0/24")
+			SECTOR("s5", "10.4.0.0/24"), live, ARRAY_SIZE(live));
+	CHECK(!strcmp(got, "sa=1 s4=3 s5=4"),
+	      "sb deleted: the others keep theirs (%s)", got);
+	got = ids_after(SECTOR("s5", "10.4.0.0/24") SECTOR("s4", "10.4.0.0/24")
+			SECTOR("sa", "10.1.0.0/24"), live, ARRAY_SIZE(live));
+	CHECK(!strcmp(got, "s5=4 s4=3 sa=1"), "reordered: the same (%s)", got);
+	got = ids_after(SECTOR("sa", "10.1.0.0/24") SECTOR("new", "10.9.0.0/24")
+			SECTOR("s4", "10.4.0.0/24"), live, ARRAY_SIZE(live));
+	CHECK(!strcmp(got, "sa=1 new=5 s4=3"),
+	      "a new sector in sb's place takes none of the running ids (%s)",
+	      got);
+	got = ids_after(SECTOR_ID("sa", "3", "10.1.0.0/24")
+			SECTOR("s4", "10.4.0.0/24"), live, ARRAY_SIZE(live));
+	CHECK(!strcmp(got, "sa=3 s4=5"),
+	      "an id the file gives wins; s4 then takes one no running "
+	      "sector has, not sb's at its position (%s)", got);
+	test_end("default ids: a sector keeps its running id, whatever its "
+		 "position; new ones inherit no running sector's");
+}
+
 /*
  * The map table is the one list of maps: every map of the BPF object is in
  * it (or is one of the programs' own, unpinned), and docs/MAPS.md has a
@@ -783,6 +856,7 @@ int main(void)
 	test_overlaps();
 	test_entries();
 	test_counters();
+	test_kept_ids();
 	test_digest();
 	test_glob_conflict();
 	test_xdp_hook();
