@@ -11,6 +11,7 @@
  * (config_parse.h says what each has).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,101 @@
 #include "config.h"
 #include "config_parse.h"
 #include "util.h"
+
+/* One level of the document while syntax_error_field() reads it. */
+struct syntax_level {
+	bool mapping;
+	bool key_next;		/* mapping: its next scalar is a key */
+	bool in_item;		/* sequence: item `index` is a collection
+				 * being read */
+	int index;		/* sequence: the item being read, -1 before */
+	char key[64];		/* mapping: the key whose value is read */
+};
+
+#define SYNTAX_DEPTH 32
+
+/* A value (scalar, alias or collection) starts at the top level. */
+static void syntax_value_starts(struct syntax_level *top, bool collection)
+{
+	if (!top)
+		return;
+	if (!top->mapping) {
+		top->index++;
+		top->in_item = collection;
+	} else if (!collection) {
+		top->key_next = true;	/* a scalar value is whole */
+	}
+}
+
+/*
+ * The field a YAML syntax error is in, as the other errors name it
+ * ("sectors[0].cidrs"): the document is read again as events up to the
+ * error, keeping the path of mapping keys and sequence items open there.
+ * Empty when the error is at the top.
+ */
+static void syntax_error_field(const char *text, size_t len, char *buf,
+			       size_t size)
+{
+	struct syntax_level st[SYNTAX_DEPTH];
+	int depth = 0, lost = 0;	/* levels past SYNTAX_DEPTH */
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	yaml_parser_initialize(&yp);
+	yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
+	while (yaml_parser_parse(&yp, &ev)) {
+		struct syntax_level *top = depth ? &st[depth - 1] : NULL;
+		yaml_event_type_t type = ev.type;
+
+		if (type == YAML_MAPPING_START_EVENT ||
+		    type == YAML_SEQUENCE_START_EVENT) {
+			if (lost || depth == SYNTAX_DEPTH) {
+				lost++;
+			} else {
+				syntax_value_starts(top, true);
+				st[depth++] = (struct syntax_level){
+					.mapping = type == YAML_MAPPING_START_EVENT,
+					.key_next = true, .index = -1 };
+			}
+		} else if (type == YAML_MAPPING_END_EVENT ||
+			   type == YAML_SEQUENCE_END_EVENT) {
+			if (lost) {
+				lost--;
+			} else if (depth) {
+				depth--;
+				top = depth ? &st[depth - 1] : NULL;
+				if (top && top->mapping)
+					top->key_next = true;
+				else if (top)
+					top->in_item = false;
+			}
+		} else if (!lost && top && top->mapping && top->key_next &&
+			   type == YAML_SCALAR_EVENT) {
+			snprintf(top->key, sizeof(top->key), "%.*s",
+				 (int)ev.data.scalar.length,
+				 (const char *)ev.data.scalar.value);
+			top->key_next = false;
+		} else if (!lost && (type == YAML_SCALAR_EVENT ||
+				     type == YAML_ALIAS_EVENT)) {
+			syntax_value_starts(top, false);
+		}
+		yaml_event_delete(&ev);
+		if (type == YAML_STREAM_END_EVENT)
+			break;
+	}
+	for (int i = 0; i < depth && n < size; i++) {
+		if (st[i].mapping && !st[i].key_next)
+			n += snprintf(buf + n, size - n, "%s%s", n ? "." : "",
+				      st[i].key);
+		else if (!st[i].mapping && st[i].in_item)
+			n += snprintf(buf + n, size - n, "[%d]", st[i].index);
+		else
+			break;	/* the error is in this level itself */
+	}
+	yaml_parser_delete(&yp);
+}
 
 int sg_config_parse(const char *file, const char *text, size_t len,
 		    struct sg_model *m, struct sg_diags *d)
@@ -35,9 +131,13 @@ int sg_config_parse(const char *file, const char *text, size_t len,
 	yaml_parser_initialize(&yp);
 	yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&yp, &p.doc)) {
-		sg_diag_add(d, "%s:%zu:%zu: %s%s%s", file,
+		char field[256];
+
+		syntax_error_field(text, len, field, sizeof(field));
+		sg_diag_add(d, "%s:%zu:%zu: %s%s%s%s%s", file,
 			    yp.problem_mark.line + 1,
-			    yp.problem_mark.column + 1,
+			    yp.problem_mark.column + 1, field,
+			    field[0] ? ": " : "",
 			    yp.problem ? yp.problem : "YAML syntax error",
 			    yp.context ? " " : "",
 			    yp.context ? yp.context : "");

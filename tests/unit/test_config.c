@@ -24,9 +24,23 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{ "syntax error",
+	{ "syntax error, named by its field",
 	  "version: 1\nhost: [wan0\nsectors: []\n",
-	  "t.yaml:3:" },
+	  "t.yaml:3:8: host: did not find expected ',' or ']'" },
+	{ "syntax error in a sector's list",
+	  BASE_HOST "sectors:\n  - name: vm1\n    cidrs: [10.1.0.0/24\n"
+	  "    interfaces: [v1]\n",
+	  "t.yaml:8:15: sectors[0].cidrs: did not find expected ',' or ']'" },
+	{ "syntax error in a flow mapping",
+	  BASE_HOST "sectors:\n  - name: a\n  - name: b\n    allow:\n"
+	  "      - {sector: a, proto: tcp\n    cidrs: [10.2.0.0/24]\n",
+	  "sectors[1].allow[0]: did not find expected ',' or '}'" },
+	{ "syntax error in a scalar",
+	  BASE_HOST "sectors:\n  - name: \"vm1\n",
+	  "sectors[0].name: found unexpected end of stream" },
+	{ "syntax error at the top: no field",
+	  "version: 1\n  host: x\n",
+	  "t.yaml:2:7: mapping values are not allowed" },
 	{ "empty file", "", "t.yaml:1:1: the file is empty" },
 	{ "unknown top-level key",
 	  BASE_HOST "sectors: []\ncolour: blue\n",
