@@ -108,8 +108,8 @@ bench: sectorgate $(BUILD)/bench_paths $(BUILD)/bench_xdp $(BUILD)/bpf_lines
 # for FUZZ_TIME seconds on tests/fuzz/corpus. New inputs go to
 # build/fuzz-corpus, a crash, leak or slow unit to build/fuzz-crash-*.
 FUZZ_TIME	?= 60
-FUZZ_SRC	:= tests/fuzz/fuzz_config.c loader/config.c loader/model.c \
-		   loader/util.c loader/diag.c
+FUZZ_SRC	:= tests/fuzz/fuzz_config.c $(wildcard loader/config*.c) loader/model.c \
+		   loader/util.c loader/diag.c loader/egress.c loader/dest_strides.c
 FUZZ_CFLAGS	:= -g -O1 -fsanitize=fuzzer,address,undefined \
 		   -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE \
 		   -Iinclude -Iloader
