@@ -36,7 +36,8 @@ static int pinned(const char *pin_dir, bool create)
 }
 
 int sg_applied_record(const char *pin_dir, const char *config,
-		      const char *text, size_t len, uint32_t generation)
+		      const char *text, size_t len, uint32_t generation,
+		      uint32_t max_sector_id)
 {
 	struct sg_applied a = {}, old = {};
 	char real[PATH_MAX];
@@ -53,11 +54,15 @@ int sg_applied_record(const char *pin_dir, const char *config,
 	fd = pinned(pin_dir, true);
 	if (fd < 0)
 		return fd;
+	if (bpf_map_lookup_elem(fd, &zero, &old))
+		memset(&old, 0, sizeof(old));
+	a.max_sector_id = old.max_sector_id > max_sector_id ?
+			  old.max_sector_id : max_sector_id;
 	/* An apply that changed nothing keeps the time of the one that did,
 	 * unless the file itself differs (a comment edited, say). */
-	if (!bpf_map_lookup_elem(fd, &zero, &old) && old.time &&
-	    old.generation == generation && !strcmp(old.sha256, a.sha256) &&
-	    !strcmp(old.path, a.path))
+	if (old.time && old.generation == generation &&
+	    old.max_sector_id == a.max_sector_id &&
+	    !strcmp(old.sha256, a.sha256) && !strcmp(old.path, a.path))
 		goto out;
 	a.time = time(NULL);
 	if (bpf_map_update_elem(fd, &zero, &a, BPF_ANY))
@@ -84,7 +89,8 @@ int sg_applied_read(const char *pin_dir, struct sg_applied *a)
 	return ret;
 }
 
-int sg_applied_model(const char *pin_dir, struct sg_model *m)
+int sg_applied_model(const char *pin_dir, uint32_t generation,
+		     struct sg_model *m)
 {
 	struct sg_diags diags = {};
 	struct sg_applied a;
@@ -92,8 +98,8 @@ int sg_applied_model(const char *pin_dir, struct sg_model *m)
 	int ret;
 
 	memset(m, 0, sizeof(*m));
-	if (sg_applied_read(pin_dir, &a) || !SHA256File(a.path, sha) ||
-	    strcmp(sha, a.sha256))
+	if (sg_applied_read(pin_dir, &a) || a.generation != generation ||
+	    !SHA256File(a.path, sha) || strcmp(sha, a.sha256))
 		return -1;
 	ret = sg_config_load(a.path, m, &diags);
 	sg_diags_free(&diags);

@@ -14,7 +14,9 @@
 struct sg_applied {
 	uint64_t time;		/* seconds since the epoch */
 	uint32_t generation;
-	uint32_t pad;
+	uint32_t max_sector_id;	/* the highest id an apply gave a sector:
+				 * a new one takes an id above it, never a
+				 * removed one's (sg_model_keep_ids) */
 	char sha256[72];	/* hex, NUL-terminated */
 	char path[256];
 };
@@ -24,20 +26,24 @@ struct sg_applied {
 /*
  * Record that config is in force at generation (after an apply): its
  * path, and the SHA-256 of text (len bytes: what was applied, which `run`
- * read at its start or SIGHUP) or, when text is NULL, of the file.
+ * read at its start or SIGHUP) or, when text is NULL, of the file; and
+ * the highest sector id given so far (max_sector_id or the recorded one).
  */
 int sg_applied_record(const char *pin_dir, const char *config,
-		      const char *text, size_t len, uint32_t generation);
+		      const char *text, size_t len, uint32_t generation,
+		      uint32_t max_sector_id);
 
 /* What the last apply recorded. 0, or -ENOENT when nothing did. */
 int sg_applied_read(const char *pin_dir, struct sg_applied *a);
 
 struct sg_model;
 /*
- * The definitions the last apply recorded, parsed into m, when the file
- * still holds them (the same SHA-256): what the maps do not keep, such
- * as the names of devices not present. 0, or -1 (m is then empty).
+ * The definitions the last apply recorded, parsed into m, when they are
+ * the ones in force (generation) and the file still holds them (the same
+ * SHA-256): what the maps do not keep, such as the names of devices not
+ * present. 0, or -1 (m is then empty).
  */
-int sg_applied_model(const char *pin_dir, struct sg_model *m);
+int sg_applied_model(const char *pin_dir, uint32_t generation,
+		     struct sg_model *m);
 
 #endif /* SG_APPLIED_H */

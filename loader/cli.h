@@ -72,9 +72,10 @@ struct sg_live_sector {
 int sg_live_sectors(const struct sg_instance *in, __u32 slot,
 		    struct sg_live_sector **out);
 /* sg_model_keep_ids() with the sectors of the definitions in live_slot
- * (read as sg_compile_live_counters() reads them). */
-void sg_keep_live_ids(const struct sg_instance *in, __u32 live_slot,
-		      struct sg_model *m);
+ * (read as sg_compile_live_counters() reads them), above the highest id
+ * they or any earlier apply recorded in pin_dir gave. */
+int sg_keep_live_ids(const struct sg_instance *in, const char *pin_dir,
+		     __u32 live_slot, struct sg_model *m, struct sg_diags *diags);
 /* sg_compile_counters() with what the definitions in live_slot have. */
 void sg_compile_live_counters(const struct sg_instance *in, __u32 live_slot,
 			      struct sg_compiled *c);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "applied.h"
 #include "cli.h"
 #include "config.h"
 #include "netdev.h"
@@ -171,24 +172,32 @@ int sg_live_sectors(const struct sg_instance *in, __u32 slot,
 			       slot, out);
 }
 
-void sg_keep_live_ids(const struct sg_instance *in, __u32 live_slot,
-		      struct sg_model *m)
+int sg_keep_live_ids(const struct sg_instance *in, const char *pin_dir,
+		     __u32 live_slot, struct sg_model *m, struct sg_diags *diags)
 {
 	const struct sg_map_desc *d = sg_map_desc_of("sg_sectors");
 	struct sg_sector_id *ids = NULL;
 	struct sg_live_sector *live;
+	struct sg_applied a;
 	__u32 size;
 	int fd = sg_instance_live_fd(in, d, &size);
 	int n = live_sectors_of(fd, size, live_slot, &live);
+	uint32_t above = 0;
+	int ret;
 
+	if (!sg_applied_read(pin_dir, &a))
+		above = a.max_sector_id;
 	for (int i = 0; i < n; i++) {
+		if (live[i].id > above)
+			above = live[i].id;
 		ids = sg_grow(ids, i, sizeof(*ids));
 		ids[i].id = live[i].id;
 		memcpy(ids[i].name, live[i].s.name, SG_NAME_LEN);
 	}
-	sg_model_keep_ids(m, ids, n);
+	ret = sg_model_keep_ids(m, ids, n, above, diags);
 	free(ids);
 	free(live);
+	return ret;
 }
 
 /* Read from the running sg_sectors: the one pinned in an older layout

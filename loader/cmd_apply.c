@@ -328,10 +328,17 @@ static void report_missing(const struct sg_compiled *c)
 }
 
 /* For status; what it says is no part of the apply's success. */
-static void record_applied(const struct sg_opts *o, uint32_t generation)
+static void record_applied(const struct sg_opts *o, uint32_t generation,
+			   const struct sg_model *m)
 {
-	int ret = sg_applied_record(o->pin_dir, o->config, o->config_text,
-				    o->config_len, generation);
+	uint32_t max_id = 0;
+	int ret;
+
+	for (int i = 0; i < m->nsectors; i++)
+		if (m->sectors[i].id > max_id)
+			max_id = m->sectors[i].id;
+	ret = sg_applied_record(o->pin_dir, o->config, o->config_text,
+				o->config_len, generation, max_id);
 
 	if (ret)
 		pr_debug("cannot record the apply in %s: %s\n", o->pin_dir,
@@ -397,8 +404,8 @@ static int compile_next(const struct sg_opts *o, struct sg_instance *in,
 {
 	struct sg_diags d = {};
 
-	sg_keep_live_ids(in, st->slot, m);
-	if (sg_compile(m, devs, ndevs, sg_next_slot(st), c, &d)) {
+	if (sg_keep_live_ids(in, o->pin_dir, st->slot, m, &d) ||
+	    sg_compile(m, devs, ndevs, sg_next_slot(st), c, &d)) {
 		sg_report_invalid(o->config, &d);
 		return -1;
 	}
@@ -562,21 +569,21 @@ int sg_apply_definitions(const struct sg_opts *o, bool *in_force)
 		*in_force = true;
 		if (sg_instance_commit(&in))	/* records this build */
 			status = SG_EXIT_KERNEL;
-		record_applied(o, st.generation);
+		record_applied(o, st.generation, &m);
 		goto out;
 	}
 
 	if (apply_compiled(&a, &c, &st, devs, ndevs, in_force)) {
 		status = SG_EXIT_KERNEL;
 		if (*in_force) {
-			record_applied(o, st.generation + 1);
+			record_applied(o, st.generation + 1, &m);
 			pr_warn("%s: generation %u is in force all the same "
 				"(the switch was made); apply again\n",
 				o->config, st.generation + 1);
 		}
 		goto out;
 	}
-	record_applied(o, st.generation + 1);
+	record_applied(o, st.generation + 1, &m);
 	for (int i = 0; i < c.ntargets; i++) {
 		nuplinks += c.targets[i].role == SG_ROLE_UPLINK;
 		ntunnels += c.targets[i].role == SG_ROLE_TRUSTED;

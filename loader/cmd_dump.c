@@ -671,7 +671,7 @@ int cmd_dump(const struct sg_opts *o)
 	}
 	sg_maps_read_state(&in.fds, &st);
 	if (!strcmp(o->what, "policy"))
-		sg_applied_model(o->pin_dir, &d.model);
+		sg_applied_model(o->pin_dir, st.generation, &d.model);
 	d.in = &in;
 	d.slot = st.slot;
 	d.generation = st.generation;

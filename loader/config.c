@@ -131,9 +131,14 @@ int sg_config_parse(const char *file, const char *text, size_t len,
 	yaml_parser_initialize(&yp);
 	yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&yp, &p.doc)) {
-		char field[256];
+		char field[256] = "";
 
-		syntax_error_field(text, len, field, sizeof(field));
+		/* Only the scanner and the parser stop the events where
+		 * the error is; the composer's (an undefined alias, an
+		 * anchor twice) come after events that read on. */
+		if (yp.error == YAML_SCANNER_ERROR ||
+		    yp.error == YAML_PARSER_ERROR)
+			syntax_error_field(text, len, field, sizeof(field));
 		sg_diag_add(d, "%s:%zu:%zu: %s%s%s%s%s", file,
 			    yp.problem_mark.line + 1,
 			    yp.problem_mark.column + 1, field,

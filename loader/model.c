@@ -236,9 +236,21 @@ static uint16_t free_id(const uint8_t *taken, const uint8_t *reserved)
 	return 0;
 }
 
-void sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
-		       int nlive)
+/* The sector of m the file gives id, or NULL. */
+static const struct sg_sector_def *given_id(const struct sg_model *m,
+					    uint32_t id)
 {
+	for (int s = 0; s < m->nsectors; s++)
+		if (m->sectors[s].id_given && m->sectors[s].id == id)
+			return &m->sectors[s];
+	return NULL;
+}
+
+int sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
+		      int nlive, uint32_t above, struct sg_diags *d)
+{
+	int errors = 0;
+
 	/* Taken: ids the file gives, then the ones kept. Reserved too:
 	 * every running sector's, which a new sector does not inherit. */
 	uint8_t *taken = calloc(SG_IDS / 8, 1), *live_ids = calloc(SG_IDS / 8, 1);
@@ -256,9 +268,22 @@ void sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
 		struct sg_sector_def *sec = &m->sectors[s];
 
 		for (int i = 0; !sec->id_given && i < nlive; i++) {
-			if (strncmp(live[i].name, sec->name, SG_NAME_LEN) ||
-			    id_taken(taken, live[i].id))
+			const struct sg_sector_def *o;
+
+			if (strncmp(live[i].name, sec->name, SG_NAME_LEN))
 				continue;
+			/* Given to another while this one runs with it: that
+			 * one would take this one's flows. */
+			o = given_id(m, live[i].id);
+			if (o) {
+				sg_diag_at(d, m->file, o->id_pos, NULL,
+					   "%u is the id sector \"%s\" runs "
+					   "with; give \"%s\" its own id, or "
+					   "\"%s\" another", live[i].id,
+					   sec->name, sec->name, o->name);
+				errors++;
+				break;
+			}
 			sec->id = live[i].id;
 			take_id(taken, sec->id);
 			kept[s] = true;
@@ -267,14 +292,19 @@ void sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
 	}
 	for (int s = 0; s < m->nsectors; s++) {
 		struct sg_sector_def *sec = &m->sectors[s];
-		uint16_t id = s + 1;
+		uint32_t id = s + 1;
 
 		if (sec->id_given || kept[s])
 			continue;
-		if (id_taken(taken, id) || id_taken(live_ids, id))
+		/* Above every id given so far: no removed sector's, whose
+		 * flows may still be in the table. */
+		if (id <= above || id_taken(taken, id))
+			for (id = above + 1; id < SG_IDS && id_taken(taken, id);)
+				id++;
+		/* None left above (65,535 ids): one no sector holds, running
+		 * or in the file (one is free: 0 is none's). */
+		if (id >= SG_IDS)
 			id = free_id(taken, live_ids);
-		/* Every id reserved: one no sector of the file holds (one is
-		 * free: at most 65,535 sectors, and 0 is none's). */
 		if (!id)
 			id = free_id(taken, NULL);
 		sec->id = id;
@@ -283,4 +313,5 @@ void sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
 	free(kept);
 	free(live_ids);
 	free(taken);
+	return errors ? -1 : 0;
 }

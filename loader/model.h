@@ -196,11 +196,15 @@ struct sg_sector_id {
  * name, unless the file gives that id to another: flows, counters and
  * the datapath know a sector by its id, and deleting or moving a sector
  * in the file must not hand its flows to a neighbour. The others take
- * their position when no sector holds it, in the file or running, else
- * the lowest id none does: a new sector inherits nothing of a removed one.
+ * their position when it is above every id given so far (`above`: the
+ * running ones and those of earlier applies, removed sectors' included)
+ * and free, else the next id above: a new sector inherits nothing of a
+ * removed one, whose flows may outlive it in the table. An id the file
+ * gives to one sector while another it lists runs with it is an error
+ * (in d): -1, else 0.
  */
-void sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
-		       int nlive);
+int sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
+		      int nlive, uint32_t above, struct sg_diags *d);
 
 /*
  * Fill in which sector CIDRs overlap another sector's (sg_cidr.shared)

@@ -356,14 +356,16 @@ static const char *ids_of(const struct sg_model *m)
 	return buf;
 }
 
-/* ids_after(file, live...): the ids the file's sectors take, running
- * beside live. */
+/* ids_after(file, live, nlive, above): the ids the file's sectors take,
+ * running beside live, above ids earlier applies gave. */
 static const char *ids_after(const char *sectors,
-			     const struct sg_sector_id *live, int nlive)
+			     const struct sg_sector_id *live, int nlive,
+			     uint32_t above)
 {
+	static char buf[512];
+	struct sg_diags d = {};
 	char text[1024];
 	struct sg_model m;
-	const char *ids;
 
 	snprintf(text, sizeof(text), "version: 1\nhost: {uplinks: "
 		 "[{interface: wan0}]}\nsectors:\n%s", sectors);
@@ -371,10 +373,13 @@ static const char *ids_after(const char *sectors,
 		sg_model_free(&m);
 		return "(invalid)";
 	}
-	sg_model_keep_ids(&m, live, nlive);
-	ids = ids_of(&m);
+	if (sg_model_keep_ids(&m, live, nlive, above, &d))
+		snprintf(buf, sizeof(buf), "%s", d.n ? d.msgs[0] : "(refused)");
+	else
+		snprintf(buf, sizeof(buf), "%s", ids_of(&m));
+	sg_diags_free(&d);
 	sg_model_free(&m);
-	return ids;
+	return buf;
 }
 
 #define SECTOR(name, net) \
@@ -388,32 +393,52 @@ static void test_kept_ids(void)
 	static const struct sg_sector_id live[] = {
 		{ "sa", 1 }, { "sb", 2 }, { "s4", 3 }, { "s5", 4 },
 	};
+	static const struct sg_sector_id live_after[] = {	/* sb, s5 gone */
+		{ "sa", 1 }, { "s4", 3 },
+	};
 	const char *got;
 
 	test_begin();
 	got = ids_after(SECTOR("sa", "10.1.0.0/24") SECTOR("sb", "10.2.0.0/24")
-			SECTOR("s4", "10.4.0.0/24"), NULL, 0);
+			SECTOR("s4", "10.4.0.0/24"), NULL, 0, 0);
 	CHECK(!strcmp(got, "sa=1 sb=2 s4=3"), "nothing running: positions (%s)",
 	      got);
 	got = ids_after(SECTOR("sa", "10.1.0.0/24") SECTOR("s4", "10.4.0.0/24")
-			SECTOR("s5", "10.4.0.0/24"), live, ARRAY_SIZE(live));
+			SECTOR("s5", "10.4.0.0/24"), live, ARRAY_SIZE(live), 4);
 	CHECK(!strcmp(got, "sa=1 s4=3 s5=4"),
 	      "sb deleted: the others keep theirs (%s)", got);
 	got = ids_after(SECTOR("s5", "10.4.0.0/24") SECTOR("s4", "10.4.0.0/24")
-			SECTOR("sa", "10.1.0.0/24"), live, ARRAY_SIZE(live));
+			SECTOR("sa", "10.1.0.0/24"), live, ARRAY_SIZE(live), 4);
 	CHECK(!strcmp(got, "s5=4 s4=3 sa=1"), "reordered: the same (%s)", got);
 	got = ids_after(SECTOR("sa", "10.1.0.0/24") SECTOR("new", "10.9.0.0/24")
-			SECTOR("s4", "10.4.0.0/24"), live, ARRAY_SIZE(live));
+			SECTOR("s4", "10.4.0.0/24"), live, ARRAY_SIZE(live), 4);
 	CHECK(!strcmp(got, "sa=1 new=5 s4=3"),
 	      "a new sector in sb's place takes none of the running ids (%s)",
 	      got);
 	got = ids_after(SECTOR_ID("sa", "3", "10.1.0.0/24")
-			SECTOR("s4", "10.4.0.0/24"), live, ARRAY_SIZE(live));
-	CHECK(!strcmp(got, "sa=3 s4=5"),
-	      "an id the file gives wins; s4 then takes one no running "
-	      "sector has, not sb's at its position (%s)", got);
+			SECTOR("s4", "10.4.0.0/24"), live, ARRAY_SIZE(live), 4);
+	CHECK(strstr(got, "t.yaml:4:") && strstr(got, "sectors[0].id: 3 is the "
+		     "id sector \"s4\" runs with"),
+	      "an id the file gives to sa while s4 runs with it is refused, "
+	      "at sa's id (%s)", got);
+	got = ids_after(SECTOR("s4", "10.4.0.0/24")
+			SECTOR_ID("s7", "2", "10.7.0.0/24"), live, ARRAY_SIZE(live), 4);
+	CHECK(!strcmp(got, "s4=3 s7=2"),
+	      "a removed sector's id, given in the file, is the operator's "
+	      "to give (%s)", got);
+	/* sb (2) was removed by an earlier apply: its flows may still be
+	 * in the table. */
+	got = ids_after(SECTOR("sa", "10.1.0.0/24") SECTOR("new", "10.9.0.0/24")
+			SECTOR("s4", "10.4.0.0/24"), live_after, 2, 4);
+	CHECK(!strcmp(got, "sa=1 new=5 s4=3"),
+	      "nor a sector removed earlier (%s)", got);
+	got = ids_after(SECTOR("sa", "10.1.0.0/24") SECTOR("s4", "10.4.0.0/24")
+			SECTOR("s5", "10.4.0.0/24") SECTOR("s6", "10.6.0.0/24"),
+			live_after, 2, 4);
+	CHECK(!strcmp(got, "sa=1 s4=3 s5=5 s6=6"),
+	      "a new one at the end above the highest given (%s)", got);
 	test_end("default ids: a sector keeps its running id, whatever its "
-		 "position; new ones inherit no running sector's");
+		 "position; new ones take none given before");
 }
 
 /*
