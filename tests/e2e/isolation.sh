@@ -211,25 +211,25 @@ expect_ok "and says why" grep -q "another monitor is reading the drop events" "$
 # packet came in on and the one it was leaving by: a fragment after the
 # first, whose first never came, passes vm1's ingress (to the internet)
 # and has no note to follow at the uplink; it has no ports to show.
-later=$(python3 -c 'import socket, struct
-h = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 48, 0x4242, 16, 64, 17,
+# udp_header_hex TOT_LEN ID FRAG: the IPv4 header, in hex, of a UDP
+# packet vm1 -> 192.0.2.2 with that total length, id and fragment field.
+udp_header_hex() {
+	python3 -c 'import socket, struct, sys
+tot, ident, frag = (int(a) for a in sys.argv[1:4])
+h = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, tot, ident, frag, 64, 17,
     0, socket.inet_aton("10.1.0.2"), socket.inet_aton("192.0.2.2")))
 s = sum(struct.unpack("!10H", h))
 s = (s >> 16) + (s & 0xffff)
 h[10:12] = struct.pack("!H", ~(s + (s >> 16)) & 0xffff)
-print(h.hex() + "00" * 28)')
+print(h.hex())' "$@"
+}
+later="$(udp_header_hex 48 16962 16)$(zeros 28)"
 raw_from_vm1 "0800$later"
 expect_ok "a fragment without its first, dropped leaving the uplink: came in on v1, leaving by wan0, no ports" \
 	wait_for "$DEFS.mon" "^vm1 DROP fragment v1 -> wan0 udp 10.1.0.2 -> 192.0.2.2$"
 # A UDP datagram whose header the IP length cuts to 4 bytes: malformed,
 # with no ports to show (none could be read).
-cut=$(python3 -c 'import socket, struct
-h = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 24, 0x4343, 0, 64, 17,
-    0, socket.inet_aton("10.1.0.2"), socket.inet_aton("192.0.2.2")))
-s = sum(struct.unpack("!10H", h))
-s = (s >> 16) + (s & 0xffff)
-h[10:12] = struct.pack("!H", ~(s + (s >> 16)) & 0xffff)
-print(h.hex() + "9c400035" + "00" * 28)')
+cut="$(udp_header_hex 24 17219 0)9c400035$(zeros 28)"
 raw_from_vm1 "0800$cut"
 expect_ok "a UDP header cut short: malformed, no ports" \
 	wait_for "$DEFS.mon" "^vm1 DROP malformed v1 udp 10.1.0.2 -> 192.0.2.2$"
