@@ -340,7 +340,9 @@ expect_ok "check accepts the egress policies" sg check -c "$DEFS"
 nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" -v run -c "$DEFS" \
 	>"$work/run.log" 2>&1 &
 runner=$!
-if poll 10 'sg status --json || ! kill -0 "$runner"' && kill -0 "$runner" 2>/dev/null; then
+# Applied by run, not the apply before it, whose pins status reads too.
+if poll 10 'grep -q ": applied generation" "$work/run.log" || ! kill -0 "$runner"' &&
+	kill -0 "$runner" 2>/dev/null; then
 	pass "run applies the definitions at start"
 	expect_eq "v1 runs tc ingress now, its XDP detached" "$(v1_hooks)" \
 		'["tc-ingress","tc-egress"]'
