@@ -21,9 +21,7 @@ sed 's/^  protected: .*$/&\n  conntrack: {max-flows: 1024, max-flows-per-sector:
 expect_ok "the services listen" poll 5 'listening inet t 7 && listening inet u 9999'
 expect_ok "apply" sg apply -c "$work/defs.yaml"
 
-mkfifo "$work/in"
-(in_ns vm4 socat STDIO TCP4:192.0.2.2:7 <"$work/in" >"$work/out" &) 2>/dev/null
-exec 3>"$work/in"
+open_session vm4 192.0.2.2 7
 expect_ok "vm4's TCP session echoes" echoed before
 
 # sends N [PORT]: N datagrams from vm1 to the sink (or to PORT of inet),

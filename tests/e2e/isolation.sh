@@ -124,9 +124,7 @@ expect_eq "counted as no-internet" \
 # Apply is atomic and keeps live flows (3.13). A TCP session vm1 -> vm2a
 # stays open across applies; each line sent must come back.
 work=$(mktemp -d)
-mkfifo "$work/in"
-(in_ns vm1 socat STDIO TCP4:10.2.0.2:8080 <"$work/in" >"$work/out" &) 2>/dev/null
-exec 3>"$work/in"
+open_session vm1 10.2.0.2 8080
 expect_ok "a TCP session vm1 -> vm2a echoes" echoed one
 
 sed 's/^    internet: false$/    internet: false\n    allow: [{sector: vm1, proto: icmp}]/' \

@@ -44,8 +44,14 @@ sg() { in_gw "$SECTORGATE" --pin-dir "$PIN" "$@"; }
 # stat SECTOR FIELD, e.g. stat vm1 rx_packets or stat vm1 'drops["inter-sector"]'
 stat() { sg stats --json | jq -r ".sectors[\"$1\"].$2"; }
 
-# A long TCP session: a scenario opens it with fd 3 writing into the
-# connection and the replies arriving in $work/out.
+# A long TCP session: fd 3 writes into the connection, the replies
+# arrive in $work/out. open_session NS ADDR PORT opens it (from NS, to an
+# echo service at ADDR:PORT) in the calling shell; exec 3>&- ends it.
+open_session() {
+	mkfifo "$work/in"
+	(in_ns "$1" socat STDIO TCP4:"$2:$3" <"$work/in" >"$work/out" &) 2>/dev/null
+	exec 3>"$work/in"
+}
 # echoed LINE: send it over the session; it must come back within 3 s.
 echoed() {
 	echo "$1" >&3

@@ -60,9 +60,7 @@ expect_eq "counted as unsolicited" \
 
 # 3.13: a long TCP connection survives apply and a restart of the loader
 # (unload --keep-maps, apply: the flow table outlives the programs).
-mkfifo "$work/in"
-(in_ns vm1 socat STDIO TCP4:192.0.2.2:7 <"$work/in" >"$work/out" &) 2>/dev/null
-exec 3>"$work/in"
+open_session vm1 192.0.2.2 7
 expect_ok "a long TCP session through the NAT echoes" echoed one
 sed 's/^    internet: false$/    internet: true/' "$DEFS" >"$work/more.yaml"
 rx=$(stat vm1 rx_packets)

@@ -75,9 +75,7 @@ expect_eq "vm1's eth0 keeps TSO" "$(tso vm1)" on
 expect_eq "and inet's" "$(tso inet)" on
 moves "xdp: auto"
 
-mkfifo "$work/in"
-(in_ns vm1 socat STDIO TCP4:192.0.2.2:7 <"$work/in" >"$work/out" &) 2>/dev/null
-exec 3>"$work/in"
+open_session vm1 192.0.2.2 7
 expect_ok "a TCP session through the NAT echoes" echoed one
 
 sg apply --dry-run -c "$work/on.yaml" >"$work/dry.out"
