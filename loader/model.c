@@ -251,19 +251,22 @@ int sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
 {
 	int errors = 0;
 
-	/* Taken: ids the file gives, then the ones kept. Reserved too:
-	 * every running sector's, which a new sector does not inherit. */
+	/* Taken: ids the file gives, then the ones kept. Reserved too,
+	 * should the ids above run out: every running sector's. */
 	uint8_t *taken = calloc(SG_IDS / 8, 1), *live_ids = calloc(SG_IDS / 8, 1);
-	bool *kept = calloc(m->nsectors ? m->nsectors : 1, sizeof(*kept));
 
-	if (!taken || !live_ids || !kept)
+	if (!taken || !live_ids)
 		sg_oom();
 	take_id(taken, 0);
 	for (int i = 0; i < nlive; i++)
 		take_id(live_ids, live[i].id);
-	for (int s = 0; s < m->nsectors; s++)
+	/* A default id is 0 (none) until it is kept or given below. */
+	for (int s = 0; s < m->nsectors; s++) {
 		if (m->sectors[s].id_given)
 			take_id(taken, m->sectors[s].id);
+		else
+			m->sectors[s].id = 0;
+	}
 	for (int s = 0; s < m->nsectors; s++) {
 		struct sg_sector_def *sec = &m->sectors[s];
 
@@ -286,7 +289,6 @@ int sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
 			}
 			sec->id = live[i].id;
 			take_id(taken, sec->id);
-			kept[s] = true;
 			break;
 		}
 	}
@@ -294,8 +296,8 @@ int sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
 		struct sg_sector_def *sec = &m->sectors[s];
 		uint32_t id = s + 1;
 
-		if (sec->id_given || kept[s])
-			continue;
+		if (sec->id)
+			continue;	/* given, or kept */
 		/* Above every id given so far: no removed sector's, whose
 		 * flows may still be in the table. */
 		if (id <= above || id_taken(taken, id))
@@ -310,7 +312,6 @@ int sg_model_keep_ids(struct sg_model *m, const struct sg_sector_id *live,
 		sec->id = id;
 		take_id(taken, id);
 	}
-	free(kept);
 	free(live_ids);
 	free(taken);
 	return errors ? -1 : 0;
