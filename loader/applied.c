@@ -95,13 +95,20 @@ int sg_applied_model(const char *pin_dir, uint32_t generation,
 	struct sg_diags diags = {};
 	struct sg_applied a;
 	char sha[sizeof(a.sha256)];
-	int ret;
+	char *text = NULL;
+	size_t len;
+	int ret = -1;
 
 	memset(m, 0, sizeof(*m));
 	if (sg_applied_read(pin_dir, &a) || a.generation != generation ||
-	    !SHA256File(a.path, sha) || strcmp(sha, a.sha256))
-		return -1;
-	ret = sg_config_load(a.path, m, &diags);
+	    sg_config_read(a.path, &text, &len, &diags))
+		goto out;
+	/* The bytes hashed are the ones parsed. */
+	SHA256Data((const uint8_t *)text, len, sha);
+	if (!strcmp(sha, a.sha256))
+		ret = sg_config_parse(a.path, text, len, m, &diags);
+out:
+	free(text);
 	sg_diags_free(&diags);
 	if (ret) {
 		sg_model_free(m);
