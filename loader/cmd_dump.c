@@ -473,12 +473,14 @@ static int egress_nets(struct dump_ctx *d, __u16 id, struct egress_net **out)
  * How a device of an egress policy stands: usable for new flows in the
  * datapath (as of the last apply), and up with carrier now. Without
  * `run`, which applies again at every link change, the two can differ:
- * a device gone down since still reads usable in the map.
+ * a device gone down since still reads usable in the map, and one come
+ * up since still unusable; the datapath acts on the map.
  */
 static const char *egress_dev_state(bool usable, bool link_up)
 {
 	if (!usable)
-		return "unusable";
+		return link_up ? "unusable, up since the last apply" :
+				 "unusable";
 	return link_up ? "up" : "down since the last apply";
 }
 

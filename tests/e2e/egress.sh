@@ -539,6 +539,24 @@ expect_eq "dump policy --json: tA usable in the datapath, its link down" \
 in_gw ip link set tA up
 expect_eq "tA up again: new flows leave through it, with no apply" \
 	"$(ask 2)" "far 100.64.1.1"
+# The other way round: down at an apply, up since. The datapath holds tA
+# unusable until the next apply, and dump policy says so.
+in_gw ip link set tA down
+expect_ok "apply with tA down" sg apply -c "$DEFS"
+expect_ok "dump policy: tA unusable" \
+	grep -q 'vm1 egress\[1\] via tA ([0-9.]*, unusable), tB ([0-9.]*, up)' \
+	<(sg dump policy)
+in_gw ip link set tA up
+expect_ok "tA up again, no apply: dump policy says it is up since the last apply" \
+	grep -q 'vm1 egress\[1\] via tA ([0-9.]*, unusable, up since the last apply), tB ([0-9.]*, up)' \
+	<(sg dump policy)
+expect_eq "dump policy --json: tA unusable in the datapath, its link up" \
+	"$(sg dump policy --json | jq -c '[.[] | select(.sector == "vm1") |
+		.egress[1].devices[] | [.interface, .usable, .link_up]]')" \
+	'[["tA",false,true],["tB",true,true]]'
+expect_eq "new flows take tB until an apply" "$(ask 2)" "far 100.64.2.1"
+expect_ok "apply with tA up" sg apply -c "$DEFS"
+expect_eq "then they take tA" "$(ask 2)" "far 100.64.1.1"
 
 # --- A device that is not there (3.10) ------------------------------------------
 # The first device of the list does not exist: new flows take the next;
