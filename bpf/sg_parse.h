@@ -92,16 +92,18 @@ static __always_inline bool sg_ipv4_csum_ok(const struct sg_ctx *c,
 					    const struct iphdr *ip, __u32 hlen)
 {
 	const __u32 *h = (const __u32 *)ip;
-	__u32 w[15] = {};
 	__u64 sum = 0;
 	int i;
 
 	hlen &= 0x3c;
 	if (hlen == 20) {
 		/* Most packets: no options, and the caller has checked
-		 * these 20 bytes against the frame. No copy. */
+		 * these 20 bytes against the frame. No copy (and no
+		 * zeroing of the copy's room). */
 		sum = (__u64)h[0] + h[1] + h[2] + h[3] + h[4];
 	} else {
+		__u32 w[15] = {};
+
 		if (hlen < 20 || sg_ctx_load(c, c->l3_off, w, hlen))
 			return false;
 #pragma unroll
