@@ -356,7 +356,7 @@ static __always_inline int sg_steer_icmp_error(const struct sg_ctx *c,
 		return SG_PASS;
 	if (!sg_egress_via(c, p, pol, i, &out, &nh) || !out)
 		return SG_DROP_EGRESS_DOWN;
-	if (sg_icmp_error_rewrite(c, p, &in, false, f->xlate.saddr,
+	if (sg_icmp_error_rewrite(c, p, &in, false, true, f->xlate.saddr,
 				  f->xlate.sport))
 		return SG_DROP_MALFORMED;
 	i = f->out_ifindex;

@@ -126,13 +126,15 @@ static __always_inline int sg_icmp_error_key(const struct sg_ctx *c,
  * packet we sent, so the outer destination and the embedded source become
  * addr/port (the VM's). Otherwise it leaves the uplink about a packet the
  * VM received, so the outer source and embedded destination become the
- * masquerade address/port.
+ * masquerade address/port; or (outer false) the embedded destination
+ * alone. *in follows the rewrite, so that the other side of the same
+ * error can be rewritten next (sg_icmp_error_in: the metadata target).
  */
 static __always_inline int sg_icmp_error_rewrite(const struct sg_ctx *c,
 						 const struct sg_pkt *p,
 						 struct sg_icmp_inner *in,
-						 bool inbound, __be32 addr,
-						 __be16 port)
+						 bool inbound, bool outer,
+						 __be32 addr, __be16 port)
 {
 	int side = inbound ? 0 : 1;	/* embedded field: source or dest */
 	__u32 icmp_csum_off = p->l4_off + ICMP_CSUM_OFF;
@@ -176,6 +178,15 @@ static __always_inline int sg_icmp_error_rewrite(const struct sg_ctx *c,
 	     sg_ctx_store(c, in->l4_csum_off, &l4_csum, 2)) ||
 	    sg_ctx_store(c, icmp_csum_off, &icmp_csum, 2))
 		return -1;
+	in->ip.check = ip_csum;
+	in->l4_csum = l4_csum;
+	in->port[side] = port;
+	if (inbound)
+		in->ip.saddr = addr;
+	else
+		in->ip.daddr = addr;
+	if (!outer)
+		return 0;
 
 	/* Outer IP header: the ICMP checksum has no pseudo header. */
 	if (sg_ctx_l3_csum_replace(c, p->l3_off + IP_CSUM_OFF, old_outer,

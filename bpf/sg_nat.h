@@ -382,7 +382,7 @@ static __always_inline int sg_icmp_error_out(const struct sg_ctx *c,
 		       sg_flow_primary_of(&key, e, &okey, now);
 	if (!ours)
 		return SG_DROP_UNTRANSLATABLE;	/* would show the VM's address */
-	if (sg_icmp_error_rewrite(c, p, &in, false, e->xlate.saddr,
+	if (sg_icmp_error_rewrite(c, p, &in, false, true, e->xlate.saddr,
 				  e->xlate.sport))
 		return SG_DROP_MALFORMED;
 	return sg_flow_is(e, &key) ? SG_PASS : SG_DROP_CONNTRACK_FULL;
@@ -633,6 +633,7 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 	struct sg_icmp_inner in;
 	struct sg_flow *e, *f;
 	int verdict = sg_icmp_inner_load(c, p, &in);
+	bool target;
 
 	if (verdict == SG_DROP_MALFORMED) {
 		sg_drop(c, p, 0, 0, verdict);
@@ -655,16 +656,19 @@ static __always_inline int sg_icmp_error_in(const struct sg_ctx *c,
 	f = sg_inbound_flow(c, &key, e, uplink, now);
 	if (!e || !f || in.ip.saddr != p->daddr)
 		return -1;
-	/* One side of the embedded header is put back; a metadata flow
-	 * whose target is not the address the VM called would need both:
-	 * the host's stack judges that one. */
-	if (e->nat == SG_NAT_IMDS &&
-	    (e->xlate.saddr != key.saddr || e->xlate.sport != key.sport))
-		return -1;
+	/* A metadata flow whose target is not the address the VM called
+	 * has both sides of the embedded header put back: the VM sees the
+	 * error about the packet it sent, and one the target itself sent
+	 * as from the address it called (a router's keeps its own). */
+	target = e->nat == SG_NAT_IMDS &&
+		 (e->xlate.saddr != key.saddr || e->xlate.sport != key.sport);
 	if (p->ttl <= 1)
 		return TC_ACT_OK;
-	if (sg_icmp_error_rewrite(c, p, &in, true, e->xlate.daddr,
-				  e->xlate.dport)) {
+	if (sg_icmp_error_rewrite(c, p, &in, true, true, e->xlate.daddr,
+				  e->xlate.dport) ||
+	    (target &&
+	     sg_icmp_error_rewrite(c, p, &in, false, p->saddr == key.saddr,
+				   e->xlate.saddr, e->xlate.sport))) {
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}

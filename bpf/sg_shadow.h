@@ -221,7 +221,7 @@ static __always_inline int sg_host_icmp_error_in(const struct sg_ctx *c,
 
 	if (!sg_flow_primary_of(key, r, &okey, now))
 		return TC_ACT_OK;	/* the mapping is over */
-	if (sg_icmp_error_rewrite(c, p, in, true, r->xlate.daddr,
+	if (sg_icmp_error_rewrite(c, p, in, true, true, r->xlate.daddr,
 				  r->xlate.dport)) {
 		sg_drop(c, p, 0, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;

@@ -92,6 +92,12 @@ answer='if [ "$SOCAT_PEERADDR" = 192.0.2.1 ]; then echo credentials; fi; echo $S
 touch "$work/imds.log"
 imds() { in_ns "$1" timeout 4 socat -T 2 -u TCP4:169.254.169.254:80,connect-timeout=2 - 2>/dev/null; }
 imds_udp() { udp_ask "$1" 169.254.169.254 80 q; }
+# refused NODE ADDR PORT: a UDP datagram to a closed port gets the port
+# unreachable back (the ICMP error about its flow translated on the way).
+refused() {
+	echo x | in_ns "$1" socat -T 3 - "UDP4:$2:$3" 2>&1 >/dev/null |
+		grep -q "Connection refused"
+}
 get() {	# NS ADDR PORT: what a TCP service there answers
 	in_ns "$1" timeout 4 socat -T 2 -u TCP4:"$2:$3",connect-timeout=2 - 2>/dev/null
 }
@@ -166,6 +172,10 @@ expect_ok "and pings it" ping1 vm1 192.0.2.2
 before=$(stat vm1 'drops["imds-denied"]')
 expect_fail "but not the proxy's port directly" get vm1 192.0.2.2 8775
 expect_ok "that is counted as imds-denied" test "$(moved vm1 imds-denied "$before")" -ge 1
+# The proxy serves no UDP: its port unreachable, about the request as the
+# host sent it, reaches vm1 as about the one vm1 sent (3.4, 3.7).
+expect_ok "a UDP request the proxy does not serve: connection refused in vm1" \
+	refused vm1 169.254.169.254 80
 expect_ok "apply the definitions again" sg apply -c "$DEFS"
 
 # --- Port forwards (3.8) ---------------------------------------------------
@@ -211,12 +221,6 @@ expect_ok "counted as hairpin on vm4" test "$(moved vm4 hairpin "$before")" -ge 
 expect_eq "peer reaches vm1 through the tunnel, untranslated" \
 	"$(get peer 10.1.0.2 8080)" 100.64.0.2
 expect_ok "peer pings vm1" ping1 peer 10.1.0.2
-# refused NODE ADDR PORT: a UDP datagram to a closed port gets the port
-# unreachable back: the ICMP error about an admitted flow is its reply.
-refused() {
-	echo x | in_ns "$1" socat -T 3 - "UDP4:$2:$3" 2>&1 >/dev/null |
-		grep -q "Connection refused"
-}
 expect_ok "peer -> vm1 udp/5999 (closed): connection refused" refused peer 10.1.0.2 5999
 before=$(stat vm3 'drops["unsolicited"]')
 expect_fail "peer does not reach vm3, which does not list ts0" get peer 10.3.0.2 8080

@@ -688,6 +688,79 @@ static void test_imds_icmp(void)
 		 "translated inside and out");
 }
 
+/*
+ * An ICMP error about a metadata request whose target is not the
+ * address the VM called: both sides of the embedded request are put
+ * back (the host's address and port, and the target's), its checksums
+ * with them, and one the target itself sent comes from the address the
+ * VM called; a router's keeps its own. Before, such an error went to the
+ * host's stack, and the VM never saw it.
+ */
+static void test_imds_target_icmp(void)
+{
+	static const char *const defs =
+		"version: 1\n"
+		"host:\n"
+		"  uplinks: [{interface: up0}]\n"
+		"  nat-ports: 40500-40500\n"
+		"  imds: {target: \"203.0.113.80:8775\"}\n"
+		"sectors:\n"
+		"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1], "
+		"imds: true}\n";
+	const struct pkt req = UDP(VM, 5110, IMDS, 80);
+	const struct pkt sent = UDP(HOST, NAT_PORT, "203.0.113.80", 8775);
+	const struct pkt asked = UDP(VM, 5110, IMDS, 80);
+	const struct pkt from_target =
+		ICMP_ERR("203.0.113.80", HOST, 3, 3, &sent, 8);
+	const struct pkt from_router =
+		ICMP_ERR("192.0.2.254", HOST, 11, 0, &sent, 8);
+	const struct pkt target_back = ICMP_ERR(IMDS, VM, 3, 3, &asked, 8);
+	const struct pkt router_back =
+		ICMP_ERR("192.0.2.254", VM, 11, 0, &asked, 8);
+	const struct pkt tcp_req = TCP(VM, 5111, IMDS, 80, SYN);
+	const struct pkt tcp_sent = TCP(HOST, NAT_PORT, "203.0.113.80", 8775,
+					SYN);
+	const struct pkt tcp_asked = TCP(VM, 5111, IMDS, 80, SYN);
+	const struct pkt tcp_err =
+		ICMP_ERR("203.0.113.80", HOST, 3, 4, &tcp_sent, 20);
+	const struct pkt tcp_back = ICMP_ERR(IMDS, VM, 3, 4, &tcp_asked, 20);
+	uint8_t mid[2048], out[2048];
+	uint32_t mlen, len, v;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(!dp_load_definitions(defs), "definitions");
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
+	      TC_OK_V, "the UDP request is not passed");
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", mid, mlen, out, &len,
+		     &v) == 0 && v == TC_OK_V && dp_sent_as(&sent, 0, out, len),
+	      "the UDP request does not leave for the target");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &from_target, out,
+			 &len) == TC_REDIRECT_V,
+	      "the target's port unreachable is not delivered to the VM");
+	CHECK(dp_sent_as(&target_back, 1, out, len),
+	      "the target's error, translated");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &from_router, out,
+			 &len) == TC_REDIRECT_V,
+	      "a router's time exceeded is not delivered to the VM");
+	CHECK(dp_sent_as(&router_back, 1, out, len),
+	      "the router's error, translated");
+	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &tcp_req, mid,
+			 &mlen) == TC_OK_V, "the TCP request is not passed");
+	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", mid, mlen, out, &len,
+		     &v) == 0 && v == TC_OK_V &&
+	      dp_sent_as(&tcp_sent, 0, out, len),
+	      "the TCP request does not leave for the target");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &tcp_err, out,
+			 &len) == TC_REDIRECT_V,
+	      "the target's fragmentation needed is not delivered to the VM");
+	CHECK(dp_sent_as(&tcp_back, 1, out, len),
+	      "the fragmentation needed, translated (the TCP checksum too)");
+	CHECK(!dp_load_definitions(definitions), "definitions back");
+	test_end("metadata with a target of its own: ICMP errors about a "
+		 "request reach the VM, both sides of the request put back");
+}
+
 /* An apply that removes a forward ends its connections, both ways. */
 static void test_forward_removed(void)
 {
@@ -1025,6 +1098,7 @@ int main(void)
 	test_forward_port_reserved();
 	test_forward_removed();
 	test_imds_icmp();
+	test_imds_target_icmp();
 	test_trusted();
 	test_management();
 	test_admitted_errors();
