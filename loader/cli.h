@@ -31,6 +31,9 @@ struct sg_opts {
 	bool prometheus;
 	bool keep_maps;
 	bool dry_run;		/* apply: say what would change, change nothing */
+	bool device_change;	/* run: an apply for a device change, where a
+				 * device two definitions claim is left
+				 * unattached (SG_COMPILE_LEAVE_CONTESTED) */
 	const char *metrics_listen;	/* run: ADDR:PORT of /metrics */
 	const char *what;	/* dump: which table */
 };

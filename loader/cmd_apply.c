@@ -405,12 +405,16 @@ static int compile_next(const struct sg_opts *o, struct sg_instance *in,
 	struct sg_diags d = {};
 
 	if (sg_keep_live_ids(in, o->pin_dir, st->slot, m, &d) ||
-	    sg_compile(m, devs, ndevs, sg_next_slot(st), c, &d)) {
+	    sg_compile_flags(m, devs, ndevs, sg_next_slot(st),
+			     o->device_change ? SG_COMPILE_LEAVE_CONTESTED : 0,
+			     c, &d)) {
 		sg_report_invalid(o->config, &d);
 		return -1;
 	}
 	sg_compile_live_counters(in, st->slot, c);
 	report_missing(c);
+	for (int i = 0; i < c->contested.n; i++)
+		pr_warn("%s\n", c->contested.msgs[i]);
 	return 0;
 }
 

@@ -90,6 +90,7 @@ static uint64_t mono_ms(void)
 static void devices_changed(const struct sg_opts *o, uint64_t *devices,
 			    uint64_t since_ms)
 {
+	struct sg_opts change = *o;
 	uint64_t now = devices_signature();
 	bool in_force;
 
@@ -97,7 +98,10 @@ static void devices_changed(const struct sg_opts *o, uint64_t *devices,
 		return;
 	*devices = now;
 	pr_info("network devices changed: applying again\n");
-	if (sg_apply_definitions(o, &in_force))
+	/* The definitions were accepted as they stand: a device that comes
+	 * with a conflict is left out, and every other one applied. */
+	change.device_change = true;
+	if (sg_apply_definitions(&change, &in_force))
 		pr_warn("apply failed%s\n", in_force ? "" :
 			"; the running definitions stay");
 	else

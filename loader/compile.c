@@ -221,11 +221,35 @@ static void add_sector_device(const struct sg_model *m, int s,
 	set_xdp(c, !t->steered && sg_xdp_wanted(sec->xdp, dev), sec->xdp);
 }
 
-/* Sector interfaces: exact names first, so a glob never steals them. */
+static bool is_glob(const char *pat)
+{
+	return strpbrk(pat, "*?[") != NULL;
+}
+
+/* The first sector but s whose globs match device name, or -1. */
+static int glob_rival(const struct sg_model *m, int s, const char *name)
+{
+	for (int o = 0; o < m->nsectors; o++) {
+		const struct sg_sector_def *sec = &m->sectors[o];
+
+		for (int k = 0; o != s && k < sec->nifaces; k++)
+			if (is_glob(sec->ifaces[k].name) &&
+			    !fnmatch(sec->ifaces[k].name, name, 0))
+				return o;
+	}
+	return -1;
+}
+
+/*
+ * Sector interfaces: exact names first, so a glob never steals them. A
+ * glob matching a device another definition claims makes the
+ * definitions invalid, or (leave) is reported in c->contested and the
+ * device left to its claimant: two sectors' globs, to neither.
+ */
 static int compile_sector_devices(const struct sg_model *m,
 				  struct sg_compiled *c,
 				  const struct sg_netdev *devs, int ndevs,
-				  bool globs, struct sg_diags *d)
+				  bool globs, bool leave, struct sg_diags *d)
 {
 	int ret = 0;
 
@@ -234,28 +258,48 @@ static int compile_sector_devices(const struct sg_model *m,
 
 		for (int k = 0; k < sec->nifaces; k++) {
 			const char *pat = sec->ifaces[k].name;
-			bool is_glob = strpbrk(pat, "*?[") != NULL;
-			int matched = 0;
+			struct sg_pos pos = sec->ifaces[k].pos;
+			int matched = 0, rival;
 
-			if (is_glob != globs)
+			if (is_glob(pat) != globs)
 				continue;
 			for (int i = 0; i < ndevs; i++) {
+				const char *name = devs[i].name;
 				const struct sg_attach_target *t;
 
-				if (fnmatch(pat, devs[i].name, 0))
+				if (fnmatch(pat, name, 0))
 					continue;
 				matched++;
 				t = sg_compiled_target(c, devs[i].ifindex);
-				if (!t) {
+				rival = !t && globs && leave ?
+					glob_rival(m, s, name) : -1;
+				if (rival >= 0) {
+					/* Said once, by the first of them. */
+					if (rival > s)
+						sg_diag_at(&c->contested,
+							   m->file, pos, NULL,
+							   "\"%s\" matches "
+							   "device %s, and so "
+							   "does a glob of "
+							   "sector %s: "
+							   "attached to "
+							   "neither", pat,
+							   name,
+							   m->sectors[rival]
+								   .name);
+				} else if (!t) {
 					add_sector_device(m, s, c, &devs[i]);
 				} else if (!globs || t->role != SG_ROLE_SECTOR ||
 					   t->sector != sec->id) {
-					sg_diag_at(d, m->file,
-						   sec->ifaces[k].pos, NULL,
+					sg_diag_at(leave && globs ?
+						   &c->contested : d,
+						   m->file, pos, NULL,
 						   "\"%s\" matches device %s, "
-						   "which is already claimed",
-						   pat, devs[i].name);
-					ret = -1;
+						   "which is already claimed%s",
+						   pat, name,
+						   leave && globs ?
+						   ": the glob leaves it" : "");
+					ret = leave && globs ? ret : -1;
 				}
 			}
 			if (!matched)
@@ -596,6 +640,14 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 	       int ndevs, uint32_t slot, struct sg_compiled *c,
 	       struct sg_diags *d)
 {
+	return sg_compile_flags(m, devs, ndevs, slot, 0, c, d);
+}
+
+int sg_compile_flags(const struct sg_model *m, const struct sg_netdev *devs,
+		     int ndevs, uint32_t slot, unsigned int flags,
+		     struct sg_compiled *c, struct sg_diags *d)
+{
+	bool leave = flags & SG_COMPILE_LEAVE_CONTESTED;
 	int ret = 0;
 
 	memset(c, 0, sizeof(*c));
@@ -623,8 +675,8 @@ int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 	if (compile_uplinks(m, c, devs, ndevs, d))
 		ret = -1;
 	compile_trusted(m, c, devs, ndevs);
-	if (compile_sector_devices(m, c, devs, ndevs, false, d) ||
-	    compile_sector_devices(m, c, devs, ndevs, true, d))
+	if (compile_sector_devices(m, c, devs, ndevs, false, leave, d) ||
+	    compile_sector_devices(m, c, devs, ndevs, true, leave, d))
 		ret = -1;
 	for (int s = 0; s < m->nsectors; s++) {
 		compile_sector(m, s, c);
@@ -704,5 +756,6 @@ void sg_compiled_free(struct sg_compiled *c)
 	free(c->egress_policies);
 	free(c->targets);
 	free(c->missing);
+	sg_diags_free(&c->contested);
 	memset(c, 0, sizeof(*c));
 }

@@ -72,6 +72,8 @@ struct sg_compiled {
 	/* Interfaces (or globs) of the definitions that match no device. */
 	const char **missing;
 	int nmissing;
+	/* SG_COMPILE_LEAVE_CONTESTED: the devices left unattached, why. */
+	struct sg_diags contested;
 	/* sg_counters entries given to sectors that did not have them: to
 	 * be zeroed before the flip (sg_compile_counters). */
 	__u32 *fresh_counters;
@@ -91,6 +93,21 @@ struct sg_counter_slot {
 int sg_compile(const struct sg_model *m, const struct sg_netdev *devs,
 	       int ndevs, uint32_t slot, struct sg_compiled *c,
 	       struct sg_diags *d);
+
+/*
+ * sg_compile's flags. LEAVE_CONTESTED: a device that a sector's glob
+ * matches but another definition claims (another sector's glob, or a
+ * name) is left unattached, each listed in c->contested, instead of
+ * making the definitions invalid: for the applies a device change starts
+ * under `run`, where the definitions were accepted as they stand and the
+ * conflict is the new device's, which must not stop every other device
+ * from being attached.
+ */
+#define SG_COMPILE_LEAVE_CONTESTED	(1U << 0)
+
+int sg_compile_flags(const struct sg_model *m, const struct sg_netdev *devs,
+		     int ndevs, uint32_t slot, unsigned int flags,
+		     struct sg_compiled *c, struct sg_diags *d);
 void sg_compiled_free(struct sg_compiled *c);
 
 /*

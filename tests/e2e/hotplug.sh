@@ -15,8 +15,10 @@ e2e_private_mounts "$@"
 runner=
 e2e_topology
 trap '[ -n "$runner" ] && kill "$runner" 2>/dev/null; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
-# vm1 also owns the devices "x1-*", which do not exist yet.
-sed -i 's/^    interfaces: \[v1\]$/    interfaces: [v1, "x1-*"]/' "$DEFS"
+# vm1 also owns the devices "x1-*", which do not exist yet, and vm3 the
+# devices "*-zz": a device named x1-zz would be both's.
+sed -i -e 's/^    interfaces: \[v1\]$/    interfaces: [v1, "x1-*"]/' \
+	-e 's/^    interfaces: \[v3\]$/    interfaces: [v3, "*-zz"]/' "$DEFS"
 
 # inet logs the source of every datagram to 192.0.2.2:5353 as it
 # arrives (tcpdump: a socat fork per datagram lost some on a loaded
@@ -161,6 +163,24 @@ expect_eq "a device no glob matches gets no ping to vm3" $(($(echoes) - before))
 expect_ok "counted as unsolicited on vm3" test $(($(stat vm3 'drops["unsolicited"]') - unsol)) -gt 0
 expect_fail "nothing it sent reached inet with the VM's address" grep -qx 10.1.0.40 "$work/seen"
 expect_ok "counted as untranslatable on vm1" test $(($(stat vm1 'drops["untranslatable"]') - untr)) -gt 0
+
+# A device that two sectors' globs match (x1-* of vm1, *-zz of vm3) is
+# attached to neither, said in run's log, and is a stray as above; the
+# definitions were accepted as they stand, so every other device that
+# comes is still attached.
+before=$(echoes)
+: >"$work/seen"
+new_vm x1-zz 10.1.0.41
+expect_ok "run says x1-zz is attached to neither" \
+	poll 5 'grep -q "\"x1-\*\" matches device x1-zz, and so does a glob of sector vm3: attached to neither" "$work/log"'
+poll 15 flood_done
+expect_eq "x1-zz is not attached" \
+	"$(sg status --json | jq '[.devices[] | select(.name=="x1-zz")] | length')" 0
+expect_eq "it gets no ping to vm3" $(($(echoes) - before)) 0
+expect_fail "nothing it sent reached inet with the VM's address" grep -qx 10.1.0.41 "$work/seen"
+in_gw ip link add x1-c up type veth peer name x1-cp
+expect_ok "a device after it, x1-c, is attached" poll 5 'attached x1-c'
+expect_fail "no apply of run's failed" grep -q "apply failed" "$work/log"
 
 kill -TERM "$runner"
 rc=0; wait "$runner" || rc=$?

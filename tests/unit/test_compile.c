@@ -301,6 +301,56 @@ static void test_glob_conflict(void)
 	test_end("two globs claiming one device are an error");
 }
 
+/*
+ * The same for an apply a device change starts under `run`: the
+ * contested devices are left unattached and said, every other one is
+ * attached, and a glob matching the uplink leaves it the uplink.
+ */
+static void test_glob_conflict_left(void)
+{
+	static const char defs[] =
+		"version: 1\nhost: {uplinks: [{interface: wan0}]}\nsectors:\n"
+		"  - {name: a, cidrs: [10.1.0.0/24], interfaces: [\"vm*\"]}\n"
+		"  - {name: b, cidrs: [10.2.0.0/24], interfaces: [\"vm1-*\"]}\n"
+		"  - {name: c, cidrs: [10.3.0.0/24], "
+		"interfaces: [\"tap*\", \"wan*\"]}\n";
+	const struct sg_attach_target *t;
+	struct sg_diags d = {};
+	struct sg_compiled c;
+	struct sg_model m;
+
+	test_begin();
+	CHECK(parse(defs, &m) == 0, "parse");
+	CHECK(sg_compile_flags(&m, devs, ARRAY_SIZE(devs), 0,
+			       SG_COMPILE_LEAVE_CONTESTED, &c, &d) == 0,
+	      "refused: %s", d.n ? d.msgs[0] : "");
+	CHECK(!sg_compiled_target(&c, 4) && !sg_compiled_target(&c, 5),
+	      "vm1-a or vm1-b attached");
+	t = sg_compiled_target(&c, 6);
+	CHECK(t && t->role == SG_ROLE_SECTOR && t->sector == 3,
+	      "tap2 not attached to c");
+	t = sg_compiled_target(&c, 2);
+	CHECK(t && t->role == SG_ROLE_UPLINK, "wan0 is no longer the uplink");
+	CHECK(c.contested.n == 3, "%d contested, want 3", c.contested.n);
+	CHECK(c.contested.n == 3 &&
+	      strstr(c.contested.msgs[0], "t.yaml:4:") &&
+	      strstr(c.contested.msgs[0], "sectors[0].interfaces[0]") &&
+	      strstr(c.contested.msgs[0], "device vm1-a") &&
+	      strstr(c.contested.msgs[0], "sector b: attached to neither") &&
+	      strstr(c.contested.msgs[1], "device vm1-b") &&
+	      strstr(c.contested.msgs[2], "\"wan*\" matches device wan0, "
+		     "which is already claimed: the glob leaves it"),
+	      "messages: %s | %s | %s", c.contested.n > 0 ? c.contested.msgs[0] : "",
+	      c.contested.n > 1 ? c.contested.msgs[1] : "",
+	      c.contested.n > 2 ? c.contested.msgs[2] : "");
+	sg_diags_print(stdout, &d);
+	sg_diags_free(&d);
+	sg_compiled_free(&c);
+	sg_model_free(&m);
+	test_end("under run, a device two globs claim is left unattached, "
+		 "the rest attached");
+}
+
 static __u32 counters_of(const struct sg_compiled *c, uint16_t id)
 {
 	for (int i = 0; i < c->nsectors; i++)
@@ -884,6 +934,7 @@ int main(void)
 	test_kept_ids();
 	test_digest();
 	test_glob_conflict();
+	test_glob_conflict_left();
 	test_xdp_hook();
 	return test_summary("test_compile");
 }
