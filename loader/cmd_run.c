@@ -169,13 +169,25 @@ int cmd_run(const struct sg_opts *opts)
 	struct pollfd pfd[3];
 	uint64_t devices, next_gc;
 	struct sg_nl nl;
-	int sfd, nfds, ret;
+	int sfd, nfds, ret, claim;
 	bool in_force;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Before anything is applied: a second run changes nothing. */
+	claim = sg_instance_claim_run(o->pin_dir);
+	if (claim == -EBUSY) {
+		pr_warn("another `sectorgate run` keeps %s: one run per pin "
+			"directory; nothing was applied\n", o->pin_dir);
+		return SG_EXIT_KERNEL;
+	}
+	if (claim < 0) {
+		pr_warn("cannot use %s: %s\n", o->pin_dir, strerror(-claim));
+		return SG_EXIT_KERNEL;
+	}
 	sfd = signals_fd();
 	if (sfd < 0) {
 		pr_warn("cannot wait for signals: %s\n", strerror(errno));
+		close(claim);
 		return SG_EXIT_KERNEL;
 	}
 	/* Subscribed before the first apply: nothing falls between. */
@@ -184,6 +196,7 @@ int cmd_run(const struct sg_opts *opts)
 		pr_warn("cannot subscribe to netlink notifications: %s\n",
 			strerror(-ret));
 		close(sfd);
+		close(claim);
 		return SG_EXIT_KERNEL;
 	}
 	/* Listening before the first apply: an address that is no address
@@ -253,6 +266,7 @@ out:
 	sg_http_stop(http);
 	sg_nl_close(&nl);
 	close(sfd);
+	close(claim);
 	free((char *)run.config_text);
 	return ret;
 }

@@ -25,6 +25,13 @@ int cmd_unload(const struct sg_opts *o)
 		sg_instance_close(&in);
 		return SG_EXIT_KERNEL;
 	}
+	if (sg_instance_run_holds(&in)) {
+		pr_warn("`sectorgate run` keeps %s: stop it first (SIGTERM; "
+			"it leaves the programs attached), then unload; "
+			"nothing was unloaded\n", o->pin_dir);
+		sg_instance_close(&in);
+		return SG_EXIT_KERNEL;
+	}
 	/* Every device of this network namespace, also those that left the
 	 * definitions: our programs are recognised by their pinned ids. */
 	ndevs = sg_netdevs_list(&devs);

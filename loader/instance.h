@@ -99,6 +99,19 @@ int sg_instance_unpin(struct sg_instance *in, bool keep_maps);
 
 void sg_instance_close(struct sg_instance *in);
 
+/*
+ * `run` keeps the instance at pin_dir: one run per pin directory, and no
+ * unload under a running one (it would take the maps from under it, and
+ * run would build them again empty at the next device change). The claim
+ * is an open file description lock (F_OFD_SETLK, a read lock on byte 0)
+ * on the directory, held while the returned fd stays open; the
+ * commands' own flock is another lock. Creates the directory as apply
+ * does. Returns the fd, -EBUSY when another run holds it, or -errno.
+ */
+int sg_instance_claim_run(const char *pin_dir);
+/* Does a run hold in's pin directory (after sg_instance_open)? */
+bool sg_instance_run_holds(const struct sg_instance *in);
+
 /* The program a device of `role` runs at `hook` (or SG_PROG_NONE). For
  * sector devices, XDP and tc ingress are alternatives; an uplink's XDP
  * (the fast path of replies) is used where its driver takes it. */

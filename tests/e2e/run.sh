@@ -28,6 +28,21 @@ nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" run -c "$DEFS" \
 runner=$!
 expect_ok "run applies at start" poll 10 '[ "$(generation)" = 1 ]'
 
+# One run per pin directory, and no unload under it: the maps would go
+# from under it, and its next device change would build them again empty.
+rc=0
+timeout 10 nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" run -c "$DEFS" \
+	>"$work/run2.log" 2>&1 || rc=$?
+expect_eq "a second run on the same pin directory is refused (3)" "$rc" 3
+expect_ok "it says another run keeps it" grep -q "another \`sectorgate run\` keeps $PIN" "$work/run2.log"
+expect_eq "and applied nothing" "$(generation)" 1
+rc=0
+sg unload >"$work/unload.log" 2>&1 || rc=$?
+expect_eq "unload under run is refused (3)" "$rc" 3
+expect_ok "it says to stop run first" grep -q "stop it first" "$work/unload.log"
+expect_eq "the programs stay attached" "$(hooks_of v1)" '["xdp","tc-egress"]'
+expect_eq "and the pins" "$(generation)" 1
+
 in_gw ip link add x1-a type veth peer name x1-b
 in_gw ip link set x1-a up
 expect_ok "a device matching x1-* is attached when it appears" \
@@ -115,5 +130,7 @@ expect_eq "SIGTERM ends run with status 0" "$rc" 0
 expect_eq "the programs stay attached" "$(hooks_of v1)" '["xdp","tc-egress"]'
 expect_fail "isolation still holds" in_ns vm3 ping -c 1 -W 1 10.1.0.2
 expect_ok "vm3 still reaches the internet" in_ns vm3 ping -c 1 -W 1 192.0.2.2
+expect_ok "with run stopped, unload works" sg unload
+expect_eq "and detached v1's XDP program" "$(in_gw ip link show v1 | grep -c 'prog/xdp')" 0
 
 e2e_summary
