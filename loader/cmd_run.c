@@ -173,7 +173,19 @@ int cmd_run(const struct sg_opts *opts)
 	bool in_force;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	/* Before anything is applied: a second run changes nothing. */
+	/* A usage error before anything else. */
+	if (o->metrics_listen) {
+		struct sockaddr_in6 sa;
+		unsigned int len;
+
+		if (sg_http_parse_listen(o->metrics_listen, &sa, &len)) {
+			pr_warn("--metrics-listen %s: not ADDR:PORT\n",
+				o->metrics_listen);
+			return SG_EXIT_USAGE;
+		}
+	}
+	/* Before anything is served or applied: a second run changes
+	 * nothing. */
 	claim = sg_instance_claim_run(o->pin_dir);
 	if (claim == -EBUSY) {
 		pr_warn("another `sectorgate run` keeps %s: one run per pin "
@@ -199,18 +211,9 @@ int cmd_run(const struct sg_opts *opts)
 		close(claim);
 		return SG_EXIT_KERNEL;
 	}
-	/* Listening before the first apply: an address that is no address
-	 * (a usage error) or that cannot be bound changes nothing. */
+	/* Listening before the first apply: an address that cannot be
+	 * bound changes nothing. */
 	if (o->metrics_listen) {
-		struct sockaddr_in6 sa;
-		unsigned int len;
-
-		if (sg_http_parse_listen(o->metrics_listen, &sa, &len)) {
-			pr_warn("--metrics-listen %s: not ADDR:PORT\n",
-				o->metrics_listen);
-			ret = SG_EXIT_USAGE;
-			goto out;
-		}
 		http = sg_http_start(o->metrics_listen, o->pin_dir);
 		if (!http) {
 			ret = SG_EXIT_KERNEL;

@@ -13,7 +13,7 @@ e2e_private_mounts "$@"
 
 runner=
 e2e_topology
-trap '[ -n "$runner" ] && kill "$runner" 2>/dev/null; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
+trap '[ -n "$runner" ] && kill "$runner" 2>/dev/null && wait "$runner" 2>/dev/null; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
 COMMANDS="check apply run status stats dump monitor unload"
 
 # --- --help, from the option table ----------------------------------------
@@ -169,8 +169,15 @@ runner=$!
 scrape() { in_gw curl -sf "http://127.0.0.1:$port/metrics"; }
 expect_ok "run serves /metrics" poll 10 'scrape >/dev/null'
 gen=$(sg status --json | jq .generation)
-rc=0; sg run -c "$DEFS" --metrics-listen 127.0.0.1:$port >/dev/null 2>&1 || rc=$?
-expect_eq "a second run on that port cannot bind it: status 3" "$rc" 3
+# Another instance's run (its own pin directory), on the same port.
+rc=0; in_gw "$SECTORGATE" --pin-dir "$PIN-other" run -c "$DEFS" \
+	--metrics-listen 127.0.0.1:$port >"$work/other.log" 2>&1 || rc=$?
+expect_eq "a run on that port cannot bind it: status 3" "$rc" 3
+expect_ok "it says so" grep -q "127.0.0.1:$port" "$work/other.log"
+expect_fail "and applied nothing there" in_gw "$SECTORGATE" --pin-dir "$PIN-other" status
+rmdir "$PIN-other" 2>/dev/null
+rc=0; sg run -c "$DEFS" --metrics-listen 127.0.0.1:$((port + 1)) >/dev/null 2>&1 || rc=$?
+expect_eq "a second run on the same pin directory: status 3" "$rc" 3
 rc=0; sg run -c "$DEFS" --metrics-listen nowhere >/dev/null 2>&1 || rc=$?
 expect_eq "--metrics-listen that is no ADDR:PORT is a usage error (2)" "$rc" 2
 expect_eq "neither applied anything" "$(sg status --json | jq .generation)" "$gen"
