@@ -7,9 +7,8 @@
  * The pin directory's lock is released once the maps are open, so that
  * apply and run go on while a monitor is watching. One monitor at a time:
  * two readers of one ring would each get some of the events, without a
- * word (a read lock on the pin directory's byte 0, an open file
- * description's, says a monitor is reading; the kernel drops it with the
- * monitor, however it ends).
+ * word (SG_MARK_MONITOR on the pin directory says a monitor is reading;
+ * the kernel drops it with the monitor, however it ends).
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -307,22 +306,6 @@ static void report_lost(struct monitor *mo)
 	mo->lost = lost;
 }
 
-/*
- * Mark the instance as watched through its pin directory (lock_fd), which
- * the caller holds locked, so that no other monitor comes between the
- * test and the mark. False when another monitor has marked it.
- */
-static bool watch_alone(int lock_fd)
-{
-	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
-			   .l_len = 1 };
-
-	if (fcntl(lock_fd, F_OFD_GETLK, &l) || l.l_type != F_UNLCK)
-		return false;
-	l.l_type = F_RDLCK;
-	return !fcntl(lock_fd, F_OFD_SETLK, &l);
-}
-
 int cmd_monitor(const struct sg_opts *o)
 {
 	struct monitor mo = { .json = o->json };
@@ -331,7 +314,9 @@ int cmd_monitor(const struct sg_opts *o)
 
 	if (sg_open_applied(o, &mo.in))
 		return SG_EXIT_KERNEL;
-	if (!watch_alone(mo.in.lock_fd)) {
+	/* Under the pin directory's lock: no other monitor comes between
+	 * the test and the mark. */
+	if (sg_mark_take(mo.in.lock_fd, SG_MARK_MONITOR)) {
 		pr_warn("another monitor is reading the drop events of %s: "
 			"a second would take some of its events away; one "
 			"at a time\n", o->pin_dir);

@@ -25,7 +25,7 @@ int cmd_unload(const struct sg_opts *o)
 		sg_instance_close(&in);
 		return SG_EXIT_KERNEL;
 	}
-	if (sg_instance_run_holds(&in)) {
+	if (sg_mark_held(in.lock_fd, SG_MARK_RUN)) {
 		pr_warn("`sectorgate run` keeps %s: stop it first (SIGTERM; "
 			"it leaves the programs attached), then unload; "
 			"nothing was unloaded\n", o->pin_dir);

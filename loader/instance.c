@@ -177,15 +177,28 @@ int sg_instance_open(struct sg_instance *in, const char *pin_dir, bool create)
 	return 0;
 }
 
-/* Byte 0 of the pin directory, for sg_instance_claim_run. */
-static int run_lock(int fd, int cmd, short type)
+static int mark_lock(int fd, int cmd, enum sg_mark mark, short type)
 {
 	struct flock lk = { .l_type = type, .l_whence = SEEK_SET,
-			    .l_start = 0, .l_len = 1 };
+			    .l_start = mark, .l_len = 1 };
 
 	if (fcntl(fd, cmd, &lk))
 		return -errno;
 	return cmd == F_OFD_GETLK ? lk.l_type != F_UNLCK : 0;
+}
+
+bool sg_mark_held(int fd, enum sg_mark mark)
+{
+	return fd >= 0 && mark_lock(fd, F_OFD_GETLK, mark, F_WRLCK) > 0;
+}
+
+int sg_mark_take(int fd, enum sg_mark mark)
+{
+	int ret = mark_lock(fd, F_OFD_GETLK, mark, F_WRLCK);
+
+	if (ret)
+		return ret > 0 ? -EBUSY : ret;
+	return mark_lock(fd, F_OFD_SETLK, mark, F_RDLCK);
 }
 
 int sg_instance_claim_run(const char *pin_dir)
@@ -193,19 +206,13 @@ int sg_instance_claim_run(const char *pin_dir)
 	struct sg_instance in;
 	int ret, fd;
 
-	/* Under the commands' lock: two runs starting together see each
-	 * other. */
 	ret = sg_instance_open(&in, pin_dir, true);
 	if (ret) {
 		sg_instance_close(&in);
 		return ret;
 	}
 	fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ret = fd < 0 ? -errno : run_lock(fd, F_OFD_GETLK, F_WRLCK);
-	if (ret > 0)
-		ret = -EBUSY;
-	if (!ret)
-		ret = run_lock(fd, F_OFD_SETLK, F_RDLCK);
+	ret = fd < 0 ? -errno : sg_mark_take(fd, SG_MARK_RUN);
 	sg_instance_close(&in);
 	if (ret) {
 		if (fd >= 0)
@@ -213,12 +220,6 @@ int sg_instance_claim_run(const char *pin_dir)
 		return ret;
 	}
 	return fd;
-}
-
-bool sg_instance_run_holds(const struct sg_instance *in)
-{
-	return in->lock_fd >= 0 &&
-	       run_lock(in->lock_fd, F_OFD_GETLK, F_WRLCK) > 0;
 }
 
 /*

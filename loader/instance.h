@@ -100,17 +100,29 @@ int sg_instance_unpin(struct sg_instance *in, bool keep_maps);
 void sg_instance_close(struct sg_instance *in);
 
 /*
- * `run` keeps the instance at pin_dir: one run per pin directory, and no
- * unload under a running one (it would take the maps from under it, and
- * run would build them again empty at the next device change). The claim
- * is an open file description lock (F_OFD_SETLK, a read lock on byte 0)
- * on the directory, held while the returned fd stays open; the
- * commands' own flock is another lock. Creates the directory as apply
- * does. Returns the fd, -EBUSY when another run holds it, or -errno.
+ * Marks on a pin directory: a read lock of an open file description
+ * (F_OFD_SETLK) on one byte of it, held by a long-lived command for as
+ * long as that fd stays open; the kernel drops it with the command,
+ * however it ends. The commands' own flock is another lock: a mark
+ * stops no other command but those that look for it.
+ *   MONITOR: a monitor reads the event ring (one at a time: two readers
+ *            would each get some of the events, without a word);
+ *   RUN:     run keeps the instance (one at a time, and no unload under
+ *            it: that would take the maps from under run, which would
+ *            build them again empty at its next device change).
+ */
+enum sg_mark { SG_MARK_MONITOR, SG_MARK_RUN };
+
+/* Take mark on directory fd: 0, -EBUSY when another holds it, -errno. */
+int sg_mark_take(int fd, enum sg_mark mark);
+/* Does another open file description hold mark on directory fd? */
+bool sg_mark_held(int fd, enum sg_mark mark);
+/*
+ * Take SG_MARK_RUN on pin_dir, creating it as apply does; under the
+ * commands' lock, so two runs starting together see each other. Returns
+ * the fd that holds it, or -EBUSY / -errno.
  */
 int sg_instance_claim_run(const char *pin_dir);
-/* Does a run hold in's pin directory (after sg_instance_open)? */
-bool sg_instance_run_holds(const struct sg_instance *in);
 
 /* The program a device of `role` runs at `hook` (or SG_PROG_NONE). For
  * sector devices, XDP and tc ingress are alternatives; an uplink's XDP

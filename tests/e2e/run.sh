@@ -42,6 +42,11 @@ expect_eq "unload under run is refused (3)" "$rc" 3
 expect_ok "it says to stop run first" grep -q "stop it first" "$work/unload.log"
 expect_eq "the programs stay attached" "$(hooks_of v1)" '["xdp","tc-egress"]'
 expect_eq "and the pins" "$(generation)" 1
+# Run's mark is not a monitor's: one watches beside it (until timeout).
+rc=0
+timeout 2 nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" monitor \
+	>/dev/null 2>&1 || rc=$?
+expect_eq "a monitor runs beside run" "$rc" 124
 
 in_gw ip link add x1-a type veth peer name x1-b
 in_gw ip link set x1-a up

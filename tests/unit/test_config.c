@@ -76,6 +76,10 @@ static const struct bad_case bad_cases[] = {
 	  BASE_HOST "sectors:\n  - name: vm1\n    id: 70000\n"
 	  "    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n",
 	  "t.yaml:7:9: sectors[0].id: 70000 is out of range 1-65535" },
+	{ "negative id",
+	  BASE_HOST "sectors:\n  - name: vm1\n    id: -5\n"
+	  "    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n",
+	  "t.yaml:7:9: sectors[0].id: -5 is out of range 1-65535" },
 	{ "duplicate name",
 	  BASE_HOST "sectors:\n"
 	  "  - name: vm1\n    cidrs: [10.1.0.0/24]\n    interfaces: [tap1]\n"
