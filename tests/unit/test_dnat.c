@@ -688,6 +688,18 @@ static void test_imds_icmp(void)
 		 "translated inside and out");
 }
 
+/* Does request req from vm1 (tc) leave up0 as sent? */
+static bool request_leaves(const struct pkt *req, const struct pkt *sent)
+{
+	uint8_t mid[2048], out[2048];
+	uint32_t mlen, len, v;
+
+	return dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, req, mid,
+			  &mlen) == TC_OK_V &&
+	       dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", mid, mlen, out, &len,
+		      &v) == 0 && v == TC_OK_V && dp_sent_as(sent, 0, out, len);
+}
+
 /*
  * An ICMP error about a metadata request whose target is not the
  * address the VM called: both sides of the embedded request are put
@@ -724,16 +736,13 @@ static void test_imds_target_icmp(void)
 	const struct pkt tcp_err =
 		ICMP_ERR("203.0.113.80", HOST, 3, 4, &tcp_sent, 20);
 	const struct pkt tcp_back = ICMP_ERR(IMDS, VM, 3, 4, &tcp_asked, 20);
-	uint8_t mid[2048], out[2048];
-	uint32_t mlen, len, v;
+	uint8_t out[2048];
+	uint32_t len;
 
 	test_begin();
 	dp_flush_flows();
 	CHECK(!dp_load_definitions(defs), "definitions");
-	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &req, mid, &mlen) ==
-	      TC_OK_V, "the UDP request is not passed");
-	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", mid, mlen, out, &len,
-		     &v) == 0 && v == TC_OK_V && dp_sent_as(&sent, 0, out, len),
+	CHECK(request_leaves(&req, &sent),
 	      "the UDP request does not leave for the target");
 	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &from_target, out,
 			 &len) == TC_REDIRECT_V,
@@ -745,11 +754,7 @@ static void test_imds_target_icmp(void)
 	      "a router's time exceeded is not delivered to the VM");
 	CHECK(dp_sent_as(&router_back, 1, out, len),
 	      "the router's error, translated");
-	CHECK(dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &tcp_req, mid,
-			 &mlen) == TC_OK_V, "the TCP request is not passed");
-	CHECK(dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", mid, mlen, out, &len,
-		     &v) == 0 && v == TC_OK_V &&
-	      dp_sent_as(&tcp_sent, 0, out, len),
+	CHECK(request_leaves(&tcp_req, &tcp_sent),
 	      "the TCP request does not leave for the target");
 	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &tcp_err, out,
 			 &len) == TC_REDIRECT_V,
