@@ -688,6 +688,16 @@ static void test_imds_icmp(void)
 		 "translated inside and out");
 }
 
+/* Is ICMP error err, arriving on up0, delivered to the VM as back? */
+static bool error_delivered(const struct pkt *err, const struct pkt *back)
+{
+	uint8_t out[2048];
+	uint32_t len;
+
+	return dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, err, out,
+			  &len) == TC_REDIRECT_V && dp_sent_as(back, 1, out, len);
+}
+
 /* Does request req from vm1 (tc) leave up0 as sent? */
 static bool request_leaves(const struct pkt *req, const struct pkt *sent)
 {
@@ -736,31 +746,22 @@ static void test_imds_target_icmp(void)
 	const struct pkt tcp_err =
 		ICMP_ERR("203.0.113.80", HOST, 3, 4, &tcp_sent, 20);
 	const struct pkt tcp_back = ICMP_ERR(IMDS, VM, 3, 4, &tcp_asked, 20);
-	uint8_t out[2048];
-	uint32_t len;
-
 	test_begin();
 	dp_flush_flows();
 	CHECK(!dp_load_definitions(defs), "definitions");
 	CHECK(request_leaves(&req, &sent),
 	      "the UDP request does not leave for the target");
-	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &from_target, out,
-			 &len) == TC_REDIRECT_V,
-	      "the target's port unreachable is not delivered to the VM");
-	CHECK(dp_sent_as(&target_back, 1, out, len),
-	      "the target's error, translated");
-	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &from_router, out,
-			 &len) == TC_REDIRECT_V,
-	      "a router's time exceeded is not delivered to the VM");
-	CHECK(dp_sent_as(&router_back, 1, out, len),
-	      "the router's error, translated");
+	CHECK(error_delivered(&from_target, &target_back),
+	      "the target's port unreachable is not delivered to the VM, "
+	      "translated");
+	CHECK(error_delivered(&from_router, &router_back),
+	      "a router's time exceeded is not delivered to the VM, "
+	      "translated");
 	CHECK(request_leaves(&tcp_req, &tcp_sent),
 	      "the TCP request does not leave for the target");
-	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &tcp_err, out,
-			 &len) == TC_REDIRECT_V,
-	      "the target's fragmentation needed is not delivered to the VM");
-	CHECK(dp_sent_as(&tcp_back, 1, out, len),
-	      "the fragmentation needed, translated (the TCP checksum too)");
+	CHECK(error_delivered(&tcp_err, &tcp_back),
+	      "the fragmentation needed is not delivered to the VM, "
+	      "translated (the TCP checksum too)");
 	CHECK(!dp_load_definitions(definitions), "definitions back");
 	test_end("metadata with a target of its own: ICMP errors about a "
 		 "request reach the VM, both sides of the request put back");
