@@ -474,10 +474,14 @@ static int egress_nets(struct dump_ctx *d, __u16 id, struct egress_net **out)
  * datapath (as of the last apply), and up with carrier now. Without
  * `run`, which applies again at every link change, the two can differ:
  * a device gone down since still reads usable in the map, and one come
- * up since still unusable; the datapath acts on the map.
+ * up since still unusable; the datapath acts on the map. A device that
+ * gives its own address and had none at the last apply (sourced false)
+ * was unusable for that, up or not.
  */
-static const char *egress_dev_state(bool usable, bool link_up)
+static const char *egress_dev_state(bool usable, bool link_up, bool sourced)
 {
+	if (!usable && !sourced)
+		return "unusable, no address at the last apply";
 	if (!usable)
 		return link_up ? "unusable, up since the last apply" :
 				 "unusable";
@@ -512,7 +516,9 @@ static void egress_devices(struct dump_ctx *d, const char *name, int i,
 		printf("%s egress[%d] via", name, i);
 	for (int k = 0; k < p->ndevs && k < SG_MAX_EGRESS_DEVS; k++) {
 		char ifname[IF_NAMESIZE] = "", snat[16];
+		static const __u8 none[4];
 		bool usable = p->usable & (1U << k), link_up = false;
+		bool sourced = routed || memcmp(p->devs[k].snat, none, 4);
 		bool present = p->devs[k].ifindex &&
 			       if_indextoname(p->devs[k].ifindex, ifname);
 		const char *named = present ? ifname :
@@ -538,7 +544,7 @@ static void egress_devices(struct dump_ctx *d, const char *name, int i,
 		} else {
 			printf("%s %s (%s, %s)", k ? "," : "", ifname,
 			       routed ? "untranslated" : snat,
-			       egress_dev_state(usable, link_up));
+			       egress_dev_state(usable, link_up, sourced));
 		}
 	}
 	if (!d->json)

@@ -316,10 +316,15 @@ int cmd_monitor(const struct sg_opts *o)
 		return SG_EXIT_KERNEL;
 	/* Under the pin directory's lock: no other monitor comes between
 	 * the test and the mark. */
-	if (sg_mark_take(mo.in.lock_fd, SG_MARK_MONITOR)) {
-		pr_warn("another monitor is reading the drop events of %s: "
-			"a second would take some of its events away; one "
-			"at a time\n", o->pin_dir);
+	ret = sg_mark_take(mo.in.lock_fd, SG_MARK_MONITOR);
+	if (ret) {
+		if (ret == -EBUSY)
+			pr_warn("another monitor is reading the drop events "
+				"of %s: a second would take some of its "
+				"events away; one at a time\n", o->pin_dir);
+		else
+			pr_warn("cannot mark %s as watched: %s\n",
+				o->pin_dir, strerror(-ret));
 		sg_instance_close(&mo.in);
 		return SG_EXIT_KERNEL;
 	}

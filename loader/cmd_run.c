@@ -170,7 +170,7 @@ int cmd_run(const struct sg_opts *opts)
 	uint64_t devices, next_gc;
 	struct sg_nl nl;
 	int sfd, nfds, ret, claim;
-	bool in_force;
+	bool in_force, created, applied = false;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* A usage error before anything else. */
@@ -185,7 +185,9 @@ int cmd_run(const struct sg_opts *opts)
 		}
 	}
 	/* Before anything is served or applied: a second run changes
-	 * nothing. */
+	 * nothing. The claim creates the directory, which a run that ends
+	 * before its first apply leaves as it found it. */
+	created = access(o->pin_dir, F_OK) != 0;
 	claim = sg_instance_claim_run(o->pin_dir);
 	if (claim == -EBUSY) {
 		pr_warn("another `sectorgate run` keeps %s: one run per pin "
@@ -222,6 +224,7 @@ int cmd_run(const struct sg_opts *opts)
 	}
 	devices = devices_signature();
 	ret = load_and_apply(o, &in_force);
+	applied = in_force;
 	if (ret)
 		goto out;
 
@@ -270,6 +273,9 @@ out:
 	sg_nl_close(&nl);
 	close(sfd);
 	close(claim);
+	/* Empty, or rmdir fails and it stays. */
+	if (created && !applied)
+		rmdir(o->pin_dir);
 	free((char *)run.config_text);
 	return ret;
 }

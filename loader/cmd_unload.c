@@ -25,10 +25,19 @@ int cmd_unload(const struct sg_opts *o)
 		sg_instance_close(&in);
 		return SG_EXIT_KERNEL;
 	}
-	if (sg_mark_held(in.lock_fd, SG_MARK_RUN)) {
-		pr_warn("`sectorgate run` keeps %s: stop it first (SIGTERM; "
-			"it leaves the programs attached), then unload; "
-			"nothing was unloaded\n", o->pin_dir);
+	/* Under run, its next device change would attach everything again
+	 * (and with the maps gone, build them empty). */
+	ret = sg_mark_held(in.lock_fd, SG_MARK_RUN);
+	if (ret) {
+		if (ret > 0)
+			pr_warn("`sectorgate run` keeps %s: stop it first "
+				"(SIGTERM; it leaves the programs attached), "
+				"then unload; nothing was unloaded\n",
+				o->pin_dir);
+		else
+			pr_warn("cannot tell whether `sectorgate run` keeps "
+				"%s: %s; nothing was unloaded\n", o->pin_dir,
+				strerror(-ret));
 		sg_instance_close(&in);
 		return SG_EXIT_KERNEL;
 	}

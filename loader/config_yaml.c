@@ -168,7 +168,8 @@ bool cfg_uint(struct sg_parser *p, yaml_node_t *n, uint32_t min,
 		return false;
 	/* A number, but below every range here. */
 	if (s[0] == '-' && isdigit((unsigned char)s[1]) &&
-	    strspn(s + 1, "0123456789") == strlen(s + 1)) {
+	    strspn(s + 1, "0123456789") == strlen(s + 1) &&
+	    strspn(s + 1, "0") != strlen(s + 1)) {
 		cfg_perr(p, n, "%s is out of range %u-%u", s, min, max);
 		return false;
 	}

@@ -187,9 +187,9 @@ static int mark_lock(int fd, int cmd, enum sg_mark mark, short type)
 	return cmd == F_OFD_GETLK ? lk.l_type != F_UNLCK : 0;
 }
 
-bool sg_mark_held(int fd, enum sg_mark mark)
+int sg_mark_held(int fd, enum sg_mark mark)
 {
-	return fd >= 0 && mark_lock(fd, F_OFD_GETLK, mark, F_WRLCK) > 0;
+	return fd < 0 ? -EBADF : mark_lock(fd, F_OFD_GETLK, mark, F_WRLCK);
 }
 
 int sg_mark_take(int fd, enum sg_mark mark)

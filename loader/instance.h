@@ -115,8 +115,9 @@ enum sg_mark { SG_MARK_MONITOR, SG_MARK_RUN };
 
 /* Take mark on directory fd: 0, -EBUSY when another holds it, -errno. */
 int sg_mark_take(int fd, enum sg_mark mark);
-/* Does another open file description hold mark on directory fd? */
-bool sg_mark_held(int fd, enum sg_mark mark);
+/* Does another open file description hold mark on directory fd: 1, 0,
+ * or -errno (not known). */
+int sg_mark_held(int fd, enum sg_mark mark);
 /*
  * Take SG_MARK_RUN on pin_dir, creating it as apply does; under the
  * commands' lock, so two runs starting together see each other. Returns

@@ -584,5 +584,16 @@ expect_eq "nor the decoy behind the uplink" "$(captured inet "$FAR")" "$decoy"
 echo "# a comment: the file no longer holds what was applied" >>"$work/gone1.yaml"
 expect_ok "edited since, the file no longer names it" \
 	grep -q 'vm1 egress\[1\] via (not present)$' <(sg dump policy)
+# A device that is up but has no address gives no source: unusable, and
+# dump policy says why (not "up since the last apply").
+in_gw ip link add tC up type veth peer name tCp
+in_gw ip link set tCp up
+sed 's/interface: \[tA, tB\]/interface: [tC, tB]/' "$DEFS" >"$work/noaddr.yaml"
+expect_ok "apply a list whose first device has no address" sg apply -c "$work/noaddr.yaml"
+expect_ok "dump policy: tC is unusable for want of an address" \
+	grep -q 'vm1 egress\[1\] via tC (0.0.0.0, unusable, no address at the last apply), tB ([0-9.]*, up)' \
+	<(sg dump policy)
+expect_eq "a new UDP flow leaves through tB" "$(ask 2)" "far 100.64.2.1"
+in_gw ip link del tC
 
 e2e_summary

@@ -175,9 +175,11 @@ rc=0; in_gw "$SECTORGATE" --pin-dir "$PIN-other" run -c "$DEFS" \
 expect_eq "a run on that port cannot bind it: status 3" "$rc" 3
 expect_ok "it says so" grep -q "127.0.0.1:$port" "$work/other.log"
 expect_fail "and applied nothing there" in_gw "$SECTORGATE" --pin-dir "$PIN-other" status
-rmdir "$PIN-other" 2>/dev/null
-rc=0; sg run -c "$DEFS" --metrics-listen 127.0.0.1:$((port + 1)) >/dev/null 2>&1 || rc=$?
+expect_fail "nor left the pin directory it made" test -e "$PIN-other"
+rc=0; timeout 10 nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" run -c "$DEFS" \
+	--metrics-listen 127.0.0.1:$((port + 1)) >"$work/second.log" 2>&1 || rc=$?
 expect_eq "a second run on the same pin directory: status 3" "$rc" 3
+expect_ok "it says another run keeps it" grep -q "another \`sectorgate run\` keeps" "$work/second.log"
 rc=0; sg run -c "$DEFS" --metrics-listen nowhere >/dev/null 2>&1 || rc=$?
 expect_eq "--metrics-listen that is no ADDR:PORT is a usage error (2)" "$rc" 2
 expect_eq "neither applied anything" "$(sg status --json | jq .generation)" "$gen"

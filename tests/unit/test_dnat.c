@@ -746,6 +746,19 @@ static void test_imds_target_icmp(void)
 	const struct pkt tcp_err =
 		ICMP_ERR("203.0.113.80", HOST, 3, 4, &tcp_sent, 20);
 	const struct pkt tcp_back = ICMP_ERR(IMDS, VM, 3, 4, &tcp_asked, 20);
+	/* Only the 8 bytes an error must carry: no TCP checksum in it. */
+	const struct pkt tcp_err8 =
+		ICMP_ERR("203.0.113.80", HOST, 3, 4, &tcp_sent, 8);
+	const struct pkt tcp_back8 = ICMP_ERR(IMDS, VM, 3, 4, &tcp_asked, 8);
+	/* A UDP request with no checksum (0): it stays 0 inside. */
+	const struct pkt bare_req = { .src = VM, .dst = IMDS, .proto = 17,
+		.sport = 5112, .dport = 80, .no_udp_csum = true };
+	const struct pkt bare_sent = { .src = HOST, .dst = "203.0.113.80",
+		.proto = 17, .sport = NAT_PORT, .dport = 8775,
+		.no_udp_csum = true };
+	const struct pkt bare_err =
+		ICMP_ERR("203.0.113.80", HOST, 3, 3, &bare_sent, 8);
+	const struct pkt bare_back = ICMP_ERR(IMDS, VM, 3, 3, &bare_req, 8);
 	test_begin();
 	dp_flush_flows();
 	CHECK(!dp_load_definitions(defs), "definitions");
@@ -762,6 +775,13 @@ static void test_imds_target_icmp(void)
 	CHECK(error_delivered(&tcp_err, &tcp_back),
 	      "the fragmentation needed is not delivered to the VM, "
 	      "translated (the TCP checksum too)");
+	CHECK(error_delivered(&tcp_err8, &tcp_back8),
+	      "an error with 8 bytes of TCP is not delivered, translated");
+	dp_flush_flows();
+	CHECK(request_leaves(&bare_req, &bare_sent),
+	      "a UDP request with no checksum does not leave as one");
+	CHECK(error_delivered(&bare_err, &bare_back),
+	      "an error about it is not delivered, its UDP checksum 0");
 	CHECK(!dp_load_definitions(definitions), "definitions back");
 	test_end("metadata with a target of its own: ICMP errors about a "
 		 "request reach the VM, both sides of the request put back");
