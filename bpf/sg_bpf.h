@@ -20,6 +20,7 @@
 #define IPPROTO_ICMPV6	58
 #define AF_INET		2
 
+#define IP_DF		0x4000
 #define IP_MF		0x2000
 #define IP_OFFSET	0x1FFF
 

@@ -115,6 +115,103 @@ static __always_inline int sg_clamp_mss(const struct sg_ctx *c,
 	return 0;
 }
 
+/*
+ * Steered packet p does not fit the MTU of its egress device, mtu, and
+ * may not be fragmented (DF): as a router forwarding into the tunnel
+ * would (RFC 1191), its VM is sent "fragmentation needed" with that MTU,
+ * from the gateway's address toward the VM, out of the device p came in
+ * on; p goes no further. Built in place (tc): the frame cut to p's IP
+ * header and the 8 bytes after it, an IP and an ICMP header put in
+ * front of them, the MACs swapped. SG_PASS_STEER (sent), or the reason
+ * it is dropped.
+ */
+static __always_inline int sg_steer_too_big(const struct sg_ctx *c,
+					    const struct sg_pkt *p, __u32 mtu)
+{
+	struct {
+		struct iphdr ip;
+		struct icmphdr icmp;
+	} h = {};
+	__u32 hlen = (p->l4_off - p->l3_off) & 0x3c, keep, zero = 0;
+	struct sg_csum_scratch *s;
+	struct bpf_fib_lookup fib;
+	struct ethhdr eth;
+	__u8 mac[sizeof(eth.h_dest)];
+	__s64 sum;
+
+	if (c->xdp || p->l3_off != sizeof(eth) || hlen < sizeof(h.ip))
+		return SG_DROP_MALFORMED;
+	keep = hlen + 8;
+	/* The gateway's address toward the VM: the route's source. */
+	sg_fib_of(&fib, c, p, 0);
+	fib.ipv4_src = 0;
+	fib.ipv4_dst = p->saddr;
+	s = bpf_map_lookup_elem(&sg_csum_scratch, &zero);
+	if (!s || sg_fib_route(c->ctx, &fib, BPF_FIB_LOOKUP_SRC |
+			       BPF_FIB_LOOKUP_SKIP_NEIGH) !=
+		  BPF_FIB_LKUP_RET_SUCCESS ||
+	    sg_ctx_load(c, p->l3_off, s->b, keep) ||
+	    sg_ctx_load(c, 0, &eth, sizeof(eth)))
+		return SG_DROP_MALFORMED;
+
+	h.icmp.type = ICMP_DEST_UNREACH;
+	h.icmp.code = 4;	/* fragmentation needed and DF set */
+	h.icmp.un.frag.mtu = bpf_htons(mtu);
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)s->b, keep, 0);
+	if (sum < 0)
+		return SG_DROP_MALFORMED;
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&h.icmp, sizeof(h.icmp), sum);
+	if (sum < 0)
+		return SG_DROP_MALFORMED;
+	h.icmp.checksum = sg_csum_fold(sum);
+	h.ip.version = 4;
+	h.ip.ihl = 5;
+	h.ip.tos = 0xc0;	/* internetwork control, as Linux's */
+	h.ip.tot_len = bpf_htons(sizeof(h) + keep);
+	h.ip.ttl = 64;
+	h.ip.protocol = IPPROTO_ICMP;
+	h.ip.saddr = fib.ipv4_src;
+	h.ip.daddr = p->saddr;
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&h.ip, sizeof(h.ip), 0);
+	if (sum < 0)
+		return SG_DROP_MALFORMED;
+	h.ip.check = sg_csum_fold(sum);
+	__builtin_memcpy(mac, eth.h_dest, sizeof(mac));
+	__builtin_memcpy(eth.h_dest, eth.h_source, sizeof(mac));
+	__builtin_memcpy(eth.h_source, mac, sizeof(mac));
+
+	if (bpf_skb_change_tail(c->ctx, p->l3_off + keep, 0) ||
+	    bpf_skb_adjust_room(c->ctx, sizeof(h), BPF_ADJ_ROOM_MAC, 0) ||
+	    bpf_skb_store_bytes(c->ctx, 0, &eth, sizeof(eth), 0) ||
+	    bpf_skb_store_bytes(c->ctx, sizeof(eth), &h, sizeof(h), 0))
+		return SG_DROP_MALFORMED;
+	return bpf_redirect(c->ifindex, 0) == TC_ACT_REDIRECT ?
+	       SG_PASS_STEER : SG_DROP_MALFORMED;
+}
+
+/*
+ * Does p fit egress device ifindex? Its MTU in *mtu either way (0 when
+ * not known). SG_PASS: send it; a packet that does not fit and may not
+ * be fragmented is answered (sg_steer_too_big). One that may be is sent
+ * as it is: BPF cannot fragment, a tun or WireGuard device takes it, an
+ * Ethernet one drops it. A GSO packet is judged by its segments.
+ */
+static __always_inline int sg_steer_fits(const struct sg_ctx *c,
+					 const struct sg_pkt *p,
+					 __u32 ifindex, __u32 *mtu)
+{
+	__be16 frag_off;
+
+	*mtu = p->l4_off - p->l3_off + p->l4_len;
+	if (bpf_check_mtu(c->ctx, ifindex, mtu, 0, 0) !=
+	    BPF_MTU_CHK_RET_FRAG_NEEDED)
+		return SG_PASS;
+	if (sg_ctx_load(c, p->l3_off + 6, &frag_off, sizeof(frag_off)) ||
+	    !(frag_off & bpf_htons(IP_DF)))
+		return SG_PASS;
+	return sg_steer_too_big(c, p, *mtu);
+}
+
 /* Send p (as a router: TTL - 1) out of egress device out (ifindex): as it
  * is to an L3 device, through next hop nh to an Ethernet one. */
 static __always_inline int sg_egress_send(const struct sg_ctx *c,
@@ -136,18 +233,20 @@ static __always_inline int sg_egress_send(const struct sg_ctx *c,
 
 /*
  * Keep in steered flow f the decision just made: out of ifindex, through
- * next hop nh (0: an L3 device), for its next packets (sg_steer_again).
+ * next hop nh (0: an L3 device), packets of up to mtu bytes (IP), for
+ * its next packets (sg_steer_again).
  * Another CPU may be reading f: kept.ifindex, which makes the decision
  * usable, goes last.
  */
 static __always_inline void sg_steer_keep(struct sg_flow *f,
 					  const struct sg_ctx *c, __u64 now,
-					  __u32 ifindex, __be32 nh)
+					  __u32 ifindex, __be32 nh, __u32 mtu)
 {
 	f->kept.ifindex = 0;
 	asm volatile("" ::: "memory");
 	f->kept.generation = c->generation;
 	f->kept.checked = now >> 20;
+	f->kept.mtu = mtu;
 	__builtin_memcpy(f->kept.next_hop, &nh, sizeof(nh));
 	asm volatile("" ::: "memory");
 	f->kept.ifindex = ifindex;
@@ -170,7 +269,7 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	struct sg_flow_key key;
 	struct sg_flow *f, t;
 	bool found = false;
-	__u32 ifindex;
+	__u32 ifindex, mtu;
 	__u64 now;
 	int i = -1, k, verdict;
 
@@ -219,6 +318,10 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	ifindex = pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex;
 	if (sg_clamp_mss(c, p, ifindex))
 		return SG_DROP_MALFORMED;
+	/* Too big, with DF: answered, and no flow is made or moved. */
+	verdict = sg_steer_fits(c, p, ifindex, &mtu);
+	if (verdict != SG_PASS)
+		return verdict;
 
 	if (found) {
 		/* Taken for another flow since it was found: not written. */
@@ -242,7 +345,7 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 		if (!sg_flow_is(f, &key))
 			return SG_DROP_CONNTRACK_FULL;
 		sg_steer_keep(f, c, now, ifindex,
-			      out->flags & SG_DEV_L3 ? 0 : nh.ipv4_nh);
+			      out->flags & SG_DEV_L3 ? 0 : nh.ipv4_nh, mtu);
 		if (!sg_flow_is(f, &key)) {
 			f->kept.ifindex = 0;
 			return SG_DROP_CONNTRACK_FULL;
@@ -287,6 +390,12 @@ static __always_inline int sg_steer_again(struct sg_ctx *c,
 	cfg = sg_config_of(c->slot);
 	if (!f || !cfg || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_EGRESS ||
 	    !sg_kept_fresh(f, c, now) || !sg_flow_live(f, now))
+		return -1;
+	/* Bigger than the device took when this was kept (a GSO packet
+	 * leaves in segments that do): decided afresh, and answered if it
+	 * may not be fragmented (sg_steer_fits). */
+	if (p->l4_off - p->l3_off + p->l4_len > f->kept.mtu &&
+	    !((struct __sk_buff *)c->ctx)->gso_size)
 		return -1;
 	ifindex = f->kept.ifindex;
 	checked = f->kept.checked;

@@ -422,7 +422,8 @@ struct sg_flow_xlate {
  * from its frames, SG_FLOW_L2_KNOWN, before a delivery is kept). A
  * steered flow's primary keeps tc's decision instead: out of its egress
  * device `ifindex`, through `next_hop` (an Ethernet device's IPv4 next
- * hop; 0 for an L3 device), with no MACs or MTU.
+ * hop; 0 for an L3 device), packets of up to `mtu` bytes (IP), with no
+ * MACs.
  */
 struct sg_flow_kept {
 	__u32 ifindex;

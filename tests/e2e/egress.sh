@@ -377,6 +377,23 @@ expect_eq "no egress-down so far" "$(egress_down)" 0
 a=$(ask 2 40001)
 expect_eq "a UDP flow from port 40001 starts on tA" "$a" "far 100.64.1.1"
 [ "$a" = "far 100.64.1.1" ] || unanswered 40001
+# Too big for the tunnel, with DF: "fragmentation needed" with tA's MTU
+# from the gateway, as a router forwarding into it answers, and vm1
+# learns the path's MTU; nothing of it reaches the far host. What fits
+# still goes through.
+mtu0=$(in_gw ip -o link show tA | sed 's/.* mtu \([0-9]*\) .*/\1/')
+in_gw ip link set tA mtu 1300
+e=$(echoes far)
+out=$(in_ns vm1 ping -M do -s 1400 -c 1 -W 1 203.0.113.10 2>&1)
+expect_ok "a DF ping of 1428 bytes gets fragmentation needed, mtu 1300, from the gateway" \
+	grep -q "From 10.1.0.1 .*Frag needed and DF set (mtu = 1300)" <<<"$out"
+expect_ok "vm1 keeps 1300 as the path's MTU" \
+	grep -q " mtu 1300" <(in_ns vm1 ip route get 203.0.113.10)
+expect_eq "the far host got none of it" $(($(echoes far) - e)) 0
+expect_ok "a DF ping that fits goes through" \
+	in_ns vm1 ping -M do -s 1200 -c 1 -W 1 203.0.113.10
+in_gw ip link set tA mtu "$mtu0"
+in_ns vm1 ip route flush cache
 
 # --- The mesh: one port, untranslated; nothing else (3.10) ---------------------
 expect_eq "TCP to 10.50.0.2:6333 goes through mesh0 from vm1's own address, answered" \

@@ -598,6 +598,90 @@ static void test_mss_clamp(void)
 		 "egress device's MTU less 40");
 }
 
+/*
+ * What "fragmentation needed" for frame `in` (a steered packet of
+ * iplen bytes, too big for mtu) is, from the gateway's 10.1.0.1: its IP
+ * and ICMP headers, then the packet's IP header and 8 bytes. Returns
+ * its length from the IP header on.
+ */
+static int too_big_answer(const uint8_t *in, uint16_t mtu, uint8_t *want)
+{
+	static const uint8_t head[] = { 0x45, 0xc0, 0, 56, 0, 0, 0, 0, 64, 1,
+					0, 0, 10, 1, 0, 1, 10, 1, 0, 2,
+					3, 4, 0, 0, 0, 0 };
+	uint16_t c;
+
+	memcpy(want, head, sizeof(head));
+	want[26] = mtu >> 8;
+	want[27] = mtu & 0xff;
+	memcpy(want + 28, in + 14, 28);
+	c = dp_csum(want + 20, 36);
+	want[22] = c >> 8;
+	want[23] = c & 0xff;
+	c = dp_csum(want, 20);
+	want[10] = c >> 8;
+	want[11] = c & 0xff;
+	return 56;
+}
+
+/*
+ * A steered packet too big for its device's MTU: with DF, the VM gets
+ * "fragmentation needed" with that MTU from the gateway, out of the
+ * device it sent from, and no flow is made; the same for a flow whose
+ * decision is kept (its next packet over the MTU is decided afresh).
+ * Without DF it leaves as it is (BPF cannot fragment).
+ */
+static void test_too_big(void)
+{
+	struct pkt big = UDP(VM, 5070, FAR, 53), kept = UDP(VM, 5071, FAR, 53);
+	const struct pkt small = UDP(VM, 5071, FAR, 53);
+	const struct pkt small_sent = UDP(E0_ADDR, NAT_PORT, FAR, 53);
+	uint8_t in[2048], out[2048], want[128];
+	uint32_t len, v;
+	int ilen, wlen;
+	struct sg_flow f;
+
+	test_begin();
+	dp_flush_flows();
+	CHECK(!system("ip link set e0 mtu 1300"), "mtu");
+	CHECK(!dp_load_definitions(definitions), "definitions");
+	ilen = dp_big_udp(&big, 1408, in);
+	dp_ip_header_set(in, 20 + 1408, 0x4000);
+	wlen = too_big_answer(in, 1300, want);
+	CHECK(dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen, out, &len,
+		     &v) == 0 && v == TC_REDIRECT_V, "not sent back: %u", v);
+	CHECK(len == (uint32_t)wlen + 14 &&
+	      dp_same_frame(want, wlen, out + 14, len - 14),
+	      "not fragmentation needed with mtu 1300 (%u bytes)", len);
+	CHECK(!memcmp(out, in + 6, 6) && !memcmp(out + 6, in, 6),
+	      "the MACs are not swapped");
+	CHECK(!dp_flow_of(VM, 5070, FAR, 53, 17, 1, &f), "a flow was made");
+
+	/* Without DF: as it is, TTL less one. */
+	dp_ip_header_set(in, 20 + 1408, 0);
+	CHECK(dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen, out, &len,
+		     &v) == 0 && v == TC_REDIRECT_V && len == (uint32_t)ilen &&
+	      out[14 + 8] == 63, "without DF not steered as it is: %u", v);
+
+	/* A kept decision: its next packet over the MTU is answered. */
+	dp_flush_flows();
+	CHECK(steered(&small, "e0", &small_sent), "the flow's first packet");
+	ilen = dp_big_udp(&kept, 1408, in);
+	dp_ip_header_set(in, 20 + 1408, 0x4000);
+	wlen = too_big_answer(in, 1300, want);
+	CHECK(dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen, out, &len,
+		     &v) == 0 && v == TC_REDIRECT_V &&
+	      len == (uint32_t)wlen + 14 &&
+	      dp_same_frame(want, wlen, out + 14, len - 14),
+	      "the kept flow's big packet is not answered (%u, %u bytes)", v,
+	      len);
+	CHECK(steered(&small, "e0", &small_sent), "the flow goes on");
+	CHECK(!system("ip link set e0 mtu 1500"), "mtu back");
+	CHECK(!dp_load_definitions(definitions), "definitions back");
+	test_end("a steered packet over the device's MTU with DF is answered "
+		 "with fragmentation needed, byte-exact; without DF it leaves");
+}
+
 static void test_unsolicited(void)
 {
 	const struct pkt in = TCP(FAR, 7000, VM, 22, SYN);
@@ -919,6 +1003,7 @@ int main(void)
 	test_icmp_error();
 	test_icmp_error_out();
 	test_mss_clamp();
+	test_too_big();
 	test_unsolicited();
 	test_protected_host_address();
 	test_reassigned_device();
