@@ -1498,6 +1498,9 @@ static const char *const eg_names[NEG] = {
 	[EG_OUT_ICMP] = "the device's tc egress passed a VM's ICMP error",
 };
 static unsigned long eg_stats[NEG];
+/* Steered packets answered "fragmentation needed" (rare in fuzzing:
+ * over a device's MTU with DF). */
+static unsigned long eg_too_big;
 
 static bool kernel_refuses(const struct run *r, const uint8_t *in, int len,
 			   int ret)
@@ -1839,6 +1842,27 @@ static const char *where(const struct wf *w, int off)
 			     __VA_ARGS__)
 
 /*
+ * Is out the "fragmentation needed" that sg_steer_too_big makes of in, a
+ * steered packet over its device's MTU with DF: to in's source, the MACs
+ * swapped, embedding in's IP header and 8 bytes, naming an MTU below
+ * in's length, its checksums right?
+ */
+static bool too_big_answer(const uint8_t *in, int len, const uint8_t *out,
+			   uint32_t out_len)
+{
+	int hlen = (in[14] & 15) * 4, tot = in[16] << 8 | in[17];
+	int mtu = out[40] << 8 | out[41];
+
+	return (in[20] & 0x40) && len >= 14 + hlen + 8 &&
+	       out_len == (uint32_t)(42 + hlen + 8) &&
+	       !memcmp(out, in + 6, 6) && !memcmp(out + 6, in, 6) &&
+	       out[14] == 0x45 && out[23] == 1 && !memcmp(out + 30, in + 26, 4) &&
+	       out[34] == 3 && out[35] == 4 && mtu >= 68 && mtu < tot &&
+	       !memcmp(out + 42, in + 14, hlen + 8) &&
+	       dp_checksums_ok(out, out_len);
+}
+
+/*
  * The sector's tc ingress: it redirects only what a policy of the sector
  * claims, from s7 (vm7's device, the one steered sector), from vm7's
  * CIDR, that the NAT maps and whose TTL has a hop to spare, and changes
@@ -1896,6 +1920,11 @@ static void judge_steer(const struct run *r, uint32_t verdict,
 		V(P_G, "redirected what %s", to < 0 ? "no policy claims" :
 		  !mappable(in, &w) ? "the NAT does not map" :
 		  "expires on the way");
+		return;
+	}
+	if (too_big_answer(in, len, out, out_len)) {
+		if (!seeding)
+			eg_too_big++;
 		return;
 	}
 	if (out_len != (uint32_t)len || out[22] != in[22] - 1) {
@@ -2287,6 +2316,10 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 	if (!may_rewrite(r, verdict) && !sector_pass(r->prog, verdict))
 		violation(P_E, r, verdict, in, len, out, out_len,
 			  "frame changed although the verdict is %u", verdict);
+	/* A new frame, not a rewrite of this one (judge_steer judged it). */
+	if (r->prog == SG_PROG_TC_SECTOR_IN && verdict == TC_ACT_REDIRECT &&
+	    too_big_answer(in, len, out, out_len))
+		return;
 	if (out_len != (uint32_t)len) {
 		violation(P_C, r, verdict, in, len, out, out_len,
 			  "rewrite changed the length");
@@ -3040,6 +3073,8 @@ static void test_coverage(unsigned long frames)
 		       dnat_stats[SG_PROG_TC_UPLINK_IN][d], dnat_compared[d]);
 	for (int g = 0; g < NEG; g++)
 		printf("# egress: %-48s %lu\n", eg_names[g], eg_stats[g]);
+	printf("# egress: %-48s %lu\n",
+	       "steered packets answered fragmentation needed", eg_too_big);
 	printf("# (h) forwarded frames tc_uplink_out passed: %lu, %lu of "
 	       "them vm1's answers to its management LAN; t0's tc egress "
 	       "from no sector device: %lu\n", leak_judged[0], leak_mgmt,
