@@ -759,6 +759,7 @@ static void test_imds_target_icmp(void)
 	const struct pkt bare_err =
 		ICMP_ERR("203.0.113.80", HOST, 3, 3, &bare_sent, 8);
 	const struct pkt bare_back = ICMP_ERR(IMDS, VM, 3, 3, &bare_req, 8);
+
 	test_begin();
 	dp_flush_flows();
 	CHECK(!dp_load_definitions(defs), "definitions");
