@@ -119,11 +119,13 @@ static __always_inline int sg_clamp_mss(const struct sg_ctx *c,
  * Steered packet p does not fit the MTU of its egress device, mtu, and
  * may not be fragmented (DF): as a router forwarding into the tunnel
  * would (RFC 1191), its VM is sent "fragmentation needed" with that MTU,
- * from the gateway's address toward the VM, out of the device p came in
- * on; p goes no further. Built in place (tc): the frame cut to p's IP
- * header and the 8 bytes after it, an IP and an ICMP header put in
- * front of them, the MACs swapped. SG_PASS_STEER (sent), or the reason
- * it is dropped.
+ * from the gateway's address on the device p came in by, out of that
+ * device; p goes no further. Built in place (tc): the frame cut to p's
+ * IP header and the start of its L4 header (8 bytes, a TCP header's 20:
+ * a checksum left to the device must stay in the frame), an IP and an
+ * ICMP header put in front, the MACs swapped. SG_PASS_STEER (sent);
+ * SG_PASS when it could not be built and nothing was changed (p is then
+ * sent as it is, as without the check); or the reason to drop it.
  */
 static __always_inline int sg_steer_too_big(const struct sg_ctx *c,
 					    const struct sg_pkt *p, __u32 mtu)
@@ -136,13 +138,13 @@ static __always_inline int sg_steer_too_big(const struct sg_ctx *c,
 	struct sg_csum_scratch *s;
 	struct bpf_fib_lookup fib;
 	struct ethhdr eth;
-	__u8 mac[sizeof(eth.h_dest)];
+	__u8 mac[sizeof(eth.h_dest)], tos;
 	__s64 sum;
 
 	if (c->xdp || p->l3_off != sizeof(eth) || hlen < sizeof(h.ip))
-		return SG_DROP_MALFORMED;
-	keep = hlen + 8;
-	/* The gateway's address toward the VM: the route's source. */
+		return SG_PASS;
+	keep = hlen + (p->proto == IPPROTO_TCP ? 20 : 8);
+	/* The gateway's address toward the VM, on this device. */
 	sg_fib_of(&fib, c, p, 0);
 	fib.ipv4_src = 0;
 	fib.ipv4_dst = p->saddr;
@@ -150,23 +152,25 @@ static __always_inline int sg_steer_too_big(const struct sg_ctx *c,
 	if (!s || sg_fib_route(c->ctx, &fib, BPF_FIB_LOOKUP_SRC |
 			       BPF_FIB_LOOKUP_SKIP_NEIGH) !=
 		  BPF_FIB_LKUP_RET_SUCCESS ||
+	    !fib.ipv4_src || fib.ifindex != c->ifindex ||
 	    sg_ctx_load(c, p->l3_off, s->b, keep) ||
-	    sg_ctx_load(c, 0, &eth, sizeof(eth)))
-		return SG_DROP_MALFORMED;
+	    sg_ctx_load(c, 0, &eth, sizeof(eth)) ||
+	    sg_ctx_load(c, p->l3_off + 1, &tos, sizeof(tos)))
+		return SG_PASS;
 
 	h.icmp.type = ICMP_DEST_UNREACH;
 	h.icmp.code = 4;	/* fragmentation needed and DF set */
 	h.icmp.un.frag.mtu = bpf_htons(mtu);
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)s->b, keep, 0);
 	if (sum < 0)
-		return SG_DROP_MALFORMED;
+		return SG_PASS;
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&h.icmp, sizeof(h.icmp), sum);
 	if (sum < 0)
-		return SG_DROP_MALFORMED;
+		return SG_PASS;
 	h.icmp.checksum = sg_csum_fold(sum);
 	h.ip.version = 4;
 	h.ip.ihl = 5;
-	h.ip.tos = 0xc0;	/* internetwork control, as Linux's */
+	h.ip.tos = (tos & 0x1c) | 0xc0;	/* internetwork control, as Linux */
 	h.ip.tot_len = bpf_htons(sizeof(h) + keep);
 	h.ip.ttl = 64;
 	h.ip.protocol = IPPROTO_ICMP;
@@ -174,37 +178,52 @@ static __always_inline int sg_steer_too_big(const struct sg_ctx *c,
 	h.ip.daddr = p->saddr;
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&h.ip, sizeof(h.ip), 0);
 	if (sum < 0)
-		return SG_DROP_MALFORMED;
+		return SG_PASS;
 	h.ip.check = sg_csum_fold(sum);
 	__builtin_memcpy(mac, eth.h_dest, sizeof(mac));
 	__builtin_memcpy(eth.h_dest, eth.h_source, sizeof(mac));
 	__builtin_memcpy(eth.h_source, mac, sizeof(mac));
 
-	if (bpf_skb_change_tail(c->ctx, p->l3_off + keep, 0) ||
-	    bpf_skb_adjust_room(c->ctx, sizeof(h), BPF_ADJ_ROOM_MAC, 0) ||
-	    bpf_skb_store_bytes(c->ctx, 0, &eth, sizeof(eth), 0) ||
-	    bpf_skb_store_bytes(c->ctx, sizeof(eth), &h, sizeof(h), 0))
+	/* Refused before it changes anything: p goes on as it is. */
+	if (bpf_skb_change_tail(c->ctx, p->l3_off + keep, 0))
+		return SG_PASS;
+	if (bpf_skb_adjust_room(c->ctx, sizeof(h), BPF_ADJ_ROOM_MAC, 0) ||
+	    bpf_skb_store_bytes(c->ctx, 0, &eth, sizeof(eth),
+				BPF_F_RECOMPUTE_CSUM) ||
+	    bpf_skb_store_bytes(c->ctx, sizeof(eth), &h, sizeof(h),
+				BPF_F_RECOMPUTE_CSUM))
 		return SG_DROP_MALFORMED;
 	return bpf_redirect(c->ifindex, 0) == TC_ACT_REDIRECT ?
 	       SG_PASS_STEER : SG_DROP_MALFORMED;
 }
 
 /*
- * Does p fit egress device ifindex? Its MTU in *mtu either way (0 when
- * not known). SG_PASS: send it; a packet that does not fit and may not
- * be fragmented is answered (sg_steer_too_big). One that may be is sent
- * as it is: BPF cannot fragment, a tun or WireGuard device takes it, an
+ * Does p fit egress device ifindex? Its MTU in *mtu (0 when not known).
+ * SG_PASS: send it; a packet that does not fit and may not be
+ * fragmented is answered (sg_steer_too_big). One that may be is sent as
+ * it is: BPF cannot fragment, a tun or WireGuard device takes it, an
  * Ethernet one drops it. A GSO packet is judged by its segments.
  */
 static __always_inline int sg_steer_fits(const struct sg_ctx *c,
 					 const struct sg_pkt *p,
 					 __u32 ifindex, __u32 *mtu)
 {
+	struct __sk_buff *skb = c->ctx;
 	__be16 frag_off;
+	long rc;
 
-	*mtu = p->l4_off - p->l3_off + p->l4_len;
-	if (bpf_check_mtu(c->ctx, ifindex, mtu, 0, 0) !=
-	    BPF_MTU_CHK_RET_FRAG_NEEDED)
+	if (skb->gso_size) {
+		*mtu = 0;
+		rc = bpf_check_mtu(skb, ifindex, mtu, 0, BPF_MTU_CHK_SEGS);
+		rc = rc == BPF_MTU_CHK_RET_SEGS_TOOBIG ?
+		     BPF_MTU_CHK_RET_FRAG_NEEDED : rc;
+	} else {
+		*mtu = p->l4_off - p->l3_off + p->l4_len;
+		rc = bpf_check_mtu(skb, ifindex, mtu, 0, 0);
+	}
+	if (rc < 0)
+		*mtu = 0;
+	if (rc != BPF_MTU_CHK_RET_FRAG_NEEDED)
 		return SG_PASS;
 	if (sg_ctx_load(c, p->l3_off + 6, &frag_off, sizeof(frag_off)) ||
 	    !(frag_off & bpf_htons(IP_DF)))
@@ -246,7 +265,7 @@ static __always_inline void sg_steer_keep(struct sg_flow *f,
 	asm volatile("" ::: "memory");
 	f->kept.generation = c->generation;
 	f->kept.checked = now >> 20;
-	f->kept.mtu = mtu;
+	f->kept.mtu = mtu > 0xffff ? 0xffff : mtu;
 	__builtin_memcpy(f->kept.next_hop, &nh, sizeof(nh));
 	asm volatile("" ::: "memory");
 	f->kept.ifindex = ifindex;
@@ -373,7 +392,8 @@ static __always_inline int sg_steer_again(struct sg_ctx *c,
 	struct sg_config *cfg;
 	struct sg_flow_key key;
 	struct sg_flow *f;
-	__u32 ifindex, checked;
+	__u32 ifindex, checked, mtu;
+	__be16 frag_off;
 	__u64 now;
 	long rc;
 
@@ -391,15 +411,23 @@ static __always_inline int sg_steer_again(struct sg_ctx *c,
 	if (!f || !cfg || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_EGRESS ||
 	    !sg_kept_fresh(f, c, now) || !sg_flow_live(f, now))
 		return -1;
-	/* Bigger than the device took when this was kept (a GSO packet
-	 * leaves in segments that do): decided afresh, and answered if it
-	 * may not be fragmented (sg_steer_fits). */
-	if (p->l4_off - p->l3_off + p->l4_len > f->kept.mtu &&
-	    !((struct __sk_buff *)c->ctx)->gso_size)
-		return -1;
 	ifindex = f->kept.ifindex;
 	checked = f->kept.checked;
+	mtu = f->kept.mtu;
 	__builtin_memcpy(&nh.ipv4_nh, f->kept.next_hop, sizeof(nh.ipv4_nh));
+	/* Bigger than the device took when this was kept, with DF, or a
+	 * GSO packet whose segments are: decided afresh, and answered
+	 * (sg_steer_fits). */
+	if (((struct __sk_buff *)c->ctx)->gso_size) {
+		mtu = 0;
+		if (bpf_check_mtu(c->ctx, ifindex, &mtu, 0, BPF_MTU_CHK_SEGS))
+			return -1;
+	} else if (p->l4_off - p->l3_off + p->l4_len > mtu &&
+		   (sg_ctx_load(c, p->l3_off + 6, &frag_off,
+				sizeof(frag_off)) ||
+		    (frag_off & bpf_htons(IP_DF)))) {
+		return -1;
+	}
 	/* Kept again meanwhile (sg_steer_keep clears ifindex first, and a
 	 * new decision has a new time), or taken for another flow
 	 * (sg_flow_is): decided afresh, nothing changed yet. */

@@ -390,8 +390,8 @@ expect_ok "a DF ping of 1428 bytes gets fragmentation needed, mtu 1300, from the
 expect_ok "vm1 keeps 1300 as the path's MTU" \
 	grep -q " mtu 1300" <(in_ns vm1 ip route get 203.0.113.10)
 expect_eq "the far host got none of it" $(($(echoes far) - e)) 0
-expect_ok "a DF ping that fits goes through" \
-	in_ns vm1 ping -M do -s 1200 -c 1 -W 1 203.0.113.10
+expect_ok "a DF ping of exactly 1300 bytes goes through" \
+	in_ns vm1 ping -M do -s 1272 -c 1 -W 1 203.0.113.10
 in_gw ip link set tA mtu "$mtu0"
 in_ns vm1 ip route flush cache
 

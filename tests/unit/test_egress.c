@@ -599,29 +599,56 @@ static void test_mss_clamp(void)
 }
 
 /*
- * What "fragmentation needed" for frame `in` (a steered packet of
- * iplen bytes, too big for mtu) is, from the gateway's 10.1.0.1: its IP
- * and ICMP headers, then the packet's IP header and 8 bytes. Returns
- * its length from the IP header on.
+ * What "fragmentation needed" for frame `in` (a steered packet without
+ * IP options, too big for mtu) is, from the gateway's 10.1.0.1: its IP
+ * and ICMP headers, then the packet's IP header and 8 bytes (a TCP
+ * header's 20). Returns its length from the IP header on.
  */
 static int too_big_answer(const uint8_t *in, uint16_t mtu, uint8_t *want)
 {
-	static const uint8_t head[] = { 0x45, 0xc0, 0, 56, 0, 0, 0, 0, 64, 1,
+	static const uint8_t head[] = { 0x45, 0xc0, 0, 0, 0, 0, 0, 0, 64, 1,
 					0, 0, 10, 1, 0, 1, 10, 1, 0, 2,
 					3, 4, 0, 0, 0, 0 };
+	int quote = 20 + (in[23] == 6 ? 20 : 8), len = 28 + quote;
 	uint16_t c;
 
 	memcpy(want, head, sizeof(head));
+	want[3] = len;
 	want[26] = mtu >> 8;
 	want[27] = mtu & 0xff;
-	memcpy(want + 28, in + 14, 28);
-	c = dp_csum(want + 20, 36);
+	memcpy(want + 28, in + 14, quote);
+	c = dp_csum(want + 20, len - 20);
 	want[22] = c >> 8;
 	want[23] = c & 0xff;
 	c = dp_csum(want, 20);
 	want[10] = c >> 8;
 	want[11] = c & 0xff;
-	return 56;
+	return len;
+}
+
+/* Is frame in[ilen] steered to e0 as it is (TTL less one)? */
+static bool steered_as_is(const uint8_t *in, int ilen)
+{
+	uint8_t out[2048];
+	uint32_t len, v;
+
+	return dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen, out, &len,
+		      &v) == 0 && v == TC_REDIRECT_V && len == (uint32_t)ilen &&
+	       out[14 + 8] == in[14 + 8] - 1;
+}
+
+/* Is frame in[ilen] answered "fragmentation needed" with mtu? */
+static bool answered_too_big(const uint8_t *in, int ilen, uint16_t mtu)
+{
+	uint8_t out[2048], want[128];
+	uint32_t len, v;
+	int wlen = too_big_answer(in, mtu, want);
+
+	return dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen, out, &len,
+		      &v) == 0 && v == TC_REDIRECT_V &&
+	       len == (uint32_t)wlen + 14 &&
+	       dp_same_frame(want, wlen, out + 14, len - 14) &&
+	       !memcmp(out, in + 6, 6) && !memcmp(out + 6, in, 6);
 }
 
 /*
@@ -634,12 +661,13 @@ static int too_big_answer(const uint8_t *in, uint16_t mtu, uint8_t *want)
 static void test_too_big(void)
 {
 	struct pkt big = UDP(VM, 5070, FAR, 53), kept = UDP(VM, 5071, FAR, 53);
+	struct pkt edge = UDP(VM, 5072, FAR, 53);
 	const struct pkt small = UDP(VM, 5071, FAR, 53);
 	const struct pkt small_sent = UDP(E0_ADDR, NAT_PORT, FAR, 53);
-	uint8_t in[2048], out[2048], want[128];
-	uint32_t len, v;
-	int ilen, wlen;
+	struct pkt syn = TCP(VM, 5073, FAR, 443, ACK);
+	uint8_t in[2048];
 	struct sg_flow f;
+	int ilen;
 
 	test_begin();
 	dp_flush_flows();
@@ -647,34 +675,40 @@ static void test_too_big(void)
 	CHECK(!dp_load_definitions(definitions), "definitions");
 	ilen = dp_big_udp(&big, 1408, in);
 	dp_ip_header_set(in, 20 + 1408, 0x4000);
-	wlen = too_big_answer(in, 1300, want);
-	CHECK(dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen, out, &len,
-		     &v) == 0 && v == TC_REDIRECT_V, "not sent back: %u", v);
-	CHECK(len == (uint32_t)wlen + 14 &&
-	      dp_same_frame(want, wlen, out + 14, len - 14),
-	      "not fragmentation needed with mtu 1300 (%u bytes)", len);
-	CHECK(!memcmp(out, in + 6, 6) && !memcmp(out + 6, in, 6),
-	      "the MACs are not swapped");
+	CHECK(answered_too_big(in, ilen, 1300),
+	      "1428 bytes with DF: not fragmentation needed with mtu 1300");
 	CHECK(!dp_flow_of(VM, 5070, FAR, 53, 17, 1, &f), "a flow was made");
-
 	/* Without DF: as it is, TTL less one. */
 	dp_ip_header_set(in, 20 + 1408, 0);
-	CHECK(dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen, out, &len,
-		     &v) == 0 && v == TC_REDIRECT_V && len == (uint32_t)ilen &&
-	      out[14 + 8] == 63, "without DF not steered as it is: %u", v);
+	CHECK(steered_as_is(in, ilen), "without DF not steered as it is");
 
-	/* A kept decision: its next packet over the MTU is answered. */
+	/* The MTU exactly: steered; one byte more: answered. */
+	dp_flush_flows();
+	ilen = dp_big_udp(&edge, 1280, in);
+	dp_ip_header_set(in, 1300, 0x4000);
+	CHECK(steered_as_is(in, ilen), "1300 bytes with DF not steered");
+	dp_flush_flows();
+	ilen = dp_big_udp(&edge, 1281, in);
+	dp_ip_header_set(in, 1301, 0x4000);
+	CHECK(answered_too_big(in, ilen, 1300), "1301 bytes not answered");
+
+	/* TCP: the answer quotes its whole header (20 bytes). */
+	syn.l4_len = 1400;
+	ilen = dp_build(&syn, in);
+	dp_ip_header_set(in, 1420, 0x4000);
+	CHECK(answered_too_big(in, ilen, 1300),
+	      "a 1420-byte TCP segment with DF not answered, quoting 20 bytes");
+
+	/* A kept decision keeps the MTU; its next packet over it is
+	 * answered, and the flow goes on. */
 	dp_flush_flows();
 	CHECK(steered(&small, "e0", &small_sent), "the flow's first packet");
+	CHECK(dp_flow_of(VM, 5071, FAR, 53, 17, 1, &f) && f.kept.mtu == 1300,
+	      "the kept decision's MTU is %u, not 1300", f.kept.mtu);
 	ilen = dp_big_udp(&kept, 1408, in);
 	dp_ip_header_set(in, 20 + 1408, 0x4000);
-	wlen = too_big_answer(in, 1300, want);
-	CHECK(dp_run(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen, out, &len,
-		     &v) == 0 && v == TC_REDIRECT_V &&
-	      len == (uint32_t)wlen + 14 &&
-	      dp_same_frame(want, wlen, out + 14, len - 14),
-	      "the kept flow's big packet is not answered (%u, %u bytes)", v,
-	      len);
+	CHECK(answered_too_big(in, ilen, 1300),
+	      "the kept flow's big packet is not answered");
 	CHECK(steered(&small, "e0", &small_sent), "the flow goes on");
 	CHECK(!system("ip link set e0 mtu 1500"), "mtu back");
 	CHECK(!dp_load_definitions(definitions), "definitions back");

@@ -1844,21 +1844,22 @@ static const char *where(const struct wf *w, int off)
 /*
  * Is out the "fragmentation needed" that sg_steer_too_big makes of in, a
  * steered packet over its device's MTU with DF: to in's source, the MACs
- * swapped, embedding in's IP header and 8 bytes, naming an MTU below
+ * swapped, embedding in's IP header and 8 bytes (a TCP header's 20: a
+ * checksum left to the device stays in the frame), naming an MTU below
  * in's length, its checksums right?
  */
 static bool too_big_answer(const uint8_t *in, int len, const uint8_t *out,
 			   uint32_t out_len)
 {
 	int hlen = (in[14] & 15) * 4, tot = in[16] << 8 | in[17];
-	int mtu = out[40] << 8 | out[41];
+	int mtu = out[40] << 8 | out[41], l4 = in[23] == 6 ? 20 : 8;
 
-	return (in[20] & 0x40) && len >= 14 + hlen + 8 &&
-	       out_len == (uint32_t)(42 + hlen + 8) &&
+	return (in[20] & 0x40) && len >= 14 + hlen + l4 &&
+	       out_len == (uint32_t)(42 + hlen + l4) &&
 	       !memcmp(out, in + 6, 6) && !memcmp(out + 6, in, 6) &&
 	       out[14] == 0x45 && out[23] == 1 && !memcmp(out + 30, in + 26, 4) &&
 	       out[34] == 3 && out[35] == 4 && mtu >= 68 && mtu < tot &&
-	       !memcmp(out + 42, in + 14, hlen + 8) &&
+	       !memcmp(out + 42, in + 14, hlen + l4) &&
 	       dp_checksums_ok(out, out_len);
 }
 
