@@ -392,6 +392,19 @@ expect_ok "vm1 keeps 1300 as the path's MTU" \
 expect_eq "the far host got none of it" $(($(echoes far) - e)) 0
 expect_ok "a DF ping of exactly 1300 bytes goes through" \
 	in_ns vm1 ping -M do -s 1272 -c 1 -W 1 203.0.113.10
+# A VM's UDP socket, as applications send (DF, their checksum left to
+# the device): it learns the MTU from the answer.
+in_ns vm1 ip route flush cache
+expect_eq "a UDP socket with DF learns 1300 from its first big datagram" \
+	"$(in_ns vm1 /usr/bin/python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, 10, 2)	# IP_MTU_DISCOVER: IP_PMTUDISC_DO
+s.connect(("203.0.113.10", 53))
+s.send(b"x" * 1400)
+time.sleep(0.5)
+print(s.getsockopt(socket.IPPROTO_IP, 14))	# IP_MTU
+')" 1300
 in_gw ip link set tA mtu "$mtu0"
 in_ns vm1 ip route flush cache
 
