@@ -455,7 +455,10 @@ static __always_inline int sg_steer_again(struct sg_ctx *c,
  * (port unreachable for a late reply, fragmentation needed): found from
  * the embedded header, it leaves as the flow's packets do, by the flow's
  * device, its outer source and embedded destination translated (nothing
- * under `none`). SG_NOT_MINE when it is about no steered flow.
+ * under `none`), to the host that sent the packet it is about: one for
+ * another destination would leave by that flow's device, which the
+ * policies may not give that destination. SG_NOT_MINE when it is about
+ * no steered flow.
  */
 static __always_inline int sg_steer_icmp_error(const struct sg_ctx *c,
 					       const struct sg_device *dev,
@@ -483,7 +486,7 @@ static __always_inline int sg_steer_icmp_error(const struct sg_ctx *c,
 		return SG_NOT_MINE;
 	i = sg_egress_slot(f);
 	pol = sg_egress_holds(c->slot, &key, f, f->out_ifindex);
-	if (!pol)
+	if (!pol || p->daddr != in.ip.saddr)
 		return SG_DROP_UNTRANSLATABLE;
 	/* Untranslated, the error goes out as it was sent: from the VM the
 	 * flow is for, no other (it would leave with its own address). */

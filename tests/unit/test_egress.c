@@ -517,8 +517,12 @@ static void test_icmp_error_out(void)
 		.icmp_type = 3, .icmp_code = 3, .inner = &got, .inner_l4 = 8 };
 	const struct pkt err_sent = { .src = E0_ADDR, .dst = FAR, .proto = 1,
 		.icmp_type = 3, .icmp_code = 3, .inner = &wire, .inner_l4 = 8 };
+	const struct pkt elsewhere = { .src = VM, .dst = "203.0.113.6",
+		.proto = 1, .icmp_type = 3, .icmp_code = 3, .inner = &got,
+		.inner_l4 = 8 };
 	uint8_t mid[2048], out[2048];
 	uint32_t mlen, len, v;
+	__u64 before;
 
 	test_begin();
 	dp_flush_flows();
@@ -530,8 +534,17 @@ static void test_icmp_error_out(void)
 	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "e0", "s1", mid, mlen, out, &len,
 		     &v) == 0 && v == TC_OK_V, "e0's tc egress: verdict %u", v);
 	CHECK(dp_sent_as(&err_sent, 1, out, len), "e0's tc egress changed it");
+	/* To another host than the one that sent the packet it is about:
+	 * it would leave by the flow's device, whatever the policies give
+	 * that host. */
+	before = dp_drops(1, SG_DROP_UNTRANSLATABLE);
+	v = dp_run_pkt(SG_PROG_TC_SECTOR_IN, "s1", NULL, &elsewhere, mid, &mlen);
+	CHECK(v == TC_SHOT_V && dp_drops(1, SG_DROP_UNTRANSLATABLE) == before + 1,
+	      "an error to another host is not dropped as untranslatable: %u",
+	      v);
 	test_end("an ICMP error the VM sends about a steered flow leaves by "
-		 "its device, both headers translated");
+		 "its device, both headers translated; to another host it "
+		 "is untranslatable");
 }
 
 /* The TCP frame of p with an MSS option (its only one). */
