@@ -221,25 +221,6 @@ static void add_sector_device(const struct sg_model *m, int s,
 	set_xdp(c, !t->steered && sg_xdp_wanted(sec->xdp, dev), sec->xdp);
 }
 
-static bool is_glob(const char *pat)
-{
-	return strpbrk(pat, "*?[") != NULL;
-}
-
-/* The first sector but s whose globs match device name, or -1. */
-static int glob_rival(const struct sg_model *m, int s, const char *name)
-{
-	for (int o = 0; o < m->nsectors; o++) {
-		const struct sg_sector_def *sec = &m->sectors[o];
-
-		for (int k = 0; o != s && k < sec->nifaces; k++)
-			if (is_glob(sec->ifaces[k].name) &&
-			    !fnmatch(sec->ifaces[k].name, name, 0))
-				return o;
-	}
-	return -1;
-}
-
 /*
  * Sector interfaces: exact names first, so a glob never steals them. A
  * glob matching a device another definition claims makes the
@@ -261,7 +242,7 @@ static int compile_sector_devices(const struct sg_model *m,
 			struct sg_pos pos = sec->ifaces[k].pos;
 			int matched = 0, rival;
 
-			if (is_glob(pat) != globs)
+			if (sg_is_glob(pat) != globs)
 				continue;
 			for (int i = 0; i < ndevs; i++) {
 				const char *name = devs[i].name;
@@ -271,8 +252,9 @@ static int compile_sector_devices(const struct sg_model *m,
 					continue;
 				matched++;
 				t = sg_compiled_target(c, devs[i].ifindex);
-				rival = !t && globs && leave ?
-					glob_rival(m, s, name) : -1;
+				rival = -1;
+				if (!t && globs && leave)
+					sg_model_glob_for(m, name, s, &rival);
 				if (rival >= 0) {
 					/* Said once, by the first of them. */
 					if (rival > s)

@@ -5,7 +5,6 @@
  * maps can hold). They run on a model parsed without errors, and name
  * each field by the path the parser recorded with its position.
  */
-#include <fnmatch.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,21 +320,6 @@ static const char *never_steered(const struct sg_model *m,
 	return NULL;
 }
 
-/* Does a sector's interface glob claim device `name`? */
-static const struct sg_name *glob_claims(const struct sg_model *m,
-					 const char *name)
-{
-	for (int o = 0; o < m->nsectors; o++)
-		for (int k = 0; k < m->sectors[o].nifaces; k++) {
-			const struct sg_name *n = &m->sectors[o].ifaces[k];
-
-			if (n->name && strpbrk(n->name, "*?[") &&
-			    !fnmatch(n->name, name, 0))
-				return n;
-		}
-	return NULL;
-}
-
 /* Policy e of sector s: its devices, its source, its destinations. */
 static void check_egress_policy(struct sg_parser *p,
 				const struct sg_sector_def *s,
@@ -364,7 +348,7 @@ static void check_egress_policy(struct sg_parser *p,
 			cfg_verr(p, e->iface_pos, NULL, "\"%s\" is already "
 				 "listed as %.*s", dev, item_len(at->path),
 				 at->path);
-		else if ((g = glob_claims(m, dev)))
+		else if ((g = sg_model_glob_for(m, dev, -1, NULL)))
 			cfg_verr(p, e->iface_pos, NULL, "\"%s\" matches %s "
 				 "(\"%s\"): it would be a sector's device", dev,
 				 g->pos.path, g->name);

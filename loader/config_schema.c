@@ -447,7 +447,7 @@ static void item_egress_iface(struct sg_parser *p, yaml_node_t *n, void *obj)
 		return;
 	*(char **)obj = name.name;
 	/* One device, named: a steered flow stays on it. */
-	if (strpbrk(name.name, "*?["))
+	if (sg_is_glob(name.name))
 		cfg_perr(p, n, "\"%s\" is a pattern; egress names devices",
 			 name.name);
 }

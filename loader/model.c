@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,30 @@ bool sg_model_is_uplink(const struct sg_model *m, const char *iface)
 		if (m->uplinks[i].iface && !strcmp(m->uplinks[i].iface, iface))
 			return true;
 	return false;
+}
+
+bool sg_is_glob(const char *name)
+{
+	return strpbrk(name, "*?[") != NULL;
+}
+
+const struct sg_name *sg_model_glob_for(const struct sg_model *m,
+					const char *name, int except,
+					int *sector)
+{
+	for (int o = 0; o < m->nsectors; o++) {
+		for (int k = 0; o != except && k < m->sectors[o].nifaces; k++) {
+			const struct sg_name *n = &m->sectors[o].ifaces[k];
+
+			if (n->name && sg_is_glob(n->name) &&
+			    !fnmatch(n->name, name, 0)) {
+				if (sector)
+					*sector = o;
+				return n;
+			}
+		}
+	}
+	return NULL;
 }
 
 void sg_model_free(struct sg_model *m)

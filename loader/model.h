@@ -169,6 +169,16 @@ struct sg_model {
 void sg_model_free(struct sg_model *m);
 /* Is device iface one of the uplinks? */
 bool sg_model_is_uplink(const struct sg_model *m, const char *iface);
+/* Is an interface name a shell glob ("vm1-*")? */
+bool sg_is_glob(const char *name);
+/*
+ * The first sector interface glob that matches device name, in a sector
+ * other than `except` (-1: in any), its sector's index in *sector (when
+ * not NULL); NULL when none does.
+ */
+const struct sg_name *sg_model_glob_for(const struct sg_model *m,
+					const char *name, int except,
+					int *sector);
 
 /*
  * An error about what was written at pos of file: "FILE:LINE:COL: field:
