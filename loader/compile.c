@@ -232,6 +232,8 @@ static int compile_sector_devices(const struct sg_model *m,
 				  const struct sg_netdev *devs, int ndevs,
 				  bool globs, bool leave, struct sg_diags *d)
 {
+	/* Only a glob's conflict is left: names were checked in the file. */
+	bool lenient = globs && leave;
 	int ret = 0;
 
 	for (int s = 0; s < m->nsectors; s++) {
@@ -253,7 +255,7 @@ static int compile_sector_devices(const struct sg_model *m,
 				matched++;
 				t = sg_compiled_target(c, devs[i].ifindex);
 				rival = -1;
-				if (!t && globs && leave)
+				if (!t && lenient)
 					sg_model_glob_for(m, name, s, &rival);
 				if (rival >= 0) {
 					/* Said once, by the first of them. */
@@ -273,15 +275,14 @@ static int compile_sector_devices(const struct sg_model *m,
 					add_sector_device(m, s, c, &devs[i]);
 				} else if (!globs || t->role != SG_ROLE_SECTOR ||
 					   t->sector != sec->id) {
-					sg_diag_at(leave && globs ?
-						   &c->contested : d,
+					sg_diag_at(lenient ? &c->contested : d,
 						   m->file, pos, NULL,
 						   "\"%s\" matches device %s, "
 						   "which is already claimed%s",
 						   pat, name,
-						   leave && globs ?
+						   lenient ?
 						   ": the glob leaves it" : "");
-					ret = leave && globs ? ret : -1;
+					ret = lenient ? ret : -1;
 				}
 			}
 			if (!matched)
