@@ -197,6 +197,16 @@ static __always_inline int sg_steer_too_big(const struct sg_ctx *c,
 	       SG_PASS_STEER : SG_DROP_MALFORMED;
 }
 
+/* May p be fragmented on the way (its DF clear, read)? */
+static __always_inline bool sg_may_fragment(const struct sg_ctx *c,
+					    const struct sg_pkt *p)
+{
+	__be16 frag_off;
+
+	return !sg_ctx_load(c, p->l3_off + 6, &frag_off, sizeof(frag_off)) &&
+	       !(frag_off & bpf_htons(IP_DF));
+}
+
 /*
  * Does p fit egress device ifindex? Its MTU in *mtu (0 when not known).
  * SG_PASS: send it; a packet that does not fit and may not be
@@ -209,7 +219,6 @@ static __always_inline int sg_steer_fits(const struct sg_ctx *c,
 					 __u32 ifindex, __u32 *mtu)
 {
 	struct __sk_buff *skb = c->ctx;
-	__be16 frag_off;
 	long rc;
 
 	if (skb->gso_size) {
@@ -223,10 +232,7 @@ static __always_inline int sg_steer_fits(const struct sg_ctx *c,
 	}
 	if (rc < 0)
 		*mtu = 0;
-	if (rc != BPF_MTU_CHK_RET_FRAG_NEEDED)
-		return SG_PASS;
-	if (sg_ctx_load(c, p->l3_off + 6, &frag_off, sizeof(frag_off)) ||
-	    !(frag_off & bpf_htons(IP_DF)))
+	if (rc != BPF_MTU_CHK_RET_FRAG_NEEDED || sg_may_fragment(c, p))
 		return SG_PASS;
 	return sg_steer_too_big(c, p, *mtu);
 }
@@ -393,7 +399,6 @@ static __always_inline int sg_steer_again(struct sg_ctx *c,
 	struct sg_flow_key key;
 	struct sg_flow *f;
 	__u32 ifindex, checked, mtu;
-	__be16 frag_off;
 	__u64 now;
 	long rc;
 
@@ -423,9 +428,7 @@ static __always_inline int sg_steer_again(struct sg_ctx *c,
 		if (bpf_check_mtu(c->ctx, ifindex, &mtu, 0, BPF_MTU_CHK_SEGS))
 			return -1;
 	} else if (p->l4_off - p->l3_off + p->l4_len > mtu &&
-		   (sg_ctx_load(c, p->l3_off + 6, &frag_off,
-				sizeof(frag_off)) ||
-		    (frag_off & bpf_htons(IP_DF)))) {
+		   !sg_may_fragment(c, p)) {
 		return -1;
 	}
 	/* Kept again meanwhile (sg_steer_keep clears ifindex first, and a
