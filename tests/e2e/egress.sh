@@ -41,7 +41,7 @@ e2e_private_mounts "$@"
 runner=
 mon=
 e2e_topology
-trap '[ -n "$mon" ] && kill "$mon" 2>/dev/null; [ -n "$runner" ] && kill "$runner" 2>/dev/null && wait "$runner" 2>/dev/null
+trap '[ -n "$mon" ] && kill "$mon" 2>/dev/null; stop_run
 	sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
 
 # --- The topology ------------------------------------------------------------

@@ -122,7 +122,7 @@ sed 's/max-flows: 1024, max-flows-per-sector: 128/max-flows: 1000, max-flows-per
 nsenter --net=/run/netns/"$GW" "$SECTORGATE" --pin-dir "$PIN" run \
 	-c "$work/stopped.yaml" >"$work/run.log" 2>&1 &
 runner=$!
-trap 'kill "$runner" 2>/dev/null; wait "$runner" 2>/dev/null; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
+trap 'stop_run; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
 expect_ok "run applies a table of 1000 flows, 1000 a sector" \
 	poll 10 'sg status --json >/dev/null'
 sends 1200

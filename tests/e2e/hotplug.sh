@@ -14,7 +14,7 @@ e2e_private_mounts "$@"
 
 runner=
 e2e_topology
-trap '[ -n "$runner" ] && kill "$runner" 2>/dev/null && wait "$runner" 2>/dev/null; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
+trap 'stop_run; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
 # vm1 also owns the devices "x1-*", which do not exist yet, and vm3 the
 # devices "*-zz": a device named x1-zz would be both's.
 sed -i -e 's/^    interfaces: \[v1\]$/    interfaces: [v1, "x1-*"]/' \

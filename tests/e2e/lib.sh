@@ -59,6 +59,12 @@ echoed() {
 	return 1
 }
 
+# stop_run: end the `sectorgate run` whose pid is $runner (if any) and
+# wait for it, so that an unload after it is not refused as under run.
+stop_run() {
+	[ -n "${runner:-}" ] && kill "$runner" 2>/dev/null && wait "$runner" 2>/dev/null
+}
+
 # The usual start of a scenario, after e2e_private_mounts: the topology of
 # scripts/topology.sh up, its definitions in $DEFS, a scratch directory
 # $work, all removed however the scenario ends.

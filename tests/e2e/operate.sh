@@ -13,7 +13,7 @@ e2e_private_mounts "$@"
 
 runner=
 e2e_topology
-trap '[ -n "$runner" ] && kill "$runner" 2>/dev/null && wait "$runner" 2>/dev/null; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
+trap 'stop_run; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
 COMMANDS="check apply run status stats dump monitor unload"
 
 # --- --help, from the option table ----------------------------------------

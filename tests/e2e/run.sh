@@ -11,7 +11,7 @@ e2e_private_mounts "$@"
 DEFS=$(mktemp /tmp/sectorgate-e2e.XXXXXX.yaml)
 work=$(mktemp -d)
 runner=
-trap '[ -n "$runner" ] && kill "$runner" 2>/dev/null && wait "$runner" 2>/dev/null; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
+trap 'stop_run; sg unload >/dev/null 2>&1; topo_down; rm -rf "$DEFS" "$work"' EXIT
 topo_up
 # vm1 also owns devices "x1-*" that do not exist yet; UDP flows expire
 # after 2 seconds.
