@@ -278,27 +278,30 @@ static __always_inline void sg_steer_keep(struct sg_flow *f,
 }
 
 /*
- * p from sector device dev meets policy pol: its flow stays on its
- * device; a new flow takes the first usable device with a route for it.
- * Then it is redirected there, TTL as a router leaves it. tc only (the
- * XDP caller passes it up).
+ * p from sector device dev, of flow key (a fragment after the first: of
+ * the flow its first was steered by), meets policy pol: its flow stays
+ * on its device; a new flow takes the first usable device with a route
+ * for it. Then it is redirected there, TTL as a router leaves it, and a
+ * first fragment noted for the rest (SG_FRAG_AT_STEER). tc only (the XDP
+ * caller passes it up).
  */
 static __always_inline int sg_steer(const struct sg_ctx *c,
 				    const struct sg_device *dev,
 				    const struct sg_pkt *p,
+				    const struct sg_flow_key *key,
 				    const struct sg_egress_policy *pol)
 {
 	struct sg_config *cfg = sg_config_of(c->slot);
 	struct bpf_redir_neigh nh = {};
 	struct sg_device *out = NULL;
-	struct sg_flow_key key;
 	struct sg_flow *f, t;
 	bool found = false;
 	__u32 ifindex, mtu;
 	__u64 now;
 	int i = -1, k, verdict;
 
-	verdict = sg_nat_mappable(p);
+	verdict = p->frag == SG_FRAG_LATER ? SG_PASS :
+					     sg_nat_mappable_proto(p);
 	if (verdict != SG_PASS)
 		return verdict;
 	if (!cfg)
@@ -307,8 +310,7 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	if (p->ttl <= 1)
 		return SG_PASS;
 	now = sg_now();
-	sg_flow_key_of(&key, p, dev->sector);
-	f = bpf_map_lookup_elem(&sg_flows, &key);
+	f = bpf_map_lookup_elem(&sg_flows, key);
 	/*
 	 * A live flow stays on its device, with the source it took: while
 	 * the device is gone or down it is dropped, never moved; if it came
@@ -318,7 +320,7 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	 */
 	if (f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_EGRESS &&
 	    sg_flow_live(f, now) && sg_egress_slot(f) < pol->ndevs &&
-	    sg_flow_is(f, &key)) {
+	    sg_flow_is(f, key)) {
 		i = sg_egress_slot(f);
 		if (!pol->devs[i & (SG_MAX_EGRESS_DEVS - 1)].ifindex)
 			return SG_DROP_EGRESS_DOWN;
@@ -327,6 +329,9 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	if (found) {
 		if (!sg_egress_via(c, p, pol, i, &out, &nh))
 			return SG_DROP_EGRESS_DOWN;
+	} else if (p->frag == SG_FRAG_LATER) {
+		/* Without ports it opens no flow, nor takes another one. */
+		return SG_DROP_FRAGMENT;
 	} else {
 		i = -1;
 		for (k = 0; k < SG_MAX_EGRESS_DEVS; k++) {
@@ -350,7 +355,7 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 
 	if (found) {
 		/* Taken for another flow since it was found: not written. */
-		if (!sg_flow_is(f, &key))
+		if (!sg_flow_is(f, key))
 			return SG_DROP_CONNTRACK_FULL;
 		f->out_ifindex = ifindex;
 		sg_flow_update(f, cfg, p, SG_FLOW_ORIG, now);
@@ -359,7 +364,7 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 				 sg_egress_source(pol, i, p->saddr), p,
 				 dev->counters, c->ifindex, ifindex);
 		t.flags = (__u32)i << SG_FLOW_EGRESS_SLOT_SHIFT;
-		verdict = sg_snat_flow(c, cfg, p, &key, &t,
+		verdict = sg_snat_flow(c, cfg, p, key, &t,
 				       pol->flags & SG_EGRESS_ROUTED, now, &f);
 		if (verdict != SG_PASS)
 			return verdict;
@@ -367,16 +372,19 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	if (f) {
 		/* Taken for another flow meanwhile (sg_flow_is): nothing kept
 		 * in it, or what was kept undone. */
-		if (!sg_flow_is(f, &key))
+		if (!sg_flow_is(f, key))
 			return SG_DROP_CONNTRACK_FULL;
 		sg_steer_keep(f, c, now, ifindex,
 			      out->flags & SG_DEV_L3 ? 0 : nh.ipv4_nh, mtu);
-		if (!sg_flow_is(f, &key)) {
+		if (!sg_flow_is(f, key)) {
 			f->kept.ifindex = 0;
 			return SG_DROP_CONNTRACK_FULL;
 		}
 	}
-	return sg_egress_send(c, p, out, ifindex, &nh);
+	verdict = sg_egress_send(c, p, out, ifindex, &nh);
+	if (verdict == SG_PASS_STEER)
+		sg_frag_note(c, p, dev->sector, SG_FRAG_AT_STEER, key, now);
+	return verdict;
 }
 
 /*
@@ -519,6 +527,8 @@ static __always_inline int sg_egress_decide(const struct sg_ctx *c,
 					    const struct sg_pkt *p)
 {
 	struct sg_egress_policy *pol = NULL;
+	struct sg_flow_key key;
+	bool follows;
 	int found;
 
 	/* Only while an apply moves the device to tc: tc decides all. */
@@ -530,13 +540,23 @@ static __always_inline int sg_egress_decide(const struct sg_ctx *c,
 		if (found != SG_NOT_MINE)
 			return found;
 	}
-	found = sg_egress_policy_of(c->slot, dev->sector, p->daddr, p->proto,
-				    p->dport, &pol);
+	/* A fragment after the first meets the policy by the ports of the
+	 * flow its first was steered by; one that follows none, by none,
+	 * and no policy can steer it (nor a flow without ports take it). */
+	follows = p->frag == SG_FRAG_LATER &&
+		  sg_frag_entry(c, p, dev->sector, SG_FRAG_AT_STEER, sg_now(),
+				&key);
+	if (!follows)
+		sg_flow_key_of(&key, p, dev->sector);
+	found = sg_egress_policy_of(c->slot, dev->sector, p->daddr, key.proto,
+				    key.dport, &pol);
 	if (!found)
 		return SG_NOT_MINE;
 	if (found < 0 || !pol)
 		return SG_DROP_EGRESS_DOWN;
-	return sg_steer(c, dev, p, pol);
+	if (p->frag == SG_FRAG_LATER && !follows)
+		return SG_DROP_FRAGMENT;
+	return sg_steer(c, dev, p, &key, pol);
 }
 
 /*
@@ -579,15 +599,22 @@ static __always_inline int sg_steered_out(const struct sg_ctx *c,
 {
 	struct sg_flow_key key;
 	struct sg_flow *f;
+	__u64 now = sg_now();
 
 	if (sg_icmp_is_error(p))
 		return sg_steered_error_out(c, p, sector);
-	if (sg_nat_mappable(p) != SG_PASS)
-		return SG_NOT_MINE;
-	sg_flow_key_of(&key, p, sector);
-	f = bpf_map_lookup_elem(&sg_flows, &key);
+	/* A fragment after the first: the flow the ingress noted it by
+	 * (sg_steer), whose addresses it gets. */
+	if (p->frag == SG_FRAG_LATER) {
+		f = sg_frag_entry(c, p, sector, SG_FRAG_AT_STEER, now, &key);
+	} else {
+		if (sg_nat_mappable_proto(p) != SG_PASS)
+			return SG_NOT_MINE;
+		sg_flow_key_of(&key, p, sector);
+		f = bpf_map_lookup_elem(&sg_flows, &key);
+	}
 	if (!f || f->dir != SG_FLOW_ORIG || f->nat != SG_NAT_EGRESS ||
-	    f->out_ifindex != c->ifindex || !sg_flow_live(f, sg_now()))
+	    f->out_ifindex != c->ifindex || !sg_flow_live(f, now))
 		return SG_NOT_MINE;
 	if (sg_xlate_apply(c, p, &f->xlate))
 		return SG_DROP_MALFORMED;
@@ -596,7 +623,9 @@ static __always_inline int sg_steered_out(const struct sg_ctx *c,
 
 /*
  * tc ingress of an egress device: a reply of a flow steered out of it,
- * or an ICMP error about one, goes back to its VM. Returns the tc
+ * or an ICMP error about one, goes back to its VM; the rest of a reply
+ * datagram whose first fragment went to a VM follows it (sg_frag.h: a
+ * DNS answer of a few kilobytes, fragmented on the way). Returns the tc
  * verdict, or -1 for anything else.
  */
 static __always_inline int sg_steered_in(const struct sg_ctx *c,
@@ -608,18 +637,19 @@ static __always_inline int sg_steered_in(const struct sg_ctx *c,
 	struct sg_flow *e, *f;
 	__u64 now = sg_now();
 
+	e = sg_frag_entry_in(c, p, SG_FRAG_AT_EGRESS_IN, now, &key);
+	f = e ? sg_inbound_flow(c, &key, e, false, now) : NULL;
+	if (f)
+		return sg_reply_in(c, skb, p, cfg, &key, e, f, now);
+	if (p->frag == SG_FRAG_LATER)
+		return -1;
+
 	sg_flow_key_of(&key, p, 0);
 	e = bpf_map_lookup_elem(&sg_flows, &key);
 	f = sg_inbound_flow(c, &key, e, false, now);
 	/* The other end's SYN-ACK too: the VM sends by the same tunnel. */
 	if (e && f && sg_clamp_mss(c, p, c->ifindex)) {
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
-		return TC_ACT_SHOT;
-	}
-	/* Steered flows are not followed in fragments (sg_frag.h): their
-	 * first would arrive without the rest. */
-	if (e && f && p->frag) {
-		sg_drop(c, p, f->counters, 0, SG_DROP_FRAGMENT);
 		return TC_ACT_SHOT;
 	}
 	if (e && f)

@@ -97,21 +97,21 @@ sg_frag_entry(const struct sg_ctx *c, const struct sg_pkt *p, __u16 zone,
 }
 
 /*
- * The same at an uplink's ingress, where a first fragment also takes
- * away what an older datagram with its key noted: sg_reply_in notes it
- * anew if it goes to a VM, and one for the host or dropped is not that
- * datagram's. (One function for both, one key on the stack: the uplink's
- * ingress has none to spare.)
+ * The same where replies come in from outside (hook: an uplink's ingress,
+ * an egress device's), where a first fragment also takes away what an
+ * older datagram with its key noted: sg_reply_in notes it anew if it goes
+ * to a VM, and one for the host or dropped is not that datagram's. (One
+ * function for both, one key on the stack: the uplink's ingress has none
+ * to spare.)
  */
 static __always_inline struct sg_flow *
-sg_frag_entry_in(const struct sg_ctx *c, const struct sg_pkt *p, __u64 now,
-		 struct sg_flow_key *key)
+sg_frag_entry_in(const struct sg_ctx *c, const struct sg_pkt *p,
+		 enum sg_frag_hook hook, __u64 now, struct sg_flow_key *key)
 {
 	struct sg_frag_key k;
 	bool last;
 
-	if (!p->frag ||
-	    sg_frag_key_of(c, p, 0, SG_FRAG_AT_UPLINK_IN, &k, &last))
+	if (!p->frag || sg_frag_key_of(c, p, 0, hook, &k, &last))
 		return NULL;
 	if (p->frag == SG_FRAG_FIRST) {
 		bpf_map_delete_elem(&sg_frags, &k);

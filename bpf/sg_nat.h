@@ -709,7 +709,10 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 		sg_drop(c, p, f->counters, 0, SG_DROP_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	sg_frag_note(c, p, 0, SG_FRAG_AT_UPLINK_IN, key, now);
+	/* A steered flow's replies come in on its egress device. */
+	sg_frag_note(c, p, 0, e->nat == SG_NAT_EGRESS ? SG_FRAG_AT_EGRESS_IN :
+						       SG_FRAG_AT_UPLINK_IN,
+		     key, now);
 	return sg_deliver_flow(c, skb, p, key, e, f, hop);
 }
 
@@ -772,7 +775,7 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 	now = sg_now();
 	/* The rest of a datagram whose first went to a VM follows it; the
 	 * rest of the host's is the host's. */
-	e = sg_frag_entry_in(c, &p, now, &key);
+	e = sg_frag_entry_in(c, &p, SG_FRAG_AT_UPLINK_IN, now, &key);
 	if (e) {
 		f = sg_inbound_flow(c, &key, e, true, now);
 		if (f)

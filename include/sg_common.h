@@ -658,6 +658,11 @@ enum sg_frag_hook {
 	SG_FRAG_AT_UPLINK_IN,		/* their replies, a forward's clients */
 	SG_FRAG_AT_SECTOR,		/* a sector's ingress: allowed between
 					 * sectors, a forward's answers */
+	SG_FRAG_AT_STEER,		/* a steered sector's tc ingress, read
+					 * again at the egress device's tc
+					 * egress: steered flows */
+	SG_FRAG_AT_EGRESS_IN,		/* an egress device's tc ingress: the
+					 * replies of steered flows */
 };
 
 struct sg_frag_key {

@@ -729,6 +729,117 @@ static void test_too_big(void)
 		 "with fragmentation needed, byte-exact; without DF it leaves");
 }
 
+/*
+ * Fragment frame in[ilen] through prog on dev (tc egress: having come in
+ * on from); the verdict must be want. What came out in out[*olen].
+ */
+static bool run_frame(enum sg_prog prog, const char *dev, const char *from,
+		      const uint8_t *in, int ilen, uint32_t want,
+		      uint8_t *out, int *olen)
+{
+	uint32_t len, v;
+
+	if (dp_run(prog, dev, from, in, ilen, out, &len, &v) || v != want) {
+		printf("  %s: verdict %u, want %u\n", dev, v, want);
+		return false;
+	}
+	*olen = len;
+	return true;
+}
+
+/* Fragment in[ilen] from the VM: steered at s1's tc ingress, then
+ * translated at e0's tc egress, into out. */
+static bool frag_steered(const uint8_t *in, int ilen, uint8_t *out,
+			 int *olen)
+{
+	uint8_t mid[2048];
+	int mlen;
+
+	return run_frame(SG_PROG_TC_SECTOR_IN, "s1", NULL, in, ilen,
+			 TC_REDIRECT_V, mid, &mlen) &&
+	       run_frame(SG_PROG_TC_TRUSTED_OUT, "e0", "s1", mid, mlen,
+			 TC_OK_V, out, olen);
+}
+
+/* Did a later fragment come out with its id, offset and payload as
+ * they went in, and a right header checksum? */
+static bool later_kept(const uint8_t *in, int ilen, const uint8_t *out,
+		       int olen)
+{
+	return olen == ilen && !memcmp(out + 14 + 20, in + 14 + 20,
+				       ilen - 14 - 20) &&
+	       !memcmp(out + 14 + 4, in + 14 + 4, 4) &&
+	       dp_csum(out + 14, 20) == 0;
+}
+
+/*
+ * A steered flow's datagrams in fragments, out and back (a DNS answer of
+ * a few kilobytes through a tunnel): the first fragment is steered and
+ * translated as the flow's packets are, the rest follow it (addresses
+ * only); put back together, each is the datagram translated, its UDP
+ * checksum right over the whole. A later fragment that follows no first
+ * is `fragment` from the VM, and the host's from outside.
+ */
+static void test_fragments(void)
+{
+	struct pkt q = UDP(VM, 5080, FAR, 53), a = UDP(FAR, 53, E0_ADDR,
+						       NAT_PORT);
+	uint8_t dgram[2048], f1[2048], f2[2048], o1[2048], o2[2048],
+		whole[2048];
+	int len, l1, l2, n1, n2, n;
+	__u64 fr;
+
+	test_begin();
+	dp_flush_flows();
+	len = dp_big_udp(&q, 1208, dgram);
+	dp_fragment(dgram, len, 800, 0x2345, f1, &l1, f2, &l2);
+	CHECK(frag_steered(f1, l1, o1, &n1), "the first fragment out");
+	CHECK(frag_steered(f2, l2, o2, &n2), "the later fragment out");
+	CHECK(later_kept(f2, l2, o2, n2),
+	      "out: the later fragment's id, offset or payload changed");
+	n = dp_reassemble(o1, n1, o2, n2, whole);
+	CHECK(n == len && dp_checksums_ok(whole, n) &&
+	      !memcmp(whole + 14 + 12, (uint8_t[]){ 10, 201, 0, 1 }, 4) &&
+	      dp_sport(whole) == NAT_PORT && whole[14 + 8] == 63,
+	      "out: the datagram reassembled is not the one translated");
+
+	len = dp_big_udp(&a, 1208, dgram);
+	dp_fragment(dgram, len, 1000, 0x5432, f1, &l1, f2, &l2);
+	CHECK(run_frame(SG_PROG_TC_TRUSTED_IN, "e0", NULL, f1, l1,
+			TC_REDIRECT_V, o1, &n1), "the first fragment back");
+	CHECK(run_frame(SG_PROG_TC_TRUSTED_IN, "e0", NULL, f2, l2,
+			TC_REDIRECT_V, o2, &n2), "the later fragment back");
+	CHECK(later_kept(f2, l2, o2, n2),
+	      "in: the later fragment's id, offset or payload changed");
+	n = dp_reassemble(o1, n1, o2, n2, whole);
+	CHECK(n == len && dp_checksums_ok(whole, n) &&
+	      !memcmp(whole + 14 + 16, (uint8_t[]){ 10, 1, 0, 2 }, 4) &&
+	      (whole[14 + 20 + 2] << 8 | whole[14 + 20 + 3]) == 5080 &&
+	      whole[14 + 8] == 63,
+	      "in: the datagram reassembled is not the reply translated");
+
+	/* Without its first: from the VM dropped, from outside the host's
+	 * (the address is e0's), never delivered. */
+	fr = dp_drops(1, SG_DROP_FRAGMENT);
+	dp_fragment(dgram, len, 1000, 0x5433, f1, &l1, f2, &l2);
+	CHECK(run_frame(SG_PROG_TC_TRUSTED_IN, "e0", NULL, f2, l2, TC_OK_V,
+			o2, &n2), "a later fragment alone from outside");
+	len = dp_big_udp(&q, 1208, dgram);
+	dp_fragment(dgram, len, 800, 0x2346, f1, &l1, f2, &l2);
+	CHECK(run_frame(SG_PROG_TC_SECTOR_IN, "s1", NULL, f2, l2, TC_SHOT_V,
+			o2, &n2) && dp_drops(1, SG_DROP_FRAGMENT) == fr + 1,
+	      "a later fragment alone from the VM is not dropped as fragment");
+	/* A second after the last, the rest follows no more. */
+	CHECK(frag_steered(f1, l1, o1, &n1), "another first fragment");
+	CHECK(frag_steered(f2, l2, o2, &n2), "its last");
+	dp_in.skel->bss->sg_clock_offset_ns += 1100 * 1000000ULL;
+	CHECK(run_frame(SG_PROG_TC_SECTOR_IN, "s1", NULL, f2, l2, TC_SHOT_V,
+			o2, &n2) && dp_drops(1, SG_DROP_FRAGMENT) == fr + 2,
+	      "a second after the last: not dropped as fragment");
+	test_end("a steered flow's datagrams in fragments: the rest follows "
+		 "the first out and back, translated; none follows without it");
+}
+
 static void test_unsolicited(void)
 {
 	const struct pkt in = TCP(FAR, 7000, VM, 22, SYN);
@@ -1051,6 +1162,7 @@ int main(void)
 	test_icmp_error_out();
 	test_mss_clamp();
 	test_too_big();
+	test_fragments();
 	test_unsolicited();
 	test_protected_host_address();
 	test_reassigned_device();

@@ -62,7 +62,9 @@
  *  (a) a frame the checker calls malformed or not IPv4 is never
  *      rewritten and let through (pass or redirect), on every path; nor
  *      is a fragment, but by the NAT at the uplink (tc egress and
- *      ingress), which follows a datagram's first fragment with the rest:
+ *      ingress) and by steering (the steered sector's tc ingress, the
+ *      egress devices' tc egress and ingress), which follow a datagram's
+ *      first fragment with the rest:
  *      there a fragment keeps its length and changes only the fields a
  *      NAT changes (a later one: its IP header's), with its IP header
  *      checksum right, and a first fragment's L4 checksum changes by
@@ -117,8 +119,10 @@
  *      file's own model of vm7's policies (steered_to(), not the compiled
  *      maps) says: the sector's XDP redirects nothing of vm7 (it passes
  *      it up to tc); the sector's tc ingress redirects only a well-formed
- *      TCP, UDP or echo request from s7 and vm7's CIDR that a policy
- *      claims, with a hop to spare (or an ICMP error about a steered
+ *      TCP, UDP or echo request (or a first fragment of one) from s7 and
+ *      vm7's CIDR that a policy claims, or a later fragment to a
+ *      destination a policy has (it follows its first: the checker keeps
+ *      no state), with a hop to spare (or an ICMP error about a steered
  *      flow, its source side translated: from e0's address, or as sent,
  *      and passed as it is by the device's tc egress), and leaves none
  *      of those to the
@@ -1368,7 +1372,7 @@ static void mutate(uint8_t *f, int *lenp)
 enum prop { P_A, P_B, P_C, P_D, P_E, P_F, P_G, P_H, NPROPS };
 static const char *const prop_names[NPROPS] = {
 	"(a) malformed, not IPv4 or a fragment: rewritten and let through "
-	"(fragments: but as the uplink's NAT follows them)",
+	"(fragments: but as the uplink's NAT or steering follows them)",
 	"(b) checksums of a rewritten frame",
 	"(c) length and fields of a rewritten frame",
 	"(d) the run itself",
@@ -1463,7 +1467,8 @@ static struct {
 	 * checksum, an embedded L4 checksum. */
 	unsigned long tcp, udp, echo, errors, options, padded, unfinished,
 		      emb_sum;
-	/* Fragments the uplink's NAT rewrote: first ones, later ones. */
+	/* Fragments the NAT rewrote (the uplink's, steering's): first
+	 * ones, later ones. */
 	unsigned long frag_first, frag_later;
 } stats[NSLOTS];
 static unsigned long total_runs;
@@ -1767,6 +1772,28 @@ static bool mappable(const uint8_t *f, const struct wf *w)
 }
 
 /*
+ * May steering take the packet at f: what the NAT maps, a first fragment
+ * of it (its ports are in it), or a later fragment, which follows its
+ * first (the checker keeps no state: whichever first that was)?
+ */
+static bool steerable(const uint8_t *f, const struct wf *w)
+{
+	if (w->kind != WF_FRAGMENT)
+		return mappable(f, w);
+	return w->later ||
+	       tcp_udp(w) || (w->proto == 1 && f[w->l4] == 8);
+}
+
+/* May a later fragment at f follow a first that a policy steered to dev
+ * (D_E0, D_E1, or -1 for either)? Its ports are the first's. */
+static bool later_may_go(const uint8_t *f, const struct wf *w, int dev)
+{
+	return (dev != D_E0 && w->proto == 6 && in_net(f + 30, "203.0.113.0",
+						       24)) ||
+	       (dev != D_E1 && steered_to(f, w) == D_E0);
+}
+
+/*
  * May the translation of one side of a flow change the byte at off of
  * this well-formed frame: the source side (dst false: address, port or
  * echo id), as what leaves an egress device is translated, or the
@@ -1883,7 +1910,7 @@ static void judge_steer(const struct run *r, uint32_t verdict,
 	ours = r->dev == D_S7 && (w.kind == WF_OK || w.kind == WF_FRAGMENT) &&
 	       in_net(in + 26, "10.7.0.0", 24);
 	to = ours ? steered_to(in, &w) : -1;
-	claimed = to >= 0 && mappable(in, &w);
+	claimed = to >= 0 && steerable(in, &w);
 	if (verdict == TC_ACT_OK && claimed && in[22] > 1)
 		V(P_G, "left what a policy claims to the kernel's routes");
 	if (verdict != TC_ACT_REDIRECT)
@@ -1917,9 +1944,11 @@ static void judge_steer(const struct run *r, uint32_t verdict,
 			eg_stats[EG_STEER_ICMP]++;
 		return;
 	}
-	if (!claimed || in[22] <= 1) {
-		V(P_G, "redirected what %s", to < 0 ? "no policy claims" :
-		  !mappable(in, &w) ? "the NAT does not map" :
+	if (w.later ? !later_may_go(in, &w, -1) || in[22] <= 1 :
+		      !claimed || in[22] <= 1) {
+		V(P_G, "redirected what %s", w.later ? "follows no steered "
+		  "flow's first fragment" : to < 0 ? "no policy claims" :
+		  !steerable(in, &w) ? "the NAT does not map" :
 		  "expires on the way");
 		return;
 	}
@@ -1969,7 +1998,7 @@ static void judge_steered_out(const struct run *r, uint32_t verdict,
 			  "steers nothing there", dev_names[r->ingress]);
 		return;
 	}
-	if (w.kind != WF_OK) {
+	if (w.kind != WF_OK && !(w.kind == WF_FRAGMENT && steerable(in, &w))) {
 		V(P_G, "passed from the steered sector, and it is %s", w.why);
 		return;
 	}
@@ -1988,7 +2017,8 @@ static void judge_steered_out(const struct run *r, uint32_t verdict,
 			eg_stats[EG_OUT_ICMP]++;
 		return;
 	}
-	if (steered_to(in, &w) != r->dev)
+	if (w.later ? !later_may_go(in, &w, r->dev) :
+		      steered_to(in, &w) != r->dev)
 		V(P_G, "left %s, and no policy of it claims it",
 		  dev_names[r->dev]);
 	else if (r->dev == D_E0 && !addr_is(out + 26, E0_ADDR))
@@ -2028,7 +2058,7 @@ static void judge_steered_in(const struct run *r, uint32_t verdict,
 	if (!redirect && (verdict != TC_ACT_OK || !changed))
 		return;
 	wf_check(in, len, &w);
-	if (w.kind != WF_OK) {
+	if (w.kind != WF_OK && w.kind != WF_FRAGMENT) {
 		if (!changed)	/* (a) judges the rewritten ones */
 			V(P_G, "redirected, and it is %s", w.why);
 		return;
@@ -2146,7 +2176,27 @@ static uint16_t frag_l4_sum(const uint8_t *f, const struct wf *w)
 	return v == 0xffff ? 0 : v;
 }
 
-/* (a): a fragment the uplink's NAT rewrote, as it followed its first. */
+/* Does the path of run r follow a datagram's fragments: the uplink's
+ * NAT, and steering (the steered sector's tc ingress, where it sends one
+ * to an egress device; the egress devices' tc egress and ingress)? */
+static bool follows_fragments(const struct run *r, uint32_t verdict)
+{
+	switch (r->prog) {
+	case SG_PROG_TC_UPLINK_OUT:
+	case SG_PROG_TC_UPLINK_IN:
+		return true;
+	case SG_PROG_TC_SECTOR_IN:
+		return r->dev == D_S7 && verdict == TC_ACT_REDIRECT;
+	case SG_PROG_TC_TRUSTED_OUT:
+	case SG_PROG_TC_TRUSTED_IN:
+		return is_egress_dev(r->dev);
+	default:
+		return false;
+	}
+}
+
+/* (a): a fragment the NAT rewrote (the uplink's or steering's), as it
+ * followed its first. */
 static void judge_fragment(const struct run *r, uint32_t verdict,
 			   const uint8_t *in, int len, const uint8_t *out,
 			   uint32_t out_len, const struct wf *wi)
@@ -2302,8 +2352,7 @@ static void judge(const struct run *r, const uint8_t *in, int len,
 		return;
 	stats[slot].rewritten++;
 	wf_check_as(in, len, &wi, !egress);
-	if (wi.kind == WF_FRAGMENT && (r->prog == SG_PROG_TC_UPLINK_OUT ||
-				       r->prog == SG_PROG_TC_UPLINK_IN)) {
+	if (wi.kind == WF_FRAGMENT && follows_fragments(r, verdict)) {
 		judge_fragment(r, verdict, in, len, out, out_len, &wi);
 		return;
 	}
@@ -2789,12 +2838,17 @@ static int make_frame(uint8_t *f, int *origin)
 /*
  * (g): what the sector's tc ingress steered to a device, that device's
  * tc egress passes (translating it): were it to drop it, the packet
- * would be lost between the two.
+ * would be lost between the two. Not judged for a later fragment: it
+ * went where its first did, which this checker does not keep.
  */
 static void judge_fed(const struct run *r, uint32_t verdict,
 		      const uint8_t *in, int len)
 {
-	if (r->dev != steered_frame(in, len) || verdict == (uint32_t)-1)
+	struct wf w;
+
+	wf_check_as(in, len, &w, false);
+	if (w.later || r->dev != steered_frame(in, len) ||
+	    verdict == (uint32_t)-1)
 		return;
 	if (!seeding)
 		eg_stats[EG_FED]++;
@@ -2997,8 +3051,9 @@ static void report(void)
 {
 	static const char *const tests[NPROPS] = {
 		"fuzz (a): malformed and non-IPv4 frames are never rewritten "
-		"and let through, nor fragments but as the uplink's NAT "
-		"follows a datagram's first (fields, lengths, checksums)",
+		"and let through, nor fragments but as the uplink's NAT or "
+		"steering follows a datagram's first (fields, lengths, "
+		"checksums)",
 		"fuzz (b): rewritten frames carry right checksums (IP, TCP/UDP, "
 		"ICMP, embedded)",
 		"fuzz (c): rewrites keep the length and change only what NAT "
@@ -3058,11 +3113,17 @@ static void test_coverage(unsigned long frames)
 		       stats[p].padded, stats[p].unfinished);
 	}
 	printf("# fragments rewritten: %lu first and %lu later ones at "
-	       "tc_uplink_out, %lu and %lu at tc_uplink_in\n",
+	       "tc_uplink_out, %lu and %lu at tc_uplink_in; steered: %lu and "
+	       "%lu at tc_sector_in, %lu and %lu at tc_egress_out, %lu and "
+	       "%lu at tc_egress_in\n",
 	       stats[SG_PROG_TC_UPLINK_OUT].frag_first,
 	       stats[SG_PROG_TC_UPLINK_OUT].frag_later,
 	       stats[SG_PROG_TC_UPLINK_IN].frag_first,
-	       stats[SG_PROG_TC_UPLINK_IN].frag_later);
+	       stats[SG_PROG_TC_UPLINK_IN].frag_later,
+	       stats[SG_PROG_TC_SECTOR_IN].frag_first,
+	       stats[SG_PROG_TC_SECTOR_IN].frag_later,
+	       stats[R_EGRESS_OUT].frag_first, stats[R_EGRESS_OUT].frag_later,
+	       stats[R_EGRESS_IN].frag_first, stats[R_EGRESS_IN].frag_later);
 	for (int d = 0; d < NDN; d++)
 		printf("# %-27s rewritten: %lu xdp_sector (%lu passed on), "
 		       "%lu tc_sector_in, %lu tc_uplink_out, %lu xdp_uplink, "
@@ -3115,6 +3176,9 @@ static void test_coverage(unsigned long frames)
 		      stats[SG_PROG_TC_UPLINK_IN].frag_first &&
 		      stats[SG_PROG_TC_UPLINK_IN].frag_later,
 		      "the uplink's NAT never followed a datagram's fragments");
+		CHECK(stats[R_EGRESS_OUT].frag_later &&
+		      stats[R_EGRESS_IN].frag_later,
+		      "steering never followed a datagram's fragments");
 	}
 	for (size_t i = 0; i < sizeof(translating) / sizeof(int); i++) {
 		int p = translating[i];
