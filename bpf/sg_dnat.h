@@ -294,20 +294,17 @@ static __always_inline int sg_inbound_reply(const struct sg_ctx *c,
 	__u64 now = sg_now();
 
 	if (p->frag == SG_FRAG_LATER) {
-		/* The rest of a forward's answer, as its first fragment. */
+		/* The rest of an answer, as its first fragment. */
 		r = cfg ? sg_frag_entry(c, p, sector, SG_FRAG_AT_SECTOR, now,
 					&key) : NULL;
-		return r && r->nat == SG_NAT_DNAT &&
-		       sg_inbound_entry(c, &key, r, &f, now) ?
-		       SG_PASS_FWD_REPLY : SG_NOT_MINE;
+		if (!r || !sg_inbound_entry(c, &key, r, &f, now))
+			return SG_NOT_MINE;
+		return r->nat == SG_NAT_DNAT ? SG_PASS_FWD_REPLY : SG_PASS;
 	}
 	r = cfg ? sg_inbound_of(c, p, sector, &f, now) : NULL;
 	if (!r || !f)
 		return SG_NOT_MINE;
 	if (p->frag) {
-		/* allow-from lets no fragments in, nor out. */
-		if (r->nat != SG_NAT_DNAT)
-			return SG_DROP_FRAGMENT;
 		sg_flow_key_of(&key, p, sector);
 		sg_frag_note(c, p, sector, SG_FRAG_AT_SECTOR, &key, now);
 	}
@@ -331,21 +328,37 @@ static __always_inline int sg_forged_source(int kind)
 				      SG_DROP_UNSOLICITED;
 }
 
+/* Is f the primary of a connection allow-from let in (zone 0, as is)? */
+static __always_inline bool sg_admitted_flow(const struct sg_flow *f)
+{
+	return f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_NONE;
+}
+
 /*
  * allow-from: a connection from outside (the device of c) into `sector`,
  * let in untranslated where the kernel's route for it leads into that
  * sector (an address that overlapping sectors share may route to the
- * other). Opens or refreshes its flow, for the VM's replies.
+ * other). Opens or refreshes its flow, for the VM's replies. A first
+ * fragment is noted under hook (sg_frag.h); the rest of its datagram,
+ * which has no ports, follows it into the same sector by the same
+ * device, while the caller still finds that `sector` admits it.
  */
 static __always_inline int sg_admit_in(const struct sg_ctx *c,
 				       const struct sg_pkt *p,
 				       const struct sg_config *cfg,
-				       __u16 sector, __u64 now)
+				       __u16 sector, enum sg_frag_hook hook,
+				       __u64 now)
 {
-	int src = sg_source_kind(c, p);
+	int src = sg_source_kind(c, p), verdict;
+	struct sg_flow_key key;
+	struct sg_flow *f;
 
-	if (p->frag)
-		return SG_DROP_FRAGMENT;
+	if (p->frag == SG_FRAG_LATER) {
+		f = sg_frag_entry(c, p, 0, hook, now, &key);
+		return sg_admitted_flow(f) && f->peer_zone == sector &&
+		       f->in_ifindex == c->ifindex && sg_flow_live(f, now) ?
+		       SG_PASS : SG_DROP_FRAGMENT;
+	}
 	/* An error is no connection: one about an admitted connection's
 	 * answer was let in before (sg_admitted_error_in). */
 	if (sg_icmp_is_error(p))
@@ -356,8 +369,13 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 		return sg_forged_source(src);
 	if (!sg_route_into(c, p, p->daddr, sector))
 		return SG_DROP_UNTRANSLATABLE;
-	return sg_flow_open(cfg, p, 0, sector, c->ifindex,
-			    sg_sector_counters(c->slot, sector), now);
+	verdict = sg_flow_open(cfg, p, 0, sector, c->ifindex,
+			       sg_sector_counters(c->slot, sector), now);
+	if (verdict == SG_PASS && p->frag) {
+		sg_flow_key_of(&key, p, 0);
+		sg_frag_note(c, p, 0, hook, &key, now);
+	}
+	return verdict;
 }
 
 /*
@@ -400,12 +418,6 @@ static __always_inline int sg_admitted_error_in(const struct sg_ctx *c,
 	return verdict;
 }
 
-/* Is f the primary of a connection allow-from let in (zone 0, as is)? */
-static __always_inline bool sg_admitted_flow(const struct sg_flow *f)
-{
-	return f && f->dir == SG_FLOW_ORIG && f->nat == SG_NAT_NONE;
-}
-
 /*
  * Uplink ingress: a connection from a source CIDR that the sector owning
  * the destination lists in allow-from (a management LAN). SG_NOT_MINE
@@ -421,7 +433,7 @@ static __always_inline int sg_uplink_admit(const struct sg_ctx *c,
 	if (!dest || dest->kind != SG_DEST_SECTOR ||
 	    !sg_admits_source(c->slot, dest->sector, p->saddr))
 		return SG_NOT_MINE;
-	return sg_admit_in(c, p, cfg, dest->sector, now);
+	return sg_admit_in(c, p, cfg, dest->sector, SG_FRAG_AT_UPLINK_IN, now);
 }
 
 /*

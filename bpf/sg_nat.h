@@ -329,22 +329,25 @@ static __always_inline int sg_nat_mappable(const struct sg_pkt *p)
  * with the addresses of the flow entry it was translated by, while that
  * is still a masquerade flow from this uplink's address (snat) or a
  * forward's answer: what took its key since (a steered flow, untranslated)
- * never lends it its addresses.
+ * never lends it its addresses. The answer to a connection allow-from let
+ * in through this uplink leaves as it is, as its first did.
  */
 static __always_inline int sg_frag_out(const struct sg_ctx *c,
 				       const struct sg_pkt *p, __u16 zone,
 				       __be32 snat, __u64 now)
 {
 	struct sg_flow_key key;
-	struct sg_flow *f, *e = sg_frag_entry(c, p, zone,
-					      SG_FRAG_AT_UPLINK_OUT, now,
-					      &key);
+	struct sg_flow *f = NULL, *e = sg_frag_entry(c, p, zone,
+						     SG_FRAG_AT_UPLINK_OUT,
+						     now, &key);
 
-	if (!e || !(e->dir == SG_FLOW_ORIG ?
-		    sg_snat_live(e, SG_NAT_SNAT, snat, now) :
-		    e->nat == SG_NAT_DNAT &&
-		    sg_inbound_entry(c, &key, e, &f, now)))
+	if (!e || (e->dir == SG_FLOW_ORIG ?
+		   !sg_snat_live(e, SG_NAT_SNAT, snat, now) :
+		   !sg_inbound_entry(c, &key, e, &f, now)))
 		return SG_DROP_FRAGMENT;
+	if (e->nat == SG_NAT_NONE && f)
+		return f->in_ifindex == c->ifindex ? SG_PASS :
+						     SG_DROP_UNTRANSLATABLE;
 	return sg_xlate_apply(c, p, &e->xlate) ? SG_DROP_MALFORMED : SG_PASS;
 }
 
@@ -410,9 +413,6 @@ static __always_inline int sg_inbound_out(const struct sg_ctx *c,
 		return sg_flows_are(r, f, key) ? SG_PASS :
 						 SG_DROP_CONNTRACK_FULL;
 	}
-	/* allow-from's connections are not let in in fragments either. */
-	if (p->frag)
-		return SG_DROP_FRAGMENT;
 	if (f->in_ifindex != c->ifindex)
 		return SG_DROP_UNTRANSLATABLE;
 	return sg_flows_are(r, f, key) ? SG_PASS : SG_DROP_CONNTRACK_FULL;

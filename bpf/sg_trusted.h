@@ -75,7 +75,8 @@ static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
 	sector = verdict == SG_PASS ?
 		 sg_admitted_from_dev(c->slot, c->ifindex, p.daddr) : 0;
 	if (sector) {
-		verdict = sg_admit_in(c, &p, cfg, sector, sg_now());
+		verdict = sg_admit_in(c, &p, cfg, sector,
+				      SG_FRAG_AT_TRUSTED_IN, sg_now());
 		if (verdict == SG_PASS)
 			return TC_ACT_OK;
 		sg_drop(c, &p, sg_sector_counters(c->slot, sector), sector,
@@ -115,8 +116,10 @@ static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 {
 	struct sg_device *dev = sg_device_of(c->slot, c->ifindex), *from;
 	struct sg_flow *r, *f = NULL;
+	struct sg_flow_key key;
 	struct sg_pkt p = {};
 	int verdict;
+	__u64 now;
 
 	if (!dev || dev->role != SG_ROLE_TRUSTED)
 		return TC_ACT_OK;
@@ -147,8 +150,17 @@ static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 			sg_drop(c, &p, from->counters, 0, verdict);
 			return TC_ACT_SHOT;
 		}
-		/* Replies of what this device opened into the sector. */
-		r = sg_inbound_of(c, &p, from->sector, &f, sg_now());
+		/* Replies of what this device opened into the sector; the
+		 * rest of one in fragments as the sector's ingress let its
+		 * first pass (sg_inbound_reply noted it). */
+		now = sg_now();
+		if (p.frag == SG_FRAG_LATER) {
+			r = sg_frag_entry(c, &p, from->sector,
+					  SG_FRAG_AT_SECTOR, now, &key);
+			r = sg_inbound_entry(c, &key, r, &f, now);
+		} else {
+			r = sg_inbound_of(c, &p, from->sector, &f, now);
+		}
 		if (r && f && r->nat == SG_NAT_NONE &&
 		    f->in_ifindex == c->ifindex)
 			return TC_ACT_OK;

@@ -654,15 +654,21 @@ struct sg_unanswered_span {
 #define SG_FRAG_LAST_NS		(1ULL * 1000000000)	/* after the last */
 
 enum sg_frag_hook {
-	SG_FRAG_AT_UPLINK_OUT = 1,	/* masquerade, a forward's answers */
-	SG_FRAG_AT_UPLINK_IN,		/* their replies, a forward's clients */
+	SG_FRAG_AT_UPLINK_OUT = 1,	/* masquerade, a forward's and
+					 * allow-from's answers */
+	SG_FRAG_AT_UPLINK_IN,		/* their replies, a forward's clients,
+					 * allow-from's connections */
 	SG_FRAG_AT_SECTOR,		/* a sector's ingress: allowed between
-					 * sectors, a forward's answers */
+					 * sectors, a forward's and allow-from's
+					 * answers (read again at a trusted
+					 * device's tc egress) */
 	SG_FRAG_AT_STEER,		/* a steered sector's tc ingress, read
 					 * again at the egress device's tc
 					 * egress: steered flows */
 	SG_FRAG_AT_EGRESS_IN,		/* an egress device's tc ingress: the
 					 * replies of steered flows */
+	SG_FRAG_AT_TRUSTED_IN,		/* a trusted device's tc ingress:
+					 * allow-from's connections */
 };
 
 struct sg_frag_key {

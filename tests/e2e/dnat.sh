@@ -77,6 +77,7 @@ whoami_at vm5 22 vm5
 (in_ns vm1 socat TCP4-LISTEN:8080,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
 (in_ns vm3 socat TCP4-LISTEN:8080,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &) 2>/dev/null
 (in_ns vm3 socat -b 65536 UDP4-RECVFROM:53,fork SYSTEM:cat &) 2>/dev/null
+(in_ns vm1 socat -b 65536 UDP4-RECVFROM:5300,fork SYSTEM:cat &) 2>/dev/null
 (in_ns mgmt socat TCP4-LISTEN:9000,fork,reuseaddr SYSTEM:'echo mgmt' &) 2>/dev/null
 
 # The metadata service behind the uplink, as a cloud host has it: it
@@ -124,7 +125,7 @@ in_ns peer ip route add 10.1.0.0/24 via 100.64.0.1 dev ts0
 in_ns peer ip route add 10.3.0.0/24 via 100.64.0.1 dev ts0
 (in_ns peer socat TCP4-LISTEN:9000,fork,reuseaddr SYSTEM:'echo peer' &) 2>/dev/null
 
-expect_ok "the services listen" poll 5 'listening vm1 t 22 && listening vm5 t 22 &&
+expect_ok "the services listen" poll 5 'listening vm1 t 22 && listening vm1 u 5300 && listening vm5 t 22 &&
 	listening inet t 81 && listening peer t 9000 && listening mgmt t 9000'
 expect_ok "apply" sg apply -c "$DEFS"
 
@@ -273,6 +274,20 @@ expect_eq "a router's fragmentation-needed about vm1's answer to the management 
 	"$(cat "$work/pmtu")" 203.0.113.99
 expect_eq "and opens no flow of its own" \
 	"$(sg dump conntrack --json | jq '[.[] | select(.src | startswith("203.0.113.99"))] | length')" 0
+# Bigger than the MTU: datagrams from the tunnel's peer and from the
+# management host reach vm1 in fragments and its answers leave in
+# fragments, each fragment after the first following it, untranslated.
+reasm=$(reassembled vm1)
+frags=$(stat vm1 'drops["fragment"] // 0')
+expect_eq "a 3000-byte UDP datagram from the peer through the tunnel comes back whole" \
+	"$(udp_echo peer 10.1.0.2 5300 "$work/dgram" | sha256sum)" \
+	"$(sha256sum <"$work/dgram")"
+expect_eq "and one from the management host" \
+	"$(udp_echo mgmt 10.1.0.2 5300 "$work/dgram" | sha256sum)" \
+	"$(sha256sum <"$work/dgram")"
+expect_ok "they reached vm1 in fragments" test "$(reassembled vm1)" -ge $((reasm + 2))
+expect_eq "no fragment of theirs was dropped" \
+	"$(stat vm1 'drops["fragment"] // 0')" "$frags"
 before=$(stat vm3 'drops["unsolicited"]')
 expect_fail "it does not reach vm3" get mgmt 10.3.0.2 8080
 expect_ok "counted as unsolicited on vm3" test "$(moved vm3 unsolicited "$before")" -ge 1

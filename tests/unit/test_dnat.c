@@ -927,6 +927,91 @@ static void test_management(void)
 		    "allow-from: the sector still cannot open one to the LAN");
 }
 
+/*
+ * A datagram, fragmented as frame d[len] with IP id, through prog on
+ * dev (from: where it came in) unchanged, verdict `verdict` for both.
+ */
+static void both_unchanged(enum sg_prog prog, const char *dev,
+			   const char *from, const uint8_t *d, int len,
+			   uint16_t id, uint32_t verdict, const char *what)
+{
+	static uint8_t f1[2048], f2[2048], o[2048];
+	uint32_t n;
+	int l1, l2;
+
+	dp_fragment(d, len, 1000, id, f1, &l1, f2, &l2);
+	run_frame(prog, dev, from, f1, l1, verdict, o, &n, what);
+	CHECK(dp_same_frame(f1, l1, o, n), "%s: the first changed", what);
+	run_frame(prog, dev, from, f2, l2, verdict, o, &n, what);
+	CHECK(dp_same_frame(f2, l2, o, n), "%s: the later changed", what);
+}
+
+/*
+ * allow-from's connections in fragments, both ways, untranslated: a
+ * datagram from the trusted peer and one from the management host let in
+ * whole, the VM's answers let out whole by the device each came in on.
+ * The rest of a datagram whose first was not seen is `fragment`.
+ */
+static void test_admitted_fragments(void)
+{
+	struct pkt peer = UDP(PEER, 7005, VM, 53), mgmt = UDP(MGMT, 7006, VM,
+							      53);
+	struct pkt to_peer = UDP(VM, 53, PEER, 7005), to_mgmt = UDP(VM, 53,
+								    MGMT, 7006);
+	static uint8_t d[2048], f1[2048], f2[2048], o[2048];
+	uint32_t n;
+	int len, l1, l2;
+	__u64 fr;
+
+	test_begin();
+	dp_flush_flows();
+	len = dp_big_udp(&peer, 1400, d);
+	both_unchanged(SG_PROG_TC_TRUSTED_IN, "t0", NULL, d, len, 0x7101,
+		       TC_OK_V, "the peer's datagram in");
+	len = dp_big_udp(&to_peer, 1400, d);
+	both_unchanged(SG_PROG_TC_SECTOR_IN, "s1", NULL, d, len, 0x7102,
+		       TC_OK_V, "the answer at the sector");
+	both_unchanged(SG_PROG_TC_TRUSTED_OUT, "t0", "s1", d, len, 0x7102,
+		       TC_OK_V, "the answer out of t0");
+	len = dp_big_udp(&mgmt, 1400, d);
+	both_unchanged(SG_PROG_TC_UPLINK_IN, "up0", NULL, d, len, 0x7103,
+		       TC_OK_V, "the management host's datagram in");
+	len = dp_big_udp(&to_mgmt, 1400, d);
+	both_unchanged(SG_PROG_TC_SECTOR_IN, "s1", NULL, d, len, 0x7104,
+		       TC_OK_V, "the answer at the sector");
+	both_unchanged(SG_PROG_TC_UPLINK_OUT, "up0", "s1", d, len, 0x7104,
+		       TC_OK_V, "the answer out of up0");
+	test_end("allow-from: datagrams in fragments go in and their answers "
+		 "out, each fragment untranslated");
+
+	test_begin();
+	fr = dp_drops(1, SG_DROP_FRAGMENT);
+	len = dp_big_udp(&peer, 1400, d);
+	dp_fragment(d, len, 1000, 0x7105, f1, &l1, f2, &l2);
+	run_frame(SG_PROG_TC_TRUSTED_IN, "t0", NULL, f2, l2, TC_SHOT_V, o, &n,
+		  "the peer's later fragment alone");
+	len = dp_big_udp(&mgmt, 1400, d);
+	dp_fragment(d, len, 1000, 0x7106, f1, &l1, f2, &l2);
+	run_frame(SG_PROG_TC_UPLINK_IN, "up0", NULL, f2, l2, TC_SHOT_V, o, &n,
+		  "the management host's later fragment alone");
+	CHECK(dp_drops(1, SG_DROP_FRAGMENT) == fr + 2,
+	      "not counted as fragments");
+	/* The peer's first into t0 is no admission for the rest on up0. */
+	len = dp_big_udp(&peer, 1400, d);
+	dp_fragment(d, len, 1000, 0x7107, f1, &l1, f2, &l2);
+	run_frame(SG_PROG_TC_TRUSTED_IN, "t0", NULL, f1, l1, TC_OK_V, o, &n,
+		  "the peer's first fragment");
+	run_frame(SG_PROG_TC_UPLINK_IN, "up0", NULL, f2, l2, TC_SHOT_V, o, &n,
+		  "its rest on the uplink");
+	/* The VM's later fragment to the peer with no first: not out. */
+	len = dp_big_udp(&to_peer, 1400, d);
+	dp_fragment(d, len, 1000, 0x7108, f1, &l1, f2, &l2);
+	run_frame(SG_PROG_TC_TRUSTED_OUT, "t0", "s1", f2, l2, TC_SHOT_V, o,
+		  &n, "the VM's later fragment alone");
+	test_end("allow-from: a fragment whose first was not let in is "
+		 "`fragment`, and one of the VM's with no first stays in");
+}
+
 /* With the flow table empty, allow-from lets in a datagram from the
  * trusted peer and one from the management host: two connections. */
 static void admit_both(const struct pkt *from_peer, const struct pkt *from_mgmt)
@@ -1120,6 +1205,7 @@ int main(void)
 		test_forward(&fwd_cases[i]);
 	test_forward_icmp();
 	test_forward_fragment();
+	test_admitted_fragments();
 	test_too_big();
 	test_hairpin_and_ports();
 	test_forward_port_reserved();
