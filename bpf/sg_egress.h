@@ -125,10 +125,13 @@ static __always_inline int sg_clamp_mss(const struct sg_ctx *c,
  * a checksum left to the device must stay in the frame), an IP and an
  * ICMP header put in front, the MACs swapped. SG_PASS_STEER (sent);
  * SG_PASS when it could not be built and nothing was changed (p is then
- * sent as it is, as without the check); or the reason to drop it.
+ * sent as it is, as without the check); or the reason to drop it. An
+ * answered packet is counted on its sector (sg_counters index counters)
+ * as dropped `too-big`, as Linux counts what it answers so.
  */
 static __always_inline int sg_steer_too_big(const struct sg_ctx *c,
-					    const struct sg_pkt *p, __u32 mtu)
+					    const struct sg_pkt *p, __u32 mtu,
+					    __u32 counters)
 {
 	struct {
 		struct iphdr ip;
@@ -193,8 +196,10 @@ static __always_inline int sg_steer_too_big(const struct sg_ctx *c,
 	    bpf_skb_store_bytes(c->ctx, sizeof(eth), &h, sizeof(h),
 				BPF_F_RECOMPUTE_CSUM))
 		return SG_DROP_MALFORMED;
-	return bpf_redirect(c->ifindex, 0) == TC_ACT_REDIRECT ?
-	       SG_PASS_STEER : SG_DROP_MALFORMED;
+	if (bpf_redirect(c->ifindex, 0) != TC_ACT_REDIRECT)
+		return SG_DROP_MALFORMED;
+	sg_drop(c, p, counters, 0, SG_DROP_TOO_BIG);
+	return SG_PASS_STEER;
 }
 
 /* May p be fragmented on the way (its DF clear, read)? */
@@ -208,14 +213,15 @@ static __always_inline bool sg_may_fragment(const struct sg_ctx *c,
 }
 
 /*
- * Does p fit egress device ifindex? Its MTU in *mtu (0 when not known).
+ * Does p (of the sector whose sg_counters index is counters) fit egress
+ * device ifindex? Its MTU in *mtu (0 when not known).
  * SG_PASS: send it; a packet that does not fit and may not be
  * fragmented is answered (sg_steer_too_big). One that may be is sent as
  * it is: BPF cannot fragment, a tun or WireGuard device takes it, an
  * Ethernet one drops it. A GSO packet is judged by its segments.
  */
 static __always_inline int sg_steer_fits(const struct sg_ctx *c,
-					 const struct sg_pkt *p,
+					 const struct sg_pkt *p, __u32 counters,
 					 __u32 ifindex, __u32 *mtu)
 {
 	struct __sk_buff *skb = c->ctx;
@@ -234,7 +240,7 @@ static __always_inline int sg_steer_fits(const struct sg_ctx *c,
 		*mtu = 0;
 	if (rc != BPF_MTU_CHK_RET_FRAG_NEEDED || sg_may_fragment(c, p))
 		return SG_PASS;
-	return sg_steer_too_big(c, p, *mtu);
+	return sg_steer_too_big(c, p, *mtu, counters);
 }
 
 /* Send p (as a router: TTL - 1) out of egress device out (ifindex): as it
@@ -349,7 +355,7 @@ static __always_inline int sg_steer(const struct sg_ctx *c,
 	if (sg_clamp_mss(c, p, ifindex))
 		return SG_DROP_MALFORMED;
 	/* Too big, with DF: answered, and no flow is made or moved. */
-	verdict = sg_steer_fits(c, p, ifindex, &mtu);
+	verdict = sg_steer_fits(c, p, dev->counters, ifindex, &mtu);
 	if (verdict != SG_PASS)
 		return verdict;
 

@@ -50,7 +50,8 @@
 	R(IPV6,			"ipv6")			\
 	R(UNSUPPORTED_L2,	"unsupported-l2")	\
 	R(UNTRANSLATABLE,	"untranslatable")		\
-	R(HAIRPIN,		"hairpin")
+	R(HAIRPIN,		"hairpin")			\
+	R(TOO_BIG,		"too-big")
 
 enum sg_drop_reason {
 	SG_PASS = 0,

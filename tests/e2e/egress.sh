@@ -384,9 +384,11 @@ expect_eq "a UDP flow from port 40001 starts on tA" "$a" "far 100.64.1.1"
 mtu0=$(in_gw ip -o link show tA | sed 's/.* mtu \([0-9]*\) .*/\1/')
 in_gw ip link set tA mtu 1300
 e=$(echoes far)
+before=$(stat vm1 'drops["too-big"] // 0')
 out=$(in_ns vm1 ping -M do -s 1400 -c 1 -W 1 203.0.113.10 2>&1)
 expect_ok "a DF ping of 1428 bytes gets fragmentation needed, mtu 1300, from the gateway" \
 	grep -q "From 10.1.0.1 .*Frag needed and DF set (mtu = 1300)" <<<"$out"
+expect_eq "counted on vm1 as too-big" "$(moved vm1 too-big "$before")" 1
 expect_ok "vm1 keeps 1300 as the path's MTU" \
 	grep -q " mtu 1300" <(in_ns vm1 ip route get 203.0.113.10)
 expect_eq "the far host got none of it" $(($(echoes far) - e)) 0

@@ -680,20 +680,26 @@ static void test_too_big(void)
 	struct pkt syn = TCP(VM, 5073, FAR, 443, ACK);
 	uint8_t in[2048];
 	struct sg_flow f;
+	__u64 too_big;
 	int ilen;
 
 	test_begin();
 	dp_flush_flows();
 	CHECK(!system("ip link set e0 mtu 1300"), "mtu");
 	CHECK(!dp_load_definitions(definitions), "definitions");
+	too_big = dp_drops(1, SG_DROP_TOO_BIG);
 	ilen = dp_big_udp(&big, 1408, in);
 	dp_ip_header_set(in, 20 + 1408, 0x4000);
 	CHECK(answered_too_big(in, ilen, 1300),
 	      "1428 bytes with DF: not fragmentation needed with mtu 1300");
 	CHECK(!dp_flow_of(VM, 5070, FAR, 53, 17, 1, &f), "a flow was made");
-	/* Without DF: as it is, TTL less one. */
+	CHECK(dp_drops(1, SG_DROP_TOO_BIG) == too_big + 1,
+	      "the answered packet is not counted as too-big");
+	/* Without DF: as it is, TTL less one, not counted. */
 	dp_ip_header_set(in, 20 + 1408, 0);
 	CHECK(steered_as_is(in, ilen), "without DF not steered as it is");
+	CHECK(dp_drops(1, SG_DROP_TOO_BIG) == too_big + 1,
+	      "a packet sent as it is counted as too-big");
 
 	/* The MTU exactly: steered; one byte more: answered. */
 	dp_flush_flows();
@@ -726,7 +732,8 @@ static void test_too_big(void)
 	CHECK(!system("ip link set e0 mtu 1500"), "mtu back");
 	CHECK(!dp_load_definitions(definitions), "definitions back");
 	test_end("a steered packet over the device's MTU with DF is answered "
-		 "with fragmentation needed, byte-exact; without DF it leaves");
+		 "with fragmentation needed, byte-exact, and counted too-big; "
+		 "without DF it leaves");
 }
 
 /*
