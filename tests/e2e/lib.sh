@@ -120,6 +120,33 @@ udp_echo() {
 	in_ns "$1" socat -b 65536 -t 3 -T 3 - "UDP4:$2:$3" <"$4"
 }
 
+# in_fragments VM HOST ADDR HOW: a 4000-byte ping from VM to HOST's ADDR
+# and a 4000-byte UDP datagram to the echo service on ADDR:5300 (which
+# this starts in HOST) leave VM in fragments (MTU 1500), and their
+# answers come back in fragments: both ends put them together, nothing
+# of them is `fragment` on VM's sector (named VM too). HOW says which way
+# they went, for the checks' names.
+in_fragments() {
+	local vm=$1 host=$2 addr=$3 how=$4 frags reasm_host reasm_vm
+	(in_ns "$host" socat -b 65536 UDP4-RECVFROM:5300,bind="$addr",fork \
+		SYSTEM:cat &) 2>/dev/null
+	head -c 4000 /dev/urandom >"$work/dgram"
+	expect_ok "$host's UDP echo listens" poll 5 "listening $host u 5300"
+	frags=$(stat "$vm" 'drops["fragment"] // 0')
+	reasm_host=$(reassembled "$host")
+	reasm_vm=$(reassembled "$vm")
+	expect_ok "a 4000-byte ping from $vm goes out and back in fragments, $how" \
+		in_ns "$vm" ping -c 2 -W 2 -s 4000 -M dont "$addr"
+	expect_eq "a 4000-byte UDP datagram comes back whole, $how" \
+		"$(udp_echo "$vm" "$addr" 5300 "$work/dgram" | sha256sum)" \
+		"$(sha256sum <"$work/dgram")"
+	expect_ok "$host and $vm each put fragmented datagrams together" \
+		test "$(reassembled "$host")" -ge $((reasm_host + 3)) -a \
+		     "$(reassembled "$vm")" -ge $((reasm_vm + 3))
+	expect_eq "no fragment of theirs was dropped" \
+		"$(stat "$vm" 'drops["fragment"] // 0')" "$frags"
+}
+
 e2e_summary() {
 	echo "# $(basename "$0"): $E2E_PASSED passed, $E2E_FAILED failed"
 	[ "$E2E_FAILED" -eq 0 ]

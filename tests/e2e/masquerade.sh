@@ -115,23 +115,7 @@ expect_ok "vm1 learnt the path MTU from the translated ICMP error" \
 # their answers come back in fragments. The gateway reassembles nothing
 # (no conntrack in it): each fragment after the first follows its first
 # through the NAT, both ways.
-(in_ns inet socat -b 65536 UDP4-RECVFROM:5300,bind=192.0.2.2,fork \
-	SYSTEM:cat &) 2>/dev/null
-head -c 4000 /dev/urandom >"$work/dgram"
-sleep 0.3
-frags=$(stat vm1 'drops["fragment"] // 0')
-reasm_inet=$(reassembled inet)
-reasm_vm1=$(reassembled vm1)
-expect_ok "a 4000-byte ping from vm1 goes out and back in fragments" \
-	in_ns vm1 ping -c 2 -W 2 -s 4000 -M dont 192.0.2.2
-expect_eq "a 4000-byte UDP datagram through the NAT comes back whole" \
-	"$(udp_echo vm1 192.0.2.2 5300 "$work/dgram" | sha256sum)" \
-	"$(sha256sum <"$work/dgram")"
-expect_ok "inet and vm1 each put fragmented datagrams together" \
-	test "$(reassembled inet)" -ge $((reasm_inet + 3)) -a \
-	     "$(reassembled vm1)" -ge $((reasm_vm1 + 3))
-expect_eq "no fragment of theirs was dropped" \
-	"$(stat vm1 'drops["fragment"] // 0')" "$frags"
+in_fragments vm1 inet 192.0.2.2 "through the NAT"
 
 # Time exceeded (3.4). TTL 1: the gateway's own stack answers (the fast
 # path leaves it the packet). TTL 2: it expires at inet, the router after

@@ -947,6 +947,27 @@ static void both_unchanged(enum sg_prog prog, const char *dev,
 }
 
 /*
+ * A datagram `in` let in by allow-from in fragments (IP id `id`) through
+ * prog `in_prog` on dev, and the VM's answer, at s1's tc ingress and out
+ * through dev's `out_prog` (id + 1): every fragment passes as it is.
+ */
+static void admitted_both_ways(struct pkt *in, struct pkt *answer,
+			       enum sg_prog in_prog, enum sg_prog out_prog,
+			       const char *dev, uint16_t id)
+{
+	static uint8_t d[2048];
+	int len = dp_big_udp(in, 1400, d);
+
+	both_unchanged(in_prog, dev, NULL, d, len, id, TC_OK_V,
+		       "the datagram in");
+	len = dp_big_udp(answer, 1400, d);
+	both_unchanged(SG_PROG_TC_SECTOR_IN, "s1", NULL, d, len, id + 1,
+		       TC_OK_V, "the answer at the sector");
+	both_unchanged(out_prog, dev, "s1", d, len, id + 1, TC_OK_V,
+		       "the answer out");
+}
+
+/*
  * allow-from's connections in fragments, both ways, untranslated: a
  * datagram from the trusted peer and one from the management host let in
  * whole, the VM's answers let out whole by the device each came in on.
@@ -965,22 +986,10 @@ static void test_admitted_fragments(void)
 
 	test_begin();
 	dp_flush_flows();
-	len = dp_big_udp(&peer, 1400, d);
-	both_unchanged(SG_PROG_TC_TRUSTED_IN, "t0", NULL, d, len, 0x7101,
-		       TC_OK_V, "the peer's datagram in");
-	len = dp_big_udp(&to_peer, 1400, d);
-	both_unchanged(SG_PROG_TC_SECTOR_IN, "s1", NULL, d, len, 0x7102,
-		       TC_OK_V, "the answer at the sector");
-	both_unchanged(SG_PROG_TC_TRUSTED_OUT, "t0", "s1", d, len, 0x7102,
-		       TC_OK_V, "the answer out of t0");
-	len = dp_big_udp(&mgmt, 1400, d);
-	both_unchanged(SG_PROG_TC_UPLINK_IN, "up0", NULL, d, len, 0x7103,
-		       TC_OK_V, "the management host's datagram in");
-	len = dp_big_udp(&to_mgmt, 1400, d);
-	both_unchanged(SG_PROG_TC_SECTOR_IN, "s1", NULL, d, len, 0x7104,
-		       TC_OK_V, "the answer at the sector");
-	both_unchanged(SG_PROG_TC_UPLINK_OUT, "up0", "s1", d, len, 0x7104,
-		       TC_OK_V, "the answer out of up0");
+	admitted_both_ways(&peer, &to_peer, SG_PROG_TC_TRUSTED_IN,
+			   SG_PROG_TC_TRUSTED_OUT, "t0", 0x7101);
+	admitted_both_ways(&mgmt, &to_mgmt, SG_PROG_TC_UPLINK_IN,
+			   SG_PROG_TC_UPLINK_OUT, "up0", 0x7103);
 	test_end("allow-from: datagrams in fragments go in and their answers "
 		 "out, each fragment untranslated");
 
