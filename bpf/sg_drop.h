@@ -142,4 +142,29 @@ static __always_inline bool sg_drop_from_sector(const struct sg_ctx *c,
 	return sg_drop_for_sector(c, p, p->saddr, false, reason);
 }
 
+/*
+ * What the kernel forwarded from device `from` (its sg_devices entry, or
+ * NULL: a device the definitions do not name) out of an uplink or a
+ * trusted device, parsed into p: from a device none of ours, nothing may
+ * leave (it has no policy: a sector removed from the definitions while
+ * its device stays, a tap that no glob of `run` has attached yet, a
+ * network the definitions never declared); from one of ours that is no
+ * sector's (a trusted device, an uplink), nothing with a sector's source
+ * (it would speak for a VM). Dropped as untranslatable, on the sector
+ * that owns the source or on none. True when dropped.
+ */
+static __always_inline bool sg_drop_not_sector(const struct sg_ctx *c,
+					       const struct sg_pkt *p,
+					       int parsed, const void *from)
+{
+	bool ipv4 = parsed == SG_PASS && p->kind == SG_PKT_IPV4;
+
+	if (ipv4 && sg_drop_from_sector(c, p, SG_DROP_UNTRANSLATABLE))
+		return true;
+	if (from)
+		return false;
+	sg_drop(c, p, 0, 0, SG_DROP_UNTRANSLATABLE);
+	return true;
+}
+
 #endif /* SG_DROP_H */

@@ -441,8 +441,7 @@ static __always_inline int sg_uplink_egress(struct sg_ctx *c,
 	 * it is no VM's, and would speak for one. */
 	from = sg_device_of(c->slot, skb->ingress_ifindex);
 	if ((!from || from->role != SG_ROLE_SECTOR) && skb->ingress_ifindex &&
-	    sg_parse(c, &p) == SG_PASS && p.kind == SG_PKT_IPV4 &&
-	    sg_drop_from_sector(c, &p, SG_DROP_UNTRANSLATABLE))
+	    sg_drop_not_sector(c, &p, sg_parse(c, &p), from))
 		return TC_ACT_SHOT;
 	if (!from || from->role != SG_ROLE_SECTOR)
 		return sg_host_egress(c, cfg, up);

@@ -222,6 +222,32 @@ __attribute__((noinline)) int sg_sector_holds(__u32 slot, __u32 sector,
 	return sg_sector_owns(slot, sector, addr);
 }
 
+/*
+ * p from `sector` for an address of its own (a CIDR it holds, or shares
+ * with an overlapping sector) that is not the gateway's: the host routes
+ * it, back into the sector. Where the host's route leads into another
+ * sector's device instead (for a shared CIDR, the other owner's device,
+ * whose connected route the host may well prefer), it would cross:
+ * inter-sector, toward that sector. Everything else is the host's.
+ */
+static __always_inline int sg_own_dest(const struct sg_ctx *c,
+				       const struct sg_pkt *p, __u16 sector,
+				       __u16 *to_sector)
+{
+	struct bpf_fib_lookup fib;
+	struct sg_device *out;
+
+	sg_fib_of(&fib, c, p, 0);
+	if (sg_fib_route(c->ctx, &fib, BPF_FIB_LOOKUP_SKIP_NEIGH) !=
+	    BPF_FIB_LKUP_RET_SUCCESS)
+		return SG_PASS;
+	out = sg_device_of(c->slot, fib.ifindex);
+	if (!out || out->role != SG_ROLE_SECTOR || out->sector == sector)
+		return SG_PASS;
+	*to_sector = out->sector;
+	return SG_DROP_INTER_SECTOR;
+}
+
 static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 					  const struct sg_device *dev,
 					  struct sg_pkt *p, __u16 *to_sector)
@@ -240,12 +266,13 @@ static __always_inline int sg_decide_ipv4(const struct sg_ctx *c,
 	 * answers (DNS, DHCP, ping) or hands it back to the same sector.
 	 * Every sector CIDR is a destination too: one lookup tells an own
 	 * one from another sector's, but for CIDRs several sectors share. */
+	if (sg_is_local_only(p->daddr))
+		return SG_PASS;
 	dest = sg_dest_known(slot, p);
 	if ((dest && dest->kind == SG_DEST_SECTOR && dest->sector == sector) ||
 	    (dest && dest->kind == SG_DEST_SHARED &&
-	     sg_sector_owns(slot, sector, p->daddr)) ||
-	    sg_is_local_only(p->daddr))
-		return SG_PASS;
+	     sg_sector_owns(slot, sector, p->daddr)))
+		return sg_own_dest(c, p, sector, to_sector);
 
 	if (sg_dest_is_sector(dest)) {
 		*to_sector = dest->sector;

@@ -127,12 +127,9 @@ static __always_inline int sg_trusted_egress(struct sg_ctx *c,
 	from = sg_device_of(c->slot, skb->ingress_ifindex);
 	if (dev->flags & SG_DEV_L3)
 		sg_ctx_no_l2(c, skb);
-	/* From any device but a sector's (one not ours yet, an uplink,
-	 * another trusted device): a sector's address stays in, as at the
-	 * uplink's egress. */
+	/* From any device but a sector's, as at the uplink's egress. */
 	if ((!from || from->role != SG_ROLE_SECTOR) && skb->ingress_ifindex &&
-	    sg_parse(c, &p) == SG_PASS && p.kind == SG_PKT_IPV4 &&
-	    sg_drop_from_sector(c, &p, SG_DROP_UNTRANSLATABLE))
+	    sg_drop_not_sector(c, &p, sg_parse(c, &p), from))
 		return TC_ACT_SHOT;
 	if (!from || from->role != SG_ROLE_SECTOR)
 		return TC_ACT_OK;

@@ -120,6 +120,32 @@ expect_ok "the gateway itself still pings peer through the tunnel" \
 	in_gw ping -c 1 -W 1 100.64.0.2
 expect_eq "vm1 is still masqueraded to the internet" "$(whoami vm1)" 192.0.2.1
 
+# --- A sector removed from the file while its device stays -----------------
+# v3 is no sector's any more: nothing decides for it, so nothing the
+# kernel forwards from it may leave, neither by the uplink (to inet, a
+# UDP sink that logs what arrives) nor by the trusted tunnel (to peer).
+# After unload, below, both arrive: the host alone would carry them.
+(in_ns inet socat -u UDP4-RECV:9998,bind=192.0.2.2 OPEN:"$work/inet-udp",creat,append &) 2>/dev/null
+expect_ok "inet's UDP sink listens" poll 5 'listening inet u 9998'
+inet_got() { grep -qx "$1" "$work/inet-udp" 2>/dev/null; }
+from_vm3() {	# WORD: sent from vm3 to inet's sink and to peer's
+	echo "$1" | in_ns vm3 socat -u - UDP4-SENDTO:192.0.2.2:9998
+	echo "$1" | in_ns vm3 socat -u - UDP4-SENDTO:100.64.0.2:9999
+	sleep 0.5
+}
+sed '/^  - name: vm3$/,/^    internet: false$/d' "$work/trusted.yaml" >"$work/no-vm3.yaml"
+expect_ok "apply without vm3 (v3 stays)" sg apply -c "$work/no-vm3.yaml"
+expect_eq "v3 is no device of ours" \
+	"$(sg status --json | jq '[.devices[] | select(.name=="v3")] | length')" 0
+untr=$(sg stats --json | jq '.drops.untranslatable // 0')
+from_vm3 removed
+expect_fail "vm3's UDP does not leave the uplink" inet_got removed
+expect_fail "nor the trusted tunnel" peer_got removed
+expect_eq "both counted as untranslatable" \
+	$(($(sg stats --json | jq '.drops.untranslatable // 0') - untr)) 2
+expect_eq "vm1 is still masqueraded to the internet" "$(whoami vm1)" 192.0.2.1
+expect_ok "apply with vm3 again" sg apply -c "$work/trusted.yaml"
+
 # --- What the datapath cannot enforce is refused and changes nothing (SPEC 2)
 gen=$(sg status --json | jq .generation)
 sg dump sectors --json >"$work/sectors.json"
@@ -193,5 +219,8 @@ expect_ok "unload" sg unload
 expect_eq "nothing left on ts0" \
 	"$(in_gw tc filter show dev ts0 ingress; in_gw tc filter show dev ts0 egress)" ""
 expect_ok "after unload: peer pings vm1 again" ping1 peer 10.1.0.2
+from_vm3 unloaded
+expect_ok "after unload: vm3's UDP leaves the uplink untranslated" inet_got unloaded
+expect_ok "and the tunnel" peer_got unloaded
 
 e2e_summary

@@ -121,6 +121,29 @@ expect_fail "vm3 (internet: false) -> 192.0.2.2 is dropped" ping1 vm3 192.0.2.2
 expect_eq "counted as no-internet" \
 	"$(($(stat vm3 'drops["no-internet"]') - before))" 1
 
+# Overlapping sectors (3.1, 3.6): vm4 and vm5 share 10.4.0.0/24 and the
+# gateway's address on v4 and v5, and the host's connected route for the
+# CIDR names v4. vm5's packet for another address of it, 10.4.0.3, which
+# vm4 holds too, would be routed into vm4: inter-sector, counted on vm5.
+# (After unload, below, it arrives: the host alone would carry it.) vm5
+# sends it to the gateway, as a host route (or a hand-made frame) does,
+# from 10.4.0.5 (vm4 would take its own 10.4.0.2 for a martian source).
+in_ns vm4 ip addr add 10.4.0.3/24 dev eth0
+in_ns vm5 ip addr add 10.4.0.5/24 dev eth0
+in_ns vm5 ip route add 10.4.0.3/32 via 10.4.0.1 src 10.4.0.5
+(in_ns vm4 socat -u UDP4-RECV:7000,bind=10.4.0.3 OPEN:"$DEFS.vm4",creat,append &) 2>/dev/null
+to_vm4() {
+	echo "from vm5" | in_ns vm5 socat -u - UDP4:10.4.0.3:7000,bind=10.4.0.5
+	sleep 0.3
+}
+expect_ok "vm4 listens on 10.4.0.3" poll 5 'listening vm4 u 7000'
+expect_eq "the host's route for 10.4.0.3 is v4, vm4's" \
+	"$(in_gw ip -j route get 10.4.0.3 | jq -r '.[0].dev')" v4
+before=$(stat vm5 'drops["inter-sector"]')
+to_vm4
+expect_eq "vm5's datagram to 10.4.0.3 does not reach vm4" "$(cat "$DEFS.vm4" 2>/dev/null)" ""
+expect_eq "counted as inter-sector on vm5" "$(moved vm5 inter-sector "$before")" 1
+
 # Apply is atomic and keeps live flows (3.13). A TCP session vm1 -> vm2a
 # stays open across applies; each line sent must come back.
 work=$(mktemp -d)
@@ -271,6 +294,9 @@ expect_eq "no tc filter left" \
 expect_ok "after unload: vm3 reaches vm1 again" ping1 vm3 10.1.0.2
 expect_ok "after unload: vm1 reaches the management LAN again" ping1 vm1 198.51.100.2
 expect_ok "after unload: vm1 -> vm2a tcp/9090 connects again" tcp vm1 10.2.0.2 9090
+to_vm4
+expect_eq "after unload: vm5's datagram to 10.4.0.3 reaches vm4" "$(cat "$DEFS.vm4")" "from vm5"
+rm -f "$DEFS.vm4"
 
 # Pins left by a version with another map layout. A definitions map is
 # replaced (apply fills it anyway); a flow table whose entries cannot be

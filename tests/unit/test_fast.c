@@ -591,6 +591,30 @@ static void test_too_big_tc(void)
 }
 
 /*
+ * Overlapping sectors vm4 and vm5 share 10.4.0.0/24, and the host's route
+ * for it names s4, vm4's device. vm5's packet for another address of it
+ * would be routed into vm4: inter-sector at both hooks, counted on vm5;
+ * vm4's own for it is the host's to route back, and passes.
+ */
+static void test_shared_route(void)
+{
+	const struct pkt from5 = UDP("10.4.0.5", 7000, "10.4.0.3", 7000);
+	const struct pkt from4 = UDP("10.4.0.2", 7000, "10.4.0.3", 7000);
+	__u64 before = dp_drops(5, SG_DROP_INTER_SECTOR);
+
+	test_begin();
+	run(SG_PROG_XDP_SECTOR, "s5", &from5, XDP_DROP_V);
+	run(SG_PROG_TC_SECTOR_IN, "s5", &from5, TC_SHOT_V);
+	CHECK(dp_drops(5, SG_DROP_INTER_SECTOR) == before + 2,
+	      "not counted as inter-sector on vm5");
+	run(SG_PROG_XDP_SECTOR, "s4", &from4, XDP_PASS_V);
+	check_untouched(&from4);
+	run(SG_PROG_TC_SECTOR_IN, "s4", &from4, TC_OK_V);
+	test_end("overlapping sectors: what the host would route into the "
+		 "other sector's device is inter-sector, its own passes");
+}
+
+/*
  * An echo flow of id 0 has the key any other ICMP message between the
  * same addresses has (no ports): only echo requests may take its kept
  * decision. test_fuzz_frames found a timestamp request and a source
@@ -675,6 +699,7 @@ int main(void)
 	test_declined_in();
 	test_too_big_tc();
 	test_echo_id_zero();
+	test_shared_route();
 	test_host_socket_held();
 	test_taken_entry();
 	return test_summary("test_fast");

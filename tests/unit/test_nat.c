@@ -328,8 +328,9 @@ static void test_fragments(void)
 /*
  * What the kernel forwards to the uplink from a device the definitions do
  * not know (p-s1 stands for a tap matching a glob that `run` has not
- * attached yet): with a sector's source it would leave untranslated, so it
- * is dropped; other networks the host routes pass untouched.
+ * attached yet, or a sector's device left when the sector was removed):
+ * nothing leaves, whatever its source: with a sector's it is counted on
+ * that sector, any other on none.
  */
 static void test_foreign_ingress(void)
 {
@@ -348,9 +349,16 @@ static void test_foreign_ingress(void)
 	snat("p-s1", &shared, TC_SHOT_V, NULL);
 	CHECK(dp_drops(0, SG_DROP_UNTRANSLATABLE) == u0 + 1,
 	      "a shared CIDR counts for the host");
-	snat("p-s1", &other, TC_OK_V, &other);
-	test_end("forwarded from an unknown device: a sector's source never "
-		 "leaves untranslated, another network's passes");
+	snat("p-s1", &other, TC_SHOT_V, NULL);
+	CHECK(dp_drops(0, SG_DROP_UNTRANSLATABLE) == u0 + 2,
+	      "another network's not dropped untranslatable for the host");
+	len = dp_build(&other, in);
+	CHECK(dp_run(SG_PROG_TC_TRUSTED_OUT, "t0", "p-s1", in, len, out,
+		     &out_len, &retval) == 0 && retval == TC_SHOT_V &&
+	      dp_drops(0, SG_DROP_UNTRANSLATABLE) == u0 + 3,
+	      "t0 passed what an unknown device sent: %u", retval);
+	test_end("forwarded from an unknown device: nothing leaves the uplink "
+		 "or a trusted device, a sector's source or another");
 
 	/* The same from the devices of ours that are no sector's: a trusted
 	 * device's network, or what came in on the uplink itself, with a
