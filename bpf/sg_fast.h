@@ -383,7 +383,9 @@ static __always_inline int sg_fast_in(struct xdp_md *x, struct sg_ctx *c)
 			    sg_forward_holds(c, &key, e) ? e : NULL;
 		else
 			f = sg_flow_primary_of(&key, e, &okey, now);
-		if (!f || !(e->flags & SG_FLOW_L2_KNOWN))
+		/* What the definitions no longer let through: tc drops it. */
+		if (!f || !(e->flags & SG_FLOW_L2_KNOWN) ||
+		    sg_reply_refused(c->slot, e, &p) != SG_PASS)
 			return XDP_PASS;
 		ifindex = sg_flow_sector_dev(f);
 		if (!((f->flags & SG_FLOW_REV_XDP) &&

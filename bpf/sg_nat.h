@@ -236,6 +236,81 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 }
 
 /*
+ * May `sector` masquerade to remote (proto, port: 0 for ICMP) under the
+ * definitions of slot? Not when an egress policy (or a broken entry)
+ * claims it, nor from an `internet: false` sector; with dests, not to
+ * what is a destination of the definitions either (protected, a sector,
+ * the metadata service): what the sector's ingress decides for its
+ * packets, asked again of a flow's reply after an apply. SG_PASS, or the
+ * reason.
+ */
+static __always_inline int sg_masq_refused(__u32 slot, __u16 sector,
+					   __be32 remote, __u8 proto,
+					   __be16 port, bool dests)
+{
+	struct sg_egress_policy *pol;
+	struct sg_sector *info = sg_sector_of(slot, sector);
+	struct sg_dest buf, *dest;
+
+	if (!info)
+		return SG_DROP_NO_INTERNET;
+	if (dests) {
+		dest = sg_dest_of(slot, remote, &buf);
+		if (sg_dest_is_sector(dest))
+			return SG_DROP_INTER_SECTOR;
+		if (dest && dest->kind == SG_DEST_PROTECTED)
+			return SG_DROP_PROTECTED_DEST;
+		if (dest && dest->kind == SG_DEST_IMDS)
+			return SG_DROP_IMDS_DENIED;
+	}
+	if ((info->flags & SG_SECTOR_EGRESS) &&
+	    sg_egress_policy_of(slot, sector, remote, proto, port, &pol))
+		return SG_DROP_EGRESS_DOWN;
+	return info->flags & SG_SECTOR_INTERNET ? SG_PASS :
+						  SG_DROP_NO_INTERNET;
+}
+
+/*
+ * Does `sector` still send where its translated flow (nat: SG_NAT_SNAT or
+ * SG_NAT_IMDS) goes, to remote (proto_port: the protocol << 16 | the
+ * port, in network order as the packet has it; 0 for ICMP)? An apply that
+ * takes the internet away (or `imds`), makes the remote protected or
+ * another sector's, or steers it, ends the flow both ways: the sector's
+ * ingress refuses its packets out, and this its replies in. SG_PASS, or
+ * the reason. A global function, for the stack: the uplink's ingress has
+ * none to spare for the lookups inlined (and BPF, five arguments).
+ */
+__attribute__((noinline)) int sg_masq_reply_refused(__u32 slot, __u32 sector,
+						    __u32 nat, __be32 remote,
+						    __u32 proto_port)
+{
+	__u8 proto = proto_port >> 16;
+	__be16 port = proto_port & 0xffff;
+	struct sg_sector *info;
+
+	if (nat == SG_NAT_IMDS) {
+		info = sg_sector_of(slot, sector);
+		return info && (info->flags & SG_SECTOR_IMDS) ? SG_PASS :
+		       SG_DROP_IMDS_DENIED;
+	}
+	return sg_masq_refused(slot, sector, remote, proto, port, true);
+}
+
+/* The same for reply entry e of such a flow and p, its packet from
+ * outside; SG_PASS for every other entry. */
+static __always_inline int sg_reply_refused(__u32 slot,
+					    const struct sg_flow *e,
+					    const struct sg_pkt *p)
+{
+	if (e->dir != SG_FLOW_REPLY ||
+	    (e->nat != SG_NAT_SNAT && e->nat != SG_NAT_IMDS))
+		return SG_PASS;
+	return sg_masq_reply_refused(slot, e->peer_zone, e->nat, p->saddr,
+				     (__u32)p->proto << 16 |
+				     (p->proto == IPPROTO_ICMP ? 0 : p->sport));
+}
+
+/*
  * May p from `sector` be masqueraded behind an uplink? Not when an egress
  * policy (or a broken entry) claims it, nor from an `internet: false`
  * sector. The sector's ingress decided so already, but a steered
@@ -247,20 +322,10 @@ static __always_inline int sg_uplink_refuses(const struct sg_ctx *c,
 					     __u16 sector,
 					     const struct sg_pkt *p)
 {
-	struct sg_egress_policy *pol;
-	struct sg_sector *info;
-
 	if (c->xdp)	/* the fast path: after the whole decision */
 		return SG_PASS;
-	info = sg_sector_of(c->slot, sector);
-	if (!info)
-		return SG_DROP_NO_INTERNET;
-	if ((info->flags & SG_SECTOR_EGRESS) &&
-	    sg_egress_policy_of(c->slot, sector, p->daddr, p->proto,
-				p->dport, &pol))
-		return SG_DROP_EGRESS_DOWN;
-	return info->flags & SG_SECTOR_INTERNET ? SG_PASS :
-						  SG_DROP_NO_INTERNET;
+	return sg_masq_refused(c->slot, sector, p->daddr, p->proto, p->dport,
+			       false);
 }
 
 /*
@@ -686,6 +751,7 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 				       struct sg_flow *e, struct sg_flow *f,
 				       __u64 now)
 {
+	int refused;
 	bool hop;
 
 	/*
@@ -698,6 +764,11 @@ static __always_inline int sg_reply_in(const struct sg_ctx *c,
 	hop = e->nat != SG_NAT_IMDS;
 	if (hop && p->ttl <= 1)
 		return TC_ACT_OK;
+	refused = sg_reply_refused(c->slot, e, p);
+	if (refused != SG_PASS) {
+		sg_drop(c, p, f->counters, 0, refused);
+		return TC_ACT_SHOT;
+	}
 
 	if (!sg_flows_are(e, f, key)) {		/* taken meanwhile */
 		sg_drop(c, p, 0, 0, SG_DROP_CONNTRACK_FULL);
@@ -775,16 +846,14 @@ static __always_inline int sg_uplink_ingress(struct sg_ctx *c,
 	/* The rest of a datagram whose first went to a VM follows it; the
 	 * rest of the host's is the host's. */
 	e = sg_frag_entry_in(c, &p, SG_FRAG_AT_UPLINK_IN, now, &key);
-	if (e) {
+	f = e ? sg_inbound_flow(c, &key, e, true, now) : NULL;
+	if (!f) {
+		sg_flow_key_of(&key, &p, 0);
+		e = bpf_map_lookup_elem(&sg_flows, &key);
+		if (e && e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_HOST)
+			return sg_host_reply_in(c, cfg, &p, &key, e, now);
 		f = sg_inbound_flow(c, &key, e, true, now);
-		if (f)
-			return sg_reply_in(c, skb, &p, cfg, &key, e, f, now);
 	}
-	sg_flow_key_of(&key, &p, 0);
-	e = bpf_map_lookup_elem(&sg_flows, &key);
-	if (e && e->dir == SG_FLOW_REPLY && e->nat == SG_NAT_HOST)
-		return sg_host_reply_in(c, cfg, &p, &key, e, now);
-	f = sg_inbound_flow(c, &key, e, true, now);
 	if (!f && sg_icmp_is_error(&p)) {
 		verdict = sg_icmp_error_in(c, skb, &p, true, now);
 		if (verdict >= 0)

@@ -177,6 +177,40 @@ expect_eq "dump conntrack: vm1's download went by XDP both ways" \
 	"$(fast_paths vm1)" "true,true"
 expect_eq "dump conntrack: vm5's only out" "$(fast_paths vm5)" "true,false"
 
+# A flow the definitions no longer allow stops both ways (3.4, 3.13):
+# inet sends vm1 a datagram every 0.1 s on vm1's UDP flow, and an apply
+# takes vm1's internet away; from then on nothing of it reaches vm1, and
+# what inet sends is counted no-internet on vm1.
+(in_ns inet python3 -c 'import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("192.0.2.2", 5400))
+_, peer = s.recvfrom(100)
+for i in range(80):
+    s.sendto(b"tick %d" % i, peer)
+    time.sleep(0.1)' &) 2>/dev/null
+expect_ok "inet's ticker listens" poll 5 'listening inet u 5400'
+(in_ns vm1 python3 -u -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(10)
+s.sendto(b"go", ("192.0.2.2", 5400))
+try:
+    while True:
+        print(s.recv(100).decode())
+except OSError:
+    pass' >"$work/ticks" &) 2>/dev/null
+expect_ok "the ticks reach vm1" poll 5 '[ "$(wc -l <"$work/ticks")" -ge 3 ]'
+sed '/^  - name: vm1$/,/^    xdp: on$/ s/^    xdp: on$/&\n    internet: false/' \
+	"$DEFS" >"$work/vm1-offline.yaml"
+before=$(stat vm1 'drops["no-internet"]')
+expect_ok "apply: vm1 internet: false" sg apply -c "$work/vm1-offline.yaml"
+sleep 0.3
+ticks=$(wc -l <"$work/ticks")
+sleep 1
+expect_eq "no tick reaches vm1 after the apply" "$(wc -l <"$work/ticks")" "$ticks"
+expect_ok "inet's ticks are counted no-internet on vm1" \
+	test "$(moved vm1 no-internet "$before")" -ge 5
+expect_ok "apply the definitions back" sg apply -c "$DEFS"
+
 flows=$(sg status --json | jq '.maps.sg_flows.entries')
 [ "$flows" -ge 10 ] && pass "flows are tracked ($flows entries)" ||
 	fail "flows are tracked ($flows entries)"

@@ -244,6 +244,51 @@ static void test_cached_decision(void)
 		 "definitions apply at its next packet");
 }
 
+/* vm1 as the fixture has it, its remote now protected. */
+static const char *const protected_remote =
+	"version: 1\n"
+	"host: {uplinks: [{interface: up0}], protected: [203.0.113.0/24]}\n"
+	"sectors:\n"
+	"  - {name: vm1, cidrs: [10.1.0.0/24], interfaces: [s1]}\n"
+	"  - {name: vm2, cidrs: [10.2.0.0/24], interfaces: [s2]}\n";
+
+/*
+ * A flow the definitions no longer allow stops both ways: after an apply
+ * that takes vm1's internet away, or makes its remote protected, the
+ * remote's next packets are not delivered (XDP passes them to tc, which
+ * drops them with the reason the sector's ingress gives its own: no-
+ * internet, protected-destination). Back under the fixture, they flow.
+ */
+static void test_reply_refused(void)
+{
+	struct pkt q = UDP("10.1.0.2", 33010, "203.0.113.40", 53);
+	struct pkt q_out = UDP(SNAT, 33010, "203.0.113.40", 53);
+	struct pkt a = UDP("203.0.113.40", 53, SNAT, 33010);
+	struct pkt a_in = UDP("203.0.113.40", 53, "10.1.0.2", 33010);
+	__u64 ni = dp_drops(1, SG_DROP_NO_INTERNET);
+	__u64 pd = dp_drops(1, SG_DROP_PROTECTED_DEST);
+
+	test_begin();
+	q_out.ttl = a_in.ttl = 63;
+	out_fast("s1", &q, &q_out);
+	in_fast(&a, &a_in);
+	dp_load_definitions(no_internet_vm1);
+	run(SG_PROG_XDP_UPLINK, "up0", &a, XDP_PASS_V);
+	check_untouched(&a);
+	run(SG_PROG_TC_UPLINK_IN, "up0", &a, TC_SHOT_V);
+	CHECK(dp_drops(1, SG_DROP_NO_INTERNET) == ni + 1,
+	      "internet: false: the reply not counted as no-internet");
+	dp_load_definitions(protected_remote);
+	run(SG_PROG_XDP_UPLINK, "up0", &a, XDP_PASS_V);
+	run(SG_PROG_TC_UPLINK_IN, "up0", &a, TC_SHOT_V);
+	CHECK(dp_drops(1, SG_DROP_PROTECTED_DEST) == pd + 1,
+	      "protected: the reply not counted as protected-destination");
+	dp_load_definitions(NULL);
+	in_fast(&a, &a_in);
+	test_end("a masquerade flow an apply no longer allows stops both ways; "
+		 "allowed again, it flows");
+}
+
 /*
  * Replies keep their delivery in the reply entry: shown by removing the
  * primary, which replies then do without until the recheck is due, or
@@ -700,6 +745,7 @@ int main(void)
 	test_too_big_tc();
 	test_echo_id_zero();
 	test_shared_route();
+	test_reply_refused();
 	test_host_socket_held();
 	test_taken_entry();
 	return test_summary("test_fast");
