@@ -166,7 +166,7 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 					struct sg_flow *t, bool keep_port,
 					__u64 now, struct sg_flow **out)
 {
-	struct sg_flow_key rkey;
+	struct sg_flow_key rkey, okey;
 	struct sg_flow *rval, *f;
 	__u16 orig = bpf_ntohs(p->sport), range, start, port = 0;
 	int err = -SG_EEXIST, i;
@@ -180,6 +180,14 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
 		*out = f;
 		return SG_PASS;
 	}
+	/* The VM's answer on a live connection a forward let in, which
+	 * would pass as the forward's had an apply not removed or moved
+	 * it since: it opens no flow of its own, whose entry would take the
+	 * answer's key (and, the forward back, send its answers out from
+	 * another port). The connection has ended, both ways. */
+	if (f && f->dir == SG_FLOW_REPLY && f->nat == SG_NAT_DNAT &&
+	    !f->peer_zone && sg_flow_primary_of(key, f, &okey, now))
+		return SG_DROP_UNTRANSLATABLE;
 
 	if (sg_flow_quota(cfg, t->counters, now))
 		return SG_DROP_CONNTRACK_FULL;

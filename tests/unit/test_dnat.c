@@ -805,6 +805,10 @@ static void test_forward_removed(void)
 	uint8_t out[2048];
 	uint32_t len;
 	struct sg_flow f;
+	uint8_t b[2048];
+	uint32_t v;
+	__u64 before;
+	int blen;
 
 	test_begin();
 	dp_flush_flows();
@@ -819,13 +823,25 @@ static void test_forward_removed(void)
 	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &next, out, &len) ==
 	      TC_OK_V, "tc still delivers into vm1");
 	CHECK(dp_sent_as(&next, 0, out, len), "it was translated");
-	/* What the VM sends now is its own (masqueraded), not the
-	 * forward's: it no longer leaves from the published port. */
-	dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len);
-	CHECK(len < 14 + 20 + 4 || dp_sport(out) != 2201,
-	      "the VM's reply still leaves as the forward's");
+	/* Nor does the VM's answer leave, neither as the forward's nor as
+	 * a new masquerade flow, whose entry would take the answer's key
+	 * (and, the forward back, send its answers from another port). */
+	before = dp_drops(1, SG_DROP_UNTRANSLATABLE);
+	blen = routed(&reply, b);
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
+	      XDP_DROP_V && dp_run(SG_PROG_TC_UPLINK_OUT, "up0", "s1", b, blen,
+				   out, &len, &v) == 0 && v == TC_SHOT_V,
+	      "the VM's answer leaves after the forward is gone (XDP, tc)");
+	CHECK(dp_drops(1, SG_DROP_UNTRANSLATABLE) == before + 2,
+	      "not counted as untranslatable");
 	CHECK(!dp_load_definitions(definitions), "definitions back");
-	test_end("forward: an apply that removes it ends its connections");
+	CHECK(dp_run_pkt(SG_PROG_TC_UPLINK_IN, "up0", NULL, &next, out, &len) ==
+	      TC_REDIRECT_V, "the forward back: the client's packet dropped");
+	CHECK(dp_run_pkt(SG_PROG_XDP_SECTOR, "s1", NULL, &reply, out, &len) ==
+	      XDP_REDIRECT_V && dp_sport(out) == 2201,
+	      "the forward back: the VM's answer not from the published port");
+	test_end("forward: an apply that removes it ends its connections both "
+		 "ways; put back, they flow as the forward's again");
 }
 
 /* --- allow-from ------------------------------------------------------- */
