@@ -148,6 +148,10 @@ static __always_inline int sg_parse_ipv4(struct sg_ctx *c, struct sg_pkt *p,
 	frag_off = bpf_ntohs(ip->frag_off);
 	if (frag_off & IP_OFFSET) {
 		p->frag = SG_FRAG_LATER;
+		/* Ending past the 65,535 bytes a datagram may have: no
+		 * reassembly takes it (RFC 791; Linux's drops it). */
+		if ((frag_off & IP_OFFSET) * 8 + tot_len - hlen > 0xffff)
+			return SG_DROP_MALFORMED;
 		return SG_PASS;
 	}
 	if (frag_off & IP_MF)

@@ -200,6 +200,13 @@ static const struct dp_case cases[] = {
 	{ "fragment to the gateway passes", "s1",
 	  { .src = "10.1.0.2", .dst = "10.1.0.1", .proto = 17, .frag = 100,
 	    .l4_len = 8 }, SG_PASS },
+	/* 8189 * 8 + 24 bytes: one past 65,535 (an acceptance probe's). */
+	{ "a fragment ending past 64 KiB is malformed", "s1",
+	  { .src = "10.1.0.2", .dst = "203.0.113.5", .proto = 17,
+	    .frag = 8189, .l4_len = 24 }, SG_DROP_MALFORMED },
+	{ "one ending at 65,535 is a fragment", "s1",
+	  { .src = "10.1.0.2", .dst = "203.0.113.5", .proto = 17,
+	    .frag = 8189, .l4_len = 23 }, SG_PASS },
 	/* Not a sector device of ours. */
 	{ "unknown device is left alone", "s6",
 	  UDP("10.9.0.2", 1000, "10.2.0.2", 53), SG_PASS },
