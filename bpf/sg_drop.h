@@ -150,16 +150,19 @@ static __always_inline bool sg_drop_from_sector(const struct sg_ctx *c,
  * its device stays, a tap that no glob of `run` has attached yet, a
  * network the definitions never declared); from one of ours that is no
  * sector's (a trusted device, an uplink), nothing with a sector's source
- * (it would speak for a VM). Dropped as untranslatable, on the sector
- * that owns the source or on none. True when dropped.
+ * (it would speak for a VM). Dropped as untranslatable (malformed, for a
+ * packet parsed so), on the sector that owns the source or on none. True
+ * when dropped.
  */
 static __always_inline bool sg_drop_not_sector(const struct sg_ctx *c,
 					       const struct sg_pkt *p,
 					       int parsed, const void *from)
 {
-	bool ipv4 = parsed == SG_PASS && p->kind == SG_PKT_IPV4;
-
-	if (ipv4 && sg_drop_from_sector(c, p, SG_DROP_UNTRANSLATABLE))
+	/* The addresses are known once kind says IPv4, even when what
+	 * follows them is malformed. */
+	if (p->kind == SG_PKT_IPV4 &&
+	    sg_drop_from_sector(c, p, parsed == SG_PASS ?
+				SG_DROP_UNTRANSLATABLE : parsed))
 		return true;
 	if (from)
 		return false;
