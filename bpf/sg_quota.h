@@ -206,6 +206,23 @@ __attribute__((noinline)) int sg_evict_listed(__u32 idx)
 	return 1;
 }
 
+/*
+ * No room was found: the flows a sector opened before its recent ones
+ * may all be unlisted (they came after `run`'s last collection, a flood
+ * that filled the table), so `run` is asked to list them again at once
+ * rather than at its next collection, seconds away. 0.
+ */
+static __always_inline int sg_room_wanted(void)
+{
+	struct sg_unanswered_span *head;
+	__u32 zero = 0;
+
+	head = bpf_map_lookup_elem(&sg_unanswered_spans, &zero);
+	if (head)
+		__sync_fetch_and_add(&head->next, 1);
+	return 0;
+}
+
 /* Room from the sector of index idx: 1 if a flow of its was evicted. */
 static __always_inline int sg_make_room(__u32 idx)
 {
@@ -220,7 +237,8 @@ static __always_inline int sg_make_room(__u32 idx)
  */
 static __always_inline int sg_make_room_in_table(void)
 {
-	return sg_make_room(sg_heaviest) || sg_evict_listed(0);
+	return sg_make_room(sg_heaviest) || sg_evict_listed(0) ||
+	       sg_room_wanted();
 }
 
 /*
@@ -237,7 +255,8 @@ static __always_inline int sg_flow_quota(const struct sg_config *cfg,
 	if (!s || !cfg->max_flows_per_sector ||
 	    (__s32)s->count < (__s32)cfg->max_flows_per_sector)
 		return 0;
-	return sg_make_room(idx) ? 0 : SG_DROP_CONNTRACK_FULL;
+	return sg_make_room(idx) || sg_room_wanted() ? 0 :
+						      SG_DROP_CONNTRACK_FULL;
 }
 
 /* A new flow (primary key *key) of the sector of index idx is in. */

@@ -630,7 +630,10 @@ struct sg_sector_flows {
 struct sg_unanswered_span {
 	__u32 start;
 	__u32 len;
-	__u32 next;		/* where the next search starts, from 0 */
+	__u32 next;		/* where the next search starts, from 0.
+				 * Entry 0's: the searches that found no
+				 * room since the list was written, which
+				 * makes `run` list again at once */
 	__u32 after;		/* the sector listed after this one (its
 				 * sg_counters index; 0: none). Entry 0,
 				 * no sector's, holds the first in after:

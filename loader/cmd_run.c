@@ -15,16 +15,23 @@
  *    change applies the definitions last read, never an edit not yet
  *    HUPed (half-written, or invalid: the new device is attached all
  *    the same);
- *  - every SG_GC_SECONDS expired flows are removed;
+ *  - every SG_GC_SECONDS expired flows are removed, and the flows never
+ *    answered listed for the datapath's search for room; at once (within
+ *    SG_ROOM_CHECK_MS, and at most a quarter of the time) when the
+ *    datapath found no room since the last listing: a flood that filled
+ *    the table after it is then within reach;
  *  - SIGTERM and SIGINT end it with status 0; the programs stay attached
  *    (fail closed: stopping the service lifts no isolation).
  *
  * With --metrics-listen, /metrics is served from a thread of its own.
  */
+#include <bpf/bpf.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -41,6 +48,7 @@
 
 #define SG_GC_SECONDS	5
 #define SG_GC_GRACE_NS	(2 * 1000000000ULL)
+#define SG_ROOM_CHECK_MS	100
 
 /* Changes when a device appears, goes, or is renamed or readdressed. */
 static uint64_t devices_signature(void)
@@ -74,6 +82,23 @@ static void collect_garbage(const struct sg_opts *o)
 	if (removed < 0)
 		pr_warn("flow collection: %s\n", strerror(-removed));
 	sg_instance_close(&in);
+}
+
+/* sg_flows_room_wanted of the instance pinned at o's pin directory (the
+ * pin is looked up each time: an apply may have replaced it). */
+static bool room_wanted(const struct sg_opts *o)
+{
+	char path[PATH_MAX];
+	bool wanted;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/sg_unanswered_spans", o->pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return false;
+	wanted = sg_flows_room_wanted(fd);
+	close(fd);
+	return wanted;
 }
 
 static uint64_t mono_ms(void)
@@ -167,7 +192,7 @@ int cmd_run(const struct sg_opts *opts)
 	struct sg_opts run = *opts, *o = &run;
 	struct MHD_Daemon *http = NULL;
 	struct pollfd pfd[3];
-	uint64_t devices, next_gc;
+	uint64_t devices, next_gc, room_at = 0, took;
 	struct sg_nl nl;
 	int sfd, nfds, ret, claim;
 	bool in_force, created, applied = false;
@@ -239,6 +264,9 @@ int cmd_run(const struct sg_opts *opts)
 		int timeout = now >= next_gc ? 0 : (int)(next_gc - now);
 		int sig, events = 0;
 
+		if (timeout > SG_ROOM_CHECK_MS)
+			timeout = SG_ROOM_CHECK_MS;
+
 		if (poll(pfd, nfds, timeout) < 0 && errno != EINTR) {
 			pr_warn("poll: %s\n", strerror(errno));
 			ret = SG_EXIT_KERNEL;
@@ -259,9 +287,16 @@ int cmd_run(const struct sg_opts *opts)
 				events += sg_nl_drain(&nl, pfd[i].fd);
 		if (events)
 			devices_changed(o, &devices, now);
-		if (mono_ms() >= next_gc) {
+		now = mono_ms();
+		if (now >= next_gc ||
+		    (now >= room_at && room_wanted(o))) {
 			collect_garbage(o);
-			next_gc = mono_ms() + SG_GC_SECONDS * 1000;
+			took = mono_ms() - now;
+			/* A walk of a big table takes its time: those asked
+			 * for take at most a quarter of it. */
+			room_at = now + took + (3 * took > SG_ROOM_CHECK_MS ?
+						3 * took : SG_ROOM_CHECK_MS);
+			next_gc = now + took + SG_GC_SECONDS * 1000;
 		}
 	}
 	goto out;

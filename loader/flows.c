@@ -206,3 +206,11 @@ int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now, uint64_t grace)
 	free(unanswered);
 	return ret ? ret : removed;
 }
+
+bool sg_flows_room_wanted(int spans_fd)
+{
+	struct sg_unanswered_span head;
+	__u32 zero = 0;
+
+	return !bpf_map_lookup_elem(spans_fd, &zero, &head) && head.next;
+}

@@ -3,6 +3,7 @@
 #ifndef SG_FLOWS_H
 #define SG_FLOWS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sg_common.h"
@@ -38,6 +39,13 @@ static inline struct sg_flow_fds sg_flow_fds_of(const struct sg_map_fds *m)
  */
 int sg_flows_gc(const struct sg_flow_fds *fds, uint64_t now,
 		uint64_t grace_ns);
+
+/*
+ * Has the datapath found no room for a new flow since the list was last
+ * written (entry 0 of sg_unanswered_spans, spans_fd, counts its
+ * searches)? Then a collection is due now.
+ */
+bool sg_flows_room_wanted(int spans_fd);
 
 /* Now, on the clock of bpf_ktime_get_ns(). */
 uint64_t sg_ktime_now(void);

@@ -113,9 +113,13 @@ expect_eq "none of them was conntrack-full" "$(moved vm2 conntrack-full "$full")
 
 # A flood that stopped, far larger than the ring of the last 256 flows a
 # sector opened: under `run`, whose collection lists each sector's older
-# unanswered flows every 5 s, all of them make room for another sector's
+# unanswered flows, all of them make room for another sector's
 # connections (before, what the flooder opened before its last 256 was
-# out of reach until it expired, 300 s for UDP).
+# out of reach until it expired, 300 s for UDP). Right after the flood
+# they are not listed yet: the first search that finds no room makes run
+# list them at once (before, at its next collection, up to 5 s later:
+# an acceptance probe's connections failed for 4 s), so a connection at
+# most loses its first SYN, which TCP sends again a second later.
 sg unload >/dev/null
 sed 's/max-flows: 1024, max-flows-per-sector: 128/max-flows: 1000, max-flows-per-sector: 1000/' \
 	"$work/defs.yaml" >"$work/stopped.yaml"
@@ -129,11 +133,11 @@ sends 1200
 flood_held=$(vm1_flows)
 expect_ok "vm1's flood stopped with the table full ($flood_held flows)" \
 	test "$flood_held" -ge 990
-# One collection at least (every 5 s) after the flood.
-sleep 6
 full=$(stat vm2 'drops["conntrack-full"]')
-expect_eq "vm2a opens all of 420 new connections" "$(connections 420)" 420
-expect_eq "none of them was conntrack-full" "$(moved vm2 conntrack-full "$full")" 0
+expect_eq "at once, vm2a opens all of 420 new connections" "$(connections 420)" 420
+lost=$(moved vm2 conntrack-full "$full")
+expect_ok "losing a SYN or two to conntrack-full ($lost), until run listed again" \
+	test "$lost" -le 2
 left=$(vm1_flows)
 expect_ok "vm1 made room for them ($left flows left)" \
 	test "$left" -le $((flood_held - 400))

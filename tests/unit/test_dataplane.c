@@ -659,6 +659,13 @@ static void open_before_ring(int first, int n, int churn)
  * a full table for another sector. Until then only the ring is searched,
  * and the new flow is refused.
  */
+/* Has a search found no room since the last listing (what makes `run`
+ * list again at once)? */
+static bool room_asked(void)
+{
+	return sg_flows_room_wanted(dp_in.fds.unanswered_spans);
+}
+
 static void test_room_beyond_recent(void)
 {
 	struct pkt internet = UDP("10.2.0.2", 40100, "203.0.113.5", 53);
@@ -677,10 +684,14 @@ static void test_room_beyond_recent(void)
 	len = dp_build(&(struct pkt)TCP("10.1.0.2", 36008, "10.2.0.2", 5432,
 					SYN), pkt);
 	/* Nothing listed yet (and the count still has the short ones):
-	 * the ring alone has no room. */
+	 * the ring alone has no room, and run is asked to list them now. */
+	CHECK(!room_asked(), "room asked for before any search");
 	check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len,
 		     SG_DROP_CONNTRACK_FULL);
+	CHECK(room_asked(), "a search that found no room did not ask run "
+	      "to list the flows again");
 	CHECK(dp_collect(0, 0) == 0, "collected");
+	CHECK(!room_asked(), "the listing did not answer the ask");
 	check_packet(SG_PROG_XDP_SECTOR, "s1", pkt, len, SG_PASS);
 	CHECK(!has_flow(36000) && has_flow(36001) && has_flow(36003),
 	      "not the oldest unanswered flow evicted");
