@@ -305,6 +305,11 @@ static __always_inline int sg_inbound_reply(const struct sg_ctx *c,
 	if (!r || !f)
 		return SG_NOT_MINE;
 	if (p->frag) {
+		/* An ICMP error is found by its embedded header, whose key
+		 * its fragments could not be noted under: none follows. */
+		if (p->proto == IPPROTO_ICMP && p->icmp_type != ICMP_ECHO &&
+		    p->icmp_type != ICMP_ECHOREPLY)
+			return SG_DROP_FRAGMENT;
 		sg_flow_key_of(&key, p, sector);
 		sg_frag_note(c, p, sector, SG_FRAG_AT_SECTOR, &key, now);
 	}
@@ -355,9 +360,11 @@ static __always_inline int sg_admit_in(const struct sg_ctx *c,
 
 	if (p->frag == SG_FRAG_LATER) {
 		f = sg_frag_entry(c, p, 0, hook, now, &key);
-		return sg_admitted_flow(f) && f->peer_zone == sector &&
-		       f->in_ifindex == c->ifindex && sg_flow_live(f, now) ?
-		       SG_PASS : SG_DROP_FRAGMENT;
+		if (!sg_admitted_flow(f) || f->peer_zone != sector ||
+		    f->in_ifindex != c->ifindex || !sg_flow_live(f, now))
+			return SG_DROP_FRAGMENT;
+		return sg_route_into(c, p, p->daddr, sector) ? SG_PASS :
+						SG_DROP_UNTRANSLATABLE;
 	}
 	/* An error is no connection: one about an admitted connection's
 	 * answer was let in before (sg_admitted_error_in). */

@@ -31,6 +31,11 @@ static __always_inline int sg_frag_key_of(const struct sg_ctx *c,
 		.saddr = p->saddr, .daddr = p->daddr, .id = id_frag[0],
 		.proto = p->proto, .hook = hook, .zone = zone,
 	};
+	/* A first fragment that comes in on one device takes away no
+	 * note of a datagram that came in on another. */
+	if (hook == SG_FRAG_AT_UPLINK_IN || hook == SG_FRAG_AT_EGRESS_IN ||
+	    hook == SG_FRAG_AT_TRUSTED_IN)
+		k->dev = c->ifindex;
 	*last = !(id_frag[1] & bpf_htons(IP_MF));
 	return 0;
 }
@@ -51,6 +56,19 @@ static __always_inline void sg_frag_note(const struct sg_ctx *c,
 		return;
 	v.expires_ns = now + SG_FRAG_TIMEOUT_NS;
 	bpf_map_update_elem(&sg_frags, &k, &v, BPF_ANY);
+}
+
+/* First fragment p is not let through on a flow's account here: what an
+ * older datagram with its key noted is not this datagram's. */
+static __always_inline void sg_frag_forget(const struct sg_ctx *c,
+					   const struct sg_pkt *p, __u16 zone,
+					   enum sg_frag_hook hook)
+{
+	struct sg_frag_key k;
+	bool last;
+
+	if (!sg_frag_key_of(c, p, zone, hook, &k, &last))
+		bpf_map_delete_elem(&sg_frags, &k);
 }
 
 /* The note under k: the flow key (-1: none, or expired). After the last

@@ -248,9 +248,9 @@ static __always_inline int sg_snat_flow(const struct sg_ctx *c,
  * definitions of slot? Not when an egress policy (or a broken entry)
  * claims it, nor from an `internet: false` sector; with dests, not to
  * what is a destination of the definitions either (protected, a sector,
- * the metadata service): what the sector's ingress decides for its
- * packets, asked again of a flow's reply after an apply. SG_PASS, or the
- * reason.
+ * the metadata service: its address, its target's address:port): what
+ * the sector's ingress decides for its packets, asked again of a flow's
+ * reply after an apply. SG_PASS, or the reason.
  */
 static __always_inline int sg_masq_refused(__u32 slot, __u16 sector,
 					   __be32 remote, __u8 proto,
@@ -268,7 +268,8 @@ static __always_inline int sg_masq_refused(__u32 slot, __u16 sector,
 			return SG_DROP_INTER_SECTOR;
 		if (dest && dest->kind == SG_DEST_PROTECTED)
 			return SG_DROP_PROTECTED_DEST;
-		if (dest && dest->kind == SG_DEST_IMDS)
+		if (dest && dest->kind == SG_DEST_IMDS &&
+		    sg_imds_service(sg_imds_of(slot), remote, port, proto))
 			return SG_DROP_IMDS_DENIED;
 	}
 	if ((info->flags & SG_SECTOR_EGRESS) &&
@@ -418,9 +419,12 @@ static __always_inline int sg_frag_out(const struct sg_ctx *c,
 		   !sg_snat_live(e, SG_NAT_SNAT, snat, now) :
 		   !sg_inbound_entry(c, &key, e, &f, now)))
 		return SG_DROP_FRAGMENT;
-	if (e->nat == SG_NAT_NONE && f)
-		return f->in_ifindex == c->ifindex ? SG_PASS :
-						     SG_DROP_UNTRANSLATABLE;
+	if (e->nat == SG_NAT_NONE && f) {
+		if (f->in_ifindex != c->ifindex)
+			return SG_DROP_UNTRANSLATABLE;
+		return sg_flows_are(e, f, &key) ? SG_PASS :
+						  SG_DROP_CONNTRACK_FULL;
+	}
 	return sg_xlate_apply(c, p, &e->xlate) ? SG_DROP_MALFORMED : SG_PASS;
 }
 

@@ -74,6 +74,9 @@ static __always_inline int sg_trusted_ingress(struct sg_ctx *c,
 	}
 	sector = verdict == SG_PASS ?
 		 sg_admitted_from_dev(c->slot, c->ifindex, p.daddr) : 0;
+	/* sg_admit_in notes it anew if it lets it in. */
+	if (p.frag == SG_FRAG_FIRST)
+		sg_frag_forget(c, &p, 0, SG_FRAG_AT_TRUSTED_IN);
 	if (sector) {
 		verdict = sg_admit_in(c, &p, cfg, sector,
 				      SG_FRAG_AT_TRUSTED_IN, sg_now());

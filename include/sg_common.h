@@ -682,7 +682,9 @@ struct sg_frag_key {
 	__u8 proto;
 	__u8 hook;		/* enum sg_frag_hook */
 	__u16 zone;
-	__u16 pad;
+	__u16 dev;		/* where fragments come in from outside
+				 * (the _IN hooks): the device's ifindex,
+				 * its low 16 bits; else 0 */
 };
 
 struct sg_frag {

@@ -278,6 +278,7 @@ expect_eq "and opens no flow of its own" \
 # management host reach vm1 in fragments and its answers leave in
 # fragments, each fragment after the first following it, untranslated.
 reasm=$(reassembled vm1)
+reasm_back=$(($(reassembled peer) + $(reassembled mgmt)))
 frags=$(stat vm1 'drops["fragment"] // 0')
 expect_eq "a 3000-byte UDP datagram from the peer through the tunnel comes back whole" \
 	"$(udp_echo peer 10.1.0.2 5300 "$work/dgram" | sha256sum)" \
@@ -286,6 +287,8 @@ expect_eq "and one from the management host" \
 	"$(udp_echo mgmt 10.1.0.2 5300 "$work/dgram" | sha256sum)" \
 	"$(sha256sum <"$work/dgram")"
 expect_ok "they reached vm1 in fragments" test "$(reassembled vm1)" -ge $((reasm + 2))
+expect_ok "and vm1's answers the peer and the management host in fragments" \
+	test $(($(reassembled peer) + $(reassembled mgmt))) -ge $((reasm_back + 2))
 expect_eq "no fragment of theirs was dropped" \
 	"$(stat vm1 'drops["fragment"] // 0')" "$frags"
 before=$(stat vm3 'drops["unsolicited"]')

@@ -1021,13 +1021,16 @@ static void test_admitted_fragments(void)
 		  "the management host's later fragment alone");
 	CHECK(dp_drops(1, SG_DROP_FRAGMENT) == fr + 2,
 	      "not counted as fragments");
-	/* The peer's first into t0 is no admission for the rest on up0. */
-	len = dp_big_udp(&peer, 1400, d);
+	/* The management host's first on up0 is no admission for the
+	 * rest on t0, which admits any source into vm1. */
+	len = dp_big_udp(&mgmt, 1400, d);
 	dp_fragment(d, len, 1000, 0x7107, f1, &l1, f2, &l2);
-	run_frame(SG_PROG_TC_TRUSTED_IN, "t0", NULL, f1, l1, TC_OK_V, o, &n,
-		  "the peer's first fragment");
-	run_frame(SG_PROG_TC_UPLINK_IN, "up0", NULL, f2, l2, TC_SHOT_V, o, &n,
-		  "its rest on the uplink");
+	run_frame(SG_PROG_TC_UPLINK_IN, "up0", NULL, f1, l1, TC_OK_V, o, &n,
+		  "the management host's first fragment");
+	run_frame(SG_PROG_TC_TRUSTED_IN, "t0", NULL, f2, l2, TC_SHOT_V, o, &n,
+		  "its rest on t0");
+	CHECK(dp_drops(1, SG_DROP_FRAGMENT) == fr + 3,
+	      "its rest on t0 not counted as a fragment");
 	/* The VM's later fragment to the peer with no first: not out. */
 	len = dp_big_udp(&to_peer, 1400, d);
 	dp_fragment(d, len, 1000, 0x7108, f1, &l1, f2, &l2);

@@ -768,14 +768,19 @@ static bool frag_steered(const uint8_t *in, int ilen, uint8_t *out,
 			 TC_OK_V, out, olen);
 }
 
-/* Did a later fragment come out with its id, offset and payload as
- * they went in, and a right header checksum? */
+/* Did a later fragment come out with its id, offset and payload as they
+ * went in, the addresses src and dst, and a right header checksum? */
 static bool later_kept(const uint8_t *in, int ilen, const uint8_t *out,
-		       int olen)
+		       int olen, const char *src, const char *dst)
 {
+	struct in_addr s, d;
+
+	inet_pton(AF_INET, src, &s);
+	inet_pton(AF_INET, dst, &d);
 	return olen == ilen && !memcmp(out + 14 + 20, in + 14 + 20,
 				       ilen - 14 - 20) &&
 	       !memcmp(out + 14 + 4, in + 14 + 4, 4) &&
+	       !memcmp(out + 14 + 12, &s, 4) && !memcmp(out + 14 + 16, &d, 4) &&
 	       dp_csum(out + 14, 20) == 0;
 }
 
@@ -802,8 +807,9 @@ static void test_fragments(void)
 	dp_fragment(dgram, len, 800, 0x2345, f1, &l1, f2, &l2);
 	CHECK(frag_steered(f1, l1, o1, &n1), "the first fragment out");
 	CHECK(frag_steered(f2, l2, o2, &n2), "the later fragment out");
-	CHECK(later_kept(f2, l2, o2, n2),
-	      "out: the later fragment's id, offset or payload changed");
+	CHECK(later_kept(f2, l2, o2, n2, E0_ADDR, FAR),
+	      "out: the later fragment not from e0's address, or its id, "
+	      "offset or payload changed");
 	n = dp_reassemble(o1, n1, o2, n2, whole);
 	CHECK(n == len && dp_checksums_ok(whole, n) &&
 	      !memcmp(whole + 14 + 12, (uint8_t[]){ 10, 201, 0, 1 }, 4) &&
@@ -816,8 +822,9 @@ static void test_fragments(void)
 			TC_REDIRECT_V, o1, &n1), "the first fragment back");
 	CHECK(run_frame(SG_PROG_TC_TRUSTED_IN, "e0", NULL, f2, l2,
 			TC_REDIRECT_V, o2, &n2), "the later fragment back");
-	CHECK(later_kept(f2, l2, o2, n2),
-	      "in: the later fragment's id, offset or payload changed");
+	CHECK(later_kept(f2, l2, o2, n2, FAR, VM),
+	      "in: the later fragment not to the VM, or its id, offset or "
+	      "payload changed");
 	n = dp_reassemble(o1, n1, o2, n2, whole);
 	CHECK(n == len && dp_checksums_ok(whole, n) &&
 	      !memcmp(whole + 14 + 16, (uint8_t[]){ 10, 1, 0, 2 }, 4) &&
