@@ -77,7 +77,7 @@ static __always_inline bool sg_xdp_finish_first(const struct sg_ctx *c,
 static __always_inline int sg_xdp_unfinish(const struct sg_ctx *c,
 					   const struct sg_pkt *p, __u32 off)
 {
-	__u16 v = sg_csum_unfinished(p);
+	__u16 v = sg_csum_unfinished(p, sg_csum_len(c, p));
 
 	return sg_ctx_store(c, off, &v, sizeof(v));
 }

@@ -20,15 +20,32 @@ static __always_inline __u16 sg_csum_fold64(__u64 sum)
 	return sg_csum_fold(sum);
 }
 
-/* What an unfinished TCP/UDP checksum field of p holds: the complement
- * of its pseudo-header sum, as CHECKSUM_PARTIAL leaves it. */
-static __always_inline __u16 sg_csum_unfinished(const struct sg_pkt *p)
+/* What an unfinished TCP/UDP checksum field of p holds, len bytes of L4
+ * covered: the complement of its pseudo-header sum, as CHECKSUM_PARTIAL
+ * leaves it. */
+static __always_inline __u16 sg_csum_unfinished(const struct sg_pkt *p,
+						__u32 len)
 {
 	__u32 pseudo = (p->saddr & 0xffff) + (p->saddr >> 16) +
 		       (p->daddr & 0xffff) + (p->daddr >> 16) +
-		       bpf_htons(p->proto) + bpf_htons(p->l4_len);
+		       bpf_htons(p->proto) + bpf_htons(len);
 
 	return ~sg_csum_fold(pseudo);
+}
+
+/* How much of p's L4 part its TCP/UDP checksum covers: a UDP datagram
+ * its own length, which may stop short of the IP packet's end (the
+ * parser takes that); TCP all of it. 0 if it cannot be read. */
+static __always_inline __u32 sg_csum_len(const struct sg_ctx *c,
+					 const struct sg_pkt *p)
+{
+	__be16 ulen;
+
+	if (p->proto != IPPROTO_UDP)
+		return p->l4_len;
+	if (sg_ctx_load(c, p->l4_off + 4, &ulen, sizeof(ulen)))
+		return 0;
+	return bpf_ntohs(ulen);
 }
 
 /*
@@ -47,7 +64,7 @@ static __always_inline int sg_csum_finish(struct xdp_md *x,
 					  const struct sg_pkt *p)
 {
 	__u8 *l4 = c->data + (p->l4_off & 0x7f);
-	__u32 len = p->l4_len, zero = 0, whole, i;
+	__u32 len = sg_csum_len(c, p), zero = 0, whole, i;
 	struct sg_csum_scratch *s;
 	__u16 *check, csum;
 	__u64 sum = 0;
@@ -64,7 +81,7 @@ static __always_inline int sg_csum_finish(struct xdp_md *x,
 	}
 	if ((void *)(check + 1) > c->data_end)
 		return -1;
-	if (*check != sg_csum_unfinished(p))
+	if (*check != sg_csum_unfinished(p, len))
 		return 0;
 
 	/* Copied out, so that the verifier sees bounded sizes only; the

@@ -221,6 +221,10 @@ static int ipv4_packet(const struct pkt *p, uint8_t *b)
 	}
 	if (p->l4_len)
 		l4 = p->l4_len;
+	/* A bigger UDP datagram says its length (shorter ones keep 12: cut
+	 * below it, they are malformed on purpose). */
+	if (p->proto == 17 && l4 > 12)
+		put16(l + 4, l4);
 	tot = hlen + l4 + p->tot_len_adj;
 	ip[0] = (p->version ? p->version : 4) << 4 | ihl;
 	put16(ip + 2, tot);

@@ -483,6 +483,45 @@ static void test_unfinished_checksums(void)
 		   gw_mac);
 	test_end("checksums left unfinished by the sender are finished in XDP, "
 		 "both ways, any length");
+
+	/* A UDP datagram shorter than its IP packet (bytes after it, which
+	 * the receiver trims): its checksum covers its own length, and so
+	 * does the finish (a frame fuzzer's seed found it summed to the
+	 * IP packet's end). */
+	test_begin();
+	{
+		uint8_t in[2048], chk[12 + 100];
+		uint32_t pseudo;
+		int len;
+
+		p = (struct pkt)UDP("10.1.0.2", 40601, "203.0.113.5", 53);
+		p.l4_len = 120;
+		len = dp_build(&p, in);
+		in[14 + 20 + 4] = 0;
+		in[14 + 20 + 5] = 100;
+		pseudo = (in[26] << 8 | in[27]) + (in[28] << 8 | in[29]) +
+			 (in[30] << 8 | in[31]) + (in[32] << 8 | in[33]) +
+			 17 + 100;
+		while (pseudo >> 16)
+			pseudo = (pseudo & 0xffff) + (pseudo >> 16);
+		/* What CHECKSUM_PARTIAL leaves: the pseudo-header's sum. */
+		in[14 + 20 + 6] = pseudo >> 8;
+		in[14 + 20 + 7] = pseudo;
+		CHECK(dp_run(SG_PROG_XDP_SECTOR, "s1", NULL, in, len, out,
+			     &out_len, &retval) == 0 &&
+		      retval == XDP_REDIRECT_V, "not redirected: %u", retval);
+		memcpy(chk, out + 26, 8);
+		chk[8] = 0;
+		chk[9] = 17;
+		chk[10] = 0;
+		chk[11] = 100;
+		memcpy(chk + 12, out + 14 + 20, 100);
+		CHECK(dp_csum(chk, sizeof(chk)) == 0,
+		      "the checksum is not finished over the datagram's 100 "
+		      "bytes");
+	}
+	test_end("an unfinished UDP checksum is finished over the datagram's "
+		 "own length, short of its IP packet's end");
 }
 
 /*
